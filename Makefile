@@ -1,0 +1,58 @@
+# Two entry points for a newcomer on a fresh machine (see README):
+#   make lab   - set everything up, then start JupyterLab on notebooks/
+#   make test  - set everything up, then run every test (lint, types, vitest, pytest incl. browser)
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: setup lab test test-py test-js lint build bench chromium clean
+
+setup: $(STAMP) node_modules/.installed kan_widget/static/widget.js
+
+# torch is installed first and pinned: an unpinned torch would pull a CUDA build of several GB.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+kan_widget/static/widget.js: node_modules/.installed $(wildcard js/*.ts js/*.css js/build.mjs)
+	npm run build
+
+build: node_modules/.installed
+	npm run build
+
+# Debian's chromium for the real-browser tests (never `playwright install`: it downloads a browser).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; fi
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/ --ServerApp.ip=127.0.0.1 $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+lint: setup
+	$(BIN)/ruff check kan_widget tests bench
+
+test-js: setup
+	npm run typecheck
+	npm test
+
+test-py: setup chromium
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test: lint test-js test-py
+
+bench: setup
+	$(BIN)/python bench/bench_engine.py
+
+clean:
+	rm -rf $(VENV) node_modules kan_widget/static

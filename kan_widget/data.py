@@ -1,0 +1,146 @@
+"""Datasets and input validation.
+
+Every public entry point that takes data goes through :func:`as_tensor`, so bad input (NaN, wrong
+column count, wrong type) fails early with a message that names the problem and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+__all__ = ["as_tensor", "check_dataset", "create_dataset"]
+
+
+def as_tensor(
+    data,
+    n_cols: int | None,
+    *,
+    name: str = "x",
+    dtype: torch.dtype = torch.float32,
+    device=None,
+) -> torch.Tensor:
+    """Convert ``data`` (tensor, numpy array, pandas frame/series, nested list) to a finite 2-D
+    float tensor with ``n_cols`` columns, or raise ``ValueError``/``TypeError`` saying why."""
+    if hasattr(data, "to_numpy") and not isinstance(data, torch.Tensor):  # pandas
+        data = data.to_numpy()
+    if isinstance(data, torch.Tensor):
+        t = data.detach()
+    elif isinstance(data, (np.ndarray, list, tuple, float, int)):
+        arr = np.asarray(data)
+        if arr.dtype == object or not (
+            np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
+        ):
+            raise TypeError(
+                f"{name} must be numeric (got dtype {arr.dtype}); convert it with "
+                f"np.asarray({name}, dtype=float)"
+            )
+        t = torch.from_numpy(arr.astype(np.float64, copy=False))
+    else:
+        raise TypeError(
+            f"{name} must be a torch tensor, numpy array or pandas DataFrame, not "
+            f"{type(data).__name__}"
+        )
+    if t.is_complex():
+        raise TypeError(f"{name} is complex; pass real numbers")
+    if t.dim() == 0:
+        t = t.reshape(1, 1)
+    elif t.dim() == 1:
+        # a 1-D vector is one column for a 1-input model, otherwise one row
+        t = t.reshape(-1, 1) if n_cols == 1 else t.reshape(1, -1)
+    elif t.dim() != 2:
+        raise ValueError(f"{name} must be 2-D [rows, columns]; got shape {tuple(t.shape)}")
+    if n_cols is not None and t.shape[1] != n_cols:
+        raise ValueError(
+            f"{name} has {t.shape[1]} columns but the model expects {n_cols} (width[0] for "
+            f"inputs, width[-1] for labels); got shape {tuple(t.shape)}, expected "
+            f"[rows, {n_cols}]"
+        )
+    if t.shape[0] == 0:
+        raise ValueError(f"{name} has no rows")
+    t = t.to(dtype=dtype, device=device)
+    finite = torch.isfinite(t)
+    if not bool(finite.all()):
+        bad_rows = (~finite).any(1).nonzero().flatten()
+        bad_cols = (~finite).any(0).nonzero().flatten().tolist()
+        first = bad_rows[:5].tolist()
+        raise ValueError(
+            f"{name} has NaN or inf in {len(bad_rows)} of {t.shape[0]} rows (first rows "
+            f"{first}, columns {bad_cols}); drop or impute those rows before training"
+        )
+    return t
+
+
+def check_dataset(dataset: dict, n_in: int, n_out: int, *, dtype=torch.float32, device=None):
+    """Validate a pykan-style dataset dict; return a new dict of checked tensors."""
+    if not isinstance(dataset, dict):
+        raise TypeError(
+            "dataset must be a dict with keys 'train_input', 'train_label' (and optionally "
+            "'test_input', 'test_label'), as returned by create_dataset"
+        )
+    missing = [k for k in ("train_input", "train_label") if k not in dataset]
+    if missing:
+        raise KeyError(f"dataset is missing {missing}; it needs 'train_input' and 'train_label'")
+    out = {}
+    for split in ("train", "test"):
+        if f"{split}_input" not in dataset:
+            continue
+        x = as_tensor(dataset[f"{split}_input"], n_in, name=f"{split}_input", dtype=dtype,
+                      device=device)
+        y = as_tensor(dataset[f"{split}_label"], n_out, name=f"{split}_label", dtype=dtype,
+                      device=device)
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"{split}_input has {x.shape[0]} rows but {split}_label has {y.shape[0]}; they "
+                "must match row for row"
+            )
+        out[f"{split}_input"], out[f"{split}_label"] = x, y
+    if "test_input" not in out:
+        out["test_input"], out["test_label"] = out["train_input"], out["train_label"]
+    return out
+
+
+def create_dataset(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    n_var: int = 2,
+    ranges: Sequence[float] | Sequence[Sequence[float]] = (-1, 1),
+    train_num: int = 1000,
+    test_num: int = 1000,
+    seed: int = 0,
+    *,
+    normalize_input: bool = False,
+    normalize_label: bool = False,
+    device=None,
+    dtype: torch.dtype = torch.float32,
+) -> dict[str, torch.Tensor]:
+    """Sample ``x`` uniformly in ``ranges`` and label it with ``f`` (pykan's ``create_dataset``).
+
+    ``f`` takes ``x`` of shape ``[N, n_var]`` and returns ``[N, n_out]`` (pykan's ``f_mode='col'``,
+    e.g. ``lambda x: torch.exp(torch.sin(torch.pi*x[:, [0]]) + x[:, [1]]**2)``). Returns a dict with
+    ``train_input``, ``train_label``, ``test_input``, ``test_label``. Uses a local generator, so the
+    global RNG is untouched.
+    """
+    r = np.asarray(ranges, dtype=float)
+    r = np.tile(r.reshape(1, 2), (n_var, 1)) if r.shape == (2,) else r.reshape(n_var, 2)
+    gen = torch.Generator().manual_seed(int(seed))
+    lo = torch.as_tensor(r[:, 0], dtype=torch.float64)
+    hi = torch.as_tensor(r[:, 1], dtype=torch.float64)
+
+    def sample(n: int) -> torch.Tensor:
+        u = torch.rand(n, n_var, generator=gen, dtype=torch.float64)
+        return (lo + (hi - lo) * u).to(dtype)
+
+    xtr, xte = sample(train_num), sample(test_num)
+    ytr, yte = f(xtr), f(xte)
+    if ytr.dim() == 1:
+        ytr, yte = ytr.unsqueeze(1), yte.unsqueeze(1)
+    if normalize_input:
+        m, s = xtr.mean(0, keepdim=True), xtr.std(0, keepdim=True)
+        xtr, xte = (xtr - m) / s, (xte - m) / s
+    if normalize_label:
+        m, s = ytr.mean(0, keepdim=True), ytr.std(0, keepdim=True)
+        ytr, yte = (ytr - m) / s, (yte - m) / s
+    out = {"train_input": xtr, "train_label": ytr, "test_input": xte, "test_label": yte}
+    return {k: v.to(device=device, dtype=dtype) for k, v in out.items()}

@@ -1,0 +1,305 @@
+"""One KAN layer: a learnable 1-D function on every edge, summed into each output node.
+
+Each edge is ``phi(x) = scale_base*silu(x) + scale_sp*sum_m coef_m B_m(x)`` (pykan's form), or, once
+fixed symbolically, ``c*f(a*x + b) + d``. The forward pass never builds the per-edge
+``[batch, in, out]`` tensor: basis features of each input feed one matrix multiply, so the cost is
+that of a dense layer with ``in*(G+k+1)`` inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .splines import basis, curve2coef, extend_grid, uniform_grid
+
+__all__ = ["BASE_FUNCTIONS", "EdgeStats", "KANLayer"]
+
+BASE_FUNCTIONS = {
+    "silu": F.silu,
+    "identity": lambda x: x,
+    "zero": torch.zeros_like,
+}
+
+
+@dataclass
+class EdgeStats:
+    """Per-edge magnitudes of one layer, ``[in, out]``, from one forward pass.
+
+    ``value`` carries gradients (it is what the regulariser penalises); ``score`` is the detached
+    magnitude including symbolic edges (what importance, fading and pruning use).
+    """
+
+    value: torch.Tensor
+    score: torch.Tensor
+
+
+class KANLayer(nn.Module):
+    """A layer of ``in_dim*out_dim`` learnable edges on per-input knot vectors.
+
+    Parameters and buffers use pykan's ``[in, out, ...]`` layout so parameters can be copied between
+    the two (see ``tests/test_pykan_parity.py``).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        grid: int = 3,
+        k: int = 3,
+        *,
+        grid_range=(-1.0, 1.0),
+        noise_scale: float = 0.3,
+        scale_base_mu: float = 0.0,
+        scale_base_sigma: float = 1.0,
+        base_fun: str = "silu",
+        grid_eps: float = 0.02,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+        device=None,
+    ):
+        super().__init__()
+        self.in_dim, self.out_dim, self.num, self.k = in_dim, out_dim, grid, k
+        self.grid_eps = grid_eps
+        self.base_fun_name = base_fun
+        self.base_fun = BASE_FUNCTIONS[base_fun]
+        kw = {"dtype": dtype, "device": device}
+        self.register_buffer("grid", uniform_grid(in_dim, grid, k, grid_range, **kw))
+        # pykan's init: a least-squares spline through small uniform noise at the grid points
+        noise = (torch.rand(grid + 1, in_dim, out_dim, generator=generator, dtype=dtype) - 0.5)
+        noise = (noise * noise_scale / grid).to(device)
+        knots = self.grid[:, k:-k].t()  # [G+1, in]
+        self.coef = nn.Parameter(curve2coef(knots, noise, self.grid, k))
+        u = torch.rand(in_dim, out_dim, generator=generator, dtype=dtype).to(device)
+        sb = scale_base_mu / math.sqrt(in_dim) + scale_base_sigma * (u * 2 - 1) / math.sqrt(in_dim)
+        self.scale_base = nn.Parameter(sb)
+        self.scale_sp = nn.Parameter(torch.full((in_dim, out_dim), 1 / math.sqrt(in_dim), **kw))
+        self.register_buffer("mask", torch.ones(in_dim, out_dim, **kw))
+        self.register_buffer("sym_mask", torch.zeros(in_dim, out_dim, dtype=torch.bool, device=device))
+        sym = torch.zeros(in_dim, out_dim, 4, **kw)
+        sym[..., 0] = 1.0  # a = 1, c = 1 so a freshly fixed edge is f(x)
+        sym[..., 2] = 1.0
+        self.sym_params = nn.Parameter(sym)
+        self.sym_names: dict[tuple[int, int], str] = {}
+        self._sym_groups: list[tuple[str, torch.Tensor, torch.Tensor]] | None = []
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def n_basis(self) -> int:
+        return self.num + self.k
+
+    def extra_repr(self) -> str:
+        return f"in={self.in_dim}, out={self.out_dim}, grid={self.num}, k={self.k}"
+
+    def _numeric_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Effective weights: base ``[in, out]`` and spline ``[in, K, out]`` with masks folded in."""
+        m = self.mask * (~self.sym_mask)
+        wb = self.scale_base * m
+        ws = (self.scale_sp * m).unsqueeze(1) * self.coef.transpose(1, 2)
+        return wb, ws
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, _ = self._forward(x, stats=None)
+        return y
+
+    def forward_stats(self, x: torch.Tensor, metric: str, sub: int = 256):
+        """Forward pass plus per-edge magnitudes for ``metric`` (see ``regularizer.py``)."""
+        return self._forward(x, stats=metric, sub=sub)
+
+    def _forward(self, x: torch.Tensor, stats: str | None, sub: int = 256):
+        B = x.shape[0]
+        base = self.base_fun(x)  # [B, in]
+        bas = basis(x, self.grid, self.k)  # [B, in, K]
+        wb, ws = self._numeric_weights()
+        y = base @ wb + bas.reshape(B, -1) @ ws.reshape(-1, self.out_dim)
+        sym_y, sym_std, sym_abs = self._symbolic_forward(x, need_stats=stats is not None)
+        if sym_y is not None:
+            y = y + sym_y
+        if stats is None:
+            return y, None
+        if stats in ("edge_forward_spline_n", "edge_forward_spline_u"):
+            var = _edge_variance(base, bas, wb, ws)
+            num_std = torch.sqrt(var.clamp_min(1e-30))
+            if stats == "edge_forward_spline_n":
+                x_std = x.std(0, unbiased=True) if B > 1 else torch.zeros_like(x[0])
+                value = num_std / (x_std.unsqueeze(1) + 0.1)
+            else:
+                value = num_std
+            score = value.detach()
+            if sym_std is not None:
+                s = sym_std / (x_std.unsqueeze(1) + 0.1) if stats.endswith("_n") else sym_std
+                score = torch.where(self.sym_mask, s.detach(), score)
+        elif stats == "edge_mean_abs":
+            # mean |phi| has no closed form over the batch; a fixed stride of rows estimates it
+            # well and bounds the [rows, in, out] tensor (kan-facts.md).
+            idx = slice(None, None, max(1, B // sub))
+            phi = base[idx].unsqueeze(2) * wb + torch.einsum("bik,iko->bio", bas[idx], ws)
+            value = phi.abs().mean(0)
+            score = value.detach()
+            if sym_abs is not None:
+                score = torch.where(self.sym_mask, sym_abs.detach(), score)
+        else:
+            raise ValueError(
+                f"unknown reg_metric {stats!r}; use 'edge_forward_spline_n' (pykan's default), "
+                "'edge_forward_spline_u' or 'edge_mean_abs' (the paper's)"
+            )
+        return y, EdgeStats(value=value, score=score)
+
+    # ------------------------------------------------------------------ symbolic edges
+    def _groups(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        if self._sym_groups is None:
+            by_name: dict[str, list[tuple[int, int]]] = {}
+            for (i, j), name in sorted(self.sym_names.items()):
+                by_name.setdefault(name, []).append((i, j))
+            dev = self.grid.device
+            self._sym_groups = [
+                (
+                    name,
+                    torch.tensor([e[0] for e in edges], dtype=torch.long, device=dev),
+                    torch.tensor([e[1] for e in edges], dtype=torch.long, device=dev),
+                )
+                for name, edges in by_name.items()
+            ]
+        return self._sym_groups
+
+    def _symbolic_forward(self, x: torch.Tensor, need_stats: bool):
+        """Symbolic edges grouped by function: one vectorised call per distinct function."""
+        groups = self._groups()
+        if not groups:
+            return None, None, None
+        from .symbolic.library import get_function
+
+        y = x.new_zeros(x.shape[0], self.out_dim)
+        sym_std = x.new_zeros(self.in_dim, self.out_dim) if need_stats else None
+        sym_abs = x.new_zeros(self.in_dim, self.out_dim) if need_stats else None
+        for name, ii, jj in groups:
+            p = self.sym_params[ii, jj]  # [E, 4]
+            vals = p[:, 2] * get_function(name).torch_fn(p[:, 0] * x[:, ii] + p[:, 1]) + p[:, 3]
+            vals = vals * self.mask[ii, jj]
+            y = y.index_add(1, jj, vals)
+            if need_stats:
+                v = vals.detach()
+                sym_std[ii, jj] = v.std(0) if v.shape[0] > 1 else v.abs().mean(0)
+                sym_abs[ii, jj] = v.abs().mean(0)
+        return y, sym_std, sym_abs
+
+    def set_symbolic(self, i_idx, j_idx, names: list[str], params: torch.Tensor | None = None):
+        """Fix edges ``(i_idx[e], j_idx[e])`` to ``names[e]`` with ``params[e] = (a, b, c, d)``."""
+        i_idx = torch.as_tensor(i_idx, dtype=torch.long).reshape(-1)
+        j_idx = torch.as_tensor(j_idx, dtype=torch.long).reshape(-1)
+        if len(names) != len(i_idx) or len(j_idx) != len(i_idx):
+            raise ValueError("set_symbolic: i_idx, j_idx and names must have the same length")
+        with torch.no_grad():
+            if params is not None:
+                self.sym_params[i_idx, j_idx] = torch.as_tensor(params).to(self.sym_params)
+            self.sym_mask[i_idx, j_idx] = True
+        for i, j, n in zip(i_idx.tolist(), j_idx.tolist(), names):
+            self.sym_names[(i, j)] = n
+        self._sym_groups = None
+
+    def clear_symbolic(self, i_idx, j_idx) -> None:
+        """Return edges to their spline (which kept its last trained values)."""
+        i_idx = torch.as_tensor(i_idx, dtype=torch.long).reshape(-1)
+        j_idx = torch.as_tensor(j_idx, dtype=torch.long).reshape(-1)
+        self.sym_mask[i_idx, j_idx] = False
+        for i, j in zip(i_idx.tolist(), j_idx.tolist()):
+            self.sym_names.pop((i, j), None)
+        self._sym_groups = None
+
+    # ------------------------------------------------------------------ per-edge values
+    def edge_values(self, x: torch.Tensor) -> torch.Tensor:
+        """Every edge's value ``[B, in, out]`` at inputs ``x [B, in]`` (masked edges give 0).
+
+        Materialises the per-edge tensor on purpose: for curves and symbolic fits on ~100 points.
+        """
+        wb, ws = self._numeric_weights()
+        phi = self.base_fun(x).unsqueeze(2) * wb + torch.einsum(
+            "bik,iko->bio", basis(x, self.grid, self.k), ws
+        )
+        if self.sym_names:
+            from .symbolic.library import get_function
+
+            for name, ii, jj in self._groups():
+                p = self.sym_params[ii, jj]
+                v = p[:, 2] * get_function(name).torch_fn(p[:, 0] * x[:, ii] + p[:, 1]) + p[:, 3]
+                phi[:, ii, jj] = v * self.mask[ii, jj]
+        return phi
+
+    def spline_values(self, x: torch.Tensor) -> torch.Tensor:
+        """The spline part ``sum_m coef_m B_m(x)`` of every edge, ``[B, in, out]`` (no scales)."""
+        return torch.einsum("bik,iok->bio", basis(x, self.grid, self.k), self.coef)
+
+    # ------------------------------------------------------------------ copying
+    def select(self, in_keep: torch.Tensor, out_keep: torch.Tensor) -> KANLayer:
+        """A new layer keeping the given input and output indices (parameters copied)."""
+        new = KANLayer.__new__(KANLayer)
+        nn.Module.__init__(new)
+        new.in_dim, new.out_dim = len(in_keep), len(out_keep)
+        new.num, new.k, new.grid_eps = self.num, self.k, self.grid_eps
+        new.base_fun_name, new.base_fun = self.base_fun_name, self.base_fun
+        ii, oo = in_keep.to(self.grid.device), out_keep.to(self.grid.device)
+        new.register_buffer("grid", self.grid[ii].clone())
+        new.coef = nn.Parameter(self.coef.detach()[ii][:, oo].clone())
+        new.scale_base = nn.Parameter(self.scale_base.detach()[ii][:, oo].clone())
+        new.scale_sp = nn.Parameter(self.scale_sp.detach()[ii][:, oo].clone())
+        new.register_buffer("mask", self.mask[ii][:, oo].clone())
+        new.register_buffer("sym_mask", self.sym_mask[ii][:, oo].clone())
+        new.sym_params = nn.Parameter(self.sym_params.detach()[ii][:, oo].clone())
+        in_pos = {int(v): n for n, v in enumerate(in_keep.tolist())}
+        out_pos = {int(v): n for n, v in enumerate(out_keep.tolist())}
+        new.sym_names = {
+            (in_pos[i], out_pos[j]): name
+            for (i, j), name in self.sym_names.items()
+            if i in in_pos and j in out_pos
+        }
+        new._sym_groups = None
+        return new
+
+    def refit_grid(self, x: torch.Tensor, num: int | None = None, grid_eps: float | None = None):
+        """Move the knots to the samples ``x [B, in]`` (optionally to ``num`` intervals) and refit
+        ``coef`` by least squares so each edge's spline is unchanged on the samples.
+
+        New knots mix sample quantiles with a uniform grid over the sample range (weight
+        ``grid_eps`` on uniform), as pykan's ``update_grid_from_samples``. The scales are not
+        touched: the refit is of the spline part alone, so re-applying ``scale_sp`` is not needed
+        (doing so is the known trap that changes phi by over 100%).
+        """
+        num = self.num if num is None else int(num)
+        eps = self.grid_eps if grid_eps is None else grid_eps
+        with torch.no_grad():
+            x_sorted = torch.sort(x.detach(), dim=0).values
+            y_old = self.spline_values(x_sorted)
+            B = x_sorted.shape[0]
+            ids = [int(B / num * i) for i in range(num)] + [-1]
+            adaptive = x_sorted[ids].t()  # [in, num+1]
+            lo, hi = adaptive[:, :1], adaptive[:, -1:]
+            # a constant input would give zero-width intervals; give it a unit-width grid
+            span = torch.where(hi - lo > 1e-6, hi - lo, torch.ones_like(hi))
+            steps = torch.arange(num + 1, dtype=x.dtype, device=x.device)
+            uniform = lo + span / num * steps
+            adaptive = torch.where(hi - lo > 1e-6, adaptive, uniform)
+            g = eps * uniform + (1 - eps) * adaptive
+            new_grid = extend_grid(g, self.k)
+            self.num = num
+            self.grid = new_grid
+            # assign .data so optimisers holding this Parameter keep training it
+            self.coef.data = curve2coef(x_sorted, y_old, new_grid, self.k)
+
+
+def _edge_variance(base, bas, wb, ws) -> torch.Tensor:
+    """Exact batch variance of every edge ``[in, out]`` without the ``[B, in, out]`` tensor.
+
+    With ``f_i = [silu(x_i), B_1(x_i), ...]`` and edge weights ``w_ij``, ``Var(phi_ij) =
+    w_ij^T Cov(f_i) w_ij`` (unbiased, like ``torch.std``).
+    """
+    feats = torch.cat([base.unsqueeze(2), bas], dim=2)  # [B, in, K+1]
+    B = feats.shape[0]
+    fc = feats - feats.mean(0, keepdim=True)
+    cov = torch.einsum("bim,bin->imn", fc, fc) / max(B - 1, 1)  # [in, K+1, K+1]
+    w = torch.cat([wb.unsqueeze(1), ws], dim=1)  # [in, K+1, out]
+    return (w * (cov @ w)).sum(1)

@@ -1,0 +1,282 @@
+"""Training: a :class:`Trainer` that takes one optimiser step at a time, and pykan's ``fit``.
+
+The trainer exists so that a caller on another thread (the widget) can change ``lamb`` and friends
+between steps, stop within one step, and never see a half-updated or NaN model: every step starts
+from a snapshot, and a step that produces a non-finite loss or parameter is rolled back.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .data import check_dataset
+from .regularizer import REG_METRICS, coef_penalty, edge_penalty
+
+__all__ = ["Diverged", "Trainer", "fit"]
+
+
+class Diverged(RuntimeError):
+    """A step produced a non-finite loss or parameters; the model was restored to the last finite
+    state before this was raised."""
+
+
+class Trainer:
+    """Step-by-step training of a KAN on a dataset dict.
+
+    Hyperparameters (``lamb``, ``lamb_l1``, ``lamb_entropy``, ``lamb_coef``, ``lamb_coefdiff``,
+    ``lr``) are plain attributes read at every step, so they may be changed between steps.
+    """
+
+    def __init__(
+        self,
+        model,
+        dataset: dict,
+        opt: str = "LBFGS",
+        lr: float | None = None,
+        lamb: float = 0.0,
+        lamb_l1: float = 1.0,
+        lamb_entropy: float = 2.0,
+        lamb_coef: float = 0.0,
+        lamb_coefdiff: float = 0.0,
+        update_grid: bool = True,
+        grid_update_num: int = 10,
+        start_grid_update_step: int = -1,
+        stop_grid_update_step: int = 50,
+        batch: int = -1,
+        loss_fn: Callable | None = None,
+        reg_metric: str | None = None,
+        track_scores: bool = False,
+        seed: int = 0,
+        max_iter: int = 20,
+    ):
+        if opt not in ("LBFGS", "Adam"):
+            raise ValueError(f"opt must be 'LBFGS' or 'Adam'; got {opt!r}")
+        metric = reg_metric or model.reg_metric
+        if metric not in REG_METRICS:
+            raise ValueError(f"reg_metric must be one of {REG_METRICS}; got {metric!r}")
+        if not isinstance(batch, int) or (batch != -1 and batch < 1):
+            raise ValueError(f"batch must be -1 (full batch) or a positive int; got {batch!r}")
+        self.model = model
+        self.data = check_dataset(
+            dataset, model.width[0], model.width[-1], dtype=model.dtype, device=model.device
+        )
+        model.reg_metric = metric
+        model.train_input = self.data["train_input"]
+        self.opt_name = opt
+        self.lr = float(lr if lr is not None else (1.0 if opt == "LBFGS" else 1e-3))
+        self.lamb, self.lamb_l1, self.lamb_entropy = lamb, lamb_l1, lamb_entropy
+        self.lamb_coef, self.lamb_coefdiff = lamb_coef, lamb_coefdiff
+        self.update_grid = update_grid
+        # pykan divides by grid_update_num and fails when stop < num; we clamp to 1
+        self.grid_update_freq = max(1, int(stop_grid_update_step / max(1, grid_update_num)))
+        self.start_grid_update_step = start_grid_update_step
+        self.stop_grid_update_step = stop_grid_update_step
+        self.batch = batch
+        self.loss_fn = loss_fn or (lambda p, y: torch.mean((p - y) ** 2))
+        self.metric = metric
+        self.track_scores = track_scores
+        self.max_iter = max_iter
+        self.steps_done = 0
+        self._gen = torch.Generator().manual_seed(seed)
+        self._optimizer = None
+        self._params: list[torch.nn.Parameter] = []
+        self._build_optimizer()
+
+    # ------------------------------------------------------------------ optimiser
+    def _build_optimizer(self) -> None:
+        self._params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.opt_name == "LBFGS":
+            self._optimizer = torch.optim.LBFGS(
+                self._params, lr=self.lr, history_size=10, line_search_fn="strong_wolfe",
+                tolerance_grad=1e-32, tolerance_change=1e-32, max_iter=self.max_iter,
+            )
+        else:
+            self._optimizer = torch.optim.Adam(self._params, lr=self.lr)
+
+    def _check_params_current(self) -> None:
+        # the model's parameters may have been replaced (restore, refine): rebuild the optimiser
+        cur = [p for p in self.model.parameters() if p.requires_grad]
+        if len(cur) != len(self._params) or any(a is not b for a, b in zip(cur, self._params)):
+            self._build_optimizer()
+
+    # ------------------------------------------------------------------ one step
+    def _batch(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.data[f"{split}_input"], self.data[f"{split}_label"]
+        if self.batch == -1 or self.batch >= x.shape[0]:
+            return x, y
+        idx = torch.randperm(x.shape[0], generator=self._gen)[: self.batch].to(x.device)
+        return x[idx], y[idx]
+
+    def step(self) -> dict[str, float]:
+        """One optimiser step (for LBFGS up to ``max_iter`` inner iterations, as pykan).
+
+        Returns ``{"step", "train_loss", "test_loss", "reg", "loss"}`` (losses as RMSE). On a
+        non-finite loss or parameter, restores the state from before the step and raises
+        :class:`Diverged`. Any other exception (KeyboardInterrupt included) also restores it.
+        """
+        model = self.model
+        self._check_params_current()
+        for g in self._optimizer.param_groups:
+            g["lr"] = self.lr
+        x, y = self._batch("train")
+        step = self.steps_done
+        snapshot = [p.detach().clone() for p in self._params]
+        grids = [(layer.grid.clone(), layer.coef.detach().clone()) for layer in model.layers]
+        lamb = float(self.lamb)
+        need_stats = lamb > 0 or self.track_scores
+        last: dict[str, Any] = {}
+
+        def closure():
+            self._optimizer.zero_grad(set_to_none=True)
+            if need_stats:
+                pred, stats = model.forward_stats(x, self.metric)
+            else:
+                pred, stats = model(x), None
+            l_pred = self.loss_fn(pred, y)
+            reg = pred.new_zeros(())
+            if lamb > 0:
+                reg = edge_penalty([s.value for s in stats], self.metric, self.lamb_l1,
+                                   self.lamb_entropy)
+                if self.lamb_coef or self.lamb_coefdiff:
+                    reg = reg + coef_penalty([layer.coef for layer in model.layers],
+                                             self.lamb_coef, self.lamb_coefdiff)
+            loss = l_pred + lamb * reg
+            loss.backward()
+            last["l_pred"], last["reg"], last["stats"] = l_pred.detach(), reg.detach(), stats
+            return loss
+
+        try:
+            if (
+                self.update_grid
+                and step % self.grid_update_freq == 0
+                and self.start_grid_update_step <= step < self.stop_grid_update_step
+            ):
+                model.update_grid(x)
+            loss = self._optimizer.step(closure)
+            finite = bool(torch.isfinite(loss).all()) and all(
+                bool(torch.isfinite(p).all()) for p in self._params
+            )
+        except BaseException:
+            self._rollback(snapshot, grids)
+            raise
+        if not finite:
+            self._rollback(snapshot, grids)
+            raise Diverged(
+                f"training diverged at step {step} (loss became {float(loss):.3g}); the model "
+                "was restored to its last finite state. Lower the learning rate, or use "
+                "opt='LBFGS'."
+            )
+        if last.get("stats") is not None:
+            model.set_scores(last["stats"])
+        self.steps_done += 1
+        with torch.no_grad():
+            xt, yt = self._batch("test")
+            test_loss = float(self.loss_fn(model(xt), yt))
+        train_loss = float(last["l_pred"])
+        reg = float(last["reg"])
+        return {
+            "step": step,
+            "train_loss": math.sqrt(max(train_loss, 0.0)),
+            "test_loss": math.sqrt(max(test_loss, 0.0)),
+            "reg": reg,
+            "loss": train_loss + lamb * reg,
+        }
+
+    def _rollback(self, snapshot, grids) -> None:
+        with torch.no_grad():
+            for layer, (g, c) in zip(self.model.layers, grids):
+                layer.grid = g
+                layer.coef.data = c
+            for p, s in zip(self._params, snapshot):
+                p.data = s
+        # optimiser history refers to the failed trajectory
+        self._build_optimizer()
+
+
+def fit(
+    model,
+    dataset: dict,
+    opt: str = "LBFGS",
+    steps: int = 100,
+    log: int = 1,
+    lamb: float = 0.0,
+    lamb_l1: float = 1.0,
+    lamb_entropy: float = 2.0,
+    lamb_coef: float = 0.0,
+    lamb_coefdiff: float = 0.0,
+    update_grid: bool = True,
+    grid_update_num: int = 10,
+    loss_fn: Callable | None = None,
+    lr: float | None = None,
+    start_grid_update_step: int = -1,
+    stop_grid_update_step: int = 50,
+    batch: int = -1,
+    metrics: list[Callable] | None = None,
+    reg_metric: str | None = None,
+    callback: Callable[[int, dict], Any] | None = None,
+    stop_event: threading.Event | None = None,
+    verbose: bool = False,
+    seed: int = 0,
+) -> dict[str, list]:
+    """Train ``model`` on ``dataset``; pykan 0.2.8's ``fit`` signature and defaults.
+
+    - ``opt``: ``"LBFGS"`` (lr 1.0, up to 20 inner iterations per step, as pykan) or ``"Adam"``
+      (lr 1e-3).
+    - ``lamb * (lamb_l1 * L1 + lamb_entropy * entropy)`` is added to the MSE; ``reg_metric``
+      chooses the per-edge magnitude (default pykan's ``"edge_forward_spline_n"``; the paper's
+      mean |phi| is ``"edge_mean_abs"``; see :mod:`kan_widget.regularizer`).
+    - ``callback(step, metrics)`` runs after every step; returning ``False`` stops cleanly.
+      ``stop_event`` (a ``threading.Event``) stops at the next step boundary.
+    - Nothing is written to disk (pykan's ``save_fig``/checkpoints are not offered).
+
+    Returns ``{"train_loss": [...], "test_loss": [...], "reg": [...]}`` (RMSE per step), plus one
+    list per ``metrics`` callable, and ``"stopped"``: why training ended early (or ``None``). A
+    diverging run stops, keeps its last finite parameters and warns.
+    """
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0; got {steps!r}")
+    trainer = Trainer(
+        model, dataset, opt=opt, lr=lr, lamb=lamb, lamb_l1=lamb_l1, lamb_entropy=lamb_entropy,
+        lamb_coef=lamb_coef, lamb_coefdiff=lamb_coefdiff, update_grid=update_grid,
+        grid_update_num=grid_update_num, start_grid_update_step=start_grid_update_step,
+        stop_grid_update_step=stop_grid_update_step, batch=batch, loss_fn=loss_fn,
+        reg_metric=reg_metric, seed=seed,
+    )
+    history: dict[str, list] = {"train_loss": [], "test_loss": [], "reg": []}
+    for f in metrics or []:
+        history[f.__name__] = []
+    history["stopped"] = None
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        if stop_event is not None and stop_event.is_set():
+            history["stopped"] = "stop_event"
+            break
+        try:
+            m = trainer.step()
+        except Diverged as e:
+            warnings.warn(str(e), RuntimeWarning, stacklevel=2)
+            history["stopped"] = str(e)
+            break
+        history["train_loss"].append(m["train_loss"])
+        history["test_loss"].append(m["test_loss"])
+        history["reg"].append(m["reg"])
+        for f in metrics or []:
+            history[f.__name__].append(f())
+        if verbose and log and m["step"] % log == 0:
+            print(
+                f"step {m['step']:4d} | train {m['train_loss']:.3e} | test {m['test_loss']:.3e} "
+                f"| reg {m['reg']:.3e} | {time.perf_counter() - t0:.1f}s"
+            )
+        if callback is not None and callback(m["step"], m) is False:
+            history["stopped"] = "callback"
+            break
+    # scores for prune/plot/symbolic come from the training data, not the test set (pykan)
+    model.attribute(trainer.data["train_input"])
+    return history
