@@ -37,7 +37,7 @@ def as_tensor(
                 f"{name} must be numeric (got dtype {arr.dtype}); convert it with "
                 f"np.asarray({name}, dtype=float)"
             )
-        t = torch.from_numpy(arr.astype(np.float64, copy=False))
+        t = torch.from_numpy(np.array(arr, dtype=np.float64))
     else:
         raise TypeError(
             f"{name} must be a torch tensor, numpy array or pandas DataFrame, not "

@@ -159,17 +159,24 @@ class KAN(nn.Module):
     # ------------------------------------------------------------------ forward
     def _input(self, x) -> torch.Tensor:
         n_in = self.layers[0].in_dim
-        if isinstance(x, torch.Tensor):
-            if x.dim() == 2 and x.shape[1] == n_in:
-                if x.dtype != self.dtype or x.device != self.device:
-                    x = x.to(dtype=self.dtype, device=self.device)
+        if (
+            isinstance(x, torch.Tensor)
+            and x.dim() == 2
+            and x.shape[1] == n_in
+            and x.shape[0] > 0
+            and not x.is_complex()
+        ):
+            x = x.detach().to(dtype=self.dtype, device=self.device)
+            if bool(torch.isfinite(x).all()):
                 return x
         return as_tensor(x, n_in, name="x", dtype=self.dtype, device=self.device)
 
     def forward(self, x) -> torch.Tensor:
         """Outputs ``[batch, width[-1]]`` for inputs ``[batch, width[0]]`` (tensor, numpy or
-        pandas)."""
-        x = self._input(x)
+        pandas). Inputs are checked (shape, finite); training calls :meth:`_run` directly."""
+        return self._run(self._input(x))
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             x = layer(x)
         return x
@@ -177,8 +184,9 @@ class KAN(nn.Module):
     def forward_stats(self, x, metric: str | None = None) -> tuple[torch.Tensor, list[EdgeStats]]:
         """Forward pass that also returns every layer's per-edge magnitudes (for the penalty and
         the scores) in the same pass."""
-        metric = metric or self.reg_metric
-        x = self._input(x)
+        return self._run_stats(self._input(x), metric or self.reg_metric)
+
+    def _run_stats(self, x: torch.Tensor, metric: str) -> tuple[torch.Tensor, list[EdgeStats]]:
         stats = []
         for layer in self.layers:
             x, s = layer.forward_stats(x, metric)

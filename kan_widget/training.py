@@ -136,9 +136,9 @@ class Trainer:
         def closure():
             self._optimizer.zero_grad(set_to_none=True)
             if need_stats:
-                pred, stats = model.forward_stats(x, self.metric)
+                pred, stats = model._run_stats(x, self.metric)
             else:
-                pred, stats = model(x), None
+                pred, stats = model._run(x), None
             l_pred = self.loss_fn(pred, y)
             reg = pred.new_zeros(())
             if lamb > 0:
@@ -169,16 +169,16 @@ class Trainer:
         if not finite:
             self._rollback(snapshot, grids)
             raise Diverged(
-                f"training diverged at step {step} (loss became {float(loss):.3g}); the model "
-                "was restored to its last finite state. Lower the learning rate, or use "
-                "opt='LBFGS'."
+                f"training diverged at step {step} (loss became {float(loss.detach()):.3g}); "
+                f"the model was restored to its last finite state. Lower the learning rate "
+                f"(lr={self.lr:g} now)."
             )
         if last.get("stats") is not None:
             model.set_scores(last["stats"])
         self.steps_done += 1
         with torch.no_grad():
             xt, yt = self._batch("test")
-            test_loss = float(self.loss_fn(model(xt), yt))
+            test_loss = float(self.loss_fn(model._run(xt), yt))
         train_loss = float(last["l_pred"])
         reg = float(last["reg"])
         return {
@@ -261,7 +261,7 @@ def fit(
         try:
             m = trainer.step()
         except Diverged as e:
-            warnings.warn(str(e), RuntimeWarning, stacklevel=2)
+            warnings.warn(str(e), RuntimeWarning, stacklevel=3)
             history["stopped"] = str(e)
             break
         history["train_loss"].append(m["train_loss"])

@@ -1,0 +1,46 @@
+// Bundle the front end: js/widget.ts -> kan_widget/static/widget.js (ESM, minified, KaTeX inside).
+// The CSS is part of the JS (js/styles.ts, injected per view), so there is no widget.css.
+//   node js/build.mjs            one build
+//   node js/build.mjs --watch    rebuild on every change (npm run dev; pair with ANYWIDGET_HMR=1)
+import * as esbuild from "esbuild";
+import { stat } from "node:fs/promises";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const outfile = join(root, "kan_widget", "static", "widget.js");
+const watch = process.argv.includes("--watch");
+
+/** @type {esbuild.BuildOptions} */
+const options = {
+	entryPoints: [join(root, "js", "widget.ts")],
+	outfile,
+	bundle: true,
+	format: "esm",
+	target: ["es2020"],
+	minify: true,
+	// UMD dependencies must not register as AMD modules where RequireJS is loaded (pitfall 10)
+	define: { "define.amd": "false" },
+	sourcemap: watch ? "inline" : false,
+	legalComments: "none",
+	logLevel: "warning",
+};
+
+const report = {
+	name: "report",
+	setup(build) {
+		build.onEnd(async (result) => {
+			if (result.errors.length) return;
+			const { size } = await stat(outfile);
+			console.log(`built ${relative(root, outfile)} (${(size / 1024).toFixed(1)} KiB)`);
+		});
+	},
+};
+
+if (watch) {
+	const ctx = await esbuild.context({ ...options, plugins: [report] });
+	await ctx.watch();
+	console.log("watching js/ for changes (Ctrl+C to stop)");
+} else {
+	await esbuild.build({ ...options, plugins: [report] });
+}

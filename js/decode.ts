@@ -1,0 +1,284 @@
+/**
+ * Decoding of the synced traits of docs/WIDGET_PROTOCOL.md into typed, validated values.
+ * Pure: no DOM, no model. Anything malformed decodes to `null` (or a safe default) so the
+ * drawing code never indexes past the end of a buffer.
+ */
+
+export interface LayerSpec {
+	in: number;
+	out: number;
+	/** symbolic edges of this layer: [i, j, name] */
+	sym: [number, number, string][];
+}
+
+export interface Structure {
+	version: number;
+	width: number[];
+	in_vars: string[];
+	out_vars: string[];
+	n_points: number;
+	layers: LayerSpec[];
+}
+
+export interface Status {
+	running: boolean;
+	step: number;
+	train_loss: number | null;
+	test_loss: number | null;
+	reg: number | null;
+	steps_per_s: number | null;
+	n_edge: number;
+	n_params: number;
+	message: string;
+	error: string | null;
+	can_undo: boolean;
+	can_redo: boolean;
+}
+
+export interface Formula {
+	latex: string;
+	text: string;
+	complete: boolean;
+}
+
+export interface Candidate {
+	name: string;
+	r2: number;
+	complexity: number;
+}
+
+export interface Inspector {
+	edge: [number, number, number];
+	score: number;
+	symbolic: string | null;
+	candidates: Candidate[];
+	points: number;
+}
+
+/** Per layer: `xs` is `[in, n]`, `ys` is `[in, out, n]` (views into the trait's buffer). */
+export interface LayerCurves {
+	xs: Float32Array;
+	ys: Float32Array;
+}
+
+/** Everything the diagram needs, decoded and checked against one structure. */
+export interface NetState {
+	structure: Structure;
+	/** null until a `curves` buffer of the right size arrives */
+	curves: LayerCurves[] | null;
+	/** per layer `[in*out]` edge scores; null when missing or of the wrong size */
+	scores: Float32Array[] | null;
+	/** per layer `[in*out]`, 1 = present; all ones when missing or of the wrong size */
+	masks: Uint8Array[];
+	/** per layer `[in*out]`: the symbolic function's name, or null for a spline edge */
+	sym: (string | null)[][];
+}
+
+function isBufferLike(v: unknown): v is ArrayBuffer | ArrayBufferView {
+	if (v == null || typeof v !== "object") return false;
+	if (ArrayBuffer.isView(v)) return true;
+	return Object.prototype.toString.call(v) === "[object ArrayBuffer]"
+		|| Object.prototype.toString.call(v) === "[object SharedArrayBuffer]";
+}
+
+function parts(v: ArrayBuffer | ArrayBufferView): [ArrayBufferLike, number, number] {
+	if (ArrayBuffer.isView(v)) return [v.buffer, v.byteOffset, v.byteLength];
+	return [v, 0, v.byteLength];
+}
+
+/**
+ * float32 view of a binary trait (a DataView in Jupyter). Views the bytes in place
+ * (pitfall 11: respect byteOffset and byteLength); copies only if the offset is unaligned.
+ */
+export function asF32(v: unknown): Float32Array {
+	if (!isBufferLike(v)) return new Float32Array(0);
+	const [buffer, off, len] = parts(v);
+	const n = Math.floor(len / 4);
+	if (off % 4 === 0) return new Float32Array(buffer, off, n);
+	return new Float32Array(buffer.slice(off, off + n * 4) as ArrayBuffer);
+}
+
+/** uint8 view of a binary trait (no copy). */
+export function asU8(v: unknown): Uint8Array {
+	if (!isBufferLike(v)) return new Uint8Array(0);
+	const [buffer, off, len] = parts(v);
+	return new Uint8Array(buffer, off, len);
+}
+
+const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
+const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+
+function names(raw: unknown, n: number, prefix: string): string[] {
+	const src = Array.isArray(raw) ? raw : [];
+	const out: string[] = [];
+	for (let i = 0; i < n; i++) {
+		const s = src[i];
+		out.push(typeof s === "string" && s.length > 0 ? s : `${prefix}${i + 1}`);
+	}
+	return out;
+}
+
+/** The `structure` trait, checked; null for `{}` (nothing sent yet) or anything inconsistent. */
+export function parseStructure(raw: unknown): Structure | null {
+	if (raw == null || typeof raw !== "object") return null;
+	const r = raw as Record<string, unknown>;
+	const width = r.width;
+	if (!Array.isArray(width) || width.length < 2 || !width.every((w) => isInt(w) && w >= 1)) return null;
+	const w = width as number[];
+	const n = r.n_points;
+	if (!isInt(n) || n < 1) return null;
+	const rawLayers = Array.isArray(r.layers) ? r.layers : null;
+	if (!rawLayers || rawLayers.length !== w.length - 1) return null;
+	const layers: LayerSpec[] = [];
+	for (let l = 0; l < rawLayers.length; l++) {
+		const lr = rawLayers[l] as Record<string, unknown> | null;
+		if (!lr || lr.in !== w[l] || lr.out !== w[l + 1]) return null;
+		const sym: [number, number, string][] = [];
+		for (const s of Array.isArray(lr.sym) ? lr.sym : []) {
+			if (Array.isArray(s) && isInt(s[0]) && isInt(s[1]) && typeof s[2] === "string"
+				&& s[0] >= 0 && s[0] < w[l] && s[1] >= 0 && s[1] < w[l + 1]) {
+				sym.push([s[0], s[1], s[2]]);
+			}
+		}
+		layers.push({ in: w[l], out: w[l + 1], sym });
+	}
+	return {
+		version: isInt(r.version) ? r.version : 0,
+		width: w.slice(),
+		in_vars: names(r.in_vars, w[0], "x"),
+		out_vars: names(r.out_vars, w[w.length - 1], "y"),
+		n_points: n,
+		layers,
+	};
+}
+
+/** Number of edges per layer and in total. */
+export function edgeCounts(width: number[]): { perLayer: number[]; total: number } {
+	const perLayer: number[] = [];
+	let total = 0;
+	for (let l = 0; l + 1 < width.length; l++) {
+		perLayer.push(width[l] * width[l + 1]);
+		total += width[l] * width[l + 1];
+	}
+	return { perLayer, total };
+}
+
+/** Byte lengths the protocol prescribes (mirrors snapshot.expected_sizes in Python). */
+export function expectedSizes(width: number[], n: number): { curves: number; scores: number; masks: number } {
+	let curves = 0;
+	const { total } = edgeCounts(width);
+	for (let l = 0; l + 1 < width.length; l++) curves += width[l] * n + width[l] * width[l + 1] * n;
+	return { curves: 4 * curves, scores: 4 * total, masks: total };
+}
+
+/** Split `curves` per layer; null if its length does not match the structure. */
+export function decodeCurves(flat: Float32Array, s: Structure): LayerCurves[] | null {
+	const n = s.n_points;
+	if (flat.length * 4 !== expectedSizes(s.width, n).curves) return null;
+	const out: LayerCurves[] = [];
+	let off = 0;
+	for (const layer of s.layers) {
+		const nx = layer.in * n;
+		const ny = layer.in * layer.out * n;
+		out.push({ xs: flat.subarray(off, off + nx), ys: flat.subarray(off + nx, off + nx + ny) });
+		off += nx + ny;
+	}
+	return out;
+}
+
+/** Split a per-edge array (scores, masks) per layer; null if its length does not match. */
+export function splitEdges<T extends Float32Array | Uint8Array>(flat: T, width: number[]): T[] | null {
+	const { perLayer, total } = edgeCounts(width);
+	if (flat.length !== total) return null;
+	const out: T[] = [];
+	let off = 0;
+	for (const n of perLayer) {
+		out.push(flat.subarray(off, off + n) as T);
+		off += n;
+	}
+	return out;
+}
+
+/** Per layer `[in*out]` names of symbolic edges (null for spline edges). */
+export function symTable(s: Structure): (string | null)[][] {
+	return s.layers.map((layer) => {
+		const t: (string | null)[] = new Array(layer.in * layer.out).fill(null);
+		for (const [i, j, name] of layer.sym) t[i * layer.out + j] = name;
+		return t;
+	});
+}
+
+/** Decode the four state traits against the structure. */
+export function decodeState(structureRaw: unknown, curves: unknown, scores: unknown, masks: unknown): NetState | null {
+	const structure = parseStructure(structureRaw);
+	if (!structure) return null;
+	const m = splitEdges(asU8(masks), structure.width);
+	return {
+		structure,
+		curves: decodeCurves(asF32(curves), structure),
+		scores: splitEdges(asF32(scores), structure.width),
+		masks: m ?? structure.layers.map((layer) => new Uint8Array(layer.in * layer.out).fill(1)),
+		sym: symTable(structure),
+	};
+}
+
+/** The `status` trait with defaults for anything missing. */
+export function parseStatus(raw: unknown): Status {
+	const r = (raw && typeof raw === "object" ? raw : {}) as Record<string, unknown>;
+	return {
+		running: r.running === true,
+		step: isInt(r.step) ? r.step : 0,
+		train_loss: num(r.train_loss),
+		test_loss: num(r.test_loss),
+		reg: num(r.reg),
+		steps_per_s: num(r.steps_per_s),
+		n_edge: isInt(r.n_edge) ? r.n_edge : 0,
+		n_params: isInt(r.n_params) ? r.n_params : 0,
+		message: typeof r.message === "string" ? r.message : "",
+		error: typeof r.error === "string" && r.error.length > 0 ? r.error : null,
+		can_undo: r.can_undo === true,
+		can_redo: r.can_redo === true,
+	};
+}
+
+export function parseFormula(raw: unknown): Formula {
+	const r = (raw && typeof raw === "object" ? raw : {}) as Record<string, unknown>;
+	return {
+		latex: typeof r.latex === "string" ? r.latex : "",
+		text: typeof r.text === "string" ? r.text : "",
+		complete: r.complete === true,
+	};
+}
+
+/** The `inspector` trait; null for `{}` (no edge inspected). */
+export function parseInspector(raw: unknown): Inspector | null {
+	if (!raw || typeof raw !== "object") return null;
+	const r = raw as Record<string, unknown>;
+	const e = r.edge;
+	if (!Array.isArray(e) || e.length !== 3 || !e.every(isInt)) return null;
+	const candidates: Candidate[] = [];
+	for (const c of Array.isArray(r.candidates) ? r.candidates : []) {
+		if (c && typeof c === "object" && typeof (c as Candidate).name === "string") {
+			const cc = c as Record<string, unknown>;
+			candidates.push({
+				name: cc.name as string,
+				r2: num(cc.r2) ?? NaN,
+				complexity: num(cc.complexity) ?? NaN,
+			});
+		}
+	}
+	return {
+		edge: [e[0], e[1], e[2]],
+		score: num(r.score) ?? NaN,
+		symbolic: typeof r.symbolic === "string" && r.symbolic ? r.symbolic : null,
+		candidates,
+		points: isInt(r.points) ? r.points : 0,
+	};
+}
+
+/** `inspector_points` (`[2, n]` float32) as x and phi(x) arrays. */
+export function decodePoints(v: unknown): { x: Float32Array; y: Float32Array } {
+	const f = asF32(v);
+	const n = Math.floor(f.length / 2);
+	return { x: f.subarray(0, n), y: f.subarray(n, 2 * n) };
+}

@@ -1,0 +1,246 @@
+/**
+ * The diagram controller: picks SVG or canvas by size, keeps the layout, batches changes into one
+ * draw per animation frame (rebuild on structural change, re-plot on a tick, restyle on beta or
+ * preview), redraws when the output is re-attached or resized, turns clicks into edges, and
+ * exports SVG / PNG.
+ *
+ * After each draw it sets `data-renderer`, `data-draw-ms` and `data-draw-count` on its wrapper and
+ * dispatches a `kan-draw` event ({ms, level, renderer, edges}) there (used by bench/bench_draw.py).
+ */
+import { CanvasRenderer } from "./draw_canvas";
+import { SvgRenderer } from "./draw_svg";
+import { computeLayout, edgeAt, type Layout } from "./layout";
+import { edgeAlpha, edgeClass, presentEdges, type Scene } from "./scene";
+
+/** Above this many present edges the diagram is drawn on a canvas. */
+export const SVG_MAX_EDGES = 1500;
+
+export type RendererKind = "svg" | "canvas";
+
+export function chooseRenderer(present: number, max = SVG_MAX_EDGES): RendererKind {
+	return present > max ? "canvas" : "svg";
+}
+
+/** What changed: "style" (beta, preview, selection), "curves" (a tick), "rebuild" (structure). */
+export type Level = "style" | "curves" | "rebuild";
+const RANK: Record<Level, number> = { style: 1, curves: 2, rebuild: 3 };
+
+export interface DiagramOptions {
+	onEdge?: (l: number, i: number, j: number) => void;
+	raf?: (cb: () => void) => unknown;
+	cancelRaf?: (id: unknown) => void;
+	svgMaxEdges?: number;
+}
+
+const DEFAULT_WIDTH = 760;
+
+export class Diagram {
+	readonly wrap: HTMLElement;
+	private opts: DiagramOptions;
+	private renderer: SvgRenderer | CanvasRenderer | null = null;
+	private kind: RendererKind | null = null;
+	private layout: Layout | null = null;
+	private scene: Scene | null = null;
+	private pending = 0;
+	private cancelFrame: (() => void) | null = null;
+	private observers: { disconnect(): void }[] = [];
+	private lastWidth = 0;
+	private disposed = false;
+	draws = 0;
+
+	constructor(wrap: HTMLElement, opts: DiagramOptions = {}) {
+		this.wrap = wrap;
+		this.opts = opts;
+		wrap.addEventListener("click", this.onClick);
+		wrap.addEventListener("mousemove", this.onMove);
+		const view = wrap.ownerDocument.defaultView as (Window & typeof globalThis) | null;
+		if (view && typeof view.ResizeObserver === "function") {
+			const ro = new view.ResizeObserver(() => {
+				const w = wrap.clientWidth;
+				if (w > 0 && Math.abs(w - this.lastWidth) > 2) this.invalidate("rebuild");
+			});
+			ro.observe(wrap);
+			this.observers.push(ro);
+		}
+		if (view && typeof view.IntersectionObserver === "function") {
+			// outputs scrolled away may be detached and come back blank: redraw on return
+			const io = new view.IntersectionObserver((entries) => {
+				if (entries.some((en) => en.isIntersecting) && this.draws > 0) this.invalidate("rebuild");
+			});
+			io.observe(wrap);
+			this.observers.push(io);
+		}
+	}
+
+	get rendererKind(): RendererKind | null {
+		return this.kind;
+	}
+
+	get currentLayout(): Layout | null {
+		return this.layout;
+	}
+
+	/** Replace the scene and schedule a draw of at least `level`. */
+	setScene(scene: Scene | null, level: Level): void {
+		this.scene = scene;
+		this.invalidate(level);
+	}
+
+	invalidate(level: Level): void {
+		if (this.disposed) return;
+		this.pending = Math.max(this.pending, RANK[level]);
+		if (this.cancelFrame !== null) return;
+		const run = () => {
+			this.cancelFrame = null;
+			this.flush();
+		};
+		const { raf, cancelRaf } = this.opts;
+		const view = this.wrap.ownerDocument.defaultView;
+		if (raf) {
+			const id = raf(run);
+			this.cancelFrame = () => cancelRaf?.(id);
+		} else if (view && typeof view.requestAnimationFrame === "function") {
+			const id = view.requestAnimationFrame(run);
+			this.cancelFrame = () => view.cancelAnimationFrame(id);
+		} else {
+			const id = setTimeout(run, 16);
+			this.cancelFrame = () => clearTimeout(id);
+		}
+	}
+
+	/** Draw now whatever is pending. */
+	flush(): void {
+		if (this.disposed || this.pending === 0) return;
+		const level = this.pending;
+		this.pending = 0;
+		const scene = this.scene;
+		if (!scene) {
+			this.renderer?.dispose();
+			this.renderer = null;
+			this.kind = null;
+			this.layout = null;
+			return;
+		}
+		const t0 = performance.now();
+		let done: Level;
+		if (level >= RANK.rebuild || !this.renderer || !this.layout) {
+			this.rebuild(scene);
+			done = "rebuild";
+		} else if (this.renderer instanceof SvgRenderer) {
+			this.renderer.update(scene, this.layout, level >= RANK.curves);
+			done = level >= RANK.curves ? "curves" : "style";
+		} else {
+			this.renderer.update(scene, this.layout);
+			done = level >= RANK.curves ? "curves" : "style";
+		}
+		const ms = performance.now() - t0;
+		this.draws++;
+		const w = this.wrap;
+		w.dataset.renderer = this.kind ?? "";
+		w.dataset.drawMs = ms.toFixed(2);
+		w.dataset.drawCount = String(this.draws);
+		const Ev = w.ownerDocument.defaultView?.CustomEvent ?? CustomEvent;
+		w.dispatchEvent(new Ev("kan-draw", {
+			detail: { ms, level: done, renderer: this.kind, edges: presentEdges(scene.state) },
+		}));
+	}
+
+	private rebuild(scene: Scene): void {
+		const st = scene.state;
+		const measured = this.wrap.clientWidth;
+		const width = measured > 0 ? measured : this.lastWidth || DEFAULT_WIDTH;
+		this.lastWidth = width;
+		this.layout = computeLayout(st.structure.width, st.masks, {
+			width,
+			inVars: st.structure.in_vars,
+			outVars: st.structure.out_vars,
+		});
+		const kind = chooseRenderer(presentEdges(st), this.opts.svgMaxEdges);
+		if (kind !== this.kind || !this.renderer) {
+			this.renderer?.dispose();
+			const doc = this.wrap.ownerDocument;
+			this.renderer = kind === "svg" ? new SvgRenderer(doc) : new CanvasRenderer(doc);
+			this.kind = kind;
+			this.wrap.append(this.renderer.element);
+		}
+		this.renderer.build(scene, this.layout);
+	}
+
+	/** The edge at a client point, or null. */
+	edgeAtClient(clientX: number, clientY: number): [number, number, number] | null {
+		const lay = this.layout;
+		const scene = this.scene;
+		const target = this.renderer?.element;
+		if (!lay || !scene || !target) return null;
+		const rect = target.getBoundingClientRect();
+		const sx = rect.width > 0 ? lay.width / rect.width : 1;
+		const sy = rect.height > 0 ? lay.height / rect.height : 1;
+		const x = (clientX - rect.left) * sx;
+		const y = (clientY - rect.top) * sy;
+		const nOut = (l: number) => scene.state.structure.layers[l].out;
+		return edgeAt(lay, scene.state.masks, x, y, (l, k) => {
+			const i = Math.floor(k / nOut(l));
+			return edgeAlpha(scene, l, k, edgeClass(scene, l, i, k - i * nOut(l), k));
+		});
+	}
+
+	private onClick = (ev: MouseEvent) => {
+		const t = ev.target as Element | null;
+		const hit = t && typeof t.closest === "function" ? t.closest("[data-edge]") : null;
+		let edge: [number, number, number] | null = null;
+		if (hit) {
+			const v = (hit.getAttribute("data-edge") ?? "").split(",").map(Number);
+			if (v.length === 3 && v.every(Number.isInteger)) edge = [v[0], v[1], v[2]];
+		} else {
+			edge = this.edgeAtClient(ev.clientX, ev.clientY);
+		}
+		if (edge) this.opts.onEdge?.(edge[0], edge[1], edge[2]);
+	};
+
+	private onMove = (ev: MouseEvent) => {
+		if (this.kind !== "canvas" || !this.renderer) return;
+		const edge = this.edgeAtClient(ev.clientX, ev.clientY);
+		(this.renderer.element as HTMLElement).style.cursor = edge ? "pointer" : "default";
+	};
+
+	/** Standalone SVG of the current scene (built off-screen when the canvas is in use). */
+	svgText(): string | null {
+		if (!this.scene || !this.layout) return null;
+		if (this.renderer instanceof SvgRenderer) return this.renderer.serialize();
+		const svg = new SvgRenderer(this.wrap.ownerDocument);
+		svg.build(this.scene, this.layout);
+		return svg.serialize();
+	}
+
+	/** PNG of the current scene: the canvas itself, or the SVG drawn onto a canvas at 2x. */
+	async pngBlob(): Promise<Blob | null> {
+		if (!this.scene || !this.layout) return null;
+		if (this.renderer instanceof CanvasRenderer) return this.renderer.toBlob();
+		const text = this.svgText();
+		if (!text) return null;
+		const doc = this.wrap.ownerDocument;
+		const img = new Image();
+		img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(text)}`;
+		await img.decode();
+		const scale = 2;
+		const canvas = doc.createElement("canvas");
+		canvas.width = this.layout.width * scale;
+		canvas.height = this.layout.height * scale;
+		const ctx = canvas.getContext("2d");
+		if (!ctx) return null;
+		ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+		return new Promise((resolve) => canvas.toBlob((b) => resolve(b), "image/png"));
+	}
+
+	dispose(): void {
+		this.disposed = true;
+		this.cancelFrame?.();
+		this.cancelFrame = null;
+		for (const o of this.observers) o.disconnect();
+		this.observers = [];
+		this.wrap.removeEventListener("click", this.onClick);
+		this.wrap.removeEventListener("mousemove", this.onMove);
+		this.renderer?.dispose();
+		this.renderer = null;
+	}
+}

@@ -1,0 +1,258 @@
+/**
+ * SVG renderer (small and medium networks). `build` creates one element per present edge, node
+ * and label; `update` only rewrites what changed each tick: path data, opacity and colour
+ * (TensorFlow Playground's approach). All styling is presentation attributes, so the serialized
+ * SVG is a standalone file.
+ */
+import { boxConnectors, edgeCurve, edgeLabelPos, type Layout, T0, T1 } from "./layout";
+import {
+	BACKGROUND, COLOR_NAMES, COLORS, DOOMED, edgeAlpha, edgeClass, NODE_FILL, NODE_STROKE, nodeDoomed,
+	type Scene, TEXT,
+} from "./scene";
+
+export const SVGNS = "http://www.w3.org/2000/svg";
+
+const r1 = (v: number) => Math.round(v * 10) / 10;
+
+/** "M x,y L x,y x,y ..." for `count` points of `buf`. */
+export function pathData(buf: Float32Array, count: number): string {
+	if (count === 0) return "";
+	let s = `M${r1(buf[0])},${r1(buf[1])}L`;
+	for (let p = 1; p < count; p++) {
+		s += `${r1(buf[2 * p])},${r1(buf[2 * p + 1])}`;
+		if (p + 1 < count) s += " ";
+	}
+	return s;
+}
+
+/** How many samples of phi to draw for a plot `px` pixels long (about one per 1.2 px). */
+export function samplesFor(px: number, n: number, perPx = 1 / 1.2): number {
+	return Math.max(2, Math.min(n, Math.ceil(px * perPx) + 1));
+}
+
+/** Samples per edge for a layout: full resolution in boxes, about one per 1.2 px inline. */
+export function plotSamples(lay: Layout, l: number, n: number, perPx?: number): number {
+	if (lay.mode === "boxes" && lay.boxes) return n;
+	const dx = lay.colX[l + 1] - lay.colX[l];
+	return samplesFor((T1 - T0) * dx * 1.05, n, perPx);
+}
+
+function el<K extends keyof SVGElementTagNameMap>(
+	doc: Document, tag: K, attrs: Record<string, string | number>,
+): SVGElementTagNameMap[K] {
+	const e = doc.createElementNS(SVGNS, tag);
+	for (const k in attrs) e.setAttribute(k, String(attrs[k]));
+	return e;
+}
+
+export class SvgRenderer {
+	readonly element: SVGSVGElement;
+	private doc: Document;
+	/** per present edge: layer, i, j, k */
+	private idx = new Int32Array(0);
+	private edgeEls: SVGElement[] = [];
+	private curveEls: SVGPathElement[] = [];
+	private symText: (SVGTextElement | null)[] = [];
+	private lastOpacity: string[] = [];
+	private lastClass: Int8Array = new Int8Array(0);
+	private nodeEls: (SVGCircleElement | null)[][] = [];
+	private nodeDoomedNow: Uint8Array[] = [];
+	private buf = new Float32Array(0);
+
+	constructor(doc: Document = document) {
+		this.doc = doc;
+		this.element = el(doc, "svg", {});
+	}
+
+	build(scene: Scene, lay: Layout): void {
+		const doc = this.doc;
+		const svg = this.element;
+		const { structure, masks, sym } = scene.state;
+		svg.replaceChildren();
+		svg.setAttribute("class", "kan-diagram");
+		svg.setAttribute("data-renderer", "svg");
+		svg.setAttribute("data-mode", lay.mode);
+		svg.setAttribute("width", String(lay.width));
+		svg.setAttribute("height", String(lay.height));
+		svg.setAttribute("viewBox", `0 0 ${lay.width} ${lay.height}`);
+		svg.setAttribute("role", "img");
+		svg.setAttribute("aria-label", `KAN diagram, width [${structure.width.join(", ")}]`);
+		svg.setAttribute("font-family", "system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif");
+		svg.append(el(doc, "rect", { x: 0, y: 0, width: lay.width, height: lay.height, fill: BACKGROUND }));
+
+		const L = structure.layers.length;
+		const edges = el(doc, "g", {
+			class: "kan-edges", fill: "none", "stroke-linejoin": "round", "stroke-linecap": "round",
+		});
+		const labels = el(doc, "g", { class: "kan-sym-labels", "font-size": 10, "text-anchor": "middle" });
+		const idx: number[] = [];
+		this.edgeEls = [];
+		this.curveEls = [];
+		this.symText = [];
+		const frag = doc.createDocumentFragment();
+		const boxes = lay.mode === "boxes" && lay.boxes !== null;
+		for (let l = 0; l < L; l++) {
+			const { in: nIn, out: nOut } = structure.layers[l];
+			for (let i = 0; i < nIn; i++) {
+				for (let j = 0; j < nOut; j++) {
+					const k = i * nOut + j;
+					if (!(masks[l][k] > 0)) continue;
+					idx.push(l, i, j, k);
+					const key = `${l},${i},${j}`;
+					let edgeEl: SVGElement;
+					let curve: SVGPathElement;
+					if (boxes) {
+						const g = el(doc, "g", { class: "kan-edge", "data-edge": key });
+						const c = boxConnectors(lay, l, i, j);
+						const b = lay.boxes![l];
+						g.append(
+							el(doc, "path", {
+								class: "kan-conn", "stroke-width": 1,
+								d: `M${r1(c[0])},${r1(c[1])}L${r1(c[2])},${r1(c[3])}M${r1(c[4])},${r1(c[5])}L${r1(c[6])},${r1(c[7])}`,
+							}),
+							el(doc, "rect", {
+								class: "kan-box", x: r1(b[4 * k]), y: r1(b[4 * k + 1]), width: r1(b[4 * k + 2]),
+								height: r1(b[4 * k + 3]), rx: 2, fill: BACKGROUND, "stroke-width": 0.8,
+							}),
+						);
+						curve = el(doc, "path", { class: "kan-curve", "stroke-width": 1.6 });
+						g.append(curve);
+						edgeEl = g;
+					} else {
+						curve = el(doc, "path", { class: "kan-edge", "data-edge": key, "stroke-width": 1.3 });
+						edgeEl = curve;
+					}
+					frag.append(edgeEl);
+					this.edgeEls.push(edgeEl);
+					this.curveEls.push(curve);
+					const name = sym[l][k];
+					if (name !== null) {
+						const [x, y] = edgeLabelPos(lay, l, i, j);
+						const t = el(doc, "text", { x: r1(x), y: r1(y), fill: COLORS[1], stroke: "none", "data-sym": key });
+						t.textContent = name;
+						if (boxes) edgeEl.append(t);
+						else labels.append(t);
+						this.symText.push(boxes ? null : t);
+					} else {
+						this.symText.push(null);
+					}
+				}
+			}
+		}
+		edges.append(frag);
+		svg.append(edges, labels);
+		this.idx = Int32Array.from(idx);
+		this.lastOpacity = new Array(this.edgeEls.length).fill("");
+		this.lastClass = new Int8Array(this.edgeEls.length).fill(-1);
+
+		// nodes
+		const nodes = el(doc, "g", { class: "kan-nodes", fill: NODE_FILL, stroke: NODE_STROKE, "stroke-width": 1.2 });
+		this.nodeEls = [];
+		this.nodeDoomedNow = [];
+		for (let c = 0; c <= L; c++) {
+			const row: (SVGCircleElement | null)[] = [];
+			for (let i = 0; i < structure.width[c]; i++) {
+				if (!lay.alive[c][i]) {
+					row.push(null);
+					continue;
+				}
+				const circle = el(doc, "circle", {
+					class: "kan-node", "data-node": `${c},${i}`, cx: r1(lay.colX[c]), cy: r1(lay.nodeY[c][i]), r: r1(lay.nodeR),
+				});
+				nodes.append(circle);
+				row.push(circle);
+			}
+			this.nodeEls.push(row);
+			this.nodeDoomedNow.push(new Uint8Array(structure.width[c]));
+		}
+		svg.append(nodes);
+
+		// input and output names
+		const names = el(doc, "g", { class: "kan-names", fill: TEXT });
+		const [fIn, fOut] = lay.labelFont;
+		const addNames = (c: number, list: string[], font: number, anchor: string, dx: number) => {
+			if (font <= 0) return;
+			list.forEach((name, i) => {
+				const t = el(doc, "text", {
+					x: r1(lay.colX[c] + dx), y: r1(lay.nodeY[c][i] + font * 0.35), "font-size": font, "text-anchor": anchor,
+				});
+				t.textContent = name;
+				names.append(t);
+			});
+		};
+		addNames(0, structure.in_vars, fIn, "end", -(lay.nodeR + 5));
+		addNames(L, structure.out_vars, fOut, "start", lay.nodeR + 5);
+		svg.append(names);
+		this.update(scene, lay, true);
+	}
+
+	/** Restyle and re-plot in place; `curves` false: opacity and colour only. */
+	update(scene: Scene, lay: Layout, curves = true): void {
+		const st = scene.state;
+		const n = st.structure.n_points;
+		const idx = this.idx;
+		const ne = this.edgeEls.length;
+		if (curves) {
+			const need = 2 * (n + 2);
+			if (this.buf.length < need) this.buf = new Float32Array(need);
+			const perLayer = st.structure.layers.map((_, l) => plotSamples(lay, l, n));
+			for (let e = 0; e < ne; e++) {
+				const l = idx[4 * e];
+				const ys = st.curves ? st.curves[l].ys : null;
+				const count = edgeCurve(lay, l, idx[4 * e + 1], idx[4 * e + 2], ys, n, perLayer[l], this.buf);
+				this.curveEls[e].setAttribute("d", pathData(this.buf, count));
+			}
+		}
+		for (let e = 0; e < ne; e++) {
+			const l = idx[4 * e];
+			const i = idx[4 * e + 1];
+			const j = idx[4 * e + 2];
+			const k = idx[4 * e + 3];
+			const cls = edgeClass(scene, l, i, j, k);
+			const op = edgeAlpha(scene, l, k, cls).toFixed(3);
+			const edgeEl = this.edgeEls[e];
+			if (op !== this.lastOpacity[e]) {
+				edgeEl.setAttribute("opacity", op);
+				const t = this.symText[e];
+				if (t) t.setAttribute("opacity", op);
+				this.lastOpacity[e] = op;
+			}
+			if (cls !== this.lastClass[e]) {
+				edgeEl.setAttribute("stroke", COLORS[cls]);
+				edgeEl.setAttribute("data-kind", COLOR_NAMES[cls]);
+				if (cls === DOOMED) edgeEl.setAttribute("stroke-dasharray", "4 3");
+				else edgeEl.removeAttribute("stroke-dasharray");
+				this.lastClass[e] = cls;
+			}
+		}
+		for (let c = 0; c < this.nodeEls.length; c++) {
+			const row = this.nodeEls[c];
+			const was = this.nodeDoomedNow[c];
+			for (let i = 0; i < row.length; i++) {
+				const circle = row[i];
+				if (!circle) continue;
+				const d = nodeDoomed(scene, c, i) ? 1 : 0;
+				if (d !== was[i]) {
+					if (d) {
+						circle.setAttribute("fill", COLORS[DOOMED]);
+						circle.setAttribute("data-kind", "doomed");
+					} else {
+						circle.removeAttribute("fill");
+						circle.removeAttribute("data-kind");
+					}
+					was[i] = d;
+				}
+			}
+		}
+	}
+
+	/** Standalone SVG text of what is drawn. */
+	serialize(): string {
+		const text = new XMLSerializer().serializeToString(this.element);
+		return `<?xml version="1.0" encoding="UTF-8"?>\n${text}`;
+	}
+
+	dispose(): void {
+		this.element.remove();
+	}
+}

@@ -1,0 +1,318 @@
+/**
+ * Where nodes and edges go. Pure geometry, no DOM.
+ *
+ * Layers run left to right: inputs in the first column (names on the left), outputs in the last
+ * (names on the right). Two ways to draw an edge's function phi:
+ * - "boxes" (pykan's look, for small networks): each present edge gets a little plot box in the
+ *   band between its two columns; lines run from the input node to the box and on to the output.
+ * - "inline" (any size): the edge is a line from node to node whose middle part is the plot of
+ *   phi (x along the line, phi across it), so thousands of edges stay drawable.
+ * Every curve is normalised to its own min..max, like pykan's plots; importance is opacity.
+ */
+
+export type Mode = "boxes" | "inline";
+
+export interface Layout {
+	width: number;
+	height: number;
+	mode: Mode;
+	/** the network's width, e.g. [2, 5, 1] */
+	dims: number[];
+	/** x of each node column */
+	colX: number[];
+	/** y of each node, per column */
+	nodeY: Float32Array[];
+	/** vertical distance between neighbouring nodes, per column */
+	spacing: number[];
+	nodeR: number;
+	/** per column, 1 = drawn (hidden nodes with no present edge in or out are gone) */
+	alive: Uint8Array[];
+	/** boxes mode: per layer `[x, y, w, h]` per edge (NaN for absent edges); else null */
+	boxes: Float32Array[] | null;
+	/** inline mode: how far (px) the curve swings across the line at most */
+	amp: number;
+	/** font size (px) of the input / output names, 0 = too crowded to label */
+	labelFont: [number, number];
+	top: number;
+	bottom: number;
+}
+
+export interface LayoutOptions {
+	/** available width in px */
+	width: number;
+	/** force a mode; default: boxes when they fit */
+	mode?: Mode | "auto";
+	/** names, only used to reserve margins */
+	inVars?: string[];
+	outVars?: string[];
+}
+
+export const MAX_HEIGHT = 560;
+const BOX_PITCH = 26; // least vertical px per box in boxes mode
+const PAD = 16;
+
+const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+
+/** Hidden nodes are drawn only if some present edge comes in and some goes out. */
+export function aliveNodes(dims: number[], masks: Uint8Array[] | null): Uint8Array[] {
+	const L = dims.length - 1;
+	const alive: Uint8Array[] = [];
+	for (let c = 0; c <= L; c++) {
+		const a = new Uint8Array(dims[c]);
+		if (c === 0 || c === L || !masks) {
+			a.fill(1);
+		} else {
+			const inM = masks[c - 1];
+			const outM = masks[c];
+			const n = dims[c];
+			const nPrev = dims[c - 1];
+			const nNext = dims[c + 1];
+			for (let i = 0; i < n; i++) {
+				let hasIn = false;
+				for (let k = 0; k < nPrev && !hasIn; k++) hasIn = inM[k * n + i] > 0;
+				let hasOut = false;
+				for (let j = 0; j < nNext && !hasOut; j++) hasOut = outM[i * nNext + j] > 0;
+				a[i] = hasIn && hasOut ? 1 : 0;
+			}
+		}
+		alive.push(a);
+	}
+	return alive;
+}
+
+function presentCount(m: Uint8Array | undefined, n: number): number {
+	if (!m) return n;
+	let c = 0;
+	for (let k = 0; k < m.length; k++) if (m[k] > 0) c++;
+	return c;
+}
+
+const labelWidth = (names: string[] | undefined) =>
+	names && names.length ? clamp(Math.max(...names.map((s) => s.length)) * 7 + 14, 24, 130) : 24;
+
+export function computeLayout(dims: number[], masks: Uint8Array[] | null, opts: LayoutOptions): Layout {
+	const L = dims.length - 1;
+	const width = Math.max(320, Math.round(opts.width));
+	const maxNodes = Math.max(...dims);
+	const present = dims.slice(0, -1).map((n, l) => presentCount(masks?.[l], n * dims[l + 1]));
+	const maxPresent = Math.max(0, ...present);
+	const left = labelWidth(opts.inVars);
+	const right = labelWidth(opts.outVars);
+	const bandW = (width - left - right) / Math.max(1, L);
+
+	const boxesFit = maxPresent * BOX_PITCH <= MAX_HEIGHT - 2 * PAD && bandW >= 90;
+	const mode: Mode = opts.mode && opts.mode !== "auto" ? opts.mode : boxesFit ? "boxes" : "inline";
+	const height = mode === "boxes"
+		? clamp(maxPresent * 32 + 2 * PAD, 220, MAX_HEIGHT)
+		: clamp(maxNodes * 26 + 2 * PAD, 180, MAX_HEIGHT);
+	const top = PAD;
+	const bottom = height - PAD;
+	const innerH = bottom - top;
+
+	const colX: number[] = [];
+	for (let c = 0; c <= L; c++) colX.push(left + c * bandW);
+	const nodeY: Float32Array[] = [];
+	const spacing: number[] = [];
+	for (let c = 0; c <= L; c++) {
+		const n = dims[c];
+		const sp = Math.min(innerH / n, 64);
+		const ys = new Float32Array(n);
+		for (let i = 0; i < n; i++) ys[i] = top + innerH / 2 + (i - (n - 1) / 2) * sp;
+		nodeY.push(ys);
+		spacing.push(sp);
+	}
+	const minSp = Math.min(...spacing);
+	const nodeR = clamp(minSp * 0.3, 1.5, 7);
+
+	let boxes: Float32Array[] | null = null;
+	if (mode === "boxes") {
+		boxes = [];
+		for (let l = 0; l < L; l++) {
+			const nIn = dims[l];
+			const nOut = dims[l + 1];
+			const b = new Float32Array(4 * nIn * nOut).fill(NaN);
+			const m = Math.max(1, present[l]);
+			const pitch = innerH / m;
+			const bh = Math.min(pitch * 0.78, 44);
+			const bw = Math.min(bandW * 0.42, bh * 1.7, 84);
+			const cx = (colX[l] + colX[l + 1]) / 2;
+			let idx = 0;
+			for (let k = 0; k < nIn * nOut; k++) {
+				if (masks && !(masks[l][k] > 0)) continue;
+				b[4 * k] = cx - bw / 2;
+				b[4 * k + 1] = top + pitch * (idx + 0.5) - bh / 2;
+				b[4 * k + 2] = bw;
+				b[4 * k + 3] = bh;
+				idx++;
+			}
+			boxes.push(b);
+		}
+	}
+
+	const labelFont = (sp: number) => (sp >= 9 ? Math.min(12, Math.floor(sp * 0.85)) : 0);
+	return {
+		width,
+		height,
+		mode,
+		dims: dims.slice(),
+		colX,
+		nodeY,
+		spacing,
+		nodeR,
+		alive: aliveNodes(dims, masks),
+		boxes,
+		amp: clamp(minSp * 0.42, 3, 12),
+		labelFont: [labelFont(spacing[0]), labelFont(spacing[L])],
+		top,
+		bottom,
+	};
+}
+
+/** Fraction of an inline edge (from its input end) where the plot of phi starts and ends. */
+export const T0 = 0.3;
+export const T1 = 0.7;
+
+/**
+ * The polyline of edge (l, i, j) in px, written into `out` as x, y pairs; returns the number of
+ * points. `ys` holds the curves of layer l (`[in, out, n]`), or null for a flat line. At most
+ * `maxPts` samples of phi are used (evenly picked). Inline mode: from the input node through the
+ * plot to the output node. Boxes mode: the plot inside the edge's box.
+ */
+export function edgeCurve(
+	lay: Layout, l: number, i: number, j: number, ys: Float32Array | null, n: number,
+	maxPts: number, out: Float32Array,
+): number {
+	const nOut = lay.dims[l + 1];
+	const k = i * nOut + j;
+	const off = k * n;
+	let lo = Infinity;
+	let hi = -Infinity;
+	if (ys) {
+		for (let p = 0; p < n; p++) {
+			const v = ys[off + p];
+			if (v < lo) lo = v;
+			if (v > hi) hi = v;
+		}
+	}
+	const flat = !ys || !(hi - lo > 1e-12) || !Number.isFinite(hi - lo);
+	const scale = flat ? 0 : 2 / (hi - lo);
+	const m = Math.max(2, Math.min(n, maxPts));
+	const step = n > 1 ? (n - 1) / (m - 1) : 0;
+	let w = 0;
+	if (lay.mode === "boxes" && lay.boxes) {
+		const b = lay.boxes[l];
+		const bx = b[4 * k];
+		const by = b[4 * k + 1];
+		const bw = b[4 * k + 2];
+		const bh = b[4 * k + 3];
+		const pad = Math.min(4, bw * 0.1);
+		const cy = by + bh / 2;
+		const half = bh / 2 - pad;
+		for (let q = 0; q < m; q++) {
+			const yn = flat ? 0 : (ys![off + Math.round(q * step)] - lo) * scale - 1;
+			out[w++] = bx + pad + ((bw - 2 * pad) * q) / (m - 1);
+			out[w++] = cy - half * yn;
+		}
+		return m;
+	}
+	const ax = lay.colX[l];
+	const ay = lay.nodeY[l][i];
+	const bx = lay.colX[l + 1];
+	const by = lay.nodeY[l + 1][j];
+	const dx = bx - ax;
+	const dy = by - ay;
+	const len = Math.hypot(dx, dy) || 1;
+	// normal pointing "up" on screen when the edge runs left to right
+	const nx = dy / len;
+	const ny = -dx / len;
+	const amp = lay.amp;
+	out[w++] = ax;
+	out[w++] = ay;
+	for (let q = 0; q < m; q++) {
+		const t = T0 + ((T1 - T0) * q) / (m - 1);
+		const yn = flat ? 0 : (ys![off + Math.round(q * step)] - lo) * scale - 1;
+		out[w++] = ax + dx * t + nx * amp * yn;
+		out[w++] = ay + dy * t + ny * amp * yn;
+	}
+	out[w++] = bx;
+	out[w++] = by;
+	return m + 2;
+}
+
+/** Boxes mode: the two connector segments of edge (l, i, j): node -> box, box -> node. */
+export function boxConnectors(lay: Layout, l: number, i: number, j: number): number[] {
+	const k = i * lay.dims[l + 1] + j;
+	const b = lay.boxes![l];
+	const midY = b[4 * k + 1] + b[4 * k + 3] / 2;
+	return [
+		lay.colX[l], lay.nodeY[l][i], b[4 * k], midY,
+		b[4 * k] + b[4 * k + 2], midY, lay.colX[l + 1], lay.nodeY[l + 1][j],
+	];
+}
+
+/** Middle of an edge's plot (for a symbolic name). */
+export function edgeLabelPos(lay: Layout, l: number, i: number, j: number): [number, number] {
+	if (lay.mode === "boxes" && lay.boxes) {
+		const k = i * lay.dims[l + 1] + j;
+		const b = lay.boxes[l];
+		return [b[4 * k] + b[4 * k + 2] / 2, b[4 * k + 1] + b[4 * k + 3] + 9];
+	}
+	const t = (T0 + T1) / 2;
+	return [
+		lay.colX[l] + (lay.colX[l + 1] - lay.colX[l]) * t,
+		lay.nodeY[l][i] + (lay.nodeY[l + 1][j] - lay.nodeY[l][i]) * t - lay.amp - 3,
+	];
+}
+
+function segDist(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
+	const dx = bx - ax;
+	const dy = by - ay;
+	const d2 = dx * dx + dy * dy;
+	const t = d2 > 0 ? clamp(((px - ax) * dx + (py - ay) * dy) / d2, 0, 1) : 0;
+	return Math.hypot(px - (ax + t * dx), py - (ay + t * dy));
+}
+
+/**
+ * The edge under point (x, y), or null. Among edges near enough, the nearest wins, with a bias
+ * towards visible (opaque) ones; `alpha(l, k)` gives an edge's opacity (default 1).
+ */
+export function edgeAt(
+	lay: Layout, masks: Uint8Array[] | null, x: number, y: number,
+	alpha: (l: number, k: number) => number = () => 1,
+): [number, number, number] | null {
+	const L = lay.dims.length - 1;
+	let best: [number, number, number] | null = null;
+	let bestCost = Infinity;
+	const tol = lay.mode === "boxes" ? 4 : lay.amp + 3;
+	for (let l = 0; l < L; l++) {
+		if (x < lay.colX[l] - tol || x > lay.colX[l + 1] + tol) continue;
+		const nIn = lay.dims[l];
+		const nOut = lay.dims[l + 1];
+		for (let i = 0; i < nIn; i++) {
+			for (let j = 0; j < nOut; j++) {
+				const k = i * nOut + j;
+				if (masks && !(masks[l][k] > 0)) continue;
+				let d: number;
+				if (lay.mode === "boxes" && lay.boxes) {
+					const b = lay.boxes[l];
+					if (x >= b[4 * k] - 2 && x <= b[4 * k] + b[4 * k + 2] + 2
+						&& y >= b[4 * k + 1] - 2 && y <= b[4 * k + 1] + b[4 * k + 3] + 2) {
+						d = 0;
+					} else {
+						const c = boxConnectors(lay, l, i, j);
+						d = Math.min(segDist(x, y, c[0], c[1], c[2], c[3]), segDist(x, y, c[4], c[5], c[6], c[7]));
+					}
+				} else {
+					d = segDist(x, y, lay.colX[l], lay.nodeY[l][i], lay.colX[l + 1], lay.nodeY[l + 1][j]);
+				}
+				if (d > tol) continue;
+				const cost = d + (1 - clamp(alpha(l, k), 0, 1)) * tol;
+				if (cost < bestCost) {
+					bestCost = cost;
+					best = [l, i, j];
+				}
+			}
+		}
+	}
+	return best;
+}

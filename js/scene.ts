@@ -1,0 +1,66 @@
+/**
+ * What one frame of the diagram shows, and the per-edge style rules both renderers share.
+ * Pure: no DOM.
+ */
+import type { NetState } from "./decode";
+import type { PrunePlan } from "./preview";
+
+export interface Scene {
+	state: NetState;
+	/** opacity = tanh(beta * A) */
+	beta: number;
+	/** theta preview marks (null: not previewing) */
+	plan: PrunePlan | null;
+	/** the inspected edge */
+	selected: [number, number, number] | null;
+}
+
+/** Edge colour classes, in the order of COLORS. */
+export const SPLINE = 0;
+export const SYMBOLIC = 1;
+export const DOOMED = 2;
+export const SELECTED = 3;
+export const COLORS = ["#1f2933", "#d6336c", "#f08c00", "#1c7ed6"];
+export const COLOR_NAMES = ["spline", "symbolic", "doomed", "selected"];
+export const NODE_FILL = "#ffffff";
+export const NODE_STROKE = "#343a40";
+export const TEXT = "#212529";
+export const BACKGROUND = "#ffffff";
+/** least opacity of an edge marked by the preview, so faded edges that would go still show */
+export const DOOMED_MIN_ALPHA = 0.3;
+
+/** tanh(beta * A), the opacity of an edge of importance A. */
+export function opacity(beta: number, score: number): number {
+	if (!Number.isFinite(score) || score <= 0) return 0;
+	return Math.tanh(beta * score);
+}
+
+/** Colour class of edge k = i*out + j of layer l. */
+export function edgeClass(scene: Scene, l: number, i: number, j: number, k: number): number {
+	const s = scene.selected;
+	if (s && s[0] === l && s[1] === i && s[2] === j) return SELECTED;
+	if (scene.plan && scene.plan.edges[l][k] === 0) return DOOMED;
+	if (scene.state.sym[l][k] !== null) return SYMBOLIC;
+	return SPLINE;
+}
+
+/** Drawn opacity of an edge: tanh(beta*A) (1 while no scores have arrived), raised when doomed. */
+export function edgeAlpha(scene: Scene, l: number, k: number, cls: number): number {
+	const sc = scene.state.scores;
+	const a = sc ? opacity(scene.beta, sc[l][k]) : 1;
+	if (cls === DOOMED) return Math.max(a, DOOMED_MIN_ALPHA);
+	if (cls === SELECTED) return Math.max(a, 0.6);
+	return a;
+}
+
+/** Is node i of column c marked by the preview? */
+export function nodeDoomed(scene: Scene, c: number, i: number): boolean {
+	return !!scene.plan && scene.plan.nodes[c][i] === 0;
+}
+
+/** Number of present edges. */
+export function presentEdges(state: NetState): number {
+	let n = 0;
+	for (const m of state.masks) for (let k = 0; k < m.length; k++) if (m[k] > 0) n++;
+	return n;
+}

@@ -1,0 +1,90 @@
+/**
+ * The widget's CSS. Injected by `render` as a <style> inside each widget's root (so
+ * `kan_widget/static/widget.js` is the only file the Python side loads, and no `_css` is needed).
+ * Every rule is scoped under `.kan-widget`; colours follow JupyterLab's theme variables where set.
+ * The diagram itself is styled with SVG attributes, so its exports need no CSS.
+ */
+export const CSS = `
+.kan-widget {
+	--kan-border: var(--jp-border-color2, #dee2e6);
+	--kan-fg: var(--jp-ui-font-color1, #212529);
+	--kan-fg2: var(--jp-ui-font-color2, #5c636a);
+	--kan-bg: var(--jp-layout-color1, #ffffff);
+	--kan-bg2: var(--jp-layout-color2, #f1f3f5);
+	font: 13px/1.4 var(--jp-ui-font-family, system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif);
+	color: var(--kan-fg);
+	display: flex;
+	flex-direction: column;
+	gap: 6px;
+	max-width: 100%;
+	box-sizing: border-box;
+}
+.kan-widget *, .kan-widget *::before, .kan-widget *::after { box-sizing: border-box; }
+.kan-widget [hidden] { display: none !important; }
+.kan-widget .kan-toolbar { display: flex; flex-wrap: wrap; gap: 6px 12px; align-items: center; }
+.kan-widget .kan-group { display: inline-flex; gap: 4px; align-items: center; }
+.kan-widget button {
+	font: inherit; color: inherit; cursor: pointer;
+	padding: 3px 10px; border: 1px solid var(--jp-border-color1, #adb5bd); border-radius: 4px;
+	background: var(--kan-bg);
+}
+.kan-widget button:hover:not(:disabled) { background: var(--kan-bg2); }
+.kan-widget button:disabled { opacity: 0.45; cursor: default; }
+.kan-widget button:focus-visible, .kan-widget input:focus-visible, .kan-widget select:focus-visible {
+	outline: 2px solid #1c7ed6; outline-offset: 1px;
+}
+.kan-widget .kan-btn-train { min-width: 5.5em; font-weight: 600; color: #fff; background: #2f9e44; border-color: #2b8a3e; }
+.kan-widget .kan-btn-train:hover:not(:disabled) { background: #2b8a3e; }
+.kan-widget .kan-btn-train.kan-running { background: #e8590c; border-color: #d9480f; }
+.kan-widget .kan-btn-train.kan-running:hover:not(:disabled) { background: #d9480f; }
+.kan-widget input, .kan-widget select { font: inherit; color: inherit; background: var(--kan-bg); }
+.kan-widget input[type="number"], .kan-widget select {
+	border: 1px solid var(--jp-border-color1, #adb5bd); border-radius: 3px; padding: 1px 4px;
+}
+.kan-widget .kan-grid { width: 4.5em; }
+.kan-widget .kan-status { font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 12px; color: var(--kan-fg2); }
+.kan-widget .kan-status.kan-running { color: var(--kan-fg); }
+.kan-widget .kan-error {
+	display: flex; gap: 8px; align-items: flex-start; white-space: pre-wrap;
+	padding: 4px 8px; border: 1px solid #fa5252; border-radius: 4px; background: #fff5f5; color: #c92a2a;
+}
+.kan-widget .kan-close {
+	margin-left: auto; padding: 0 6px; border: none; background: transparent; font-size: 16px; line-height: 1.2;
+}
+.kan-widget .kan-main { display: flex; flex-wrap: wrap; gap: 10px; align-items: flex-start; }
+.kan-widget .kan-diagram-col { flex: 1 1 520px; min-width: 320px; display: flex; flex-direction: column; gap: 4px; }
+.kan-widget .kan-diagram-wrap {
+	position: relative; width: 100%; overflow: hidden; background: #fff;
+	border: 1px solid var(--kan-border); border-radius: 4px;
+}
+.kan-widget .kan-diagram { display: block; max-width: 100%; height: auto; }
+.kan-widget svg.kan-diagram .kan-edge { cursor: pointer; }
+.kan-widget svg.kan-diagram path.kan-edge:hover { stroke-width: 2.6; }
+.kan-widget svg.kan-diagram g.kan-edge:hover .kan-curve { stroke-width: 2.6; }
+.kan-widget .kan-legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 11px; color: var(--kan-fg2); }
+.kan-widget .kan-legend i { display: inline-block; width: 18px; height: 0; margin-right: 4px; vertical-align: middle; border-top: 2px solid; }
+.kan-widget .kan-preview { font-size: 12px; color: #b35c00; }
+.kan-widget .kan-side { flex: 0 1 370px; min-width: 280px; display: flex; flex-direction: column; gap: 8px; }
+.kan-widget .kan-inspector, .kan-widget .kan-formula {
+	padding: 6px 8px; border: 1px solid var(--kan-border); border-radius: 4px; background: var(--kan-bg);
+}
+.kan-widget .kan-inspector-head { display: flex; align-items: center; gap: 6px; }
+.kan-widget .kan-inspector-facts { font-size: 12px; color: var(--kan-fg2); margin: 2px 0 4px; }
+.kan-widget .kan-inspector-plot { display: block; max-width: 100%; height: auto; }
+.kan-widget .kan-unfix { margin: 4px 0; }
+.kan-widget .kan-candidates { width: 100%; border-collapse: collapse; font-size: 12px; margin-top: 4px; }
+.kan-widget .kan-candidates th, .kan-widget .kan-candidates td { text-align: left; padding: 2px 4px; border-bottom: 1px solid var(--kan-border); }
+.kan-widget .kan-candidates button { padding: 1px 6px; }
+.kan-widget .kan-formula-math { overflow-x: auto; min-height: 1.5em; font-size: 16px; }
+.kan-widget .kan-formula-bar { display: flex; gap: 6px; align-items: center; }
+.kan-widget .kan-copy-feedback { font-size: 12px; color: var(--kan-fg2); }
+.kan-widget .kan-copy-manual { width: 100%; min-height: 4em; margin-top: 4px; font-family: var(--jp-code-font-family, monospace); }
+.kan-widget .kan-hint { margin: 2px 0; font-size: 12px; color: var(--kan-fg2); }
+.kan-widget .kan-controls {
+	display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 4px 18px; align-items: center;
+}
+.kan-widget .kan-slider, .kan-widget .kan-field { display: flex; align-items: center; gap: 6px; }
+.kan-widget .kan-label { min-width: 6.5em; white-space: nowrap; }
+.kan-widget input[type="range"] { flex: 1 1 auto; min-width: 80px; }
+.kan-widget .kan-num, .kan-widget .kan-lr, .kan-widget .kan-steps { width: 6.5em; }
+`;

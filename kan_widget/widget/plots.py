@@ -1,0 +1,217 @@
+"""The bqplot panel shown under the diagram: losses over steps, and how well the model fits.
+
+bqplot re-sends a mark's whole array whenever ``x`` or ``y`` changes, so the loss history is
+decimated to at most ``MAX_POINTS`` points, each mark is updated inside ``hold_sync()`` (x and y
+in one message) and figures never animate (an animation per 0.1 s push only queues up).
+
+Fit view by number of inputs: 1 -> target points and prediction curve against x; 2 -> heatmaps of
+the prediction and of the error over the input square; more -> predicted against true. With
+several outputs the first one is shown (the loss plot covers all of them).
+"""
+
+from __future__ import annotations
+
+import bqplot as bq
+import ipywidgets as ipw
+import numpy as np
+import torch
+
+__all__ = ["MAX_POINTS", "Plots", "decimate"]
+
+MAX_POINTS = 1000
+FIT_POINTS = 200  # curve resolution (1 input) and scatter size (more inputs)
+HEAT_GRID = 30  # prediction heatmap resolution per axis
+ERR_GRID = 15  # error heatmap bins per axis (test points are averaged per bin)
+
+_FIG_LAYOUT = {"width": "420px", "height": "300px"}
+_MARGIN = {"top": 40, "bottom": 40, "left": 55, "right": 55}
+
+
+def decimate(n: int, limit: int = MAX_POINTS) -> np.ndarray:
+    """Indices of at most ``limit`` evenly spread points of ``n``, first and last included."""
+    if n <= limit:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float64).numpy()
+
+
+def _figure(marks, axes, title: str) -> bq.Figure:
+    return bq.Figure(
+        marks=marks, axes=axes, title=title, animation_duration=0, fig_margin=_MARGIN,
+        layout=ipw.Layout(**_FIG_LAYOUT),
+    )
+
+
+class Plots:
+    """Owns the bqplot widgets; ``panel`` is what the widget places under the diagram."""
+
+    def __init__(self, data: dict, in_vars: list[str], out_vars: list[str]):
+        self._data = data
+        self._n_in = data["train_input"].shape[1]
+        self._in_vars, self._out_vars = in_vars, out_vars
+        self._build_loss()
+        self._build_fit()
+        self.panel = ipw.HBox([self.loss_figure, *self.fit_figures])
+
+    # ------------------------------------------------------------------ building
+    def _build_loss(self) -> None:
+        sx, sy, sr = bq.LinearScale(), bq.LogScale(), bq.LogScale()
+        self.loss_lines = bq.Lines(
+            x=np.zeros(0), y=np.zeros((2, 0)), scales={"x": sx, "y": sy},
+            labels=["train RMSE", "test RMSE"], colors=["#1f77b4", "#ff7f0e"],
+            display_legend=True,
+        )
+        self.reg_lines = bq.Lines(
+            x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sr}, labels=["reg"],
+            colors=["#7f7f7f"], line_style="dashed", display_legend=True,
+        )
+        self.loss_figure = _figure(
+            [self.loss_lines, self.reg_lines],
+            [
+                bq.Axis(scale=sx, label="step"),
+                bq.Axis(scale=sy, side="left", label="RMSE", tick_format=".0e"),
+                bq.Axis(scale=sr, side="right", label="reg", tick_format=".0e",
+                        grid_lines="none"),
+            ],
+            "loss",
+        )
+
+    def _build_fit(self) -> None:
+        x_te, y_te = self._data["test_input"], self._data["test_label"]
+        y_name = self._out_vars[0]
+        self._lo = _np(self._data["train_input"].amin(0))
+        self._hi = _np(self._data["train_input"].amax(0))
+        if self._n_in == 1:
+            sx, sy = bq.LinearScale(), bq.LinearScale()
+            order = decimate(x_te.shape[0], FIT_POINTS * 2)
+            self._target_x = _np(x_te[order, 0])
+            self.target_mark = bq.Scatter(
+                x=self._target_x, y=_np(y_te[order, 0]), scales={"x": sx, "y": sy},
+                default_size=12, colors=["#999999"], labels=["target"], display_legend=True,
+            )
+            self._grid = np.linspace(self._lo[0], self._hi[0], FIT_POINTS)
+            self.pred_mark = bq.Lines(
+                x=self._grid, y=np.zeros(FIT_POINTS), scales={"x": sx, "y": sy},
+                colors=["#d62728"], labels=["prediction"], display_legend=True,
+            )
+            self.fit_figures = [_figure(
+                [self.target_mark, self.pred_mark],
+                [bq.Axis(scale=sx, label=self._in_vars[0]),
+                 bq.Axis(scale=sy, side="left", label=y_name)],
+                f"fit: {y_name}",
+            )]
+        elif self._n_in == 2:
+            gx = np.linspace(self._lo[0], self._hi[0], HEAT_GRID)
+            gy = np.linspace(self._lo[1], self._hi[1], HEAT_GRID)
+            self._heat_x = torch.as_tensor(
+                np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2),
+                dtype=self._data["train_input"].dtype,
+            )
+            ex = np.linspace(self._lo[0], self._hi[0], ERR_GRID)
+            ey = np.linspace(self._lo[1], self._hi[1], ERR_GRID)
+            self.pred_mark = self._heatmap(gx, gy, "Viridis")
+            self.error_mark = self._heatmap(ex, ey, "Reds")
+            self.fit_figures = [
+                self._heat_figure(self.pred_mark, f"prediction: {y_name}"),
+                self._heat_figure(self.error_mark, f"|error|: {y_name} (test data)"),
+            ]
+        else:
+            sx, sy = bq.LinearScale(), bq.LinearScale()
+            lo, hi = float(y_te[:, 0].min()), float(y_te[:, 0].max())
+            self._scatter_rows = decimate(x_te.shape[0], FIT_POINTS * 5)
+            self.pred_mark = bq.Scatter(
+                x=_np(y_te[self._scatter_rows, 0]), y=np.zeros(len(self._scatter_rows)),
+                scales={"x": sx, "y": sy}, default_size=12, colors=["#1f77b4"],
+            )
+            self.diagonal = bq.Lines(
+                x=np.array([lo, hi]), y=np.array([lo, hi]), scales={"x": sx, "y": sy},
+                colors=["#999999"], line_style="dashed",
+            )
+            self.fit_figures = [_figure(
+                [self.diagonal, self.pred_mark],
+                [bq.Axis(scale=sx, label=f"true {y_name}"),
+                 bq.Axis(scale=sy, side="left", label=f"predicted {y_name}")],
+                f"fit: {y_name} (test data)",
+            )]
+
+    @staticmethod
+    def _heatmap(gx: np.ndarray, gy: np.ndarray, scheme: str) -> bq.HeatMap:
+        return bq.HeatMap(
+            x=gx, y=gy, color=np.zeros((len(gy), len(gx))),
+            scales={"x": bq.LinearScale(), "y": bq.LinearScale(),
+                    "color": bq.ColorScale(scheme=scheme)},
+            null_color="white",
+        )
+
+    def _heat_figure(self, mark: bq.HeatMap, title: str) -> bq.Figure:
+        return _figure(
+            [mark],
+            [bq.Axis(scale=mark.scales["x"], label=self._in_vars[0]),
+             bq.Axis(scale=mark.scales["y"], side="left", label=self._in_vars[1]),
+             bq.ColorAxis(scale=mark.scales["color"], side="right")],
+            title,
+        )
+
+    # ------------------------------------------------------------------ updating
+    def update_losses(self, history: dict[str, list]) -> None:
+        n = len(history["step"])
+        idx = decimate(n)
+        steps = np.asarray(history["step"], dtype=np.float64)[idx]
+        train = np.asarray(history["train_loss"], dtype=np.float64)[idx]
+        test = np.asarray(history["test_loss"], dtype=np.float64)[idx]
+        reg = np.asarray(history["reg"], dtype=np.float64)[idx]
+        with self.loss_lines.hold_sync():
+            self.loss_lines.x = steps
+            self.loss_lines.y = np.stack([train, test]) if n else np.zeros((2, 0))
+        # a log axis cannot show reg = 0 (lambda = 0): leave those steps out
+        pos = reg > 0
+        with self.reg_lines.hold_sync():
+            self.reg_lines.x = steps[pos]
+            self.reg_lines.y = reg[pos]
+
+    def update_fit(self, model) -> None:
+        with torch.no_grad():
+            if self._n_in == 1:
+                grid = torch.as_tensor(self._grid, dtype=model.dtype).unsqueeze(1)
+                self.pred_mark.y = _np(model(grid)[:, 0])
+            elif self._n_in == 2:
+                pred = _np(model(self._heat_x)[:, 0]).reshape(HEAT_GRID, HEAT_GRID)
+                self.pred_mark.color = pred
+                self.error_mark.color = self._binned_error(model)
+            else:
+                rows = self._scatter_rows
+                self.pred_mark.y = _np(model(self._data["test_input"][rows])[:, 0])
+
+    def _binned_error(self, model) -> np.ndarray:
+        """Mean |prediction - label| of the test points in each cell (NaN where none fall): the
+        true function is unknown off the data, so the error is shown where there is data."""
+        x, y = self._data["test_input"], self._data["test_label"]
+        err = _np((model(x)[:, 0] - y[:, 0]).abs())
+        u = (_np(x) - self._lo) / np.where(self._hi > self._lo, self._hi - self._lo, 1.0)
+        cell = np.clip((u * ERR_GRID).astype(np.int64), 0, ERR_GRID - 1)
+        flat = cell[:, 1] * ERR_GRID + cell[:, 0]  # row = second input, as the heatmap's y
+        total = np.bincount(flat, weights=err, minlength=ERR_GRID * ERR_GRID)
+        count = np.bincount(flat, minlength=ERR_GRID * ERR_GRID)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        return mean.reshape(ERR_GRID, ERR_GRID)
+
+    def close(self) -> None:
+        """Close every bqplot widget (scales, axes, marks, figures) so none is left in the
+        kernel's widget registry."""
+        seen: set[int] = set()
+        for fig in [self.loss_figure, *self.fit_figures]:
+            for w in [*fig.marks, *fig.axes]:
+                for s in getattr(w, "scales", {}).values():
+                    if id(s) not in seen:
+                        seen.add(id(s))
+                        s.close()
+                if hasattr(w, "scale") and id(w.scale) not in seen:
+                    seen.add(id(w.scale))
+                    w.scale.close()
+                w.close()
+            fig.close()
+        self.panel.close()

@@ -1,0 +1,564 @@
+"""KANWidget without a browser: traits, commands as the front end sends them, the training thread.
+
+Front-end messages go through ipywidgets' own dispatch (``_handle_custom_msg`` for commands,
+``_handle_msg`` for trait updates), so a handler that is not registered, or a dispatcher that has
+been overridden by mistake (browser-tests.md pitfall 4), fails here too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+import traitlets
+
+from kan_widget import KAN, create_dataset
+from kan_widget.training import Diverged, Trainer
+from kan_widget.widget import KANWidget
+from kan_widget.widget import snapshot as snap
+from kan_widget.widget.messages import check_hparam, parse_command
+from kan_widget.widget.plots import MAX_POINTS, decimate
+from kan_widget.widget.runner import THREAD_NAME
+
+pytestmark = pytest.mark.timeout(120)
+
+HAS_SYMBOLIC = importlib.util.find_spec("kan_widget.symbolic.api") is not None
+needs_symbolic = pytest.mark.skipif(not HAS_SYMBOLIC, reason="kan_widget.symbolic.api not there yet")
+
+
+def canonical(x):
+    return torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    # small, so that LBFGS steps stay cheap on a shared 2-core machine
+    return create_dataset(canonical, n_var=2, train_num=300, test_num=300, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(dataset):
+    """A [2,5,1] model after some sparsity training, so pruning has something to remove."""
+    m = KAN([2, 5, 1], seed=1)
+    m.fit(dataset, steps=15, lamb=0.01)
+    return m
+
+
+@pytest.fixture
+def w(dataset):
+    widget = KANWidget(KAN([2, 5, 1], seed=1), dataset)
+    yield widget
+    widget.close()
+
+
+@pytest.fixture
+def wt(dataset, trained):
+    widget = KANWidget(trained.copy(), dataset)
+    yield widget
+    widget.close()
+
+
+def send(widget, content):
+    """A custom message exactly as the front end's ``model.send`` delivers it."""
+    widget._handle_custom_msg(content, [])
+
+
+def update_from_frontend(widget, state):
+    """A trait update exactly as the front end's ``model.save_changes`` delivers it."""
+    widget._handle_msg({"content": {"data": {"method": "update", "state": state,
+                                             "buffer_paths": []}}, "buffers": []})
+
+
+def record_sends(widget):
+    sent = []
+    orig = widget.send_state
+
+    def spy(key=None):
+        # hold_sync passes its pending set and clears it afterwards: keep a copy
+        sent.append(key if key is None or isinstance(key, str) else sorted(key))
+        return orig(key)
+
+    widget.send_state = spy
+    return sent
+
+
+def state_of(widget):
+    return (widget.model, widget.model.width, dict(widget.structure), len(widget._undo),
+            widget.curves, widget.masks)
+
+
+def train_threads():
+    return [t for t in threading.enumerate() if t.name == THREAD_NAME and t.is_alive()]
+
+
+def wait_for(cond, timeout=30.0):
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.01)
+
+
+# ---------------------------------------------------------------------- construction, buffers
+def test_construct_publishes_state(w):
+    s = w.structure
+    assert s["width"] == [2, 5, 1] and s["in_vars"] == ["x_1", "x_2"] and s["out_vars"] == ["y_1"]
+    assert s["n_points"] == 100
+    assert s["layers"] == [{"in": 2, "out": 5, "sym": []}, {"in": 5, "out": 1, "sym": []}]
+    st = w.status
+    assert st["running"] is False and st["step"] == 0 and st["error"] is None
+    assert st["n_edge"] == 15 and st["n_params"] == w.model.n_params
+    assert st["can_undo"] is False and st["can_redo"] is False
+    assert w.formula == {"latex": "", "text": "", "complete": False}
+    assert set(st) == {"running", "step", "train_loss", "test_loss", "reg", "steps_per_s",
+                       "n_edge", "n_params", "message", "error", "can_undo", "can_redo"}
+
+
+def test_constructor_validation(dataset):
+    with pytest.raises(TypeError):
+        KANWidget("not a model", dataset)
+    with pytest.raises(ValueError, match="columns"):
+        KANWidget(KAN([3, 2, 1]), dataset)
+    with pytest.raises(ValueError, match="in_vars"):
+        KANWidget(KAN([2, 2, 1]), dataset, in_vars=["x"])
+    w = KANWidget(KAN([2, 2, 1]), dataset, in_vars=["x", "y"], out_vars=["f"], lamb=0.1)
+    assert w.structure["in_vars"] == ["x", "y"] and w.lamb == 0.1
+    w.close()
+
+
+def test_buffer_sizes_match_protocol(w, wt):
+    for widget in (w, wt):
+        sizes = snap.expected_sizes(widget.model.width, 100)
+        assert len(widget.curves) == sizes["curves"] == 4 * (2 * 100 + 10 * 100 + 5 * 100 + 5 * 100)
+        assert len(widget.scores) == sizes["scores"] == 4 * 15
+        assert len(widget.masks) == sizes["masks"] == 15
+    wt.prune(theta=0.3)
+    sizes = snap.expected_sizes(wt.model.width, 100)
+    assert wt.model.width != [2, 5, 1]
+    assert (len(wt.curves), len(wt.scores), len(wt.masks)) == (
+        sizes["curves"], sizes["scores"], sizes["masks"])
+
+
+def test_buffer_contents(wt, dataset):
+    model, n = wt.model, 100
+    curves = np.frombuffer(wt.curves, dtype="<f4")
+    acts = model.acts(dataset["train_input"])
+    off = 0
+    for l, layer in enumerate(model.layers):
+        n_in, n_out = layer.in_dim, layer.out_dim
+        xs = curves[off:off + n_in * n].reshape(n_in, n)
+        off += n_in * n
+        ys = curves[off:off + n_in * n_out * n].reshape(n_in, n_out, n)
+        off += n_in * n_out * n
+        lo, hi = acts[l].amin(0).numpy(), acts[l].amax(0).numpy()
+        np.testing.assert_allclose(xs[:, 0], lo, rtol=1e-6)
+        np.testing.assert_allclose(xs[:, -1], hi, rtol=1e-5, atol=1e-6)
+        i, j = n_in - 1, n_out - 1  # one edge, computed directly
+        x_in = torch.zeros(n, n_in)
+        x_in[:, i] = torch.tensor(xs[i])
+        direct = layer.edge_values(x_in)[:, i, j].detach().numpy()
+        np.testing.assert_allclose(ys[i, j], direct, rtol=1e-4, atol=1e-5)
+    assert off == len(curves)
+    scores = np.frombuffer(wt.scores, dtype="<f4")
+    expect = np.concatenate([s.t().reshape(-1).numpy() for s in model.edge_scores])
+    np.testing.assert_allclose(scores, expect, rtol=1e-6)
+    # edge (l, i, j) sits at offset_l + i*out_l + j
+    np.testing.assert_allclose(scores[1 * 5 + 3], float(model.edge_scores[0][3, 1]), rtol=1e-6)
+    masks = np.frombuffer(wt.masks, dtype=np.uint8)
+    assert masks.tolist() == [1] * 15
+
+
+def test_removed_edges_have_zero_score_and_mask(wt):
+    wt.model.remove_edge(0, 1, 2)
+    wt.refresh()
+    off = 1 * 5 + 2
+    assert np.frombuffer(wt.masks, dtype=np.uint8)[off] == 0
+    assert np.frombuffer(wt.scores, dtype="<f4")[off] == 0.0
+    assert wt.status["n_edge"] == 14
+
+
+# ---------------------------------------------------------------------- traits
+def test_trait_round_trips(w):
+    sent = record_sends(w)
+    update_from_frontend(w, {"lamb": 0.002, "lamb_l1": 2.0, "lamb_entropy": 0.5, "theta": 0.05,
+                             "beta": 10, "steps": 20, "opt": "Adam", "lr": 0.01})
+    assert (w.lamb, w.lamb_l1, w.lamb_entropy, w.theta, w.beta, w.steps, w.opt, w.lr) == (
+        0.002, 2.0, 0.5, 0.05, 10.0, 20, "Adam", 0.01)
+    assert w._hparams()["lamb"] == 0.002 and w._hparams()["opt"] == "Adam"
+    assert w.status["error"] is None
+    assert sent == []  # values from the front end are not echoed back as updates
+    w.lamb = 0.003  # from Python: reaches the front end
+    assert w.get_state("lamb") == {"lamb": 0.003} and w._hparams()["lamb"] == 0.003
+    update_from_frontend(w, {"steps": 30.0})  # JS numbers may arrive as floats
+    assert w.steps == 30 and isinstance(w.steps, int)
+
+
+def test_python_assignment_out_of_range_raises(w):
+    with pytest.raises(traitlets.TraitError, match="lamb"):
+        w.lamb = 2.0
+    with pytest.raises(traitlets.TraitError, match="opt"):
+        w.opt = "SGD"
+    with pytest.raises(traitlets.TraitError):
+        w.lr = 0.0
+    assert (w.lamb, w.opt, w.lr) == (0.01, "LBFGS", 1.0)
+
+
+def test_switching_optimizer_switches_default_lr(w):
+    update_from_frontend(w, {"opt": "Adam"})
+    assert w.lr == 1e-3
+    w.lr = 0.05
+    w.opt = "LBFGS"
+    assert w.lr == 0.05  # a tuned lr is left alone
+
+
+@pytest.mark.parametrize("state", [
+    {"lamb": 1.5}, {"lamb": -0.1}, {"theta": float("nan")}, {"beta": 0.01}, {"steps": 0},
+    {"steps": 2.5}, {"opt": "SGD"}, {"lr": 0}, {"lr": 11}, {"lamb_l1": "1"}, {"lamb": True},
+])
+def test_slider_out_of_range_rejected(w, state):
+    (name, _), = state.items()
+    old = getattr(w, name)
+    sent = record_sends(w)
+    update_from_frontend(w, state)
+    assert getattr(w, name) == old
+    assert w._hparams()[name] == old
+    assert name in (w.status["error"] or "")
+    assert [name] in sent  # the old value goes back so the slider jumps back
+
+
+def test_valid_and_invalid_together(w):
+    update_from_frontend(w, {"lamb": 0.5, "theta": 7})
+    assert w.lamb == 0.5 and w.theta == 0.01
+    assert "theta" in w.status["error"]
+
+
+def test_frontend_cannot_write_outputs(w):
+    before = (dict(w.status), w.curves)
+    update_from_frontend(w, {"curves": b"\0" * 8})
+    assert w.curves == before[1]
+    assert "curves" in w.status["error"]
+
+
+# ---------------------------------------------------------------------- training
+def test_train_block_steps_and_lowers_loss(w, dataset, capsys):
+    with torch.no_grad():
+        before = float(torch.sqrt(torch.mean((w.model(dataset["train_input"])
+                                              - dataset["train_label"]) ** 2)))
+    assert w.train(5, block=True) is True
+    st = w.status
+    assert st["step"] == 5 and st["running"] is False and st["error"] is None
+    assert st["train_loss"] < before
+    assert st["test_loss"] is not None and st["reg"] is not None
+    assert w.history["step"] == [1, 2, 3, 4, 5]
+    assert capsys.readouterr() == ("", "")  # nothing printed from the thread
+    w.step()
+    assert w.status["step"] == 6
+    send(w, {"type": "step"})
+    assert w.status["step"] == 7
+
+
+def test_train_message_then_pause(w):
+    update_from_frontend(w, {"steps": 100000})
+    send(w, {"type": "train"})
+    assert w.running and w.status["running"] is True
+    wait_for(lambda: w._step_count >= 1)
+    send(w, {"type": "pause"})
+    assert w.wait(30)
+    assert w.status["running"] is False and w.status["message"].startswith("stopped")
+
+
+def test_stop_within_one_step(w):
+    w.train(100000)
+    wait_for(lambda: w._step_count >= 2)
+    at_stop = w._step_count
+    t0 = time.monotonic()
+    assert w.stop() is True
+    assert time.monotonic() - t0 < 30
+    assert w._step_count <= at_stop + 1
+    assert w.wait(0) is True and not w.running and not train_threads()
+    assert w.status["running"] is False and w.status["step"] == w._step_count
+
+
+def test_second_train_does_not_start_second_thread(w):
+    assert w.train(100000) is True
+    first = w._runner.thread
+    assert w.train(100000) is False
+    send(w, {"type": "train"})
+    send(w, {"type": "step"})
+    assert w._runner.thread is first and len(train_threads()) == 1
+    assert "already" in w.status["message"] or "pause" in w.status["message"]
+    w.stop()
+
+
+def test_hyperparameters_reach_running_trainer(w):
+    w.train(100000)
+    wait_for(lambda: w._runner.trainer is not None)
+    update_from_frontend(w, {"lamb": 0.0, "lr": 0.5})
+    wait_for(lambda: w._runner.trainer.lamb == 0.0 and w._runner.trainer.lr == 0.5)
+    w.stop()
+
+
+def test_pushes_are_throttled(w, monkeypatch):
+    pushes = []
+    orig = w._push_tick
+    monkeypatch.setattr(w._runner, "_push", lambda: (pushes.append(time.monotonic()), orig()))
+    monkeypatch.setattr(w._runner, "push_interval", 0.2)
+    w.train(100000)
+    wait_for(lambda: len(pushes) >= 3)
+    w.stop()
+    gaps = np.diff(pushes)
+    assert (gaps >= 0.2 - 1e-3).all()
+
+
+def test_exception_in_training_is_shown(w, monkeypatch):
+    def boom(self):
+        raise RuntimeError("boom in step")
+
+    monkeypatch.setattr(Trainer, "step", boom)
+    assert w.train(3) is True
+    assert w.wait(30)
+    assert w.status["error"] == "RuntimeError: boom in step"
+    assert w.status["running"] is False
+    assert isinstance(w.last_error, RuntimeError)
+    with pytest.raises(RuntimeError, match="boom"):
+        w.train(3, block=True)
+    send(w, {"type": "train"})
+    assert w.wait(30) and "boom" in w.status["error"]
+
+
+def test_divergence_is_shown_not_raised(w, monkeypatch):
+    def diverge(self):
+        raise Diverged("training diverged at step 0 (loss became nan)")
+
+    monkeypatch.setattr(Trainer, "step", diverge)
+    w.train(3, block=True)  # no exception: the model was rolled back
+    assert "diverged" in w.status["error"] and w.status["running"] is False
+
+
+def test_close_stops_thread(dataset):
+    widget = KANWidget(KAN([2, 5, 1], seed=1), dataset)
+    widget.train(100000)
+    wait_for(lambda: widget._step_count >= 1)
+    widget.close()
+    assert not widget.running and not train_threads()
+    assert widget.comm is None
+
+
+def test_keyboard_interrupt_stops_blocking_train(w, monkeypatch):
+    calls = {"n": 0}
+    real_wait = w._runner.wait
+
+    def wait(timeout=None):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_wait(timeout)
+
+    monkeypatch.setattr(w._runner, "wait", wait)
+    with pytest.raises(KeyboardInterrupt):
+        w.train(100000, block=True)
+    assert not train_threads()
+
+
+# ---------------------------------------------------------------------- structural commands
+def test_prune_undo_redo_via_messages(wt):
+    update_from_frontend(wt, {"theta": 0.3})
+    version = wt.structure["version"]
+    send(wt, {"type": "prune"})
+    pruned = wt.model.width
+    assert pruned[1] < 5 and wt.status["error"] is None
+    assert wt.structure["width"] == pruned and wt.structure["version"] == version + 1
+    assert wt.status["can_undo"] is True and wt.status["can_redo"] is False
+    send(wt, {"type": "undo"})
+    assert wt.model.width == [2, 5, 1] and wt.structure["width"] == [2, 5, 1]
+    assert wt.status["can_undo"] is False and wt.status["can_redo"] is True
+    send(wt, {"type": "redo"})
+    assert wt.model.width == pruned
+    send(wt, {"type": "redo"})
+    assert wt.status["message"] == "nothing to redo" and wt.model.width == pruned
+
+
+def test_prune_pauses_training_and_resumes_only_if_asked(wt):
+    wt.train(100000)
+    new = wt.prune(theta=0.3)
+    assert not wt.running and wt.model is new
+    wt.train(100000)
+    wt.undo(resume=True)
+    assert wt.running
+    wt.stop()
+
+
+def test_undo_history_is_bounded(dataset):
+    widget = KANWidget(KAN([2, 2, 1], seed=1), dataset)
+    for _ in range(25):
+        widget.refine(3)
+    assert len(widget._undo) == 20
+    n = 0
+    while widget.undo():
+        n += 1
+    assert n == 20 and widget.status["message"] == "nothing to undo"
+    widget.close()
+
+
+def test_refine_and_reset(wt):
+    send(wt, {"type": "refine", "grid": 6})
+    assert wt.model.grid == 6 and wt.status["error"] is None
+    wt.train(2, block=True)
+    send(wt, {"type": "reset"})
+    fresh = KAN([2, 5, 1], seed=1)
+    assert wt.model.grid == 3 and wt.status["step"] == 0 and wt.history["step"] == []
+    assert torch.equal(wt.model.layers[0].coef, fresh.layers[0].coef)
+    send(wt, {"type": "undo"})
+    assert wt.model.grid == 6
+
+
+def test_refresh_resends_everything(w):
+    sent = record_sends(w)
+    send(w, {"type": "refresh"})
+    keys = {k for batch in sent if batch for k in batch}
+    assert {"structure", "curves", "scores", "masks", "status", "formula"} <= keys
+
+
+# ---------------------------------------------------------------------- invalid messages
+@pytest.mark.parametrize("content, fragment", [
+    ({"type": "explode"}, "unknown message type"),
+    ({"kind": "train"}, "type"),
+    ("train", "object"),
+    ([1, 2], "object"),
+    ({"type": 3}, "type"),
+    ({"type": "refine"}, "grid"),
+    ({"type": "refine", "grid": "7"}, "integer"),
+    ({"type": "refine", "grid": 7.5}, "integer"),
+    ({"type": "refine", "grid": True}, "integer"),
+    ({"type": "refine", "grid": 0}, "grid"),
+    ({"type": "inspect", "l": 0, "i": 0}, "j"),
+    ({"type": "inspect", "l": 2, "i": 0, "j": 0}, "layer"),
+    ({"type": "inspect", "l": 0, "i": 2, "j": 0}, "input node"),
+    ({"type": "inspect", "l": 1, "i": 0, "j": 1}, "output node"),
+    ({"type": "inspect", "l": -1, "i": 0, "j": 0}, "layer"),
+    ({"type": "fix", "l": 0, "i": 0, "j": 0}, "name"),
+    ({"type": "fix", "l": 0, "i": 0, "j": 0, "name": ""}, "name"),
+    ({"type": "fix", "l": 0, "i": 0, "j": 9, "name": "sin"}, "output node"),
+    ({"type": "unfix", "l": "0", "i": 0, "j": 0}, "integer"),
+    ({"type": "prune", "theta": 0.5}, "unexpected"),
+])
+def test_invalid_messages_change_nothing(wt, content, fragment):
+    before = state_of(wt)
+    send(wt, content)
+    assert fragment in (wt.status["error"] or "")
+    assert state_of(wt) == before and not wt.running
+
+
+def test_error_clears_on_next_valid_action(w):
+    send(w, {"type": "nope"})
+    assert w.status["error"]
+    w.train(1, block=True)
+    assert w.status["error"] is None
+
+
+def test_failed_command_reports_and_keeps_model(wt):
+    before = state_of(wt)
+    send(wt, {"type": "fix", "l": 0, "i": 0, "j": 0, "name": "no_such_function_xyz"})
+    assert wt.status["error"].startswith("fix failed")
+    assert state_of(wt) == before
+
+
+def test_python_methods_raise_on_bad_edges(w):
+    with pytest.raises(IndexError):
+        w.fix_symbolic(5, 0, 0, "sin")
+    with pytest.raises(TypeError):
+        w.unfix_symbolic(0, 0.5, 0)
+    with pytest.raises(ValueError):
+        w.refine(0)
+    with pytest.raises(ValueError):
+        w.train(0)
+
+
+# ---------------------------------------------------------------------- symbolic
+@needs_symbolic
+def test_symbolify_gives_formula(wt):
+    wt.prune(theta=0.3)
+    send(wt, {"type": "symbolify"})
+    assert wt.status["error"] is None, wt.status["error"]
+    f = wt.formula
+    assert f["text"].startswith("y_1 = ") and f["latex"].startswith("y_{1} = ")
+    assert f["complete"] is True
+    assert any(layer["sym"] for layer in wt.structure["layers"])
+    exprs = wt.formula_sympy()
+    assert len(exprs) == 1 and {s.name for s in exprs[0].free_symbols} <= {"x_1", "x_2"}
+    send(wt, {"type": "undo"})
+    assert wt.formula == {"latex": "", "text": "", "complete": False}
+
+
+@needs_symbolic
+def test_inspect_fix_unfix(wt):
+    send(wt, {"type": "inspect", "l": 0, "i": 0, "j": 0})
+    ins = wt.inspector
+    assert wt.status["error"] is None, wt.status["error"]
+    assert ins["edge"] == [0, 0, 0] and ins["symbolic"] is None and ins["points"] > 0
+    assert 1 <= len(ins["candidates"]) <= 5
+    assert {"name", "r2", "complexity"} <= set(ins["candidates"][0])
+    assert len(wt.inspector_points) == 8 * ins["points"]
+    name = ins["candidates"][0]["name"]
+    send(wt, {"type": "fix", "l": 0, "i": 0, "j": 0, "name": name})
+    assert wt.status["error"] is None, wt.status["error"]
+    assert wt.structure["layers"][0]["sym"] == [[0, 0, name]]
+    assert wt.formula["complete"] is False
+    send(wt, {"type": "unfix", "l": 0, "i": 0, "j": 0})
+    assert wt.structure["layers"][0]["sym"] == []
+
+
+# ---------------------------------------------------------------------- display, plots
+def test_display_is_box_of_widget_and_plots(w):
+    import bqplot
+    import ipywidgets as ipw
+
+    bundle = w._repr_mimebundle_()
+    model_id = bundle["application/vnd.jupyter.widget-view+json"]["model_id"]
+    box = w._box
+    assert box.model_id == model_id
+    assert isinstance(box, ipw.VBox) and box.children[0] is w
+    figs = box.children[1].children
+    assert figs and all(isinstance(f, bqplot.Figure) for f in figs)
+    assert all(f.animation_duration == 0 for f in figs)
+    assert bundle["text/plain"].startswith("KANWidget(")
+    assert w._repr_mimebundle_()["application/vnd.jupyter.widget-view+json"]["model_id"] == model_id
+
+
+@pytest.mark.parametrize("n_var, n_figs", [(1, 2), (2, 3), (3, 2)])
+def test_fit_view_per_input_count(n_var, n_figs):
+    ds = create_dataset(lambda x: x.sum(1, keepdim=True), n_var=n_var, train_num=50,
+                        test_num=50)
+    widget = KANWidget(KAN([n_var, 2, 1]), ds)
+    assert len(widget._plots.panel.children) == n_figs
+    widget.train(1, block=True)
+    assert len(widget._plots.loss_lines.x) == 1
+    widget.close()
+
+
+def test_decimate():
+    assert decimate(10).tolist() == list(range(10))
+    idx = decimate(12345)
+    assert len(idx) <= MAX_POINTS and idx[0] == 0 and idx[-1] == 12344
+    assert (np.diff(idx) > 0).all()
+
+
+# ---------------------------------------------------------------------- messages module
+def test_parse_command_accepts_protocol():
+    widths = [2, 5, 1]
+    for content in ({"type": "train"}, {"type": "refine", "grid": 10},
+                    {"type": "fix", "l": 1, "i": 4, "j": 0, "name": "sin"}):
+        cmd, err = parse_command(content, widths)
+        assert err is None and cmd.type == content["type"]
+
+
+def test_check_hparam_ranges():
+    assert check_hparam("lamb", 0) is None and check_hparam("lamb", 1) is None
+    assert check_hparam("lr", 10) is None and check_hparam("lr", 0) is not None
+    assert check_hparam("beta", 0.1) is None and check_hparam("beta", 100.5) is not None
+    assert check_hparam("steps", 100000) is None and check_hparam("steps", 100001) is not None
+    assert check_hparam("opt", "Adam") is None and check_hparam("opt", "adam") is not None
