@@ -126,6 +126,8 @@ interface SliderParts {
 	number: HTMLInputElement;
 	timer: ReturnType<typeof setTimeout> | null;
 	pendingValue: number | null;
+	/** what was last written into the number box (to tell typing from a stale display) */
+	shown: string;
 }
 
 export class Controls {
@@ -210,12 +212,14 @@ export class Controls {
 		Object.assign(this.steps, { type: "number", min: "1", max: "100000", step: "1", className: "kan-steps" });
 		this.steps.setAttribute("aria-label", "steps");
 		field("steps", this.steps);
-		this.listen(this.steps, "change", () => {
+		const commitSteps = () => {
 			const v = Math.round(Number(this.steps.value));
-			if (this.steps.value.trim() === "" || !Number.isFinite(v)) return this.syncOthers();
+			if (this.steps.value.trim() === "" || !Number.isFinite(v)) return this.syncOthers(true);
 			this.commit("steps", Math.min(100000, Math.max(1, v)));
-			this.syncOthers();
-		});
+			this.syncOthers(true);
+		};
+		this.listen(this.steps, "change", commitSteps);
+		this.onEnter(this.steps, commitSteps);
 
 		this.optimizer = suppress(doc.createElement("select"));
 		this.optimizer.className = "kan-opt";
@@ -227,18 +231,23 @@ export class Controls {
 			this.optimizer.append(opt);
 		}
 		field("optimizer", this.optimizer);
-		this.listen(this.optimizer, "change", () => this.commit("opt", this.optimizer.value));
+		this.listen(this.optimizer, "change", () => {
+			this.commit("opt", this.optimizer.value);
+			this.syncOthers(true);
+		});
 
 		this.lr = suppress(doc.createElement("input"));
 		Object.assign(this.lr, { type: "number", min: "0", max: "10", step: "any", className: "kan-lr" });
 		this.lr.setAttribute("aria-label", "learning rate");
 		field("learning rate", this.lr);
-		this.listen(this.lr, "change", () => {
+		const commitLr = () => {
 			const v = Number(this.lr.value);
-			if (this.lr.value.trim() === "" || !Number.isFinite(v) || v <= 0) return this.syncOthers();
+			if (this.lr.value.trim() === "" || !Number.isFinite(v) || v <= 0) return this.syncOthers(true);
 			this.commit("lr", Math.min(10, v));
-			this.syncOthers();
-		});
+			this.syncOthers(true);
+		};
+		this.listen(this.lr, "change", commitLr);
+		this.onEnter(this.lr, commitLr);
 
 		this.sync();
 	}
@@ -246,6 +255,13 @@ export class Controls {
 	private listen(target: EventTarget, type: string, fn: (ev: Event) => void): void {
 		target.addEventListener(type, fn);
 		this.cleanups.push(() => target.removeEventListener(type, fn));
+	}
+
+	/** Enter commits a number box even where the notebook swallows the key before `change`. */
+	private onEnter(input: HTMLInputElement, fn: () => void): void {
+		this.listen(input, "keydown", (ev) => {
+			if ((ev as KeyboardEvent).key === "Enter") fn();
+		});
 	}
 
 	private gridValue(): number {
@@ -269,15 +285,16 @@ export class Controls {
 		number.min = String(spec.scale === "log0" ? 0 : spec.min);
 		number.max = String(spec.max);
 		number.setAttribute("aria-label", `${spec.label} value`);
-		const parts: SliderParts = { spec, range, number, timer: null, pendingValue: null };
+		const parts: SliderParts = { spec, range, number, timer: null, pendingValue: null, shown: "" };
 		this.sliders.set(spec.trait, parts);
 
 		this.listen(range, "input", () => {
 			const v = fromPosition(spec, Number(range.value));
-			number.value = fmt(v) === "–" ? "" : String(v);
+			number.value = String(v);
+			parts.shown = number.value;
 			range.setAttribute("aria-valuetext", fmt(v));
-			this.opts.onLive?.(spec.trait, v);
 			this.schedule(parts, v);
+			this.opts.onLive?.(spec.trait, v);
 		});
 		this.listen(range, "change", () => {
 			const v = fromPosition(spec, Number(range.value));
@@ -294,15 +311,14 @@ export class Controls {
 			const c = clampValue(spec, v);
 			this.cancel(parts);
 			number.value = String(c);
+			parts.shown = number.value;
 			range.value = String(toPosition(spec, c));
 			range.setAttribute("aria-valuetext", fmt(c));
 			this.opts.onLive?.(spec.trait, c);
 			this.commit(spec.trait, c);
 		};
 		this.listen(number, "change", commitNumber);
-		this.listen(number, "keydown", (ev) => {
-			if ((ev as KeyboardEvent).key === "Enter") commitNumber();
-		});
+		this.onEnter(number, commitNumber);
 		for (const e of [range, number]) {
 			this.listen(e, "focus", () => this.opts.onFocus?.(spec.trait, true));
 			this.listen(e, "blur", () => this.opts.onFocus?.(spec.trait, false));
@@ -359,18 +375,25 @@ export class Controls {
 		const v = this.current(p.spec);
 		p.range.value = String(toPosition(p.spec, v));
 		p.range.setAttribute("aria-valuetext", fmt(v));
+		// leave the number box alone only while the person is typing in it (focused and edited)
 		const doc = p.number.ownerDocument;
-		if (force || doc.activeElement !== p.number) p.number.value = String(v);
+		const typing = doc.activeElement === p.number && p.number.value !== p.shown;
+		if (force || !typing) {
+			p.number.value = String(v);
+			p.shown = p.number.value;
+		}
 	}
 
-	private syncOthers(): void {
+	/** steps, optimizer, learning rate from the model; a focused box is left alone unless `force`. */
+	private syncOthers(force = false): void {
 		const m = this.opts.model;
+		const free = (e: HTMLElement) => force || e === this.optimizer || e.ownerDocument.activeElement !== e;
 		const steps = m.get("steps");
-		if (typeof steps === "number") this.steps.value = String(steps);
+		if (typeof steps === "number" && free(this.steps)) this.steps.value = String(steps);
 		const opt = m.get("opt");
-		if (opt === "LBFGS" || opt === "Adam") this.optimizer.value = opt;
+		if ((opt === "LBFGS" || opt === "Adam") && free(this.optimizer)) this.optimizer.value = opt;
 		const lr = m.get("lr");
-		if (typeof lr === "number") this.lr.value = String(lr);
+		if (typeof lr === "number" && free(this.lr)) this.lr.value = String(lr);
 	}
 
 	/** Show the model's values (one trait, or all). */

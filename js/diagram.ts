@@ -13,7 +13,7 @@ import { computeLayout, edgeAt, type Layout } from "./layout";
 import { edgeAlpha, edgeClass, presentEdges, type Scene } from "./scene";
 
 /** Above this many present edges the diagram is drawn on a canvas. */
-export const SVG_MAX_EDGES = 1500;
+export const SVG_MAX_EDGES = 800;
 
 export type RendererKind = "svg" | "canvas";
 
@@ -64,8 +64,12 @@ export class Diagram {
 		}
 		if (view && typeof view.IntersectionObserver === "function") {
 			// outputs scrolled away may be detached and come back blank: redraw on return
+			// (the first report only records the state: no redraw for merely being shown)
+			let visible = true;
 			const io = new view.IntersectionObserver((entries) => {
-				if (entries.some((en) => en.isIntersecting) && this.draws > 0) this.invalidate("rebuild");
+				const now = entries[entries.length - 1].isIntersecting;
+				if (now && !visible && this.draws > 0) this.invalidate("rebuild");
+				visible = now;
 			});
 			io.observe(wrap);
 			this.observers.push(io);

@@ -11,10 +11,10 @@ import {
 } from "./scene";
 
 export const ALPHA_LEVELS = 24;
-/** edges fainter than this are not drawn at all */
-export const MIN_ALPHA = 0.01;
+/** edges fainter than half an opacity step would round to nothing: they are not drawn */
+export const MIN_ALPHA = 0.5 / ALPHA_LEVELS;
 /** above this many symbolic edges their names are not written */
-const MAX_SYM_LABELS = 300;
+const MAX_SYM_LABELS = 60;
 const FONT = "system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif";
 
 export class CanvasRenderer {
@@ -44,6 +44,8 @@ export class CanvasRenderer {
 	}
 
 	update(scene: Scene, lay: Layout): void {
+		const c = this.element;
+		c.width = c.width; // drop the previous frame's recorded drawing and state
 		this.draw(scene, lay);
 	}
 
@@ -112,7 +114,7 @@ export class CanvasRenderer {
 		// 2. one path and one stroke per bucket
 		ctx.lineJoin = "round";
 		ctx.lineCap = "round";
-		ctx.lineWidth = boxes ? 1.5 : 1.1;
+		ctx.lineWidth = boxes ? 1.5 : 1;
 		for (let b = 0; b < nb; b++) {
 			const from = counts[b];
 			const to = counts[b + 1];

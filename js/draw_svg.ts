@@ -25,12 +25,12 @@ export function pathData(buf: Float32Array, count: number): string {
 	return s;
 }
 
-/** How many samples of phi to draw for a plot `px` pixels long (about one per 1.2 px). */
-export function samplesFor(px: number, n: number, perPx = 1 / 1.2): number {
+/** How many samples of phi to draw for a plot `px` pixels long (about one per 3 px). */
+export function samplesFor(px: number, n: number, perPx = 1 / 3): number {
 	return Math.max(2, Math.min(n, Math.ceil(px * perPx) + 1));
 }
 
-/** Samples per edge for a layout: full resolution in boxes, about one per 1.2 px inline. */
+/** Samples per edge for a layout: full resolution in boxes, about one per 3 px inline. */
 export function plotSamples(lay: Layout, l: number, n: number, perPx?: number): number {
 	if (lay.mode === "boxes" && lay.boxes) return n;
 	const dx = lay.colX[l + 1] - lay.colX[l];
@@ -68,6 +68,11 @@ export class SvgRenderer {
 		const doc = this.doc;
 		const svg = this.element;
 		const { structure, masks, sym } = scene.state;
+		// build off-document: thousands of insertions and attribute writes into a live SVG each
+		// invalidate style and layout; one re-insertion at the end costs one
+		const parent = svg.parentNode;
+		const next = svg.nextSibling;
+		svg.remove();
 		svg.replaceChildren();
 		svg.setAttribute("class", "kan-diagram");
 		svg.setAttribute("data-renderer", "svg");
@@ -184,6 +189,7 @@ export class SvgRenderer {
 		addNames(L, structure.out_vars, fOut, "start", lay.nodeR + 5);
 		svg.append(names);
 		this.update(scene, lay, true);
+		if (parent) parent.insertBefore(svg, next);
 	}
 
 	/** Restyle and re-plot in place; `curves` false: opacity and colour only. */

@@ -6,8 +6,8 @@
 import type { AnyModel, RenderProps } from "@anywidget/types";
 import { Controls, type ModelLike } from "./controls";
 import {
-	asU8, decodeCurves, asF32, decodePoints, decodeState, type Inspector, type NetState, parseFormula,
-	parseInspector, parseStatus, splitEdges, type Status,
+	asF32, asU8, decodeCurves, decodePoints, decodeState, expectedSizes, type Inspector, type NetState,
+	parseFormula, parseInspector, parseStatus, splitEdges, type Status,
 } from "./decode";
 import { Diagram, type Level } from "./diagram";
 import { FormulaPanel } from "./formula";
@@ -193,7 +193,33 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		return { state, beta: beta(), plan: previewing() ? plan : null, selected: sel };
 	}
 
+	/**
+	 * True while a buffer does not match the structure (a structure change can arrive a message
+	 * ahead of its curves): the last picture is kept rather than drawing half-updated data.
+	 */
+	function torn(): boolean {
+		if (!state) return false;
+		const want = expectedSizes(state.structure.width, state.structure.n_points);
+		const len = (k: string) => {
+			const v = get(k);
+			return v && typeof v === "object" && "byteLength" in v ? (v as ArrayBufferView).byteLength : 0;
+		};
+		return (len("curves") > 0 && len("curves") !== want.curves)
+			|| (len("scores") > 0 && len("scores") !== want.scores)
+			|| (len("masks") > 0 && len("masks") !== want.masks);
+	}
+
+	let owed: Level | null = null; // the strongest redraw skipped while torn
+	const RANK: Record<Level, number> = { style: 1, curves: 2, rebuild: 3 };
 	function redraw(level: Level): void {
+		const waiting = torn();
+		diagramWrap.dataset.state = waiting ? "waiting" : "ok";
+		if (owed && RANK[owed] > RANK[level]) level = owed;
+		if (waiting && diagram.draws > 0) {
+			owed = level;
+			return;
+		}
+		owed = null;
 		diagram.setScene(scene(), level);
 	}
 

@@ -124,7 +124,7 @@ class KANLayer(nn.Module):
             return y, None
         if stats in ("edge_forward_spline_n", "edge_forward_spline_u"):
             var = _edge_variance(base, bas, wb, ws)
-            num_std = torch.sqrt(var.clamp_min(1e-30))
+            num_std = torch.sqrt(var.clamp_min(1e-30))  # zero-variance edges: no gradient
             if stats == "edge_forward_spline_n":
                 x_std = x.std(0, unbiased=True) if B > 1 else torch.zeros_like(x[0])
                 value = num_std / (x_std.unsqueeze(1) + 0.1)
@@ -295,11 +295,14 @@ def _edge_variance(base, bas, wb, ws) -> torch.Tensor:
     """Exact batch variance of every edge ``[in, out]`` without the ``[B, in, out]`` tensor.
 
     With ``f_i = [silu(x_i), B_1(x_i), ...]`` and edge weights ``w_ij``, ``Var(phi_ij) =
-    w_ij^T Cov(f_i) w_ij`` (unbiased, like ``torch.std``).
+    w_ij^T Cov(f_i) w_ij`` (unbiased, like ``torch.std``). The quadratic form cancels heavily for
+    edges that are nearly constant over the batch, so it is evaluated in float64: in float32 the
+    variance of such edges is round-off noise, and the gradient of its square root (what the L1
+    penalty differentiates) is then garbage that stalls LBFGS's line search.
     """
     feats = torch.cat([base.unsqueeze(2), bas], dim=2)  # [B, in, K+1]
     B = feats.shape[0]
-    fc = feats - feats.mean(0, keepdim=True)
+    fc = (feats - feats.mean(0, keepdim=True)).double()
     cov = torch.einsum("bim,bin->imn", fc, fc) / max(B - 1, 1)  # [in, K+1, K+1]
-    w = torch.cat([wb.unsqueeze(1), ws], dim=1)  # [in, K+1, out]
-    return (w * (cov @ w)).sum(1)
+    w = torch.cat([wb.unsqueeze(1), ws], dim=1).double()  # [in, K+1, out]
+    return (w * (cov @ w)).sum(1).to(base.dtype)

@@ -76,13 +76,15 @@ class SymbolicFunction:
       covers every shift, so only ``a`` is searched (``sin`` and ``cos`` are the same family);
     - ``"full"``: a 2-D search over ``(a, b)``.
 
-    ``parity`` (``"odd"``/``"even"``) lets the fitter search only ``a > 0``; ``positive_domain``
+    ``parity`` (``"odd"``: ``f(-u) = -f(u) + const``, ``"even"``: ``f(-u) = f(u)``) lets the
+    fitter search only ``a > 0``; ``positive_domain``
     marks entries whose sympy form is real only for positive arguments (the fitter flips the sign
     of ``(a, b)`` to keep the argument positive on the data when the parity allows it).
     ``support`` is the half-width of the argument range where ``f`` has its shape (the 2-D search
     covers every placement of that window over the data) and ``alpha_max`` the largest number of
     such widths across the data that is searched. ``period`` makes the ``b`` search periodic.
-    ``phase`` is used by ``"periodic"`` entries only. ``alias_of`` marks duplicates (``x^0.5`` is ``sqrt``) so they are fitted once.
+    ``phase`` is used by ``"periodic"`` entries only. ``alias_of`` marks duplicates (``x^0.5`` is
+    ``sqrt``) so they are fitted once.
     """
 
     name: str

@@ -6,7 +6,10 @@ in one message) and figures never animate (an animation per 0.1 s push only queu
 
 Fit view by number of inputs: 1 -> target points and prediction curve against x; 2 -> heatmaps of
 the prediction and of the error over the input square; more -> predicted against true. With
-several outputs the first one is shown (the loss plot covers all of them).
+several outputs the first one is shown (the loss plot covers all of them). Errors and the
+predicted-vs-true scatter use the training rows, whose predictions the snapshot has already
+computed (a second forward pass over a test set would double the cost of every push); the loss
+plot shows the test RMSE.
 """
 
 from __future__ import annotations
@@ -80,16 +83,16 @@ class Plots:
         )
 
     def _build_fit(self) -> None:
-        x_te, y_te = self._data["test_input"], self._data["test_label"]
+        x_tr, y_tr = self._data["train_input"], self._data["train_label"]
         y_name = self._out_vars[0]
         self._lo = _np(self._data["train_input"].amin(0))
         self._hi = _np(self._data["train_input"].amax(0))
         if self._n_in == 1:
             sx, sy = bq.LinearScale(), bq.LinearScale()
-            order = decimate(x_te.shape[0], FIT_POINTS * 2)
-            self._target_x = _np(x_te[order, 0])
+            order = decimate(x_tr.shape[0], FIT_POINTS * 2)
+            self._target_x = _np(x_tr[order, 0])
             self.target_mark = bq.Scatter(
-                x=self._target_x, y=_np(y_te[order, 0]), scales={"x": sx, "y": sy},
+                x=self._target_x, y=_np(y_tr[order, 0]), scales={"x": sx, "y": sy},
                 default_size=12, colors=["#999999"], labels=["target"], display_legend=True,
             )
             self._grid = np.linspace(self._lo[0], self._hi[0], FIT_POINTS)
@@ -116,14 +119,14 @@ class Plots:
             self.error_mark = self._heatmap(ex, ey, "Reds")
             self.fit_figures = [
                 self._heat_figure(self.pred_mark, f"prediction: {y_name}"),
-                self._heat_figure(self.error_mark, f"|error|: {y_name} (test data)"),
+                self._heat_figure(self.error_mark, f"|error|: {y_name} (training data)"),
             ]
         else:
             sx, sy = bq.LinearScale(), bq.LinearScale()
-            lo, hi = float(y_te[:, 0].min()), float(y_te[:, 0].max())
-            self._scatter_rows = decimate(x_te.shape[0], FIT_POINTS * 5)
+            lo, hi = float(y_tr[:, 0].min()), float(y_tr[:, 0].max())
+            self._scatter_rows = torch.as_tensor(decimate(x_tr.shape[0], FIT_POINTS * 2))
             self.pred_mark = bq.Scatter(
-                x=_np(y_te[self._scatter_rows, 0]), y=np.zeros(len(self._scatter_rows)),
+                x=_np(y_tr[self._scatter_rows, 0]), y=np.zeros(len(self._scatter_rows)),
                 scales={"x": sx, "y": sy}, default_size=12, colors=["#1f77b4"],
             )
             self.diagonal = bq.Lines(
@@ -134,7 +137,7 @@ class Plots:
                 [self.diagonal, self.pred_mark],
                 [bq.Axis(scale=sx, label=f"true {y_name}"),
                  bq.Axis(scale=sy, side="left", label=f"predicted {y_name}")],
-                f"fit: {y_name} (test data)",
+                f"fit: {y_name} (training data)",
             )]
 
     @staticmethod
@@ -172,7 +175,8 @@ class Plots:
             self.reg_lines.x = steps[pos]
             self.reg_lines.y = reg[pos]
 
-    def update_fit(self, model) -> None:
+    def update_fit(self, model, train_pred: torch.Tensor) -> None:
+        """Redraw the fit view; ``train_pred`` is the model's output on the training inputs."""
         with torch.no_grad():
             if self._n_in == 1:
                 grid = torch.as_tensor(self._grid, dtype=model.dtype).unsqueeze(1)
@@ -180,16 +184,15 @@ class Plots:
             elif self._n_in == 2:
                 pred = _np(model(self._heat_x)[:, 0]).reshape(HEAT_GRID, HEAT_GRID)
                 self.pred_mark.color = pred
-                self.error_mark.color = self._binned_error(model)
+                self.error_mark.color = self._binned_error(train_pred)
             else:
-                rows = self._scatter_rows
-                self.pred_mark.y = _np(model(self._data["test_input"][rows])[:, 0])
+                self.pred_mark.y = _np(train_pred[self._scatter_rows, 0])
 
-    def _binned_error(self, model) -> np.ndarray:
-        """Mean |prediction - label| of the test points in each cell (NaN where none fall): the
-        true function is unknown off the data, so the error is shown where there is data."""
-        x, y = self._data["test_input"], self._data["test_label"]
-        err = _np((model(x)[:, 0] - y[:, 0]).abs())
+    def _binned_error(self, pred: torch.Tensor) -> np.ndarray:
+        """Mean |prediction - label| of the training points in each cell (NaN where none fall):
+        the true function is unknown off the data, so the error is shown where there is data."""
+        x, y = self._data["train_input"], self._data["train_label"]
+        err = _np((pred[:, 0] - y[:, 0]).abs())
         u = (_np(x) - self._lo) / np.where(self._hi > self._lo, self._hi - self._lo, 1.0)
         cell = np.clip((u * ERR_GRID).astype(np.int64), 0, ERR_GRID - 1)
         flat = cell[:, 1] * ERR_GRID + cell[:, 0]  # row = second input, as the heatmap's y

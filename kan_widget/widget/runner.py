@@ -41,7 +41,7 @@ class Runner:
         data: dict,
         hparams: Callable[[], dict],
         on_step: Callable[[dict], None],
-        push: Callable[[], None],
+        push: Callable[[], float | None],
         on_end: Callable[[BaseException | None], None],
         push_interval: float = 0.1,
     ):
@@ -122,6 +122,7 @@ class Runner:
         error: BaseException | None = None
         t0 = time.perf_counter()
         last_push = t0
+        gap = self.push_interval
         done = 0
         try:
             model = self._get_model()
@@ -134,9 +135,10 @@ class Runner:
                 now = time.perf_counter()
                 self.steps_per_s = done / max(now - t0, 1e-9)
                 self._on_step(metrics)
-                if now - last_push >= self.push_interval:
+                if now - last_push >= gap:
                     last_push = now
-                    self._push()
+                    # the pusher may ask for a longer gap (a big model's push is costly)
+                    gap = max(self.push_interval, self._push() or 0.0)
         except BaseException as e:  # Diverged included: the trainer already rolled back
             error = e
         self.last_error = error

@@ -89,6 +89,7 @@ class Snapshot:
     curves: bytes
     scores: bytes
     masks: bytes
+    output: torch.Tensor  # the model's output on x, for the plots (saves a forward pass)
 
 
 def snapshot(model, x: torch.Tensor, n_points: int) -> Snapshot:
@@ -98,6 +99,7 @@ def snapshot(model, x: torch.Tensor, n_points: int) -> Snapshot:
         curves=curves_bytes(model, acts, n_points),
         scores=scores_bytes(model),
         masks=masks_bytes(model),
+        output=acts[-1],
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import math
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ from .runner import Runner, describe_error
 __all__ = ["HISTORY_LIMIT", "KANWidget"]
 
 HISTORY_LIMIT = 20
+VIEW_ROWS = 2048  # training rows the curves' ranges and the fit view are computed on
+# Limits on live pushes beyond the protocol's 0.1 s: a [64,64,64,10] model's curves are 3.6 MB
+# and take tens of ms to compute, which every 0.1 s would swamp the websocket and slow training.
+PUSH_BYTES_PER_S = 4e6
+PUSH_TIME_SHARE = 0.2
 DEFAULT_LR = {"LBFGS": 1.0, "Adam": 1e-3}
 
 _STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -115,7 +121,11 @@ class KANWidget(anywidget.AnyWidget):
         self._in_vars = _names(in_vars, width[0], "in_vars", "x")
         self._out_vars = _names(out_vars, width[-1], "out_vars", "y")
         self._data = data
-        self._x = data["train_input"]
+        # a bounded, evenly spread subset keeps each push's forward pass cheap on big data
+        rows = slice(None, None, -(-data["train_input"].shape[0] // VIEW_ROWS))
+        self._train_x = data["train_input"]
+        self._x = data["train_input"][rows]
+        view = {"train_input": self._x, "train_label": data["train_label"][rows]}
         self._n_points = n_points
         self._op_lock = threading.RLock()
         self._sync_lock = threading.RLock()
@@ -137,7 +147,7 @@ class KANWidget(anywidget.AnyWidget):
         self._hp: dict[str, Any] = {}
         self.model = model
         # scores and curve ranges always come from this widget's training data
-        model.attribute(self._x)
+        model.attribute(self._train_x)
         super().__init__(**kwargs)
         with self._hp_lock:
             self._hp.update({name: getattr(self, name) for name in HPARAMS})
@@ -145,9 +155,10 @@ class KANWidget(anywidget.AnyWidget):
             get_model=lambda: self.model, data=data, hparams=self._hparams,
             on_step=self._on_step, push=self._push_tick, on_end=self._on_train_end,
         )
-        self._plots = Plots(data, self._in_vars, self._out_vars)
+        self._plots = Plots(view, self._in_vars, self._out_vars)
         # NB: not `_handle_custom_msg`, which is ipywidgets' dispatcher (browser-tests.md #4)
         self.on_msg(self._on_frontend_msg)
+        self.formula = self._safe_formula()  # the model may arrive with symbolic edges
         self._publish_model(message="ready")
 
     # ------------------------------------------------------------------ display
@@ -194,9 +205,11 @@ class KANWidget(anywidget.AnyWidget):
     def _hparam_changed(self, change):
         with self._hp_lock:
             self._hp[change["name"]] = change["new"]
-        if change["name"] == "opt" and change["old"] in DEFAULT_LR:
-            # an LBFGS learning rate of 1.0 would blow Adam up at once; keep a tuned lr though
-            if self.lr == DEFAULT_LR[change["old"]]:
+        if change["name"] == "opt":
+            # an LBFGS learning rate of 1.0 would blow Adam up at once; keep a tuned lr though.
+            # (In the constructor traitlets reports no old value: that is the class default.)
+            old = change["old"] if change["old"] in DEFAULT_LR else "LBFGS"
+            if self.lr == DEFAULT_LR[old]:
                 self.lr = DEFAULT_LR[change["new"]]
 
     def _hparams(self) -> dict:
@@ -271,19 +284,23 @@ class KANWidget(anywidget.AnyWidget):
                 force=force,
             )
             self._plots.update_losses(self.history)
-            self._plots.update_fit(self.model)
+            self._plots.update_fit(self.model, s.output)
 
     def _publish_model(self, message: str, bump: bool = False, force: bool = False) -> None:
-        """Send everything about the current model (after a structural change, or on refresh)."""
+        """Send everything about the current model: after a structural change (``bump``: new
+        structure version, formula recomputed) or on refresh (``force``: re-send as is)."""
         if bump:
             self._version += 1
         values = {
             "structure": snap.structure(
                 self.model, self._version, self._in_vars, self._out_vars, self._n_points
             ),
-            "formula": self._formula_dict(),
         }
+        if bump:
+            # edge indices may mean other edges now: an open inspector would be wrong
+            values.update(formula=self._safe_formula(), inspector={}, inspector_points=b"")
         if force:
+            values["formula"] = self.formula
             values["inspector"], values["inspector_points"] = self.inspector, self.inspector_points
         self._send_buffers({"message": message}, values, force=force)
 
@@ -301,12 +318,18 @@ class KANWidget(anywidget.AnyWidget):
         last = {k: _finite(h[k][-1]) if h[k] else None for k in ("train_loss", "test_loss", "reg")}
         return {**last, "steps_per_s": self._runner.steps_per_s}
 
-    def _push_tick(self) -> None:
+    def _push_tick(self) -> float:
+        """A live update from the training thread; returns the gap to leave before the next."""
+        t0 = time.perf_counter()
         if self._hparams()["lamb"] == 0:
-            # with lambda = 0 the trainer skips the per-edge statistics, so scores would freeze
-            with self._runner.model_lock:
-                self.model.attribute(self._x)
+            # with lambda = 0 the trainer skips the per-edge statistics, so scores would freeze.
+            # Not attribute(): that would also make the view rows the model's train_input.
+            with self._runner.model_lock, torch.no_grad():
+                _, stats = self.model.forward_stats(self._x)
+                self.model.set_scores(stats)
         self._send_buffers({"running": True, **self._loss_status()})
+        cost = time.perf_counter() - t0
+        return max(cost / PUSH_TIME_SHARE, len(self.curves) / PUSH_BYTES_PER_S)
 
     def _on_train_end(self, error: BaseException | None) -> None:
         done = {"running": False, **self._loss_status()}
@@ -321,10 +344,10 @@ class KANWidget(anywidget.AnyWidget):
         try:
             # as fit() does: leave scores computed on the training data
             with self._runner.model_lock:
-                self.model.attribute(self._x)
+                self.model.attribute(self._train_x)
             values = {}
             if _has_symbolic(self.model):  # trained (a, b, c, d) change the formula
-                values["formula"] = self._formula_dict()
+                values["formula"] = self._safe_formula()
             self._send_buffers(done, values)
         except BaseException as e:
             if error is None:
@@ -398,9 +421,7 @@ class KANWidget(anywidget.AnyWidget):
         self.model = model
         self._runner.forget_trainer()
         with self._sync_lock:
-            self.inspector = {}
-            self.inspector_points = b""
-        self._set_status(error=None)
+            self._status["error"] = None  # sent with the rest below, in one message
         self._publish_model(message, bump=True)
 
     def reset(self) -> None:
@@ -423,7 +444,7 @@ class KANWidget(anywidget.AnyWidget):
             scale_base_mu=c["scale_base_mu"], scale_base_sigma=c["scale_base_sigma"],
         )
         m.reg_metric = self._initial_metric
-        m.attribute(self._x)
+        m.attribute(self._train_x)
         return m
 
     def prune(self, theta: float | None = None, resume: bool = False) -> KAN:
@@ -455,6 +476,8 @@ class KANWidget(anywidget.AnyWidget):
         the formula. Returns what the engine's ``auto_symbolic`` returns."""
         with self._op_lock:
             was = self._paused()
+            # fitting every edge takes seconds: say so before the kernel goes quiet
+            self._set_status(message="symbolifying: fitting every edge", error=None)
             new = self.model.copy()
             result = new.auto_symbolic(lib=lib, **kwargs)
             self._replace(new, "symbolified", resume, was)
@@ -522,12 +545,15 @@ class KANWidget(anywidget.AnyWidget):
         """Fill ``inspector`` for edge ``(l, i, j)``: its score, symbolic function, the best
         ``topk`` library candidates and up to 200 (x, phi(x)) points; returns the dict."""
         self._check_edge(l, i, j)
+        self._set_status(message=f"fitting functions to edge ({l},{i},{j})", error=None)
         with self._runner.model_lock:
             # a private copy: the symbolic fit must not slow or race the training thread
             model = self.model.copy()
             score = float(model.edge_scores[l][j, i])
         points = snap.edge_points(model, self._x, l, i, j)
-        candidates = _candidates(model.suggest_symbolic(l, i, j, topk=topk))
+        present = bool(model.layers[l].mask[i, j] > 0)
+        # a removed edge has no curve to fit: show it, with no candidates
+        candidates = _candidates(model.suggest_symbolic(l, i, j, topk=topk)) if present else []
         info = {
             "edge": [l, i, j],
             "score": _finite(score),
@@ -535,33 +561,45 @@ class KANWidget(anywidget.AnyWidget):
             "candidates": candidates,
             "points": len(points) // 8,
         }
-        with self._sync_lock, self.hold_sync():
-            self.inspector = info
-            self.inspector_points = points
+        with self._sync_lock:
+            self._assign({"inspector": info, "inspector_points": points})
+        self._set_status(message=f"inspecting edge ({l},{i},{j})")
         return info
 
     # ------------------------------------------------------------------ formula
-    def formula_sympy(self, simplify: bool = True) -> list:
-        """The current formula as one sympy expression per output (numeric edges that are not
-        yet symbolic are whatever the engine's ``symbolic_formula`` makes of them)."""
-        import sympy
+    def formula_sympy(self, simplify: bool = True, digits: int | None = None) -> list:
+        """The current formula, one sympy expression per output, in ``in_vars``.
 
-        syms = [sympy.Symbol(v) for v in self._in_vars]
-        out = self.model.symbolic_formula(var=syms, simplify=simplify)
-        if isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], (list, tuple)):
-            out = out[0]  # pykan-style (expressions, variables)
-        return list(out) if isinstance(out, (list, tuple)) else [out]
+        Edges that are still splines appear as undefined functions ``phi_l_i_j(x)`` (see
+        ``formula['complete']``). ``digits`` rounds and snaps numbers as
+        :func:`kan_widget.symbolic.clean` does; ``None`` keeps full precision.
+        """
+        return list(self.model.symbolic_formula(
+            var=list(self._in_vars), simplify=simplify, digits=digits, allow_numeric=True
+        ))
+
+    def _safe_formula(self) -> dict:
+        """The formula trait's value; a failure empties it and is shown, never raised, because
+        it must not undo the operation that has already replaced the model."""
+        try:
+            return self._formula_dict()
+        except Exception as e:
+            self._set_status(error=f"formula failed: {describe_error(e)}")
+            return dict(_EMPTY_FORMULA)
 
     def _formula_dict(self) -> dict:
         if not _has_symbolic(self.model):
             return dict(_EMPTY_FORMULA)
         import sympy
 
+        from ..symbolic import clean
+
         exprs = self.formula_sympy()
         lhs = [sympy.Symbol(v) for v in self._out_vars]
         pairs = list(zip(lhs, exprs, strict=True))
+        # display rounded, copy at full precision: the text is for computing with
         latex = r",\quad ".join(
-            f"{sympy.latex(y)} = {sympy.latex(sympy.N(e, 4))}" for y, e in pairs
+            f"{sympy.latex(y)} = {sympy.latex(clean(e, 4, simplify=False))}" for y, e in pairs
         )
         text = "\n".join(f"{y} = {sympy.sstr(e)}" for y, e in pairs)
         return {"latex": latex, "text": text, "complete": _all_symbolic(self.model)}

@@ -1,0 +1,545 @@
+"""Engine benchmark: kan-widget against pykan 0.2.8, side by side in one run.
+
+    .venv/bin/python bench/bench_engine.py                 # full run (~5 min on 2 cores)
+    .venv/bin/python bench/bench_engine.py --quick         # fewer repetitions (~2 min)
+    .venv/bin/python bench/bench_engine.py --no-pykan      # ours only (targets not checked)
+    .venv/bin/python bench/bench_engine.py --device cuda   # both engines on the GPU
+
+What is measured (float32, ``torch.set_num_threads(--threads)``, default 2):
+
+- ``fit`` step: per-step wall time of ``fit(opt="Adam", lamb=0.01, update_grid=False, lr=1e-3)``,
+  ours and pykan's (pykan's ``fit`` switches its symbolic branch off while no edge is symbolic,
+  its best case). Both evaluate the test set (same size as the train set) after every step. Each
+  engine's ``fit`` stamps the clock after every step (our ``callback``, pykan's ``metrics``); the
+  figure is the median interval, so set-up, the first step of each call (optimiser state) and our
+  final scoring pass are excluded. The two engines run alternately, ``reps`` calls each.
+- MLP floor: ``nn.Linear`` + SiLU stack of the same widths, one Adam step plus the test forward.
+- ``update_grid``: ours ``model.update_grid(x)`` vs pykan ``update_grid_from_samples(x)``.
+- peak memory: one subprocess per (engine, shape). After model and data exist, the kernel's
+  peak-RSS counter is reset (``/proc/self/clear_refs`` = 5) and a few ``fit`` steps run; the figure
+  is peak RSS during training minus RSS before it: activations kept for backward, gradients,
+  optimiser state and temporaries, everything torch's CPU allocator took from the OS. On CUDA it
+  is ``torch.cuda.max_memory_allocated`` above the starting allocation instead.
+- wide case: forward + backward of MSE + 0.01 * regulariser, [4,100,100,100,1], B=1000, G=3.
+- ops per LBFGS closure, [2,5,1] B=1000: aten ops dispatched (forward + penalty + backward)
+  counted with a ``TorchDispatchMode``, inside the engines' own closures.
+
+Timings on a shared machine are noisy: only ratios measured in the same run mean anything; the load
+average is printed with the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import gc
+import io
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+FIT_CASES = [([2, 5, 1], 1000), ([4, 16, 16, 1], 1000), ([10, 32, 32, 1], 10000),
+             ([64, 64, 64, 10], 1024)]
+GRID_CASES = [([4, 16, 16, 1], 1000), ([10, 32, 32, 1], 10000)]
+WIDE = ([4, 100, 100, 100, 1], 1000)
+LAMB = 0.01
+LR = 1e-3
+METRIC = "edge_forward_spline_n"
+FIT_TARGET = {(2, 5, 1): 2.0}  # minimum speed-up in steps/s over pykan; others 5x
+UPDATE_GRID_TARGET = 10.0
+WIDE_AIM_MS = 20.0
+
+
+# ------------------------------------------------------------------------------------------ utils
+def have_pykan() -> bool:
+    try:
+        import kan  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def pykan_sandbox():
+    """pykan writes ./model, ./figures, copy_temp_* and a tqdm bar: run it in a scratch directory
+    with stderr captured."""
+    old = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="kan-bench-") as d:
+        os.chdir(d)
+        try:
+            with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(
+                io.StringIO()
+            ):
+                yield
+        finally:
+            os.chdir(old)
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def make_data(width, batch, device, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    n_in, n_out = width[0], width[-1]
+    w = torch.randn(n_in, n_out, generator=g) * (2.0 / math.sqrt(n_in))
+
+    def f(x):
+        return torch.sin(x @ w) + 0.1 * (x**2).sum(1, keepdim=True)
+
+    x = torch.rand(batch, n_in, generator=g) * 2 - 1
+    xt = torch.rand(batch, n_in, generator=g) * 2 - 1
+    d = {"train_input": x, "train_label": f(x), "test_input": xt, "test_label": f(xt)}
+    return {k: v.to(device) for k, v in d.items()}
+
+
+def ours_model(width, device, grid=3):
+    from kan_widget import KAN
+
+    return KAN(width, grid=grid, k=3, seed=0, device=device)
+
+
+def pykan_model(width, device, grid=3):
+    import kan
+
+    with pykan_sandbox():
+        state = torch.get_rng_state()
+        model = kan.KAN(width=list(width), grid=grid, k=3, seed=0, auto_save=False, device=device)
+        torch.set_rng_state(state)  # pykan reseeds the global RNG
+    return model
+
+
+def ours_fit_intervals(model, data, steps, device) -> list[float]:
+    stamps: list[float] = []
+
+    def cb(step, metrics):
+        sync(device)
+        stamps.append(time.perf_counter())
+
+    model.fit(data, opt="Adam", steps=steps, lr=LR, lamb=LAMB, update_grid=False, callback=cb)
+    return [b - a for a, b in zip(stamps, stamps[1:])]
+
+
+def pykan_fit_intervals(model, data, steps, device) -> list[float]:
+    stamps: list[float] = []
+
+    def stamp():
+        sync(device)
+        stamps.append(time.perf_counter())
+        return torch.zeros(())
+
+    with pykan_sandbox():
+        model.fit(data, opt="Adam", steps=steps, lr=LR, lamb=LAMB, update_grid=False,
+                  metrics=[stamp])
+    return [b - a for a, b in zip(stamps, stamps[1:])]
+
+
+def mlp_step_time(width, data, steps, device) -> float:
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    for a, b in zip(width[:-1], width[1:]):
+        layers += [nn.Linear(a, b), nn.SiLU()]
+    mlp = nn.Sequential(*layers[:-1]).to(device)
+    opt = torch.optim.Adam(mlp.parameters(), lr=LR)
+    x, y = data["train_input"], data["train_label"]
+    xt, yt = data["test_input"], data["test_label"]
+    times = []
+    for i in range(steps + 1):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = ((mlp(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            float(((mlp(xt) - yt) ** 2).mean())
+        sync(device)
+        if i:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def med_ms(xs) -> float:
+    return 1e3 * statistics.median(xs) if xs else float("nan")
+
+
+# ------------------------------------------------------------------------------------- sections
+def bench_fit(cfg, use_pykan: bool) -> list[dict]:
+    rows = []
+    for width, batch in FIT_CASES:
+        big = batch * sum(a * b for a, b in zip(width[:-1], width[1:])) > 5e6
+        steps = (4 if big else 8) if cfg.quick else (6 if big else 21)
+        reps = 2 if cfg.quick else 3
+        data = make_data(width, batch, cfg.device)
+        ours = ours_model(width, cfg.device)
+        ours_fit_intervals(ours, data, 2, cfg.device)  # warm-up
+        pk = None
+        if use_pykan:
+            pk = pykan_model(width, cfg.device)
+            pykan_fit_intervals(pk, data, 2, cfg.device)
+        t_ours, t_pk = [], []
+        for _ in range(reps):  # alternate, so load changes hit both engines alike
+            t_ours += ours_fit_intervals(ours, data, steps, cfg.device)
+            if pk is not None:
+                t_pk += pykan_fit_intervals(pk, data, steps, cfg.device)
+        floor = mlp_step_time(width, data, 10 if cfg.quick else 30, cfg.device)
+        rows.append({"width": width, "batch": batch, "ours_ms": med_ms(t_ours),
+                     "pykan_ms": med_ms(t_pk), "mlp_ms": 1e3 * floor,
+                     "n": (len(t_ours), len(t_pk))})
+        print(f"  fit {width} B={batch}: ours {rows[-1]['ours_ms']:.2f} ms, "
+              f"pykan {rows[-1]['pykan_ms']:.2f} ms, MLP {1e3 * floor:.2f} ms", file=sys.stderr)
+        del ours, pk, data
+        gc.collect()
+    return rows
+
+
+def bench_update_grid(cfg, use_pykan: bool) -> list[dict]:
+    rows = []
+    for width, batch in GRID_CASES:
+        reps = 2 if cfg.quick else 4
+        data = make_data(width, batch, cfg.device)
+        x = data["train_input"]
+        ours = ours_model(width, cfg.device)
+        pk = pykan_model(width, cfg.device) if use_pykan else None
+        t_ours, t_pk = [], []
+        for i in range(reps + 1):
+            sync(cfg.device)
+            t0 = time.perf_counter()
+            ours.update_grid(x)
+            sync(cfg.device)
+            if i:
+                t_ours.append(time.perf_counter() - t0)
+            if pk is not None:
+                with pykan_sandbox():
+                    t0 = time.perf_counter()
+                    pk.update_grid_from_samples(x)
+                    sync(cfg.device)
+                if i:
+                    t_pk.append(time.perf_counter() - t0)
+        rows.append({"width": width, "batch": batch, "ours_ms": med_ms(t_ours),
+                     "pykan_ms": med_ms(t_pk)})
+        print(f"  update_grid {width} B={batch}: ours {rows[-1]['ours_ms']:.1f} ms, "
+              f"pykan {rows[-1]['pykan_ms']:.1f} ms", file=sys.stderr)
+    return rows
+
+
+def bench_wide(cfg, use_pykan: bool) -> dict:
+    from kan_widget.regularizer import edge_penalty
+
+    width, batch = WIDE
+    reps = 5 if cfg.quick else 15
+    data = make_data(width, batch, cfg.device)
+    x, y = data["train_input"], data["train_label"]
+    ours = ours_model(width, cfg.device)
+
+    def step_ours():
+        ours.zero_grad(set_to_none=True)
+        pred, stats = ours.forward_stats(x, METRIC)
+        reg = edge_penalty([s.value for s in stats], METRIC, 1.0, 2.0)
+        (((pred - y) ** 2).mean() + LAMB * reg).backward()
+        sync(cfg.device)
+
+    pk = None
+    if use_pykan:
+        pk = pykan_model(width, cfg.device)
+        pk.symbolic_enabled = False  # as pykan's fit does while no edge is symbolic
+
+    def step_pk():
+        pk.zero_grad(set_to_none=True)
+        pred = pk(x)
+        reg = pk.reg(METRIC, 1.0, 2.0, 0.0, 0.0)
+        (((pred - y) ** 2).mean() + LAMB * reg).backward()
+        sync(cfg.device)
+
+    t_ours, t_pk = [], []
+    for i in range(reps + 1):
+        t0 = time.perf_counter()
+        step_ours()
+        if i:
+            t_ours.append(time.perf_counter() - t0)
+        if pk is not None and (i < 4 or not cfg.quick):
+            t0 = time.perf_counter()
+            step_pk()
+            if i:
+                t_pk.append(time.perf_counter() - t0)
+    row = {"width": width, "batch": batch, "ours_ms": med_ms(t_ours), "pykan_ms": med_ms(t_pk)}
+    print(f"  wide {width} B={batch}: ours {row['ours_ms']:.1f} ms, pykan {row['pykan_ms']:.1f} ms",
+          file=sys.stderr)
+    return row
+
+
+class OpCounter:
+    """Counts aten ops dispatched while active (forward and backward alike)."""
+
+    def __init__(self):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counts: Counter = Counter()
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                counts[func.overloadpacket.__name__] += 1
+                return func(*args, **(kwargs or {}))
+
+        self.counts, self._mode = counts, _Mode()
+
+    def __enter__(self):
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._mode.__exit__(*exc)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def count_closure_ops(cfg, use_pykan: bool) -> dict:
+    """Ops of one LBFGS closure, taken from inside each engine's own ``fit``/``Trainer``: the
+    optimiser's ``step`` is replaced by one that calls the closure once under the counter."""
+    from kan_widget.training import Trainer
+
+    width, batch = [2, 5, 1], 1000
+    data = make_data(width, batch, cfg.device)
+    ours = ours_model(width, cfg.device)
+    trainer = Trainer(ours, data, opt="LBFGS", lamb=LAMB, update_grid=False)
+    ours_counter = OpCounter()
+
+    def one_closure(closure):
+        with ours_counter:
+            return closure()
+
+    trainer._optimizer.step = one_closure
+    trainer.step()
+    out = {"ours": ours_counter.total, "ours_top": ours_counter.counts.most_common(12),
+           "pykan": None, "pykan_top": None}
+    if use_pykan:
+        import kan  # noqa: F401  (kan.MultKAN is the class; the module is in sys.modules)
+
+        mk = sys.modules["kan.MultKAN"]
+        pk = pykan_model(width, cfg.device)
+        pk_counter = OpCounter()
+
+        class OneClosure:
+            def __init__(self, params, **kw):
+                self.params = list(params)
+
+            def zero_grad(self):
+                for p in self.params:
+                    p.grad = None
+
+            def step(self, closure):
+                with pk_counter:
+                    return closure()
+
+        real = mk.LBFGS
+        mk.LBFGS = OneClosure
+        try:
+            with pykan_sandbox():
+                pk.fit(data, opt="LBFGS", steps=1, lamb=LAMB, update_grid=False)
+        finally:
+            mk.LBFGS = real
+        out["pykan"], out["pykan_top"] = pk_counter.total, pk_counter.counts.most_common(12)
+    return out
+
+
+# --------------------------------------------------------------------------------------- memory
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(field)
+
+
+def mem_child(engine: str, width, batch, steps, device, threads) -> dict:
+    """Run in a fresh process: peak memory of ``steps`` fit steps above the state before."""
+    torch.set_num_threads(threads)
+    data = make_data(width, batch, device)
+    model = ours_model(width, device) if engine == "ours" else pykan_model(width, device)
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as f:  # reset VmHWM to the current RSS
+            f.write("5")
+        base = _rss_kib("VmRSS") * 1024
+    if engine == "ours":
+        ours_fit_intervals(model, data, steps, device)
+    else:
+        pykan_fit_intervals(model, data, steps, device)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated()
+    else:
+        peak = _rss_kib("VmHWM") * 1024
+    return {"engine": engine, "peak_bytes": peak - base}
+
+
+def bench_memory(cfg, use_pykan: bool) -> list[dict]:
+    rows = []
+    engines = ["ours", "pykan"] if use_pykan else ["ours"]
+    for width, batch in FIT_CASES:
+        row = {"width": width, "batch": batch, "ours_mib": float("nan"),
+               "pykan_mib": float("nan")}
+        for engine in engines:
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--_mem-child", engine,
+                   "--_width", ",".join(map(str, width)), "--_batch", str(batch),
+                   "--device", cfg.device, "--threads", str(cfg.threads)]
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+            lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+            if res.returncode != 0 or not lines:
+                print(f"  memory child failed ({engine} {width}): {res.stderr[-500:]}",
+                      file=sys.stderr)
+                continue
+            row[f"{engine}_mib"] = json.loads(lines[-1])["peak_bytes"] / 2**20
+        print(f"  memory {width} B={batch}: ours {row['ours_mib']:.1f} MiB, "
+              f"pykan {row['pykan_mib']:.1f} MiB", file=sys.stderr)
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------- table
+def _w(width, batch) -> str:
+    return f"{width} B={batch}"
+
+
+def _fmt_ms(v) -> str:
+    if v != v:
+        return "–"
+    return f"{v:.1f} ms" if v >= 10 else f"{v:.2f} ms"
+
+
+def _verdict(ok) -> str:
+    return "–" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def render(fit_rows, grid_rows, mem_rows, wide, ops, use_pykan) -> tuple[str, bool]:
+    lines = [
+        "| case | ours | pykan 0.2.8 | ratio | MLP floor | target | result |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    all_ok = True
+    for r in fit_rows:
+        need = FIT_TARGET.get(tuple(r["width"]), 5.0)
+        ratio = r["pykan_ms"] / r["ours_ms"] if use_pykan else float("nan")
+        ok = None if not use_pykan else ratio >= need
+        all_ok &= ok is not False
+        lines.append(
+            f"| fit Adam step, λ=0.01, {_w(r['width'], r['batch'])} | {_fmt_ms(r['ours_ms'])} | "
+            f"{_fmt_ms(r['pykan_ms'])} | {ratio:.1f}x steps/s | {_fmt_ms(r['mlp_ms'])} "
+            f"({r['ours_ms'] / r['mlp_ms']:.1f}x) | ≥ {need:g}x | {_verdict(ok)} |"
+        )
+    for r in grid_rows:
+        ratio = r["pykan_ms"] / r["ours_ms"] if use_pykan else float("nan")
+        ok = None if not use_pykan else ratio >= UPDATE_GRID_TARGET
+        all_ok &= ok is not False
+        lines.append(
+            f"| update_grid, {_w(r['width'], r['batch'])} | {_fmt_ms(r['ours_ms'])} | "
+            f"{_fmt_ms(r['pykan_ms'])} | {ratio:.1f}x faster | | ≥ {UPDATE_GRID_TARGET:g}x | "
+            f"{_verdict(ok)} |"
+        )
+    for r in mem_rows:
+        ratio = r["ours_mib"] / r["pykan_mib"] if use_pykan else float("nan")
+        ok = None if not (use_pykan and ratio == ratio) else ratio <= 1.0
+        all_ok &= ok is not False
+        lines.append(
+            f"| peak memory of fit steps, {_w(r['width'], r['batch'])} | {r['ours_mib']:.1f} MiB "
+            f"| {r['pykan_mib']:.1f} MiB | {ratio:.2f}x | | ≤ 1x (pykan) | {_verdict(ok)} |"
+        )
+    ratio = wide["pykan_ms"] / wide["ours_ms"] if use_pykan else float("nan")
+    ok = wide["ours_ms"] <= WIDE_AIM_MS
+    lines.append(
+        f"| fwd+bwd with regulariser, {_w(wide['width'], wide['batch'])}, G=3 | "
+        f"{_fmt_ms(wide['ours_ms'])} | {_fmt_ms(wide['pykan_ms'])} | {ratio:.1f}x | | "
+        f"~{WIDE_AIM_MS:g} ms (aim) | {'met' if ok else 'missed'} |"
+    )
+    pk_ops = ops["pykan"] if ops["pykan"] is not None else "–"
+    lines.append(f"| aten ops per LBFGS closure, [2, 5, 1] B=1000 | {ops['ours']} | {pk_ops} | "
+                 f"| | (info) | |")
+    return "\n".join(lines), all_ok
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    ap.add_argument("--no-pykan", action="store_true", help="do not run pykan")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: "
+                    "fit,grid,memory,wide,ops")
+    ap.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    ap.add_argument("--_mem-child", dest="mem_child", help=argparse.SUPPRESS)
+    ap.add_argument("--_width", dest="child_width", help=argparse.SUPPRESS)
+    ap.add_argument("--_batch", dest="child_batch", type=int, help=argparse.SUPPRESS)
+    cfg = ap.parse_args(argv)
+
+    if cfg.mem_child:
+        width = [int(v) for v in cfg.child_width.split(",")]
+        print(json.dumps(mem_child(cfg.mem_child, width, cfg.child_batch, 3, cfg.device,
+                                   cfg.threads)))
+        return 0
+
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        print("--device cuda: CUDA is not available", file=sys.stderr)
+        return 2
+    torch.set_num_threads(cfg.threads)
+    use_pykan = not cfg.no_pykan and have_pykan()
+    if not cfg.no_pykan and not use_pykan:
+        print("pykan is not importable: running ours only", file=sys.stderr)
+    skip = set(filter(None, cfg.skip.split(",")))
+    load0 = os.getloadavg()
+    t0 = time.perf_counter()
+    fit_rows = bench_fit(cfg, use_pykan) if "fit" not in skip else []
+    grid_rows = bench_update_grid(cfg, use_pykan) if "grid" not in skip else []
+    mem_rows = bench_memory(cfg, use_pykan) if "memory" not in skip else []
+    wide = (bench_wide(cfg, use_pykan) if "wide" not in skip else
+            {"width": WIDE[0], "batch": WIDE[1], "ours_ms": float("nan"),
+             "pykan_ms": float("nan")})
+    ops = (count_closure_ops(cfg, use_pykan) if "ops" not in skip else
+           {"ours": "–", "pykan": None, "ours_top": [], "pykan_top": None})
+    table, ok = render(fit_rows, grid_rows, mem_rows, wide, ops, use_pykan)
+    load1 = os.getloadavg()
+
+    dev = cfg.device if cfg.device != "cpu" else f"cpu ({os.cpu_count()} cores)"
+    print(f"\nkan-widget engine vs pykan 0.2.8 — torch {torch.__version__}, {dev}, float32, "
+          f"{cfg.threads} threads{', quick' if cfg.quick else ''}; load average "
+          f"{load0[0]:.1f} -> {load1[0]:.1f}; {time.perf_counter() - t0:.0f} s\n")
+    print(table)
+    print("\nratio: pykan time / ours (steps/s speed-up); memory: ours / pykan. MLP floor: a SiLU "
+          "MLP of the same widths, Adam step + test forward (ours / MLP in brackets).")
+    print("Memory: peak RSS growth during 3 fit steps in a fresh process (see the module doc).")
+    if ops["ours_top"]:
+        print("\nops per closure, ours, by kind: "
+              + ", ".join(f"{n} {c}" for n, c in ops["ours_top"]))
+    if ops.get("pykan_top"):
+        print("ops per closure, pykan, by kind: "
+              + ", ".join(f"{n} {c}" for n, c in ops["pykan_top"]))
+    if load1[0] > (os.cpu_count() or 1):
+        print(f"\nWARNING: load average {load1[0]:.1f} on {os.cpu_count()} cores: other "
+              "processes shared the CPU; absolute times are inflated (ratios less so).")
+    return 1 if (cfg.check and not ok) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

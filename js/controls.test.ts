@@ -1,0 +1,249 @@
+// @vitest-environment jsdom
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { clampValue, Controls, DEBOUNCE_MS, fmt, fromPosition, POSITIONS, SLIDERS, toPosition } from "./controls";
+import { parseStatus } from "./decode";
+import { fakeModel, widgetState } from "./test_util";
+
+const spec = (label: string) => SLIDERS.find((s) => s.label === label)!;
+
+function setup() {
+	const model = fakeModel(widgetState([2, 3, 1]));
+	const onLive = vi.fn();
+	const onDownload = vi.fn();
+	const c = new Controls(document, { model, onLive, onDownload });
+	document.body.replaceChildren(c.toolbar, c.panel);
+	const q = <T extends Element>(sel: string) => document.querySelector<T & Element>(sel)!;
+	return { model, c, onLive, onDownload, q };
+}
+
+function drag(input: HTMLInputElement, pos: number) {
+	input.value = String(pos);
+	input.dispatchEvent(new Event("input", { bubbles: true }));
+}
+
+describe("slider scales", () => {
+	it("log0: position 0 is 0, the ends are min and max, round trip", () => {
+		const s = spec("lambda");
+		expect(fromPosition(s, 0)).toBe(0);
+		expect(fromPosition(s, 1)).toBe(1e-5);
+		expect(fromPosition(s, POSITIONS)).toBe(1);
+		for (const v of [1e-5, 1e-4, 0.01, 0.5, 1]) {
+			expect(fromPosition(s, toPosition(s, v)) / v).toBeCloseTo(1, 1);
+		}
+		expect(toPosition(s, 0)).toBe(0);
+		expect(toPosition(s, 1e-9)).toBe(1);
+	});
+
+	it("log (beta 0.1..100) and linear (mu1 0..10)", () => {
+		expect(fromPosition(spec("beta"), 0)).toBe(0.1);
+		expect(fromPosition(spec("beta"), POSITIONS)).toBe(100);
+		expect(fromPosition(spec("beta"), toPosition(spec("beta"), 3))).toBeCloseTo(3, 1);
+		expect(fromPosition(spec("mu1"), POSITIONS / 2)).toBe(5);
+		expect(toPosition(spec("mu1"), 2.5)).toBe(POSITIONS / 4);
+	});
+
+	it("clamps typed values into range", () => {
+		expect(clampValue(spec("theta"), 5)).toBe(1);
+		expect(clampValue(spec("theta"), -1)).toBe(0);
+		expect(clampValue(spec("beta"), 0)).toBe(0.1);
+	});
+
+	it("formats numbers briefly", () => {
+		expect(fmt(0.01)).toBe("0.01");
+		expect(fmt(3)).toBe("3");
+		expect(fmt(1.5e-5)).toBe("1.50e-5");
+		expect(fmt(null)).toBe("–");
+	});
+});
+
+describe("Controls", () => {
+	beforeEach(() => vi.useFakeTimers());
+	afterEach(() => vi.useRealTimers());
+
+	it("gives every control an accessible name and suppresses JupyterLab shortcuts", () => {
+		const { c } = setup();
+		for (const label of ["lambda", "mu1", "mu2", "theta", "beta"]) {
+			const range = document.querySelector<HTMLInputElement>(`input[type=range][aria-label="${label}"]`);
+			expect(range, label).not.toBeNull();
+			expect(document.querySelector(`input[type=number][aria-label="${label} value"]`), label).not.toBeNull();
+		}
+		for (const label of ["steps", "optimizer", "learning rate", "grid"]) {
+			expect(document.querySelector(`[aria-label="${label}"]`), label).not.toBeNull();
+		}
+		const texts = [...document.querySelectorAll("button")].map((b) => b.textContent);
+		expect(texts).toEqual([
+			"Train", "Step", "Reset", "Prune", "Refine", "Symbolify", "Undo", "Redo", "Download SVG", "Download PNG",
+		]);
+		for (const e of document.querySelectorAll("input, select, button")) {
+			expect(e.getAttribute("data-lm-suppress-shortcuts"), e.outerHTML).toBe("true");
+		}
+		c.dispose();
+	});
+
+	it("shows the model's values", () => {
+		const { q } = setup();
+		expect(q<HTMLInputElement>('[aria-label="lambda value"]').value).toBe("0.01");
+		expect(q<HTMLInputElement>('[aria-label="beta value"]').value).toBe("3");
+		expect(Number(q<HTMLInputElement>('[aria-label="theta"]').value)).toBe(toPosition(spec("theta"), 0.01));
+		expect(q<HTMLInputElement>('[aria-label="steps"]').value).toBe("50");
+		expect(q<HTMLSelectElement>('[aria-label="optimizer"]').value).toBe("LBFGS");
+	});
+
+	it("debounces a drag: live value at once, one model.set + save_changes after the pause", () => {
+		const { model, onLive, q } = setup();
+		const range = q<HTMLInputElement>('[aria-label="lambda"]');
+		drag(range, 350);
+		drag(range, 355);
+		drag(range, 360);
+		const v = fromPosition(spec("lambda"), 360);
+		expect(onLive).toHaveBeenLastCalledWith("lamb", v);
+		expect(q<HTMLInputElement>('[aria-label="lambda value"]').value).toBe(String(v));
+		expect(model.save_changes).not.toHaveBeenCalled();
+		vi.advanceTimersByTime(DEBOUNCE_MS - 10);
+		expect(model.save_changes).not.toHaveBeenCalled();
+		vi.advanceTimersByTime(20);
+		expect(model.set).toHaveBeenCalledTimes(1);
+		expect(model.set).toHaveBeenCalledWith("lamb", v);
+		expect(model.save_changes).toHaveBeenCalledTimes(1);
+		expect(model.get("lamb")).toBe(v);
+	});
+
+	it("commits at once when the drag ends", () => {
+		const { model, q } = setup();
+		const range = q<HTMLInputElement>('[aria-label="theta"]');
+		drag(range, 400);
+		range.dispatchEvent(new Event("change", { bubbles: true }));
+		expect(model.set).toHaveBeenCalledWith("theta", fromPosition(spec("theta"), 400));
+		expect(model.save_changes).toHaveBeenCalledTimes(1);
+		vi.advanceTimersByTime(1000);
+		expect(model.save_changes).toHaveBeenCalledTimes(1);
+	});
+
+	it("takes typed values, clamped, and ignores garbage", () => {
+		const { model, q } = setup();
+		const num = q<HTMLInputElement>('[aria-label="mu2 value"]');
+		num.value = "4.25";
+		num.dispatchEvent(new Event("change"));
+		expect(model.get("lamb_entropy")).toBe(4.25);
+		expect(q<HTMLInputElement>('[aria-label="mu2"]').value).toBe(String(toPosition(spec("mu2"), 4.25)));
+		num.value = "99";
+		num.dispatchEvent(new Event("change"));
+		expect(model.get("lamb_entropy")).toBe(10);
+		num.value = "";
+		num.dispatchEvent(new Event("change"));
+		expect(model.get("lamb_entropy")).toBe(10);
+		expect(model.save_changes).toHaveBeenCalledTimes(2);
+	});
+
+	it("writes steps, optimizer and learning rate", () => {
+		const { model, q } = setup();
+		const steps = q<HTMLInputElement>('[aria-label="steps"]');
+		steps.value = "120.4";
+		steps.dispatchEvent(new Event("change"));
+		expect(model.get("steps")).toBe(120);
+		const opt = q<HTMLSelectElement>('[aria-label="optimizer"]');
+		opt.value = "Adam";
+		opt.dispatchEvent(new Event("change"));
+		expect(model.get("opt")).toBe("Adam");
+		const lr = q<HTMLInputElement>('[aria-label="learning rate"]');
+		lr.value = "0.001";
+		lr.dispatchEvent(new Event("change"));
+		expect(model.get("lr")).toBe(0.001);
+		lr.value = "-1";
+		lr.dispatchEvent(new Event("change"));
+		expect(model.get("lr")).toBe(0.001);
+		expect(lr.value).toBe("0.001");
+		expect(model.save_changes).toHaveBeenCalledTimes(3);
+	});
+
+	it("follows trait changes from Python, but not over a drag in progress", () => {
+		const { model, c, q } = setup();
+		const range = q<HTMLInputElement>('[aria-label="beta"]');
+		model.push({ beta: 10 });
+		c.sync("beta");
+		expect(range.value).toBe(String(toPosition(spec("beta"), 10)));
+		drag(range, 100);
+		model.push({ beta: 50 });
+		c.sync("beta");
+		expect(range.value).toBe("100");
+		expect(q<HTMLInputElement>('[aria-label="beta value"]').value).toBe(String(fromPosition(spec("beta"), 100)));
+	});
+
+	it("Train becomes Pause while running; buttons send commands", () => {
+		const { model, c, q } = setup();
+		const train = q<HTMLButtonElement>(".kan-btn-train");
+		train.click();
+		expect(model.send).toHaveBeenLastCalledWith({ type: "train" });
+		c.setStatus(parseStatus({ running: true, can_undo: true }));
+		expect(train.textContent).toBe("Pause");
+		train.click();
+		expect(model.send).toHaveBeenLastCalledWith({ type: "pause" });
+		c.setStatus(parseStatus({ running: false }));
+		expect(train.textContent).toBe("Train");
+		for (const [cls, type] of [["step", "step"], ["reset", "reset"], ["prune", "prune"], ["symbolify", "symbolify"]]) {
+			q<HTMLButtonElement>(`.kan-btn-${cls}`).click();
+			expect(model.send).toHaveBeenLastCalledWith({ type });
+		}
+		const grid = q<HTMLInputElement>('[aria-label="grid"]');
+		grid.value = "20";
+		q<HTMLButtonElement>(".kan-btn-refine").click();
+		expect(model.send).toHaveBeenLastCalledWith({ type: "refine", grid: 20 });
+	});
+
+	it("enables Undo/Redo from status", () => {
+		const { model, c, q, onDownload } = setup();
+		const undo = q<HTMLButtonElement>(".kan-btn-undo");
+		const redo = q<HTMLButtonElement>(".kan-btn-redo");
+		expect(undo.disabled && redo.disabled).toBe(true);
+		c.setStatus(parseStatus({ can_undo: true, can_redo: false }));
+		expect(undo.disabled).toBe(false);
+		expect(redo.disabled).toBe(true);
+		undo.click();
+		expect(model.send).toHaveBeenLastCalledWith({ type: "undo" });
+		q<HTMLButtonElement>(".kan-btn-png").click();
+		expect(onDownload).toHaveBeenCalledWith("png");
+	});
+
+	it("dispose flushes a pending drag", () => {
+		const { model, c, q } = setup();
+		drag(q<HTMLInputElement>('[aria-label="mu1"]'), POSITIONS * 0.3);
+		c.dispose();
+		expect(model.get("lamb_l1")).toBe(3);
+		expect(model.save_changes).toHaveBeenCalledTimes(1);
+	});
+});
+
+describe("rejected values", () => {
+	it("a value sent back by Python replaces a committed number, but not one being typed", () => {
+		const { model, c, q } = setup();
+		const num = q<HTMLInputElement>('[aria-label="lambda value"]');
+		num.focus();
+		num.value = "0.5";
+		num.dispatchEvent(new Event("change"));
+		expect(model.get("lamb")).toBe(0.5);
+		model.push({ lamb: 0.01 }); // the kernel refused and re-sent its value
+		c.sync("lamb");
+		expect(num.value).toBe("0.01");
+		num.value = "0.3"; // typing, not committed yet
+		model.push({ lamb: 0.02 });
+		c.sync("lamb");
+		expect(num.value).toBe("0.3");
+		c.dispose();
+	});
+});
+
+describe("Enter", () => {
+	it("commits steps and learning rate on Enter even without a change event", () => {
+		const { model, c, q } = setup();
+		const steps = q<HTMLInputElement>('[aria-label="steps"]');
+		steps.value = "77";
+		steps.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter" }));
+		expect(model.get("steps")).toBe(77);
+		const lr = q<HTMLInputElement>('[aria-label="learning rate"]');
+		lr.value = "0.5";
+		lr.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter" }));
+		expect(model.get("lr")).toBe(0.5);
+		expect(model.save_changes).toHaveBeenCalledTimes(2);
+		c.dispose();
+	});
+});

@@ -1,0 +1,270 @@
+"""Symbolic regression on a trained KAN: suggest, fix and unfix edges, and fix them all at once.
+
+Every function takes the model first; :class:`~kan_widget.model.KAN` exposes them as methods with
+pykan's names. Edges are fitted on ``N_SAMPLES`` quantiles of their inputs over the training data
+(``model.train_input``, or the ``x`` you pass): a learned edge is known exactly, so its curve at
+the quantiles describes it as well as every training row would. Ranking is explained in
+:mod:`kan_widget.symbolic.score`, fitting in :mod:`kan_widget.symbolic.fit`.
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+
+from .fit import fit_functions, r2_score, sample_quantiles
+from .library import SymbolicFunction, get_function, resolve_lib
+from .score import rank
+
+__all__ = [
+    "N_SAMPLES",
+    "ZERO_TOL",
+    "Candidate",
+    "SymbolicChoice",
+    "auto_symbolic",
+    "fix_symbolic",
+    "format_candidates",
+    "suggest_symbolic",
+    "unfix_symbolic",
+]
+
+N_SAMPLES = 100
+ZERO_TOL = 1e-3
+"""An edge whose spread (std over its samples) is at most this fraction of the largest spread
+among the edges into the same node is negligible: only such edges are set to ``'0'``."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One row of :func:`suggest_symbolic`: ``c*f(a*x+b)+d`` for library function ``name``."""
+
+    name: str
+    r2: float
+    complexity: float
+    score: float
+    params: tuple[float, float, float, float]
+
+    @property
+    def a(self) -> float:
+        return self.params[0]
+
+    @property
+    def b(self) -> float:
+        return self.params[1]
+
+    @property
+    def c(self) -> float:
+        return self.params[2]
+
+    @property
+    def d(self) -> float:
+        return self.params[3]
+
+
+class SymbolicChoice(NamedTuple):
+    """What :func:`auto_symbolic` fixed: edge ``(l, i, j)`` to ``name`` with fit quality ``r2``."""
+
+    l: int
+    i: int
+    j: int
+    name: str
+    r2: float
+
+
+# ---------------------------------------------------------------------- checks and samples
+def _check_edge(model, l, i, j) -> tuple[int, int, int]:
+    vals = []
+    for label, v in (("l", l), ("i", i), ("j", j)):
+        if isinstance(v, bool):
+            raise TypeError(f"edge index {label} must be an int; got {v!r}")
+        try:
+            vals.append(operator.index(v))
+        except TypeError:
+            raise TypeError(f"edge index {label} must be an int; got {v!r}") from None
+    l, i, j = vals
+    depth = len(model.layers)
+    if not 0 <= l < depth:
+        raise IndexError(f"layer l={l} out of range: the model has layers 0..{depth - 1}")
+    layer = model.layers[l]
+    if not 0 <= i < layer.in_dim:
+        raise IndexError(f"input node i={i} out of range for layer {l} (0..{layer.in_dim - 1})")
+    if not 0 <= j < layer.out_dim:
+        raise IndexError(f"output node j={j} out of range for layer {l} (0..{layer.out_dim - 1})")
+    return l, i, j
+
+
+def _inputs(model, x) -> list[torch.Tensor]:
+    if x is None:
+        x = getattr(model, "train_input", None)
+        if x is None:
+            raise ValueError(
+                "no data to fit edges on: train the model first (model.fit(dataset)) or pass "
+                "x=inputs"
+            )
+    return model.acts(x)
+
+
+def _layer_samples(model, acts: list[torch.Tensor], l: int,
+                   n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Quantiles of layer ``l``'s inputs ``[n, in]`` and every edge's value there
+    ``[n, in, out]``."""
+    xq = sample_quantiles(acts[l], n)
+    with torch.no_grad():
+        phi = model.layers[l].edge_values(xq)
+    return xq, phi
+
+
+def _negligible(phi: torch.Tensor, active: torch.Tensor, zero_tol: float) -> torch.Tensor:
+    """``[in, out]``: edges whose spread is tiny next to the largest edge into the same node."""
+    spread = phi.double().std(0) * active
+    ref = spread.amax(0, keepdim=True)
+    return spread <= zero_tol * ref
+
+
+# ---------------------------------------------------------------------- public functions
+def suggest_symbolic(model, l: int, i: int, j: int, lib=None, topk: int = 5,
+                     weight_simple: float = 0.8, *, zero_tol: float = ZERO_TOL, x=None,
+                     n_samples: int = N_SAMPLES, verbose: bool = False) -> list[Candidate]:
+    """Rank library functions for edge ``(l, i, j)``: a list of :class:`Candidate` rows (name,
+    r2, complexity, score, fitted ``(a, b, c, d)``), best first.
+
+    The score (higher is better) is the fit's precision in bits divided by ``1 + lam*C``; ties
+    within 5% go to the simpler function, and ``'0'`` wins only for a negligible edge (see
+    :mod:`kan_widget.symbolic.score`). Nothing is changed on the model. pykan returns
+    ``(best_name, best_fun, r2, complexity)`` and prints a table; here the rows are returned and
+    ``verbose=True`` prints them.
+    """
+    l, i, j = _check_edge(model, l, i, j)
+    if not isinstance(topk, int) or topk < 1:
+        raise ValueError(f"topk must be a positive int; got {topk!r}")
+    entries = resolve_lib(lib)
+    layer = model.layers[l]
+    if float(layer.mask[i, j]) == 0:
+        raise ValueError(f"edge ({l}, {i}, {j}) is pruned (mask 0): it has no curve to fit")
+    acts = _inputs(model, x)
+    xq, phi = _layer_samples(model, acts, l, n_samples)
+    neg = _negligible(phi, layer.mask.bool(), zero_tol)[i, j]
+    res = fit_functions(xq[:, i][None], phi[:, i, j][None], entries)
+    order, score = rank(res.r2, entries, weight_simple, neg.reshape(1))
+    rows = [
+        Candidate(entries[k].name, float(res.r2[0, k]), float(entries[k].complexity),
+                  float(score[0, k]), tuple(float(v) for v in res.params[0, k]))
+        for k in order[0, :topk].tolist()
+    ]
+    if verbose:
+        print(format_candidates(rows))
+    return rows
+
+
+def format_candidates(rows: list[Candidate]) -> str:
+    """A plain-text table of :func:`suggest_symbolic` rows."""
+    head = f"{'function':>10}  {'r2':>12}  {'complexity':>10}  {'score':>7}  (a, b, c, d)"
+    lines = [head]
+    for r in rows:
+        p = ", ".join(f"{v:.4g}" for v in r.params)
+        lines.append(f"{r.name:>10}  {r.r2:12.8f}  {r.complexity:10g}  {r.score:7.3f}  ({p})")
+    return "\n".join(lines)
+
+
+def fix_symbolic(model, l: int, i: int, j: int, fun: str | SymbolicFunction,
+                 fit_params: bool = True, *, x=None, n_samples: int = N_SAMPLES,
+                 verbose: bool = False) -> float:
+    """Make edge ``(l, i, j)`` compute ``c*fun(a*x+b)+d`` and return the fit's r^2.
+
+    With ``fit_params`` the four numbers are fitted to the edge's current curve (closed form and
+    batched search, see :mod:`kan_widget.symbolic.fit`); otherwise they are ``(1, 0, 1, 0)`` and
+    the returned r^2 is that of ``fun(x)`` as is (it can be negative). In both cases they stay
+    trainable: a later ``fit`` refines them. The edge's spline is kept, so
+    :func:`unfix_symbolic` restores it.
+    """
+    l, i, j = _check_edge(model, l, i, j)
+    entry = get_function(fun)
+    layer = model.layers[l]
+    if float(layer.mask[i, j]) == 0:
+        raise ValueError(f"edge ({l}, {i}, {j}) is pruned (mask 0): it has no curve to fit")
+    acts = _inputs(model, x)
+    xq, phi = _layer_samples(model, acts, l, n_samples)
+    xe, ye = xq[:, i][None], phi[:, i, j][None]
+    if fit_params:
+        res = fit_functions(xe, ye, [entry])
+        params, r2 = res.params[0, 0], float(res.r2[0, 0])
+    else:
+        params = torch.tensor([1.0, 0.0, 1.0, 0.0], dtype=torch.float64)
+        r2 = float(r2_score(xe, ye, entry, params)[0])
+    layer.set_symbolic([i], [j], [entry.name], params[None])
+    if verbose:
+        print(f"r2 is {r2:.6f}")
+    return r2
+
+
+def unfix_symbolic(model, l: int, i: int, j: int) -> None:
+    """Return edge ``(l, i, j)`` to its spline (as it was when the edge was fixed)."""
+    l, i, j = _check_edge(model, l, i, j)
+    model.layers[l].clear_symbolic([i], [j])
+
+
+def auto_symbolic(model, lib=None, r2_threshold: float = 0.0, weight_simple: float = 0.8,
+                  verbose: bool = False, *, zero_tol: float = ZERO_TOL, x=None,
+                  n_samples: int = N_SAMPLES) -> list[SymbolicChoice]:
+    """Fit every active, not yet symbolic edge against every function of ``lib`` (all of them by
+    default) in one batched pass, and fix each edge to its best candidate.
+
+    Returns what was fixed, as ``(l, i, j, name, r2)`` tuples (and prints it with ``verbose``).
+    An edge whose best r^2 is below ``r2_threshold`` is left as a spline; a negligible edge (see
+    ``zero_tol``) is set to ``'0'`` whenever ``'0'`` is in ``lib``, whatever its r^2. Pruned
+    (masked) edges are skipped: they contribute nothing. Ranking: see
+    :mod:`kan_widget.symbolic.score`.
+    """
+    start = time.perf_counter()
+    entries = resolve_lib(lib)
+    acts = _inputs(model, x)
+    xs, ys, negs, where = [], [], [], []
+    for l, layer in enumerate(model.layers):
+        todo = layer.mask.bool() & ~layer.sym_mask
+        if not bool(todo.any()):
+            continue
+        xq, phi = _layer_samples(model, acts, l, n_samples)
+        ii, jj = todo.nonzero(as_tuple=True)
+        xs.append(xq[:, ii].t())
+        ys.append(phi[:, ii, jj].t())
+        negs.append(_negligible(phi, layer.mask.bool(), zero_tol)[ii, jj])
+        where.extend((l, int(a), int(b)) for a, b in zip(ii.tolist(), jj.tolist(), strict=True))
+    if not where:
+        if verbose:
+            print("auto_symbolic: no edge left to fix")
+        return []
+    res = fit_functions(torch.cat(xs), torch.cat(ys), entries)
+    order, _ = rank(res.r2, entries, weight_simple, torch.cat(negs))
+    best = order[:, 0]
+    e_idx = torch.arange(len(where))
+    best_r2 = res.r2[e_idx, best]
+    best_params = res.params[e_idx, best]
+    is_zero = torch.tensor([entries[k].kind == "zero" for k in best.tolist()])
+    keep = (best_r2 >= r2_threshold) | is_zero
+
+    chosen: list[SymbolicChoice] = []
+    per_layer: dict[int, list[int]] = {}
+    for e in keep.nonzero(as_tuple=True)[0].tolist():
+        per_layer.setdefault(where[e][0], []).append(e)
+    for l, es in per_layer.items():
+        model.layers[l].set_symbolic(
+            [where[e][1] for e in es], [where[e][2] for e in es],
+            [entries[int(best[e])].name for e in es], best_params[es],
+        )
+    for e, (l, i, j) in enumerate(where):
+        if bool(keep[e]):
+            chosen.append(SymbolicChoice(l, i, j, entries[int(best[e])].name, float(best_r2[e])))
+        elif verbose:
+            print(f"kept ({l},{i},{j}) as a spline: best {entries[int(best[e])].name} has "
+                  f"r2={float(best_r2[e]):.4f} < {r2_threshold}")
+    if verbose:
+        for c in chosen:
+            print(f"fixing ({c.l},{c.i},{c.j}) with {c.name}, r2={c.r2:.6f}, "
+                  f"c={get_function(c.name).complexity:g}")
+        print(f"auto_symbolic: {len(chosen)} of {len(where)} edges fixed in "
+              f"{time.perf_counter() - start:.2f} s")
+    return sorted(chosen)

@@ -1,0 +1,194 @@
+"""A KAN whose edges are all symbolic, read off as sympy formulas.
+
+Every layer's node ``j`` is ``sum_i c*f(a*x_i + b) + d`` over its unmasked incoming edges, with
+``f`` the entry's sympy form (the plain function: ``sqrt(x)``, not the safe torch variant).
+Formulas can be rounded (:func:`ex_round`) and have their numbers snapped to nearby integers,
+simple fractions and multiples of pi (:func:`snap_numbers`); :func:`clean` does both and
+simplifies. ``sympy.latex(expr)`` turns any of them into LaTeX.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import sympy
+
+from .library import get_function
+
+__all__ = ["clean", "edge_expr", "ex_round", "snap_numbers", "symbolic_formula"]
+
+# sympy.simplify on a large network's formula can take minutes; beyond this many operations only
+# the cheap canonical steps are applied
+SIMPLIFY_MAX_OPS = 400
+
+
+def input_symbols(n: int, var=None) -> list[sympy.Symbol]:
+    """``x_1 .. x_n`` (pykan's names), or the user's names / sympy symbols."""
+    if var is None:
+        return [sympy.Symbol(f"x_{k + 1}") for k in range(n)]
+    if isinstance(var, str) or not isinstance(var, Sequence):
+        raise TypeError(f"var must be a list of {n} names or sympy symbols; got {var!r}")
+    if len(var) != n:
+        raise ValueError(f"var has {len(var)} entries but the model has {n} inputs")
+    out = []
+    for v in var:
+        if isinstance(v, sympy.Basic):
+            out.append(v)
+        elif isinstance(v, str):
+            out.append(sympy.Symbol(v))
+        else:
+            raise TypeError(f"var entries must be str or sympy symbols; got {v!r}")
+    return out
+
+
+def edge_expr(name: str, params: Sequence[float], x: sympy.Expr) -> sympy.Expr:
+    """``c*f(a*x + b) + d`` for library function ``name`` and ``params = (a, b, c, d)``."""
+    a, b, c, d = (sympy.Float(float(v)) for v in params)
+    return c * get_function(name).sympy_fn(a * x + b) + d
+
+
+def _layer_exprs(model, var) -> tuple[list[sympy.Expr], list[tuple[int, int, int]]]:
+    xs: list[sympy.Expr] = input_symbols(model.layers[0].in_dim, var)
+    numeric: list[tuple[int, int, int]] = []
+    for l, layer in enumerate(model.layers):
+        mask = layer.mask.detach().cpu()
+        sym = layer.sym_mask.detach().cpu()
+        params = layer.sym_params.detach().cpu().double()
+        outs: list[sympy.Expr] = []
+        for j in range(layer.out_dim):
+            terms = []
+            for i in range(layer.in_dim):
+                if mask[i, j] == 0:
+                    continue
+                if bool(sym[i, j]):
+                    terms.append(edge_expr(layer.sym_names[(i, j)], params[i, j].tolist(), xs[i]))
+                else:
+                    numeric.append((l, i, j))
+                    terms.append(sympy.Function(f"phi_{l}_{i}_{j}")(xs[i]))
+            outs.append(sympy.Add(*terms))
+        xs = outs
+    return xs, numeric
+
+
+def symbolic_formula(model, var=None, simplify: bool = True, digits: int | None = None,
+                     allow_numeric: bool = False) -> list[sympy.Expr]:
+    """One sympy expression per model output, in the input names ``var`` (default ``x_1 ..``).
+
+    Unlike pykan's ``symbolic_formula`` (which returns ``(formulas, input_symbols)`` and never
+    simplifies), this returns **only the list of formulas**; the symbols are
+    ``sorted(expr.free_symbols, key=str)`` or simply the names you passed.
+
+    - ``simplify``: constant factors are pulled out of ``exp`` (``exp(u + k) -> e^k*exp(u)``) and
+      ``sympy.simplify`` is applied with the inputs taken as real (``log(exp(x)) -> x``); it is
+      skipped on formulas over ``SIMPLIFY_MAX_OPS`` operations, where it would take minutes.
+      The returned formulas use plain ``sympy.Symbol`` names without assumptions.
+    - ``digits``: round every number to this many decimals and snap numbers within rounding
+      distance of an integer, a simple fraction or a multiple of pi/4, pi/3 (see :func:`clean`);
+      ``None`` keeps full precision.
+    - Masked (pruned) edges contribute nothing. An active edge that is still a spline makes the
+      formula incomplete: that raises ``ValueError`` naming the edges, unless
+      ``allow_numeric=True``, in which case it appears as an undefined function
+      ``phi_l_i_j(x)``.
+    """
+    outs, numeric = _layer_exprs(model, var)
+    if numeric and not allow_numeric:
+        shown = ", ".join(str(e) for e in numeric[:8]) + (" ..." if len(numeric) > 8 else "")
+        raise ValueError(
+            f"{len(numeric)} active edge(s) are not symbolic yet: {shown}. Fix them with "
+            "auto_symbolic() or fix_symbolic(l, i, j, name), or pass allow_numeric=True to "
+            "show them as phi_l_i_j(x)"
+        )
+    result = []
+    for expr in outs:
+        if digits is not None:
+            expr = clean(expr, digits, simplify=simplify)
+        elif simplify:
+            expr = _simplify(expr)
+        result.append(sympy.sympify(expr))
+    return result
+
+
+# ---------------------------------------------------------------------- number handling
+def _pull_exp_constants(expr: sympy.Expr) -> sympy.Expr:
+    """``exp(u + k) -> e^k * exp(u)`` for constant ``k``, so stray constants inside an ``exp``
+    merge with the coefficient in front (and round away together)."""
+    symbols = expr.free_symbols
+    if not symbols:
+        return expr
+
+    def split(e):
+        const, rest = e.args[0].as_independent(*symbols, as_Add=True)
+        if const == 0 or rest == 0:
+            return e
+        return sympy.exp(const) * sympy.exp(rest)
+
+    return expr.replace(lambda e: isinstance(e, sympy.exp), split)
+
+
+def _simplify_real(expr: sympy.Expr) -> sympy.Expr:
+    """``sympy.simplify`` treating the inputs as real numbers (they are), so that e.g.
+    ``log(exp(x)) -> x``; the result keeps the caller's (assumption-free) symbols, so
+    ``expr.subs(sympy.Symbol("x_1"), 0)`` still works."""
+    if sympy.count_ops(expr) > SIMPLIFY_MAX_OPS:
+        return expr
+    reps = {s: sympy.Dummy(s.name, real=True) for s in expr.free_symbols
+            if isinstance(s, sympy.Symbol) and s.is_real is None}
+    back = {v: k for k, v in reps.items()}
+    return sympy.simplify(expr.xreplace(reps)).xreplace(back)
+
+
+def _simplify(expr: sympy.Expr) -> sympy.Expr:
+    return _simplify_real(_pull_exp_constants(expr))
+
+
+def ex_round(expr: sympy.Expr, digits: int) -> sympy.Expr:
+    """Round every float in ``expr`` to ``digits`` decimals (pykan's ``ex_round``, done in one
+    pass)."""
+    if not isinstance(digits, int) or digits < 0:
+        raise ValueError(f"digits must be an int >= 0; got {digits!r}")
+    reps = {f: sympy.Float(round(float(f), digits)) for f in expr.atoms(sympy.Float)}
+    return expr.xreplace(reps)
+
+
+def _snap(value: float, tol: float) -> sympy.Expr | None:
+    if abs(value - round(value)) <= tol:
+        return sympy.Integer(round(value))
+    best: tuple[float, sympy.Expr] | None = None
+    for q in (2, 3, 4, 6):
+        p = round(value * q)
+        err = abs(value - p / q)
+        if err <= tol and (best is None or err < best[0]):
+            best = (err, sympy.Rational(p, q))
+        p = round(value * q / math.pi)
+        err = abs(value - p * math.pi / q)
+        if p != 0 and err <= tol and (best is None or err < best[0]):
+            best = (err, sympy.pi * sympy.Rational(p, q))
+    p = round(value / math.pi)
+    if p != 0 and abs(value - p * math.pi) <= tol:
+        return sympy.pi * p
+    return None if best is None else best[1]
+
+
+def snap_numbers(expr: sympy.Expr, tol: float) -> sympy.Expr:
+    """Replace every float within ``tol`` of an integer by the integer, else of ``p/q`` or
+    ``p*pi/q`` (``q`` in 1, 2, 3, 4, 6) by that exact number; other floats are kept."""
+    reps = {}
+    for f in expr.atoms(sympy.Float):
+        s = _snap(float(f), tol)
+        if s is not None:
+            reps[f] = s
+    return expr.xreplace(reps)
+
+
+def clean(expr: sympy.Expr, digits: int = 2, simplify: bool = True) -> sympy.Expr:
+    """Pull constants out of ``exp``, round to ``digits`` decimals, snap numbers that are within
+    rounding distance of an integer, fraction or multiple of pi, and (by default) simplify.
+    Repeats once, since simplifying can merge numbers that then round further."""
+    tol = 0.5 * 10.0 ** (-digits) + 1e-12
+    for _ in range(2):
+        expr = _pull_exp_constants(expr)
+        expr = snap_numbers(ex_round(expr, digits), tol)
+        if simplify:
+            expr = _simplify_real(expr)
+    return expr

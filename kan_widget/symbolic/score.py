@@ -1,0 +1,91 @@
+"""How candidates for one edge are ranked: accuracy against simplicity.
+
+The score of candidate ``f`` with fit quality ``r2`` and complexity ``C`` (library values, pykan's)
+is **higher-is-better**::
+
+    bits  = -log2(max(1 - r2, 0) + 1e-10)      # precision of the fit, in bits (0 .. 33.2)
+    score = bits / (1 + lam * C)               # lam = weight_simple / (16 * (1 - weight_simple))
+
+so one unit of complexity costs a *fraction* of the fit's precision (a quarter at the default
+``weight_simple = 0.8``), not a fixed number of bits. Then:
+
+1. **Ties go to the simpler function.** Every candidate whose score is within 5% of the best is
+   considered as good; among them the lowest complexity wins, then the fewest searched parameters
+   (``sgn`` before ``tanh``), then library order (``sin`` before ``cos``, ``sqrt`` before
+   ``x^0.5``). Functions that can mimic a simpler one on the data (``cos(a*x)`` near ``a = 0``
+   looks like ``x^2``) therefore do not win by fitting the last digits of noise.
+2. **``'0'`` is not ranked by r^2.** It wins only when the edge is negligible (its spread is a
+   tiny fraction of the largest edge in its layer, decided by the caller); otherwise it ranks last.
+
+Why not pykan's ``loss = 0.8*C + 0.2*log2(1 + 1e-5 - r2)``: a fixed 4 bits per complexity unit
+lets ``'0'`` (``C = 0``, ``r2 = 0``, loss ~0) beat any edge fitted with
+``r2 < 1 - 2**(-4*C)``: an edge that is plainly ``sin`` with ``r2 = 0.993`` becomes 0, and the
+``1e-5`` floor caps the accuracy term at 3.3 units, so ``1/x^5`` (``C = 5``) can never be chosen.
+With the relative score a noisy but clear ``sin`` (``r2 = 0.95``, score 2.9) still beats ``x``
+(``r2 = 0.61``, score 1.1), and an exact ``1/x^5`` (score 14.8) beats every approximation of it.
+``weight_simple = 0`` ranks by accuracy alone; ``weight_simple = 1`` by complexity alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from .library import SymbolicFunction
+
+__all__ = ["R2_FLOOR", "TIE", "rank", "selection_score"]
+
+R2_FLOOR = 1e-10
+TIE = 0.05
+_KIND_ORDER = {"zero": 0, "linear": 1, "quadratic": 2, "shift": 3, "exp": 3, "periodic": 3,
+               "full": 4}
+
+
+def selection_score(r2: torch.Tensor, complexity: torch.Tensor,
+                    weight_simple: float = 0.8) -> torch.Tensor:
+    """Higher is better; see the module docstring. ``r2 [..., F]``, ``complexity [F]``."""
+    if not 0.0 <= weight_simple <= 1.0:
+        raise ValueError(f"weight_simple must be in [0, 1]; got {weight_simple!r}")
+    complexity = complexity.to(torch.float64)
+    if weight_simple >= 1.0:
+        return -complexity.expand_as(r2).clone()
+    bits = -torch.log2((1 - r2.to(torch.float64)).clamp_min(0.0) + R2_FLOOR)
+    lam = weight_simple / (16 * (1 - weight_simple))
+    return bits.clamp_min(0.0) / (1 + lam * complexity)
+
+
+def rank(r2: torch.Tensor, entries: Sequence[SymbolicFunction], weight_simple: float = 0.8,
+         negligible: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Order candidates per edge: ``r2 [E, F]`` -> ``(order [E, F], score [E, F])``, with
+    ``order[e, 0]`` the chosen function. ``negligible [E]`` marks edges that ``'0'`` should
+    take."""
+    E, F = r2.shape
+    dev = r2.device
+    complexity = torch.tensor([float(e.complexity) for e in entries], dtype=torch.float64,
+                              device=dev)
+    score = selection_score(r2, complexity, weight_simple)
+    is_zero = torch.tensor([e.kind == "zero" for e in entries], device=dev)
+    if negligible is None:
+        negligible = torch.zeros(E, dtype=torch.bool, device=dev)
+    top = -math.log2(R2_FLOOR) + 1.0
+    zero_score = torch.where(negligible[:, None], torch.full_like(score, top),
+                             torch.full_like(score, -math.inf))
+    score = torch.where(is_zero[None, :], zero_score, score)
+
+    best = score.max(1, keepdim=True).values
+    tied = score >= best - TIE * best.abs()
+    # lexicographic (complexity, searched parameters, library position) as one number
+    kind_rank = torch.tensor([_KIND_ORDER.get(e.kind, 4) for e in entries], dtype=torch.float64,
+                             device=dev)
+    position = torch.arange(F, dtype=torch.float64, device=dev)
+    simple_key = (complexity * 8 + kind_rank) * (F + 1) + position
+    key = torch.where(tied, simple_key[None, :].expand(E, F), torch.full((E, F), math.inf,
+                                                                        dtype=torch.float64,
+                                                                        device=dev))
+    winner = key.argmin(1)
+    sort_key = -score.clone()
+    sort_key[torch.arange(E, device=dev), winner] = -math.inf
+    order = torch.sort(sort_key, dim=1, stable=True).indices
+    return order, score

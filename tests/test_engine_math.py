@@ -1,0 +1,637 @@
+"""The engine's mathematics checked against independent, slow, obviously-right computations.
+
+- B-splines against a scalar Cox–de Boor recursion (float64), partition of unity;
+- gradients (basis and whole model, regulariser included) against finite differences;
+- per-edge magnitudes, scores and the penalty against a computation that materialises every
+  edge's values ``phi [B, in, out]``;
+- grid update and refinement preserve the function (and the test would catch the scale_sp trap);
+- save/load, checkpoint/restore, seeding, pruning, the canonical example (slow), CUDA (if any).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from kan_widget import KAN, create_dataset
+from kan_widget.layer import EdgeStats
+from kan_widget.regularizer import REG_METRICS, coef_penalty, edge_penalty
+from kan_widget.splines import basis, basis_reference, curve2coef, uniform_grid
+
+METRICS = list(REG_METRICS)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small tensors: intra-op threads only add barrier waits, which on a loaded 2-core machine
+    made small-tensor tests up to 50x slower (measured)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def canonical(x):
+    return torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """[2,5,1], G=3, trained briefly on the canonical function (LBFGS with grid updates)."""
+    data = create_dataset(canonical, n_var=2, train_num=1000, test_num=1000, seed=0)
+    model = KAN([2, 5, 1], grid=3, seed=0)
+    model.fit(data, opt="LBFGS", steps=8, lamb=0.0)
+    return model, data
+
+
+def _perturbed(width, grid=4, k=3, seed=0, dtype=torch.float64, mask_edge=True):
+    """A model whose edges differ visibly from the init (and one masked edge)."""
+    model = KAN(width, grid=grid, k=k, seed=seed, dtype=dtype, noise_scale=0.5)
+    g = torch.Generator().manual_seed(seed + 100)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.coef.add_(0.3 * torch.randn(layer.coef.shape, generator=g, dtype=dtype))
+            layer.scale_base.add_(0.2 * torch.randn(layer.scale_base.shape, generator=g,
+                                                    dtype=dtype))
+            layer.scale_sp.mul_(1 + torch.rand(layer.scale_sp.shape, generator=g, dtype=dtype))
+        if mask_edge:
+            model.layers[0].mask[0, 1] = 0.0
+    return model
+
+
+# =============================================================================== B-spline basis
+def _cox_de_boor(i: int, p: int, t: list[float], x: float) -> float:
+    """The textbook recursion on one scalar; half-open spans; 0/0 terms are 0."""
+    if p == 0:
+        return 1.0 if t[i] <= x < t[i + 1] else 0.0
+    left = right = 0.0
+    if t[i + p] != t[i]:
+        left = (x - t[i]) / (t[i + p] - t[i]) * _cox_de_boor(i, p - 1, t, x)
+    if t[i + p + 1] != t[i + 1]:
+        right = (t[i + p + 1] - x) / (t[i + p + 1] - t[i + 1]) * _cox_de_boor(i + 1, p - 1, t, x)
+    return left + right
+
+
+def _knot_rows(G: int, k: int, seed: int = 0) -> torch.Tensor:
+    """Extended knot vectors ``[3, G+2k+1]`` (float64): uniform, random non-uniform, and
+    non-uniform with one repeated interior knot."""
+    g = torch.Generator().manual_seed(seed)
+    uni = uniform_grid(1, G, k, (-1, 1), dtype=torch.float64)[0]
+    gaps = torch.rand(G + 2 * k, generator=g, dtype=torch.float64) + 0.1
+    rnd = torch.cat([torch.zeros(1, dtype=torch.float64), gaps.cumsum(0)]) - 2.0
+    rep = rnd.clone()
+    mid = (G + 2 * k) // 2
+    rep[mid + 1] = rep[mid]
+    return torch.stack([uni, rnd, rep])
+
+
+def _cox_de_boor_table(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
+    n = grid.shape[1] - k - 1
+    return torch.tensor(
+        [[[_cox_de_boor(m, k, grid[i].tolist(), x[b, i].item()) for m in range(n)]
+          for i in range(grid.shape[0])] for b in range(x.shape[0])],
+        dtype=torch.float64,
+    )
+
+
+def _samples(grid: torch.Tensor, k: int, n: int = 120, seed: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    lo, hi = grid[:, 0].min().item() - 0.5, grid[:, -1].max().item() + 0.5
+    x = lo + (hi - lo) * torch.rand(n, grid.shape[0], generator=g, dtype=torch.float64)
+    x[:6] = grid[:, [0, 1, k, -k - 1, -2, -1]].t()  # exactly on knots, incl. both ends
+    return x
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 4])
+def test_basis_matches_scalar_cox_de_boor(k):
+    G = 4
+    grid = _knot_rows(G, k)  # uniform, non-uniform, non-uniform with a repeated knot
+    x = _samples(grid, k)
+    got = basis(x, grid, k)
+    want = _cox_de_boor_table(x, grid, k)
+    assert got.shape == want.shape == (120, 3, G + k)
+    assert (got - want).abs().max().item() <= 1e-12
+    # float32 agrees to float32 round-off
+    got32 = basis(x.float(), grid.float(), k)
+    assert (got32.double() - want).abs().max().item() <= 1e-5
+    # the readable reference (used by curve2coef) agrees where knots are distinct
+    ref = basis_reference(x[:, :2], grid[:2], k)
+    assert (ref - want[:, :2]).abs().max().item() <= 1e-12
+
+
+@pytest.mark.xfail(strict=True, reason="basis_reference (so curve2coef) mishandles repeated "
+                   "knots: 0*inf NaNs propagate before nan_to_num; see the engine report")
+@pytest.mark.parametrize("k", [2, 3])
+def test_reference_basis_with_repeated_knots(k):
+    grid = _knot_rows(4, k)[2:]  # the row with a repeated interior knot
+    x = _samples(grid, k).requires_grad_(True)
+    ref = basis_reference(x, grid, k)
+    assert (ref - _cox_de_boor_table(x, grid, k)).abs().max().item() <= 1e-12
+    (g,) = torch.autograd.grad(ref.pow(2).sum(), x)
+    assert torch.isfinite(g).all()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_partition_of_unity_inside_the_grid(k):
+    G = 6
+    grid = _knot_rows(G, k, seed=3)
+    g = torch.Generator().manual_seed(2)
+    lo, hi = grid[:, k], grid[:, -k - 1]  # the basis is a partition of unity on [t_k, t_{G+k})
+    u = torch.rand(2000, 3, generator=g, dtype=torch.float64)
+    x = lo + (hi - lo) * u
+    s = basis(x, grid, k).sum(2)
+    assert (s - 1).abs().max().item() <= 1e-12
+    assert (basis(x, grid, k) >= -1e-15).all()
+    # outside the extended knots every basis function is 0
+    far = torch.stack([grid[:, 0] - 0.1, grid[:, -1] + 0.1])
+    assert basis(far, grid, k).abs().max().item() == 0.0
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_basis_gradient_gradcheck(k):
+    grid = _knot_rows(5, k, seed=4)
+    g = torch.Generator().manual_seed(5)
+    lo, hi = grid[:, 0] - 0.3, grid[:, -1] + 0.3
+    x = lo + (hi - lo) * torch.rand(40, 3, generator=g, dtype=torch.float64)
+    # keep samples off the knots, where low orders are not differentiable
+    dist = (x.unsqueeze(2) - grid.unsqueeze(0)).abs().amin(2, keepdim=True).squeeze(2)
+    x = torch.where(dist < 1e-3, x + 3e-3, x).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda v: basis(v, grid, k), (x,), eps=1e-6, atol=1e-7,
+                                    fast_mode=True)
+    # and the closed-form derivative equals autograd through the reference recursion (on the
+    # rows with distinct knots: see test_reference_basis_with_repeated_knots)
+    (g1,) = torch.autograd.grad(basis(x, grid, k)[:, :2].pow(2).sum(), x)
+    (g2,) = torch.autograd.grad(basis_reference(x[:, :2], grid[:2], k).pow(2).sum(), x)
+    g1, g2 = g1[:, :2], g2[:, :2]
+    assert (g1 - g2).abs().max().item() <= 1e-10
+
+
+# ======================================================================= gradients of the model
+class _Objective(nn.Module):
+    """MSE + lamb * (edge penalty + coefficient penalty), as the trainer's closure (layer by
+    layer, so that the gradient with respect to the input is part of the check)."""
+
+    def __init__(self, model: KAN, metric: str, y: torch.Tensor):
+        super().__init__()
+        self.m, self.metric, self.y = model, metric, y
+
+    def forward(self, x):
+        pred, stats = x, []
+        for layer in self.m.layers:
+            pred, s = layer.forward_stats(pred, self.metric)
+            stats.append(s)
+        reg = edge_penalty([s.value for s in stats], self.metric, 1.0, 2.0)
+        reg = reg + coef_penalty([layer.coef for layer in self.m.layers], 0.3, 0.2)
+        return ((pred - self.y) ** 2).mean() + 0.5 * reg
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_model_gradients_gradcheck(metric):
+    model = _perturbed([2, 3, 2], grid=4)
+    g = torch.Generator().manual_seed(7)
+    x = (torch.rand(24, 2, generator=g, dtype=torch.float64) * 2.4 - 1.2).requires_grad_(True)
+    y = torch.randn(24, 2, generator=g, dtype=torch.float64)
+    obj = _Objective(model, metric, y)
+    names = [n for n, _ in obj.named_parameters() if not n.endswith("sym_params")]
+    params = dict(obj.named_parameters())
+    leaves = [params[n].detach().clone().requires_grad_(True) for n in names]
+
+    def f(xv, *ps):
+        return torch.func.functional_call(obj, dict(zip(names, ps, strict=True)), (xv,))
+
+    assert torch.autograd.gradcheck(f, (x, *leaves), eps=1e-6, atol=1e-6, rtol=1e-4)
+    # the penalty is not negligible in that objective (so its gradient was really checked)
+    with torch.no_grad():
+        _, stats = model.forward_stats(x, metric)
+        assert edge_penalty([s.value for s in stats], metric, 1.0, 2.0).item() > 0.05
+    # the public forward_stats computes the same objective, and its parameter gradients agree
+    loss = obj(x.detach())
+    grads = torch.autograd.grad(loss, [params[n] for n in names])
+    pred, stats = model.forward_stats(x.detach(), metric)
+    reg = edge_penalty([s.value for s in stats], metric, 1.0, 2.0)
+    reg = reg + coef_penalty([layer.coef for layer in model.layers], 0.3, 0.2)
+    loss2 = ((pred - y) ** 2).mean() + 0.5 * reg
+    assert torch.equal(loss, loss2)
+    for a, b in zip(grads, torch.autograd.grad(loss2, [params[n] for n in names]), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.xfail(strict=True, reason="KAN._input detaches its input (commit c2719a0): "
+                   "model(x) is not differentiable in x; see the engine report")
+def test_model_output_is_differentiable_in_its_input():
+    """pykan's KAN(x) is (its PDE tutorials differentiate through it), and a KAN used inside a
+    larger network must pass gradients back to the layers before it."""
+    model = _perturbed([2, 3, 1])
+    x = torch.rand(16, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda v: model(v), (x,), eps=1e-6, atol=1e-7)
+
+
+# ============================================================ magnitudes, scores and the penalty
+def _direct_phi(layer, x):
+    """Every edge's numeric value ``[B, in, out]`` from the reference basis (no covariance
+    trick, no fast basis)."""
+    bas = basis_reference(x, layer.grid, layer.k)  # [B, in, K]
+    spline = torch.einsum("bik,iok->bio", bas, layer.coef)
+    phi = layer.scale_base * layer.base_fun(x).unsqueeze(2) + layer.scale_sp * spline
+    return phi * layer.mask
+
+
+def _direct_magnitude(phi, x, metric):
+    if metric == "edge_forward_spline_n":
+        return phi.std(0) / (x.std(0).unsqueeze(1) + 0.1)
+    if metric == "edge_forward_spline_u":
+        return phi.std(0)
+    return phi.abs().mean(0)
+
+
+def _direct_penalty(A: list[torch.Tensor], metric: str, mu1: float, mu2: float) -> float:
+    total = 0.0
+    for a in A:
+        a = a.double()
+        if metric == "edge_mean_abs":  # the paper: layer-wide entropy, natural log
+            p = (a / a.sum()).flatten()
+            p = p[p > 0]
+            ent = -(p * p.log()).sum()
+        else:  # pykan 0.2.8's row + column entropy, log2, +1 in the denominators
+            v = a.t()
+            pr = v / (v.sum(1, keepdim=True) + 1)
+            pc = v / (v.sum(0, keepdim=True) + 1)
+            ent = -(pr * torch.log2(pr + 1e-4)).sum(1).mean() - (
+                pc * torch.log2(pc + 1e-4)
+            ).sum(0).mean()
+        total += mu1 * a.sum().item() + mu2 * ent.item()
+    return total
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_magnitudes_scores_and_penalty_vs_materialised_phi(metric, dtype):
+    model = _perturbed([3, 4, 3, 2], grid=5, dtype=dtype)
+    g = torch.Generator().manual_seed(9)
+    x = (torch.randn(256, 3, generator=g, dtype=torch.float64) * 0.9).to(dtype)  # B <= 256
+    with torch.no_grad():
+        _, stats = model.forward_stats(x, metric)
+        acts = model.acts(x)
+        want = []
+        for l, layer in enumerate(model.layers):
+            xl = acts[l].double()
+            ref = _direct_phi(_as64(layer), xl)
+            want.append(_direct_magnitude(ref, xl, metric))
+    tol = 1e-10 if dtype == torch.float64 else 2e-4
+    for s, w in zip(stats, want, strict=True):
+        scale = w.abs().max().item()
+        assert (s.value.double() - w).abs().max().item() <= tol * scale
+        assert (s.score.double() - w).abs().max().item() <= tol * scale
+    assert stats[0].value[0, 1].item() <= 1e-6  # the masked edge
+    # the penalty (mu1 = 1, mu2 = 2 and a second pair)
+    for mu1, mu2 in ((1.0, 2.0), (0.5, 0.0), (0.0, 1.0)):
+        got = edge_penalty([s.value for s in stats], metric, mu1, mu2).item()
+        ref = _direct_penalty(want, metric, mu1, mu2)
+        assert abs(got - ref) <= max(tol, 1e-6) * 10 * max(1.0, abs(ref))
+    # scores through the public API: [out, in], masked, from the same data
+    model.attribute(x, metric=metric)
+    for l, s in enumerate(model.edge_scores):
+        assert s.shape == (model.width[l + 1], model.width[l])
+        w = want[l].t() * model.layers[l].mask.t().double()
+        assert (s.double() - w).abs().max().item() <= tol * w.abs().max().item()
+    # node scores follow the paper's rule: min(max incoming, max outgoing) for hidden nodes
+    ns = model.node_scores
+    for l in range(1, len(model.layers)):
+        inc = model.edge_scores[l - 1].amax(1)  # [out of layer l-1] = nodes of layer l
+        out = model.edge_scores[l].amax(0)
+        assert torch.equal(ns[l], torch.minimum(inc, out))
+
+
+def _as64(layer):
+    """A float64 view of a layer's tensors, for reference computations."""
+
+    class L:
+        pass
+
+    c = L()
+    c.grid, c.k, c.base_fun = layer.grid.double(), layer.k, layer.base_fun
+    c.coef, c.mask = layer.coef.double(), layer.mask.double()
+    c.scale_base, c.scale_sp = layer.scale_base.double(), layer.scale_sp.double()
+    return c
+
+
+def test_edge_mean_abs_subsamples_large_batches():
+    """Beyond 256 rows the paper's metric is estimated on evenly spaced rows: close, not exact."""
+    model = _perturbed([2, 3, 1], dtype=torch.float32)
+    x = torch.rand(5000, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        _, stats = model.forward_stats(x, "edge_mean_abs")
+        exact = _direct_phi(_as64(model.layers[0]), x.double()).abs().mean(0)
+    rel = ((stats[0].value.double() - exact).abs().max() / exact.max()).item()
+    assert rel < 0.15  # ~264 of 5000 rows: a sampling error of a few % (measured 7%)
+
+
+def test_forward_equals_materialised_phi_sum():
+    model = _perturbed([3, 4, 2])
+    x = torch.randn(100, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 2
+    with torch.no_grad():
+        h = x
+        for layer in model.layers:
+            h = _direct_phi(layer, h).sum(1)
+        assert (model(x) - h).abs().max().item() <= 1e-12
+
+
+# =================================================================== grid update and refinement
+def test_update_grid_preserves_function(trained):
+    model, data = trained
+    m = model.copy()
+    x = data["train_input"]
+    with torch.no_grad():
+        y0 = m(x)
+        m.update_grid(x)
+        y1 = m(x)
+        err = ((y1 - y0).abs().max() / y0.abs().max()).item()
+        assert err < 1e-2, err
+        # a second update on the same samples lands on the same knots, where the splines are
+        # exactly representable: the least-squares refit must then reproduce them
+        grids = [layer.grid.clone() for layer in m.layers]
+        m.update_grid(x)
+        y2 = m(x)
+        for a, layer in zip(grids, m.layers, strict=True):
+            assert (a - layer.grid).abs().max().item() <= 1e-6
+        assert ((y2 - y1).abs().max() / y1.abs().max()).item() < 1e-4
+
+
+def test_refine_preserves_function_and_catches_scale_sp_trap(trained):
+    coarse = trained[0].copy()
+    x = torch.rand(4000, 2, generator=torch.Generator().manual_seed(3)) * 2 - 1  # training range
+    with torch.no_grad():
+        y0 = coarse(x)
+        scale = y0.std().item()
+        fine = coarse.refine(10)
+        assert fine.grid == 10 and coarse.grid == 3
+        assert [layer.coef.shape[2] for layer in fine.layers] == [13, 13]
+        err = (fine(x) - y0).abs().max().item() / scale
+        assert err < 3e-2, err
+        assert torch.equal(coarse(x), y0)  # refine returns a new model
+        # the known trap: fitting the spline to its scaled output and applying scale_sp again
+        trap = fine.copy()
+        for layer in trap.layers:
+            layer.coef.mul_(layer.scale_sp.unsqueeze(2))
+        trap_err = (trap(x) - y0).abs().max().item() / scale
+    assert trap_err > 1.0, trap_err  # >100% of the function's scale...
+    assert trap_err > 30 * err  # ...far outside this test's tolerance
+
+
+# ======================================================================================== files
+def _state_equal(a: KAN, b: KAN) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert sa[k].dtype == sb[k].dtype, k
+        assert torch.equal(sa[k], sb[k]), k
+    assert a.width == b.width
+    assert a.config == b.config
+    assert a.reg_metric == b.reg_metric
+    assert [layer.num for layer in a.layers] == [layer.num for layer in b.layers]
+    assert [layer.sym_names for layer in a.layers] == [layer.sym_names for layer in b.layers]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_save_load_round_trip_bit_identical(tmp_path, trained, dtype):
+    model = trained[0].copy().to(dtype)
+    model = model.prune(node_th=0.0, edge_th=None)  # any width; masks as trained
+    model.layers[0].mask[1, 0] = 0.0
+    model.reg_metric = "edge_mean_abs"
+    p = tmp_path / "m.kan"
+    model.save(p)
+    back = KAN.load(p)
+    _state_equal(model, back)
+    x = torch.rand(300, 2, dtype=dtype)
+    with torch.no_grad():
+        assert torch.equal(model(x), back(x))
+
+
+def test_save_load_with_symbolic_edges(tmp_path, trained):
+    model = trained[0].copy()
+    model.layers[0].set_symbolic([0, 1], [2, 3], ["sin", "x^2"],
+                                 torch.tensor([[3.1, 0.1, 0.9, -0.2], [1.0, 0.0, 1.1, 0.3]]))
+    model.layers[1].set_symbolic([2], [0], ["exp"], torch.tensor([[0.5, 0.1, 1.2, 0.0]]))
+    p = tmp_path / "m.kan"
+    model.save(p)
+    back = KAN.load(p)
+    _state_equal(model, back)
+    assert back.layers[0].sym_names == {(0, 2): "sin", (1, 3): "x^2"}
+    assert bool(back.layers[0].sym_mask[0, 2]) and not bool(back.layers[0].sym_mask[0, 1])
+    if importlib.util.find_spec("kan_widget.symbolic.library") is None:
+        pytest.skip("kan_widget.symbolic.library not there yet: symbolic forward not checked")
+    x = torch.rand(200, 2) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(model(x), back(x))
+
+
+# ================================================================================ checkpointing
+def test_checkpoint_restore_round_trip(trained):
+    model = trained[0].copy()
+    data = trained[1]
+    x = data["test_input"]
+    ck = model.checkpoint()
+    with torch.no_grad():
+        y0 = model(x)
+    ref = model.copy()
+    model.fit(data, opt="Adam", steps=3, lr=1e-2, update_grid=True, lamb=0.01)
+    model.layers[0].mask[0, 0] = 0.0
+    with torch.no_grad():
+        assert not torch.equal(model(x), y0)
+    model.restore(ck)
+    _state_equal(model, ref)
+    with torch.no_grad():
+        assert torch.equal(model(x), y0)
+    # across a width change (prune) and back
+    small = model.prune(node_th=0.0, edge_th=None)
+    small.layers[0].mask.zero_()
+    small_ck = small.checkpoint()
+    model.restore(small_ck)
+    assert model.width == small.width
+    model.restore(ck)
+    _state_equal(model, ref)
+    # the checkpoint is a copy, not a view of the live tensors
+    with torch.no_grad():
+        model.layers[0].coef.add_(1.0)
+    model.restore(ck)
+    _state_equal(model, ref)
+
+
+# ================================================================================ seeds and width
+def test_same_seed_bit_identical_and_global_rng_untouched():
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    a = KAN([3, 4, 2], grid=5, seed=7)
+    b = KAN([3, 4, 2], grid=5, seed=7)
+    c = KAN([3, 4, 2], grid=5, seed=8)
+    assert torch.equal(torch.get_rng_state(), before)
+    _state_equal(a, b)
+    assert not torch.equal(a.layers[0].coef, c.layers[0].coef)
+    assert not torch.equal(a.layers[0].scale_base, c.layers[0].scale_base)
+    # data creation is local too
+    create_dataset(canonical, n_var=2, seed=3)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_width_not_mutated_and_reads_back():
+    w = [2, 5, 1]
+    model = KAN(w)
+    assert w == [2, 5, 1]
+    assert model.width == [2, 5, 1]
+    got = model.width
+    got.append(7)
+    assert model.width == [2, 5, 1]
+    t = (3, 4, 2)
+    assert KAN(t).width == [3, 4, 2]
+
+
+# ======================================================================================= pruning
+def _hand_scores(model: KAN, scores: list[torch.Tensor]) -> None:
+    model.set_scores([EdgeStats(value=s, score=s) for s in scores])
+
+
+def test_prune_removes_exactly_the_nodes_below_threshold():
+    model = KAN([2, 4, 3, 1], seed=0)
+    th = 0.1
+    s0 = torch.full((2, 4), 0.5)
+    s0[:, 1] = 0.05  # hidden (1,1): all incoming below -> removed
+    s0[:, 3] = torch.tensor([0.1, 0.02])  # (1,3): max incoming exactly th -> removed (strict >)
+    s1 = torch.full((4, 3), 0.5)
+    s1[2, :] = 0.09  # (1,2): outgoing all below -> removed though incoming is large
+    s1[:, 0] = 0.01  # (2,0): incoming all below -> removed
+    s1[0, 1] = 2.0
+    s2 = torch.tensor([[0.5], [0.5], [0.5]])
+    s2[2, 0] = 0.2
+    _hand_scores(model, [s0, s1, s2])
+    ns = model.node_scores
+    assert ns[1].tolist() == pytest.approx([0.5, 0.05, 0.09, 0.1])
+    keep1, keep2 = [0], [1, 2]
+    small = model.prune(node_th=th, edge_th=None)
+    assert small.width == [2, 1, 2, 1]
+    assert model.width == [2, 4, 3, 1]  # unchanged
+    # the survivors carry the right parameters
+    for l, (ii, oo) in enumerate([([0, 1], keep1), (keep1, keep2), (keep2, [0])]):
+        src, dst = model.layers[l], small.layers[l]
+        ii_t, oo_t = torch.tensor(ii), torch.tensor(oo)
+        assert torch.equal(dst.coef, src.coef[ii_t][:, oo_t])
+        assert torch.equal(dst.scale_base, src.scale_base[ii_t][:, oo_t])
+        assert torch.equal(dst.grid, src.grid[ii_t])
+    # a node just above the threshold survives
+    s0[:, 3] = torch.tensor([0.1001, 0.02])
+    _hand_scores(model, [s0, s1, s2])
+    assert model.prune(node_th=th, edge_th=None).width == [2, 2, 2, 1]
+    # edge threshold: masks edges scoring <= edge_th among the survivors
+    small = model.prune(node_th=th, edge_th=0.3)
+    assert small.width == [2, 2, 2, 1]
+    assert small.layers[2].mask.flatten().tolist() == [1.0, 0.0]  # s2[1]=0.5, s2[2]=0.2
+
+
+def test_prune_by_zeroing_edges():
+    """Scores from data: nodes whose edges were all removed score 0 and go."""
+    model = _perturbed([2, 5, 1], dtype=torch.float32, mask_edge=False)
+    with torch.no_grad():
+        model.layers[0].mask[:, 1] = 0.0  # hidden node 1: no incoming edges
+        model.layers[1].mask[3, :] = 0.0  # hidden node 3: no outgoing edges
+    model.attribute(torch.rand(500, 2) * 2 - 1)
+    assert model.node_scores[1][1].item() == 0.0 and model.node_scores[1][3].item() == 0.0
+    assert (model.node_scores[1][[0, 2, 4]] > 1e-2).all()
+    small = model.prune(node_th=1e-2, edge_th=None)
+    assert small.width == [2, 3, 1]
+    x = torch.rand(200, 2) * 2 - 1
+    with torch.no_grad():
+        # removing dead nodes changes the function by a constant only: node 1 is constantly 0
+        # and its outgoing edges contribute phi(0); node 3 contributes nothing
+        diff = small(x) - model(x)
+        assert diff.std().item() <= 1e-5
+        const = sum(model.layers[1].edge_values(torch.zeros(1, 5))[0, 1, :])
+        assert diff.mean().item() == pytest.approx(-const.item(), abs=1e-5)
+
+
+# ======================================================================== canonical (statistical)
+@pytest.mark.slow
+def test_canonical_example_trains_and_prunes_to_2_1_1():
+    """exp(sin(pi x) + y^2) with [2,5,1], 50 LBFGS steps, lamb=0.01 (pykan's tutorial): test RMSE
+    < 0.05 and prune(1e-2) -> [2,1,1] in >= 9 of 10 seeds."""
+    data = create_dataset(canonical, n_var=2, train_num=1000, test_num=1000, seed=0)
+    rows, ok = [], 0
+    for seed in range(10):
+        model = KAN([2, 5, 1], grid=3, k=3, seed=seed)
+        hist = model.fit(data, opt="LBFGS", steps=50, lamb=0.01)
+        rmse = hist["test_loss"][-1]
+        width = model.prune(node_th=1e-2).width
+        good = rmse < 0.05 and width == [2, 1, 1] and math.isfinite(rmse)
+        ok += good
+        rows.append(f"seed {seed}: test RMSE {rmse:.4f}, pruned width {width}, "
+                    f"node scores {[round(v, 4) for v in model.node_scores[1].tolist()]}")
+    print("\n".join(rows))
+    assert ok >= 9, "\n".join(rows)
+
+
+# ========================================================================================= CUDA
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("metric", METRICS)
+def test_cuda_forward_backward_match_cpu(metric):
+    cpu = _perturbed([3, 6, 4, 2], grid=5, dtype=torch.float32)
+    gpu = cpu.copy().to("cuda")
+    assert gpu.device.type == "cuda"
+    x = torch.randn(512, 3, generator=torch.Generator().manual_seed(4)) * 1.5
+    y = torch.randn(512, 2, generator=torch.Generator().manual_seed(5))
+    losses, grads = [], []
+    for m, dev in ((cpu, "cpu"), (gpu, "cuda")):
+        obj = _Objective(m, metric, y.to(dev))
+        loss = obj(x.to(dev))
+        loss.backward()
+        losses.append(loss.item())
+        grads.append({n: p.grad.detach().cpu() for n, p in m.named_parameters()
+                      if p.grad is not None})
+        with torch.no_grad():
+            out = m(x.to(dev)).cpu()
+            if dev == "cpu":
+                want = out
+            else:
+                assert (out - want).abs().max().item() <= 1e-4
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4)
+    assert grads[0].keys() == grads[1].keys()
+    for n in grads[0]:
+        a, b = grads[0][n], grads[1][n]
+        assert (a - b).abs().max().item() <= 1e-3 * max(1.0, a.abs().max().item()), n
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fit_update_grid_and_refine():
+    data = create_dataset(canonical, n_var=2, train_num=500, seed=0, device="cuda")
+    model = KAN([2, 5, 1], grid=3, seed=0, device="cuda")
+    hist = model.fit(data, opt="Adam", steps=20, lr=1e-2, lamb=0.01, update_grid=True)
+    assert all(math.isfinite(v) for v in hist["test_loss"])
+    fine = model.refine(6)
+    assert fine.device.type == "cuda"
+    x = data["test_input"]
+    with torch.no_grad():
+        assert (fine(x) - model(x)).abs().max().item() <= 5e-2 * model(x).std().item()
+    cpu = model.copy().to("cpu")
+    with torch.no_grad():
+        assert (cpu(x.cpu()) - model(x).cpu()).abs().max().item() <= 1e-4
+
+
+def test_functional_helpers_are_consistent():
+    """curve2coef inverts coef -> curve on the knots' span (sanity for the refits above)."""
+    grid = uniform_grid(2, 7, 3, (-1, 1), dtype=torch.float64)
+    x = torch.linspace(-1, 1, 300, dtype=torch.float64).unsqueeze(1).expand(300, 2)
+    coef = torch.randn(2, 3, 10, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = torch.einsum("bik,iok->bio", basis(x, grid, 3), coef)
+    back = curve2coef(x, y, grid, 3)
+    y_back = torch.einsum("bik,iok->bio", basis(x, grid, 3), back)
+    print("curve2coef: curve err", ((y_back - y).abs().max() / y.abs().max()).item(),
+          "interior coef err", (back - coef)[:, :, 1:-1].abs().max().item(),
+          "coef err", (back - coef).abs().max().item())
+    assert (y_back - y).abs().max().item() <= 2e-6 * y.abs().max().item()
+    # coefficients are recovered too, up to the tiny ridge (which mostly biases the two end basis
+    # functions, whose support barely reaches into the samples)
+    assert (back - coef).abs().max().item() <= 1e-4
