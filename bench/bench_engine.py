@@ -15,11 +15,13 @@ What is measured (float32, ``torch.set_num_threads(--threads)``, default 2):
   final scoring pass are excluded. The two engines run alternately, ``reps`` calls each.
 - MLP floor: ``nn.Linear`` + SiLU stack of the same widths, one Adam step plus the test forward.
 - ``update_grid``: ours ``model.update_grid(x)`` vs pykan ``update_grid_from_samples(x)``.
-- peak memory: one subprocess per (engine, shape). After model and data exist, the kernel's
-  peak-RSS counter is reset (``/proc/self/clear_refs`` = 5) and a few ``fit`` steps run; the figure
-  is peak RSS during training minus RSS before it: activations kept for backward, gradients,
-  optimiser state and temporaries, everything torch's CPU allocator took from the OS. On CUDA it
-  is ``torch.cuda.max_memory_allocated`` above the starting allocation instead.
+- peak memory: one subprocess per (engine, shape). After model and data exist and one warm-up
+  ``fit`` call (so kernel code pages and lazily started thread pools are already resident),
+  gradients are dropped, free heap is returned (``malloc_trim``), the kernel's peak-RSS counter is
+  reset (``/proc/self/clear_refs`` = 5) and a ``fit`` call of 3 steps runs; the figure is peak
+  RSS during that call minus RSS before it: activations kept for backward, gradients, optimiser
+  state and temporaries, i.e. what training took from the OS. On CUDA it is
+  ``torch.cuda.max_memory_allocated`` above the starting allocation instead.
 - wide case: forward + backward of MSE + 0.01 * regulariser, [4,100,100,100,1], B=1000, G=3.
 - ops per LBFGS closure, [2,5,1] B=1000: aten ops dispatched (forward + penalty + backward)
   counted with a ``TorchDispatchMode``, inside the engines' own closures.
@@ -35,6 +37,7 @@ import contextlib
 import ctypes
 import gc
 import io
+import itertools
 import json
 import math
 import os
@@ -133,7 +136,7 @@ def ours_fit_intervals(model, data, steps, device) -> list[float]:
         stamps.append(time.perf_counter())
 
     model.fit(data, opt="Adam", steps=steps, lr=LR, lamb=LAMB, update_grid=False, callback=cb)
-    return [b - a for a, b in zip(stamps, stamps[1:])]
+    return [b - a for a, b in itertools.pairwise(stamps)]
 
 
 def pykan_fit_intervals(model, data, steps, device) -> list[float]:
@@ -147,13 +150,13 @@ def pykan_fit_intervals(model, data, steps, device) -> list[float]:
     with pykan_sandbox():
         model.fit(data, opt="Adam", steps=steps, lr=LR, lamb=LAMB, update_grid=False,
                   metrics=[stamp])
-    return [b - a for a, b in zip(stamps, stamps[1:])]
+    return [b - a for a, b in itertools.pairwise(stamps)]
 
 
 def mlp_step_time(width, data, steps, device) -> float:
     torch.manual_seed(0)
     layers: list[nn.Module] = []
-    for a, b in zip(width[:-1], width[1:]):
+    for a, b in itertools.pairwise(width):
         layers += [nn.Linear(a, b), nn.SiLU()]
     mlp = nn.Sequential(*layers[:-1]).to(device)
     opt = torch.optim.Adam(mlp.parameters(), lr=LR)
@@ -182,7 +185,7 @@ def med_ms(xs) -> float:
 def bench_fit(cfg, use_pykan: bool) -> list[dict]:
     rows = []
     for width, batch in FIT_CASES:
-        big = batch * sum(a * b for a, b in zip(width[:-1], width[1:])) > 5e6
+        big = batch * sum(a * b for a, b in itertools.pairwise(width)) > 5e6
         steps = (4 if big else 8) if cfg.quick else (6 if big else 21)
         reps = 2 if cfg.quick else 3
         data = make_data(width, batch, cfg.device)
@@ -373,6 +376,12 @@ def mem_child(engine: str, width, batch, steps, device, threads) -> dict:
     torch.set_num_threads(threads)
     data = make_data(width, batch, device)
     model = ours_model(width, device) if engine == "ours" else pykan_model(width, device)
+    # warm-up call: code pages of the kernels used and lazily initialised libraries (thread pools,
+    # MKL buffers) become resident here, not during the measurement (they are not training memory)
+    run = ours_fit_intervals if engine == "ours" else pykan_fit_intervals
+    run(model, data, 2, device)
+    for p in model.parameters():
+        p.grad = None
     gc.collect()
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -384,10 +393,7 @@ def mem_child(engine: str, width, batch, steps, device, threads) -> dict:
         with open("/proc/self/clear_refs", "w") as f:  # reset VmHWM to the current RSS
             f.write("5")
         base = _rss_kib("VmRSS") * 1024
-    if engine == "ours":
-        ours_fit_intervals(model, data, steps, device)
-    else:
-        pykan_fit_intervals(model, data, steps, device)
+    run(model, data, steps, device)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated()
@@ -528,7 +534,8 @@ def main(argv=None) -> int:
     print(table)
     print("\nratio: pykan time / ours (steps/s speed-up); memory: ours / pykan. MLP floor: a SiLU "
           "MLP of the same widths, Adam step + test forward (ours / MLP in brackets).")
-    print("Memory: peak RSS growth during 3 fit steps in a fresh process (see the module doc).")
+    print("Memory: peak RSS growth during a 3-step fit call after a warm-up call, one fresh "
+          "process per case (see the module doc).")
     if ops["ours_top"]:
         print("\nops per closure, ours, by kind: "
               + ", ".join(f"{n} {c}" for n, c in ops["ours_top"]))

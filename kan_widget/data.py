@@ -125,14 +125,15 @@ def create_dataset(
     r = np.asarray(ranges, dtype=float)
     r = np.tile(r.reshape(1, 2), (n_var, 1)) if r.shape == (2,) else r.reshape(n_var, 2)
     gen = torch.Generator().manual_seed(int(seed))
-    lo = torch.as_tensor(r[:, 0], dtype=torch.float64)
-    hi = torch.as_tensor(r[:, 1], dtype=torch.float64)
-
-    def sample(n: int) -> torch.Tensor:
-        u = torch.rand(n, n_var, generator=gen, dtype=torch.float64)
-        return (lo + (hi - lo) * u).to(dtype)
-
-    xtr, xte = sample(train_num), sample(test_num)
+    xtr = torch.zeros(train_num, n_var)
+    xte = torch.zeros(test_num, n_var)
+    # column by column, train then test, in float32: the same samples as pykan's create_dataset
+    # for the same seed (drawn from a local generator, so the global RNG is untouched)
+    for i in range(n_var):
+        lo, hi = float(r[i, 0]), float(r[i, 1])
+        xtr[:, i] = torch.rand(train_num, generator=gen) * (hi - lo) + lo
+        xte[:, i] = torch.rand(test_num, generator=gen) * (hi - lo) + lo
+    xtr, xte = xtr.to(dtype), xte.to(dtype)
     ytr, yte = f(xtr), f(xte)
     if ytr.dim() == 1:
         ytr, yte = ytr.unsqueeze(1), yte.unsqueeze(1)

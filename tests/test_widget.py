@@ -480,14 +480,14 @@ def test_python_methods_raise_on_bad_edges(w):
 # ---------------------------------------------------------------------- symbolic
 @needs_symbolic
 def test_symbolify_gives_formula(w):
-    w.prune(theta=PRUNE_THETA)
+    w.prune(theta=0.08)  # [2, 1, 1]: three edges keep the fits quick
     send(w, {"type": "symbolify"})
     assert w.status["error"] is None, w.status["error"]
     f = w.formula
     assert f["text"].startswith("y_1 = ") and f["latex"].startswith("y_{1} = ")
     assert f["complete"] is True
     assert any(layer["sym"] for layer in w.structure["layers"])
-    exprs = w.formula_sympy()
+    exprs = w.formula_sympy(simplify=False)
     assert len(exprs) == 1 and {s.name for s in exprs[0].free_symbols} <= {"x_1", "x_2"}
     send(w, {"type": "undo"})
     assert w.formula == {"latex": "", "text": "", "complete": False}
@@ -561,3 +561,12 @@ def test_check_hparam_ranges():
     assert check_hparam("beta", 0.1) is None and check_hparam("beta", 100.5) is not None
     assert check_hparam("steps", 100000) is None and check_hparam("steps", 100001) is not None
     assert check_hparam("opt", "Adam") is None and check_hparam("opt", "adam") is not None
+
+
+def test_push_asks_for_longer_gap_when_costly(w, monkeypatch):
+    import kan_widget.widget.widget as wmod
+
+    gap = w._push_tick()
+    assert gap >= len(w.curves) / wmod.PUSH_BYTES_PER_S
+    monkeypatch.setattr(wmod, "PUSH_BYTES_PER_S", 1.0)  # as if the curves were huge
+    assert w._push_tick() >= len(w.curves)

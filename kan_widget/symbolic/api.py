@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import torch
 
-from .fit import fit_functions, r2_score, sample_quantiles
+from .fit import fit_functions, r2_score, sample_quantiles, single_thread
 from .library import SymbolicFunction, get_function, resolve_lib
 from .score import rank
 
@@ -105,7 +105,8 @@ def _inputs(model, x) -> list[torch.Tensor]:
                 "no data to fit edges on: train the model first (model.fit(dataset)) or pass "
                 "x=inputs"
             )
-    return model.acts(x)
+    with single_thread():
+        return model.acts(x)
 
 
 def _layer_samples(model, acts: list[torch.Tensor], l: int,
@@ -113,7 +114,7 @@ def _layer_samples(model, acts: list[torch.Tensor], l: int,
     """Quantiles of layer ``l``'s inputs ``[n, in]`` and every edge's value there
     ``[n, in, out]``."""
     xq = sample_quantiles(acts[l], n)
-    with torch.no_grad():
+    with torch.no_grad(), single_thread():
         phi = model.layers[l].edge_values(xq)
     return xq, phi
 

@@ -17,15 +17,17 @@ How one function is fitted:
    :class:`~kan_widget.symbolic.library.SymbolicFunction`): nothing for ``x``, ``x^2`` and ``0``;
    the shift alone for homogeneous functions; ``a`` alone for ``exp`` and for ``sin``/``cos``
    (whose shift is closed form via ``c1*sin(a*x) + c2*cos(a*x)``); both for the rest. A coarse
-   grid is followed by zoom rounds around each edge's best point (a zoom window that has its best
-   point on its border moves instead of shrinking, so the search can leave the coarse grid).
+   grid (float32, on 40 of the samples) finds each edge's basin; zoom rounds narrow it (a window
+   whose best point is on its border moves instead of shrinking, so the search can leave the
+   grid); a few Levenberg–Marquardt steps in float64 on all samples then give the last digits.
 4. ``(alpha, beta)`` are mapped back to ``(a, b)`` for ``x``, tidied (``a = ±1`` for homogeneous
    functions, ``b = 0`` for ``exp``, ``b`` wrapped for periodic ones, arguments of ``sqrt``/``log``
    kept positive on the data) whenever that does not lower ``r^2``, and ``(c, d, r^2)`` are
    recomputed at the final ``(a, b)`` with the same safe torch function the forward pass uses, so
    the reported ``r^2`` is what the fixed edge will compute.
 
-All arithmetic is float64 whatever the input dtype.
+Everything after the coarse scan is float64, whatever the input dtype. The fit runs on one torch
+thread (see :func:`single_thread`).
 """
 
 from __future__ import annotations
@@ -186,15 +188,16 @@ def r2_score(x: torch.Tensor, y: torch.Tensor, fn: SymbolicFunction | Callable,
 
 
 # ---------------------------------------------------------------------- searches
-def _zoom_1d(evalf: Callable[[torch.Tensor], torch.Tensor], grid: torch.Tensor,
+def _zoom_1d(coarse_eval: Callable[[torch.Tensor], torch.Tensor],
+             evalf: Callable[[torch.Tensor], torch.Tensor], grid: torch.Tensor,
              rounds: int = _ZOOM_ROUNDS_1D) -> torch.Tensor:
-    """Maximise ``evalf(points [E, P]) -> [E, P]`` from the shared sorted ``grid [G]``: the best
-    grid point, then zoom windows of 9 points around each edge's best."""
-    r = evalf(grid)
+    """Maximise ``evalf(points [E, P]) -> [E, P]``: the best point of the shared sorted
+    ``grid [G]`` by ``coarse_eval``, then zoom windows of 9 points around each edge's best."""
+    r = coarse_eval(grid)
     k = r.argmax(1)
     G = grid.shape[0]
     center = grid[k]
-    best = r.gather(1, k[:, None]).squeeze(1)
+    best = torch.full_like(center, -1.0)
     lo = grid[(k - 1).clamp_min(0)]
     hi = grid[(k + 1).clamp_max(G - 1)]
     half = torch.maximum(center - lo, hi - center)
@@ -294,10 +297,15 @@ def _search_shift(fn: SymbolicFunction, b: _Batch, coarse: _Batch) -> tuple[torc
     signs = [1.0] if fn.parity is not None else [1.0, -1.0]
     best_beta = best_r2 = best_sign = None
     for sgn in signs:
-        def evalf(beta, sgn=sgn):
+        def coarse_eval(beta, sgn=sgn):
             return _grid_r2(fn.torch_fn, coarse, torch.full_like(beta, sgn), beta)
 
-        beta = _zoom_1d(evalf, grid)
+        # the zoom uses every sample: a step (sgn) or kink (abs) must fall between the right
+        # pair of samples, which the polish cannot fix for a flat or kinked f
+        def evalf(beta, sgn=sgn):
+            return _grid_r2(fn.torch_fn, b, torch.full_like(beta, sgn), beta)
+
+        beta = _zoom_1d(coarse_eval, evalf, grid)
         sign = torch.full_like(beta, sgn)
         beta = _polish(fn, b, sign, beta, free_alpha=False, free_beta=True)[1]
         _, _, r2 = _closed_form(fn.torch_fn, b.t, b.y, sign, beta)
@@ -319,10 +327,13 @@ def _search_exp(fn: SymbolicFunction, b: _Batch, coarse: _Batch) -> tuple[torch.
                           dtype=torch.float64, device=dev)
     grid = torch.cat([-mags.flip(0), mags])
 
-    def evalf(alpha):
+    def coarse_eval(alpha):
         return _grid_r2(fn.torch_fn, coarse, alpha, -alpha.abs())
 
-    alpha = _zoom_1d(evalf, grid)
+    def evalf(alpha):
+        return _grid_r2(fn.torch_fn, b, alpha, -alpha.abs())
+
+    alpha = _zoom_1d(coarse_eval, evalf, grid)
     beta = -alpha.abs()
     return _polish(fn, b, alpha, beta, free_alpha=True, free_beta=False)
 

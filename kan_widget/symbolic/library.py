@@ -81,8 +81,9 @@ class SymbolicFunction:
     marks entries whose sympy form is real only for positive arguments (the fitter flips the sign
     of ``(a, b)`` to keep the argument positive on the data when the parity allows it).
     ``support`` is the half-width of the argument range where ``f`` has its shape (the 2-D search
-    covers every placement of that window over the data) and ``alpha_max`` the largest number of
-    such widths across the data that is searched. ``period`` makes the ``b`` search periodic.
+    covers every placement of that window over the data) and ``alpha_max`` the largest ``|a|``
+    searched, in units of the data's half-range (``a*x`` then spans ``2*alpha_max`` across the
+    data). ``period`` makes the ``b`` search periodic.
     ``phase`` is used by ``"periodic"`` entries only. ``alias_of`` marks duplicates (``x^0.5`` is
     ``sqrt``) so they are fitted once.
     """
@@ -229,6 +230,10 @@ def get_function(name: str | SymbolicFunction) -> SymbolicFunction:
     """The library entry called ``name``; an unknown name raises ``ValueError`` listing the valid
     ones."""
     if isinstance(name, SymbolicFunction):
+        # fixed edges look their function up by name in the forward pass
+        if SYMBOLIC_LIB.get(name.name) is not name:
+            raise ValueError(f"{name.name!r} is not in the library; register it with "
+                             "add_symbolic first")
         return name
     try:
         return SYMBOLIC_LIB[name]
@@ -270,6 +275,7 @@ def add_symbolic(
     support: float = 3.0,
     alpha_max: float = 100.0,
     period: float | None = None,
+    phase: float = 0.0,
     overwrite: bool = False,
 ) -> SymbolicFunction:
     """Add ``name`` to :data:`SYMBOLIC_LIB` and return the entry, e.g.
@@ -278,7 +284,9 @@ def add_symbolic(
     ``torch_fn`` must be elementwise and should be finite for every finite input (see the safe
     forms in this module). Without ``sympy_fn`` formulas show an undefined function ``name(...)``
     (as pykan). ``kind="full"`` (search both ``a`` and ``b``) is always correct; the other kinds
-    and ``parity`` only make the fit faster when they hold (see :class:`SymbolicFunction`).
+    and ``parity`` only make the fit faster when they hold (see :class:`SymbolicFunction`;
+    ``kind="periodic"`` is for sinusoids ``sin(u + phase)`` only). Complexity is on pykan's scale
+    (``x`` 1, ``sin`` 2, ``tanh`` 3, ``arcsin`` 4).
     """
     if not isinstance(name, str) or not name:
         raise ValueError("name must be a non-empty string")
@@ -300,7 +308,7 @@ def add_symbolic(
 
     entry = SymbolicFunction(
         name, torch_fn, sympy_fn, float(complexity), kind, parity, positive_domain, support,
-        alpha_max, period,
+        alpha_max, period, phase,
     )
     SYMBOLIC_LIB[name] = entry
     return entry

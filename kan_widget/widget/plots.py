@@ -75,12 +75,15 @@ class Plots:
             [self.loss_lines, self.reg_lines],
             [
                 bq.Axis(scale=sx, label="step"),
-                bq.Axis(scale=sy, side="left", label="RMSE", tick_format=".0e"),
-                bq.Axis(scale=sr, side="right", label="reg", tick_format=".0e",
+                # ".2g": an exponent format repeats "1e+1" on a log axis spanning 7..14
+                bq.Axis(scale=sy, side="left", label="RMSE", tick_format=".2g"),
+                bq.Axis(scale=sr, side="right", label="reg", tick_format=".2g",
                         grid_lines="none"),
             ],
             "loss",
         )
+        # losses fall from the top left: the legend is out of their way at the top right
+        self.loss_figure.legend_location = "top-right"
 
     def _build_fit(self) -> None:
         x_tr, y_tr = self._data["train_input"], self._data["train_label"]
@@ -115,7 +118,7 @@ class Plots:
             )
             ex = np.linspace(self._lo[0], self._hi[0], ERR_GRID)
             ey = np.linspace(self._lo[1], self._hi[1], ERR_GRID)
-            self.pred_mark = self._heatmap(gx, gy, "Viridis")
+            self.pred_mark = self._heatmap(gx, gy, "viridis")
             self.error_mark = self._heatmap(ex, ey, "Reds")
             self.fit_figures = [
                 self._heat_figure(self.pred_mark, f"prediction: {y_name}"),
@@ -150,11 +153,12 @@ class Plots:
         )
 
     def _heat_figure(self, mark: bq.HeatMap, title: str) -> bq.Figure:
+        # No ColorAxis: bqplot draws its bar 200 px shorter than the plot, which leaves a stub
+        # at this size; the value range goes in the title instead (see update_fit).
         return _figure(
             [mark],
             [bq.Axis(scale=mark.scales["x"], label=self._in_vars[0]),
-             bq.Axis(scale=mark.scales["y"], side="left", label=self._in_vars[1]),
-             bq.ColorAxis(scale=mark.scales["color"], side="right")],
+             bq.Axis(scale=mark.scales["y"], side="left", label=self._in_vars[1])],
             title,
         )
 
@@ -183,8 +187,14 @@ class Plots:
                 self.pred_mark.y = _np(model(grid)[:, 0])
             elif self._n_in == 2:
                 pred = _np(model(self._heat_x)[:, 0]).reshape(HEAT_GRID, HEAT_GRID)
+                err = self._binned_error(train_pred)
+                y_name = self._out_vars[0]
                 self.pred_mark.color = pred
-                self.error_mark.color = self._binned_error(train_pred)
+                self.error_mark.color = err
+                self.fit_figures[0].title = (
+                    f"prediction: {y_name} in [{pred.min():.3g}, {pred.max():.3g}]")
+                self.fit_figures[1].title = (
+                    f"|error|: {y_name}, max {np.nanmax(err):.3g} (training data)")
             else:
                 self.pred_mark.y = _np(train_pred[self._scatter_rows, 0])
 

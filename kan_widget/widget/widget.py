@@ -145,7 +145,7 @@ class KANWidget(anywidget.AnyWidget):
         }
         self._box: ipw.VBox | None = None
         self._hp: dict[str, Any] = {}
-        self.model = model
+        self._model = model
         # scores and curve ranges always come from this widget's training data
         model.attribute(self._train_x)
         super().__init__(**kwargs)
@@ -171,8 +171,14 @@ class KANWidget(anywidget.AnyWidget):
         return bundle
 
     def __repr__(self) -> str:
-        model = self.__dict__.get("model")
+        model = self.__dict__.get("_model")
         return f"KANWidget({model!r}, step={self.__dict__.get('_step_count', 0)})"
+
+    @property
+    def model(self) -> KAN:
+        """The current model. Read-only: a model replaced behind the widget's back would skip
+        the undo history and leave the front end showing the old one."""
+        return self._model
 
     @property
     def in_vars(self) -> list[str]:
@@ -418,7 +424,7 @@ class KANWidget(anywidget.AnyWidget):
             self.train()
 
     def _install(self, model: KAN, message: str) -> None:
-        self.model = model
+        self._model = model
         self._runner.forget_trainer()
         with self._sync_lock:
             self._status["error"] = None  # sent with the rest below, in one message

@@ -12,10 +12,12 @@ Screenshots and server logs go to ``test-artifacts/`` at the repository root (gi
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,7 +25,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,13 +123,12 @@ class JupyterServer:
             pass
 
 
-@pytest.fixture(scope="session", params=["lab", "notebook"])
-def jupyter_server(request, e2e_ready, tmp_path_factory):
-    """JupyterLab 4 or Notebook 7 on 127.0.0.1:<free port>, isolated from ~/.jupyter."""
-    frontend = request.param
+@contextlib.contextmanager
+def run_jupyter(frontend: str, root: Path, home: Path) -> Iterator[JupyterServer]:
+    """JupyterLab 4 (``"lab"``) or Notebook 7 (``"notebook"``) on 127.0.0.1:<free port>, with
+    tests/e2e/kan_e2e.ipynb in ``root`` and every Jupyter/IPython dir under ``home``; shut down
+    (kernels included) on exit. Also used by measure_latency.py."""
     app = "LabApp" if frontend == "lab" else "JupyterNotebookApp"
-    root = tmp_path_factory.mktemp(f"nbroot-{frontend}")
-    home = tmp_path_factory.mktemp(f"jhome-{frontend}")
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
     port, token = _free_port(), "e2e-" + os.urandom(8).hex()
     runtime_dir = home / "runtime"
@@ -142,12 +143,12 @@ def jupyter_server(request, e2e_ready, tmp_path_factory):
         # the kernel imports the package under test even if it is not pip-installed
         "PYTHONPATH": str(ROOT) + (os.pathsep + pythonpath if pythonpath else ""),
     }
-    # JUPYTER_DATA_DIR is isolated too, so the venv's kernelspec / lab extensions must still be
-    # found: they live under sys.prefix, which jupyter always searches.
+    # the venv's kernelspec and lab extensions live under sys.prefix, which jupyter always
+    # searches, so JUPYTER_DATA_DIR can be isolated too
     cmd = [
         sys.executable, "-m", "jupyterlab" if frontend == "lab" else "notebook",
         "--no-browser",
-        "--allow-root",
+        "--allow-root",  # root in containers/CI; lab refuses to start otherwise
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
@@ -162,48 +163,69 @@ def jupyter_server(request, e2e_ready, tmp_path_factory):
             "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ]
+    # no "get Jupyter news?" toast over the widget
     notif = home / "settings" / "@jupyterlab" / "apputils-extension"
-    notif.mkdir(parents=True)
+    notif.mkdir(parents=True, exist_ok=True)
     (notif / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
     log_path = home / "server.log"
-    log = open(log_path, "wb")  # closed at teardown
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # own process group: kernels die with it
-    server = JupyterServer(frontend, f"http://127.0.0.1:{port}", token, root, runtime_dir, proc,
-                           log_path)
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"jupyter {frontend} exited early:\n{server.log_tail()}")
-            try:
-                server.api("/api/status")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(server.log_tail()) from None
-                time.sleep(0.2)
-        TIMINGS[f"{frontend}_server_ready_s"] = time.perf_counter() - t0
-        yield server
-    finally:
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # own process group: kernels too
+        server = JupyterServer(frontend, f"http://127.0.0.1:{port}", token, root, runtime_dir,
+                               proc, log_path)
         try:
-            server.api("/api/shutdown", method="POST")
-            proc.wait(timeout=20)
-        except Exception:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=10)
-            except (subprocess.TimeoutExpired, ProcessLookupError):
+            deadline = time.monotonic() + 120
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"jupyter {frontend} exited early:\n{server.log_tail()}")
                 try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        log.close()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(log_path, ARTIFACTS / f"server-{frontend}.log")
+                    server.api("/api/status")
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(server.log_tail()) from None
+                    time.sleep(0.2)
+            TIMINGS[f"{frontend}_server_ready_s"] = time.perf_counter() - t0
+            yield server
+        finally:
+            _stop(proc, server)
+
+
+def _stop(proc: subprocess.Popen, server: JupyterServer) -> None:
+    """Ask the server to shut down (it stops its kernels), then signal its process group."""
+    try:
+        server.api("/api/shutdown", method="POST")
+        proc.wait(timeout=20)
+        return
+    except Exception:
+        pass
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=10)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="session", params=["lab", "notebook"])
+def jupyter_server(request, e2e_ready, tmp_path_factory):
+    """JupyterLab 4 or Notebook 7, one server per front end for the session."""
+    frontend = request.param
+    root = tmp_path_factory.mktemp(f"nbroot-{frontend}")
+    home = tmp_path_factory.mktemp(f"jhome-{frontend}")
+    try:
+        with run_jupyter(frontend, root, home) as server:
+            yield server
+    finally:
+        if (home / "server.log").exists():
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(home / "server.log", ARTIFACTS / f"server-{frontend}.log")
 
 
 @pytest.fixture(scope="session")
@@ -219,7 +241,7 @@ def browser(e2e_ready):
 
 
 @pytest.fixture
-def page(browser, jupyter_server):
+def page(browser, jupyter_server, request):
     """A new browser context per test; console errors and non-local requests are collected.
     At teardown every kernel is shut down, so each test starts on a fresh kernel."""
     from playwright.sync_api import expect
@@ -247,6 +269,10 @@ def page(browser, jupyter_server):
     yield pg
     ctx.close()
     jupyter_server.shutdown_sessions()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    (ARTIFACTS / f"console-{name}.log").write_text(
+        "".join(f"{e}\n" for e in pg.console_errors) or "(no console errors)\n")
 
 
 def our_errors(errors: list[str]) -> list[str]:
@@ -263,6 +289,7 @@ class KernelProbe:
         self.server = server
         self.kc = None
         self.kernel_id: str | None = None
+        self.subshell_id: str | None = None
 
     def _client(self):
         from jupyter_client import BlockingKernelClient
@@ -273,6 +300,7 @@ class KernelProbe:
         if self.kc is not None and kid == self.kernel_id:
             return self.kc
         self.close()
+        self.subshell_id = None
         cf = self.server.runtime_dir / f"kernel-{kid}.json"
         kc = BlockingKernelClient(connection_file=str(cf))
         kc.load_connection_file()
@@ -281,17 +309,47 @@ class KernelProbe:
         self.kc, self.kernel_id = kc, kid
         return kc
 
-    def eval(self, expr: str, timeout: float = 60) -> Any:
-        """The value of ``expr`` in the kernel (via ``repr`` and ``ast.literal_eval``)."""
+    def _subshell(self) -> str:
+        """A kernel subshell of our own (ipykernel 7), to read state while a cell runs."""
         kc = self._client()
-        msg_id = kc.execute("", silent=True, store_history=False,
-                            user_expressions={"r": f"repr({expr})"})
+        if self.subshell_id is None:
+            req = kc.session.msg("create_subshell_request", {})
+            kc.control_channel.send(req)
+            deadline = time.monotonic() + 60
+            while True:
+                rep = kc.control_channel.get_msg(timeout=max(0.1, deadline - time.monotonic()))
+                if rep["parent_header"].get("msg_id") == req["header"]["msg_id"]:
+                    break
+            assert rep["content"].get("status") == "ok", rep["content"]
+            self.subshell_id = rep["content"]["subshell_id"]
+        return self.subshell_id
+
+    def eval(self, expr: str, timeout: float = 60, subshell: bool = False) -> Any:
+        """The value of ``expr`` in the kernel (via ``repr`` and ``ast.literal_eval``). With
+        ``subshell``, it runs on a kernel subshell, so it answers while a cell is running."""
+        kc = self._client()
         deadline = time.monotonic() + timeout
         while True:
-            reply = kc.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
-            if reply["parent_header"].get("msg_id") == msg_id:
+            msg = kc.session.msg("execute_request", {
+                "code": "", "silent": True, "store_history": False, "allow_stdin": False,
+                "user_expressions": {"r": f"repr({expr})"}, "stop_on_error": False,
+            })
+            if subshell:
+                msg["header"]["subshell_id"] = self._subshell()
+            kc.shell_channel.send(msg)
+            msg_id = msg["header"]["msg_id"]
+            while True:
+                reply = kc.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    break
+            content = reply["content"]
+            if "user_expressions" in content:
                 break
-        res = reply["content"]["user_expressions"]["r"]
+            # "aborted": queued behind a cell that raised (an interrupt); ask again
+            assert content.get("status") == "aborted", f"kernel probe failed: {content}"
+            assert time.monotonic() < deadline, f"kernel probe kept being aborted: {expr}"
+            time.sleep(0.2)
+        res = content["user_expressions"]["r"]
         assert res["status"] == "ok", f"kernel could not evaluate {expr!r}: {res}"
         text = ast.literal_eval(res["data"]["text/plain"])  # the repr string
         try:
@@ -300,11 +358,11 @@ class KernelProbe:
             return text
 
     def wait_for(self, expr: str, pred: Callable[[Any], bool], timeout: float = 60,
-                 what: str = "") -> Any:
+                 what: str = "", subshell: bool = False) -> Any:
         """Poll ``expr`` until ``pred(value)``; fails with the last value."""
         deadline = time.monotonic() + timeout
         while True:
-            got = self.eval(expr)
+            got = self.eval(expr, subshell=subshell)
             if pred(got):
                 return got
             if time.monotonic() > deadline:

@@ -1,0 +1,171 @@
+"""How long a slider moved during training takes to reach the kernel (a measurement, not a test).
+
+Target (issue): a slider moved during training reaches the kernel within 200 ms. For each front
+end this opens tests/e2e/kan_e2e.ipynb in headless chromium, presses Train (200 LBFGS steps on
+the training thread) and moves the lambda slider several times; the kernel's trait observer
+(cell 2 of the notebook) stamps each update with ``time.time()``, the page stamps each move with
+``Date.now()`` (same machine clock), and the difference is the latency. Three kinds of move:
+
+- release: input + change events, what the end of a drag (or a click on the track) fires;
+  the front end writes the value at once;
+- mid-drag: input events only, the pointer held still: the front end writes the value after its
+  200 ms debounce (js/controls.ts DEBOUNCE_MS), so this one cannot be under 200 ms by design;
+- blocking cell: a release while a cell runs ``w.train(200, block=True)``; waits at most 6 s.
+
+    .venv/bin/python tests/e2e/measure_latency.py                  # both front ends
+    .venv/bin/python tests/e2e/measure_latency.py --frontends lab --moves 20
+
+Needs /usr/bin/chromium and the built front end, like the e2e tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import conftest as e2e  # noqa: E402
+import test_kan_widget_e2e as t  # noqa: E402
+
+TARGET_MS = 200.0
+MOVE_JS = """([pos, release]) => {
+    const r = document.querySelector('.kan-widget input[type="range"][aria-label="lambda"]');
+    const t0 = Date.now() / 1000;
+    r.value = String(pos);
+    r.dispatchEvent(new Event('input', {bubbles: true}));
+    if (release) r.dispatchEvent(new Event('change', {bubbles: true}));
+    const n = document.querySelector('.kan-widget input[type="number"][aria-label="lambda value"]');
+    return [t0, Number(n.value)];
+}"""
+
+
+def _positions(n: int, start: int) -> list[int]:
+    # distinct, so that every move changes the value (an unchanged value is not sent)
+    return [start + 17 * k for k in range(n)]
+
+
+def _latencies(kernel, moves: list[tuple[float, float]]) -> list[float | None]:
+    """ms from each (t_page, value) move to the kernel observer seeing that value (while
+    training ran); None if it never arrived during training."""
+    seen = [x for x in kernel.eval("seen", timeout=180) if x[0] == "lamb"]
+    out = []
+    for t_page, value in moves:
+        hit = [x for x in seen if abs(x[1] - value) <= 1e-12 * max(1.0, value) and x[4] >= t_page]
+        out.append((hit[0][4] - t_page) * 1000 if hit and hit[0][2] else None)
+    return out
+
+
+def measure(frontend: str, n_moves: int, browser) -> dict[str, list[float | None]]:
+    with tempfile.TemporaryDirectory(prefix="kan-latency-") as tmp:
+        root, home = Path(tmp, "root"), Path(tmp, "home")
+        root.mkdir()
+        home.mkdir()
+        with e2e.run_jupyter(frontend, root, home) as server:
+            ctx = browser.new_context(viewport={"width": 1280, "height": 1400})
+            page = ctx.new_page()
+            page.set_default_timeout(120_000)
+            kernel = e2e.KernelProbe(server)
+            try:
+                return _run(page, server, kernel, n_moves)
+            finally:
+                kernel.close()
+                ctx.close()
+
+
+def _run(page, server, kernel, n_moves: int) -> dict[str, list[float | None]]:
+    t.open_notebook(page, server)
+    t.run_cell(page, t.SETUP)
+    t.run_cell(page, t.WIDGET)
+    page.locator(".kan-widget").wait_for(state="visible")
+    t.run_cell(page, t.RECORDER)
+    steps = t.widget(page).locator('input[type="number"][aria-label="steps"]')
+    steps.fill("200")
+    steps.blur()
+    kernel.wait_for("w.steps", lambda v: v == 200)
+    results: dict[str, list[float | None]] = {}
+
+    # ---- non-blocking training (the Train button)
+    t.button(page, "Train").click()
+    t.wait_status(page, "/running · step [1-9]/.test(t)", timeout=120_000)
+    for kind, release, start, pause in (("release", True, 400, 0.6), ("mid-drag", False, 410, 0.9)):
+        moves = []
+        for pos in _positions(n_moves, start):
+            moves.append(tuple(page.evaluate(MOVE_JS, [pos, release])))
+            time.sleep(pause)
+        assert kernel.eval("w.running"), "training ended before the moves were done"
+        results[kind] = _latencies(kernel, moves)
+    t.button(page, "Pause").click()
+    t.wait_status(page, "/paused · step/.test(t)", timeout=60_000)
+
+    # ---- blocking cell
+    assert kernel.eval("seen", subshell=True)  # open our subshell before the cell blocks
+    t.run_cell(page, t.BLOCKING, wait=False)
+    t.wait_status(page, "/running · step [1-9]/.test(t)", timeout=120_000)
+    t_page, value = page.evaluate(MOVE_JS, [900, True])
+    time.sleep(1.5)  # no kernel requests meanwhile (they change ipykernel's comm routing)
+    deadline = time.monotonic() + 6
+    arrived = None
+    while time.monotonic() < deadline:
+        got = [x for x in kernel.eval("seen", subshell=True)
+               if x[0] == "lamb" and abs(x[1] - value) <= 1e-12 and x[2]]
+        if got:
+            arrived = (got[0][4] - t_page) * 1000
+            break
+        time.sleep(0.5)
+    results["blocking cell"] = [arrived]
+    kid = server.api("/api/sessions")[0]["kernel"]["id"]
+    server.api(f"/api/kernels/{kid}/interrupt", method="POST")
+    kernel.eval("w.running", timeout=180)
+    return results
+
+
+def _fmt(v: float | None) -> str:
+    return "–" if v is None else f"{v:.0f}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--frontends", nargs="+", default=["lab", "notebook"],
+                    choices=["lab", "notebook"])
+    ap.add_argument("--moves", type=int, default=10, help="moves per kind (default 10)")
+    args = ap.parse_args()
+    reason = e2e._missing_requirement()
+    if reason:
+        print(f"cannot measure: {reason}")
+        return 2
+    from playwright.sync_api import sync_playwright
+
+    rows = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=e2e.CHROMIUM, headless=True,
+                                    args=e2e.CHROMIUM_ARGS)
+        try:
+            for fe in args.frontends:
+                for kind, lat in measure(fe, args.moves, browser).items():
+                    rows.append((fe, kind, lat))
+        finally:
+            browser.close()
+
+    head = ("front end", "move", "n", "arrived", "min ms", "median ms", "p90 ms", "max ms",
+            f"<= {TARGET_MS:.0f} ms")
+    print(" | ".join(head))
+    print(" | ".join("---" for _ in head))
+    for fe, kind, lat in rows:
+        ok = [v for v in lat if v is not None]
+        p90 = sorted(ok)[max(0, round(0.9 * len(ok)) - 1)] if ok else None
+        cells = (fe, kind, str(len(lat)), str(len(ok)), _fmt(min(ok) if ok else None),
+                 _fmt(statistics.median(ok) if ok else None), _fmt(p90),
+                 _fmt(max(ok) if ok else None),
+                 f"{sum(v <= TARGET_MS for v in ok)}/{len(lat)}")
+        print(" | ".join(cells))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
