@@ -19,6 +19,7 @@ import io
 import math
 import os
 import statistics
+import tempfile
 import time
 import warnings
 
@@ -67,6 +68,18 @@ def ours(seed: int) -> dict:
             "width": model.width}
 
 
+@contextlib.contextmanager
+def _in_tmpdir():
+    """pykan writes checkpoints and copy_temp_* files into the working directory."""
+    old = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        try:
+            yield
+        finally:
+            os.chdir(old)
+
+
 def theirs(seed: int) -> dict:
     from kan import KAN as PyKAN
     from kan.utils import create_dataset as py_dataset
@@ -75,7 +88,7 @@ def theirs(seed: int) -> dict:
     start = time.perf_counter()
     nan = False
     formula: sympy.Expr = sympy.Symbol("failed")
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    with _in_tmpdir(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             model = PyKAN(width=[2, 5, 1], grid=5, k=3, seed=seed, auto_save=False)
@@ -125,7 +138,7 @@ def bench_big(with_pykan: bool) -> dict:
 
         py = PyKAN(width=[4, 16, 16, 1], grid=5, k=3, seed=0, auto_save=False)
         py(torch.rand(1000, 4) * 2 - 1)  # caches the activations suggest_symbolic fits
-        with contextlib.redirect_stdout(io.StringIO()):
+        with _in_tmpdir(), contextlib.redirect_stdout(io.StringIO()):
             start = time.perf_counter()
             py.suggest_symbolic(0, 0, 0, verbose=False)
             one = time.perf_counter() - start

@@ -150,7 +150,7 @@ def suggest_symbolic(model, l: int, i: int, j: int, lib=None, topk: int = 5,
     xq, phi = _layer_samples(model, acts, l, n_samples)
     neg = _negligible(phi, layer.mask.bool(), zero_tol)[i, j]
     res = fit_functions(xq[:, i][None], phi[:, i, j][None], entries)
-    order, score = rank(res.r2, entries, weight_simple, neg.reshape(1))
+    order, score = rank(res.r2, entries, weight_simple, neg.reshape(1), res.degenerate)
     rows = [
         Candidate(entries[k].name, float(res.r2[0, k]), float(entries[k].complexity),
                   float(score[0, k]), tuple(float(v) for v in res.params[0, k]))
@@ -239,7 +239,7 @@ def auto_symbolic(model, lib=None, r2_threshold: float = 0.0, weight_simple: flo
             print("auto_symbolic: no edge left to fix")
         return []
     res = fit_functions(torch.cat(xs), torch.cat(ys), entries)
-    order, _ = rank(res.r2, entries, weight_simple, torch.cat(negs))
+    order, _ = rank(res.r2, entries, weight_simple, torch.cat(negs), res.degenerate)
     best = order[:, 0]
     e_idx = torch.arange(len(where))
     best_r2 = res.r2[e_idx, best]

@@ -49,7 +49,7 @@ _ZOOM_ROUNDS_1D = 5
 _ZOOM_ROUNDS_2D = 5
 _POLISH_ITERS = 12
 _FULL_ALPHA_N = 16
-_PERIODIC_ALPHA_MIN = 0.5
+_PERIODIC_ALPHA_MIN = 1.0  # below this the data shows < 1/3 period: a polynomial there
 _PERIODIC_ALPHA_STEP = 0.25
 _SHIFT_MAX = 100.0
 _FULL_ALPHA_MIN = 0.05
@@ -59,11 +59,13 @@ _EXP_ALPHA = (0.02, 60.0)
 @dataclass
 class FitResult:
     """Fits of every edge against every function: ``r2 [E, F]`` and ``params [E, F, 4]`` holding
-    ``(a, b, c, d)`` of ``c*f(a*x+b)+d`` (float64), for ``names[F]``."""
+    ``(a, b, c, d)`` of ``c*f(a*x+b)+d`` (float64), for ``names[F]``. ``degenerate [E, F]`` marks
+    fits that ended where the function degenerates into a simpler one (see ``_degenerate``)."""
 
     names: list[str]
     r2: torch.Tensor
     params: torch.Tensor
+    degenerate: torch.Tensor | None = None
 
 
 @dataclass
@@ -505,13 +507,32 @@ def _finalize(fn: SymbolicFunction, b: _Batch, a: torch.Tensor, bb: torch.Tensor
     return torch.stack([a, bb, c, d], 1), r2
 
 
+def _degenerate(fn: SymbolicFunction, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """Fits that ran to the end of the search where ``f`` turns into a simpler function on the
+    data: ``sin``/``cos`` at the lowest frequency (a parabola or a line), ``exp`` or a sigmoid at
+    the smallest slope (a line), a power with its singularity or vertex pushed far away (a
+    low-order polynomial), an entry below its ``min_alpha`` (a gaussian seen only near its
+    peak). Such a fit says "something simpler", not "this function"."""
+    if fn.kind == "periodic":
+        return alpha <= (fn.min_alpha or _PERIODIC_ALPHA_MIN * (1 + 1e-3))
+    if fn.kind == "exp":
+        return alpha.abs() <= _EXP_ALPHA[0] * 1.01
+    if fn.kind == "shift":
+        return beta.abs() >= _SHIFT_MAX * 0.99
+    if fn.kind == "full":
+        return alpha.abs() <= (fn.min_alpha or _FULL_ALPHA_MIN * 1.01)
+    return torch.zeros_like(alpha, dtype=torch.bool)
+
+
 def _fit_one(fn: SymbolicFunction, b: _Batch, coarse: _Batch,
-             cache: dict) -> tuple[torch.Tensor, torch.Tensor]:
+             cache: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     E = b.x.shape[0]
     ones = torch.ones(E, dtype=torch.float64, device=b.x.device)
+    no = torch.zeros(E, dtype=torch.bool, device=b.x.device)
     if fn.kind == "zero":
         params = torch.stack([ones, 0 * ones, 0 * ones, b.y.mean(1)], 1)
-        return torch.zeros_like(ones), params
+        return torch.zeros_like(ones), params, no
+    degenerate = no
     if fn.kind == "linear":
         a, bb = ones, 0 * ones
     else:
@@ -525,9 +546,10 @@ def _fit_one(fn: SymbolicFunction, b: _Batch, coarse: _Batch,
             alpha, beta = _search_periodic(fn, b, cache)
         else:
             alpha, beta = _search_full(fn, b, coarse)
+        degenerate = _degenerate(fn, alpha, beta)
         a, bb = _to_x_units(b, alpha, beta)
     params, r2 = _finalize(fn, b, a, bb)
-    return r2, params
+    return r2, params, degenerate
 
 
 @contextmanager
@@ -567,14 +589,16 @@ def _fit_functions(x: torch.Tensor, y: torch.Tensor,
     F = len(entries)
     r2 = torch.zeros(E, F, dtype=torch.float64, device=b.x.device)
     params = torch.zeros(E, F, 4, dtype=torch.float64, device=b.x.device)
+    degenerate = torch.zeros(E, F, dtype=torch.bool, device=b.x.device)
     done: dict[str, int] = {}
     cache: dict = {}
     for k, fn in enumerate(entries):
         key = fn.alias_of or fn.name
         if key in done:
-            r2[:, k], params[:, k] = r2[:, done[key]], params[:, done[key]]
+            k0 = done[key]
+            r2[:, k], params[:, k], degenerate[:, k] = r2[:, k0], params[:, k0], degenerate[:, k0]
             continue
-        r2[:, k], params[:, k] = _fit_one(fn, b, coarse, cache)
+        r2[:, k], params[:, k], degenerate[:, k] = _fit_one(fn, b, coarse, cache)
         done[key] = k
     if bool(b.const.any()):
         const_params = torch.stack(
@@ -583,4 +607,5 @@ def _fit_functions(x: torch.Tensor, y: torch.Tensor,
         const_params[:, 3] = b.y.mean(1)
         r2[b.const] = 1.0
         params[b.const] = const_params[b.const][:, None, :].expand(-1, F, 4)
-    return FitResult([fn.name for fn in entries], r2, params)
+        degenerate[b.const] = False
+    return FitResult([fn.name for fn in entries], r2, params, degenerate)

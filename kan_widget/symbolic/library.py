@@ -84,8 +84,10 @@ class SymbolicFunction:
     covers every placement of that window over the data) and ``alpha_max`` the largest ``|a|``
     searched, in units of the data's half-range (``a*x`` then spans ``2*alpha_max`` across the
     data). ``period`` makes the ``b`` search periodic.
-    ``phase`` is used by ``"periodic"`` entries only. ``alias_of`` marks duplicates (``x^0.5`` is
-    ``sqrt``) so they are fitted once.
+    ``phase`` is used by ``"periodic"`` entries only. ``min_alpha``: below this ``|a|`` (same
+    units) the data sees too little of ``f`` to tell it from a polynomial (``exp(-(a*x)^2)`` near
+    its peak is a parabola), so such fits are marked degenerate and rank lower. ``alias_of``
+    marks duplicates (``x^0.5`` is ``sqrt``) so they are fitted once.
     """
 
     name: str
@@ -99,6 +101,7 @@ class SymbolicFunction:
     alpha_max: float = 100.0
     period: float | None = None
     phase: float = 0.0
+    min_alpha: float | None = None
     alias_of: str | None = None
     meta: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -207,8 +210,11 @@ def _default_entries() -> list[SymbolicFunction]:
         S("exp", _exp, sympy.exp, 2, "exp"),
         S("log", _log, sympy.log, 2, "shift", "even", positive_domain=True),
         S("abs", torch.abs, sympy.Abs, 3, "shift", "even"),
-        S("sin", torch.sin, sympy.sin, 2, "periodic", period=2 * math.pi),
-        S("cos", torch.cos, sympy.cos, 2, "periodic", period=2 * math.pi, phase=math.pi / 2),
+        # a sinusoid seen over less than ~4 radians has no clear extremum-and-inflection pair:
+        # a parabola or cubic describes it as well (min_alpha is a half-range: 2 -> 4 radians)
+        S("sin", torch.sin, sympy.sin, 2, "periodic", period=2 * math.pi, min_alpha=2.0),
+        S("cos", torch.cos, sympy.cos, 2, "periodic", period=2 * math.pi, phase=math.pi / 2,
+          min_alpha=2.0),
         S("tan", _tan, sympy.tan, 3, "full", "odd", support=math.pi / 2, alpha_max=30.0,
           period=math.pi),
         S("tanh", torch.tanh, sympy.tanh, 3, "full", "odd", support=3.0),
@@ -218,7 +224,8 @@ def _default_entries() -> list[SymbolicFunction]:
         S("arctan", torch.arctan, sympy.atan, 4, "full", "odd", support=4.0),
         S("arctanh", _arctanh, sympy.atanh, 4, "full", "odd", support=1.0, alpha_max=1.2),
         S("0", _zero, lambda x: sympy.Integer(0), 0, "zero"),
-        S("gaussian", _gaussian, lambda x: sympy.exp(-(x**2)), 3, "full", "even", support=3.0),
+        S("gaussian", _gaussian, lambda x: sympy.exp(-(x**2)), 3, "full", "even", support=3.0,
+          min_alpha=0.75),
     ]
 
 

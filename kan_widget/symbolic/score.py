@@ -14,8 +14,16 @@ so one unit of complexity costs a *fraction* of the fit's precision (a quarter a
    (``sgn`` before ``tanh``), then library order (``sin`` before ``cos``, ``sqrt`` before
    ``x^0.5``). Functions that can mimic a simpler one on the data (``cos(a*x)`` near ``a = 0``
    looks like ``x^2``) therefore do not win by fitting the last digits of noise.
-2. **``'0'`` is not ranked by r^2.** It wins only when the edge is negligible (its spread is a
-   tiny fraction of the largest edge in its layer, decided by the caller); otherwise it ranks last.
+2. **Degenerate fits count for less.** A fit in the regime where the function is
+   indistinguishable from a simpler one on the data has its score halved: ``sin``/``cos`` seeing
+   less than ~4 radians (no clear extremum-and-inflection pair: a learned parabola is matched by
+   ``cos(1.3*x)``), ``exp`` or a sigmoid at the smallest slope (a line), a gaussian seen only near
+   its peak, a power whose singularity was pushed to the end of the search (see
+   :mod:`kan_widget.symbolic.fit`). Exact data still wins through; a learned, slightly distorted
+   parabola stays ``x^2``.
+3. **``'0'`` is not ranked by r^2.** It wins only when the edge is negligible (its spread is at
+   most ``zero_tol``, 1e-3, of the largest edge into the same node, decided by the caller);
+   otherwise it ranks last.
 
 Why not pykan's ``loss = 0.8*C + 0.2*log2(1 + 1e-5 - r2)``: a fixed 4 bits per complexity unit
 lets ``'0'`` (``C = 0``, ``r2 = 0``, loss ~0) beat any edge fitted with
@@ -35,10 +43,11 @@ import torch
 
 from .library import SymbolicFunction
 
-__all__ = ["R2_FLOOR", "TIE", "rank", "selection_score"]
+__all__ = ["DEGENERATE_FACTOR", "R2_FLOOR", "TIE", "rank", "selection_score"]
 
 R2_FLOOR = 1e-10
 TIE = 0.05
+DEGENERATE_FACTOR = 0.5
 _KIND_ORDER = {"zero": 0, "linear": 1, "quadratic": 2, "shift": 3, "exp": 3, "periodic": 3,
                "full": 4}
 
@@ -57,15 +66,18 @@ def selection_score(r2: torch.Tensor, complexity: torch.Tensor,
 
 
 def rank(r2: torch.Tensor, entries: Sequence[SymbolicFunction], weight_simple: float = 0.8,
-         negligible: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+         negligible: torch.Tensor | None = None,
+         degenerate: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Order candidates per edge: ``r2 [E, F]`` -> ``(order [E, F], score [E, F])``, with
     ``order[e, 0]`` the chosen function. ``negligible [E]`` marks edges that ``'0'`` should
-    take."""
+    take; ``degenerate [E, F]`` marks fits whose score is halved."""
     E, F = r2.shape
     dev = r2.device
     complexity = torch.tensor([float(e.complexity) for e in entries], dtype=torch.float64,
                               device=dev)
     score = selection_score(r2, complexity, weight_simple)
+    if degenerate is not None:
+        score = torch.where(degenerate & (score > 0), score * DEGENERATE_FACTOR, score)
     is_zero = torch.tensor([e.kind == "zero" for e in entries], device=dev)
     if negligible is None:
         negligible = torch.zeros(E, dtype=torch.bool, device=dev)

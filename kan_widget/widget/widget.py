@@ -158,6 +158,7 @@ class KANWidget(anywidget.AnyWidget):
         self._plots = Plots(view, self._in_vars, self._out_vars)
         # NB: not `_handle_custom_msg`, which is ipywidgets' dispatcher (browser-tests.md #4)
         self.on_msg(self._on_frontend_msg)
+        _route_to_sender(self.comm)
         self.formula = self._safe_formula()  # the model may arrive with symbolic edges
         self._publish_model(message="ready")
 
@@ -704,3 +705,16 @@ def _candidates(result) -> list[dict]:
         })
     return out
 
+
+
+def _route_to_sender(comm) -> None:
+    """Deliver front-end messages to the subshell the front end chose.
+
+    ipykernel 7 routes a comm message to the subshell that last *published* on that comm
+    (``BaseComm._reply_subshell_for``). Our training thread publishes under the parent of whatever
+    request ran last, which is the cell blocked in ``w.train(block=True)``, so slider moves and
+    Pause queued behind that very cell. The widget relies on no request/reply pairing, so the
+    front end's own routing (a comm subshell, where JupyterLab enables them) is the right one.
+    """
+    if comm is not None and hasattr(comm, "_reply_subshell_for"):
+        comm._reply_subshell_for = lambda data, default: default

@@ -57,7 +57,7 @@ def _missing_requirement() -> str | None:
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         return f"{CHROMIUM} not found (apt-get install chromium; never `playwright install`)"
     if not BUNDLE.is_file():
-        return f"{BUNDLE.relative_to(ROOT)} is not built (npm run build)"
+        return f"{BUNDLE} is not built (run `npm run build`)"
     for mod in ("playwright", "jupyter_client", "jupyterlab", "notebook", "ipykernel"):
         if importlib.util.find_spec(mod) is None:
             return f"e2e dependency {mod} is not installed (pip install -e '.[dev]')"
@@ -66,7 +66,7 @@ def _missing_requirement() -> str | None:
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if HERE in Path(str(item.fspath)).resolve().parents:
+        if HERE in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.e2e)
 
 
@@ -146,7 +146,9 @@ def run_jupyter(frontend: str, root: Path, home: Path) -> Iterator[JupyterServer
     # the venv's kernelspec and lab extensions live under sys.prefix, which jupyter always
     # searches, so JUPYTER_DATA_DIR can be isolated too
     cmd = [
-        sys.executable, "-m", "jupyterlab" if frontend == "lab" else "notebook",
+        sys.executable,
+        "-m",
+        "jupyterlab" if frontend == "lab" else "notebook",
         "--no-browser",
         "--allow-root",  # root in containers/CI; lab refuses to start otherwise
         "--ServerApp.ip=127.0.0.1",
@@ -172,10 +174,12 @@ def run_jupyter(frontend: str, root: Path, home: Path) -> Iterator[JupyterServer
     log_path = home / "server.log"
     t0 = time.perf_counter()
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # own process group: kernels too
-        server = JupyterServer(frontend, f"http://127.0.0.1:{port}", token, root, runtime_dir,
-                               proc, log_path)
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )  # own process group: kernels too
+        server = JupyterServer(
+            frontend, f"http://127.0.0.1:{port}", token, root, runtime_dir, proc, log_path
+        )
         try:
             deadline = time.monotonic() + 120
             while True:
@@ -263,16 +267,21 @@ def page(browser, jupyter_server, request):
 
     pg.on("console", on_console)
     pg.on("pageerror", lambda e: pg.console_errors.append(f"pageerror: {e} {e.stack or ''}"))
-    pg.on("request", lambda r: r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:",
-                                                 "blob:"))
-          or pg.external_requests.append(r.url))
+    pg.on(
+        "request",
+        lambda r: (
+            r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))
+            or pg.external_requests.append(r.url)
+        ),
+    )
     yield pg
     ctx.close()
     jupyter_server.shutdown_sessions()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
     (ARTIFACTS / f"console-{name}.log").write_text(
-        "".join(f"{e}\n" for e in pg.console_errors) or "(no console errors)\n")
+        "".join(f"{e}\n" for e in pg.console_errors) or "(no console errors)\n"
+    )
 
 
 def our_errors(errors: list[str]) -> list[str]:
@@ -283,7 +292,10 @@ def our_errors(errors: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- kernel probe
 class KernelProbe:
     """Evaluates expressions in the notebook's kernel through a second jupyter_client, with no
-    UI involved (``user_expressions`` on a silent execute). Blocks while a cell is running."""
+    UI involved (``user_expressions`` on a silent execute). On the main shell it waits while a
+    cell runs; ``subshell=True`` asks on a kernel subshell of its own (ipykernel 7), which answers
+    at once. Connect (any ``eval``) before a blocking cell starts: connecting asks kernel_info on
+    the main shell."""
 
     def __init__(self, server: JupyterServer):
         self.server = server
@@ -330,10 +342,17 @@ class KernelProbe:
         kc = self._client()
         deadline = time.monotonic() + timeout
         while True:
-            msg = kc.session.msg("execute_request", {
-                "code": "", "silent": True, "store_history": False, "allow_stdin": False,
-                "user_expressions": {"r": f"repr({expr})"}, "stop_on_error": False,
-            })
+            msg = kc.session.msg(
+                "execute_request",
+                {
+                    "code": "",
+                    "silent": True,
+                    "store_history": False,
+                    "allow_stdin": False,
+                    "user_expressions": {"r": f"repr({expr})"},
+                    "stop_on_error": False,
+                },
+            )
             if subshell:
                 msg["header"]["subshell_id"] = self._subshell()
             kc.shell_channel.send(msg)
@@ -357,8 +376,14 @@ class KernelProbe:
         except (ValueError, SyntaxError):
             return text
 
-    def wait_for(self, expr: str, pred: Callable[[Any], bool], timeout: float = 60,
-                 what: str = "", subshell: bool = False) -> Any:
+    def wait_for(
+        self,
+        expr: str,
+        pred: Callable[[Any], bool],
+        timeout: float = 60,
+        what: str = "",
+        subshell: bool = False,
+    ) -> Any:
         """Poll ``expr`` until ``pred(value)``; fails with the last value."""
         deadline = time.monotonic() + timeout
         while True:
@@ -366,8 +391,9 @@ class KernelProbe:
             if pred(got):
                 return got
             if time.monotonic() > deadline:
-                raise AssertionError(f"kernel: {what or expr} not reached in {timeout} s; "
-                                     f"{expr} = {got!r}")
+                raise AssertionError(
+                    f"kernel: {what or expr} not reached in {timeout} s; {expr} = {got!r}"
+                )
             time.sleep(0.25)
 
     def close(self) -> None:

@@ -70,6 +70,7 @@ def measure(frontend: str, n_moves: int, browser) -> dict[str, list[float | None
             ctx = browser.new_context(viewport={"width": 1280, "height": 1400})
             page = ctx.new_page()
             page.set_default_timeout(120_000)
+            page.timings = e2e.TIMINGS  # the test helpers record timings here
             kernel = e2e.KernelProbe(server)
             try:
                 return _run(page, server, kernel, n_moves)
@@ -112,8 +113,11 @@ def _run(page, server, kernel, n_moves: int) -> dict[str, list[float | None]]:
     deadline = time.monotonic() + 6
     arrived = None
     while time.monotonic() < deadline:
-        got = [x for x in kernel.eval("seen", subshell=True)
-               if x[0] == "lamb" and abs(x[1] - value) <= 1e-12 and x[2]]
+        got = [
+            x
+            for x in kernel.eval("seen", subshell=True)
+            if x[0] == "lamb" and abs(x[1] - value) <= 1e-12 and x[2]
+        ]
         if got:
             arrived = (got[0][4] - t_page) * 1000
             break
@@ -131,8 +135,9 @@ def _fmt(v: float | None) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--frontends", nargs="+", default=["lab", "notebook"],
-                    choices=["lab", "notebook"])
+    ap.add_argument(
+        "--frontends", nargs="+", default=["lab", "notebook"], choices=["lab", "notebook"]
+    )
     ap.add_argument("--moves", type=int, default=10, help="moves per kind (default 10)")
     args = ap.parse_args()
     reason = e2e._missing_requirement()
@@ -143,8 +148,9 @@ def main() -> int:
 
     rows = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=e2e.CHROMIUM, headless=True,
-                                    args=e2e.CHROMIUM_ARGS)
+        browser = p.chromium.launch(
+            executable_path=e2e.CHROMIUM, headless=True, args=e2e.CHROMIUM_ARGS
+        )
         try:
             for fe in args.frontends:
                 for kind, lat in measure(fe, args.moves, browser).items():
@@ -152,17 +158,33 @@ def main() -> int:
         finally:
             browser.close()
 
-    head = ("front end", "move", "n", "arrived", "min ms", "median ms", "p90 ms", "max ms",
-            f"<= {TARGET_MS:.0f} ms")
+    head = (
+        "front end",
+        "move",
+        "n",
+        "arrived",
+        "min ms",
+        "median ms",
+        "p90 ms",
+        "max ms",
+        f"<= {TARGET_MS:.0f} ms",
+    )
     print(" | ".join(head))
     print(" | ".join("---" for _ in head))
     for fe, kind, lat in rows:
         ok = [v for v in lat if v is not None]
         p90 = sorted(ok)[max(0, round(0.9 * len(ok)) - 1)] if ok else None
-        cells = (fe, kind, str(len(lat)), str(len(ok)), _fmt(min(ok) if ok else None),
-                 _fmt(statistics.median(ok) if ok else None), _fmt(p90),
-                 _fmt(max(ok) if ok else None),
-                 f"{sum(v <= TARGET_MS for v in ok)}/{len(lat)}")
+        cells = (
+            fe,
+            kind,
+            str(len(lat)),
+            str(len(ok)),
+            _fmt(min(ok) if ok else None),
+            _fmt(statistics.median(ok) if ok else None),
+            _fmt(p90),
+            _fmt(max(ok) if ok else None),
+            f"{sum(v <= TARGET_MS for v in ok)}/{len(lat)}",
+        )
         print(" | ".join(cells))
     return 0
 
