@@ -87,10 +87,12 @@ def check_dataset(dataset: dict, n_in: int, n_out: int, *, dtype=torch.float32, 
     for split in ("train", "test"):
         if f"{split}_input" not in dataset:
             continue
-        x = as_tensor(dataset[f"{split}_input"], n_in, name=f"{split}_input", dtype=dtype,
-                      device=device)
-        y = as_tensor(dataset[f"{split}_label"], n_out, name=f"{split}_label", dtype=dtype,
-                      device=device)
+        x = as_tensor(
+            dataset[f"{split}_input"], n_in, name=f"{split}_input", dtype=dtype, device=device
+        )
+        y = as_tensor(
+            dataset[f"{split}_label"], n_out, name=f"{split}_label", dtype=dtype, device=device
+        )
         if x.shape[0] != y.shape[0]:
             raise ValueError(
                 f"{split}_input has {x.shape[0]} rows but {split}_label has {y.shape[0]}; they "

@@ -47,7 +47,7 @@ def load(path, device=None):
     try:
         with safe_open(path, framework="pt", device="cpu") as f:
             header = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # safetensors raises its own error types for corrupt files
         raise ValueError(
             f"{path!r} is not a readable kan-widget model file (a safetensors file written by "

@@ -70,7 +70,7 @@ class KANLayer(nn.Module):
         kw = {"dtype": dtype, "device": device}
         self.register_buffer("grid", uniform_grid(in_dim, grid, k, grid_range, **kw))
         # pykan's init: a least-squares spline through small uniform noise at the grid points
-        noise = (torch.rand(grid + 1, in_dim, out_dim, generator=generator, dtype=dtype) - 0.5)
+        noise = torch.rand(grid + 1, in_dim, out_dim, generator=generator, dtype=dtype) - 0.5
         noise = (noise * noise_scale / grid).to(device)
         knots = self.grid[:, k:-k].t()  # [G+1, in]
         self.coef = nn.Parameter(curve2coef(knots, noise, self.grid, k))
@@ -79,7 +79,9 @@ class KANLayer(nn.Module):
         self.scale_base = nn.Parameter(sb)
         self.scale_sp = nn.Parameter(torch.full((in_dim, out_dim), 1 / math.sqrt(in_dim), **kw))
         self.register_buffer("mask", torch.ones(in_dim, out_dim, **kw))
-        self.register_buffer("sym_mask", torch.zeros(in_dim, out_dim, dtype=torch.bool, device=device))
+        self.register_buffer(
+            "sym_mask", torch.zeros(in_dim, out_dim, dtype=torch.bool, device=device)
+        )
         sym = torch.zeros(in_dim, out_dim, 4, **kw)
         sym[..., 0] = 1.0  # a = 1, c = 1 so a freshly fixed edge is f(x)
         sym[..., 2] = 1.0
@@ -96,7 +98,7 @@ class KANLayer(nn.Module):
         return f"in={self.in_dim}, out={self.out_dim}, grid={self.num}, k={self.k}"
 
     def _numeric_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Effective weights: base ``[in, out]`` and spline ``[in, K, out]`` with masks folded in."""
+        """Effective weights: base ``[in, out]``, spline ``[in, K, out]``, masks folded in."""
         m = self.mask * (~self.sym_mask)
         wb = self.scale_base * m
         ws = (self.scale_sp * m).unsqueeze(1) * self.coef.transpose(1, 2)

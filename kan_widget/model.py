@@ -99,9 +99,18 @@ class KAN(nn.Module):
         gen = torch.Generator().manual_seed(int(seed))
         self.layers = nn.ModuleList(
             KANLayer(
-                w[l], w[l + 1], grid, k, grid_range=grid_range, noise_scale=noise_scale,
-                scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma,
-                base_fun=base_fun, grid_eps=grid_eps, generator=gen, dtype=dtype,
+                w[l],
+                w[l + 1],
+                grid,
+                k,
+                grid_range=grid_range,
+                noise_scale=noise_scale,
+                scale_base_mu=scale_base_mu,
+                scale_base_sigma=scale_base_sigma,
+                base_fun=base_fun,
+                grid_eps=grid_eps,
+                generator=gen,
+                dtype=dtype,
                 device=device,
             )
             for l in range(len(w) - 1)
@@ -230,7 +239,8 @@ class KAN(nn.Module):
 
     def _ensure_scores(self) -> list[torch.Tensor]:
         if self._edge_scores is None or any(
-            s.shape != (layer.in_dim, layer.out_dim) for s, layer in zip(self._edge_scores, self.layers)
+            s.shape != (layer.in_dim, layer.out_dim)
+            for s, layer in zip(self._edge_scores, self.layers)
         ):
             self.attribute()
         assert self._edge_scores is not None
@@ -317,7 +327,9 @@ class KAN(nn.Module):
         if not 0 <= i < layer.in_dim:
             raise IndexError(f"input node i={i} out of range for layer {l} (0..{layer.in_dim - 1})")
         if not 0 <= j < layer.out_dim:
-            raise IndexError(f"output node j={j} out of range for layer {l} (0..{layer.out_dim - 1})")
+            raise IndexError(
+                f"output node j={j} out of range for layer {l} (0..{layer.out_dim - 1})"
+            )
 
     # ------------------------------------------------------------------ training
     def fit(self, dataset: dict, **kwargs) -> dict[str, list]:
@@ -351,7 +363,9 @@ class KAN(nn.Module):
         for layer, names in zip(self.layers, state["sym_names"]):
             layer.sym_names = dict(names)
             layer._sym_groups = None
-        self._edge_scores = None if state["scores"] is None else [s.clone() for s in state["scores"]]
+        self._edge_scores = (
+            None if state["scores"] is None else [s.clone() for s in state["scores"]]
+        )
         self.reg_metric = state.get("reg_metric", DEFAULT_METRIC)
 
     def copy(self) -> KAN:
@@ -396,13 +410,15 @@ class KAN(nn.Module):
 
         return api.suggest_symbolic(self, l, i, j, lib=lib, topk=topk, **kwargs)
 
-    def auto_symbolic(self, lib=None, r2_threshold: float = 0.0, weight_simple: float = 0.8,
-                      **kwargs):
+    def auto_symbolic(
+        self, lib=None, r2_threshold: float = 0.0, weight_simple: float = 0.8, **kwargs
+    ):
         """Fit every active edge against every library function (batched) and fix the best."""
         from .symbolic import api
 
-        return api.auto_symbolic(self, lib=lib, r2_threshold=r2_threshold,
-                                 weight_simple=weight_simple, **kwargs)
+        return api.auto_symbolic(
+            self, lib=lib, r2_threshold=r2_threshold, weight_simple=weight_simple, **kwargs
+        )
 
     def fix_symbolic(self, l: int, i: int, j: int, fun, fit_params: bool = True, **kwargs):
         """Make edge ``(l, i, j)`` compute ``c*fun(a*x+b)+d``; returns the fit's r^2."""
@@ -446,9 +462,16 @@ def _build_layers(width: list[int], grids: list[int], config: dict, device) -> n
         warnings.simplefilter("ignore")
         return nn.ModuleList(
             KANLayer(
-                width[l], width[l + 1], grids[l], config["k"], grid_range=config["grid_range"],
-                base_fun=config["base_fun"], grid_eps=config["grid_eps"], generator=gen,
-                dtype=dtype, device=device,
+                width[l],
+                width[l + 1],
+                grids[l],
+                config["k"],
+                grid_range=config["grid_range"],
+                base_fun=config["base_fun"],
+                grid_eps=config["grid_eps"],
+                generator=gen,
+                dtype=dtype,
+                device=device,
             )
             for l in range(len(width) - 1)
         )

@@ -37,8 +37,9 @@ class PrunePlan:
         return int(sum(int((~e).sum()) for e in self.edges))
 
 
-def plan_prune(scores: list[torch.Tensor], masks: list[torch.Tensor], node_th: float,
-               edge_th: float | None) -> PrunePlan:
+def plan_prune(
+    scores: list[torch.Tensor], masks: list[torch.Tensor], node_th: float, edge_th: float | None
+) -> PrunePlan:
     """Decide from edge scores ``[in, out]`` (and current masks) without building a model.
 
     Vectorised over nodes and edges; used both by ``prune`` and by the widget's theta preview.
@@ -77,9 +78,7 @@ def prune(model, node_th: float = 1e-2, edge_th: float | None = 3e-2):
     new.layers = nn.ModuleList(
         layer.select(keep[l], keep[l + 1]) for l, layer in enumerate(model.layers)
     )
-    new._edge_scores = [
-        s[keep[l]][:, keep[l + 1]].clone() for l, s in enumerate(scores)
-    ]
+    new._edge_scores = [s[keep[l]][:, keep[l + 1]].clone() for l, s in enumerate(scores)]
     if new.train_input is not None:
         new.attribute()
     if edge_th is not None:

@@ -63,9 +63,9 @@ def _recursion(x: torch.Tensor, grid: torch.Tensor, k: int) -> tuple[torch.Tenso
         inv_l = torch.where(d_left != 0, 1.0 / d_left, torch.zeros_like(d_left))
         inv_r = torch.where(d_right != 0, 1.0 / d_right, torch.zeros_like(d_right))
         prev = value
-        value = (xt - g[:, : -(p + 1)]) * inv_l * value[:, :-1] + (g[:, p + 1 :] - xt) * inv_r * value[
-            :, 1:
-        ]
+        value = (xt - g[:, : -(p + 1)]) * inv_l * value[:, :-1] + (
+            g[:, p + 1 :] - xt
+        ) * inv_r * value[:, 1:]
     return value, prev
 
 

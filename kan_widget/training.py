@@ -94,8 +94,13 @@ class Trainer:
         self._params = [p for p in self.model.parameters() if p.requires_grad]
         if self.opt_name == "LBFGS":
             self._optimizer = torch.optim.LBFGS(
-                self._params, lr=self.lr, history_size=10, line_search_fn="strong_wolfe",
-                tolerance_grad=1e-32, tolerance_change=1e-32, max_iter=self.max_iter,
+                self._params,
+                lr=self.lr,
+                history_size=10,
+                line_search_fn="strong_wolfe",
+                tolerance_grad=1e-32,
+                tolerance_change=1e-32,
+                max_iter=self.max_iter,
             )
         else:
             self._optimizer = torch.optim.Adam(self._params, lr=self.lr)
@@ -142,11 +147,13 @@ class Trainer:
             l_pred = self.loss_fn(pred, y)
             reg = pred.new_zeros(())
             if lamb > 0:
-                reg = edge_penalty([s.value for s in stats], self.metric, self.lamb_l1,
-                                   self.lamb_entropy)
+                reg = edge_penalty(
+                    [s.value for s in stats], self.metric, self.lamb_l1, self.lamb_entropy
+                )
                 if self.lamb_coef or self.lamb_coefdiff:
-                    reg = reg + coef_penalty([layer.coef for layer in model.layers],
-                                             self.lamb_coef, self.lamb_coefdiff)
+                    reg = reg + coef_penalty(
+                        [layer.coef for layer in model.layers], self.lamb_coef, self.lamb_coefdiff
+                    )
             loss = l_pred + lamb * reg
             loss.backward()
             last["l_pred"], last["reg"], last["stats"] = l_pred.detach(), reg.detach(), stats
@@ -243,11 +250,23 @@ def fit(
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
         raise ValueError(f"steps must be an int >= 0; got {steps!r}")
     trainer = Trainer(
-        model, dataset, opt=opt, lr=lr, lamb=lamb, lamb_l1=lamb_l1, lamb_entropy=lamb_entropy,
-        lamb_coef=lamb_coef, lamb_coefdiff=lamb_coefdiff, update_grid=update_grid,
-        grid_update_num=grid_update_num, start_grid_update_step=start_grid_update_step,
-        stop_grid_update_step=stop_grid_update_step, batch=batch, loss_fn=loss_fn,
-        reg_metric=reg_metric, seed=seed,
+        model,
+        dataset,
+        opt=opt,
+        lr=lr,
+        lamb=lamb,
+        lamb_l1=lamb_l1,
+        lamb_entropy=lamb_entropy,
+        lamb_coef=lamb_coef,
+        lamb_coefdiff=lamb_coefdiff,
+        update_grid=update_grid,
+        grid_update_num=grid_update_num,
+        start_grid_update_step=start_grid_update_step,
+        stop_grid_update_step=stop_grid_update_step,
+        batch=batch,
+        loss_fn=loss_fn,
+        reg_metric=reg_metric,
+        seed=seed,
     )
     history: dict[str, list] = {"train_loss": [], "test_loss": [], "reg": []}
     for f in metrics or []:

@@ -114,7 +114,7 @@ class TestData:
             KAN("2,5,1")
         with pytest.raises(ValueError, match="grid must be an int >= 1"):
             KAN([2, 1], grid=0)
-        with pytest.raises(ValueError, match="k .* must be an int"):
+        with pytest.raises(ValueError, match=r"k .* must be an int"):
             KAN([2, 1], k=-1)
         with pytest.raises(ValueError, match="multiplication nodes"):
             KAN([2, [5, 2], 1])
@@ -236,7 +236,7 @@ class TestFiles:
         p = tmp_path / "m.safetensors"
         KAN([2, 3, 1]).save(p)
         self._rewrite_header(p, lambda m: m.update(format_version=99))
-        with pytest.raises(ValueError, match="newer kan-widget .*format 99"):
+        with pytest.raises(ValueError, match=r"newer kan-widget .*format 99"):
             KAN.load(p)
 
     def test_saved_file_carries_version(self, tmp_path):
