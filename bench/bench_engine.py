@@ -443,6 +443,14 @@ def _fmt_ms(v) -> str:
     return f"{v:.1f} ms" if v >= 10 else f"{v:.2f} ms"
 
 
+def _mib(v) -> str:
+    return "–" if v != v else f"{v:.1f} MiB"
+
+
+def _x(v, suffix="") -> str:
+    return "–" if v != v else f"{v:.1f}x{suffix}"
+
+
 def _verdict(ok) -> str:
     return "–" if ok is None else ("PASS" if ok else "FAIL")
 
@@ -464,7 +472,7 @@ def render(fit_rows, grid_rows, mem_rows, wide, ops, use_pykan) -> tuple[str, bo
         all_ok &= ok is not False
         lines.append(
             f"| fit Adam step, λ=0.01, {_w(r['width'], r['batch'])} | {_fmt_ms(r['ours_ms'])} | "
-            f"{_fmt_ms(r['pykan_ms'])} | {ratio:.1f}x steps/s | {best(r):.1f}x | "
+            f"{_fmt_ms(r['pykan_ms'])} | {_x(ratio, ' steps/s')} | {_x(best(r))} | "
             f"{_fmt_ms(r['mlp_ms'])} "
             f"({r['ours_ms'] / r['mlp_ms']:.1f}x) | ≥ {need:g}x | {_verdict(ok)} |"
         )
@@ -474,7 +482,7 @@ def render(fit_rows, grid_rows, mem_rows, wide, ops, use_pykan) -> tuple[str, bo
         all_ok &= ok is not False
         lines.append(
             f"| update_grid, {_w(r['width'], r['batch'])} | {_fmt_ms(r['ours_ms'])} | "
-            f"{_fmt_ms(r['pykan_ms'])} | {ratio:.1f}x faster | {best(r):.1f}x | | "
+            f"{_fmt_ms(r['pykan_ms'])} | {_x(ratio, ' faster')} | {_x(best(r))} | | "
             f"≥ {UPDATE_GRID_TARGET:g}x | "
             f"{_verdict(ok)} |"
         )
@@ -483,15 +491,16 @@ def render(fit_rows, grid_rows, mem_rows, wide, ops, use_pykan) -> tuple[str, bo
         ok = None if not (use_pykan and ratio == ratio) else ratio <= 1.0
         all_ok &= ok is not False
         lines.append(
-            f"| peak memory of fit steps, {_w(r['width'], r['batch'])} | {r['ours_mib']:.1f} MiB "
-            f"| {r['pykan_mib']:.1f} MiB | {ratio:.2f}x | | | ≤ 1x (pykan) | {_verdict(ok)} |"
+            f"| peak memory of fit steps, {_w(r['width'], r['batch'])} | {_mib(r['ours_mib'])} "
+            f"| {_mib(r['pykan_mib'])} | {'–' if ratio != ratio else f'{ratio:.2f}x'} | | | "
+            f"≤ 1x (pykan) | {_verdict(ok)} |"
         )
     ratio = wide["pykan_ms"] / wide["ours_ms"] if use_pykan else float("nan")
     ok = wide["ours_ms"] <= WIDE_AIM_MS
     lines.append(
         f"| fwd+bwd with regulariser, {_w(wide['width'], wide['batch'])}, G=3 | "
         f"{_fmt_ms(wide['ours_ms'])} (best {_fmt_ms(wide['ours_min'])}) | "
-        f"{_fmt_ms(wide['pykan_ms'])} | {ratio:.1f}x | {best(wide):.1f}x | | "
+        f"{_fmt_ms(wide['pykan_ms'])} | {_x(ratio)} | {_x(best(wide))} | | "
         f"~{WIDE_AIM_MS:g} ms (aim) | {'met' if ok else 'missed'} |"
     )
     pk_ops = ops["pykan"] if ops["pykan"] is not None else "–"

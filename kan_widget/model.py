@@ -175,8 +175,9 @@ class KAN(nn.Module):
             and x.shape[0] > 0
             and not x.is_complex()
         ):
-            x = x.detach().to(dtype=self.dtype, device=self.device)
-            if bool(torch.isfinite(x).all()):
+            # no detach: a KAN inside a larger network, or d(output)/d(input), needs the graph
+            x = x.to(dtype=self.dtype, device=self.device)
+            if bool(torch.isfinite(x.detach()).all()):
                 return x
         return as_tensor(x, n_in, name="x", dtype=self.dtype, device=self.device)
 

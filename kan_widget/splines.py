@@ -43,10 +43,15 @@ def basis_reference(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor
     g = grid.unsqueeze(0)
     value = ((x >= g[:, :, :-1]) & (x < g[:, :, 1:])).to(x.dtype)
     for p in range(1, k + 1):
-        left = (x - g[:, :, : -(p + 1)]) / (g[:, :, p:-1] - g[:, :, : -(p + 1)])
-        right = (g[:, :, p + 1 :] - x) / (g[:, :, p + 1 :] - g[:, :, 1:-p])
-        value = left * value[:, :, :-1] + right * value[:, :, 1:]
-    return torch.nan_to_num(value)
+        # zero-width spans (repeated knots) contribute nothing; dividing by them would spread
+        # 0*inf = NaN through the recursion
+        d_l = g[:, :, p:-1] - g[:, :, : -(p + 1)]
+        d_r = g[:, :, p + 1 :] - g[:, :, 1:-p]
+        inv_l = torch.where(d_l != 0, 1.0 / d_l, torch.zeros_like(d_l))
+        inv_r = torch.where(d_r != 0, 1.0 / d_r, torch.zeros_like(d_r))
+        left = (x - g[:, :, : -(p + 1)]) * inv_l * value[:, :, :-1]
+        value = left + (g[:, :, p + 1 :] - x) * inv_r * value[:, :, 1:]
+    return value
 
 
 def _recursion(x: torch.Tensor, grid: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -123,8 +123,6 @@ def test_basis_matches_scalar_cox_de_boor(k):
     assert (ref - want[:, :2]).abs().max().item() <= 1e-12
 
 
-@pytest.mark.xfail(strict=True, reason="basis_reference (so curve2coef) mishandles repeated "
-                   "knots: 0*inf NaNs propagate before nan_to_num; see the engine report")
 @pytest.mark.parametrize("k", [2, 3])
 def test_reference_basis_with_repeated_knots(k):
     grid = _knot_rows(4, k)[2:]  # the row with a repeated interior knot
@@ -220,8 +218,6 @@ def test_model_gradients_gradcheck(metric):
         assert torch.equal(a, b)
 
 
-@pytest.mark.xfail(strict=True, reason="KAN._input detaches its input (commit c2719a0): "
-                   "model(x) is not differentiable in x; see the engine report")
 def test_model_output_is_differentiable_in_its_input():
     """pykan's KAN(x) is (its PDE tutorials differentiate through it), and a KAN used inside a
     larger network must pass gradients back to the layers before it."""

@@ -143,15 +143,23 @@ def test_notebook_runs(name, tmp_path):
         nb, kernel_name="python3", timeout=TIMEOUT, resources={"metadata": {"path": str(work)}}
     )
     client.execute(env=_kernel_env())  # raises CellExecutionError on the first failing cell
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
+    errors = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert not errors
     CHECKS[name](nb)
     # nothing but the copied notebook may appear in the working directory
     assert sorted(p.name for p in work.iterdir()) == [name]
     # and the repository's copy is untouched (still without outputs)
-    assert all(c.get("outputs", []) == [] for c in nbformat.read(src, as_version=4).cells
-               if c.cell_type == "code")
+    assert all(
+        c.get("outputs", []) == []
+        for c in nbformat.read(src, as_version=4).cells
+        if c.cell_type == "code"
+    )
 
 
 def test_kernel_is_this_environment():
