@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .splines import basis, curve2coef, extend_grid, uniform_grid
+from .splines import basis, basis_t, curve2coef, extend_grid, uniform_grid
 
 __all__ = ["BASE_FUNCTIONS", "EdgeStats", "KANLayer"]
 
@@ -116,16 +116,17 @@ class KANLayer(nn.Module):
     def _forward(self, x: torch.Tensor, stats: str | None, sub: int = 256):
         B = x.shape[0]
         base = self.base_fun(x)  # [B, in]
-        bas = basis(x, self.grid, self.k)  # [B, in, K]
+        vals = basis_t(x, self.grid, self.k)  # [in, K, B], batch innermost
         wb, ws = self._numeric_weights()
-        y = base @ wb + bas.reshape(B, -1) @ ws.reshape(-1, self.out_dim)
+        # the transposed view costs nothing: BLAS reads [in*K, B] as its transpose
+        y = base @ wb + vals.reshape(-1, B).t() @ ws.reshape(-1, self.out_dim)
         sym_y, sym_std, sym_abs = self._symbolic_forward(x, need_stats=stats is not None)
         if sym_y is not None:
             y = y + sym_y
         if stats is None:
             return y, None
         if stats in ("edge_forward_spline_n", "edge_forward_spline_u"):
-            var = _edge_variance(base, bas, wb, ws)
+            var = _edge_variance(base, vals, wb, ws)
             num_std = torch.sqrt(var.clamp_min(1e-30))  # zero-variance edges: no gradient
             if stats == "edge_forward_spline_n":
                 x_std = x.std(0, unbiased=True) if B > 1 else torch.zeros_like(x[0])
@@ -140,7 +141,8 @@ class KANLayer(nn.Module):
             # mean |phi| has no closed form over the batch; a fixed stride of rows estimates it
             # well and bounds the [rows, in, out] tensor (kan-facts.md).
             idx = slice(None, None, max(1, B // sub))
-            phi = base[idx].unsqueeze(2) * wb + torch.einsum("bik,iko->bio", bas[idx], ws)
+            bas = vals.permute(2, 0, 1)[idx]  # [rows, in, K]
+            phi = base[idx].unsqueeze(2) * wb + torch.einsum("bik,iko->bio", bas, ws)
             value = phi.abs().mean(0)
             score = value.detach()
             if sym_abs is not None:
@@ -293,18 +295,20 @@ class KANLayer(nn.Module):
             self.coef.data = curve2coef(x_sorted, y_old, new_grid, self.k)
 
 
-def _edge_variance(base, bas, wb, ws) -> torch.Tensor:
+def _edge_variance(base, vals, wb, ws) -> torch.Tensor:
     """Exact batch variance of every edge ``[in, out]`` without the ``[B, in, out]`` tensor.
 
     With ``f_i = [silu(x_i), B_1(x_i), ...]`` and edge weights ``w_ij``, ``Var(phi_ij) =
-    w_ij^T Cov(f_i) w_ij`` (unbiased, like ``torch.std``). The quadratic form cancels heavily for
-    edges that are nearly constant over the batch, so it is evaluated in float64: in float32 the
-    variance of such edges is round-off noise, and the gradient of its square root (what the L1
-    penalty differentiates) is then garbage that stalls LBFGS's line search.
+    w_ij^T Cov(f_i) w_ij`` (unbiased, like ``torch.std``). ``vals`` is the basis in
+    ``[in, K, B]`` layout, so the covariance is one batched matmul over contiguous rows. The
+    quadratic form cancels heavily for edges that are nearly constant over the batch, so it is
+    evaluated in float64: in float32 the variance of such edges is round-off noise, and the
+    gradient of its square root (what the L1 penalty differentiates) is then garbage that stalls
+    LBFGS's line search.
     """
-    feats = torch.cat([base.unsqueeze(2), bas], dim=2)  # [B, in, K+1]
-    B = feats.shape[0]
-    fc = (feats - feats.mean(0, keepdim=True)).double()
-    cov = torch.einsum("bim,bin->imn", fc, fc) / max(B - 1, 1)  # [in, K+1, K+1]
+    feats = torch.cat([base.t().unsqueeze(1), vals], dim=1)  # [in, K+1, B]
+    B = feats.shape[2]
+    fc = (feats - feats.mean(2, keepdim=True)).double()
+    cov = (fc @ fc.transpose(1, 2)) / max(B - 1, 1)  # [in, K+1, K+1]
     w = torch.cat([wb.unsqueeze(1), ws], dim=1).double()  # [in, K+1, out]
     return (w * (cov @ w)).sum(1).to(base.dtype)

@@ -12,6 +12,7 @@ import torch
 __all__ = [
     "basis",
     "basis_reference",
+    "basis_t",
     "curve2coef",
     "extend_grid",
     "uniform_grid",
@@ -75,7 +76,7 @@ def _recursion(x: torch.Tensor, grid: torch.Tensor, k: int) -> tuple[torch.Tenso
 
 
 class _Basis(torch.autograd.Function):
-    """B-spline basis with a closed-form derivative in x.
+    """B-spline basis with a closed-form derivative in x, in ``[n_in, n_basis, batch]`` layout.
 
     Autograd through the recursion would record ~6k elementwise ops; the derivative of an order-k
     basis is a difference of two order-(k-1) bases, so the backward is two fused multiply-adds.
@@ -88,7 +89,7 @@ class _Basis(torch.autograd.Function):
         if k > 0:
             ctx.save_for_backward(prev, grid)
         ctx.k = k
-        return value.permute(2, 0, 1)  # [B, n_in, n_basis] view
+        return value
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
@@ -102,17 +103,26 @@ class _Basis(torch.autograd.Function):
         inv_l = torch.where(d_left != 0, k / d_left, torch.zeros_like(d_left))
         inv_r = torch.where(d_right != 0, k / d_right, torch.zeros_like(d_right))
         dvalue = inv_l * prev[:, :-1] - inv_r * prev[:, 1:]  # [n_in, n_basis, B]
-        grad_x = (dvalue * grad_out.permute(1, 2, 0)).sum(1).t()
+        grad_x = (dvalue * grad_out).sum(1).t()
         return grad_x, None, None
+
+
+def basis_t(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
+    """B-spline basis values as a contiguous ``[n_in, G+k, batch]`` tensor (batch innermost).
+
+    This is the layout the layer multiplies with (``reshape(-1, B).t()`` is a free view that BLAS
+    reads transposed) and in which the regulariser's feature covariance is one batched matmul.
+    """
+    return _Basis.apply(x, grid, k)
 
 
 def basis(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
     """B-spline basis values ``[batch, n_in, G+k]`` for inputs ``x`` ([batch, n_in]).
 
     Equal to :func:`basis_reference` (and pykan's ``B_batch``) up to round-off; a sample exactly on
-    the last knot gets 0 as in pykan (half-open intervals).
+    the last knot gets 0 as in pykan (half-open intervals). A view of :func:`basis_t`.
     """
-    return _Basis.apply(x, grid, k)
+    return basis_t(x, grid, k).permute(2, 0, 1)
 
 
 def curve2coef(
