@@ -570,3 +570,16 @@ def test_push_asks_for_longer_gap_when_costly(w, monkeypatch):
     assert gap >= len(w.curves) / wmod.PUSH_BYTES_PER_S
     monkeypatch.setattr(wmod, "PUSH_BYTES_PER_S", 1.0)  # as if the curves were huge
     assert w._push_tick() >= len(w.curves)
+
+
+def test_loss_history_is_bounded_in_long_sessions(dataset):
+    from kan_widget.widget.widget import HISTORY_CAP
+
+    widget = KANWidget(KAN([2, 2, 1], seed=1), dataset)
+    for s in range(10_000):  # what 10,000 live training steps append
+        widget._on_step({"train_loss": 1.0 / (s + 1), "test_loss": 1.0, "reg": 0.0})
+    h = widget.history
+    assert HISTORY_CAP // 2 <= len(h["step"]) <= HISTORY_CAP
+    assert len({len(v) for v in h.values()}) == 1  # the curves stay aligned
+    assert h["step"][0] == 1 and h["step"][-1] > 9_990
+    widget.close()

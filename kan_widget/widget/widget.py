@@ -67,6 +67,10 @@ _OUTPUT_TRAITS = frozenset(
 _EMPTY_FORMULA = {"latex": "", "text": "", "complete": False}
 
 
+# loss-curve points kept in w.history; older points are thinned 2:1 beyond this
+HISTORY_CAP = 4000
+
+
 class KANWidget(anywidget.AnyWidget):
     """Train, prune and symbolify a KAN live: ``w = KANWidget(model, dataset)``, then display
     ``w`` (the last expression of a cell).
@@ -319,6 +323,10 @@ class KANWidget(anywidget.AnyWidget):
         h["train_loss"].append(m["train_loss"])
         h["test_loss"].append(m["test_loss"])
         h["reg"].append(m["reg"])
+        if len(h["step"]) > HISTORY_CAP:
+            # a long session keeps memory flat: halve the resolution of the whole curve
+            for key in h:
+                h[key] = h[key][::2]
 
     def _loss_status(self) -> dict:
         h = self.history
