@@ -88,10 +88,12 @@ def theirs(seed: int) -> dict:
     start = time.perf_counter()
     nan = False
     formula: sympy.Expr = sympy.Symbol("failed")
-    with _in_tmpdir(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    with _in_tmpdir(), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            model = PyKAN(width=[2, 5, 1], grid=5, k=3, seed=seed, auto_save=False)
+            # pykan's prune copies the model through checkpoint files, so auto_save stays on
+            model = PyKAN(width=[2, 5, 1], grid=5, k=3, seed=seed)
             h1 = model.fit(ds, opt="LBFGS", steps=STEPS, lamb=0.01)
             model = model.prune()
             h2 = model.fit(ds, opt="LBFGS", steps=STEPS)
@@ -102,7 +104,7 @@ def theirs(seed: int) -> dict:
             formula = model.symbolic_formula()[0][0]
         except Exception as err:  # pykan's lstsq fails in float32 (kan-facts.md)
             nan = True
-            formula = sympy.Symbol(f"error: {type(err).__name__}")
+            formula = sympy.Symbol(f"error: {type(err).__name__}: {err}"[:120])
     elapsed = time.perf_counter() - start
     ok = False
     if not nan and not formula.has(sympy.nan):
@@ -136,9 +138,9 @@ def bench_big(with_pykan: bool) -> dict:
     if with_pykan:
         from kan import KAN as PyKAN
 
-        py = PyKAN(width=[4, 16, 16, 1], grid=5, k=3, seed=0, auto_save=False)
-        py(torch.rand(1000, 4) * 2 - 1)  # caches the activations suggest_symbolic fits
         with _in_tmpdir(), contextlib.redirect_stdout(io.StringIO()):
+            py = PyKAN(width=[4, 16, 16, 1], grid=5, k=3, seed=0)
+            py(torch.rand(1000, 4) * 2 - 1)  # caches the activations suggest_symbolic fits
             start = time.perf_counter()
             py.suggest_symbolic(0, 0, 0, verbose=False)
             one = time.perf_counter() - start
