@@ -266,16 +266,26 @@ class TestFiles:
     grid=st.integers(1, 8),
     k=st.integers(1, 3),
     seed=st.integers(0, 10_000),
+    fixes=st.lists(
+        st.tuples(st.integers(0, 10), st.integers(0, 10), st.integers(0, 10),
+                  st.sampled_from(["sin", "x^2", "exp", "1/x", "log", "tanh", "0"])),
+        max_size=4,
+    ),
 )
-def test_save_load_round_trip(tmp_path_factory, width, grid, k, seed):
+def test_save_load_round_trip(tmp_path_factory, width, grid, k, seed, fixes):
     model = KAN(width, grid=grid, k=k, seed=seed)
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand(16, width[0], generator=gen) * 4 - 2
     model.update_grid(x)
+    for l, i, j, name in fixes:  # symbolic edges, with random (a, b, c, d), survive the trip
+        layer = model.layers[l % model.depth]
+        params = torch.rand(1, 4, generator=gen) * 2 - 1
+        layer.set_symbolic([i % layer.in_dim], [j % layer.out_dim], [name], params)
     p = tmp_path_factory.mktemp("rt") / "m.safetensors"
     model.save(p)
     loaded = KAN.load(p)
     assert loaded.width == model.width
+    assert [ly.sym_names for ly in loaded.layers] == [ly.sym_names for ly in model.layers]
     assert torch.equal(loaded(x), model(x))
 
 
