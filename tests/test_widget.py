@@ -583,3 +583,22 @@ def test_loss_history_is_bounded_in_long_sessions(dataset):
     assert len({len(v) for v in h.values()}) == 1  # the curves stay aligned
     assert h["step"][0] == 1 and h["step"][-1] > 9_990
     widget.close()
+
+
+@pytest.mark.parametrize("command", [
+    {"type": "prune"}, {"type": "refine", "grid": 5}, {"type": "symbolify"},
+    {"type": "undo"}, {"type": "redo"}, {"type": "reset"}, {"type": "step"},
+])
+def test_commands_during_training_are_safe(w, command):
+    w.train(100000)
+    wait_for(lambda: w.status["step"] >= 1)
+    send(w, command)
+    w.stop()
+    assert not w.running
+    assert threading.active_count() < 50
+    model = w.model
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert torch.isfinite(model(w._train_x[:8])).all()
+    # the widget is still usable afterwards
+    w.train(1, block=True)
+    assert w.status["error"] is None, w.status["error"]

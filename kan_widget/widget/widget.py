@@ -67,6 +67,9 @@ _OUTPUT_TRAITS = frozenset(
 _EMPTY_FORMULA = {"latex": "", "text": "", "complete": False}
 
 
+# formulas with more symbolic edges than this are shown unsimplified (prune first)
+SIMPLIFY_MAX_EDGES = 12
+
 # loss-curve points kept in w.history; older points are thinned 2:1 beyond this
 HISTORY_CAP = 4000
 
@@ -609,7 +612,10 @@ class KANWidget(anywidget.AnyWidget):
 
         from ..symbolic import clean
 
-        exprs = self.formula_sympy()
+        n_sym = sum(len(layer.sym_names) for layer in self.model.layers)
+        # sympy.simplify on a large unpruned network can take minutes, and this runs in the
+        # command handler: simplify only formulas a person can read anyway
+        exprs = self.formula_sympy(simplify=n_sym <= SIMPLIFY_MAX_EDGES)
         lhs = [sympy.Symbol(v) for v in self._out_vars]
         pairs = list(zip(lhs, exprs, strict=True))
         # display rounded, copy at full precision: the text is for computing with
