@@ -112,11 +112,19 @@ function suppress<T extends HTMLElement>(e: T): T {
 	return e;
 }
 
-function button(doc: Document, text: string, cls: string): HTMLButtonElement {
+export function button(doc: Document, text: string, cls: string): HTMLButtonElement {
 	const b = suppress(doc.createElement("button"));
 	b.type = "button";
 	b.textContent = text;
 	b.className = cls;
+	return b;
+}
+
+/** The small "×" button that closes a panel; `label` is its accessible name. */
+export function closeButton(doc: Document, label: string, onClick: () => void): HTMLButtonElement {
+	const b = button(doc, "×", "kan-close");
+	b.setAttribute("aria-label", label);
+	b.addEventListener("click", onClick);
 	return b;
 }
 

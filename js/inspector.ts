@@ -4,7 +4,7 @@
  * buttons (or `Unfix` for a symbolic edge).
  */
 import type { Inspector } from "./decode";
-import { fmt } from "./controls";
+import { closeButton, fmt } from "./controls";
 import { SVGNS } from "./draw_svg";
 import { COLORS } from "./scene";
 
@@ -154,13 +154,7 @@ export class InspectorPanel {
 		head.className = "kan-inspector-head";
 		const title = doc.createElement("strong");
 		title.textContent = `Edge (${l}, ${i}, ${j}): ${data.from} → ${data.to}`;
-		const close = doc.createElement("button");
-		close.type = "button";
-		close.className = "kan-close";
-		close.textContent = "×";
-		close.setAttribute("aria-label", "Close inspector");
-		close.setAttribute("data-lm-suppress-shortcuts", "true");
-		close.addEventListener("click", () => {
+		const close = closeButton(doc, "Close inspector", () => {
 			this.closedFor = key;
 			root.hidden = true;
 		});

@@ -1,7 +1,7 @@
 /**
  * The status line (`.kan-status`) and the dismissable error banner (`.kan-error`).
  */
-import { fmt } from "./controls";
+import { closeButton, fmt } from "./controls";
 import type { Status } from "./decode";
 
 export function statusText(s: Status): string {
@@ -36,13 +36,7 @@ export class StatusView {
 		this.error.hidden = true;
 		this.errorText = doc.createElement("span");
 		this.errorText.className = "kan-error-text";
-		const dismiss = doc.createElement("button");
-		dismiss.type = "button";
-		dismiss.className = "kan-close";
-		dismiss.textContent = "×";
-		dismiss.setAttribute("aria-label", "Dismiss error");
-		dismiss.setAttribute("data-lm-suppress-shortcuts", "true");
-		dismiss.addEventListener("click", () => {
+		const dismiss = closeButton(doc, "Dismiss error", () => {
 			this.dismissed = this.current;
 			this.error.hidden = true;
 		});
