@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from .data import check_dataset
+from .lbfgs import LBFGS
 from .regularizer import REG_METRICS, coef_penalty, edge_penalty
 
 __all__ = ["Diverged", "Trainer", "fit"]
@@ -93,14 +94,9 @@ class Trainer:
     def _build_optimizer(self) -> None:
         self._params = [p for p in self.model.parameters() if p.requires_grad]
         if self.opt_name == "LBFGS":
-            self._optimizer = torch.optim.LBFGS(
-                self._params,
-                lr=self.lr,
-                history_size=10,
-                line_search_fn="strong_wolfe",
-                tolerance_grad=1e-32,
-                tolerance_change=1e-32,
-                max_iter=self.max_iter,
+            # ours, not torch's: torch's drops curvature pairs below a fixed 1e-10 (lbfgs.py)
+            self._optimizer = LBFGS(
+                self._params, lr=self.lr, history_size=10, max_iter=self.max_iter
             )
         else:
             self._optimizer = torch.optim.Adam(self._params, lr=self.lr)

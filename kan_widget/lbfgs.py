@@ -1,0 +1,123 @@
+"""L-BFGS with a configurable curvature tolerance.
+
+``torch.optim.LBFGS`` drops a curvature pair whenever ``y.s <= 1e-10``, a constant it does not let
+callers change. Near convergence on fine grids every pair falls below it, the method degrades to
+scaled gradient descent and training stalls (train RMSE 1e-4 instead of 2e-6 at G=50; pykan keeps
+pairs down to 1e-32). This is the textbook two-loop recursion with torch's strong-Wolfe line search.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.optim.lbfgs import _strong_wolfe
+
+__all__ = ["LBFGS"]
+
+
+class LBFGS(torch.optim.Optimizer):
+    def __init__(
+        self,
+        params,
+        lr: float = 1.0,
+        max_iter: int = 20,
+        history_size: int = 10,
+        tolerance_grad: float = 1e-32,
+        tolerance_change: float = 1e-32,
+        tolerance_ys: float = 1e-32,
+    ):
+        defaults = {
+            "lr": lr, "max_iter": max_iter, "max_eval": max_iter * 5 // 4,
+            "history_size": history_size, "tolerance_grad": tolerance_grad,
+            "tolerance_change": tolerance_change, "tolerance_ys": tolerance_ys,
+        }
+        super().__init__(params, defaults)
+        self._params = self.param_groups[0]["params"]
+
+    def _flat_grad(self) -> torch.Tensor:
+        return torch.cat([
+            (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+            for p in self._params
+        ])
+
+    def _add(self, t: float, d: torch.Tensor) -> None:
+        offset = 0
+        for p in self._params:
+            n = p.numel()
+            p.add_(d[offset : offset + n].view_as(p), alpha=t)
+            offset += n
+
+    def _set(self, values: list[torch.Tensor]) -> None:
+        for p, v in zip(self._params, values):
+            p.copy_(v)
+
+    @torch.no_grad()
+    def step(self, closure):  # type: ignore[override]
+        group = self.param_groups[0]
+        lr, max_iter, max_eval = group["lr"], group["max_iter"], group["max_eval"]
+        tol_grad, tol_change = group["tolerance_grad"], group["tolerance_change"]
+        tol_ys, history = group["tolerance_ys"], group["history_size"]
+        closure = torch.enable_grad()(closure)
+        state = self.state[self._params[0]]
+        state.setdefault("n_iter", 0)
+
+        orig_loss = closure()
+        loss = float(orig_loss)
+        evals = 1
+        g = self._flat_grad()
+        if g.abs().max() <= tol_grad:
+            return orig_loss
+        d, t = state.get("d"), state.get("t")
+        dirs, stps, ro = state.get("dirs", []), state.get("stps", []), state.get("ro", [])
+        h_diag, prev_g = state.get("h_diag", 1.0), state.get("prev_g")
+
+        for n_iter in range(1, max_iter + 1):
+            state["n_iter"] += 1
+            if state["n_iter"] == 1:
+                d, dirs, stps, ro, h_diag = -g, [], [], [], 1.0
+            else:
+                y, s = g - prev_g, d * t
+                ys = float(y.dot(s))
+                if ys > tol_ys:
+                    if len(dirs) == history:
+                        dirs.pop(0), stps.pop(0), ro.pop(0)
+                    dirs.append(y)
+                    stps.append(s)
+                    ro.append(1.0 / ys)
+                    h_diag = ys / float(y.dot(y))
+                # two-loop recursion: d = -H g
+                q = -g
+                alpha = [0.0] * len(dirs)
+                for i in range(len(dirs) - 1, -1, -1):
+                    alpha[i] = float(stps[i].dot(q)) * ro[i]
+                    q = q - alpha[i] * dirs[i]
+                d = q * h_diag
+                for i in range(len(dirs)):
+                    beta = float(dirs[i].dot(d)) * ro[i]
+                    d = d + stps[i] * (alpha[i] - beta)
+            prev_g, prev_loss = g.clone(), loss
+            t = min(1.0, 1.0 / float(g.abs().sum())) * lr if state["n_iter"] == 1 else lr
+            gtd = float(g.dot(d))
+            if gtd > -tol_change:
+                break
+            x0 = [p.clone() for p in self._params]
+
+            def obj(x, step, direction):
+                self._add(step, direction)
+                value = float(closure())
+                grad = self._flat_grad()
+                self._set(x)
+                return value, grad
+
+            loss, g, t, ls_evals = _strong_wolfe(obj, x0, t, d, loss, g, gtd)
+            self._add(t, d)
+            evals += ls_evals
+            if (
+                n_iter == max_iter
+                or evals >= max_eval
+                or g.abs().max() <= tol_grad
+                or (d * t).abs().max() <= tol_change
+                or abs(loss - prev_loss) < tol_change
+            ):
+                break
+        state.update(d=d, t=t, dirs=dirs, stps=stps, ro=ro, h_diag=h_diag, prev_g=prev_g)
+        return orig_loss
