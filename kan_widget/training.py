@@ -129,7 +129,8 @@ class Trainer:
         x, y = self._batch("train")
         step = self.steps_done
         snapshot = [p.detach().clone() for p in self._params]
-        grids = [(layer.grid.clone(), layer.coef.detach().clone()) for layer in model.layers]
+        # coef is among the parameters snapshotted above; the knots are buffers
+        grids = [layer.grid.clone() for layer in model.layers]
         lamb = float(self.lamb)
         need_stats = lamb > 0 or self.track_scores
         last: dict[str, Any] = {}
@@ -194,9 +195,8 @@ class Trainer:
 
     def _rollback(self, snapshot, grids) -> None:
         with torch.no_grad():
-            for layer, (g, c) in zip(self.model.layers, grids):
+            for layer, g in zip(self.model.layers, grids):
                 layer.grid = g
-                layer.coef.data = c
             for p, s in zip(self._params, snapshot):
                 p.data = s
         # optimiser history refers to the failed trajectory
