@@ -3,6 +3,7 @@ import {
 	asF32, asU8, decodeCurves, decodePoints, decodeState, expectedSizes, parseFormula, parseInspector,
 	parseStatus, parseStructure, splitEdges,
 } from "./decode";
+import { statusText } from "./status";
 import { synthTraits } from "./test_util";
 
 describe("asF32 / asU8", () => {
@@ -113,6 +114,14 @@ describe("status, formula, inspector", () => {
 		const s = parseStatus({ running: true, step: 12, train_loss: 0.5, error: "" });
 		expect(s).toMatchObject({ running: true, step: 12, train_loss: 0.5, test_loss: null, error: null, can_undo: false });
 		expect(parseStatus(undefined).step).toBe(0);
+		expect(parseStatus(undefined).busy).toBeNull();
+		expect(parseStatus({ busy: "symbolifying" }).busy).toBe("symbolifying");
+	});
+
+	it("shows a busy command in the status line", () => {
+		expect(statusText(parseStatus({ busy: "symbolifying", step: 3 }))).toMatch(/^symbolifying… · step 3/);
+		expect(statusText(parseStatus({ running: true }))).toMatch(/^running · /);
+		expect(statusText(parseStatus({}))).toMatch(/^paused · /);
 	});
 
 	it("parses the formula", () => {

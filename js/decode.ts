@@ -33,6 +33,8 @@ export interface Status {
 	error: string | null;
 	can_undo: boolean;
 	can_redo: boolean;
+	/** What a queued command is doing now ("symbolifying", ...), or null. */
+	busy: string | null;
 }
 
 export interface Formula {
@@ -238,6 +240,7 @@ export function parseStatus(raw: unknown): Status {
 		error: typeof r.error === "string" && r.error.length > 0 ? r.error : null,
 		can_undo: r.can_undo === true,
 		can_redo: r.can_redo === true,
+		busy: typeof r.busy === "string" && r.busy.length > 0 ? r.busy : null,
 	};
 }
 

@@ -6,7 +6,7 @@ import type { Status } from "./decode";
 
 export function statusText(s: Status): string {
 	const parts = [
-		s.running ? "running" : "paused",
+		s.busy ? `${s.busy}…` : s.running ? "running" : "paused",
 		`step ${s.step}`,
 		`train loss ${fmt(s.train_loss)}`,
 		`test loss ${fmt(s.test_loss)}`,
@@ -46,6 +46,8 @@ export class StatusView {
 	update(s: Status): void {
 		this.line.textContent = statusText(s);
 		this.line.classList.toggle("kan-running", s.running);
+		this.line.classList.toggle("kan-busy", s.busy !== null);
+		this.line.setAttribute("aria-busy", s.busy !== null ? "true" : "false");
 		this.showError(s.error);
 	}
 

@@ -51,9 +51,12 @@ def w(dataset):
 # node scores of this fresh model's hidden layer are about [0.07, 0.01, 0.11, 0.01, 0.02]
 PRUNE_THETA = 0.05
 
-def send(widget, content):
-    """A custom message exactly as the front end's ``model.send`` delivers it."""
+def send(widget, content, wait=True):
+    """A custom message exactly as the front end's ``model.send`` delivers it; with ``wait``,
+    return once the command thread has run it (not once a training run it started ends)."""
     widget._handle_custom_msg(content, [])
+    if wait:
+        assert widget._commands.wait(60), "command still running after 60 s"
 
 
 def update_from_frontend(widget, state):
@@ -104,7 +107,7 @@ def test_construct_publishes_state(w):
     assert st["can_undo"] is False and st["can_redo"] is False
     assert w.formula == {"latex": "", "text": "", "complete": False}
     assert set(st) == {"running", "step", "train_loss", "test_loss", "reg", "steps_per_s",
-                       "n_edge", "n_params", "message", "error", "can_undo", "can_redo"}
+                       "n_edge", "n_params", "message", "error", "can_undo", "can_redo", "busy"}
 
 
 def test_constructor_validation(dataset):
@@ -602,3 +605,107 @@ def test_commands_during_training_are_safe(w, command):
     # the widget is still usable afterwards
     w.train(1, block=True)
     assert w.status["error"] is None, w.status["error"]
+
+
+# ------------------------------------------------------------ long commands off the handler
+@pytest.fixture
+def slow_symbolify(monkeypatch):
+    """``KAN.auto_symbolic`` that blocks until released (or raises ``fail`` when set)."""
+    gate = {"started": threading.Event(), "release": threading.Event(), "fail": None,
+            "thread": None}
+    real = KAN.auto_symbolic
+
+    def fake(self, *args, **kwargs):
+        gate["thread"] = threading.current_thread().name
+        gate["started"].set()
+        assert gate["release"].wait(60)
+        if gate["fail"] is not None:
+            raise gate["fail"]
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(KAN, "auto_symbolic", fake)
+    yield gate
+    gate["release"].set()
+
+
+@needs_symbolic
+def test_symbolify_runs_off_the_handler(w, slow_symbolify):
+    from kan_widget.widget.runner import COMMAND_THREAD_NAME
+
+    w.prune(theta=0.08)  # [2, 1, 1]: the real fit at the end stays quick
+    pruned = w.model
+    t0 = time.perf_counter()
+    send(w, {"type": "symbolify"}, wait=False)
+    assert time.perf_counter() - t0 < 0.5  # the handler only queues it
+    assert slow_symbolify["started"].wait(30)
+    assert slow_symbolify["thread"] == COMMAND_THREAD_NAME
+    assert w.status["busy"] == "symbolifying"
+    assert w.status["message"].startswith("symbolifying")
+    # other messages are handled meanwhile: a slider, Pause, a refresh
+    t0 = time.perf_counter()
+    update_from_frontend(w, {"lamb": 0.123})
+    send(w, {"type": "pause"}, wait=False)
+    send(w, {"type": "refresh"}, wait=False)
+    assert time.perf_counter() - t0 < 2.0
+    assert w.lamb == 0.123 and w._hparams()["lamb"] == 0.123
+    assert w.status["busy"] == "symbolifying"
+    # a second command waits its turn and runs after, in order
+    send(w, {"type": "undo"}, wait=False)
+    slow_symbolify["release"].set()
+    assert w.wait(60)
+    assert w.status["busy"] is None and w.status["error"] is None, w.status
+    assert w.model is pruned  # symbolified, then undone: back to the pruned model
+    assert w.status["can_redo"] is True
+    send(w, {"type": "redo"})
+    assert any(layer["sym"] for layer in w.structure["layers"])
+    assert w.formula["complete"] is True
+
+
+@needs_symbolic
+def test_symbolify_pauses_training_and_keeps_undo(w):
+    w.train(100000)
+    wait_for(lambda: w.status["step"] >= 1)
+    w.prune(theta=0.08)
+    w.train(100000)
+    before = w.model
+    send(w, {"type": "symbolify"})
+    assert not w.running and w.status["running"] is False  # paused, not resumed
+    assert w.model is not before and w.status["can_undo"] is True
+    send(w, {"type": "undo"})
+    assert w.model is before and not w.running
+
+
+@needs_symbolic
+def test_exception_in_symbolify_reaches_status_error(w, slow_symbolify):
+    before = state_of(w)
+    slow_symbolify["fail"] = RuntimeError("fit exploded")
+    send(w, {"type": "symbolify"}, wait=False)
+    slow_symbolify["release"].set()
+    assert w.wait(60)
+    assert w.status["error"] == "symbolify failed: RuntimeError: fit exploded"
+    assert w.status["busy"] is None
+    assert state_of(w) == before  # the model and the undo history are as they were
+    assert isinstance(w._commands.last_error, RuntimeError)
+    # the command thread survives: the next command runs
+    send(w, {"type": "refine", "grid": 4})
+    assert w.model.grid == 4 and w.status["error"] is None
+
+
+def test_pause_drops_a_queued_train(w, slow_symbolify):
+    send(w, {"type": "symbolify"}, wait=False)
+    assert slow_symbolify["started"].wait(30)
+    send(w, {"type": "train"}, wait=False)
+    send(w, {"type": "pause"}, wait=False)
+    slow_symbolify["fail"] = RuntimeError("stop here")
+    slow_symbolify["release"].set()
+    assert w.wait(60)
+    assert not w.running and w.status["step"] == 0
+
+
+def test_buttons_queue_in_order(w):
+    send(w, {"type": "refine", "grid": 4}, wait=False)
+    send(w, {"type": "refine", "grid": 5}, wait=False)
+    send(w, {"type": "undo"}, wait=False)
+    assert w.wait(60)
+    assert w.model.grid == 4 and w.status["can_redo"] is True
+    assert not [t for t in threading.enumerate() if t.name.startswith("kan-widget-command")]

@@ -15,6 +15,7 @@ on a daemon thread. The rules that keep this safe:
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable
@@ -22,9 +23,10 @@ from typing import Any
 
 from ..training import Diverged, Trainer
 
-__all__ = ["THREAD_NAME", "Runner", "describe_error"]
+__all__ = ["COMMAND_THREAD_NAME", "THREAD_NAME", "CommandQueue", "Runner", "describe_error"]
 
 THREAD_NAME = "kan-widget-train"
+COMMAND_THREAD_NAME = "kan-widget-command"
 
 
 class Runner:
@@ -147,6 +149,69 @@ class Runner:
         except BaseException as e:
             # the final flush itself failed: keep the first error, it explains more
             if self.last_error is None:
+                self.last_error = e
+
+
+class CommandQueue:
+    """Runs front-end commands one after another, in arrival order, on a daemon thread.
+
+    Symbolify, prune, refine, undo, ... can take seconds on a big network (sympy, symbolic fits);
+    run in the comm handler they would hold up every later message, sliders and Pause included.
+    Here the handler only enqueues and returns. ``run(item)`` must report its own errors (it
+    should never raise; if it does, the exception is kept in ``last_error`` and the next item
+    runs). The thread exists only while there is work, so an idle widget holds no thread.
+    """
+
+    def __init__(self, run: Callable[[Any], None], name: str = COMMAND_THREAD_NAME):
+        self._run = run
+        self._name = name
+        self._cond = threading.Condition()
+        self._pending: collections.deque = collections.deque()
+        self._thread: threading.Thread | None = None
+        self.current: Any = None
+        self.last_error: BaseException | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a command is running or waiting."""
+        with self._cond:
+            return self._thread is not None
+
+    def submit(self, item: Any) -> None:
+        with self._cond:
+            self._pending.append(item)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
+                self._thread.start()
+
+    def discard(self, pred: Callable[[Any], bool] = lambda item: True) -> int:
+        """Drop waiting commands for which ``pred`` is true; returns how many."""
+        with self._cond:
+            keep = [item for item in self._pending if not pred(item)]
+            n = len(self._pending) - len(keep)
+            self._pending = collections.deque(keep)
+            return n
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every submitted command has run; ``True`` if so (always ``True`` when
+        called from a command itself, which would otherwise wait for itself)."""
+        with self._cond:
+            if self._thread is threading.current_thread():
+                return True
+            return self._cond.wait_for(lambda: self._thread is None, timeout)
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                if not self._pending:
+                    self._thread = None
+                    self.current = None
+                    self._cond.notify_all()
+                    return
+                item = self.current = self._pending.popleft()
+            try:
+                self._run(item)
+            except BaseException as e:  # nothing may kill the worker with commands waiting
                 self.last_error = e
 
 

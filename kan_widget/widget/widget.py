@@ -33,7 +33,7 @@ from ..training import Diverged
 from . import snapshot as snap
 from .messages import HPARAMS, check_edge, check_hparam, parse_command
 from .plots import Plots
-from .runner import Runner, describe_error
+from .runner import CommandQueue, Runner, describe_error
 
 __all__ = ["HISTORY_LIMIT", "KANWidget"]
 
@@ -69,6 +69,14 @@ _EMPTY_FORMULA = {"latex": "", "text": "", "complete": False}
 
 # formulas with more symbolic edges than this are shown unsimplified (prune first)
 SIMPLIFY_MAX_EDGES = 12
+
+# status.busy while a queued front-end command runs (train and step show "running" instead)
+BUSY_LABELS = {
+    "reset": "resetting", "prune": "pruning", "refine": "refining", "symbolify": "symbolifying",
+    "undo": "undoing", "redo": "redoing", "inspect": "inspecting", "fix": "fixing",
+    "unfix": "unfixing",
+}
+CLOSE_WAIT_S = 30.0
 
 # loss-curve points kept in w.history; older points are thinned 2:1 beyond this
 HISTORY_CAP = 4000
@@ -148,7 +156,7 @@ class KANWidget(anywidget.AnyWidget):
         self._status: dict[str, Any] = {
             "running": False, "step": 0, "train_loss": None, "test_loss": None, "reg": None,
             "steps_per_s": None, "n_edge": 0, "n_params": 0, "message": "", "error": None,
-            "can_undo": False, "can_redo": False,
+            "can_undo": False, "can_redo": False, "busy": None,
         }
         self._box: ipw.VBox | None = None
         self._hp: dict[str, Any] = {}
@@ -164,6 +172,7 @@ class KANWidget(anywidget.AnyWidget):
         )
         self._plots = Plots(view, self._in_vars, self._out_vars)
         # NB: not `_handle_custom_msg`, which is ipywidgets' dispatcher (browser-tests.md #4)
+        self._commands = CommandQueue(self._run_command)
         self.on_msg(self._on_frontend_msg)
         _route_to_sender(self.comm)
         self.formula = self._safe_formula()  # the model may arrive with symbolic edges
@@ -414,8 +423,13 @@ class KANWidget(anywidget.AnyWidget):
     pause = stop
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for a training run to end; ``True`` if none is running any more."""
-        return self._runner.wait(timeout)
+        """Wait until the commands sent by the buttons have run and a training run has ended;
+        ``True`` if nothing is running any more."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._commands.wait(timeout):
+            return False
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return self._runner.wait(left)
 
     def step(self) -> bool:
         """One optimiser step (blocking). ``False`` if training is running."""
@@ -613,8 +627,8 @@ class KANWidget(anywidget.AnyWidget):
         from ..symbolic import clean
 
         n_sym = sum(len(layer.sym_names) for layer in self.model.layers)
-        # sympy.simplify on a large unpruned network can take minutes, and this runs in the
-        # command handler: simplify only formulas a person can read anyway
+        # sympy.simplify on a large unpruned network can take minutes (the command thread would
+        # be busy, and Undo queued behind it): simplify only formulas a person can read anyway
         exprs = self.formula_sympy(simplify=n_sym <= SIMPLIFY_MAX_EDGES)
         lhs = [sympy.Symbol(v) for v in self._out_vars]
         pairs = list(zip(lhs, exprs, strict=True))
@@ -627,46 +641,76 @@ class KANWidget(anywidget.AnyWidget):
 
     # ------------------------------------------------------------------ front-end commands
     def _on_frontend_msg(self, _widget, content, _buffers) -> None:
+        """Validate a command and queue it: the handler returns at once, so sliders, Pause and
+        later commands are handled while a long one (symbolify, ...) runs on the command
+        thread. ``pause`` and ``refresh`` act at once."""
         cmd, err = parse_command(content, self.model.width)
         if err:
             self._set_status(error=err)
             return
-        f = cmd.fields
         try:
-            if cmd.type == "train":
-                self.train()
-            elif cmd.type == "pause":
+            if cmd.type == "pause":
+                # a Train or Step still waiting behind a long command must not start later
+                self._commands.discard(lambda c: c.type in ("train", "step"))
                 self.stop(wait=False)
-            elif cmd.type == "step":
-                if not self.step():
-                    self._set_status(message="training is running: pause first to step")
-            elif cmd.type == "reset":
-                self.reset()
-            elif cmd.type == "prune":
-                self.prune()
-            elif cmd.type == "refine":
-                self.refine(f["grid"])
-            elif cmd.type == "symbolify":
-                self.auto_symbolic()
-            elif cmd.type == "undo":
-                self.undo()
-            elif cmd.type == "redo":
-                self.redo()
-            elif cmd.type == "inspect":
-                self.inspect(f["l"], f["i"], f["j"])
-            elif cmd.type == "fix":
-                self.fix_symbolic(f["l"], f["i"], f["j"], f["name"])
-            elif cmd.type == "unfix":
-                self.unfix_symbolic(f["l"], f["i"], f["j"])
             elif cmd.type == "refresh":
                 self.refresh()
+            else:
+                self._commands.submit(cmd)
         except Exception as e:
             # a button must never raise into the kernel log where nobody sees it
             self._set_status(error=f"{cmd.type} failed: {describe_error(e)}")
 
+    def _run_command(self, cmd) -> None:
+        """Run one queued command on the command thread; errors go to ``status.error``."""
+        label = BUSY_LABELS.get(cmd.type)
+        try:
+            if label:
+                self._set_status(busy=label)
+            self._dispatch(cmd)
+        except BaseException as e:
+            self._commands.last_error = e
+            self._set_status(error=f"{cmd.type} failed: {describe_error(e)}")
+        finally:
+            if label:
+                self._set_status(busy=None)
+
+    def _dispatch(self, cmd) -> None:
+        f = cmd.fields
+        if cmd.type == "train":
+            self.train()
+        elif cmd.type == "step":
+            if not self.step():
+                self._set_status(message="training is running: pause first to step")
+        elif cmd.type == "reset":
+            self.reset()
+        elif cmd.type == "prune":
+            self.prune()
+        elif cmd.type == "refine":
+            self.refine(f["grid"])
+        elif cmd.type == "symbolify":
+            self.auto_symbolic()
+        elif cmd.type == "undo":
+            self.undo()
+        elif cmd.type == "redo":
+            self.redo()
+        elif cmd.type == "inspect":
+            self.inspect(f["l"], f["i"], f["j"])
+        elif cmd.type == "fix":
+            self.fix_symbolic(f["l"], f["i"], f["j"], f["name"])
+        elif cmd.type == "unfix":
+            self.unfix_symbolic(f["l"], f["i"], f["j"])
+        elif cmd.type == "refresh":
+            self.refresh()
+
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         """Stop training and close the widget and its plots."""
+        commands = self.__dict__.get("_commands")
+        if commands is not None:
+            commands.discard()
+            # a long symbolify cannot be interrupted: do not hang the kernel on it
+            commands.wait(CLOSE_WAIT_S)
         runner = self.__dict__.get("_runner")
         if runner is not None:
             runner.stop(wait=True)
