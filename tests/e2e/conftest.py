@@ -139,6 +139,9 @@ def run_jupyter(frontend: str, root: Path, home: Path) -> Iterator[JupyterServer
         "JUPYTER_DATA_DIR": str(home / "data"),
         "JUPYTER_RUNTIME_DIR": str(runtime_dir),
         "IPYTHONDIR": str(home / "ipython"),
+        # Notebook 7 also loads jupyterlab's server extension, whose settings API answers from
+        # this directory (not from --JupyterNotebookApp.user_settings_dir)
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
         "ANYWIDGET_HMR": "0",  # no watchfiles threads (browser-tests.md pitfall 9)
         # the kernel imports the package under test even if it is not pip-installed
         "PYTHONPATH": str(ROOT) + (os.pathsep + pythonpath if pythonpath else ""),
@@ -171,6 +174,11 @@ def run_jupyter(frontend: str, root: Path, home: Path) -> Iterator[JupyterServer
     (notif / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
+    # "Save Jupyter widget state in notebooks" (off by default): a saved notebook keeps the
+    # widgets' last state, so that reopened it shows the last drawing (README, Saving)
+    widgets = home / "settings" / "@jupyter-widgets" / "jupyterlab-manager"
+    widgets.mkdir(parents=True, exist_ok=True)
+    (widgets / "plugin.jupyterlab-settings").write_text(json.dumps({"saveState": True}))
     log_path = home / "server.log"
     t0 = time.perf_counter()
     with open(log_path, "wb") as log:

@@ -462,3 +462,60 @@ def _diagnose_blocked_comm(kernel, sent: list[str], route) -> str | None:
             f"context), which the blocking cell keeps busy"
         )
     return None
+
+
+def test_saved_notebook_reopens_with_last_drawing(page, jupyter_server, kernel, artifacts):
+    """Train a little, save the notebook (widget state saved: conftest turns on the widget
+    manager's saveState), shut the kernel down, reopen the notebook: the diagram, the status
+    line (the saved step) and the bqplot panel come back from the notebook alone."""
+    import json
+
+    fe = jupyter_server.frontend
+    start_widget(page, jupyter_server, kernel)
+    w = widget(page)
+    steps_box = w.locator('input[type="number"][aria-label="steps"]')
+    steps_box.fill("3")
+    steps_box.blur()
+    kernel.wait_for("w.steps", lambda v: v == 3, what="steps from the steps box")
+    button(page, "Train").click()
+    wait_status(page, "/paused · step 3 /.test(t)", timeout=120_000)
+    n_edges = edge_elements(page).count()
+    assert n_edges == 15
+    before = status_text(page)
+    page.evaluate(
+        """async () => {
+            const nb = window.jupyterapp.shell.currentWidget;
+            await window.jupyterapp.commands.execute('docmanager:save');
+            await nb.context.ready;
+        }"""
+    )
+    saved = json.loads((jupyter_server.root_dir / NB).read_text())
+    state = saved["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json")
+    assert state, "no widget state saved in the notebook metadata (saveState setting?)"
+    kan_states = [m["state"] for m in state["state"].values()
+                  if m["state"].get("_anywidget_id", "").endswith("KANWidget")
+                  or "structure" in m["state"]]
+    assert len(kan_states) == 1, list(state["state"])
+    assert kan_states[0]["status"]["step"] == 3
+    assert "_esm" in kan_states[0] and len(kan_states[0]["_esm"]) > 10_000
+
+    # ---- reopen with the kernel gone: a new page, the server's kernels shut down first
+    page.goto("about:blank")
+    jupyter_server.shutdown_sessions()
+    kernel.close()
+    t0 = time.perf_counter()
+    page.goto(jupyter_server.notebook_url(NB))
+    w = widget(page)
+    w.wait_for(state="visible", timeout=120_000)
+    wait_status(page, "/paused · step 3 /.test(t)", timeout=60_000)
+    page.wait_for_function(
+        "() => document.querySelector('.kan-widget .kan-diagram-wrap')?.dataset.state === 'ok'"
+    )
+    page.timings[f"{fe}: reopen saved notebook -> diagram drawn"] = time.perf_counter() - t0
+    assert edge_elements(page).count() == n_edges
+    assert parse_status(status_text(page)) == parse_status(before)
+    # the loss plot (bqplot) is restored beside it
+    out = page.locator(".jp-OutputArea-output", has=w).first
+    assert out.locator(".bqplot").count() >= 1
+    screenshot(page, artifacts, f"{fe}_reopened_saved")
+    check_console(page)
