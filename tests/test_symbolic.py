@@ -449,6 +449,23 @@ def test_rounding_and_snapping():
         ex_round(e, -1)
 
 
+def test_rounding_sees_products_not_factors():
+    """A trained [2,2,1] in float32 (seed 5 of the canonical pipeline) read
+    1.0508*(0.9755*x_2)**2 inside the exp: 0.99993*x_2**2, but rounded factor by factor
+    1.05*0.98**2 = 1.01*x_2**2. Powers of sums are multiplied out before rounding."""
+    x, y = sympy.symbols("x_1 x_2")
+    F = sympy.Float
+    inner = F(1.05075796711142) * (F(0.975547850131989) * y - F(4.78e-8)) ** 2
+    e = F(1.0000006) * sympy.exp(inner - F(0.9999998) * sympy.sin(F(3.1415934) * x
+                                                                 + F(3.1415922)))
+    e = e - F(1.14e-7) * sympy.sin(F(2.66) * sympy.sin(F(1.68) * x + F(2.21)) + F(1.13))
+    target = sympy.exp(sympy.sin(sympy.pi * x) + y**2)
+    assert clean(e, 2) == target
+    assert clean(e, 3) == target
+    # round bases are left factored
+    assert clean(F(2.0) * (y - F(1.0)) ** 3, 2) == 2 * (y - 1) ** 3
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 4, 6])
 def test_canonical_pipeline_float32(seed):

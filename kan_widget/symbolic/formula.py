@@ -201,13 +201,28 @@ def snap_numbers(expr: sympy.Expr, tol: float) -> sympy.Expr:
     return expr.xreplace(reps)
 
 
+def _expand_powers(expr: sympy.Expr, tol: float) -> sympy.Expr:
+    """``c*(a*x + b)**n -> c*a**n*x**n + ...`` for small integer ``n``, when ``a`` or ``b`` is not
+    itself a round number (``(x - 1.0)**3`` stays as it is).
+
+    Rounding must see the product of the numbers, not each factor: ``1.0508*(0.9755*x)**2`` is
+    ``0.99993*x**2``, but rounded factor by factor it becomes ``1.05*0.98**2 = 1.0084``."""
+    def is_affine_power(e):
+        return (isinstance(e, sympy.Pow) and e.exp.is_Integer and 1 < int(e.exp) <= 5
+                and e.base.is_Add
+                and any(_snap(float(f), tol) is None for f in e.base.atoms(sympy.Float)))
+
+    return expr.replace(is_affine_power, sympy.expand_multinomial)
+
+
 def clean(expr: sympy.Expr, digits: int = 2, simplify: bool = True) -> sympy.Expr:
-    """Pull constants out of ``exp``, round to ``digits`` decimals, snap numbers that are within
-    rounding distance of an integer, fraction or multiple of pi, and (by default) simplify.
-    Repeats once, since simplifying can merge numbers that then round further."""
+    """Multiply out powers of sums, pull constants out of ``exp``, round to ``digits`` decimals,
+    snap numbers that are within rounding distance of an integer, fraction or multiple of pi,
+    and (by default) simplify. Repeats once, since simplifying can merge numbers that then round
+    further."""
     tol = 0.5 * 10.0 ** (-digits) + 1e-12
     for _ in range(2):
-        expr = _pull_exp_constants(expr)
+        expr = _pull_exp_constants(_expand_powers(expr, tol))
         expr = snap_numbers(ex_round(expr, digits), tol)
         if simplify:
             expr = _simplify_real(expr)
