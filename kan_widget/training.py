@@ -161,6 +161,7 @@ class Trainer:
                 self.update_grid
                 and step % self.grid_update_freq == 0
                 and self.start_grid_update_step <= step < self.stop_grid_update_step
+                and self._has_spline_edges()
             ):
                 model.update_grid(x)
             loss = self._optimizer.step(closure)
@@ -192,6 +193,13 @@ class Trainer:
             "reg": reg,
             "loss": train_loss + lamb * reg,
         }
+
+    def _has_spline_edges(self) -> bool:
+        # a grid update only moves splines; once every active edge is symbolic it changes nothing
+        # the model computes, so skip its least-squares refits
+        return any(
+            bool(((layer.mask != 0) & ~layer.sym_mask).any()) for layer in self.model.layers
+        )
 
     def _rollback(self, snapshot, grids) -> None:
         with torch.no_grad():

@@ -373,6 +373,28 @@ def test_fixed_edges_train_and_give_formula():
     assert f.has(sympy.sin) and sympy.Poly(f.subs(x1, 0), x2).degree() == 2
 
 
+def test_grid_update_skipped_only_when_every_edge_is_symbolic():
+    """fit(update_grid=True) on a fully symbolic model leaves the knots alone (they shape no
+    output); one spline edge left brings the grid updates back."""
+    x = torch.rand(300, 2, generator=torch.Generator().manual_seed(1)) * 4 - 2
+    y = torch.sin(x[:, [0]]) + x[:, [1]] ** 2
+    ds = {"train_input": x, "train_label": y, "test_input": x, "test_label": y}
+    model = KAN([2, 1], grid=3, seed=0)
+    model.train_input = x
+    fix_symbolic(model, 0, 0, 0, "sin")
+    kw = {"opt": "Adam", "steps": 6, "update_grid": True, "grid_update_num": 3,
+          "stop_grid_update_step": 6}
+    before = model.layers[0].grid.clone()
+    model.fit(ds, **kw)
+    assert model.layers[0].grid.max() > before.max() + 0.5  # knots followed the data to +-2
+    fix_symbolic(model, 0, 1, 0, "x^2")
+    before = model.layers[0].grid.clone()
+    half = {k: v / 2 if k.endswith("input") else v for k, v in ds.items()}
+    hist = model.fit(half, **kw)  # data on +-1: an update would pull the knots in
+    assert torch.equal(model.layers[0].grid, before)
+    assert all(math.isfinite(v) for v in hist["train_loss"])
+
+
 def test_singular_edges_train_without_nan():
     """Fixed singular functions on data crossing their singularity: finite output, loss, fit."""
     names = ["1/x", "1/x^2", "1/x^3", "1/x^4", "1/x^5", "log", "sqrt", "1/sqrt(x)", "x^1.5",
