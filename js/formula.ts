@@ -67,6 +67,12 @@ export class FormulaPanel {
 		this.element = root;
 		this.math = doc.createElement("div");
 		this.math.className = "kan-formula-math";
+		// a long formula scrolls sideways: focusable, so keys scroll it too (and Lab's shortcuts
+		// do not take the arrow keys)
+		this.math.tabIndex = 0;
+		this.math.setAttribute("role", "region");
+		this.math.setAttribute("aria-label", "formula, scrolls sideways when wide");
+		this.math.setAttribute("data-lm-suppress-shortcuts", "true");
 		const bar = doc.createElement("div");
 		bar.className = "kan-formula-bar";
 		const mk = (text: string, what: "latex" | "text") => {

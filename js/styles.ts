@@ -75,7 +75,26 @@ export const CSS = `
 .kan-widget .kan-candidates { width: 100%; border-collapse: collapse; font-size: 12px; margin-top: 4px; }
 .kan-widget .kan-candidates th, .kan-widget .kan-candidates td { text-align: left; padding: 2px 4px; border-bottom: 1px solid var(--kan-border); }
 .kan-widget .kan-candidates button { padding: 1px 6px; }
-.kan-widget .kan-formula-math { overflow-x: auto; min-height: 1.5em; font-size: 16px; }
+.kan-widget .kan-formula-math {
+	overflow-x: auto; overflow-y: hidden; min-height: 1.5em; padding-bottom: 4px; font-size: 16px;
+	/* scroll shadows: the edge where more formula hides gets a soft shadow */
+	background:
+		linear-gradient(to right, var(--kan-bg) 30%, transparent) left / 24px 100% no-repeat local,
+		linear-gradient(to left, var(--kan-bg) 30%, transparent) right / 24px 100% no-repeat local,
+		radial-gradient(farthest-side at 0 50%, rgba(0, 0, 0, 0.2), transparent) left / 12px 100% no-repeat scroll,
+		radial-gradient(farthest-side at 100% 50%, rgba(0, 0, 0, 0.2), transparent) right / 12px 100% no-repeat scroll;
+}
+/* a wide display formula must overflow to the right only: centred, its left part could not be scrolled to */
+.kan-widget .kan-formula-math .katex-display, .kan-widget .kan-formula-math .katex { display: block; margin: 0.3em 0; }
+.kan-widget .kan-formula-math math { display: block; width: max-content; min-width: 100%; }
+/* an always visible scrollbar (overlay scrollbars hide until hovered) */
+.kan-widget .kan-formula-math::-webkit-scrollbar { height: 8px; }
+.kan-widget .kan-formula-math::-webkit-scrollbar-track { background: var(--kan-bg2); border-radius: 4px; }
+.kan-widget .kan-formula-math::-webkit-scrollbar-thumb { background: #adb5bd; border-radius: 4px; }
+.kan-widget .kan-formula-math::-webkit-scrollbar-thumb:hover { background: #868e96; }
+@supports not selector(::-webkit-scrollbar) {
+	.kan-widget .kan-formula-math { scrollbar-width: thin; scrollbar-color: #adb5bd var(--kan-bg2); }
+}
 .kan-widget .kan-formula-bar { display: flex; gap: 6px; align-items: center; }
 .kan-widget .kan-copy-feedback { font-size: 12px; color: var(--kan-fg2); }
 .kan-widget .kan-copy-manual { width: 100%; min-height: 4em; margin-top: 4px; font-family: var(--jp-code-font-family, monospace); }

@@ -524,8 +524,13 @@ def test_display_is_box_of_widget_and_plots(w):
     box = w._box
     assert box.model_id == model_id
     assert isinstance(box, ipw.VBox) and box.children[0] is w
-    figs = box.children[1].children
+    loss_box, *figs = box.children[1].children
+    # the loss plot with its legend beneath (bqplot's own legend would sit on the curves)
+    assert isinstance(loss_box, ipw.VBox) and isinstance(loss_box.children[1], ipw.HTML)
+    assert "train RMSE" in loss_box.children[1].value
+    figs = [loss_box.children[0], *figs]
     assert figs and all(isinstance(f, bqplot.Figure) for f in figs)
+    assert not any(m.display_legend for f in figs for m in f.marks)
     assert all(f.animation_duration == 0 for f in figs)
     assert bundle["text/plain"].startswith("KANWidget(")
     assert w._repr_mimebundle_()["application/vnd.jupyter.widget-view+json"]["model_id"] == model_id
@@ -540,6 +545,30 @@ def test_fit_view_per_input_count(n_var, n_figs):
     widget.train(1, block=True)
     assert len(widget._plots.loss_lines.x) == 1
     widget.close()
+
+
+def test_loss_axis_ticks_stay_few_and_round(w):
+    from kan_widget.widget.plots import MAX_TICKS, linear_ticks, log_ticks
+
+    # one decade (bqplot alone labels 0.09, 0.1, 0.11, ... 0.19, which overlap)
+    assert log_ticks(0.09, 0.19).tolist() == [0.09, 0.1, 0.12, 0.15]
+    assert log_ticks(0.063, 0.2).tolist() == [0.07, 0.1, 0.15, 0.2]
+    assert log_ticks(0.12, 0.18).tolist() == [0.12, 0.14, 0.16, 0.18]
+    assert log_ticks(0.085, 0.35).tolist() == [0.1, 0.15, 0.2, 0.3]
+    assert log_ticks(2e-3, 0.4).tolist() == [0.003, 0.01, 0.03, 0.1, 0.3]
+    many = log_ticks(1e-12, 10.0)  # 14 decades: every other one
+    assert 3 <= len(many) <= MAX_TICKS and many[-1] <= 10
+    assert log_ticks(0.0, 1.0) is None and log_ticks(float("nan"), 1.0) is None
+    assert linear_ticks(1, 3).tolist() == [1, 2, 3]  # steps are whole numbers
+    assert linear_ticks(1, 3997).tolist() == [1000, 2000, 3000]
+    for lo, hi in [(1e-7, 3.0), (0.5, 0.51), (11, 18), (1e-3, 1e-2)]:
+        ticks = log_ticks(lo, hi)
+        assert 1 <= len(ticks) <= MAX_TICKS and all(lo <= v <= hi for v in ticks), (lo, hi, ticks)
+    w.train(3, block=True)
+    p = w._plots
+    assert p.step_axis.tick_values.tolist() == [1, 2, 3]
+    assert 2 <= len(p.loss_axis.tick_values) <= MAX_TICKS
+    assert 2 <= len(p.reg_axis.tick_values) <= MAX_TICKS
 
 
 def test_decimate():

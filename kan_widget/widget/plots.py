@@ -14,12 +14,14 @@ plot shows the test RMSE.
 
 from __future__ import annotations
 
+import math
+
 import bqplot as bq
 import ipywidgets as ipw
 import numpy as np
 import torch
 
-__all__ = ["MAX_POINTS", "Plots", "decimate"]
+__all__ = ["MAX_POINTS", "Plots", "decimate", "linear_ticks", "log_ticks"]
 
 MAX_POINTS = 1000
 FIT_POINTS = 200  # curve resolution (1 input) and scatter size (more inputs)
@@ -37,6 +39,81 @@ def decimate(n: int, limit: int = MAX_POINTS) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
 
 
+MAX_TICKS = 6  # tick labels per axis: more crowd a 300 px axis (".2~g" labels overlap)
+
+
+# tick mantissas per decade, sparsest first
+_LOG_STEPS = (
+    (1,), (1, 3), (1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9),
+)
+
+
+def log_ticks(lo: float, hi: float, max_ticks: int = MAX_TICKS) -> np.ndarray | None:
+    """Tick values for a log axis spanning ``[lo, hi]``: the sparsest set of ``_LOG_STEPS``
+    mantissas per decade that gives 3 ticks (never more than ``max_ticks``); every k-th decade
+    when even one per decade is too many; round linear steps when the span is too narrow for 3
+    (0.12 .. 0.18). ``None`` (bqplot's own ticks) without a positive range."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0 or hi <= 0:
+        return None
+    lo, hi = min(lo, hi), max(lo, hi)
+    d0, d1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    eps = 1e-9
+    best: list[float] | None = None
+    for mantissas in _LOG_STEPS:
+        ticks = [
+            float(f"{m}e{d}") for d in range(d0, d1 + 1) for m in mantissas
+            if lo * (1 - eps) <= m * 10.0**d <= hi * (1 + eps)
+        ]
+        if len(ticks) > max_ticks:
+            break
+        best = ticks
+        if len(ticks) >= 3:
+            break
+    if best is None:
+        decades = [float(f"1e{d}") for d in range(d0, d1 + 1) if lo <= 10.0**d <= hi * (1 + eps)]
+        best = decades[:: math.ceil(len(decades) / max_ticks)]
+    if len(best) < 3:
+        lin = list(linear_ticks(lo, hi, min(5, max_ticks), integer=False))
+        if len(lin) > len(best):
+            best = lin
+    return np.asarray(best, dtype=np.float64)
+
+
+def linear_ticks(lo: float, hi: float, max_ticks: int = MAX_TICKS,
+                 integer: bool = True) -> np.ndarray:
+    """At most ``max_ticks`` round values (steps of 1, 2 or 5 times a power of ten) in
+    ``[lo, hi]``; with ``integer``, whole numbers only (a step axis has no step 1.5)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return np.zeros(0)
+    lo, hi = min(lo, hi), max(lo, hi)
+    span = max(hi - lo, 1e-300)
+    k0 = math.floor(math.log10(span / max_ticks)) - 1
+    steps = (float(f"{m}e{k}") for k in range(k0, k0 + 400) for m in (1, 2, 5))
+    step = next(
+        s for s in steps
+        if not (integer and s < 1) and math.floor(hi / s) - math.ceil(lo / s) + 1 <= max_ticks
+    )
+    first = math.ceil(lo / step - 1e-9)
+    n = math.floor(hi / step + 1e-9) - first + 1
+    # float(f"...") rounds 0.30000000000000004 to 0.3, so labels and equality stay clean
+    return np.asarray([float(f"{(first + i) * step:.12g}") for i in range(max(n, 0))])
+
+
+def _legend(items: list[tuple[str, str, bool]]) -> ipw.HTML:
+    """A legend under the loss plot (bqplot's own sits inside the plot, over the curves)."""
+    spans = "".join(
+        f'<span style="white-space:nowrap;margin:0 8px"><span style="display:inline-block;'
+        f'width:22px;vertical-align:middle;margin-right:4px;border-top:2px '
+        f'{"dashed" if dashed else "solid"} {color}"></span>{label}</span>'
+        for label, color, dashed in items
+    )
+    return ipw.HTML(
+        f'<div class="kan-loss-legend" style="font-size:12px;line-height:1.2;text-align:center">'
+        f"{spans}</div>",
+        layout=ipw.Layout(width="100%", margin="0"),
+    )
+
+
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float64).numpy()
 
@@ -44,6 +121,7 @@ def _np(t: torch.Tensor) -> np.ndarray:
 def _figure(marks, axes, title: str) -> bq.Figure:
     return bq.Figure(
         marks=marks, axes=axes, title=title, animation_duration=0, fig_margin=_MARGIN,
+        title_style={"font-size": "13px"},  # three figures share a row: keep titles short
         layout=ipw.Layout(**_FIG_LAYOUT),
     )
 
@@ -57,33 +135,51 @@ class Plots:
         self._in_vars, self._out_vars = in_vars, out_vars
         self._build_loss()
         self._build_fit()
-        self.panel = ipw.HBox([self.loss_figure, *self.fit_figures])
+        self.panel = ipw.HBox([self.loss_box, *self.fit_figures])
 
     # ------------------------------------------------------------------ building
     def _build_loss(self) -> None:
         sx, sy, sr = bq.LinearScale(), bq.LogScale(), bq.LogScale()
+        colors = {"train RMSE": "#1f77b4", "test RMSE": "#ff7f0e", "reg": "#7f7f7f"}
         self.loss_lines = bq.Lines(
             x=np.zeros(0), y=np.zeros((2, 0)), scales={"x": sx, "y": sy},
-            labels=["train RMSE", "test RMSE"], colors=["#1f77b4", "#ff7f0e"],
-            display_legend=True,
+            labels=["train RMSE", "test RMSE"], colors=[colors["train RMSE"], colors["test RMSE"]],
         )
         self.reg_lines = bq.Lines(
             x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sr}, labels=["reg"],
-            colors=["#7f7f7f"], line_style="dashed", display_legend=True,
+            colors=[colors["reg"]], line_style="dashed",
         )
+        # tick values are set from the data in update_losses: bqplot's log axis labels every
+        # 1..9 of a decade, which crowds (0.09, 0.1, 0.11, ... 0.19) and overlaps
+        self.step_axis = bq.Axis(scale=sx, label="step", tick_format="d")
+        # ".2~g": two digits, no trailing zeros ("0.09", "1e-5"), never a repeated exponent
+        self.loss_axis = bq.Axis(scale=sy, side="left", label="RMSE", tick_format=".2~g")
+        self.reg_axis = bq.Axis(scale=sr, side="right", label="reg (dashed)",
+                                tick_format=".2~g", grid_lines="none")
         self.loss_figure = _figure(
             [self.loss_lines, self.reg_lines],
-            [
-                bq.Axis(scale=sx, label="step"),
-                # ".2g": an exponent format repeats "1e+1" on a log axis spanning 7..14
-                bq.Axis(scale=sy, side="left", label="RMSE", tick_format=".2g"),
-                bq.Axis(scale=sr, side="right", label="reg", tick_format=".2g",
-                        grid_lines="none"),
-            ],
+            [self.step_axis, self.loss_axis, self.reg_axis],
             "loss",
         )
-        # losses fall from the top left: the legend is out of their way at the top right
-        self.loss_figure.legend_location = "top-right"
+        self.loss_legend = _legend([
+            ("train RMSE", colors["train RMSE"], False),
+            ("test RMSE", colors["test RMSE"], False),
+            ("reg (right axis)", colors["reg"], True),
+        ])
+        # the box takes the figure's size and shrinks like the other figures in the row
+        self.loss_figure.layout.width = "100%"
+        self.loss_box = ipw.VBox(
+            [self.loss_figure, self.loss_legend],
+            layout=ipw.Layout(width=_FIG_LAYOUT["width"], min_width="0", overflow="hidden"),
+        )
+        self._ticks: dict[str, tuple] = {}
+
+    def _set_ticks(self, axis: bq.Axis, key: str, values: np.ndarray | None) -> None:
+        """Assign tick values only when they change (each assignment is a message)."""
+        new = None if values is None else tuple(values.tolist())
+        if self._ticks.get(key, ()) != new:
+            self._ticks[key] = new
+            axis.tick_values = None if values is None else values
 
     def _build_fit(self) -> None:
         x_tr, y_tr = self._data["train_input"], self._data["train_label"]
@@ -105,7 +201,8 @@ class Plots:
             )
             self.fit_figures = [_figure(
                 [self.target_mark, self.pred_mark],
-                [bq.Axis(scale=sx, label=self._in_vars[0]),
+                [bq.Axis(scale=sx, label=self._in_vars[0], tick_format=".2~g",
+                         tick_values=self._input_ticks(0)),
                  bq.Axis(scale=sy, side="left", label=y_name)],
                 f"fit: {y_name}",
             )]
@@ -122,7 +219,7 @@ class Plots:
             self.error_mark = self._heatmap(ex, ey, "Reds")
             self.fit_figures = [
                 self._heat_figure(self.pred_mark, f"prediction: {y_name}"),
-                self._heat_figure(self.error_mark, f"|error|: {y_name} (training data)"),
+                self._heat_figure(self.error_mark, f"|error| of {y_name} (training data)"),
             ]
         else:
             sx, sy = bq.LinearScale(), bq.LinearScale()
@@ -157,10 +254,16 @@ class Plots:
         # at this size; the value range goes in the title instead (see update_fit).
         return _figure(
             [mark],
-            [bq.Axis(scale=mark.scales["x"], label=self._in_vars[0]),
-             bq.Axis(scale=mark.scales["y"], side="left", label=self._in_vars[1])],
+            [bq.Axis(scale=mark.scales["x"], label=self._in_vars[0], tick_format=".2~g",
+                     tick_values=self._input_ticks(0)),
+             bq.Axis(scale=mark.scales["y"], side="left", label=self._in_vars[1],
+                     tick_format=".2~g", tick_values=self._input_ticks(1))],
             title,
         )
+
+    def _input_ticks(self, k: int) -> np.ndarray:
+        """Round ticks over input ``k``'s range: d3's ten crowd a 200 px axis ("-0.8-0.6...")."""
+        return linear_ticks(float(self._lo[k]), float(self._hi[k]), 5, integer=False)
 
     # ------------------------------------------------------------------ updating
     def update_losses(self, history: dict[str, list]) -> None:
@@ -178,6 +281,19 @@ class Plots:
         with self.reg_lines.hold_sync():
             self.reg_lines.x = steps[pos]
             self.reg_lines.y = reg[pos]
+        self._update_ticks(steps, np.concatenate([train, test]), reg[pos])
+
+    def _update_ticks(self, steps: np.ndarray, loss: np.ndarray, reg: np.ndarray) -> None:
+        def span(v: np.ndarray, log: bool) -> tuple[float, float] | None:
+            v = v[np.isfinite(v) & (v > 0)] if log else v[np.isfinite(v)]
+            return (float(v.min()), float(v.max())) if v.size else None
+
+        s = span(steps, False)
+        self._set_ticks(self.step_axis, "step", None if s is None else linear_ticks(*s))
+        s = span(loss, True)
+        self._set_ticks(self.loss_axis, "loss", None if s is None else log_ticks(*s))
+        s = span(reg, True)
+        self._set_ticks(self.reg_axis, "reg", None if s is None else log_ticks(*s))
 
     def update_fit(self, model, train_pred: torch.Tensor) -> None:
         """Redraw the fit view; ``train_pred`` is the model's output on the training inputs."""
@@ -194,7 +310,7 @@ class Plots:
                 self.fit_figures[0].title = (
                     f"prediction: {y_name} in [{pred.min():.3g}, {pred.max():.3g}]")
                 self.fit_figures[1].title = (
-                    f"|error|: {y_name}, max {np.nanmax(err):.3g} (training data)")
+                    f"|error| of {y_name} (training data), max {np.nanmax(err):.2g}")
             else:
                 self.pred_mark.y = _np(train_pred[self._scatter_rows, 0])
 
@@ -216,6 +332,8 @@ class Plots:
         """Close every bqplot widget (scales, axes, marks, figures) so none is left in the
         kernel's widget registry."""
         seen: set[int] = set()
+        self.loss_legend.close()
+        self.loss_box.close()
         for fig in [self.loss_figure, *self.fit_figures]:
             for w in [*fig.marks, *fig.axes]:
                 for s in getattr(w, "scales", {}).values():

@@ -12,8 +12,15 @@ the training thread) and moves the lambda slider several times; the kernel's tra
   200 ms debounce (js/controls.ts DEBOUNCE_MS), so this one cannot be under 200 ms by design;
 - blocking cell: a release while a cell runs ``w.train(200, block=True)``; waits at most 6 s.
 
+Then (``--live SECONDS``, default 60; 0 skips it) a long live run, the issue's "60 s of live
+training keeps the page responsive": Train with 100000 steps, a lambda release every ``--every``
+seconds (latency as above), and in the page: the gaps between ``requestAnimationFrame``
+callbacks (a frame the page could not paint shows as a long gap), long tasks (>= 50 ms, from a
+``PerformanceObserver``), status-line updates and diagram redraws (``kan-draw``, with their
+``data-draw-ms``).
+
     .venv/bin/python tests/e2e/measure_latency.py                  # both front ends
-    .venv/bin/python tests/e2e/measure_latency.py --frontends lab --moves 20
+    .venv/bin/python tests/e2e/measure_latency.py --frontends lab --moves 20 --live 60
 
 Needs /usr/bin/chromium and the built front end, like the e2e tests.
 """
@@ -61,7 +68,35 @@ def _latencies(kernel, moves: list[tuple[float, float]]) -> list[float | None]:
     return out
 
 
-def measure(frontend: str, n_moves: int, browser) -> dict[str, list[float | None]]:
+PERF_JS = """() => {
+    const m = window.__kanPerf = {gaps: [], longtasks: [], status: 0, draws: [], stop: false};
+    let last = performance.now();
+    const tick = (now) => {
+        m.gaps.push(now - last);
+        last = now;
+        if (!m.stop) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+    m.obs = new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) m.longtasks.push(e.duration);
+    });
+    m.obs.observe({type: 'longtask', buffered: false});
+    const st = document.querySelector('.kan-widget .kan-status');
+    new MutationObserver(() => { m.status++; })
+        .observe(st, {childList: true, characterData: true, subtree: true});
+    const wrap = document.querySelector('.kan-widget .kan-diagram-wrap');
+    wrap.addEventListener('kan-draw', () => m.draws.push(Number(wrap.dataset.drawMs)));
+}"""
+PERF_STOP_JS = """() => {
+    const m = window.__kanPerf;
+    m.stop = true;
+    m.obs.disconnect();
+    return {gaps: m.gaps.slice(1), longtasks: m.longtasks, status: m.status, draws: m.draws};
+}"""
+
+
+def measure(frontend: str, n_moves: int, browser, live: float = 0.0,
+            every: float = 3.0) -> dict[str, list[float | None]]:
     with tempfile.TemporaryDirectory(prefix="kan-latency-") as tmp:
         root, home = Path(tmp, "root"), Path(tmp, "home")
         root.mkdir()
@@ -73,13 +108,14 @@ def measure(frontend: str, n_moves: int, browser) -> dict[str, list[float | None
             page.timings = e2e.TIMINGS  # the test helpers record timings here
             kernel = e2e.KernelProbe(server)
             try:
-                return _run(page, server, kernel, n_moves)
+                return _run(page, server, kernel, n_moves, live, every)
             finally:
                 kernel.close()
                 ctx.close()
 
 
-def _run(page, server, kernel, n_moves: int) -> dict[str, list[float | None]]:
+def _run(page, server, kernel, n_moves: int, live: float = 0.0,
+         every: float = 3.0) -> dict[str, list[float | None]]:
     t.open_notebook(page, server)
     t.run_cell(page, t.SETUP)
     t.run_cell(page, t.WIDGET)
@@ -103,6 +139,8 @@ def _run(page, server, kernel, n_moves: int) -> dict[str, list[float | None]]:
         results[kind] = _latencies(kernel, moves)
     t.button(page, "Pause").click()
     t.wait_status(page, "/paused · step/.test(t)", timeout=60_000)
+    if live > 0:
+        results.update(_live(page, kernel, live, every))
 
     # ---- blocking cell
     assert kernel.eval("seen", subshell=True)  # open our subshell before the cell blocks
@@ -129,6 +167,54 @@ def _run(page, server, kernel, n_moves: int) -> dict[str, list[float | None]]:
     return results
 
 
+def _live(page, kernel, seconds: float, every: float) -> dict:
+    """``seconds`` of live training with a lambda release every ``every`` s; returns the
+    latencies (``"live release"``) and the page's responsiveness (``"live page"``)."""
+    steps = t.widget(page).locator('input[type="number"][aria-label="steps"]')
+    steps.fill("100000")
+    steps.blur()
+    kernel.wait_for("w.steps", lambda v: v == 100000)
+    step0 = kernel.eval("w.status['step']")
+    t.button(page, "Train").click()
+    t.wait_status(page, "/running · step [1-9]/.test(t)", timeout=120_000)
+    page.evaluate(PERF_JS)
+    t0 = time.monotonic()
+    moves, k = [], 0
+    while time.monotonic() - t0 < seconds:
+        # lambda between 1e-3 and 1e-2 (positions 400..600): training stays sensible
+        moves.append(tuple(page.evaluate(MOVE_JS, [400 + (37 * k) % 200, True])))
+        k += 1
+        time.sleep(max(0.0, min(every, seconds - (time.monotonic() - t0))))
+    perf = page.evaluate(PERF_STOP_JS)
+    elapsed = time.monotonic() - t0
+    assert kernel.eval("w.running"), "training ended before the live run was over"
+    lat = _latencies(kernel, moves)
+    t.button(page, "Pause").click()
+    t.wait_status(page, "/paused · step/.test(t)", timeout=60_000)
+    steps_done = kernel.eval("w.status['step']") - step0
+    gaps = sorted(perf["gaps"])
+    return {
+        "live release": lat,
+        "live page": {
+            "seconds": elapsed,
+            "steps": steps_done,
+            "frames": len(gaps),
+            "fps": len(gaps) / elapsed,
+            "gap_median_ms": statistics.median(gaps) if gaps else None,
+            "gap_p99_ms": gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))] if gaps else None,
+            "gap_max_ms": gaps[-1] if gaps else None,
+            "gaps_over_100ms": sum(g > 100 for g in gaps),
+            "longtasks": len(perf["longtasks"]),
+            "longtask_max_ms": max(perf["longtasks"], default=0.0),
+            "longtask_total_ms": sum(perf["longtasks"]),
+            "status_updates": perf["status"],
+            "draws": len(perf["draws"]),
+            "draw_median_ms": statistics.median(perf["draws"]) if perf["draws"] else None,
+            "draw_max_ms": max(perf["draws"], default=None),
+        },
+    }
+
+
 def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.0f}"
 
@@ -139,6 +225,10 @@ def main() -> int:
         "--frontends", nargs="+", default=["lab", "notebook"], choices=["lab", "notebook"]
     )
     ap.add_argument("--moves", type=int, default=10, help="moves per kind (default 10)")
+    ap.add_argument("--live", type=float, default=60.0,
+                    help="seconds of live training with slider moves (default 60; 0: skip)")
+    ap.add_argument("--every", type=float, default=3.0,
+                    help="seconds between lambda moves in the live run (default 3)")
     args = ap.parse_args()
     reason = e2e._missing_requirement()
     if reason:
@@ -146,15 +236,18 @@ def main() -> int:
         return 2
     from playwright.sync_api import sync_playwright
 
-    rows = []
+    rows, pages = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=e2e.CHROMIUM, headless=True, args=e2e.CHROMIUM_ARGS
         )
         try:
             for fe in args.frontends:
-                for kind, lat in measure(fe, args.moves, browser).items():
-                    rows.append((fe, kind, lat))
+                for kind, lat in measure(fe, args.moves, browser, args.live, args.every).items():
+                    if kind == "live page":
+                        pages.append((fe, lat))
+                    else:
+                        rows.append((fe, kind, lat))
         finally:
             browser.close()
 
@@ -186,7 +279,20 @@ def main() -> int:
             f"{sum(v <= TARGET_MS for v in ok)}/{len(lat)}",
         )
         print(" | ".join(cells))
+    if pages:
+        print()
+        keys = list(pages[0][1])
+        print(" | ".join(["front end", *keys]))
+        print(" | ".join("---" for _ in range(len(keys) + 1)))
+        for fe, d in pages:
+            print(" | ".join([fe, *(_num(d[k]) for k in keys)]))
     return 0
+
+
+def _num(v) -> str:
+    if v is None:
+        return "–"
+    return str(v) if isinstance(v, int) else f"{v:.1f}"
 
 
 if __name__ == "__main__":

@@ -519,3 +519,76 @@ def test_saved_notebook_reopens_with_last_drawing(page, jupyter_server, kernel, 
     assert out.locator(".bqplot").count() >= 1
     screenshot(page, artifacts, f"{fe}_reopened_saved")
     check_console(page)
+
+
+def test_long_formula_scrolls_and_loss_plot_is_readable(page, jupyter_server, kernel, artifacts):
+    """Symbolify the unpruned net: its long formula scrolls sideways in the formula panel (a
+    visible scrollbar, nothing hidden to the left). The loss plot's tick labels do not overlap
+    and its legend sits below the plot, off the curves."""
+    fe = jupyter_server.frontend
+    start_widget(page, jupyter_server, kernel)
+    w = widget(page)
+    steps_box = w.locator('input[type="number"][aria-label="steps"]')
+    steps_box.fill("5")
+    steps_box.blur()
+    kernel.wait_for("w.steps", lambda v: v == 5, what="steps from the steps box")
+    button(page, "Train").click()
+    wait_status(page, "/paused · step 5 /.test(t)", timeout=120_000)
+    button(page, "Symbolify").click()
+    kernel.wait_for("w.formula['complete']", bool, what="a complete formula", timeout=180)
+    math_box = w.locator(".kan-formula-math")
+    math_box.locator("math").first.wait_for(state="attached")
+    wait_status(page, "/symbolified/.test(t) && !/symbolifying…/.test(t)")
+    geo = math_box.evaluate(
+        """el => {
+            el.scrollLeft = 0;
+            const m = el.querySelector('math').getBoundingClientRect();
+            const box = el.getBoundingClientRect();
+            const first = {mathLeft: m.left, boxLeft: box.left};
+            el.scrollLeft = el.scrollWidth;
+            const m2 = el.querySelector('math').getBoundingClientRect();
+            const out = {...first, mathRight: m2.right, boxRight: box.right,
+                         scrollWidth: el.scrollWidth, clientWidth: el.clientWidth,
+                         scrollbar: el.offsetHeight - el.clientHeight - el.clientTop * 2,
+                         scrolled: el.scrollLeft};
+            el.scrollLeft = 0;
+            return out;
+        }"""
+    )
+    assert geo["scrollWidth"] > geo["clientWidth"] + 50, f"formula is not wide: {geo}"
+    assert geo["mathLeft"] >= geo["boxLeft"] - 1, f"formula start hidden left: {geo}"
+    assert geo["scrolled"] > 0 and geo["mathRight"] <= geo["boxRight"] + 1, geo
+    assert geo["scrollbar"] >= 6, f"no visible horizontal scrollbar: {geo}"
+
+    # ---- loss plot: no two tick labels of one axis overlap; the legend is under the plot
+    out = page.locator(".jp-OutputArea-output", has=w).first
+    loss = out.locator(".bqplot", has_text="loss").first
+    loss.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)  # bqplot lays its axes out after the last data message
+    overlaps = loss.evaluate(
+        """fig => {
+            const bad = [];
+            for (const ax of fig.querySelectorAll('g.axis')) {
+                const labels = [...ax.querySelectorAll('.tick text')]
+                    .filter(t => t.textContent.trim() !== '')
+                    .map(t => [t.textContent, t.getBoundingClientRect()]);
+                for (let a = 0; a < labels.length; a++)
+                    for (let b = a + 1; b < labels.length; b++) {
+                        const [ta, ra] = labels[a], [tb, rb] = labels[b];
+                        if (ra.left < rb.right && rb.left < ra.right &&
+                            ra.top < rb.bottom && rb.top < ra.bottom) bad.push([ta, tb]);
+                    }
+                if (labels.length > 7) bad.push(['too many labels', String(labels.length)]);
+            }
+            return bad;
+        }"""
+    )
+    assert overlaps == [], f"loss plot tick labels overlap: {overlaps}"
+    legend = out.locator(".kan-loss-legend")
+    assert "train RMSE" in legend.inner_text()
+    lb, fb = legend.bounding_box(), loss.bounding_box()
+    assert lb["y"] >= fb["y"] + fb["height"] - 2, (lb, fb)
+    screenshot(page, artifacts, f"{fe}_long_formula")
+    math_box.screenshot(path=str(artifacts / f"{fe}_long_formula_panel.png"))
+    out.screenshot(path=str(artifacts / f"{fe}_long_formula_output.png"))
+    check_console(page)
