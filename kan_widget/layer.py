@@ -15,7 +15,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .splines import basis, basis_t, curve2coef, extend_grid, uniform_grid
+from .splines import (
+    Knots,
+    _recursion,
+    basis,
+    basis_deriv_grad,
+    curve2coef,
+    extend_grid,
+    knots_of,
+    uniform_grid,
+)
 
 __all__ = ["BASE_FUNCTIONS", "EdgeStats", "KANLayer"]
 
@@ -36,6 +45,10 @@ class EdgeStats:
 
     value: torch.Tensor
     score: torch.Tensor
+
+
+# reg_metric -> the fused layer's statistic (None: no statistics)
+_FUSED = {None: None, "edge_forward_spline_n": "n", "edge_forward_spline_u": "u"}
 
 
 class KANLayer(nn.Module):
@@ -88,6 +101,7 @@ class KANLayer(nn.Module):
         self.sym_params = nn.Parameter(sym)
         self.sym_names: dict[tuple[int, int], str] = {}
         self._sym_groups: list[tuple[str, torch.Tensor, torch.Tensor]] | None = []
+        self._knot_cache: tuple[torch.Tensor, int, Knots] | None = None
 
     # ------------------------------------------------------------------ structure
     @property
@@ -113,36 +127,55 @@ class KANLayer(nn.Module):
         """Forward pass plus per-edge magnitudes for ``metric`` (see ``regularizer.py``)."""
         return self._forward(x, stats=metric, sub=sub)
 
+    def _knots(self) -> Knots:
+        """The recursion's constants for the current knots, recomputed when the grid buffer is
+        replaced or modified in place (its version counter moves)."""
+        g, c = self.grid, self._knot_cache
+        if c is None or c[0] is not g or c[1] != g._version:
+            c = self._knot_cache = (g, g._version, knots_of(g, self.k))
+        return c[2]
+
+    def _weights(self) -> torch.Tensor:
+        """Per-input feature weights ``[in, K+1, out]``: base, then the spline's coefficients."""
+        wb, ws = self._numeric_weights()
+        return torch.cat([wb.unsqueeze(1), ws], dim=1)
+
     def _forward(self, x: torch.Tensor, stats: str | None, sub: int = 256):
         B = x.shape[0]
-        base = self.base_fun(x)  # [B, in]
-        vals = basis_t(x, self.grid, self.k)  # [in, K, B], batch innermost
-        wb, ws = self._numeric_weights()
-        # the transposed view costs nothing: BLAS reads [in*K, B] as its transpose
-        y = base @ wb + vals.reshape(-1, B).t() @ ws.reshape(-1, self.out_dim)
+        fused = _FUSED.get(stats, "other")
+        if fused != "other":
+            y, value = _SplineLayer.apply(
+                x,
+                self._weights(),
+                self._knots(),
+                self.base_fun_name,
+                fused,
+                torch.is_grad_enabled(),
+            )
+        else:
+            wb, ws = self._numeric_weights()
+            y = self.base_fun(x) @ wb + basis(x, self.grid, self.k).reshape(B, -1) @ ws.reshape(
+                -1, self.out_dim
+            )
         sym_y, sym_std, sym_abs = self._symbolic_forward(x, need_stats=stats is not None)
         if sym_y is not None:
             y = y + sym_y
         if stats is None:
             return y, None
-        if stats in ("edge_forward_spline_n", "edge_forward_spline_u"):
-            var = _edge_variance(base, vals, wb, ws)
-            num_std = torch.sqrt(var.clamp_min(1e-30))  # zero-variance edges: no gradient
-            if stats == "edge_forward_spline_n":
-                x_std = x.std(0, unbiased=True) if B > 1 else torch.zeros_like(x[0])
-                value = num_std / (x_std.unsqueeze(1) + 0.1)
-            else:
-                value = num_std
+        if fused != "other":
             score = value.detach()
             if sym_std is not None:
-                s = sym_std / (x_std.unsqueeze(1) + 0.1) if stats.endswith("_n") else sym_std
-                score = torch.where(self.sym_mask, s.detach(), score)
+                if fused == "n":
+                    x_std = x.detach().std(0) if B > 1 else torch.zeros_like(x[0])
+                    sym_std = sym_std / (x_std.unsqueeze(1) + 0.1)
+                score = torch.where(self.sym_mask, sym_std.detach(), score)
         elif stats == "edge_mean_abs":
             # mean |phi| has no closed form over the batch; a fixed stride of rows estimates it
             # well and bounds the [rows, in, out] tensor (kan-facts.md).
-            idx = slice(None, None, max(1, B // sub))
-            bas = vals.permute(2, 0, 1)[idx]  # [rows, in, K]
-            phi = base[idx].unsqueeze(2) * wb + torch.einsum("bik,iko->bio", bas, ws)
+            xs = x[:: max(1, B // sub)]
+            phi = self.base_fun(xs).unsqueeze(2) * wb + torch.einsum(
+                "bik,iko->bio", basis(xs, self.grid, self.k, self._knots()), ws
+            )
             value = phi.abs().mean(0)
             score = value.detach()
             if sym_abs is not None:
@@ -262,6 +295,7 @@ class KANLayer(nn.Module):
             if i in in_pos and j in out_pos
         }
         new._sym_groups = None
+        new._knot_cache = None
         return new
 
     def refit_grid(self, x: torch.Tensor, num: int | None = None, grid_eps: float | None = None):
@@ -295,20 +329,126 @@ class KANLayer(nn.Module):
             self.coef.data = curve2coef(x_sorted, y_old, new_grid, self.k)
 
 
-def _edge_variance(base, vals, wb, ws) -> torch.Tensor:
-    """Exact batch variance of every edge ``[in, out]`` without the ``[B, in, out]`` tensor.
+# Columns (samples) per chunk of elementwise work: ~2^18 floats per [in, knots, cols] temporary.
+# Bigger temporaries are served by fresh mmap'd pages from glibc, and the page faults made the
+# basis 5x slower at [10,32,32,1] B=10000 (measured); small models run in one chunk.
+_CHUNK_FLOATS = 1 << 18
 
-    With ``f_i = [silu(x_i), B_1(x_i), ...]`` and edge weights ``w_ij``, ``Var(phi_ij) =
-    w_ij^T Cov(f_i) w_ij`` (unbiased, like ``torch.std``). ``vals`` is the basis in
-    ``[in, K, B]`` layout, so the covariance is one batched matmul over contiguous rows. The
-    quadratic form cancels heavily for edges that are nearly constant over the batch, so it is
-    evaluated in float64: in float32 the variance of such edges is round-off noise, and the
-    gradient of its square root (what the L1 penalty differentiates) is then garbage that stalls
-    LBFGS's line search.
+
+def _chunks(n_in: int, n_knots: int, B: int) -> list[slice]:
+    cols = max(64, _CHUNK_FLOATS // max(1, n_in * n_knots))
+    return [slice(c, min(c + cols, B)) for c in range(0, B, cols)]
+
+
+class _SplineLayer(torch.autograd.Function):
+    """One layer's numeric edges and, optionally, every edge's batch standard deviation (the
+    regulariser's magnitude), with a hand-written backward.
+
+    Features ``f_i = [base(x_i), B_1(x_i), ..., B_K(x_i)]`` are built once in ``[in, K+1, B]``
+    layout (batch innermost), so the output is one matmul with the weights ``w [in, K+1, out]``
+    and ``Var(phi_ij) = w_ij^T Cov(f_i) w_ij`` (unbiased, like ``torch.std``) is one batched Gram
+    matrix: the ``[B, in, out]`` edge tensor never exists. Autograd through the basis recursion
+    and the quadratic form would record dozens of ops per layer (small models are bound by per-op
+    overhead); here the backward is two matmuls, two small batched matmuls and the closed-form
+    basis derivative.
+
+    The quadratic form cancels heavily for edges that are nearly constant over the batch, so the
+    covariance, the form and its gradients are evaluated in float64: in float32 the variance of
+    such edges is round-off noise, and the gradient of its square root (what the L1 penalty
+    differentiates) is then garbage that stalls LBFGS's line search.
+
+    ``stats``: None, ``"u"`` (std of every edge) or ``"n"`` (std / (std of the input + 0.1)).
     """
-    feats = torch.cat([base.t().unsqueeze(1), vals], dim=1)  # [in, K+1, B]
-    B = feats.shape[2]
-    fc = (feats - feats.mean(2, keepdim=True)).double()
-    cov = (fc @ fc.transpose(1, 2)) / max(B - 1, 1)  # [in, K+1, K+1]
-    w = torch.cat([wb.unsqueeze(1), ws], dim=1).double()  # [in, K+1, out]
-    return (w * (cov @ w)).sum(1).to(base.dtype)
+
+    @staticmethod
+    def forward(ctx, x, w, kn: Knots, base_fun: str, stats: str | None, grad: bool):
+        B, n_in = x.shape
+        n_f = w.shape[1]
+        xt = x.t().contiguous().unsqueeze(1)  # [in, 1, B]
+        feats = x.new_empty(n_in, n_f, B)
+        # needs_input_grad ignores no_grad mode: ``grad`` says whether a backward can follow
+        need_dx = grad and ctx.needs_input_grad[0] and kn.dinv is not None
+        prev = x.new_empty(n_in, n_f, B) if need_dx else None
+        chunks = _chunks(n_in, kn.knots.shape[1], B)
+        for c in chunks:
+            _recursion(xt[..., c], kn, feats[:, 1:, c], None if prev is None else prev[..., c])
+        if base_fun == "silu":
+            torch.ops.aten.silu.out(xt, out=feats[:, :1])
+        else:
+            feats[:, 0] = xt[:, 0] if base_fun == "identity" else 0
+        y = feats.view(-1, B).t() @ w.reshape(-1, w.shape[2])
+        ctx.set_materialize_grads(False)
+        ctx.kn, ctx.base_fun, ctx.stats, ctx.chunks = kn, base_fun, stats, chunks
+        if stats is None:
+            ctx.save_for_backward(xt, w, feats, prev)
+            return y, None
+        mean = feats.mean(2, keepdim=True)
+        cov = torch.zeros(n_in, n_f, n_f, dtype=torch.float64, device=x.device)
+        for c in chunks:
+            fc = (feats[..., c] - mean).double()
+            cov.baddbmm_(fc, fc.transpose(1, 2))
+        wd = w.double()
+        cw = torch.bmm(cov, wd).div_(max(B - 1, 1))
+        std = (wd * cw).sum(1).clamp_min_(1e-30).sqrt_()  # [in, out]; var 0: no gradient
+        value, x_std = std, None
+        if stats == "n":
+            x_std = xt.std(2, unbiased=True) if B > 1 else torch.zeros_like(xt[..., 0])
+            value = std / (x_std.double() + 0.1)
+        ctx.save_for_backward(xt, w, feats, prev, mean, wd, cw, std, x_std)
+        return y, value.to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, gy, gval):
+        xt, w, feats, prev, *extra = ctx.saved_tensors
+        kn, B = ctx.kn, xt.shape[2]
+        n_in, n_f, n_w = feats.shape[0], feats.shape[1], feats.shape[0] * feats.shape[1]
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        gw = gx = M = g_xstd = None
+        if gval is not None:
+            mean, wd, cw, std, x_std = extra
+            gstd = gval.double()
+            if ctx.stats == "n":
+                r = 1.0 / (x_std.double() + 0.1)  # [in, 1]
+                g_xstd = -(gstd * std).sum(1, keepdim=True) * r * r
+                gstd = gstd * r
+            # d std/d var = 1/(2 std), and d var/d w = 2 C w
+            gvar = torch.where(std > 1e-15, gstd / std, 0.0).unsqueeze(1)  # 2 * dL/dvar
+            if need_w:
+                gw = (cw * gvar).to(w.dtype)
+            if need_x:
+                M = torch.bmm(wd * gvar, wd.transpose(1, 2)).div_(max(B - 1, 1))
+        if gy is not None and need_w:
+            g = (feats.view(n_w, B) @ gy).view(w.shape)
+            gw = g if gw is None else gw + g
+        if need_x and (gy is not None or M is not None):
+            gx = xt.new_zeros(n_in, B) if len(ctx.chunks) > 1 else None
+            w_flat = w.reshape(n_w, -1)
+            for c in ctx.chunks:
+                gf = None
+                if gy is not None:
+                    gf = (w_flat @ gy[c].t()).view(n_in, n_f, -1)
+                if M is not None:
+                    # the Gram derivative; centring drops out (rows of fc are centred, so this
+                    # gradient already has zero mean over the batch)
+                    g = torch.bmm(M, (feats[..., c] - mean).double()).to(w.dtype)
+                    gf = g if gf is None else gf + g
+                gc = _base_grad(ctx.base_fun, gf[:, 0], xt[:, 0, c])
+                if prev is not None:
+                    d = basis_deriv_grad(prev[..., c], kn, gf[:, 1:])
+                    gc = d if gc is None else gc + d
+                if gx is None:
+                    gx = gc
+                elif gc is not None:
+                    gx[:, c] += gc
+            if g_xstd is not None and B > 1:
+                # d std(x_i)/d x_bi = (x_bi - mean_i) / ((B-1) std_i); a constant input: 0
+                s = torch.where(x_std > 0, g_xstd / (x_std.double() * (B - 1)), 0.0)
+                g = (xt[:, 0] - xt[:, 0].mean(1, keepdim=True)) * s.to(xt.dtype)
+                gx = g if gx is None else gx + g
+        return None if gx is None else gx.t(), gw, None, None, None, None
+
+
+def _base_grad(base_fun: str, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
+    if base_fun == "silu":
+        return torch.ops.aten.silu_backward(g, x)
+    return g if base_fun == "identity" else None

@@ -218,6 +218,34 @@ def test_model_gradients_gradcheck(metric):
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("metric", ["edge_forward_spline_n", "edge_forward_spline_u"])
+def test_batch_chunking_changes_nothing(metric, monkeypatch):
+    """Large batches are processed in column chunks (layer._chunks): values, magnitudes and
+    every gradient equal the one-chunk computation, and still pass gradcheck."""
+    import kan_widget.layer as layer_mod
+
+    model = _perturbed([2, 3, 2], grid=4)
+    g = torch.Generator().manual_seed(3)
+    x = (torch.rand(150, 2, generator=g, dtype=torch.float64) * 2.4 - 1.2).requires_grad_(True)
+    y = torch.randn(150, 2, generator=g, dtype=torch.float64)
+    obj = _Objective(model, metric, y)
+    params = [p for n, p in obj.named_parameters() if not n.endswith("sym_params")]
+
+    def run():
+        loss = obj(x)
+        return [loss, *torch.autograd.grad(loss, [x, *params])]
+
+    one = run()
+    monkeypatch.setattr(layer_mod, "_CHUNK_FLOATS", 1)  # 64 columns per chunk: 3 chunks
+    assert len(layer_mod._chunks(3, 11, 150)) == 3
+    many = run()
+    for a, b in zip(one, many, strict=True):
+        assert (a - b).abs().max().item() <= 1e-12 * max(1.0, a.abs().max().item())
+    xs = x[:80].detach().requires_grad_(True)
+    obj.y = y[:80]
+    assert torch.autograd.gradcheck(obj, (xs,), eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
 def test_model_output_is_differentiable_in_its_input():
     """pykan's KAN(x) is (its PDE tutorials differentiate through it), and a KAN used inside a
     larger network must pass gradients back to the layers before it."""
