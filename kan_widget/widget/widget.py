@@ -509,7 +509,9 @@ class KANWidget(anywidget.AnyWidget):
         with self._op_lock:
             was = self._paused()
             # fitting every edge takes seconds: say so before the kernel goes quiet
-            self._set_status(message="symbolifying: fitting every edge", error=None)
+            n = sum(int(((layer.mask > 0) & ~layer.sym_mask).sum()) for layer in self.model.layers)
+            self._set_status(message=f"symbolifying: fitting {n} edge{'' if n == 1 else 's'}",
+                             error=None)
             new = self.model.copy()
             result = new.auto_symbolic(lib=lib, **kwargs)
             self._replace(new, "symbolified", resume, was)

@@ -539,6 +539,15 @@ def test_long_formula_scrolls_and_loss_plot_is_readable(page, jupyter_server, ke
     math_box = w.locator(".kan-formula-math")
     math_box.locator("math").first.wait_for(state="attached")
     wait_status(page, "/symbolified/.test(t) && !/symbolifying…/.test(t)")
+    # how long Symbolify's formula is depends on the fits; make sure it is wider than the panel
+    # as a three-output model's would be (outputs joined by ",\quad ", as the kernel does)
+    kernel.eval(
+        r"setattr(w, 'formula', dict(w.formula, latex=r',\quad '.join([w.formula['latex']] * 3)))"
+    )
+    page.wait_for_function(
+        "() => { const el = document.querySelector('.kan-widget .kan-formula-math');"
+        " return el.scrollWidth > el.clientWidth + 200; }"
+    )
     geo = math_box.evaluate(
         """el => {
             el.scrollLeft = 0;
