@@ -3,7 +3,8 @@
 This layer only translates: engine state -> synced traits (snapshot.py, plots.py) and front-end
 intents -> engine calls (messages.py, runner.py). It never changes how the engine computes.
 
-Threads and locks (see runner.py for the training thread):
+Threads and locks (see runner.py for the training thread and the command thread, which runs the
+buttons' commands in order so that the comm handler only validates and queues):
 - ``_op_lock`` serialises operations that replace or restructure the model (prune, undo, ...),
   whether they come from a cell or from a button; each first stops training.
 - ``_sync_lock`` serialises writes of output traits, so the training thread and the kernel never
@@ -171,8 +172,9 @@ class KANWidget(anywidget.AnyWidget):
             on_step=self._on_step, push=self._push_tick, on_end=self._on_train_end,
         )
         self._plots = Plots(view, self._in_vars, self._out_vars)
-        # NB: not `_handle_custom_msg`, which is ipywidgets' dispatcher (browser-tests.md #4)
+        # button commands run in order on their own thread, never in the comm handler
         self._commands = CommandQueue(self._run_command)
+        # NB: not `_handle_custom_msg`, which is ipywidgets' dispatcher (browser-tests.md #4)
         self.on_msg(self._on_frontend_msg)
         _route_to_sender(self.comm)
         self.formula = self._safe_formula()  # the model may arrive with symbolic edges
