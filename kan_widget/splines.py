@@ -15,9 +15,11 @@ __all__ = [
     "basis",
     "basis_reference",
     "basis_t",
+    "chunks",
     "curve2coef",
     "extend_grid",
     "knots_of",
+    "refit_coef",
     "uniform_grid",
 ]
 
@@ -56,6 +58,18 @@ def basis_reference(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor
         left = (x - g[:, :, : -(p + 1)]) * inv_l * value[:, :, :-1]
         value = left + (g[:, :, p + 1 :] - x) * inv_r * value[:, :, 1:]
     return value
+
+
+# Columns (samples) per chunk of elementwise work: ~2^18 floats per [in, knots, cols] temporary.
+# Bigger temporaries are served by fresh mmap'd pages from glibc, and the page faults made the
+# basis 5x slower at [10,32,32,1] B=10000 (measured); small models run in one chunk.
+_CHUNK_FLOATS = 1 << 18
+
+
+def chunks(n_in: int, n_knots: int, B: int) -> list[slice]:
+    """Column ranges of the batch for work on ``[n_in, n_knots, cols]`` temporaries."""
+    cols = max(64, _CHUNK_FLOATS // max(1, n_in * n_knots))
+    return [slice(c, min(c + cols, B)) for c in range(0, B, cols)]
 
 
 class Knots(NamedTuple):
@@ -176,12 +190,44 @@ def curve2coef(
     with no samples under it gets coefficient ~0 instead of a rank-deficient failure (pykan's
     float32 lstsq fails there, see kan-facts.md).
     """
-    A = basis_reference(x.double(), grid.double(), k).permute(1, 0, 2)  # [n_in, B, K]
-    rhs = y.double().permute(1, 0, 2)  # [n_in, B, n_out]
-    ata = A.transpose(1, 2) @ A  # [n_in, K, K]
-    atb = A.transpose(1, 2) @ rhs  # [n_in, K, n_out]
+    A = basis_t(x.double(), grid.double(), k)  # [n_in, K, B]
+    atb = A @ y.double().transpose(0, 1)  # [n_in, K, n_out]
+    return _solve_normal(A @ A.transpose(1, 2), atb, ridge).to(y.dtype)
+
+
+def refit_coef(
+    x: torch.Tensor,
+    grid_old: torch.Tensor,
+    coef_old: torch.Tensor,
+    grid_new: torch.Tensor,
+    k: int,
+    ridge: float = 1e-8,
+) -> torch.Tensor:
+    """Coefficients on ``grid_new`` whose splines best match (least squares on the samples
+    ``x [B, n_in]``) the splines ``coef_old [n_in, n_out, K_old]`` on ``grid_old``.
+
+    Same solve as :func:`curve2coef` on the old splines' values, without forming them
+    (``[B, n_in, n_out]``): ``A^T y = (A^T B_old) c_old``, with both bases accumulated over batch
+    chunks into ``[n_in, K, K]`` and ``[n_in, K, K_old]`` Gram matrices.
+    """
+    xt = x.t().double().contiguous().unsqueeze(1)  # [n_in, 1, B]
+    kn_new, kn_old = knots_of(grid_new.double(), k), knots_of(grid_old.double(), k)
+    n_in, n_knots = grid_new.shape
+    K, K_old = n_knots - k - 1, grid_old.shape[1] - k - 1
+    ata = xt.new_zeros(n_in, K, K)
+    ab = xt.new_zeros(n_in, K, K_old)
+    for c in chunks(n_in, max(n_knots, grid_old.shape[1]), xt.shape[2]):
+        a, _ = _recursion(xt[..., c], kn_new)
+        b, _ = _recursion(xt[..., c], kn_old)
+        ata.baddbmm_(a, a.transpose(1, 2))
+        ab.baddbmm_(a, b.transpose(1, 2))
+    atb = ab @ coef_old.double().transpose(1, 2)  # [n_in, K, n_out]
+    return _solve_normal(ata, atb, ridge).to(coef_old.dtype)
+
+
+def _solve_normal(ata: torch.Tensor, atb: torch.Tensor, ridge: float) -> torch.Tensor:
+    """``[n_in, n_out, K]`` from normal equations ``ata [n_in, K, K]``, ``atb [n_in, K, n_out]``."""
     scale = ata.diagonal(dim1=1, dim2=2).mean(-1).clamp_min(1e-30)
     eye = torch.eye(ata.shape[-1], dtype=ata.dtype, device=ata.device)
     ata = ata + (ridge * scale)[:, None, None] * eye
-    coef = torch.linalg.solve(ata, atb)  # [n_in, K, n_out]
-    return coef.permute(0, 2, 1).to(y.dtype)
+    return torch.linalg.solve(ata, atb).transpose(1, 2)

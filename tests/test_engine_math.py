@@ -220,9 +220,9 @@ def test_model_gradients_gradcheck(metric):
 
 @pytest.mark.parametrize("metric", ["edge_forward_spline_n", "edge_forward_spline_u"])
 def test_batch_chunking_changes_nothing(metric, monkeypatch):
-    """Large batches are processed in column chunks (layer._chunks): values, magnitudes and
+    """Large batches are processed in column chunks (splines.chunks): values, magnitudes and
     every gradient equal the one-chunk computation, and still pass gradcheck."""
-    import kan_widget.layer as layer_mod
+    import kan_widget.splines as splines_mod
 
     model = _perturbed([2, 3, 2], grid=4)
     g = torch.Generator().manual_seed(3)
@@ -236,8 +236,8 @@ def test_batch_chunking_changes_nothing(metric, monkeypatch):
         return [loss, *torch.autograd.grad(loss, [x, *params])]
 
     one = run()
-    monkeypatch.setattr(layer_mod, "_CHUNK_FLOATS", 1)  # 64 columns per chunk: 3 chunks
-    assert len(layer_mod._chunks(3, 11, 150)) == 3
+    monkeypatch.setattr(splines_mod, "_CHUNK_FLOATS", 1)  # 64 columns per chunk: 3 chunks
+    assert len(splines_mod.chunks(3, 11, 150)) == 3
     many = run()
     for a, b in zip(one, many, strict=True):
         assert (a - b).abs().max().item() <= 1e-12 * max(1.0, a.abs().max().item())
