@@ -738,3 +738,23 @@ def test_buttons_queue_in_order(w):
     assert w.wait(60)
     assert w.model.grid == 4 and w.status["can_redo"] is True
     assert not [t for t in threading.enumerate() if t.name.startswith("kan-widget-command")]
+
+
+def test_fit_view_redraws_at_most_twice_a_second_while_training(w, monkeypatch):
+    import kan_widget.widget.widget as wmod
+
+    calls = []
+    real = w._plots.update_fit
+    monkeypatch.setattr(w._plots, "update_fit", lambda *a: (calls.append(1), real(*a)))
+    w._fit_drawn = -float("inf")  # as if the last redraw was long ago
+    for _ in range(5):
+        w._push_tick()  # five live ticks in a row: one fit redraw
+    assert len(calls) == 1
+    monkeypatch.setattr(wmod, "FIT_INTERVAL_S", 0.0)
+    w._push_tick()
+    assert len(calls) == 2
+    monkeypatch.setattr(wmod, "FIT_INTERVAL_S", 1e9)
+    w.train(2, block=True)  # the end of a run always redraws it
+    assert len(calls) == 3
+    w.refresh()
+    assert len(calls) == 4

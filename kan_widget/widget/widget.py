@@ -78,6 +78,7 @@ BUSY_LABELS = {
     "unfix": "unfixing",
 }
 CLOSE_WAIT_S = 30.0
+FIT_INTERVAL_S = 0.5  # the fit view's refresh period during training (final state: always)
 
 # loss-curve points kept in w.history; older points are thinned 2:1 beyond this
 HISTORY_CAP = 4000
@@ -160,6 +161,7 @@ class KANWidget(anywidget.AnyWidget):
             "can_undo": False, "can_redo": False, "busy": None,
         }
         self._box: ipw.VBox | None = None
+        self._fit_drawn = -math.inf
         self._hp: dict[str, Any] = {}
         self._model = model
         # scores and curve ranges always come from this widget's training data
@@ -296,7 +298,7 @@ class KANWidget(anywidget.AnyWidget):
                 self.send_state(same)
 
     def _send_buffers(self, extra_status: dict, values: dict | None = None,
-                      force: bool = False) -> None:
+                      force: bool = False, live: bool = False) -> None:
         """Compute the per-tick buffers and send them with the status (and ``values``)."""
         with self._runner.model_lock:
             s = snap.snapshot(self.model, self._x, self._n_points)
@@ -309,7 +311,12 @@ class KANWidget(anywidget.AnyWidget):
                 force=force,
             )
             self._plots.update_losses(self.history)
-            self._plots.update_fit(self.model, s.output)
+            now = time.monotonic()
+            # live ticks redraw the fit view at most every FIT_INTERVAL_S: the browser redraws
+            # bqplot heatmaps via canvas.toDataURL, and nobody reads them at 10 Hz
+            if not live or now - self._fit_drawn >= FIT_INTERVAL_S:
+                self._fit_drawn = now
+                self._plots.update_fit(self.model, s.output)
 
     def _publish_model(self, message: str, bump: bool = False, force: bool = False) -> None:
         """Send everything about the current model: after a structural change (``bump``: new
@@ -356,7 +363,7 @@ class KANWidget(anywidget.AnyWidget):
             with self._runner.model_lock, torch.no_grad():
                 _, stats = self.model.forward_stats(self._x)
                 self.model.set_scores(stats)
-        self._send_buffers({"running": True, **self._loss_status()})
+        self._send_buffers({"running": True, **self._loss_status()}, live=True)
         cost = time.perf_counter() - t0
         return max(cost / PUSH_TIME_SHARE, len(self.curves) / PUSH_BYTES_PER_S)
 
