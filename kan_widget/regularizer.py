@@ -14,6 +14,8 @@ Two families of per-edge magnitude ``A_ij`` (computed by ``KANLayer.forward_stat
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 __all__ = ["REG_METRICS", "coef_penalty", "edge_penalty"]
@@ -23,21 +25,59 @@ REG_METRICS = ("edge_forward_spline_n", "edge_forward_spline_u", "edge_mean_abs"
 
 def edge_penalty(values: list[torch.Tensor], metric: str, lamb_l1: float, lamb_entropy: float):
     """``sum_l (mu1*L1(A_l) + mu2*S(A_l))`` for per-layer magnitudes ``A_l`` of shape [in, out]."""
+    if metric != "edge_mean_abs":
+        return _SplinePenalty.apply(float(lamb_l1), float(lamb_entropy), *values)
     total = values[0].new_zeros(())
     for a in values:
         l1 = a.sum()
-        if metric == "edge_mean_abs":
-            p = a / (l1 + 1e-12)
-            ent = -(p * torch.log(p + 1e-12)).sum()
-        else:
-            vec = a.t()  # pykan's [out, in] layout: rows are output nodes
-            p_row = vec / (vec.sum(1, keepdim=True) + 1)
-            p_col = vec / (vec.sum(0, keepdim=True) + 1)
-            ent_row = -(p_row * torch.log2(p_row + 1e-4)).sum(1).mean()
-            ent_col = -(p_col * torch.log2(p_col + 1e-4)).sum(0).mean()
-            ent = ent_row + ent_col
+        p = a / (l1 + 1e-12)
+        ent = -(p * torch.log(p + 1e-12)).sum()
         total = total + lamb_l1 * l1 + lamb_entropy * ent
     return total
+
+
+_LN2 = math.log(2.0)
+
+
+def _spline_entropy(a: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """pykan 0.2.8's entropy along ``dim`` of ``a [in, out]``, averaged over the other axis
+    (``p = a / (sum + 1)``, log2, ``+1e-4`` in the log), and its gradient in ``a``."""
+    s1 = a.sum(dim, keepdim=True) + 1
+    p = a / s1
+    lp = torch.log2(p + 1e-4)
+    n = a.shape[1 - dim]
+    ent = (p * lp).sum() / -n
+    # d(-p log2(p + eps))/dp, then through p = a / (sum + 1): (h - sum(h p)) / (sum + 1)
+    h = lp + p / ((p + 1e-4) * _LN2)
+    grad = torch.sub((h * p).sum(dim, keepdim=True), h).div_(s1 * n)
+    return ent, grad
+
+
+class _SplinePenalty(torch.autograd.Function):
+    """The penalty of the ``edge_forward_spline_*`` metrics over all layers, its gradient computed
+    with the value: on [in, out] tensors autograd's graph (~50 backward ops a layer) costs more
+    than the arithmetic, and small models are bound by per-op overhead."""
+
+    @staticmethod
+    def forward(ctx, lamb_l1: float, lamb_entropy: float, *values: torch.Tensor):
+        total = values[0].new_zeros(())
+        grads = []
+        for a in values:
+            total = total + lamb_l1 * a.sum()
+            g = torch.full_like(a, lamb_l1)
+            if lamb_entropy:
+                # pykan's [out, in] layout has rows = output nodes: our columns
+                e_row, g_row = _spline_entropy(a, 0)
+                e_col, g_col = _spline_entropy(a, 1)
+                total = total + lamb_entropy * (e_row + e_col)
+                g = g.add_(g_row.add_(g_col), alpha=lamb_entropy)
+            grads.append(g)
+        ctx.save_for_backward(*grads)
+        return total
+
+    @staticmethod
+    def backward(ctx, g):
+        return None, None, *(g * d for d in ctx.saved_tensors)
 
 
 def coef_penalty(coefs: list[torch.Tensor], lamb_coef: float, lamb_coefdiff: float):
