@@ -15,13 +15,19 @@ import argparse
 import itertools
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from kan_widget import KAN, create_dataset
-from kan_widget.widget import KANWidget
-from kan_widget.widget import snapshot as snap
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run from a checkout that is not pip-installed
+    sys.path.insert(0, str(ROOT))
+
+from kan_widget import KAN, create_dataset  # noqa: E402
+from kan_widget.widget import KANWidget  # noqa: E402
+from kan_widget.widget import snapshot as snap  # noqa: E402
 
 REPEATS = 20
 SHAPES = ([4, 16, 16, 1], [64, 64, 64, 10])
