@@ -32,6 +32,7 @@ class LBFGS(torch.optim.Optimizer):
         }
         super().__init__(params, defaults)
         self._params = self.param_groups[0]["params"]
+        self._sizes = [p.numel() for p in self._params]
 
     def _flat_grad(self) -> torch.Tensor:
         return torch.cat([
@@ -40,15 +41,12 @@ class LBFGS(torch.optim.Optimizer):
         ])
 
     def _add(self, t: float, d: torch.Tensor) -> None:
-        offset = 0
-        for p in self._params:
-            n = p.numel()
-            p.add_(d[offset : offset + n].view_as(p), alpha=t)
-            offset += n
+        parts = d.split(self._sizes)
+        torch._foreach_add_(self._params, [v.view_as(p) for v, p in zip(parts, self._params)],
+                            alpha=t)
 
     def _set(self, values: list[torch.Tensor]) -> None:
-        for p, v in zip(self._params, values):
-            p.copy_(v)
+        torch._foreach_copy_(self._params, values)
 
     @torch.no_grad()
     def step(self, closure):  # type: ignore[override]
