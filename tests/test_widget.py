@@ -758,3 +758,16 @@ def test_fit_view_redraws_at_most_twice_a_second_while_training(w, monkeypatch):
     assert len(calls) == 3
     w.refresh()
     assert len(calls) == 4
+
+
+@needs_symbolic
+def test_huge_formula_is_not_typeset(w, monkeypatch):
+    import kan_widget.widget.widget as wmod
+
+    monkeypatch.setattr(wmod, "FORMULA_MAX_CHARS", 10)
+    w.prune(theta=0.08)
+    send(w, {"type": "symbolify"})
+    f = w.formula
+    assert w.status["error"] is None, w.status["error"]
+    assert f["latex"].startswith(r"\text{") and "too long to show" in f["latex"]
+    assert f["text"].startswith("y_1 = ") and len(f["text"]) > 10  # Copy Python has it all

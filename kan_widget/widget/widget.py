@@ -70,6 +70,9 @@ _EMPTY_FORMULA = {"latex": "", "text": "", "complete": False}
 
 # formulas with more symbolic edges than this are shown unsimplified (prune first)
 SIMPLIFY_MAX_EDGES = 12
+# formulas longer than this (Python text) are not rounded and typeset (a [4,5,5,1] one of 6,500
+# characters takes 20 s to round): a note is shown instead
+FORMULA_MAX_CHARS = 4_000
 
 # status.busy while a queued front-end command runs (train and step show "running" instead)
 BUSY_LABELS = {
@@ -643,11 +646,20 @@ class KANWidget(anywidget.AnyWidget):
         exprs = self.formula_sympy(simplify=n_sym <= SIMPLIFY_MAX_EDGES)
         lhs = [sympy.Symbol(v) for v in self._out_vars]
         pairs = list(zip(lhs, exprs, strict=True))
-        # display rounded, copy at full precision: the text is for computing with
-        latex = r",\quad ".join(
-            f"{sympy.latex(y)} = {sympy.latex(clean(e, 4, simplify=False))}" for y, e in pairs
-        )
         text = "\n".join(f"{y} = {sympy.sstr(e)}" for y, e in pairs)
+        if len(text) > FORMULA_MAX_CHARS:
+            # an unpruned network's formula (336 edges: 66,000 characters) is unreadable, and
+            # rounding and typesetting it takes minutes: say so; Copy Python still has it all
+            latex = (
+                rf"\text{{{n_sym} symbolic edges, {len(text):,} characters: too long to show; "
+                r"prune first, or use Copy Python}"
+            )
+        else:
+            # display rounded, copy at full precision: the text is for computing with
+            latex = r",\quad ".join(
+                f"{sympy.latex(y)} = {sympy.latex(clean(e, 4, simplify=False))}"
+                for y, e in pairs
+            )
         return {"latex": latex, "text": text, "complete": _all_symbolic(self.model)}
 
     # ------------------------------------------------------------------ front-end commands
