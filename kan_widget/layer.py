@@ -341,6 +341,42 @@ def _sort_rows(x: torch.Tensor) -> torch.Tensor:
     return torch.sort(x, dim=1).values
 
 
+# The fused layer runs its elementwise work and small matmuls on the calling thread: ATen splits
+# any op over 32K elements across the pool, and each split costs a wake-up of the other threads
+# (tens of microseconds, far more on a loaded machine) for a few microseconds of work per thread;
+# [4,16,16,1] B=1000 took 2x longer on 2 threads than on 1 (measured). Matmuls of at least this
+# many flops still use the caller's threads.
+_PAR_FLOPS = 1 << 24
+
+
+class _Threads:
+    """Context: the calling thread runs ATen ops on one thread; :meth:`mm` uses the caller's
+    thread count for large products. ``torch.set_num_threads`` sets the calling thread's OpenMP
+    and MKL counts (both thread-local), so other threads, a widget's training thread included,
+    are unaffected, and the caller's setting is back when the layer returns (or raises)."""
+
+    __slots__ = ("n",)
+
+    def __enter__(self):
+        self.n = torch.get_num_threads()
+        if self.n > 1:
+            torch.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.n > 1:
+            torch.set_num_threads(self.n)
+
+    def mm(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if self.n > 1 and 2 * a.shape[0] * a.shape[1] * b.shape[1] >= _PAR_FLOPS:
+            torch.set_num_threads(self.n)
+            try:
+                return a @ b
+            finally:
+                torch.set_num_threads(1)
+        return a @ b
+
+
 class _SplineLayer(torch.autograd.Function):
     """One layer's numeric edges and, optionally, every edge's batch standard deviation (the
     regulariser's magnitude), with a hand-written backward.
@@ -363,6 +399,11 @@ class _SplineLayer(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w, kn: Knots, base_fun: str, stats: str | None, grad: bool):
+        with _Threads() as th:
+            return _SplineLayer._forward(ctx, th, x, w, kn, base_fun, stats, grad)
+
+    @staticmethod
+    def _forward(ctx, th: _Threads, x, w, kn: Knots, base_fun: str, stats: str | None, grad):
         B, n_in = x.shape
         n_f = w.shape[1]
         xt = x.t().contiguous().unsqueeze(1)  # [in, 1, B]
@@ -377,7 +418,7 @@ class _SplineLayer(torch.autograd.Function):
             torch.ops.aten.silu.out(xt, out=feats[:, :1])
         else:
             feats[:, 0] = xt[:, 0] if base_fun == "identity" else 0
-        y = feats.view(-1, B).t() @ w.reshape(-1, w.shape[2])
+        y = th.mm(feats.view(-1, B).t(), w.reshape(-1, w.shape[2]))
         ctx.set_materialize_grads(False)
         ctx.kn, ctx.base_fun, ctx.stats, ctx.chunks = kn, base_fun, stats, cols
         if stats is None:
@@ -404,6 +445,11 @@ class _SplineLayer(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gy, gval):
+        with _Threads() as th:
+            return _SplineLayer._backward(ctx, th, gy, gval)
+
+    @staticmethod
+    def _backward(ctx, th: _Threads, gy, gval):
         xt, w, feats, prev, *extra = ctx.saved_tensors
         kn, B = ctx.kn, xt.shape[2]
         n_in, n_f, n_w = feats.shape[0], feats.shape[1], feats.shape[0] * feats.shape[1]
@@ -423,7 +469,7 @@ class _SplineLayer(torch.autograd.Function):
             if need_x:
                 M = torch.bmm(wd * gvar, wd.transpose(1, 2)).div_(max(B - 1, 1))
         if gy is not None and need_w:
-            g = (feats.view(n_w, B) @ gy).view(w.shape)
+            g = th.mm(feats.view(n_w, B), gy).view(w.shape)
             gw = g if gw is None else gw + g
         if need_x and (gy is not None or M is not None):
             gx = xt.new_zeros(n_in, B) if len(ctx.chunks) > 1 else None
@@ -431,7 +477,7 @@ class _SplineLayer(torch.autograd.Function):
             for n, c in enumerate(ctx.chunks):
                 gf = None
                 if gy is not None:
-                    gf = (w_flat @ gy[c].t()).view(n_in, n_f, -1)
+                    gf = th.mm(w_flat, gy[c].t()).view(n_in, n_f, -1)
                 if M is not None:
                     # the Gram derivative; centring drops out (rows of fc are centred, so this
                     # gradient already has zero mean over the batch)

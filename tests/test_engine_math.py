@@ -246,6 +246,48 @@ def test_batch_chunking_changes_nothing(metric, monkeypatch):
     assert torch.autograd.gradcheck(obj, (xs,), eps=1e-6, atol=1e-6, rtol=1e-4)
 
 
+def test_layer_thread_count_is_restored_and_thread_local():
+    """The fused layer runs its small work on one thread (layer._Threads): the caller's thread
+    count is back after forward, backward and an exception, and another thread's is untouched."""
+    import threading
+
+    import kan_widget.layer as layer_mod
+
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        model = _perturbed([2, 3, 2], grid=4)
+        x = torch.rand(300, 2, dtype=torch.float64) * 2 - 1
+        pred, stats = model.forward_stats(x, "edge_forward_spline_n")
+        assert torch.get_num_threads() == 2
+        (pred.sum() + sum(s.value.sum() for s in stats)).backward()
+        assert torch.get_num_threads() == 2
+        seen = []
+
+        def other():
+            torch.set_num_threads(2)
+            with layer_mod._Threads():
+                seen.append(torch.get_num_threads())
+                done.wait(5)
+            seen.append(torch.get_num_threads())
+
+        done = threading.Event()
+        t = threading.Thread(target=other)
+        t.start()
+        while not seen:
+            pass
+        assert torch.get_num_threads() == 2  # the other thread's one-thread section: not ours
+        done.set()
+        t.join()
+        assert seen == [1, 2]
+        with pytest.raises(RuntimeError), layer_mod._Threads():
+            assert torch.get_num_threads() == 1
+            raise RuntimeError
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(old)
+
+
 def test_model_output_is_differentiable_in_its_input():
     """pykan's KAN(x) is (its PDE tutorials differentiate through it), and a KAN used inside a
     larger network must pass gradients back to the layers before it."""
