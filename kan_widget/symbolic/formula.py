@@ -202,14 +202,18 @@ def snap_numbers(expr: sympy.Expr, tol: float) -> sympy.Expr:
 
 
 def _expand_powers(expr: sympy.Expr, tol: float) -> sympy.Expr:
-    """``c*(a*x + b)**n -> c*a**n*x**n + ...`` for small integer ``n``, when ``a`` or ``b`` is not
-    itself a round number (``(x - 1.0)**3`` stays as it is).
+    """``c*(a*x + b)**n -> c*a**n*x**n + ...`` for small integer ``n`` and one input ``x``, when
+    ``a`` or ``b`` is not itself a round number (``(x - 1.0)**3`` stays as it is).
 
     Rounding must see the product of the numbers, not each factor: ``1.0508*(0.9755*x)**2`` is
     ``0.99993*x**2``, but rounded factor by factor it becomes ``1.05*0.98**2 = 1.0084``."""
     def is_affine_power(e):
-        return (isinstance(e, sympy.Pow) and e.exp.is_Integer and 1 < int(e.exp) <= 5
-                and e.base.is_Add
+        if not (isinstance(e, sympy.Pow) and e.exp.is_Integer and 1 < int(e.exp) <= 5
+                and e.base.is_Add and len(e.base.free_symbols) == 1):
+            return False
+        # only affine bases: multiplying out powers of long sums makes big formulas explode
+        (x,) = e.base.free_symbols
+        return (e.base.is_polynomial(x) and sympy.degree(e.base, x) == 1
                 and any(_snap(float(f), tol) is None for f in e.base.atoms(sympy.Float)))
 
     return expr.replace(is_affine_power, sympy.expand_multinomial)
