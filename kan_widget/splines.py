@@ -118,14 +118,18 @@ def _recursion(
     # broadcast addcmul 3x more than a broadcast mul plus an in-place add
     step = torch.lt(xt, kn.knots, out=xt.new_empty(n_in, n_knots, B))
     k = len(kn.inv)
-    value = torch.sub(step[:, 1:], step[:, :-1], out=out if k == 0 else None)
+    # order q's result goes straight into its destination: out (q = k), prev_out (q = k - 1) if
+    # contiguous (one chunk); the next level reading a strided chunk costs more than a copy
+    direct = prev_out is not None and prev_out.is_contiguous()
+    dest = {k: out, k - 1: prev_out if direct else None}
+    value = torch.sub(step[:, 1:], step[:, :-1], out=dest.get(0))
     prev = value
     for p, (shift, inv) in enumerate(zip(kn.shift, kn.inv)):
         prev = value
         u = torch.mul(xt, inv).add_(shift).mul_(value)
-        value = torch.add(value[:, 1:], u[:, :-1], out=out if p == k - 1 else None)
+        value = torch.add(value[:, 1:], u[:, :-1], out=dest.get(p + 1))
         value.sub_(u[:, 1:])
-    if prev_out is not None:
+    if prev_out is not None and not direct:
         prev_out.copy_(prev)
     return value, prev
 
