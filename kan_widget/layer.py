@@ -341,24 +341,31 @@ def _sort_rows(x: torch.Tensor) -> torch.Tensor:
     return torch.sort(x, dim=1).values
 
 
-# The fused layer runs its elementwise work and small matmuls on the calling thread: ATen splits
-# any op over 32K elements across the pool, and each split costs a wake-up of the other threads
-# (tens of microseconds, far more on a loaded machine) for a few microseconds of work per thread;
-# [4,16,16,1] B=1000 took 2x longer on 2 threads than on 1 (measured). Matmuls of at least this
-# many flops still use the caller's threads.
+# A layer with less elementwise work than _SMALL_WORK floats ([in, knots, batch]) runs its
+# elementwise ops and small matmuls on the calling thread: ATen splits any op over 32K elements
+# across the pool, and each split costs a wake-up of the other threads (tens of microseconds, far
+# more on a loaded machine) for a few microseconds of work per thread; [4,16,16,1] B=1000 took 2x
+# longer on 2 threads than on 1 (measured). Matmuls of at least _PAR_FLOPS still use the caller's
+# threads. Larger layers keep the caller's threads throughout (their chunks of ~2^18 floats are
+# worth splitting on an idle machine with many cores).
+_SMALL_WORK = 1 << 20
 _PAR_FLOPS = 1 << 24
 
 
 class _Threads:
-    """Context: the calling thread runs ATen ops on one thread; :meth:`mm` uses the caller's
-    thread count for large products. ``torch.set_num_threads`` sets the calling thread's OpenMP
-    and MKL counts (both thread-local), so other threads, a widget's training thread included,
-    are unaffected, and the caller's setting is back when the layer returns (or raises)."""
+    """Context: for a layer of ``work`` floats below ``_SMALL_WORK``, the calling thread runs ATen
+    ops on one thread; :meth:`mm` uses the caller's thread count for large products.
+    ``torch.set_num_threads`` sets the calling thread's OpenMP and MKL counts (both
+    thread-local), so other threads, a widget's training thread included, are unaffected, and the
+    caller's setting is back when the layer returns (or raises)."""
 
-    __slots__ = ("n",)
+    __slots__ = ("n", "work")
+
+    def __init__(self, work: int = 0):
+        self.work = work
 
     def __enter__(self):
-        self.n = torch.get_num_threads()
+        self.n = torch.get_num_threads() if self.work < _SMALL_WORK else 1
         if self.n > 1:
             torch.set_num_threads(1)
         return self
@@ -399,7 +406,7 @@ class _SplineLayer(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w, kn: Knots, base_fun: str, stats: str | None, grad: bool):
-        with _Threads() as th:
+        with _Threads(x.numel() * kn.knots.shape[1]) as th:
             return _SplineLayer._forward(ctx, th, x, w, kn, base_fun, stats, grad)
 
     @staticmethod
@@ -421,16 +428,21 @@ class _SplineLayer(torch.autograd.Function):
         y = th.mm(feats.view(-1, B).t(), w.reshape(-1, w.shape[2]))
         ctx.set_materialize_grads(False)
         ctx.kn, ctx.base_fun, ctx.stats, ctx.chunks = kn, base_fun, stats, cols
+        ctx.work = x.numel() * kn.knots.shape[1]
         if stats is None:
             ctx.save_for_backward(xt, w, feats, prev)
             return y, None
-        # centred features in float64, kept per chunk for the backward's Gram derivative (small
-        # contiguous pieces: one big buffer's first-touch page faults cost more than the math)
+        # centred features in float64, per chunk (small contiguous pieces: one big buffer's
+        # first-touch page faults cost more than the math). One chunk is kept for the backward's
+        # Gram derivative; several are recomputed there from feats (bit-identical): keeping them
+        # doubled the memory freed and faulted back in every step (wide case: ~2800 page
+        # faults/step, ~8 ms of system time)
         mean = feats.mean(2, keepdim=True, dtype=torch.float64)
         cov = torch.zeros(n_in, n_f, n_f, dtype=torch.float64, device=x.device)
-        ctx.fc = [feats[..., c].to(torch.float64, copy=True).sub_(mean) for c in cols]
-        for fcc in ctx.fc:
+        fc = [_centred(feats, c, mean) for c in cols]
+        for fcc in fc:
             cov.baddbmm_(fcc, fcc.transpose(1, 2))
+        ctx.fc, ctx.mean = (fc if len(cols) == 1 else None), mean
         wd = w.double()
         cw = torch.bmm(cov, wd).div_(max(B - 1, 1))
         std = (wd * cw).sum(1).clamp_min_(1e-30).sqrt_()  # [in, out]; var 0: no gradient
@@ -445,7 +457,7 @@ class _SplineLayer(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gy, gval):
-        with _Threads() as th:
+        with _Threads(ctx.work) as th:
             return _SplineLayer._backward(ctx, th, gy, gval)
 
     @staticmethod
@@ -482,7 +494,8 @@ class _SplineLayer(torch.autograd.Function):
                     # the Gram derivative; centring drops out (rows of fc are centred, so this
                     # gradient already has zero mean over the batch)
                     # cast first: a mixed-dtype add_ is 20x slower (measured)
-                    g = torch.bmm(M, ctx.fc[n]).to(w.dtype)
+                    fcc = ctx.fc[n] if ctx.fc is not None else _centred(feats, c, ctx.mean)
+                    g = torch.bmm(M, fcc).to(w.dtype)
                     gf = g if gf is None else gf.add_(g)
                 gc = _base_grad(ctx.base_fun, gf[:, 0], xt[:, 0, c])
                 if prev is not None:
@@ -498,6 +511,11 @@ class _SplineLayer(torch.autograd.Function):
                 g = xc * s.to(xt.dtype)
                 gx = g if gx is None else gx + g
         return None if gx is None else gx.t(), gw, None, None, None, None
+
+
+def _centred(feats: torch.Tensor, c: slice, mean: torch.Tensor) -> torch.Tensor:
+    """Columns ``c`` of ``feats [in, n_f, B]`` in float64, minus ``mean [in, n_f, 1]``."""
+    return feats[..., c].to(torch.float64, copy=True).sub_(mean)
 
 
 def _base_grad(base_fun: str, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
