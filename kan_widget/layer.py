@@ -341,31 +341,25 @@ def _sort_rows(x: torch.Tensor) -> torch.Tensor:
     return torch.sort(x, dim=1).values
 
 
-# A layer with less elementwise work than _SMALL_WORK floats ([in, knots, batch]) runs its
-# elementwise ops and small matmuls on the calling thread: ATen splits any op over 32K elements
-# across the pool, and each split costs a wake-up of the other threads (tens of microseconds, far
-# more on a loaded machine) for a few microseconds of work per thread; [4,16,16,1] B=1000 took 2x
-# longer on 2 threads than on 1 (measured). Matmuls of at least _PAR_FLOPS still use the caller's
-# threads. Larger layers keep the caller's threads throughout (their chunks of ~2^18 floats are
-# worth splitting on an idle machine with many cores).
-_SMALL_WORK = 1 << 20
+# The fused layer runs its elementwise ops and small matmuls on the calling thread: ATen splits any
+# op over 32K elements across the pool, and each split costs a wake-up of the other threads (tens
+# of microseconds, far more on a loaded machine) for tens of microseconds of work per thread: the
+# elementwise work is chunked to ~2^18 floats per op (splines.chunks) whatever the layer's size.
+# Measured at 2 threads against splitting: [4,16,16,1] B=1000 Adam step 11.9 -> 9.9 ms,
+# [10,32,32,1] B=10000 230 -> 130 ms. Matmuls of at least _PAR_FLOPS use the caller's threads.
 _PAR_FLOPS = 1 << 24
 
 
 class _Threads:
-    """Context: for a layer of ``work`` floats below ``_SMALL_WORK``, the calling thread runs ATen
-    ops on one thread; :meth:`mm` uses the caller's thread count for large products.
-    ``torch.set_num_threads`` sets the calling thread's OpenMP and MKL counts (both
-    thread-local), so other threads, a widget's training thread included, are unaffected, and the
-    caller's setting is back when the layer returns (or raises)."""
+    """Context: the calling thread runs ATen ops on one thread; :meth:`mm` uses the caller's
+    thread count for large products. ``torch.set_num_threads`` sets the calling thread's OpenMP
+    and MKL counts (both thread-local), so other threads, a widget's training thread included,
+    are unaffected, and the caller's setting is back when the layer returns (or raises)."""
 
-    __slots__ = ("n", "work")
-
-    def __init__(self, work: int = 0):
-        self.work = work
+    __slots__ = ("n",)
 
     def __enter__(self):
-        self.n = torch.get_num_threads() if self.work < _SMALL_WORK else 1
+        self.n = torch.get_num_threads()
         if self.n > 1:
             torch.set_num_threads(1)
         return self
@@ -406,7 +400,7 @@ class _SplineLayer(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w, kn: Knots, base_fun: str, stats: str | None, grad: bool):
-        with _Threads(x.numel() * kn.knots.shape[1]) as th:
+        with _Threads() as th:
             return _SplineLayer._forward(ctx, th, x, w, kn, base_fun, stats, grad)
 
     @staticmethod
@@ -428,7 +422,6 @@ class _SplineLayer(torch.autograd.Function):
         y = th.mm(feats.view(-1, B).t(), w.reshape(-1, w.shape[2]))
         ctx.set_materialize_grads(False)
         ctx.kn, ctx.base_fun, ctx.stats, ctx.chunks = kn, base_fun, stats, cols
-        ctx.work = x.numel() * kn.knots.shape[1]
         if stats is None:
             ctx.save_for_backward(xt, w, feats, prev)
             return y, None
@@ -457,7 +450,7 @@ class _SplineLayer(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gy, gval):
-        with _Threads(ctx.work) as th:
+        with _Threads() as th:
             return _SplineLayer._backward(ctx, th, gy, gval)
 
     @staticmethod
