@@ -430,12 +430,19 @@ class _SplineLayer(torch.autograd.Function):
         # Gram derivative; several are recomputed there from feats (bit-identical): keeping them
         # doubled the memory freed and faulted back in every step (wide case: ~2800 page
         # faults/step, ~8 ms of system time)
-        mean = feats.mean(2, keepdim=True, dtype=torch.float64)
         cov = torch.zeros(n_in, n_f, n_f, dtype=torch.float64, device=x.device)
-        fc = [_centred(feats, c, mean) for c in cols]
-        for fcc in fc:
-            cov.baddbmm_(fcc, fcc.transpose(1, 2))
-        ctx.fc, ctx.mean = (fc if len(cols) == 1 else None), mean
+        if len(cols) == 1:
+            # one cast: equal to the bit to mean(dtype=float64), which casts a copy of its own
+            fc = feats.to(torch.float64, copy=True)
+            mean = fc.mean(2, keepdim=True)
+            ctx.fc = [fc.sub_(mean)]
+            cov.baddbmm_(fc, fc.transpose(1, 2))
+        else:
+            mean = feats.mean(2, keepdim=True, dtype=torch.float64)
+            for fcc in [_centred(feats, c, mean) for c in cols]:
+                cov.baddbmm_(fcc, fcc.transpose(1, 2))
+            ctx.fc = None
+        ctx.mean = mean
         wd = w.double()
         cw = torch.bmm(cov, wd).div_(max(B - 1, 1))
         std = (wd * cw).sum(1).clamp_min_(1e-30).sqrt_()  # [in, out]; var 0: no gradient
