@@ -348,6 +348,18 @@ def _sort_rows(x: torch.Tensor) -> torch.Tensor:
 # Measured at 2 threads against splitting: [4,16,16,1] B=1000 Adam step 11.9 -> 9.9 ms,
 # [10,32,32,1] B=10000 230 -> 130 ms. Matmuls of at least _PAR_FLOPS use the caller's threads.
 _PAR_FLOPS = 1 << 24
+_OPENMP: bool | None = None  # ATen's parallel backend is OpenMP (decided on first use)
+
+
+def _thread_local_counts() -> bool:
+    """Whether ``torch.set_num_threads`` is per calling thread: with the OpenMP backend (the
+    official builds) it sets the thread's OpenMP and MKL counts; the native backend warns and
+    ignores a change once its pool runs, and TBB's setting is process-wide, so there the layer
+    leaves the thread count alone."""
+    global _OPENMP
+    if _OPENMP is None:
+        _OPENMP = "parallel backend: OpenMP" in torch.__config__.parallel_info()
+    return _OPENMP
 
 
 class _Threads:
@@ -359,7 +371,7 @@ class _Threads:
     __slots__ = ("n",)
 
     def __enter__(self):
-        self.n = torch.get_num_threads()
+        self.n = torch.get_num_threads() if _thread_local_counts() else 1
         if self.n > 1:
             torch.set_num_threads(1)
         return self
