@@ -105,6 +105,7 @@ class KANLayer(nn.Module):
         self.sym_names: dict[tuple[int, int], str] = {}
         self._sym_groups: list[tuple[str, torch.Tensor, torch.Tensor]] | None = []
         self._knot_cache: tuple[torch.Tensor, int, Knots] | None = None
+        self._numeric_cache: tuple | None = None
         self._knots()  # part of the grid's state: not the first training step's work
 
     # ------------------------------------------------------------------ structure
@@ -144,8 +145,21 @@ class KANLayer(nn.Module):
         wb, ws = self._numeric_weights()
         return torch.cat([wb.unsqueeze(1), ws], dim=1)
 
+    def _has_numeric(self) -> bool:
+        """Whether any active edge is still a spline (cached until a mask changes)."""
+        m, s, c = self.mask, self.sym_mask, getattr(self, "_numeric_cache", None)
+        if c is None or c[0] is not m or c[1] != m._version or c[2] is not s or c[3] != s._version:
+            c = self._numeric_cache = (m, m._version, s, s._version,
+                                       bool(((m != 0) & ~s).any()))
+        return c[4]
+
     def _forward(self, x: torch.Tensor, stats: str | None, sub: int = 256):
         B = x.shape[0]
+        if stats is None and not self._has_numeric():
+            # every active edge is symbolic: the spline path would add exact zeros (the last fit
+            # of the symbolic pipeline spends its time here)
+            sym_y, _, _ = self._symbolic_forward(x, need_stats=False)
+            return (x.new_zeros(B, self.out_dim) if sym_y is None else sym_y), None
         fused = _FUSED.get(stats, "other")
         if fused != "other":
             y, value = _SplineLayer.apply(
@@ -300,6 +314,7 @@ class KANLayer(nn.Module):
         }
         new._sym_groups = None
         new._knot_cache = None
+        new._numeric_cache = None
         return new
 
     def refit_grid(self, x: torch.Tensor, num: int | None = None, grid_eps: float | None = None):

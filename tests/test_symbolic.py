@@ -516,3 +516,24 @@ def test_canonical_pipeline_float32(seed):
     if formula != sympy.exp(sympy.sin(sympy.pi * x1) + x2**2) and width != [2, 1, 1]:
         pytest.xfail(f"pruned to {width}, not [2, 1, 1]; formula {formula}")
     assert formula == sympy.exp(sympy.sin(sympy.pi * x1) + x2**2), formula
+
+
+def test_fully_symbolic_layer_skips_splines_exactly():
+    """Once every active edge of a layer is symbolic its spline path is skipped: same outputs
+    as the masked spline path (which adds exact zeros), and no gradient reaches the splines."""
+    model = KAN([2, 2, 1], grid=5, seed=0)
+    l0 = model.layers[0]
+    l0.set_symbolic([0, 0, 1], [0, 1, 0], ["sin", "x^2", "exp"],
+                    torch.tensor([[2.0, 0.1, 1.5, 0.0], [1.0, 0.0, 0.5, 0.2],
+                                  [0.5, 0.0, 1.0, -1.0]]))
+    l0.mask[1, 1] = 0.0
+    x = torch.rand(64, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert not l0._has_numeric() and model.layers[1]._has_numeric()
+    y = model(x)
+    with_stats, _ = model._run_stats(x, "edge_forward_spline_n")  # the spline path runs here
+    torch.testing.assert_close(y, with_stats, rtol=0, atol=0)
+    y.sum().backward()
+    assert l0.coef.grad is None and l0.sym_params.grad is not None
+    assert model.layers[1].coef.grad is not None
+    l0.clear_symbolic([1], [0])
+    assert l0._has_numeric()  # unfixing an edge brings the splines back
