@@ -223,6 +223,21 @@ def start_widget(page, server, kernel) -> None:
     page.timings[f"{fe}: run set-up + widget cells -> first frame"] = time.perf_counter() - t0
 
 
+def set_steps(page, kernel, n: int) -> None:
+    """Type ``n`` into the steps box and leave it (it commits on change); the kernel sees it."""
+    steps_box = widget(page).locator('input[type="number"][aria-label="steps"]')
+    steps_box.fill(str(n))
+    steps_box.blur()
+    kernel.wait_for("w.steps", lambda v: v == n, what="steps from the steps box")
+
+
+def train_to_step(page, kernel, n: int) -> None:
+    """Set ``n`` steps, press Train and wait until the status line says it paused at step n."""
+    set_steps(page, kernel, n)
+    button(page, "Train").click()
+    wait_status(page, f"/paused · step {n} /.test(t)", timeout=120_000)
+
+
 # --------------------------------------------------------------------------- tests
 def test_train_steer_prune_fix_symbolify_undo(page, jupyter_server, kernel, artifacts):
     """The issue's scenario: Train (loss falls in the widget and the kernel), lambda reaches the
@@ -238,10 +253,7 @@ def test_train_steer_prune_fix_symbolify_undo(page, jupyter_server, kernel, arti
     screenshot(page, artifacts, f"{fe}_initial")
 
     # ---- steps per press, through the steps box
-    steps_box = w.locator('input[type="number"][aria-label="steps"]')
-    steps_box.fill(str(TRAIN_STEPS))
-    steps_box.blur()  # commits on change, as leaving the box does
-    kernel.wait_for("w.steps", lambda v: v == TRAIN_STEPS, what="steps from the steps box")
+    set_steps(page, kernel, TRAIN_STEPS)
 
     # ---- Train: the status line counts steps up and the loss falls; lambda moved meanwhile
     run_cell(page, RECORDER)
@@ -473,12 +485,7 @@ def test_saved_notebook_reopens_with_last_drawing(page, jupyter_server, kernel, 
     fe = jupyter_server.frontend
     start_widget(page, jupyter_server, kernel)
     w = widget(page)
-    steps_box = w.locator('input[type="number"][aria-label="steps"]')
-    steps_box.fill("3")
-    steps_box.blur()
-    kernel.wait_for("w.steps", lambda v: v == 3, what="steps from the steps box")
-    button(page, "Train").click()
-    wait_status(page, "/paused · step 3 /.test(t)", timeout=120_000)
+    train_to_step(page, kernel, 3)
     n_edges = edge_elements(page).count()
     assert n_edges == 15
     before = status_text(page)
@@ -528,12 +535,7 @@ def test_long_formula_scrolls_and_loss_plot_is_readable(page, jupyter_server, ke
     fe = jupyter_server.frontend
     start_widget(page, jupyter_server, kernel)
     w = widget(page)
-    steps_box = w.locator('input[type="number"][aria-label="steps"]')
-    steps_box.fill("5")
-    steps_box.blur()
-    kernel.wait_for("w.steps", lambda v: v == 5, what="steps from the steps box")
-    button(page, "Train").click()
-    wait_status(page, "/paused · step 5 /.test(t)", timeout=120_000)
+    train_to_step(page, kernel, 5)
     button(page, "Symbolify").click()
     kernel.wait_for("w.formula['complete']", bool, what="a complete formula", timeout=180)
     math_box = w.locator(".kan-formula-math")
