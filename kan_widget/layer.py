@@ -317,12 +317,15 @@ class KANLayer(nn.Module):
         new._numeric_cache = None
         return new
 
-    def refit_grid(self, x: torch.Tensor, num: int | None = None, grid_eps: float | None = None):
+    def refit_grid(self, x: torch.Tensor, num: int | None = None, grid_eps: float | None = None,
+                   min_span: float = 0.0):
         """Move the knots to the samples ``x [B, in]`` (optionally to ``num`` intervals) and refit
         ``coef`` by least squares so each edge's spline is unchanged on the samples.
 
         New knots mix sample quantiles with a uniform grid over the sample range (weight
-        ``grid_eps`` on uniform), as pykan's ``update_grid_from_samples``. The scales are not
+        ``grid_eps`` on uniform), as pykan's ``update_grid_from_samples``. An input whose samples
+        span less than ``min_span`` gets a uniform grid ``min_span`` wide around their centre
+        (``KAN(grid_min_span=...)`` says why; 0 is pykan's rule). The scales are not
         touched: the refit is of the spline part alone, so re-applying ``scale_sp`` is not needed
         (doing so is the known trap that changes phi by over 100%).
         """
@@ -334,6 +337,13 @@ class KANLayer(nn.Module):
             ids = [int(B / num * i) for i in range(num)] + [-1]
             adaptive = x_sorted[:, ids]  # [in, num+1]
             lo, hi = adaptive[:, :1], adaptive[:, -1:]
+            if min_span > 0:
+                narrow = hi - lo < min_span
+                mid = (lo + hi) / 2
+                lo = torch.where(narrow, mid - min_span / 2, lo)
+                hi = torch.where(narrow, mid + min_span / 2, hi)
+                wide = lo + (hi - lo) / num * torch.arange(num + 1, dtype=x.dtype, device=x.device)
+                adaptive = torch.where(narrow, wide, adaptive)
             # a constant input would give zero-width intervals; give it a unit-width grid
             span = torch.where(hi - lo > 1e-6, hi - lo, torch.ones_like(hi))
             steps = torch.arange(num + 1, dtype=x.dtype, device=x.device)

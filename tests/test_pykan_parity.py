@@ -79,7 +79,8 @@ def _pair(width=WIDTH, grid=5, k=3, *, nonuniform=True, dtype=torch.float32, see
         pk.act_fun[0].mask[1, 2] = 0.0  # one masked edge
     if dtype == torch.float64:
         pk = pk.double()
-    model = KAN(width, grid=grid, k=k, seed=seed, dtype=dtype)
+    # grid_min_span=0: pykan's grid update (ours keeps hidden grids at least 1 wide by default)
+    model = KAN(width, grid=grid, k=k, seed=seed, dtype=dtype, grid_min_span=0.0)
     _copy_into_ours(pk, model)
     return pk, model
 
