@@ -145,17 +145,21 @@ class KANLayer(nn.Module):
         wb, ws = self._numeric_weights()
         return torch.cat([wb.unsqueeze(1), ws], dim=1)
 
-    def _has_numeric(self) -> bool:
+    def numeric_mask(self) -> torch.Tensor:
+        """``[in, out]`` bool: the active edges that are still splines (not pruned, not fixed)."""
+        return (self.mask != 0) & ~self.sym_mask
+
+    def has_numeric_edges(self) -> bool:
         """Whether any active edge is still a spline (cached until a mask changes)."""
-        m, s, c = self.mask, self.sym_mask, getattr(self, "_numeric_cache", None)
+        m, s, c = self.mask, self.sym_mask, self._numeric_cache
         if c is None or c[0] is not m or c[1] != m._version or c[2] is not s or c[3] != s._version:
             c = self._numeric_cache = (m, m._version, s, s._version,
-                                       bool(((m != 0) & ~s).any()))
+                                       bool(self.numeric_mask().any()))
         return c[4]
 
     def _forward(self, x: torch.Tensor, stats: str | None, sub: int = 256):
         B = x.shape[0]
-        if stats is None and not self._has_numeric():
+        if stats is None and not self.has_numeric_edges():
             # every active edge is symbolic: the spline path would add exact zeros (the last fit
             # of the symbolic pipeline spends its time here)
             sym_y, _, _ = self._symbolic_forward(x, need_stats=False)

@@ -197,9 +197,7 @@ class Trainer:
     def _has_spline_edges(self) -> bool:
         # a grid update only moves splines; once every active edge is symbolic it changes nothing
         # the model computes, so skip its least-squares refits
-        return any(
-            bool(((layer.mask != 0) & ~layer.sym_mask).any()) for layer in self.model.layers
-        )
+        return any(layer.has_numeric_edges() for layer in self.model.layers)
 
     def _rollback(self, snapshot, grids) -> None:
         with torch.no_grad():

@@ -528,7 +528,7 @@ def test_fully_symbolic_layer_skips_splines_exactly():
                                   [0.5, 0.0, 1.0, -1.0]]))
     l0.mask[1, 1] = 0.0
     x = torch.rand(64, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    assert not l0._has_numeric() and model.layers[1]._has_numeric()
+    assert not l0.has_numeric_edges() and model.layers[1].has_numeric_edges()
     y = model(x)
     with_stats, _ = model._run_stats(x, "edge_forward_spline_n")  # the spline path runs here
     torch.testing.assert_close(y, with_stats, rtol=0, atol=0)
@@ -536,4 +536,4 @@ def test_fully_symbolic_layer_skips_splines_exactly():
     assert l0.coef.grad is None and l0.sym_params.grad is not None
     assert model.layers[1].coef.grad is not None
     l0.clear_symbolic([1], [0])
-    assert l0._has_numeric()  # unfixing an edge brings the splines back
+    assert l0.has_numeric_edges()  # unfixing an edge brings the splines back

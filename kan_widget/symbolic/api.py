@@ -225,7 +225,7 @@ def auto_symbolic(model, lib=None, r2_threshold: float = 0.0, weight_simple: flo
     acts = _inputs(model, x)
     xs, ys, negs, where = [], [], [], []
     for l, layer in enumerate(model.layers):
-        todo = layer.mask.bool() & ~layer.sym_mask
+        todo = layer.numeric_mask()
         if not bool(todo.any()):
             continue
         xq, phi = _layer_samples(model, acts, l, n_samples)

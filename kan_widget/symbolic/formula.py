@@ -60,7 +60,7 @@ def numeric_edges(model) -> list[tuple[int, int, int]]:
     """Active edges that are still splines, as ``(l, i, j)``."""
     out = []
     for l, layer in enumerate(model.layers):
-        todo = (layer.mask != 0) & ~layer.sym_mask
+        todo = layer.numeric_mask()
         out.extend((l, int(i), int(j)) for i, j in todo.nonzero().tolist())
     return out
 

@@ -521,7 +521,7 @@ class KANWidget(anywidget.AnyWidget):
         with self._op_lock:
             was = self._paused()
             # fitting every edge takes seconds: say so before the kernel goes quiet
-            n = sum(int(((layer.mask > 0) & ~layer.sym_mask).sum()) for layer in self.model.layers)
+            n = sum(int(layer.numeric_mask().sum()) for layer in self.model.layers)
             self._set_status(message=f"symbolifying: fitting {n} edge{'' if n == 1 else 's'}",
                              error=None)
             new = self.model.copy()
@@ -767,7 +767,7 @@ def _has_symbolic(model: KAN) -> bool:
 
 
 def _all_symbolic(model: KAN) -> bool:
-    return all(bool((~(layer.mask > 0) | layer.sym_mask).all()) for layer in model.layers)
+    return not any(layer.has_numeric_edges() for layer in model.layers)
 
 
 def _candidates(result) -> list[dict]:
