@@ -187,13 +187,19 @@ class _Objective(nn.Module):
         return ((pred - self.y) ** 2).mean() + 0.5 * reg
 
 
+def _objective_case(metric: str, n: int, seed: int):
+    """A perturbed float64 [2,3,2], ``n`` inputs on [-1.2, 1.2] (requiring grad), random targets
+    and the regularised objective over them."""
+    model = _perturbed([2, 3, 2], grid=4)
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(n, 2, generator=g, dtype=torch.float64) * 2.4 - 1.2).requires_grad_(True)
+    y = torch.randn(n, 2, generator=g, dtype=torch.float64)
+    return model, x, y, _Objective(model, metric, y)
+
+
 @pytest.mark.parametrize("metric", METRICS)
 def test_model_gradients_gradcheck(metric):
-    model = _perturbed([2, 3, 2], grid=4)
-    g = torch.Generator().manual_seed(7)
-    x = (torch.rand(24, 2, generator=g, dtype=torch.float64) * 2.4 - 1.2).requires_grad_(True)
-    y = torch.randn(24, 2, generator=g, dtype=torch.float64)
-    obj = _Objective(model, metric, y)
+    model, x, y, obj = _objective_case(metric, 24, seed=7)
     names = [n for n, _ in obj.named_parameters() if not n.endswith("sym_params")]
     params = dict(obj.named_parameters())
     leaves = [params[n].detach().clone().requires_grad_(True) for n in names]
@@ -224,11 +230,7 @@ def test_batch_chunking_changes_nothing(metric, monkeypatch):
     every gradient equal the one-chunk computation, and still pass gradcheck."""
     import kan_widget.splines as splines_mod
 
-    model = _perturbed([2, 3, 2], grid=4)
-    g = torch.Generator().manual_seed(3)
-    x = (torch.rand(150, 2, generator=g, dtype=torch.float64) * 2.4 - 1.2).requires_grad_(True)
-    y = torch.randn(150, 2, generator=g, dtype=torch.float64)
-    obj = _Objective(model, metric, y)
+    _, x, y, obj = _objective_case(metric, 150, seed=3)
     params = [p for n, p in obj.named_parameters() if not n.endswith("sym_params")]
 
     def run():
