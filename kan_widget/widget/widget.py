@@ -787,7 +787,6 @@ def _candidates(result) -> list[dict]:
     return out
 
 
-
 def _route_to_sender(comm) -> None:
     """Deliver front-end messages to the subshell the front end chose.
 
