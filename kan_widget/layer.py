@@ -209,6 +209,45 @@ class KANLayer(nn.Module):
             )
         return y, EdgeStats(value=value, score=score)
 
+    # ------------------------------------------------------------------ gradient without autograd
+    def tape_ok(self, metric: str | None) -> bool:
+        """Whether :meth:`forward_tape` can run this layer: every edge a spline (symbolic edges'
+        library functions are differentiated by autograd) and a magnitude the fused layer
+        computes (``None``, or an ``edge_forward_spline_*`` metric)."""
+        return not self.sym_names and metric in _FUSED
+
+    def forward_tape(self, x: torch.Tensor, metric: str | None, need_dx: bool):
+        """:meth:`forward_stats` outside autograd: ``(y, magnitudes or None, tape)``, the tape
+        holding what :meth:`backward_tape` needs. ``need_dx``: whether the input's gradient
+        will be asked for (not for the first layer)."""
+        with torch.no_grad():
+            w = self._weights()
+            tape = _Tape(need_dx)
+            with _Threads() as th:
+                y, value = _SplineLayer._forward(
+                    tape, th, x, w, self._knots(), self.base_fun_name, _FUSED[metric], True
+                )
+        return y, value, tape
+
+    def backward_tape(self, tape: _Tape, gy: torch.Tensor, gvalue: torch.Tensor | None):
+        """Set the parameters' ``.grad`` (replacing, not accumulating) from the gradients of the
+        output ``gy`` and of the magnitudes ``gvalue``; return the input's gradient. The same
+        operations autograd runs through :meth:`_weights`, so the gradients are bit-identical."""
+        with torch.no_grad():
+            with _Threads() as th:
+                gx, gw, *_ = _SplineLayer._backward(tape, th, gy, gvalue)
+            m = self.mask * (~self.sym_mask)
+            gs = gw[:, 1:]  # [in, K, out]: the gradient of (scale_sp * m) * coef^T
+            grads = (
+                (self.scale_base, gw[:, 0] * m),
+                (self.scale_sp, (gs * self.coef.transpose(1, 2)).sum(1) * m),
+                (self.coef, (gs * (self.scale_sp * m).unsqueeze(1)).transpose(1, 2)),
+            )
+            for p, g in grads:
+                if p.requires_grad:
+                    p.grad = g
+        return gx
+
     # ------------------------------------------------------------------ symbolic edges
     def _groups(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
         if self._sym_groups is None:
@@ -417,6 +456,20 @@ class _Threads:
             finally:
                 torch.set_num_threads(1)
         return a @ b
+
+
+class _Tape:
+    """What a :class:`_SplineLayer` forward saves for its backward, when the trainer runs both
+    itself (``KANLayer.forward_tape``): the part of autograd's ``ctx`` the layer uses."""
+
+    def __init__(self, need_dx: bool):
+        self.needs_input_grad = (need_dx, True)
+
+    def set_materialize_grads(self, _value: bool) -> None:
+        pass
+
+    def save_for_backward(self, *tensors: torch.Tensor | None) -> None:
+        self.saved_tensors = tensors
 
 
 class _SplineLayer(torch.autograd.Function):

@@ -18,7 +18,7 @@ import math
 
 import torch
 
-__all__ = ["REG_METRICS", "coef_penalty", "edge_penalty"]
+__all__ = ["REG_METRICS", "coef_penalty", "edge_penalty", "spline_penalty"]
 
 REG_METRICS = ("edge_forward_spline_n", "edge_forward_spline_u", "edge_mean_abs")
 
@@ -53,25 +53,34 @@ def _spline_entropy(a: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tens
     return ent, grad
 
 
+def spline_penalty(
+    values: list[torch.Tensor], lamb_l1: float, lamb_entropy: float
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The penalty of the ``edge_forward_spline_*`` metrics over all layers and its gradient in
+    each layer's magnitudes, computed together (the trainer's gradient pass uses both)."""
+    total = values[0].new_zeros(())
+    grads = []
+    for a in values:
+        total = total + lamb_l1 * a.sum()
+        g = torch.full_like(a, lamb_l1)
+        if lamb_entropy:
+            # pykan's [out, in] layout has rows = output nodes: our columns
+            e_row, g_row = _spline_entropy(a, 0)
+            e_col, g_col = _spline_entropy(a, 1)
+            total = total + lamb_entropy * (e_row + e_col)
+            g = g.add_(g_row.add_(g_col), alpha=lamb_entropy)
+        grads.append(g)
+    return total, grads
+
+
 class _SplinePenalty(torch.autograd.Function):
-    """The penalty of the ``edge_forward_spline_*`` metrics over all layers, its gradient computed
-    with the value: on [in, out] tensors autograd's graph (~50 backward ops a layer) costs more
-    than the arithmetic, and small models are bound by per-op overhead."""
+    """:func:`spline_penalty` for autograd: on [in, out] tensors autograd's own graph (~50
+    backward ops a layer) costs more than the arithmetic, and small models are bound by per-op
+    overhead."""
 
     @staticmethod
     def forward(ctx, lamb_l1: float, lamb_entropy: float, *values: torch.Tensor):
-        total = values[0].new_zeros(())
-        grads = []
-        for a in values:
-            total = total + lamb_l1 * a.sum()
-            g = torch.full_like(a, lamb_l1)
-            if lamb_entropy:
-                # pykan's [out, in] layout has rows = output nodes: our columns
-                e_row, g_row = _spline_entropy(a, 0)
-                e_col, g_col = _spline_entropy(a, 1)
-                total = total + lamb_entropy * (e_row + e_col)
-                g = g.add_(g_row.add_(g_col), alpha=lamb_entropy)
-            grads.append(g)
+        total, grads = spline_penalty(list(values), lamb_l1, lamb_entropy)
         ctx.save_for_backward(*grads)
         return total
 

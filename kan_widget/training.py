@@ -18,6 +18,7 @@ import torch
 
 from .data import check_dataset
 from .lbfgs import LBFGS
+from .objective import loss_and_grad, tape_ok
 from .regularizer import REG_METRICS, coef_penalty, edge_penalty
 
 __all__ = ["Diverged", "Trainer", "fit"]
@@ -26,6 +27,10 @@ __all__ = ["Diverged", "Trainer", "fit"]
 class Diverged(RuntimeError):
     """A step produced a non-finite loss or parameters; the model was restored to the last finite
     state before this was raised."""
+
+
+def _mse(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.mean((pred - y) ** 2)
 
 
 class Trainer:
@@ -80,7 +85,7 @@ class Trainer:
         self.start_grid_update_step = start_grid_update_step
         self.stop_grid_update_step = stop_grid_update_step
         self.batch = batch
-        self.loss_fn = loss_fn or (lambda p, y: torch.mean((p - y) ** 2))
+        self.loss_fn = loss_fn or _mse
         self.metric = metric
         self.track_scores = track_scores
         self.max_iter = max_iter
@@ -135,26 +140,45 @@ class Trainer:
         need_stats = lamb > 0 or self.track_scores
         last: dict[str, Any] = {}
 
-        def closure():
-            self._optimizer.zero_grad(set_to_none=True)
-            if need_stats:
-                pred, stats = model._run_stats(x, self.metric)
-            else:
-                pred, stats = model._run(x), None
-            l_pred = self.loss_fn(pred, y)
-            reg = pred.new_zeros(())
-            if lamb > 0:
-                reg = edge_penalty(
-                    [s.value for s in stats], self.metric, self.lamb_l1, self.lamb_entropy
+        metric = self.metric if need_stats else None
+        coef_terms = lamb > 0 and bool(self.lamb_coef or self.lamb_coefdiff)
+        custom_loss = None if self.loss_fn is _mse else self.loss_fn
+        params = self._params
+        if tape_ok(model, metric, custom_loss, coef_terms):
+
+            def closure():
+                # as after autograd, a parameter the objective does not use keeps no gradient
+                for p in params:
+                    p.grad = None
+                loss, last["l_pred"], last["reg"], last["stats"] = loss_and_grad(
+                    model, x, y, metric, lamb, self.lamb_l1, self.lamb_entropy
                 )
-                if self.lamb_coef or self.lamb_coefdiff:
-                    reg = reg + coef_penalty(
-                        [layer.coef for layer in model.layers], self.lamb_coef, self.lamb_coefdiff
+                return loss
+        else:
+
+            def closure():
+                for p in params:
+                    p.grad = None
+                if need_stats:
+                    pred, stats = model._run_stats(x, self.metric)
+                else:
+                    pred, stats = model._run(x), None
+                l_pred = self.loss_fn(pred, y)
+                reg = pred.new_zeros(())
+                if lamb > 0:
+                    reg = edge_penalty(
+                        [s.value for s in stats], self.metric, self.lamb_l1, self.lamb_entropy
                     )
-            loss = l_pred + lamb * reg
-            loss.backward()
-            last["l_pred"], last["reg"], last["stats"] = l_pred.detach(), reg.detach(), stats
-            return loss
+                    if coef_terms:
+                        reg = reg + coef_penalty(
+                            [layer.coef for layer in model.layers],
+                            self.lamb_coef,
+                            self.lamb_coefdiff,
+                        )
+                loss = l_pred + lamb * reg
+                loss.backward()
+                last["l_pred"], last["reg"], last["stats"] = l_pred.detach(), reg.detach(), stats
+                return loss
 
         try:
             if (

@@ -224,6 +224,63 @@ def test_model_gradients_gradcheck(metric):
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("metric", [None, "edge_forward_spline_n", "edge_forward_spline_u"])
+@pytest.mark.parametrize("lamb", [0.0, 0.01])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tape_gradient_equals_autograd_bit_for_bit(metric, lamb, dtype, monkeypatch):
+    """The trainer's gradient pass without autograd (objective.loss_and_grad) gives the loss, the
+    magnitudes and every parameter gradient autograd gives, to the bit: on a model with a pruned
+    edge and a frozen parameter, and across batch chunks."""
+    import kan_widget.splines as splines_mod
+    from kan_widget.objective import loss_and_grad, tape_ok
+
+    model = _perturbed([3, 4, 2], grid=4, dtype=dtype)
+    model.layers[0].mask[1, 2] = 0.0
+    model.layers[1].scale_sp.requires_grad_(False)
+    g = torch.Generator().manual_seed(11)
+    x = torch.rand(150, 3, generator=g, dtype=dtype) * 2.4 - 1.2
+    y = torch.randn(150, 2, generator=g, dtype=dtype)
+    params = [p for p in model.parameters() if p.requires_grad]
+    for chunk_floats in (1 << 18, 1):  # one chunk, then three
+        monkeypatch.setattr(splines_mod, "_CHUNK_FLOATS", chunk_floats)
+        for p in params:
+            p.grad = None
+        if metric is None:
+            pred, stats = model._run(x), None
+        else:
+            pred, stats = model._run_stats(x, metric)
+        mse = torch.mean((pred - y) ** 2)
+        reg = edge_penalty([s.value for s in stats], metric, 1.0, 2.0) if lamb and metric else 0.0
+        loss = mse + lamb * reg
+        loss.backward()
+        expected = [p.grad for p in params]
+        for p in params:
+            p.grad = None
+        assert tape_ok(model, metric, None, False)
+        loss2, mse2, _, stats2 = loss_and_grad(model, x, y, metric, lamb, 1.0, 2.0)
+        assert torch.equal(loss.detach(), loss2) and torch.equal(mse.detach(), mse2)
+        for a, b in zip(expected, [p.grad for p in params], strict=True):
+            assert (a is None) == (b is None) and (a is None or torch.equal(a, b))
+        assert model.layers[1].scale_sp.grad is None
+        if metric is not None:
+            for s, s2 in zip(stats, stats2, strict=True):
+                assert torch.equal(s.value.detach(), s2.value)
+
+
+def test_tape_path_is_used_only_where_it_applies():
+    """Symbolic edges, a custom loss, coefficient penalties and the paper's metric go through
+    autograd."""
+    from kan_widget.objective import tape_ok
+
+    model = _perturbed([2, 3, 1], grid=4)
+    assert tape_ok(model, "edge_forward_spline_n", None, False)
+    assert not tape_ok(model, "edge_mean_abs", None, False)
+    assert not tape_ok(model, None, torch.nn.functional.l1_loss, False)
+    assert not tape_ok(model, None, None, True)
+    model.layers[0].set_symbolic([0], [0], ["sin"])
+    assert not tape_ok(model, None, None, False)
+
+
 @pytest.mark.parametrize("metric", ["edge_forward_spline_n", "edge_forward_spline_u"])
 def test_batch_chunking_changes_nothing(metric, monkeypatch):
     """Large batches are processed in column chunks (splines.chunks): values, magnitudes and
