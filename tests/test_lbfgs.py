@@ -98,3 +98,22 @@ def test_same_iterates_as_torch_lbfgs_when_pairs_are_kept():
     for mine, ref in zip(ours, theirs):
         torch.testing.assert_close(mine, ref, rtol=1e-9, atol=1e-12)
     assert not torch.equal(ours[0], ours[-1])
+
+
+def test_constructing_it_does_not_import_dynamo():
+    """A plain class: torch.optim.Optimizer's constructor imports torch._dynamo (over a second),
+    which a notebook's first Train click would wait for."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from kan_widget.lbfgs import LBFGS\n"
+        "p = torch.nn.Parameter(torch.zeros(3))\n"
+        "opt = LBFGS([p])\n"
+        "opt.step(lambda: ((p - 1) ** 2).sum().backward() or ((p - 1) ** 2).sum())\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
