@@ -106,6 +106,7 @@ class KANLayer(nn.Module):
         self._sym_groups: list[tuple[str, torch.Tensor, torch.Tensor]] | None = []
         self._knot_cache: tuple[torch.Tensor, int, Knots] | None = None
         self._numeric_cache: tuple | None = None
+        self._on_cache: tuple | None = None
         self._knots()  # part of the grid's state: not the first training step's work
 
     # ------------------------------------------------------------------ structure
@@ -116,9 +117,19 @@ class KANLayer(nn.Module):
     def extra_repr(self) -> str:
         return f"in={self.in_dim}, out={self.out_dim}, grid={self.num}, k={self.k}"
 
+    def _numeric_on(self) -> torch.Tensor:
+        """``mask * ~sym_mask`` (float): the spline edges' weight factor, cached until a mask
+        changes (small models are bound by per-operation overhead)."""
+        m, s, c = self.mask, self.sym_mask, self._on_cache
+        if c is None or c[0] is not m or c[1] != m._version or c[2] is not s or c[3] != s._version:
+            if torch.is_inference_mode_enabled():  # see _knots
+                return m * (~s)
+            c = self._on_cache = (m, m._version, s, s._version, m * (~s))
+        return c[4]
+
     def _numeric_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Effective weights: base ``[in, out]``, spline ``[in, K, out]``, masks folded in."""
-        m = self.mask * (~self.sym_mask)
+        m = self._numeric_on()
         wb = self.scale_base * m
         ws = (self.scale_sp * m).unsqueeze(1) * self.coef.transpose(1, 2)
         return wb, ws
@@ -137,6 +148,9 @@ class KANLayer(nn.Module):
         replaced or modified in place (its version counter moves)."""
         g, c = self.grid, self._knot_cache
         if c is None or c[0] is not g or c[1] != g._version:
+            if torch.is_inference_mode_enabled():
+                # inference tensors cannot be saved for a later backward: not cached
+                return knots_of(g, self.k)
             c = self._knot_cache = (g, g._version, knots_of(g, self.k))
         return c[2]
 
@@ -236,7 +250,7 @@ class KANLayer(nn.Module):
         with torch.no_grad():
             with _Threads() as th:
                 gx, gw, *_ = _SplineLayer._backward(tape, th, gy, gvalue)
-            m = self.mask * (~self.sym_mask)
+            m = self._numeric_on()
             gs = gw[:, 1:]  # [in, K, out]: the gradient of (scale_sp * m) * coef^T
             grads = (
                 (self.scale_base, gw[:, 0] * m),
@@ -358,6 +372,7 @@ class KANLayer(nn.Module):
         new._sym_groups = None
         new._knot_cache = None
         new._numeric_cache = None
+        new._on_cache = None
         return new
 
     def refit_grid(self, x: torch.Tensor, num: int | None = None, grid_eps: float | None = None,
@@ -524,14 +539,14 @@ class _SplineLayer(torch.autograd.Function):
         # Gram derivative; several are recomputed there from feats (bit-identical): keeping them
         # doubled the memory freed and faulted back in every step (wide case: ~2800 page
         # faults/step, ~8 ms of system time)
-        cov = torch.zeros(n_in, n_f, n_f, dtype=torch.float64, device=x.device)
         if len(cols) == 1:
             # one cast: equal to the bit to mean(dtype=float64), which casts a copy of its own
             fc = feats.to(torch.float64, copy=True)
             mean = fc.mean(2, keepdim=True)
             ctx.fc = [fc.sub_(mean)]
-            cov.baddbmm_(fc, fc.transpose(1, 2))
+            cov = torch.bmm(fc, fc.transpose(1, 2))
         else:
+            cov = torch.zeros(n_in, n_f, n_f, dtype=torch.float64, device=x.device)
             mean = feats.mean(2, keepdim=True, dtype=torch.float64)
             for fcc in [_centred(feats, c, mean) for c in cols]:
                 cov.baddbmm_(fcc, fcc.transpose(1, 2))

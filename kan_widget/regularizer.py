@@ -44,11 +44,12 @@ def _spline_entropy(a: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tens
     (``p = a / (sum + 1)``, log2, ``+1e-4`` in the log), and its gradient in ``a``."""
     s1 = a.sum(dim, keepdim=True) + 1
     p = a / s1
-    lp = torch.log2(p + 1e-4)
+    pe = p + 1e-4
+    lp = torch.log2(pe)
     n = a.shape[1 - dim]
     ent = (p * lp).sum() / -n
     # d(-p log2(p + eps))/dp, then through p = a / (sum + 1): (h - sum(h p)) / (sum + 1)
-    h = lp + p / ((p + 1e-4) * _LN2)
+    h = lp + p / (pe * _LN2)
     grad = torch.sub((h * p).sum(dim, keepdim=True), h).div_(s1 * n)
     return ent, grad
 

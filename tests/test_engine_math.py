@@ -620,6 +620,28 @@ def test_checkpoint_restore_round_trip(trained):
 
 
 # ================================================================================ seeds and width
+def test_caches_follow_masks_and_survive_inference_mode():
+    """The per-layer caches (knot constants, the spline edges' mask factor) follow in-place
+    changes of their buffers, and a first forward under torch.inference_mode does not leave
+    inference tensors behind that would break training."""
+    model = KAN([2, 3, 1], grid=4, seed=0)
+    x = torch.rand(64, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.inference_mode():
+        y0 = model(x)
+    ds = {"train_input": x, "train_label": y0.clone() * 0.5,
+          "test_input": x, "test_label": y0.clone() * 0.5}
+    model.fit(ds, steps=2, lamb=0.01)  # would raise on a cached inference tensor
+    layer = model.layers[0]
+    before = model(x).detach()
+    layer.mask[0, 1] = 0.0  # in place: the cached factor must follow
+    after = model(x).detach()
+    phi = layer.edge_values(x).detach()
+    assert phi[:, 0, 1].abs().max() == 0
+    assert not torch.equal(before, after)
+    layer.mask[0, 1] = 1.0
+    torch.testing.assert_close(model(x).detach(), before, rtol=0, atol=0)
+
+
 def test_same_seed_bit_identical_and_global_rng_untouched():
     torch.manual_seed(1234)
     before = torch.get_rng_state()
