@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -107,6 +108,7 @@ class KANLayer(nn.Module):
         self._knot_cache: tuple[torch.Tensor, int, Knots] | None = None
         self._numeric_cache: tuple | None = None
         self._on_cache: tuple | None = None
+        self._input_cache = _InputCache()
         self._knots()  # part of the grid's state: not the first training step's work
 
     # ------------------------------------------------------------------ structure
@@ -180,13 +182,15 @@ class KANLayer(nn.Module):
             return (x.new_zeros(B, self.out_dim) if sym_y is None else sym_y), None
         fused = _FUSED.get(stats, "other")
         if fused != "other":
+            grad = torch.is_grad_enabled()
             y, value = _SplineLayer.apply(
                 x,
                 self._weights(),
                 self._knots(),
                 self.base_fun_name,
                 fused,
-                torch.is_grad_enabled(),
+                grad,
+                self._input_cache if grad and not x.requires_grad else None,
             )
         else:
             wb, ws = self._numeric_weights()
@@ -239,7 +243,8 @@ class KANLayer(nn.Module):
             tape = _Tape(need_dx)
             with _Threads() as th:
                 y, value = _SplineLayer._forward(
-                    tape, th, x, w, self._knots(), self.base_fun_name, _FUSED[metric], True
+                    tape, th, x, w, self._knots(), self.base_fun_name, _FUSED[metric], True,
+                    None if need_dx else self._input_cache,
                 )
         return y, value, tape
 
@@ -373,6 +378,7 @@ class KANLayer(nn.Module):
         new._knot_cache = None
         new._numeric_cache = None
         new._on_cache = None
+        new._input_cache = _InputCache()
         return new
 
     def refit_grid(self, x: torch.Tensor, num: int | None = None, grid_eps: float | None = None,
@@ -413,6 +419,7 @@ class KANLayer(nn.Module):
             self.coef.data = refit_coef(x_sorted.t(), self.grid, self.coef, new_grid, self.k)
             self.num = num
             self.grid = new_grid
+            self._input_cache.reset(None, None, None)  # features on the old knots
             self._knots()
 
 
@@ -487,6 +494,100 @@ class _Tape:
         self.saved_tensors = tensors
 
 
+class _Moments(NamedTuple):
+    """What the magnitudes need from a layer's features, whatever the weights: the float64
+    centred features (``fc``, one chunk; ``None`` when the backward recomputes them per chunk),
+    their ``mean`` and Gram matrix ``cov``, and for the ``"n"`` metric the centred inputs ``xc``
+    and their std."""
+
+    fc: list[torch.Tensor] | None
+    mean: torch.Tensor
+    cov: torch.Tensor
+    xc: torch.Tensor | None
+    x_std: torch.Tensor | None
+
+
+class _Features:
+    """A layer's features ``f [in, K+1, B]`` (base function, then the basis) for inputs ``x``,
+    the order-(k-1) basis ``prev`` when the input's gradient is needed, and, computed on first
+    use, their :class:`_Moments`."""
+
+    def __init__(self, x: torch.Tensor, kn: Knots, base_fun: str, need_dx: bool):
+        B, n_in = x.shape
+        n_f = kn.knots.shape[1] - len(kn.inv)  # K + 1
+        self.xt = xt = x.t().contiguous().unsqueeze(1)  # [in, 1, B]
+        self.f = f = x.new_empty(n_in, n_f, B)
+        self.prev = prev = x.new_empty(n_in, n_f, B) if need_dx else None
+        self.cols = chunks(n_in, kn.knots.shape[1], B)
+        for c in self.cols:
+            _recursion(xt[..., c], kn, f[:, 1:, c], None if prev is None else prev[..., c])
+        if base_fun == "silu":
+            torch.ops.aten.silu.out(xt, out=f[:, :1])
+        else:
+            f[:, 0] = xt[:, 0] if base_fun == "identity" else 0
+        self._moments: dict[bool, _Moments] = {}
+
+    def moments(self, stats: str) -> _Moments:
+        n = stats == "n"
+        if n not in self._moments:
+            self._moments[n] = self._compute_moments(n)
+        return self._moments[n]
+
+    def _compute_moments(self, with_x_std: bool) -> _Moments:
+        f, cols, xt = self.f, self.cols, self.xt
+        n_in, n_f, B = f.shape
+        # centred features in float64, per chunk (small contiguous pieces: one big buffer's
+        # first-touch page faults cost more than the math). One chunk is kept for the
+        # backward's Gram derivative; several are recomputed there from f (bit-identical):
+        # keeping them doubled the memory freed and faulted back in every step (wide case:
+        # ~2800 page faults/step, ~8 ms of system time)
+        if len(cols) == 1:
+            # one cast: equal to the bit to mean(dtype=float64), which casts a copy of its own
+            fc = f.to(torch.float64, copy=True)
+            mean = fc.mean(2, keepdim=True)
+            fcs = [fc.sub_(mean)]
+            cov = torch.bmm(fc, fc.transpose(1, 2))
+        else:
+            cov = torch.zeros(n_in, n_f, n_f, dtype=torch.float64, device=f.device)
+            mean = f.mean(2, keepdim=True, dtype=torch.float64)
+            for fcc in [_centred(f, c, mean) for c in cols]:
+                cov.baddbmm_(fcc, fcc.transpose(1, 2))
+            fcs = None
+        xc = x_std = None
+        if with_x_std:
+            # torch.std is 7x slower than this at [100, 1, 1000] (measured)
+            xc = xt[:, 0] - xt[:, 0].mean(1, keepdim=True)  # [in, B]
+            x_std = torch.linalg.vector_norm(xc, dim=1, keepdim=True).div_(math.sqrt(max(B - 1, 1)))
+        return _Moments(fcs, mean, cov, xc, x_std)
+
+
+class _InputCache:
+    """The first layer's :class:`_Features` for the last training inputs and knots.
+
+    An L-BFGS step evaluates the model ~25 times on the same inputs, and grid updates come every
+    few steps, so the input layer's basis, its float64 centring and Gram matrix (a third of a
+    [2,5,1] closure, measured) are computed once per grid instead of once per evaluation. Keyed
+    on the identity and version of the inputs and of the knot constants."""
+
+    def __init__(self):
+        self.reset(None, None, None)
+
+    def reset(self, x, kn, base_fun) -> None:
+        self.x, self.kn, self.base_fun = x, kn, base_fun
+        self.version = None if x is None else x._version
+        self.feats: _Features | None = None
+
+    def __getstate__(self):  # copies and pickles of a layer do not carry the features
+        return {}
+
+    def __setstate__(self, _state) -> None:
+        self.reset(None, None, None)
+
+    def holds(self, x: torch.Tensor, kn: Knots, base_fun: str) -> bool:
+        return (self.feats is not None and self.x is x and self.version == x._version
+                and self.kn is kn and self.base_fun == base_fun)
+
+
 class _SplineLayer(torch.autograd.Function):
     """One layer's numeric edges and, optionally, every edge's batch standard deviation (the
     regulariser's magnitude), with a hand-written backward.
@@ -508,60 +609,39 @@ class _SplineLayer(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, w, kn: Knots, base_fun: str, stats: str | None, grad: bool):
+    def forward(ctx, x, w, kn: Knots, base_fun: str, stats: str | None, grad: bool,
+                cache: _InputCache | None = None):
         with _Threads() as th:
-            return _SplineLayer._forward(ctx, th, x, w, kn, base_fun, stats, grad)
+            return _SplineLayer._forward(ctx, th, x, w, kn, base_fun, stats, grad, cache)
 
     @staticmethod
-    def _forward(ctx, th: _Threads, x, w, kn: Knots, base_fun: str, stats: str | None, grad):
-        B, n_in = x.shape
-        n_f = w.shape[1]
-        xt = x.t().contiguous().unsqueeze(1)  # [in, 1, B]
-        feats = x.new_empty(n_in, n_f, B)
+    def _forward(ctx, th: _Threads, x, w, kn: Knots, base_fun: str, stats: str | None, grad,
+                 cache: _InputCache | None = None):
+        B = x.shape[0]
         # needs_input_grad ignores no_grad mode: ``grad`` says whether a backward can follow
         need_dx = grad and ctx.needs_input_grad[0] and kn.dinv is not None
-        prev = x.new_empty(n_in, n_f, B) if need_dx else None
-        cols = chunks(n_in, kn.knots.shape[1], B)
-        for c in cols:
-            _recursion(xt[..., c], kn, feats[:, 1:, c], None if prev is None else prev[..., c])
-        if base_fun == "silu":
-            torch.ops.aten.silu.out(xt, out=feats[:, :1])
+        if need_dx or cache is None or not cache.holds(x, kn, base_fun):
+            if cache is not None and not need_dx:
+                cache.reset(x, kn, base_fun)
+            feats = _Features(x, kn, base_fun, need_dx)
+            if cache is not None and not need_dx:
+                cache.feats = feats
         else:
-            feats[:, 0] = xt[:, 0] if base_fun == "identity" else 0
-        y = th.mm(feats.view(-1, B).t(), w.reshape(-1, w.shape[2]))
+            feats = cache.feats
+        xt, f, prev, cols = feats.xt, feats.f, feats.prev, feats.cols
+        y = th.mm(f.view(-1, B).t(), w.reshape(-1, w.shape[2]))
         ctx.set_materialize_grads(False)
         ctx.kn, ctx.base_fun, ctx.stats, ctx.chunks = kn, base_fun, stats, cols
         if stats is None:
-            ctx.save_for_backward(xt, w, feats, prev)
+            ctx.save_for_backward(xt, w, f, prev)
             return y, None
-        # centred features in float64, per chunk (small contiguous pieces: one big buffer's
-        # first-touch page faults cost more than the math). One chunk is kept for the backward's
-        # Gram derivative; several are recomputed there from feats (bit-identical): keeping them
-        # doubled the memory freed and faulted back in every step (wide case: ~2800 page
-        # faults/step, ~8 ms of system time)
-        if len(cols) == 1:
-            # one cast: equal to the bit to mean(dtype=float64), which casts a copy of its own
-            fc = feats.to(torch.float64, copy=True)
-            mean = fc.mean(2, keepdim=True)
-            ctx.fc = [fc.sub_(mean)]
-            cov = torch.bmm(fc, fc.transpose(1, 2))
-        else:
-            cov = torch.zeros(n_in, n_f, n_f, dtype=torch.float64, device=x.device)
-            mean = feats.mean(2, keepdim=True, dtype=torch.float64)
-            for fcc in [_centred(feats, c, mean) for c in cols]:
-                cov.baddbmm_(fcc, fcc.transpose(1, 2))
-            ctx.fc = None
-        ctx.mean = mean
+        m = feats.moments(stats)
+        ctx.fc, ctx.mean = m.fc, m.mean
         wd = w.double()
-        cw = torch.bmm(cov, wd).div_(max(B - 1, 1))
+        cw = torch.bmm(m.cov, wd).div_(max(B - 1, 1))
         std = (wd * cw).sum(1).clamp_min_(1e-30).sqrt_()  # [in, out]; var 0: no gradient
-        value, xc, x_std = std, None, None
-        if stats == "n":
-            # torch.std is 7x slower than this at [100, 1, 1000] (measured)
-            xc = xt[:, 0] - xt[:, 0].mean(1, keepdim=True)  # [in, B]
-            x_std = torch.linalg.vector_norm(xc, dim=1, keepdim=True).div_(math.sqrt(max(B - 1, 1)))
-            value = std / (x_std.double() + 0.1)
-        ctx.save_for_backward(xt, w, feats, prev, wd, cw, std, xc, x_std)
+        value = std if m.x_std is None else std / (m.x_std.double() + 0.1)
+        ctx.save_for_backward(xt, w, f, prev, wd, cw, std, m.xc, m.x_std)
         return y, value.to(x.dtype)
 
     @staticmethod
@@ -619,7 +699,7 @@ class _SplineLayer(torch.autograd.Function):
                 s = torch.where(x_std > 0, g_xstd / (x_std.double() * (B - 1)), 0.0)
                 g = xc * s.to(xt.dtype)
                 gx = g if gx is None else gx + g
-        return None if gx is None else gx.t(), gw, None, None, None, None
+        return None if gx is None else gx.t(), gw, None, None, None, None, None
 
 
 def _centred(feats: torch.Tensor, c: slice, mean: torch.Tensor) -> torch.Tensor:

@@ -267,6 +267,50 @@ def test_tape_gradient_equals_autograd_bit_for_bit(metric, lamb, dtype, monkeypa
                 assert torch.equal(s.value.detach(), s2.value)
 
 
+def test_input_layer_features_are_reused_only_while_valid():
+    """The first layer keeps its features for the last training inputs and knots (an L-BFGS
+    step evaluates the model ~25 times on them): reused results equal fresh ones to the bit,
+    and an in-place change of the inputs or a grid update is noticed."""
+    from kan_widget.objective import loss_and_grad
+
+    model = _perturbed([2, 3, 1], grid=4, dtype=torch.float32)
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(200, 2, generator=g) * 2 - 1
+    y = torch.randn(200, 1, generator=g)
+    cache = model.layers[0]._input_cache
+
+    def grads(inputs):
+        for p in model.parameters():
+            p.grad = None
+        loss = loss_and_grad(model, inputs, y, "edge_forward_spline_n", 0.01, 1.0, 2.0)[0]
+        return [loss] + [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    def same(a, b):
+        return all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+
+    first = grads(x)
+    assert cache.holds(x, model.layers[0]._knots(), "silu")
+    assert same(grads(x), first)  # from the cache
+    assert same(grads(x.clone()), first)  # a new tensor: recomputed
+    with torch.no_grad():
+        x[:50] *= 0.5  # in place: the version moves
+    assert same(grads(x), grads(x.clone()))
+    assert not same(grads(x), first)
+    model.update_grid(x)
+    assert not cache.holds(x, model.layers[0]._knots(), "silu")
+    assert same(grads(x), grads(x.clone()))
+    # autograd's path shares the cache and agrees with it
+    pred, stats = model._run_stats(x, "edge_forward_spline_n")
+    pred2, stats2 = model._run_stats(x.clone(), "edge_forward_spline_n")
+    assert torch.equal(pred, pred2) and torch.equal(stats[0].value, stats2[0].value)
+    import copy
+    import pickle
+
+    clone = copy.deepcopy(model)
+    assert clone.layers[0]._input_cache.feats is None  # copies do not carry features
+    assert pickle.loads(pickle.dumps(model)).layers[0]._input_cache.feats is None
+
+
 def test_tape_path_is_used_only_where_it_applies():
     """Symbolic edges, a custom loss, coefficient penalties and the paper's metric go through
     autograd."""
