@@ -111,16 +111,19 @@ class LBFGS:
             if gtd > -tol_change:
                 break
             x0 = [p.clone() for p in self._params]
+            at = [0.0]  # the parameters hold x0 + at[0] * d (0: x0 itself)
 
-            def obj(x, step, direction):
+            def obj(x, step, direction, at=at):
+                if at[0] != 0.0:
+                    self._set(x)
                 self._add(step, direction)
-                value = float(closure())
-                grad = self._flat_grad()
-                self._set(x)
-                return value, grad
+                at[0] = step
+                return float(closure()), self._flat_grad()
 
             loss, g, t, ls_evals = _strong_wolfe(obj, x0, t, d, loss, g, gtd)
-            self._add(t, d)
+            if at[0] != t:  # the accepted step is usually the last one evaluated
+                self._set(x0)
+                self._add(t, d)
             evals += ls_evals
             if (
                 n_iter == max_iter
