@@ -38,6 +38,7 @@ class LBFGS:
             "tolerance_ys": tolerance_ys,
         }]
         self.state: dict = {}
+        self.final: tuple[torch.Tensor, torch.Tensor] | None = None
         self._sizes = [p.numel() for p in self._params]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -62,7 +63,14 @@ class LBFGS:
         torch._foreach_copy_(self._params, values)
 
     @torch.no_grad()
-    def step(self, closure):
+    def step(self, closure, start: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """Up to ``max_iter`` iterations; returns the loss at the starting point.
+
+        ``start``: ``(loss, flat gradient)`` at the current parameters when the caller already
+        has them (the trainer passes :attr:`final` of the previous step while neither the model
+        nor the objective changed); the step then skips its first evaluation, which would give
+        the same numbers. :attr:`final` is set to the loss and gradient where the step ends.
+        """
         group = self.param_groups[0]
         lr, max_iter, max_eval = group["lr"], group["max_iter"], group["max_eval"]
         tol_grad, tol_change = group["tolerance_grad"], group["tolerance_change"]
@@ -71,11 +79,15 @@ class LBFGS:
         state = self.state
         state.setdefault("n_iter", 0)
 
-        orig_loss = closure()
+        if start is None:
+            orig_loss = closure()
+            g = self._flat_grad()
+        else:
+            orig_loss, g = start
         loss = float(orig_loss)
         evals = 1
-        g = self._flat_grad()
         if g.abs().max() <= tol_grad:
+            self.final = (orig_loss, g)
             return orig_loss
         d, t = state.get("d"), state.get("t")
         dirs, stps, ro = state.get("dirs", []), state.get("stps", []), state.get("ro", [])
@@ -134,4 +146,6 @@ class LBFGS:
             ):
                 break
         state.update(d=d, t=t, dirs=dirs, stps=stps, ro=ro, h_diag=h_diag, prev_g=prev_g)
+        # the line search's values are where the parameters now are (float of a tensor: exact)
+        self.final = (torch.tensor(loss, dtype=g.dtype, device=g.device), g)
         return orig_loss

@@ -92,6 +92,8 @@ class Trainer:
         self.steps_done = 0
         self._gen = torch.Generator().manual_seed(seed)
         self._optimizer = None
+        # (objective key, L-BFGS's final (loss, gradient), the batch it was computed on)
+        self._carry: tuple | None = None
         self._params: list[torch.nn.Parameter] = []
         self._build_optimizer()
 
@@ -188,7 +190,17 @@ class Trainer:
                 and self._has_spline_edges()
             ):
                 model.update_grid(x)
-            loss = self._optimizer.step(closure)
+            if isinstance(self._optimizer, LBFGS):
+                key = self._objective_key(lamb, need_stats, x, y)
+                carry, self._carry = self._carry, None
+                start = carry[1] if carry is not None and carry[0] == key else None
+                loss = self._optimizer.step(closure, start=start)
+                if not last:  # the step ended without evaluating: report the start point
+                    closure()
+                self._carry = (self._objective_key(lamb, need_stats, x, y),
+                               self._optimizer.final, (x, y))
+            else:
+                loss = self._optimizer.step(closure)
             finite = bool(torch.isfinite(loss).all()) and all(
                 bool(torch.isfinite(p).all()) for p in self._params
             )
@@ -218,12 +230,26 @@ class Trainer:
             "loss": train_loss + lamb * reg,
         }
 
+    def _objective_key(self, lamb: float, need_stats: bool, x, y) -> tuple:
+        """What the objective at the current parameters depends on, so an L-BFGS step may start
+        from the previous step's final evaluation: the settings, the batch (by identity; the
+        carry keeps the tensors alive), and every parameter and buffer of the model by identity
+        and version (an in-place edit moves the version; a grid update or a pruning, too)."""
+        m = self.model
+        tensors = (*m.parameters(), *m.buffers())
+        return (lamb, need_stats, self.metric, self.lamb_l1, self.lamb_entropy, self.lamb_coef,
+                self.lamb_coefdiff, self.loss_fn, id(x), id(y), id(self._optimizer),
+                tuple((id(t), t._version) for t in tensors),
+                tuple(sorted((l, *e, n) for l, layer in enumerate(m.layers)
+                             for e, n in layer.sym_names.items())))
+
     def _has_spline_edges(self) -> bool:
         # a grid update only moves splines; once every active edge is symbolic it changes nothing
         # the model computes, so skip its least-squares refits
         return any(layer.has_numeric_edges() for layer in self.model.layers)
 
     def _rollback(self, snapshot, grids) -> None:
+        self._carry = None
         with torch.no_grad():
             for layer, g in zip(self.model.layers, grids):
                 layer.grid = g

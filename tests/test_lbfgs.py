@@ -117,3 +117,68 @@ def test_constructing_it_does_not_import_dynamo():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "False"
+
+
+def _trainer_run(reuse: bool, between=None, steps: int = 8):
+    """Steps of a Trainer on a small KAN; ``reuse=False`` drops the carried evaluation before
+    every step. ``between(trainer, n)`` runs between steps. Returns (history, parameters, number
+    of objective evaluations)."""
+    import kan_widget.objective as objective
+    from kan_widget import KAN, create_dataset
+    from kan_widget.training import Trainer
+
+    calls = [0]
+    original = objective.loss_and_grad
+
+    def counted(*args, **kwargs):
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    ds = create_dataset(lambda x: torch.sin(3 * x[:, :1]) * x[:, 1:], n_var=2, train_num=200,
+                        test_num=50, seed=1)
+    model = KAN([2, 3, 1], grid=4, seed=1)
+    trainer = Trainer(model, ds, lamb=0.01, grid_update_num=2, stop_grid_update_step=4)
+    history = []
+    import kan_widget.training as training
+
+    training.loss_and_grad = counted
+    try:
+        for n in range(steps):
+            if not reuse:
+                trainer._carry = None
+            history.append(trainer.step())
+            if between is not None:
+                between(trainer, n)
+    finally:
+        training.loss_and_grad = original
+    return history, [p.detach().clone() for p in model.parameters()], calls[0]
+
+
+def test_trainer_starts_a_step_from_the_last_evaluation_bit_for_bit():
+    """An L-BFGS step starts from the previous step's final loss and gradient while nothing
+    changed (not after a grid update): the same trajectory to the bit, one evaluation fewer per
+    such step."""
+    h1, p1, n1 = _trainer_run(reuse=True)
+    h2, p2, n2 = _trainer_run(reuse=False)
+    assert h1 == h2 and all(torch.equal(a, b) for a, b in zip(p1, p2, strict=True))
+    assert n2 - n1 == 6  # all but step 0 (the first) and step 2 (a grid update)
+
+
+def test_trainer_reevaluates_after_edits_between_steps():
+    """A mask edited in place, a changed lambda or a parameter written between steps: the next
+    step evaluates afresh (same results as without any carry)."""
+
+    def edit(trainer, n):
+        layer = trainer.model.layers[0]
+        if n == 3:
+            layer.mask[0, 1] = 0.0
+        elif n == 4:
+            trainer.lamb = 0.02
+        elif n == 5:
+            with torch.no_grad():
+                layer.coef[1, 0, 2] += 0.05
+
+    h1, p1, n1 = _trainer_run(reuse=True, between=edit)
+    h2, p2, n2 = _trainer_run(reuse=False, between=edit)
+    assert h1 == h2 and all(torch.equal(a, b) for a, b in zip(p1, p2, strict=True))
+    assert n2 - n1 == 3  # steps 1, 3 and 7: each edit cost the step after it its carry
