@@ -333,7 +333,7 @@ def count_closure_ops(cfg, use_pykan: bool) -> dict:
     trainer = Trainer(ours, data, opt="LBFGS", lamb=LAMB, update_grid=False)
     ours_counter = OpCounter()
 
-    def one_closure(closure):
+    def one_closure(closure, start=None):
         with ours_counter:
             return closure()
 
@@ -385,7 +385,7 @@ def time_closures(cfg) -> list[dict]:
         times: list[float] = []
         real = trainer._optimizer.step
 
-        def timed_step(closure, real=real, times=times):
+        def timed_step(closure, start=None, real=real, times=times):
             def timed():
                 t0 = time.perf_counter()
                 loss = closure()
@@ -393,7 +393,7 @@ def time_closures(cfg) -> list[dict]:
                 times.append(time.perf_counter() - t0)
                 return loss
 
-            return real(timed)
+            return real(timed, start=start)
 
         trainer._optimizer.step = timed_step
         for _ in range(5 if cfg.quick else 15):
