@@ -92,13 +92,14 @@ class Trainer:
         self.steps_done = 0
         self._gen = torch.Generator().manual_seed(seed)
         self._optimizer = None
-        # (objective key, L-BFGS's final (loss, gradient), the batch it was computed on)
+        # (objective key, L-BFGS's final (loss, gradient), the tensors the key names)
         self._carry: tuple | None = None
         self._params: list[torch.nn.Parameter] = []
         self._build_optimizer()
 
     # ------------------------------------------------------------------ optimiser
     def _build_optimizer(self) -> None:
+        self._carry = None  # evaluations of the previous optimiser's parameters
         self._params = [p for p in self.model.parameters() if p.requires_grad]
         if self.opt_name == "LBFGS":
             # ours, not torch's: torch's drops curvature pairs below a fixed 1e-10 (lbfgs.py)
@@ -197,8 +198,9 @@ class Trainer:
                 loss = self._optimizer.step(closure, start=start)
                 if not last:  # the step ended without evaluating: report the start point
                     closure()
+                # the carry holds the batch and the model's tensors, so their ids stay theirs
                 self._carry = (self._objective_key(lamb, need_stats, x, y),
-                               self._optimizer.final, (x, y))
+                               self._optimizer.final, (x, y, *model.parameters(), *model.buffers()))
             else:
                 loss = self._optimizer.step(closure)
             finite = bool(torch.isfinite(loss).all()) and all(
@@ -232,9 +234,9 @@ class Trainer:
 
     def _objective_key(self, lamb: float, need_stats: bool, x, y) -> tuple:
         """What the objective at the current parameters depends on, so an L-BFGS step may start
-        from the previous step's final evaluation: the settings, the batch (by identity; the
-        carry keeps the tensors alive), and every parameter and buffer of the model by identity
-        and version (an in-place edit moves the version; a grid update or a pruning, too)."""
+        from the previous step's final evaluation: the settings, the batch, and every parameter
+        and buffer of the model, by identity (the carry keeps them alive) and version (an
+        in-place edit moves the version; a grid update or a pruning, too)."""
         m = self.model
         tensors = (*m.parameters(), *m.buffers())
         return (lamb, need_stats, self.metric, self.lamb_l1, self.lamb_entropy, self.lamb_coef,
