@@ -106,8 +106,7 @@ class KANLayer(nn.Module):
         self.sym_names: dict[tuple[int, int], str] = {}
         self._sym_groups: list[tuple[str, torch.Tensor, torch.Tensor]] | None = []
         self._knot_cache: tuple[torch.Tensor, int, Knots] | None = None
-        self._numeric_cache: tuple | None = None
-        self._on_cache: tuple | None = None
+        self._mask_cache: tuple | None = None
         self._input_cache = _InputCache()
         self._knots()  # part of the grid's state: not the first training step's work
 
@@ -119,19 +118,21 @@ class KANLayer(nn.Module):
     def extra_repr(self) -> str:
         return f"in={self.in_dim}, out={self.out_dim}, grid={self.num}, k={self.k}"
 
-    def _numeric_on(self) -> torch.Tensor:
-        """``mask * ~sym_mask`` (float): the spline edges' weight factor, cached until a mask
-        changes (small models are bound by per-operation overhead)."""
-        m, s, c = self.mask, self.sym_mask, self._on_cache
+    def _mask_state(self) -> tuple[torch.Tensor, bool]:
+        """``(mask * ~sym_mask, whether any active edge is still a spline)``, cached until either
+        mask is replaced or changed in place (small models are bound by per-operation
+        overhead)."""
+        m, s, c = self.mask, self.sym_mask, self._mask_cache
         if c is None or c[0] is not m or c[1] != m._version or c[2] is not s or c[3] != s._version:
+            state = (m * (~s), bool(self.numeric_mask().any()))
             if torch.is_inference_mode_enabled():  # see _knots
-                return m * (~s)
-            c = self._on_cache = (m, m._version, s, s._version, m * (~s))
-        return c[4]
+                return state
+            c = self._mask_cache = (m, m._version, s, s._version, *state)
+        return c[4], c[5]
 
     def _numeric_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Effective weights: base ``[in, out]``, spline ``[in, K, out]``, masks folded in."""
-        m = self._numeric_on()
+        m = self._mask_state()[0]
         wb = self.scale_base * m
         ws = (self.scale_sp * m).unsqueeze(1) * self.coef.transpose(1, 2)
         return wb, ws
@@ -167,11 +168,7 @@ class KANLayer(nn.Module):
 
     def has_numeric_edges(self) -> bool:
         """Whether any active edge is still a spline (cached until a mask changes)."""
-        m, s, c = self.mask, self.sym_mask, self._numeric_cache
-        if c is None or c[0] is not m or c[1] != m._version or c[2] is not s or c[3] != s._version:
-            c = self._numeric_cache = (m, m._version, s, s._version,
-                                       bool(self.numeric_mask().any()))
-        return c[4]
+        return self._mask_state()[1]
 
     def _forward(self, x: torch.Tensor, stats: str | None, sub: int = 256):
         B = x.shape[0]
@@ -255,7 +252,7 @@ class KANLayer(nn.Module):
         with torch.no_grad():
             with _Threads() as th:
                 gx, gw, *_ = _SplineLayer._backward(tape, th, gy, gvalue)
-            m = self._numeric_on()
+            m = self._mask_state()[0]
             gs = gw[:, 1:]  # [in, K, out]: the gradient of (scale_sp * m) * coef^T
             grads = (
                 (self.scale_base, gw[:, 0] * m),
@@ -376,8 +373,7 @@ class KANLayer(nn.Module):
         }
         new._sym_groups = None
         new._knot_cache = None
-        new._numeric_cache = None
-        new._on_cache = None
+        new._mask_cache = None
         new._input_cache = _InputCache()
         return new
 
@@ -419,7 +415,7 @@ class KANLayer(nn.Module):
             self.coef.data = refit_coef(x_sorted.t(), self.grid, self.coef, new_grid, self.k)
             self.num = num
             self.grid = new_grid
-            self._input_cache.reset(None, None, None)  # features on the old knots
+            self._input_cache.clear()  # features on the old knots
             self._knots()
 
 
@@ -570,18 +566,20 @@ class _InputCache:
     on the identity and version of the inputs and of the knot constants."""
 
     def __init__(self):
-        self.reset(None, None, None)
+        self.clear()
 
-    def reset(self, x, kn, base_fun) -> None:
-        self.x, self.kn, self.base_fun = x, kn, base_fun
+    def clear(self) -> None:
+        self.store(None, None, None, None)
+
+    def store(self, x, kn, base_fun, feats: _Features | None) -> None:
+        self.x, self.kn, self.base_fun, self.feats = x, kn, base_fun, feats
         self.version = None if x is None else x._version
-        self.feats: _Features | None = None
 
     def __getstate__(self):  # copies and pickles of a layer do not carry the features
         return {}
 
     def __setstate__(self, _state) -> None:
-        self.reset(None, None, None)
+        self.clear()
 
     def holds(self, x: torch.Tensor, kn: Knots, base_fun: str) -> bool:
         return (self.feats is not None and self.x is x and self.version == x._version
@@ -620,14 +618,13 @@ class _SplineLayer(torch.autograd.Function):
         B = x.shape[0]
         # needs_input_grad ignores no_grad mode: ``grad`` says whether a backward can follow
         need_dx = grad and ctx.needs_input_grad[0] and kn.dinv is not None
-        if need_dx or cache is None or not cache.holds(x, kn, base_fun):
-            if cache is not None and not need_dx:
-                cache.reset(x, kn, base_fun)
-            feats = _Features(x, kn, base_fun, need_dx)
-            if cache is not None and not need_dx:
-                cache.feats = feats
-        else:
+        cache = None if need_dx else cache  # the input layer's features only (no prev)
+        if cache is not None and cache.holds(x, kn, base_fun):
             feats = cache.feats
+        else:
+            feats = _Features(x, kn, base_fun, need_dx)
+            if cache is not None:
+                cache.store(x, kn, base_fun, feats)
         xt, f, prev, cols = feats.xt, feats.f, feats.prev, feats.cols
         y = th.mm(f.view(-1, B).t(), w.reshape(-1, w.shape[2]))
         ctx.set_materialize_grads(False)

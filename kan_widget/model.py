@@ -280,14 +280,16 @@ class KAN(nn.Module):
         x = self.train_input if x is None else self._input(x)
         if x is None:
             raise RuntimeError("update_grid needs samples: pass x or call fit first")
+        self._refit_grids(x)
+
+    def _refit_grids(self, x: torch.Tensor, num: int | None = None) -> None:
+        """Refit every layer's grid (to ``num`` intervals) on its inputs, layer by layer from
+        ``x``; hidden layers' grids are kept ``grid_min_span`` wide (see the class doc)."""
+        min_span = float(self.config.get("grid_min_span", 1.0))
         with torch.no_grad():
             for l, layer in enumerate(self.layers):
-                layer.refit_grid(x, min_span=self._min_span(l))
+                layer.refit_grid(x, num=num, min_span=0.0 if l == 0 else min_span)
                 x = layer(x)
-
-    def _min_span(self, l: int) -> float:
-        """Narrowest grid for layer ``l``'s inputs: hidden nodes only (see the class doc)."""
-        return 0.0 if l == 0 else float(self.config.get("grid_min_span", 1.0))
 
     update_grid_from_samples = update_grid
 
@@ -300,10 +302,7 @@ class KAN(nn.Module):
         if x is None:
             raise RuntimeError("refine needs samples: pass x or call fit first")
         new = self.copy()
-        with torch.no_grad():
-            for l, layer in enumerate(new.layers):
-                layer.refit_grid(x, num=new_grid, min_span=self._min_span(l))
-                x = layer(x)
+        new._refit_grids(x, num=new_grid)
         new.config["grid"] = new_grid
         new._edge_scores = None
         return new

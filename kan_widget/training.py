@@ -147,21 +147,17 @@ class Trainer:
         coef_terms = lamb > 0 and bool(self.lamb_coef or self.lamb_coefdiff)
         custom_loss = None if self.loss_fn is _mse else self.loss_fn
         params = self._params
-        if tape_ok(model, metric, custom_loss, coef_terms):
+        use_tape = tape_ok(model, metric, custom_loss, coef_terms)
 
-            def closure():
-                # as after autograd, a parameter the objective does not use keeps no gradient
-                for p in params:
-                    p.grad = None
-                loss, last["l_pred"], last["reg"], last["stats"] = loss_and_grad(
+        def closure():
+            # as after autograd, a parameter the objective does not use keeps no gradient
+            for p in params:
+                p.grad = None
+            if use_tape:
+                loss, l_pred, reg, stats = loss_and_grad(
                     model, x, y, metric, lamb, self.lamb_l1, self.lamb_entropy
                 )
-                return loss
-        else:
-
-            def closure():
-                for p in params:
-                    p.grad = None
+            else:
                 if need_stats:
                     pred, stats = model._run_stats(x, self.metric)
                 else:
@@ -180,8 +176,9 @@ class Trainer:
                         )
                 loss = l_pred + lamb * reg
                 loss.backward()
-                last["l_pred"], last["reg"], last["stats"] = l_pred.detach(), reg.detach(), stats
-                return loss
+                l_pred, reg = l_pred.detach(), reg.detach()
+            last["l_pred"], last["reg"], last["stats"] = l_pred, reg, stats
+            return loss
 
         try:
             if (
