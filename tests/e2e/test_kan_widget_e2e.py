@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 NB = "kan_e2e.ipynb"
 # cells of kan_e2e.ipynb
 SETUP, WIDGET, RECORDER, BLOCKING = 0, 1, 2, 3
-TRAIN_STEPS = 12  # steps per Train press, typed into the steps box (LBFGS, ~0.3 s/step here)
+TRAIN_STEPS = 40  # steps per Train press, typed into the steps box (LBFGS, ~0.08 s/step here)
 
 STATUS_RE = re.compile(
     r"(?P<run>running|paused) · step (?P<step>\d+) · train loss (?P<train>\S+) · test loss "
