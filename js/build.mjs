@@ -19,7 +19,9 @@ const options = {
 	format: "esm",
 	target: ["es2020"],
 	minify: true,
-	// UMD dependencies must not register as AMD modules where RequireJS is loaded (pitfall 10)
+	// where the page has loaded RequireJS (classic notebook, some other hosts) a global `define`
+	// with `.amd` exists; a bundled UMD dependency would then register itself as an AMD module
+	// instead of returning its exports, and the import would come back empty
 	define: { "define.amd": "false" },
 	sourcemap: watch ? "inline" : false,
 	legalComments: "none",

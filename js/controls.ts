@@ -106,8 +106,8 @@ export interface ControlsOptions {
 }
 
 function suppress<T extends HTMLElement>(e: T): T {
-	// JupyterLab binds arrow keys etc. in command mode; Lumino skips them only when the focused
-	// element itself carries this attribute (pitfall 3)
+	// JupyterLab binds arrow keys, digits, Enter etc. to notebook commands in command mode; Lumino
+	// leaves a key alone only when the focused element itself carries this attribute
 	e.setAttribute("data-lm-suppress-shortcuts", "true");
 	return e;
 }

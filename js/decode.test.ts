@@ -7,7 +7,7 @@ import { statusText } from "./status";
 import { synthTraits } from "./test_util";
 
 describe("asF32 / asU8", () => {
-	it("views a DataView in place, honouring byteOffset and byteLength (pitfall 11)", () => {
+	it("views a DataView in place, honouring byteOffset and byteLength (a window into a larger buffer)", () => {
 		const backing = new Float32Array([9, 1, 2, 3, 9]);
 		const v = new DataView(backing.buffer, 4, 12);
 		const f = asF32(v);

@@ -89,8 +89,9 @@ function parts(v: ArrayBuffer | ArrayBufferView): [ArrayBufferLike, number, numb
 }
 
 /**
- * float32 view of a binary trait (a DataView in Jupyter). Views the bytes in place
- * (pitfall 11: respect byteOffset and byteLength); copies only if the offset is unaligned.
+ * float32 view of a binary trait (a DataView in Jupyter). Views the bytes in place; the view
+ * honours byteOffset and byteLength, since Jupyter's DataView may be a window into a larger
+ * message buffer. Copies only if the offset is not 4-aligned (a Float32Array cannot start there).
  */
 export function asF32(v: unknown): Float32Array {
 	if (!isBufferLike(v)) return new Float32Array(0);
