@@ -29,6 +29,7 @@ from .splines import (
     refit_coef,
     uniform_grid,
 )
+from .threads import OneThread
 
 __all__ = ["BASE_FUNCTIONS", "EdgeStats", "KANLayer"]
 
@@ -238,7 +239,7 @@ class KANLayer(nn.Module):
         with torch.no_grad():
             w = self._weights()
             tape = _Tape(need_dx)
-            with _Threads() as th:
+            with OneThread() as th:
                 y, value = _SplineLayer._forward(
                     tape, th, x, w, self._knots(), self.base_fun_name, _FUSED[metric], True,
                     None if need_dx else self._input_cache,
@@ -250,7 +251,7 @@ class KANLayer(nn.Module):
         output ``gy`` and of the magnitudes ``gvalue``; return the input's gradient. The same
         operations autograd runs through :meth:`_weights`, so the gradients are bit-identical."""
         with torch.no_grad():
-            with _Threads() as th:
+            with OneThread() as th:
                 gx, gw, *_ = _SplineLayer._backward(tape, th, gy, gvalue)
             m = self._mask_state()[0]
             gs = gw[:, 1:]  # [in, K, out]: the gradient of (scale_sp * m) * coef^T
@@ -427,55 +428,6 @@ def _sort_rows(x: torch.Tensor) -> torch.Tensor:
     return torch.sort(x, dim=1).values
 
 
-# The fused layer runs its elementwise ops and small matmuls on the calling thread: ATen splits any
-# op over 32K elements across the pool, and each split costs a wake-up of the other threads (tens
-# of microseconds, far more on a loaded machine) for tens of microseconds of work per thread: the
-# elementwise work is chunked to ~2^18 floats per op (splines.chunks) whatever the layer's size.
-# Measured at 2 threads against splitting: [4,16,16,1] B=1000 Adam step 11.9 -> 9.9 ms,
-# [10,32,32,1] B=10000 230 -> 130 ms. Matmuls of at least _PAR_FLOPS use the caller's threads.
-_PAR_FLOPS = 1 << 24
-_OPENMP: bool | None = None  # ATen's parallel backend is OpenMP (decided on first use)
-
-
-def _thread_local_counts() -> bool:
-    """Whether ``torch.set_num_threads`` is per calling thread: with the OpenMP backend (the
-    official builds) it sets the thread's OpenMP and MKL counts; the native backend warns and
-    ignores a change once its pool runs, and TBB's setting is process-wide, so there the layer
-    leaves the thread count alone."""
-    global _OPENMP
-    if _OPENMP is None:
-        _OPENMP = "parallel backend: OpenMP" in torch.__config__.parallel_info()
-    return _OPENMP
-
-
-class _Threads:
-    """Context: the calling thread runs ATen ops on one thread; :meth:`mm` uses the caller's
-    thread count for large products. ``torch.set_num_threads`` sets the calling thread's OpenMP
-    and MKL counts (both thread-local), so other threads, a widget's training thread included,
-    are unaffected, and the caller's setting is back when the layer returns (or raises)."""
-
-    __slots__ = ("n",)
-
-    def __enter__(self):
-        self.n = torch.get_num_threads() if _thread_local_counts() else 1
-        if self.n > 1:
-            torch.set_num_threads(1)
-        return self
-
-    def __exit__(self, *exc):
-        if self.n > 1:
-            torch.set_num_threads(self.n)
-
-    def mm(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        if self.n > 1 and 2 * a.shape[0] * a.shape[1] * b.shape[1] >= _PAR_FLOPS:
-            torch.set_num_threads(self.n)
-            try:
-                return a @ b
-            finally:
-                torch.set_num_threads(1)
-        return a @ b
-
-
 class _Tape:
     """What a :class:`_SplineLayer` forward saves for its backward, when the trainer runs both
     itself (``KANLayer.forward_tape``): the part of autograd's ``ctx`` the layer uses."""
@@ -609,11 +561,11 @@ class _SplineLayer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, kn: Knots, base_fun: str, stats: str | None, grad: bool,
                 cache: _InputCache | None = None):
-        with _Threads() as th:
+        with OneThread() as th:
             return _SplineLayer._forward(ctx, th, x, w, kn, base_fun, stats, grad, cache)
 
     @staticmethod
-    def _forward(ctx, th: _Threads, x, w, kn: Knots, base_fun: str, stats: str | None, grad,
+    def _forward(ctx, th: OneThread, x, w, kn: Knots, base_fun: str, stats: str | None, grad,
                  cache: _InputCache | None = None):
         B = x.shape[0]
         # needs_input_grad ignores no_grad mode: ``grad`` says whether a backward can follow
@@ -643,11 +595,11 @@ class _SplineLayer(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gy, gval):
-        with _Threads() as th:
+        with OneThread() as th:
             return _SplineLayer._backward(ctx, th, gy, gval)
 
     @staticmethod
-    def _backward(ctx, th: _Threads, gy, gval):
+    def _backward(ctx, th: OneThread, gy, gval):
         xt, w, feats, prev, *extra = ctx.saved_tensors
         kn, B = ctx.kn, xt.shape[2]
         n_in, n_f, n_w = feats.shape[0], feats.shape[1], feats.shape[0] * feats.shape[1]

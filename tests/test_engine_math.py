@@ -350,13 +350,13 @@ def test_batch_chunking_changes_nothing(metric, monkeypatch):
 
 
 def test_layer_thread_count_is_restored_and_thread_local():
-    """The fused layer runs its small work on one thread (layer._Threads): the caller's thread
+    """The fused layer runs its small work on one thread (threads.OneThread): the caller's thread
     count is back after forward, backward and an exception, and another thread's is untouched."""
     import threading
 
-    import kan_widget.layer as layer_mod
+    import kan_widget.threads as threads_mod
 
-    if not layer_mod._thread_local_counts():
+    if not threads_mod.thread_local_counts():
         pytest.skip("ATen's parallel backend is not OpenMP: the layer leaves thread counts alone")
     old = torch.get_num_threads()
     try:
@@ -371,7 +371,7 @@ def test_layer_thread_count_is_restored_and_thread_local():
 
         def other():
             torch.set_num_threads(2)
-            with layer_mod._Threads():
+            with threads_mod.OneThread():
                 seen.append(torch.get_num_threads())
                 done.wait(5)
             seen.append(torch.get_num_threads())
@@ -385,7 +385,7 @@ def test_layer_thread_count_is_restored_and_thread_local():
         done.set()
         t.join()
         assert seen == [1, 2]
-        with pytest.raises(RuntimeError), layer_mod._Threads():
+        with pytest.raises(RuntimeError), threads_mod.OneThread():
             assert torch.get_num_threads() == 1
             raise RuntimeError
         assert torch.get_num_threads() == 2

@@ -16,7 +16,8 @@ from typing import NamedTuple
 
 import torch
 
-from .fit import fit_functions, r2_score, sample_quantiles, single_thread
+from ..threads import OneThread
+from .fit import fit_functions, r2_score, sample_quantiles
 from .library import SymbolicFunction, get_function, resolve_lib
 from .score import rank
 
@@ -105,7 +106,7 @@ def _inputs(model, x) -> list[torch.Tensor]:
                 "no data to fit edges on: train the model first (model.fit(dataset)) or pass "
                 "x=inputs"
             )
-    with single_thread():
+    with OneThread():
         return model.acts(x)
 
 
@@ -114,7 +115,7 @@ def _layer_samples(model, acts: list[torch.Tensor], l: int,
     """Quantiles of layer ``l``'s inputs ``[n, in]`` and every edge's value there
     ``[n, in, out]``."""
     xq = sample_quantiles(acts[l], n)
-    with torch.no_grad(), single_thread():
+    with torch.no_grad(), OneThread():
         phi = model.layers[l].edge_values(xq)
     return xq, phi
 

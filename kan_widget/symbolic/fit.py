@@ -27,21 +27,21 @@ How one function is fitted:
    the reported ``r^2`` is what the fixed edge will compute.
 
 Everything after the coarse scan is float64, whatever the input dtype. The fit runs on one torch
-thread (see :func:`single_thread`).
+thread (see :mod:`kan_widget.threads`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
+from ..threads import OneThread
 from .library import SymbolicFunction, resolve_lib
 
-__all__ = ["FitResult", "fit_functions", "r2_score", "sample_quantiles", "single_thread"]
+__all__ = ["FitResult", "fit_functions", "r2_score", "sample_quantiles"]
 
 _CHUNK_ELEMS = 1 << 20
 _COARSE_N = 40
@@ -552,31 +552,12 @@ def _fit_one(fn: SymbolicFunction, b: _Batch, coarse: _Batch,
     return r2, params, degenerate
 
 
-@contextmanager
-def single_thread():
-    """Run torch on one thread inside the block (restored after).
-
-    The fit is many medium-sized tensor ops; with two threads each op ends in a thread barrier,
-    and on a busy 2-core machine (where the other thread waits for a time slice) that barrier
-    costs milliseconds per op: measured 79 s instead of 5.9 s for 336 edges x 29 functions.
-    """
-    n = torch.get_num_threads()
-    if n == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
 def fit_functions(x: torch.Tensor, y: torch.Tensor,
                   lib: Sequence[str | SymbolicFunction] | None = None) -> FitResult:
     """Fit every edge ``y[e] ~ c*f(a*x[e]+b)+d`` for every ``f`` in ``lib`` (None = the whole
     library). ``x, y`` are ``[E, N]``. An edge with constant ``y`` is fitted exactly by any
     function with ``c = 0`` (``r^2 = 1``)."""
-    with single_thread():
+    with OneThread():
         return _fit_functions(x, y, lib)
 
 
