@@ -19,6 +19,7 @@ __all__ = [
     "curve2coef",
     "extend_grid",
     "knots_of",
+    "recursion",
     "refit_coef",
     "uniform_grid",
 ]
@@ -99,7 +100,7 @@ def knots_of(grid: torch.Tensor, k: int) -> Knots:
     return Knots(g, inv, shift, k * inv[-1] if k > 0 else None)
 
 
-def _recursion(
+def recursion(
     xt: torch.Tensor,
     kn: Knots,
     out: torch.Tensor | None = None,
@@ -151,7 +152,7 @@ class _Basis(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, kn: Knots) -> torch.Tensor:
-        value, prev = _recursion(x.t().unsqueeze(1), kn)
+        value, prev = recursion(x.t().unsqueeze(1), kn)
         if kn.dinv is not None:
             ctx.save_for_backward(prev)
         ctx.kn = kn
@@ -221,8 +222,8 @@ def refit_coef(
     ata = xt.new_zeros(n_in, K, K)
     ab = xt.new_zeros(n_in, K, K_old)
     for c in chunks(n_in, max(n_knots, grid_old.shape[1]), xt.shape[2]):
-        a, _ = _recursion(xt[..., c], kn_new)
-        b, _ = _recursion(xt[..., c], kn_old)
+        a, _ = recursion(xt[..., c], kn_new)
+        b, _ = recursion(xt[..., c], kn_old)
         ata.baddbmm_(a, a.transpose(1, 2))
         ab.baddbmm_(a, b.transpose(1, 2))
     atb = ab @ coef_old.double().transpose(1, 2)  # [n_in, K, n_out]

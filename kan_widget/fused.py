@@ -1,0 +1,259 @@
+"""The fused autograd kernel of a layer's numeric edges: features, output and magnitudes in one
+forward, and their hand-written backward beside it.
+
+:class:`SplineLayer` computes ``y = f @ w`` from the features ``f [in, K+1, B]`` (base function,
+then the B-spline basis) of every input, and every edge's batch standard deviation (the
+regulariser's magnitude) from the features' Gram matrix, without the ``[B, in, out]`` edge
+tensor. :class:`InputCache` keeps the input layer's :class:`Features` across the evaluations of
+one L-BFGS step; :class:`Tape` lets the trainer run the forward and backward itself, outside
+autograd (``KANLayer.forward_tape``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+
+from .splines import Knots, basis_deriv_grad, chunks, recursion
+from .threads import OneThread
+
+__all__ = ["STATISTIC", "Features", "InputCache", "Moments", "SplineLayer", "Tape"]
+
+# reg_metric -> the fused layer's statistic (None: no statistics)
+STATISTIC = {None: None, "edge_forward_spline_n": "n", "edge_forward_spline_u": "u"}
+
+
+class Tape:
+    """What a :class:`SplineLayer` forward saves for its backward, when the trainer runs both
+    itself (``KANLayer.forward_tape``): the part of autograd's ``ctx`` the layer uses."""
+
+    def __init__(self, need_dx: bool):
+        self.needs_input_grad = (need_dx, True)
+
+    def set_materialize_grads(self, _value: bool) -> None:
+        pass
+
+    def save_for_backward(self, *tensors: torch.Tensor | None) -> None:
+        self.saved_tensors = tensors
+
+
+class Moments(NamedTuple):
+    """What the magnitudes need from a layer's features, whatever the weights: the float64
+    centred features (``fc``, one chunk; ``None`` when the backward recomputes them per chunk),
+    their ``mean`` and Gram matrix ``cov``, and for the ``"n"`` metric the centred inputs ``xc``
+    and their std."""
+
+    fc: list[torch.Tensor] | None
+    mean: torch.Tensor
+    cov: torch.Tensor
+    xc: torch.Tensor | None
+    x_std: torch.Tensor | None
+
+
+class Features:
+    """A layer's features ``f [in, K+1, B]`` (base function, then the basis) for inputs ``x``,
+    the order-(k-1) basis ``prev`` when the input's gradient is needed, and, computed on first
+    use, their :class:`Moments`."""
+
+    def __init__(self, x: torch.Tensor, kn: Knots, base_fun: str, need_dx: bool):
+        B, n_in = x.shape
+        n_f = kn.knots.shape[1] - len(kn.inv)  # K + 1
+        self.xt = xt = x.t().contiguous().unsqueeze(1)  # [in, 1, B]
+        self.f = f = x.new_empty(n_in, n_f, B)
+        self.prev = prev = x.new_empty(n_in, n_f, B) if need_dx else None
+        self.cols = chunks(n_in, kn.knots.shape[1], B)
+        for c in self.cols:
+            recursion(xt[..., c], kn, f[:, 1:, c], None if prev is None else prev[..., c])
+        if base_fun == "silu":
+            torch.ops.aten.silu.out(xt, out=f[:, :1])
+        else:
+            f[:, 0] = xt[:, 0] if base_fun == "identity" else 0
+        self._moments: dict[bool, Moments] = {}
+
+    def moments(self, stats: str) -> Moments:
+        n = stats == "n"
+        if n not in self._moments:
+            self._moments[n] = self._compute_moments(n)
+        return self._moments[n]
+
+    def _compute_moments(self, with_x_std: bool) -> Moments:
+        f, cols, xt = self.f, self.cols, self.xt
+        n_in, n_f, B = f.shape
+        # centred features in float64, per chunk (small contiguous pieces: one big buffer's
+        # first-touch page faults cost more than the math). One chunk is kept for the
+        # backward's Gram derivative; several are recomputed there from f (bit-identical):
+        # keeping them doubled the memory freed and faulted back in every step (wide case:
+        # ~2800 page faults/step, ~8 ms of system time)
+        if len(cols) == 1:
+            # one cast: equal to the bit to mean(dtype=float64), which casts a copy of its own
+            fc = f.to(torch.float64, copy=True)
+            mean = fc.mean(2, keepdim=True)
+            fcs = [fc.sub_(mean)]
+            cov = torch.bmm(fc, fc.transpose(1, 2))
+        else:
+            cov = torch.zeros(n_in, n_f, n_f, dtype=torch.float64, device=f.device)
+            mean = f.mean(2, keepdim=True, dtype=torch.float64)
+            for fcc in [_centred(f, c, mean) for c in cols]:
+                cov.baddbmm_(fcc, fcc.transpose(1, 2))
+            fcs = None
+        xc = x_std = None
+        if with_x_std:
+            # torch.std is 7x slower than this at [100, 1, 1000] (measured)
+            xc = xt[:, 0] - xt[:, 0].mean(1, keepdim=True)  # [in, B]
+            x_std = torch.linalg.vector_norm(xc, dim=1, keepdim=True).div_(math.sqrt(max(B - 1, 1)))
+        return Moments(fcs, mean, cov, xc, x_std)
+
+
+class InputCache:
+    """The first layer's :class:`Features` for the last training inputs and knots.
+
+    An L-BFGS step evaluates the model ~25 times on the same inputs, and grid updates come every
+    few steps, so the input layer's basis, its float64 centring and Gram matrix (a third of a
+    [2,5,1] closure, measured) are computed once per grid instead of once per evaluation. Keyed
+    on the identity and version of the inputs and of the knot constants."""
+
+    def __init__(self):
+        self.clear()
+
+    def clear(self) -> None:
+        self.store(None, None, None, None)
+
+    def store(self, x, kn, base_fun, feats: Features | None) -> None:
+        self.x, self.kn, self.base_fun, self.feats = x, kn, base_fun, feats
+        self.version = None if x is None else x._version
+
+    def __getstate__(self):  # copies and pickles of a layer do not carry the features
+        return {}
+
+    def __setstate__(self, _state) -> None:
+        self.clear()
+
+    def holds(self, x: torch.Tensor, kn: Knots, base_fun: str) -> bool:
+        return (self.feats is not None and self.x is x and self.version == x._version
+                and self.kn is kn and self.base_fun == base_fun)
+
+
+class SplineLayer(torch.autograd.Function):
+    """One layer's numeric edges and, optionally, every edge's batch standard deviation (the
+    regulariser's magnitude), with a hand-written backward.
+
+    Features ``f_i = [base(x_i), B_1(x_i), ..., B_K(x_i)]`` are built once in ``[in, K+1, B]``
+    layout (batch innermost), so the output is one matmul with the weights ``w [in, K+1, out]``
+    and ``Var(phi_ij) = w_ij^T Cov(f_i) w_ij`` (unbiased, like ``torch.std``) is one batched Gram
+    matrix: the ``[B, in, out]`` edge tensor never exists. Autograd through the basis recursion
+    and the quadratic form would record dozens of ops per layer (small models are bound by per-op
+    overhead); here the backward is two matmuls, two small batched matmuls and the closed-form
+    basis derivative.
+
+    The quadratic form cancels heavily for edges that are nearly constant over the batch, so the
+    covariance, the form and its gradients are evaluated in float64: in float32 the variance of
+    such edges is round-off noise, and the gradient of its square root (what the L1 penalty
+    differentiates) is then garbage that stalls LBFGS's line search.
+
+    ``stats``: None, ``"u"`` (std of every edge) or ``"n"`` (std / (std of the input + 0.1)).
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, kn: Knots, base_fun: str, stats: str | None, grad: bool,
+                cache: InputCache | None = None):
+        with OneThread() as th:
+            return SplineLayer.run_forward(ctx, th, x, w, kn, base_fun, stats, grad, cache)
+
+    @staticmethod
+    def run_forward(ctx, th: OneThread, x, w, kn: Knots, base_fun: str, stats: str | None, grad,
+                 cache: InputCache | None = None):
+        B = x.shape[0]
+        # needs_input_grad ignores no_grad mode: ``grad`` says whether a backward can follow
+        need_dx = grad and ctx.needs_input_grad[0] and kn.dinv is not None
+        cache = None if need_dx else cache  # the input layer's features only (no prev)
+        if cache is not None and cache.holds(x, kn, base_fun):
+            feats = cache.feats
+        else:
+            feats = Features(x, kn, base_fun, need_dx)
+            if cache is not None:
+                cache.store(x, kn, base_fun, feats)
+        xt, f, prev, cols = feats.xt, feats.f, feats.prev, feats.cols
+        y = th.mm(f.view(-1, B).t(), w.reshape(-1, w.shape[2]))
+        ctx.set_materialize_grads(False)
+        ctx.kn, ctx.base_fun, ctx.stats, ctx.chunks = kn, base_fun, stats, cols
+        if stats is None:
+            ctx.save_for_backward(xt, w, f, prev)
+            return y, None
+        m = feats.moments(stats)
+        ctx.fc, ctx.mean = m.fc, m.mean
+        wd = w.double()
+        cw = torch.bmm(m.cov, wd).div_(max(B - 1, 1))
+        std = (wd * cw).sum(1).clamp_min_(1e-30).sqrt_()  # [in, out]; var 0: no gradient
+        value = std if m.x_std is None else std / (m.x_std.double() + 0.1)
+        ctx.save_for_backward(xt, w, f, prev, wd, cw, std, m.xc, m.x_std)
+        return y, value.to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, gy, gval):
+        with OneThread() as th:
+            return SplineLayer.run_backward(ctx, th, gy, gval)
+
+    @staticmethod
+    def run_backward(ctx, th: OneThread, gy, gval):
+        xt, w, feats, prev, *extra = ctx.saved_tensors
+        kn, B = ctx.kn, xt.shape[2]
+        n_in, n_f, n_w = feats.shape[0], feats.shape[1], feats.shape[0] * feats.shape[1]
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        gw = gx = M = g_xstd = None
+        if gval is not None:
+            wd, cw, std, xc, x_std = extra
+            gstd = gval.double()
+            if ctx.stats == "n":
+                r = 1.0 / (x_std.double() + 0.1)  # [in, 1]
+                g_xstd = -(gstd * std).sum(1, keepdim=True) * r * r
+                gstd = gstd * r
+            # d std/d var = 1/(2 std), and d var/d w = 2 C w
+            gvar = torch.where(std > 1e-15, gstd / std, 0.0).unsqueeze(1)  # 2 * dL/dvar
+            if need_w:
+                gw = (cw * gvar).to(w.dtype)
+            if need_x:
+                M = torch.bmm(wd * gvar, wd.transpose(1, 2)).div_(max(B - 1, 1))
+        if gy is not None and need_w:
+            g = th.mm(feats.view(n_w, B), gy).view(w.shape)
+            gw = g if gw is None else gw + g
+        if need_x and (gy is not None or M is not None):
+            gx = xt.new_zeros(n_in, B) if len(ctx.chunks) > 1 else None
+            w_flat = w.reshape(n_w, -1)
+            for n, c in enumerate(ctx.chunks):
+                gf = None
+                if gy is not None:
+                    gf = th.mm(w_flat, gy[c].t()).view(n_in, n_f, -1)
+                if M is not None:
+                    # the Gram derivative; centring drops out (rows of fc are centred, so this
+                    # gradient already has zero mean over the batch)
+                    # cast first: a mixed-dtype add_ is 20x slower (measured)
+                    fcc = ctx.fc[n] if ctx.fc is not None else _centred(feats, c, ctx.mean)
+                    g = torch.bmm(M, fcc).to(w.dtype)
+                    gf = g if gf is None else gf.add_(g)
+                gc = _base_grad(ctx.base_fun, gf[:, 0], xt[:, 0, c])
+                if prev is not None:
+                    d = basis_deriv_grad(prev[..., c], kn, gf[:, 1:])
+                    gc = d if gc is None else gc + d
+                if gx is None:
+                    gx = gc
+                elif gc is not None:
+                    gx[:, c] += gc
+            if g_xstd is not None and B > 1:
+                # d std(x_i)/d x_bi = (x_bi - mean_i) / ((B-1) std_i); a constant input: 0
+                s = torch.where(x_std > 0, g_xstd / (x_std.double() * (B - 1)), 0.0)
+                g = xc * s.to(xt.dtype)
+                gx = g if gx is None else gx + g
+        return None if gx is None else gx.t(), gw, None, None, None, None, None
+
+
+def _centred(feats: torch.Tensor, c: slice, mean: torch.Tensor) -> torch.Tensor:
+    """Columns ``c`` of ``feats [in, n_f, B]`` in float64, minus ``mean [in, n_f, 1]``."""
+    return feats[..., c].to(torch.float64, copy=True).sub_(mean)
+
+
+def _base_grad(base_fun: str, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
+    if base_fun == "silu":
+        return torch.ops.aten.silu_backward(g, x)
+    return g if base_fun == "identity" else None
