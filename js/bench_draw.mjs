@@ -101,15 +101,16 @@ function stats(xs) {
 }
 
 /**
- * Time drawing a `width` network with the widget module `widget` ({render}).
+ * Time drawing a `width` network with the widget module `widget` ({render}). `spec` is the widget's
+ * `spec` trait (a KANWidget's `spec`); without it the view has no hyperparameter inputs.
  * Returns {width, edges, renderer, mode, rebuild: {draw, total, paint, frame}, tick: {...}} in ms.
  */
-export async function benchWidth(widget, width, { n = 100, reps = 15, containerWidth = 960 } = {}) {
+export async function benchWidth(widget, width, { n = 100, reps = 15, containerWidth = 960, spec = {} } = {}) {
 	const el = document.createElement("div");
 	el.style.width = `${containerWidth}px`;
 	document.body.replaceChildren(el);
 	const model = fakeModel({
-		lamb: 0.01, lamb_l1: 1, lamb_entropy: 2, theta: 0.01, beta: 3, steps: 50, opt: "LBFGS", lr: 1,
+		lamb: 0.01, lamb_l1: 1, lamb_entropy: 2, theta: 0.01, beta: 3, steps: 50, opt: "LBFGS", lr: 1, spec,
 		...synthTraits(width, n, 1, 1),
 		status: { running: true, step: 1, n_edge: 0, n_params: 0, message: "", error: null },
 		formula: {}, inspector: {}, inspector_points: null,
@@ -176,16 +177,16 @@ export async function run(widget, widths, opts = {}) {
 
 /**
  * Render one synthetic state and leave it on the page (for screenshots); `extra` overrides traits
- * (e.g. a formula or an inspector). Resolves after the first draw.
+ * (e.g. a formula or an inspector); `spec` as for benchWidth. Resolves after the first draw.
  */
-export async function show(widget, width, { n = 100, containerWidth = 960, extra = {} } = {}) {
+export async function show(widget, width, { n = 100, containerWidth = 960, spec = {}, extra = {} } = {}) {
 	globalThis.__kanDispose?.();
 	const el = document.createElement("div");
 	el.style.width = `${containerWidth + 400}px`;
 	el.style.padding = "8px";
 	document.body.replaceChildren(el);
 	const model = fakeModel({
-		lamb: 0.01, lamb_l1: 1, lamb_entropy: 2, theta: 0.01, beta: 3, steps: 50, opt: "LBFGS", lr: 1,
+		lamb: 0.01, lamb_l1: 1, lamb_entropy: 2, theta: 0.01, beta: 3, steps: 50, opt: "LBFGS", lr: 1, spec,
 		...synthTraits(width, n, 1, 1),
 		status: {
 			running: false, step: 120, train_loss: 0.0123, test_loss: 0.0156, reg: 1.7, steps_per_s: 24.5,

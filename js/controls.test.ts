@@ -1,9 +1,11 @@
 // @vitest-environment jsdom
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { clampValue, Controls, DEBOUNCE_MS, fmt, fromPosition, POSITIONS, SLIDERS, toPosition } from "./controls";
-import { parseStatus } from "./decode";
+import { acceptValue, clampValue, Controls, DEBOUNCE_MS, fmt, fromPosition, POSITIONS, toPosition } from "./controls";
+import { parseSpec, parseStatus } from "./decode";
+import { SPEC } from "./fixtures/spec";
 import { fakeModel, widgetState } from "./test_util";
 
+const SLIDERS = parseSpec(SPEC).sliders;
 const spec = (label: string) => SLIDERS.find((s) => s.label === label)!;
 
 function setup() {
@@ -245,5 +247,81 @@ describe("Enter", () => {
 		expect(model.get("lr")).toBe(0.5);
 		expect(model.save_changes).toHaveBeenCalledTimes(2);
 		c.dispose();
+	});
+});
+
+describe("built from the spec trait", () => {
+	it("the sliders, their limits, labels and the optimiser's options come from Python's table", () => {
+		const spec = structuredClone(SPEC);
+		spec.sliders = ["beta", "theta"];
+		spec.hparams.beta = { ...spec.hparams.beta, max: 1000 };
+		spec.hparams.opt = { ...spec.hparams.opt, options: ["LBFGS", "Adam", "SGD"] };
+		spec.hparams.steps = { ...spec.hparams.steps, max: 500 };
+		const model = fakeModel({ ...widgetState([2, 3, 1]), spec, opt: "SGD" });
+		const c = new Controls(document, { model });
+		document.body.replaceChildren(c.toolbar, c.panel);
+		const ranges = [...document.querySelectorAll("input[type=range]")].map((e) => e.getAttribute("aria-label"));
+		expect(ranges).toEqual(["beta", "theta"]);
+		expect([...document.querySelectorAll(".kan-slider .kan-label")].map((e) => e.textContent)).toEqual(["β beta", "θ theta"]);
+		expect(document.querySelector<HTMLInputElement>('[aria-label="beta value"]')!.max).toBe("1000");
+		const opt = document.querySelector<HTMLSelectElement>('[aria-label="optimizer"]')!;
+		expect([...opt.options].map((o) => o.value)).toEqual(["LBFGS", "Adam", "SGD"]);
+		expect(opt.value).toBe("SGD");
+		const steps = document.querySelector<HTMLInputElement>('[aria-label="steps"]')!;
+		expect(steps.max).toBe("500");
+		steps.value = "9999";
+		steps.dispatchEvent(new Event("change"));
+		expect(model.get("steps")).toBe(500);
+		// the other hyperparameters are fields, in Python's order, below the sliders
+		const fields = [...document.querySelectorAll(".kan-field [aria-label]")].map((e) => e.getAttribute("aria-label"));
+		expect(fields).toEqual(["lambda", "mu1", "mu2", "steps", "optimizer", "learning rate"]);
+		c.dispose();
+	});
+
+	it("today's table gives today's DOM", () => {
+		const { c } = setup();
+		const classes = [...c.panel.children].map((e) => e.className);
+		expect(classes).toEqual([
+			"kan-slider kan-slider-lambda", "kan-slider kan-slider-mu1", "kan-slider kan-slider-mu2",
+			"kan-slider kan-slider-theta", "kan-slider kan-slider-beta", "kan-field", "kan-field", "kan-field",
+		]);
+		const q = (s: string) => c.panel.querySelector<HTMLInputElement>(s)!;
+		expect([q(".kan-steps").min, q(".kan-steps").max, q(".kan-steps").step]).toEqual(["1", "100000", "1"]);
+		expect([q(".kan-lr").min, q(".kan-lr").max, q(".kan-lr").step]).toEqual(["0", "10", "any"]);
+		expect(c.panel.querySelector(".kan-opt")!.tagName).toBe("SELECT");
+		expect([q('[aria-label="lambda value"]').min, q('[aria-label="beta value"]').min]).toEqual(["0", "0.1"]);
+		expect([...c.panel.querySelectorAll(".kan-slider .kan-label")].map((e) => e.textContent))
+			.toEqual(["λ lambda", "μ1 mu1", "μ2 mu2", "θ theta", "β beta"]);
+		c.dispose();
+	});
+
+	it("a trait Python has not set yet shows the spec's default", () => {
+		const state = widgetState([2, 3, 1]);
+		delete state.theta;
+		const c = new Controls(document, { model: fakeModel(state) });
+		expect(c.value("theta")).toBe(0.01);
+		expect(c.value("steps")).toBeNull(); // not a slider
+		c.dispose();
+	});
+
+	it("no spec, no hyperparameter inputs (the commands still work)", () => {
+		const model = fakeModel({ ...widgetState([2, 3, 1]), spec: {} });
+		const c = new Controls(document, { model });
+		expect(c.panel.children.length).toBe(0);
+		c.buttons.train.click();
+		expect(model.send).toHaveBeenLastCalledWith({ type: "train" });
+		c.dispose();
+	});
+
+	it("acceptValue rounds ints, clamps, and refuses an excluded minimum", () => {
+		const params = parseSpec(SPEC).params;
+		const p = (n: string) => params.find((x) => x.name === n)! as Parameters<typeof acceptValue>[0];
+		expect(acceptValue(p("steps"), "120.6")).toBe(121);
+		expect(acceptValue(p("steps"), "0")).toBe(1);
+		expect(acceptValue(p("lr"), "0")).toBeNull();
+		expect(acceptValue(p("lr"), "20")).toBe(10);
+		expect(acceptValue(p("theta"), "-1")).toBe(0);
+		expect(acceptValue(p("theta"), " ")).toBeNull();
+		expect(acceptValue(p("theta"), "abc")).toBeNull();
 	});
 });

@@ -1,89 +1,87 @@
 /**
- * The buttons and hyperparameter inputs. Each slider is a range input (positions 0..POSITIONS,
- * on a log scale where that fits) next to an editable number input holding the value itself.
+ * The buttons and hyperparameter inputs, built from the `spec` trait (Python's table of ranges,
+ * scales, labels and defaults). Each slider is a range input (positions 0..POSITIONS, on a log
+ * scale where the spec says so) next to an editable number input holding the value itself; the
+ * other hyperparameters are a number box or, for a choice, a <select>.
  * Drags are debounced: the value is shown and handed to `onLive` at once (theta preview, beta
  * opacity), and written to the model (`model.set` + `save_changes`) DEBOUNCE_MS after the last
  * move, or at once when the drag ends. Commands go out with `model.send`.
  */
-import type { Status } from "./decode";
+import {
+	type ChoiceParam, type NumberParam, type Param, parseSpec, type SliderParam, type Spec, type Status,
+} from "./decode";
+import type { Command, HparamName, KanModel, KanTraits, NumberHparam } from "./protocol";
 
-/** The slice of the anywidget model the controls use. */
-export interface ModelLike {
-	get(key: string): unknown;
-	set(key: string, value: unknown): void;
-	save_changes(): void;
-	send(content: unknown): void;
-}
-
-export type Scale = "log0" | "log" | "linear";
-
-export interface SliderSpec {
-	trait: string;
-	label: string;
-	scale: Scale;
-	/** smallest non-zero value for log0 (0 is position 0), else the smallest value */
-	min: number;
-	max: number;
-	/** linear: rounding step */
-	step?: number;
-	fallback: number;
-}
+/** The slice of the model the controls use. */
+export type ModelLike = Pick<KanModel, "get" | "set" | "save_changes" | "send">;
 
 export const POSITIONS = 1000;
 export const DEBOUNCE_MS = 200;
+/** Refine's grid box: Python accepts 1..MAX_GRID (messages.py MAX_GRID). */
+export const MAX_GRID = 1000;
+const DEFAULT_GRID = 10;
 
-export const SLIDERS: SliderSpec[] = [
-	{ trait: "lamb", label: "lambda", scale: "log0", min: 1e-5, max: 1, fallback: 0.01 },
-	{ trait: "lamb_l1", label: "mu1", scale: "linear", min: 0, max: 10, step: 0.01, fallback: 1 },
-	{ trait: "lamb_entropy", label: "mu2", scale: "linear", min: 0, max: 10, step: 0.01, fallback: 2 },
-	{ trait: "theta", label: "theta", scale: "log0", min: 1e-5, max: 1, fallback: 0.01 },
-	{ trait: "beta", label: "beta", scale: "log", min: 0.1, max: 100, fallback: 3 },
-];
+/** The Greek letter shown before a slider's name (the name itself is its accessible label). */
+const SYMBOLS: Record<string, string> = { lambda: "λ", mu1: "μ1", mu2: "μ2", theta: "θ", beta: "β" };
 
 /** Round to 3 significant digits (what a slider position can mean anyway). */
 const sig3 = (v: number) => (v === 0 ? 0 : Number(v.toPrecision(3)));
 
 /** Value at slider position `pos` (0..POSITIONS). */
-export function fromPosition(spec: SliderSpec, pos: number): number {
+export function fromPosition(spec: SliderParam, pos: number): number {
 	const p = Math.min(POSITIONS, Math.max(0, Math.round(pos)));
-	const lo = Math.log10(spec.min);
+	const { scale, lo: min, step } = spec.slider;
+	const lo = Math.log10(min);
 	const hi = Math.log10(spec.max);
-	switch (spec.scale) {
+	switch (scale) {
 		case "log0":
 			if (p === 0) return 0;
 			return sig3(10 ** (lo + ((hi - lo) * (p - 1)) / (POSITIONS - 1)));
 		case "log":
 			return sig3(10 ** (lo + ((hi - lo) * p) / POSITIONS));
-		default: {
-			const step = spec.step ?? (spec.max - spec.min) / POSITIONS;
-			const v = spec.min + ((spec.max - spec.min) * p) / POSITIONS;
-			return Number((Math.round(v / step) * step).toFixed(10));
+		case "linear": {
+			const st = step ?? (spec.max - min) / POSITIONS;
+			const v = min + ((spec.max - min) * p) / POSITIONS;
+			return Number((Math.round(v / st) * st).toFixed(10));
 		}
 	}
 }
 
 /** Nearest slider position for `value` (values outside the range go to the ends). */
-export function toPosition(spec: SliderSpec, value: number): number {
+export function toPosition(spec: SliderParam, value: number): number {
 	if (!Number.isFinite(value)) return 0;
-	const lo = Math.log10(spec.min);
+	const { scale, lo: min } = spec.slider;
+	const lo = Math.log10(min);
 	const hi = Math.log10(spec.max);
 	const clampP = (p: number) => Math.min(POSITIONS, Math.max(0, Math.round(p)));
-	switch (spec.scale) {
+	switch (scale) {
 		case "log0":
 			if (value <= 0) return 0;
 			return Math.max(1, clampP(1 + ((Math.log10(value) - lo) / (hi - lo)) * (POSITIONS - 1)));
 		case "log":
 			if (value <= 0) return 0;
 			return clampP(((Math.log10(value) - lo) / (hi - lo)) * POSITIONS);
-		default:
-			return clampP(((value - spec.min) / (spec.max - spec.min)) * POSITIONS);
+		case "linear":
+			return clampP(((value - min) / (spec.max - min)) * POSITIONS);
 	}
 }
 
-/** Clamp a typed value into the slider's range (0 allowed for log0). */
-export function clampValue(spec: SliderSpec, v: number): number {
-	const lo = spec.scale === "log0" ? 0 : spec.min;
-	return Math.min(spec.max, Math.max(lo, v));
+/** Clamp a typed value into the hyperparameter's range (for "log0" sliders this includes 0). */
+export function clampValue(spec: NumberParam, v: number): number {
+	return Math.min(spec.max, Math.max(spec.min, v));
+}
+
+/**
+ * A typed value as the hyperparameter will take it (rounded for an int, clamped into range), or
+ * null for one that cannot be (not a number, or at or below an excluded minimum: there is no
+ * nearest valid value to clamp to).
+ */
+export function acceptValue(spec: NumberParam, text: string): number | null {
+	let v = Number(text);
+	if (text.trim() === "" || !Number.isFinite(v)) return null;
+	if (spec.kind === "int") v = Math.round(v);
+	if (!spec.minInclusive && v <= spec.min) return null;
+	return clampValue(spec, v);
 }
 
 /** Short text for a number: 0.01, 3, 1.5e-4. */
@@ -99,9 +97,9 @@ export interface ControlsOptions {
 	model: ModelLike;
 	debounceMs?: number;
 	/** live value while a slider moves (before the debounced write) */
-	onLive?: (trait: string, value: number) => void;
-	/** a theta/beta control gained or lost focus */
-	onFocus?: (trait: string, focused: boolean) => void;
+	onLive?: (trait: NumberHparam, value: number) => void;
+	/** a slider (range or number box) gained or lost focus */
+	onFocus?: (trait: NumberHparam, focused: boolean) => void;
 	onDownload?: (kind: "svg" | "png") => void;
 }
 
@@ -129,7 +127,7 @@ export function closeButton(doc: Document, label: string, onClick: () => void): 
 }
 
 interface SliderParts {
-	spec: SliderSpec;
+	spec: SliderParam;
 	range: HTMLInputElement;
 	number: HTMLInputElement;
 	timer: ReturnType<typeof setTimeout> | null;
@@ -138,15 +136,20 @@ interface SliderParts {
 	shown: string;
 }
 
+/** A hyperparameter that is not a slider: a number box, or a <select> for a choice. */
+type Field =
+	| { spec: NumberParam; input: HTMLInputElement }
+	| { spec: ChoiceParam; input: HTMLSelectElement };
+
 export class Controls {
 	readonly toolbar: HTMLElement;
 	readonly panel: HTMLElement;
 	readonly buttons: Record<string, HTMLButtonElement> = {};
 	readonly grid: HTMLInputElement;
-	readonly steps: HTMLInputElement;
-	readonly optimizer: HTMLSelectElement;
-	readonly lr: HTMLInputElement;
-	private sliders = new Map<string, SliderParts>();
+	/** the checked `spec` trait the inputs were built from */
+	readonly spec: Spec;
+	private sliders = new Map<HparamName, SliderParts>();
+	private fields: Field[] = [];
 	private opts: ControlsOptions;
 	private running = false;
 	private cleanups: (() => void)[] = [];
@@ -154,6 +157,7 @@ export class Controls {
 	constructor(doc: Document, opts: ControlsOptions) {
 		this.opts = opts;
 		const model = opts.model;
+		this.spec = parseSpec(model.get("spec"));
 
 		// ---- toolbar: commands
 		const tb = doc.createElement("div");
@@ -174,89 +178,43 @@ export class Controls {
 			tb.append(g);
 			return g;
 		};
-		const send = (type: string, extra: Record<string, unknown> = {}) => () => model.send({ type, ...extra });
+		const send = (c: Command) => () => model.send(c);
 		const g1 = group();
 		add("train", "Train", () => model.send({ type: this.running ? "pause" : "train" }), g1);
-		add("step", "Step", send("step"), g1);
-		add("reset", "Reset", send("reset"), g1);
+		add("step", "Step", send({ type: "step" }), g1);
+		add("reset", "Reset", send({ type: "reset" }), g1);
 		const g2 = group();
-		add("prune", "Prune", send("prune"), g2);
+		add("prune", "Prune", send({ type: "prune" }), g2);
 		add("refine", "Refine", () => {
 			const g = this.gridValue();
 			this.grid.value = String(g);
 			model.send({ type: "refine", grid: g });
 		}, g2);
 		this.grid = suppress(doc.createElement("input"));
-		Object.assign(this.grid, { type: "number", min: "1", max: "1000", step: "1", value: "10", className: "kan-grid" });
+		Object.assign(this.grid, {
+			type: "number", min: "1", max: String(MAX_GRID), step: "1", value: String(DEFAULT_GRID), className: "kan-grid",
+		});
 		this.grid.setAttribute("aria-label", "grid");
 		this.grid.title = "grid intervals for Refine";
 		g2.append(this.grid);
-		add("symbolify", "Symbolify", send("symbolify"), g2);
+		add("symbolify", "Symbolify", send({ type: "symbolify" }), g2);
 		const g3 = group();
-		add("undo", "Undo", send("undo"), g3);
-		add("redo", "Redo", send("redo"), g3);
+		add("undo", "Undo", send({ type: "undo" }), g3);
+		add("redo", "Redo", send({ type: "redo" }), g3);
 		this.buttons.undo.disabled = true;
 		this.buttons.redo.disabled = true;
 		const g4 = group();
 		add("svg", "Download SVG", () => opts.onDownload?.("svg"), g4);
 		add("png", "Download PNG", () => opts.onDownload?.("png"), g4);
 
-		// ---- hyperparameters
+		// ---- hyperparameters: the sliders, then the others in the spec's order
 		const panel = doc.createElement("div");
 		panel.className = "kan-controls";
 		this.panel = panel;
-		for (const spec of SLIDERS) panel.append(this.slider(doc, spec));
-
-		const field = (label: string, input: HTMLElement) => {
-			const wrap = doc.createElement("label");
-			wrap.className = "kan-field";
-			const span = doc.createElement("span");
-			span.className = "kan-label";
-			span.textContent = label;
-			wrap.append(span, input);
-			panel.append(wrap);
-		};
-		this.steps = suppress(doc.createElement("input"));
-		Object.assign(this.steps, { type: "number", min: "1", max: "100000", step: "1", className: "kan-steps" });
-		this.steps.setAttribute("aria-label", "steps");
-		field("steps", this.steps);
-		const commitSteps = () => {
-			const v = Math.round(Number(this.steps.value));
-			if (this.steps.value.trim() === "" || !Number.isFinite(v)) return this.syncOthers(true);
-			this.commit("steps", Math.min(100000, Math.max(1, v)));
-			this.syncOthers(true);
-		};
-		this.listen(this.steps, "change", commitSteps);
-		this.onEnter(this.steps, commitSteps);
-
-		this.optimizer = suppress(doc.createElement("select"));
-		this.optimizer.className = "kan-opt";
-		this.optimizer.setAttribute("aria-label", "optimizer");
-		for (const o of ["LBFGS", "Adam"]) {
-			const opt = doc.createElement("option");
-			opt.value = o;
-			opt.textContent = o;
-			this.optimizer.append(opt);
+		for (const spec of this.spec.sliders) panel.append(this.slider(doc, spec));
+		for (const spec of this.spec.params) {
+			if (!this.sliders.has(spec.name)) panel.append(this.field(doc, spec));
 		}
-		field("optimizer", this.optimizer);
-		this.listen(this.optimizer, "change", () => {
-			this.commit("opt", this.optimizer.value);
-			this.syncOthers(true);
-		});
-
-		this.lr = suppress(doc.createElement("input"));
-		Object.assign(this.lr, { type: "number", min: "0", max: "10", step: "any", className: "kan-lr" });
-		this.lr.setAttribute("aria-label", "learning rate");
-		field("learning rate", this.lr);
-		const commitLr = () => {
-			const v = Number(this.lr.value);
-			if (this.lr.value.trim() === "" || !Number.isFinite(v) || v <= 0) return this.syncOthers(true);
-			this.commit("lr", Math.min(10, v));
-			this.syncOthers(true);
-		};
-		this.listen(this.lr, "change", commitLr);
-		this.onEnter(this.lr, commitLr);
-
 		this.sync();
 	}
 
@@ -274,27 +232,67 @@ export class Controls {
 
 	private gridValue(): number {
 		const v = Math.round(Number(this.grid.value));
-		return Number.isFinite(v) && v >= 1 ? Math.min(1000, v) : 10;
+		return Number.isFinite(v) && v >= 1 ? Math.min(MAX_GRID, v) : DEFAULT_GRID;
 	}
 
-	private slider(doc: Document, spec: SliderSpec): HTMLElement {
+	/** A labelled number box or <select> for a hyperparameter that is not a slider. */
+	private field(doc: Document, spec: Param): HTMLElement {
+		const wrap = doc.createElement("label");
+		wrap.className = "kan-field";
+		const span = doc.createElement("span");
+		span.className = "kan-label";
+		span.textContent = spec.label;
+		let input: HTMLInputElement | HTMLSelectElement;
+		if (spec.kind === "choice") {
+			const select = suppress(doc.createElement("select"));
+			for (const o of spec.options) {
+				const opt = doc.createElement("option");
+				opt.value = o;
+				opt.textContent = o;
+				select.append(opt);
+			}
+			this.listen(select, "change", () => {
+				this.commit(spec.name, select.value);
+				this.syncFields(true);
+			});
+			this.fields.push({ spec, input: select });
+			input = select;
+		} else {
+			const box = suppress(doc.createElement("input"));
+			Object.assign(box, { type: "number", min: String(spec.min), max: String(spec.max), step: spec.kind === "int" ? "1" : "any" });
+			const commitBox = () => {
+				const v = acceptValue(spec, box.value);
+				if (v !== null) this.commit(spec.name, v);
+				this.syncFields(true);
+			};
+			this.listen(box, "change", commitBox);
+			this.onEnter(box, commitBox);
+			this.fields.push({ spec, input: box });
+			input = box;
+		}
+		input.className = `kan-${spec.name}`;
+		input.setAttribute("aria-label", spec.label);
+		wrap.append(span, input);
+		return wrap;
+	}
+
+	private slider(doc: Document, spec: SliderParam): HTMLElement {
 		const row = doc.createElement("div");
 		row.className = `kan-slider kan-slider-${spec.label}`;
 		const label = doc.createElement("span");
 		label.className = "kan-label";
-		label.textContent = spec.label === "lambda" ? "λ lambda" : spec.label === "theta" ? "θ theta"
-			: spec.label === "beta" ? "β beta" : spec.label === "mu1" ? "μ1 mu1" : "μ2 mu2";
+		label.textContent = SYMBOLS[spec.label] ? `${SYMBOLS[spec.label]} ${spec.label}` : spec.label;
 		label.setAttribute("aria-hidden", "true");
 		const range = suppress(doc.createElement("input"));
 		Object.assign(range, { type: "range", min: "0", max: String(POSITIONS), step: "1" });
 		range.setAttribute("aria-label", spec.label);
 		const number = suppress(doc.createElement("input"));
 		Object.assign(number, { type: "number", step: "any", className: "kan-num" });
-		number.min = String(spec.scale === "log0" ? 0 : spec.min);
+		number.min = String(spec.min);
 		number.max = String(spec.max);
 		number.setAttribute("aria-label", `${spec.label} value`);
 		const parts: SliderParts = { spec, range, number, timer: null, pendingValue: null, shown: "" };
-		this.sliders.set(spec.trait, parts);
+		this.sliders.set(spec.name, parts);
 
 		this.listen(range, "input", () => {
 			const v = fromPosition(spec, Number(range.value));
@@ -302,7 +300,7 @@ export class Controls {
 			parts.shown = number.value;
 			range.setAttribute("aria-valuetext", fmt(v));
 			this.schedule(parts, v);
-			this.opts.onLive?.(spec.trait, v);
+			this.opts.onLive?.(spec.name, v);
 		});
 		this.listen(range, "change", () => {
 			const v = fromPosition(spec, Number(range.value));
@@ -311,33 +309,33 @@ export class Controls {
 			this.flushSlider(parts);
 		});
 		const commitNumber = () => {
-			const v = Number(number.value);
-			if (number.value.trim() === "" || !Number.isFinite(v)) {
+			const c = acceptValue(spec, number.value);
+			if (c === null) {
 				this.syncSlider(parts, true);
 				return;
 			}
-			const c = clampValue(spec, v);
 			this.cancel(parts);
 			number.value = String(c);
 			parts.shown = number.value;
 			range.value = String(toPosition(spec, c));
 			range.setAttribute("aria-valuetext", fmt(c));
-			this.opts.onLive?.(spec.trait, c);
-			this.commit(spec.trait, c);
+			this.opts.onLive?.(spec.name, c);
+			this.commit(spec.name, c);
 		};
 		this.listen(number, "change", commitNumber);
 		this.onEnter(number, commitNumber);
 		for (const e of [range, number]) {
-			this.listen(e, "focus", () => this.opts.onFocus?.(spec.trait, true));
-			this.listen(e, "blur", () => this.opts.onFocus?.(spec.trait, false));
+			this.listen(e, "focus", () => this.opts.onFocus?.(spec.name, true));
+			this.listen(e, "blur", () => this.opts.onFocus?.(spec.name, false));
 		}
 		row.append(label, range, number);
 		return row;
 	}
 
-	private current(spec: SliderSpec): number {
-		const v = this.opts.model.get(spec.trait);
-		return typeof v === "number" && Number.isFinite(v) ? v : spec.fallback;
+	/** The model's value of a number hyperparameter, or the spec's default while it has none. */
+	private current(spec: NumberParam): number {
+		const v = this.opts.model.get(spec.name);
+		return typeof v === "number" && Number.isFinite(v) ? v : spec.default;
 	}
 
 	private schedule(parts: SliderParts, v: number): void {
@@ -355,11 +353,11 @@ export class Controls {
 	private flushSlider(parts: SliderParts): void {
 		const v = parts.pendingValue;
 		this.cancel(parts);
-		if (v !== null) this.commit(parts.spec.trait, v);
+		if (v !== null) this.commit(parts.spec.name, v);
 	}
 
 	/** Write a trait now (if it changed). */
-	commit(trait: string, value: unknown): void {
+	commit<K extends HparamName>(trait: K, value: KanTraits[K]): void {
 		const model = this.opts.model;
 		if (model.get(trait) === value) return;
 		model.set(trait, value);
@@ -371,8 +369,8 @@ export class Controls {
 		for (const p of this.sliders.values()) this.flushSlider(p);
 	}
 
-	/** The value a slider shows (pending drag value first, else the model's). */
-	value(trait: string): number | null {
+	/** The value a slider shows (pending drag value first, else the model's); null: no such slider. */
+	value(trait: HparamName): number | null {
 		const p = this.sliders.get(trait);
 		if (!p) return null;
 		return p.pendingValue ?? this.current(p.spec);
@@ -392,22 +390,25 @@ export class Controls {
 		}
 	}
 
-	/** steps, optimizer, learning rate from the model; a focused box is left alone unless `force`. */
-	private syncOthers(force = false): void {
+	/** The non-slider inputs from the model; a focused number box is left alone unless `force`. */
+	private syncFields(force = false, trait?: HparamName): void {
 		const m = this.opts.model;
-		const free = (e: HTMLElement) => force || e === this.optimizer || e.ownerDocument.activeElement !== e;
-		const steps = m.get("steps");
-		if (typeof steps === "number" && free(this.steps)) this.steps.value = String(steps);
-		const opt = m.get("opt");
-		if ((opt === "LBFGS" || opt === "Adam") && free(this.optimizer)) this.optimizer.value = opt;
-		const lr = m.get("lr");
-		if (typeof lr === "number" && free(this.lr)) this.lr.value = String(lr);
+		for (const f of this.fields) {
+			if (trait && f.spec.name !== trait) continue;
+			if (f.spec.kind === "choice") {
+				const v = m.get(f.spec.name);
+				if (f.spec.options.includes(v)) f.input.value = v;
+			} else if (force || f.input.ownerDocument.activeElement !== f.input) {
+				const v = m.get(f.spec.name);
+				if (typeof v === "number") f.input.value = String(v);
+			}
+		}
 	}
 
 	/** Show the model's values (one trait, or all). */
-	sync(trait?: string): void {
-		for (const p of this.sliders.values()) if (!trait || p.spec.trait === trait) this.syncSlider(p);
-		if (!trait || trait === "steps" || trait === "opt" || trait === "lr") this.syncOthers();
+	sync(trait?: HparamName): void {
+		for (const p of this.sliders.values()) if (!trait || p.spec.name === trait) this.syncSlider(p);
+		this.syncFields(false, trait);
 	}
 
 	/** Train/Pause and Undo/Redo follow the kernel's status. */

@@ -3,6 +3,9 @@
  * Pure: no DOM, no model. Anything malformed decodes to `null` (or a safe default) so the
  * drawing code never indexes past the end of a buffer.
  */
+import {
+	type ChoiceHparam, type FieldKind, isChoiceHparam, isNumberHparam, type NumberHparam, type Scale,
+} from "./protocol";
 
 export interface LayerSpec {
 	in: number;
@@ -285,4 +288,108 @@ export function decodePoints(v: unknown): { x: Float32Array; y: Float32Array } {
 	const f = asF32(v);
 	const n = Math.floor(f.length / 2);
 	return { x: f.subarray(0, n), y: f.subarray(n, 2 * n) };
+}
+
+/** A slider's scale: `lo` is its smallest value (the smallest non-zero one for "log0"). */
+export interface SliderScale {
+	scale: Scale;
+	lo: number;
+	/** linear: rounding step (null: 1/1000 of the range) */
+	step: number | null;
+}
+
+/** A number hyperparameter: valid values are min..max (min excluded unless `minInclusive`). */
+export interface NumberParam {
+	name: NumberHparam;
+	kind: "float" | "int";
+	label: string;
+	min: number;
+	max: number;
+	minInclusive: boolean;
+	default: number;
+	/** null: typed into a number box, not a slider */
+	slider: SliderScale | null;
+}
+
+export interface ChoiceParam {
+	name: ChoiceHparam;
+	kind: "choice";
+	label: string;
+	options: string[];
+	default: string;
+}
+
+export type Param = NumberParam | ChoiceParam;
+export type SliderParam = NumberParam & { slider: SliderScale };
+
+/** The `spec` trait, checked: what the hyperparameter controls show and accept. */
+export interface Spec {
+	/** every hyperparameter, in Python's order */
+	params: Param[];
+	/** the sliders, in display order */
+	sliders: SliderParam[];
+	/** command type -> {field: kind} */
+	commands: Record<string, Record<string, FieldKind>>;
+}
+
+export const isSlider = (p: Param): p is SliderParam => p.kind !== "choice" && p.slider !== null;
+
+const SCALES: readonly string[] = ["log0", "log", "linear"];
+
+function parseParam(name: string, raw: unknown): Param | null {
+	if (!raw || typeof raw !== "object") return null;
+	const r = raw as Record<string, unknown>;
+	const label = typeof r.label === "string" && r.label ? r.label : name;
+	if (r.kind === "choice") {
+		const options = Array.isArray(r.options) ? r.options.filter((o): o is string => typeof o === "string") : [];
+		if (!isChoiceHparam(name) || options.length === 0) return null;
+		const d = typeof r.default === "string" && options.includes(r.default) ? r.default : options[0];
+		return { name, kind: "choice", label, options, default: d };
+	}
+	if (r.kind !== "float" && r.kind !== "int") return null;
+	const min = num(r.min);
+	const max = num(r.max);
+	if (!isNumberHparam(name) || min === null || max === null || !(max > min)) return null;
+	let slider: SliderScale | null = null;
+	if (typeof r.scale === "string" && SCALES.includes(r.scale)) {
+		const scale = r.scale as Scale;
+		const lo = scale === "linear" ? min : num(r.slider_min);
+		const step = num(r.step);
+		if (lo !== null && (scale === "linear" || (lo > 0 && lo < max))) {
+			slider = { scale, lo, step: step !== null && step > 0 ? step : null };
+		}
+	}
+	const d = num(r.default);
+	return {
+		name, kind: r.kind, label, min, max, minInclusive: r.min_inclusive !== false,
+		default: d ?? min, slider,
+	};
+}
+
+/**
+ * The `spec` trait. Entries that are malformed, or name a trait this front end does not know
+ * (protocol.ts HPARAM_TYPES), are left out; `{}` gives no controls at all.
+ */
+export function parseSpec(raw: unknown): Spec {
+	const r = (raw && typeof raw === "object" ? raw : {}) as Record<string, unknown>;
+	const hp = (r.hparams && typeof r.hparams === "object" ? r.hparams : {}) as Record<string, unknown>;
+	const params: Param[] = [];
+	for (const [name, v] of Object.entries(hp)) {
+		const p = parseParam(name, v);
+		if (p) params.push(p);
+	}
+	const sliders: SliderParam[] = [];
+	for (const name of Array.isArray(r.sliders) ? r.sliders : []) {
+		const p = params.find((q) => q.name === name);
+		if (p && isSlider(p) && !sliders.includes(p)) sliders.push(p);
+	}
+	const commands: Record<string, Record<string, FieldKind>> = {};
+	const rc = (r.commands && typeof r.commands === "object" ? r.commands : {}) as Record<string, unknown>;
+	for (const [type, fields] of Object.entries(rc)) {
+		if (!fields || typeof fields !== "object") continue;
+		const f: Record<string, FieldKind> = {};
+		for (const [k, kind] of Object.entries(fields)) if (kind === "int" || kind === "str") f[k] = kind;
+		commands[type] = f;
+	}
+	return { params, sliders, commands };
 }

@@ -2,16 +2,21 @@
  * Test helpers (not shipped): a fake anywidget model and synthetic protocol states.
  */
 import { vi } from "vitest";
+import { SPEC } from "./fixtures/spec";
+import type { HparamName, KanTraits, TraitName } from "./protocol";
 
 export type Handler = (...a: unknown[]) => void;
 
-/** In-memory stand-in for the anywidget model: get/set/on/off/save_changes/send. */
+/**
+ * In-memory stand-in for the anywidget model: get/set/on/off/save_changes/send. Its state is
+ * loose on purpose (tests feed malformed traits); `get` is typed like the real model's.
+ */
 export function fakeModel(state: Record<string, unknown>) {
 	const handlers = new Map<string, Set<Handler>>();
 	const model = {
 		state,
-		get: (k: string) => state[k],
-		set: vi.fn((k: string, v: unknown) => {
+		get: <K extends TraitName>(k: K) => state[k] as KanTraits[K],
+		set: vi.fn(<K extends HparamName>(k: K, v: KanTraits[K]) => {
 			const changed = state[k] !== v;
 			state[k] = v;
 			if (changed) for (const h of [...(handlers.get(`change:${k}`) ?? [])]) h();
@@ -104,6 +109,7 @@ export function synthTraits(width: number[], opts: SynthOptions = {}): Record<st
 export function widgetState(width: number[], opts: SynthOptions = {}): Record<string, unknown> {
 	return {
 		lamb: 0.01, lamb_l1: 1, lamb_entropy: 2, theta: 0.01, beta: 3, steps: 50, opt: "LBFGS", lr: 1,
+		spec: SPEC,
 		...synthTraits(width, opts),
 		status: {
 			running: false, step: 0, train_loss: null, test_loss: null, reg: null, steps_per_s: null,

@@ -15,6 +15,7 @@ import { InspectorPanel } from "./inspector";
 import { planPrune, type PrunePlan, previewText } from "./preview";
 import { COLORS, type Scene } from "./scene";
 import { StatusView } from "./status";
+import type { HparamName } from "./protocol";
 import { CSS } from "./styles";
 
 /** The synced traits (docs/WIDGET_PROTOCOL.md). */
@@ -308,7 +309,7 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		points = decodePoints(get("inspector_points"));
 		refreshInspector();
 	};
-	const hparam = (trait: string) => () => {
+	const hparam = (trait: HparamName) => () => {
 		controls.sync(trait);
 		if (trait === "theta") refreshPreview();
 		if (trait === "theta" || trait === "beta") redraw("style");
@@ -324,9 +325,7 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		["change:inspector", onInspector],
 		["change:inspector_points", onPoints],
 	];
-	for (const t of ["lamb", "lamb_l1", "lamb_entropy", "theta", "beta", "steps", "opt", "lr"]) {
-		handlers.push([`change:${t}`, hparam(t)]);
-	}
+	for (const { name } of controls.spec.params) handlers.push([`change:${name}`, hparam(name)]);
 	for (const [ev, fn] of handlers) m.on(ev, fn);
 
 	// ---- first frame from the synced traits alone
