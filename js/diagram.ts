@@ -10,20 +10,16 @@
 import { CanvasRenderer } from "./draw_canvas";
 import { SvgRenderer } from "./draw_svg";
 import { computeLayout, edgeAt, type Layout } from "./layout";
-import { edgeAlpha, edgeClass, presentEdges, type Scene } from "./scene";
+import { edgeAlpha, edgeClass, type Level, levelOf, presentEdges, RANK, type Renderer, type Scene } from "./scene";
 
 /** Above this many present edges the diagram is drawn on a canvas. */
 export const SVG_MAX_EDGES = 800;
 
-export type RendererKind = "svg" | "canvas";
+export type RendererKind = Renderer["kind"];
 
 export function chooseRenderer(present: number, max = SVG_MAX_EDGES): RendererKind {
 	return present > max ? "canvas" : "svg";
 }
-
-/** What changed: "style" (beta, preview, selection), "curves" (a tick), "rebuild" (structure). */
-export type Level = "style" | "curves" | "rebuild";
-const RANK: Record<Level, number> = { style: 1, curves: 2, rebuild: 3 };
 
 export interface DiagramOptions {
 	onEdge?: (l: number, i: number, j: number) => void;
@@ -37,8 +33,7 @@ const DEFAULT_WIDTH = 760;
 export class Diagram {
 	readonly wrap: HTMLElement;
 	private opts: DiagramOptions;
-	private renderer: SvgRenderer | CanvasRenderer | null = null;
-	private kind: RendererKind | null = null;
+	private renderer: Renderer | null = null;
 	private layout: Layout | null = null;
 	private scene: Scene | null = null;
 	private pending = 0;
@@ -77,7 +72,7 @@ export class Diagram {
 	}
 
 	get rendererKind(): RendererKind | null {
-		return this.kind;
+		return this.renderer?.kind ?? null;
 	}
 
 	get currentLayout(): Layout | null {
@@ -121,35 +116,31 @@ export class Diagram {
 		if (!scene) {
 			this.renderer?.dispose();
 			this.renderer = null;
-			this.kind = null;
 			this.layout = null;
 			return;
 		}
 		const t0 = performance.now();
-		let done: Level;
-		if (level >= RANK.rebuild || !this.renderer || !this.layout) {
+		let done = levelOf(level);
+		if (done === "rebuild" || !this.renderer || !this.layout) {
 			this.rebuild(scene);
 			done = "rebuild";
-		} else if (this.renderer instanceof SvgRenderer) {
-			this.renderer.update(scene, this.layout, level >= RANK.curves);
-			done = level >= RANK.curves ? "curves" : "style";
 		} else {
-			this.renderer.update(scene, this.layout);
-			done = level >= RANK.curves ? "curves" : "style";
+			this.renderer.update(scene, this.layout, done);
 		}
 		const ms = performance.now() - t0;
 		this.draws++;
 		const w = this.wrap;
-		w.dataset.renderer = this.kind ?? "";
+		const kind = this.rendererKind;
+		w.dataset.renderer = kind ?? "";
 		w.dataset.drawMs = ms.toFixed(2);
 		w.dataset.drawCount = String(this.draws);
 		const Ev = w.ownerDocument.defaultView?.CustomEvent ?? CustomEvent;
 		w.dispatchEvent(new Ev("kan-draw", {
-			detail: { ms, level: done, renderer: this.kind, edges: presentEdges(scene.state) },
+			detail: { ms, level: done, renderer: kind, edges: presentEdges(scene.state) },
 		}));
 	}
 
-	private rebuild(scene: Scene): void {
+	private rebuild(scene: Scene): Renderer {
 		const st = scene.state;
 		const measured = this.wrap.clientWidth;
 		const width = measured > 0 ? measured : this.lastWidth || DEFAULT_WIDTH;
@@ -160,14 +151,16 @@ export class Diagram {
 			outVars: st.structure.out_vars,
 		});
 		const kind = chooseRenderer(presentEdges(st), this.opts.svgMaxEdges);
-		if (kind !== this.kind || !this.renderer) {
-			this.renderer?.dispose();
+		let r = this.renderer;
+		if (!r || r.kind !== kind) {
+			r?.dispose();
 			const doc = this.wrap.ownerDocument;
-			this.renderer = kind === "svg" ? new SvgRenderer(doc) : new CanvasRenderer(doc);
-			this.kind = kind;
-			this.wrap.append(this.renderer.element);
+			r = kind === "svg" ? new SvgRenderer(doc) : new CanvasRenderer(doc);
+			this.renderer = r;
+			this.wrap.append(r.element);
 		}
-		this.renderer.build(scene, this.layout);
+		r.build(scene, this.layout);
+		return r;
 	}
 
 	/** The edge at a client point, or null. */
@@ -202,38 +195,22 @@ export class Diagram {
 	};
 
 	private onMove = (ev: MouseEvent) => {
-		if (this.kind !== "canvas" || !this.renderer) return;
+		// SVG edges get their pointer cursor from CSS; a canvas needs hit-testing
+		if (this.renderer?.kind !== "canvas") return;
 		const edge = this.edgeAtClient(ev.clientX, ev.clientY);
-		(this.renderer.element as HTMLElement).style.cursor = edge ? "pointer" : "default";
+		this.renderer.element.style.cursor = edge ? "pointer" : "default";
 	};
 
 	/** Standalone SVG of the current scene (built off-screen when the canvas is in use). */
 	svgText(): string | null {
-		if (!this.scene || !this.layout) return null;
-		if (this.renderer instanceof SvgRenderer) return this.renderer.serialize();
-		const svg = new SvgRenderer(this.wrap.ownerDocument);
-		svg.build(this.scene, this.layout);
-		return svg.serialize();
+		if (!this.scene || !this.layout || !this.renderer) return null;
+		return this.renderer.svgText(this.scene, this.layout);
 	}
 
 	/** PNG of the current scene: the canvas itself, or the SVG drawn onto a canvas at 2x. */
 	async pngBlob(): Promise<Blob | null> {
-		if (!this.scene || !this.layout) return null;
-		if (this.renderer instanceof CanvasRenderer) return this.renderer.toBlob();
-		const text = this.svgText();
-		if (!text) return null;
-		const doc = this.wrap.ownerDocument;
-		const img = new Image();
-		img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(text)}`;
-		await img.decode();
-		const scale = 2;
-		const canvas = doc.createElement("canvas");
-		canvas.width = this.layout.width * scale;
-		canvas.height = this.layout.height * scale;
-		const ctx = canvas.getContext("2d");
-		if (!ctx) return null;
-		ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
-		return new Promise((resolve) => canvas.toBlob((b) => resolve(b), "image/png"));
+		if (!this.scene || !this.layout || !this.renderer) return null;
+		return this.renderer.pngBlob(this.scene, this.layout);
 	}
 
 	dispose(): void {

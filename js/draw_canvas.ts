@@ -5,9 +5,10 @@
  * each plot uses about one sample of phi per 3 px.
  */
 import { boxConnectors, edgeCurve, edgeLabelPos, type Layout } from "./layout";
-import { plotSamples } from "./draw_svg";
+import { plotSamples, SvgRenderer } from "./draw_svg";
 import {
-	BACKGROUND, COLORS, DOOMED, edgeAlpha, edgeClass, NODE_FILL, NODE_STROKE, nodeDoomed, type Scene, TEXT,
+	BACKGROUND, COLORS, DOOMED, edgeAlpha, edgeClass, NODE_FILL, NODE_STROKE, nodeDoomed, type Renderer, type Scene,
+	TEXT,
 } from "./scene";
 
 export const ALPHA_LEVELS = 24;
@@ -17,7 +18,8 @@ export const MIN_ALPHA = 0.5 / ALPHA_LEVELS;
 const MAX_SYM_LABELS = 60;
 const FONT = "system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif";
 
-export class CanvasRenderer {
+export class CanvasRenderer implements Renderer {
+	readonly kind = "canvas";
 	readonly element: HTMLCanvasElement;
 	private buf = new Float32Array(0);
 	private keys = new Int32Array(0);
@@ -43,6 +45,7 @@ export class CanvasRenderer {
 		this.draw(scene, lay);
 	}
 
+	/** Immediate mode: every level redraws the whole frame. */
 	update(scene: Scene, lay: Layout): void {
 		const c = this.element;
 		c.width = c.width; // drop the previous frame's recorded drawing and state
@@ -203,8 +206,15 @@ export class CanvasRenderer {
 		}
 	}
 
+	/** The scene as SVG, built off-screen (a canvas holds no vectors to export). */
+	svgText(scene: Scene, lay: Layout): string {
+		const svg = new SvgRenderer(this.element.ownerDocument);
+		svg.build(scene, lay);
+		return svg.serialize();
+	}
+
 	/** PNG of the current frame. */
-	toBlob(): Promise<Blob | null> {
+	pngBlob(): Promise<Blob | null> {
 		return new Promise((resolve) => {
 			try {
 				this.element.toBlob((b) => resolve(b), "image/png");

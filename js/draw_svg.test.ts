@@ -85,11 +85,23 @@ describe("SvgRenderer", () => {
 		scores[0][0] = 0.05;
 		const ys = scene.state.curves![0].ys;
 		for (let p = 0; p < 10; p++) ys[p] = p * p;
-		r.update({ ...scene, beta: 10 }, lay);
+		r.update({ ...scene, beta: 10 }, lay, "curves");
 		const after = [...svg.querySelectorAll("[data-edge]")];
 		expect(after).toEqual(before);
 		expect(Number(after[0].getAttribute("opacity"))).toBeCloseTo(Math.tanh(10 * 0.05), 3);
 		expect(after[0].getAttribute("d")).not.toBe(d0);
+	});
+
+	it("a style update leaves the plots alone", () => {
+		const scene = sceneFor([2, 3, 1], { n: 10 });
+		const { r, lay, svg } = draw(scene, "inline");
+		const e = svg.querySelector("[data-edge]")!;
+		const d0 = e.getAttribute("d");
+		scene.state.curves![0].ys.fill(0.5);
+		r.update({ ...scene, beta: 10 }, lay, "style");
+		expect(e.getAttribute("d")).toBe(d0);
+		r.update({ ...scene, beta: 10 }, lay, "curves");
+		expect(e.getAttribute("d")).not.toBe(d0);
 	});
 
 	it("marks what the theta preview would prune, nodes and edges", () => {
@@ -99,14 +111,14 @@ describe("SvgRenderer", () => {
 		const { r, lay, svg } = draw(scene);
 		const st = scene.state;
 		const plan = planPrune(st.structure.width, st.scores!, st.masks, 0.01);
-		r.update({ ...scene, plan }, lay, false);
+		r.update({ ...scene, plan }, lay, "style");
 		const doomed = [...svg.querySelectorAll('[data-edge][data-kind="doomed"]')].map((e) => e.getAttribute("data-edge"));
 		expect(doomed.sort()).toEqual(["0,0,1", "0,1,1", "1,1,0"]);
 		expect(svg.querySelector('[data-node="1,1"]')!.getAttribute("data-kind")).toBe("doomed");
 		expect(svg.querySelector('[data-node="1,0"]')!.getAttribute("data-kind")).toBeNull();
 		// a doomed edge stays visible even if faint
 		expect(Number(svg.querySelector('[data-edge="1,1,0"]')!.getAttribute("opacity"))).toBeGreaterThanOrEqual(0.3);
-		r.update({ ...scene, plan: null }, lay, false);
+		r.update({ ...scene, plan: null }, lay, "style");
 		expect(svg.querySelectorAll('[data-kind="doomed"]').length).toBe(0);
 	});
 

@@ -6,8 +6,8 @@
  */
 import { boxConnectors, edgeCurve, edgeLabelPos, type Layout, T0, T1 } from "./layout";
 import {
-	BACKGROUND, COLOR_NAMES, COLORS, DOOMED, edgeAlpha, edgeClass, NODE_FILL, NODE_STROKE, nodeDoomed,
-	type Scene, TEXT,
+	BACKGROUND, COLOR_NAMES, COLORS, DOOMED, edgeAlpha, edgeClass, type Level, NODE_FILL, NODE_STROKE, nodeDoomed,
+	type Renderer, type Scene, TEXT,
 } from "./scene";
 
 export const SVGNS = "http://www.w3.org/2000/svg";
@@ -45,7 +45,8 @@ function el<K extends keyof SVGElementTagNameMap>(
 	return e;
 }
 
-export class SvgRenderer {
+export class SvgRenderer implements Renderer {
+	readonly kind = "svg";
 	readonly element: SVGSVGElement;
 	private doc: Document;
 	/** per present edge: layer, i, j, k */
@@ -188,12 +189,13 @@ export class SvgRenderer {
 		addNames(0, structure.in_vars, fIn, "end", -(lay.nodeR + 5));
 		addNames(L, structure.out_vars, fOut, "start", lay.nodeR + 5);
 		svg.append(names);
-		this.update(scene, lay, true);
+		this.update(scene, lay, "curves");
 		if (parent) parent.insertBefore(svg, next);
 	}
 
-	/** Restyle and re-plot in place; `curves` false: opacity and colour only. */
-	update(scene: Scene, lay: Layout, curves = true): void {
+	/** Restyle in place: opacity and colour ("style"), and the plots too ("curves"). */
+	update(scene: Scene, lay: Layout, level: Exclude<Level, "rebuild">): void {
+		const curves = level === "curves";
 		const st = scene.state;
 		const n = st.structure.n_points;
 		const idx = this.idx;
@@ -256,6 +258,26 @@ export class SvgRenderer {
 	serialize(): string {
 		const text = new XMLSerializer().serializeToString(this.element);
 		return `<?xml version="1.0" encoding="UTF-8"?>\n${text}`;
+	}
+
+	/** What is drawn (the scene of the last build or update) as a standalone SVG. */
+	svgText(): string {
+		return this.serialize();
+	}
+
+	/** What is drawn, rasterised at 2x. */
+	async pngBlob(_scene: Scene, lay: Layout): Promise<Blob | null> {
+		const img = new Image();
+		img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(this.serialize())}`;
+		await img.decode();
+		const scale = 2;
+		const canvas = this.doc.createElement("canvas");
+		canvas.width = lay.width * scale;
+		canvas.height = lay.height * scale;
+		const ctx = canvas.getContext("2d");
+		if (!ctx) return null;
+		ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+		return new Promise((resolve) => canvas.toBlob((b) => resolve(b), "image/png"));
 	}
 
 	dispose(): void {

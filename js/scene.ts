@@ -1,8 +1,9 @@
 /**
- * What one frame of the diagram shows, and the per-edge style rules both renderers share.
- * Pure: no DOM.
+ * What one frame of the diagram shows, the per-edge style rules both renderers share, and the
+ * interface both implement. Pure: no DOM.
  */
 import type { NetState } from "./decode";
+import type { Layout } from "./layout";
 import type { PrunePlan } from "./preview";
 
 export interface Scene {
@@ -13,6 +14,37 @@ export interface Scene {
 	plan: PrunePlan | null;
 	/** the inspected edge */
 	selected: [number, number, number] | null;
+}
+
+/**
+ * How much of a drawing a change invalidates: "style" (beta, preview, selection: opacity and
+ * colour), "curves" (a training tick: the plots too), "rebuild" (structure, size: everything).
+ */
+export type Level = "style" | "curves" | "rebuild";
+export const RANK: Record<Level, number> = { style: 1, curves: 2, rebuild: 3 };
+const BY_RANK: Level[] = ["style", "style", "curves", "rebuild"];
+
+/** The stronger of two levels (a pending redraw must cover both). */
+export function stronger(a: Level | null, b: Level): Level {
+	return a !== null && RANK[a] > RANK[b] ? a : b;
+}
+
+/** The level of a rank (0 counts as "style"). */
+export const levelOf = (rank: number): Level => BY_RANK[Math.max(0, Math.min(3, rank))];
+
+/** A diagram renderer (SVG or canvas): draws a Scene laid out by a Layout into `element`. */
+export interface Renderer {
+	readonly kind: "svg" | "canvas";
+	readonly element: SVGSVGElement | HTMLCanvasElement;
+	/** draw everything anew (after a structural change or a resize) */
+	build(scene: Scene, lay: Layout): void;
+	/** redraw what `level` invalidates, on the layout of the last build */
+	update(scene: Scene, lay: Layout, level: Exclude<Level, "rebuild">): void;
+	/** standalone SVG text of `scene` */
+	svgText(scene: Scene, lay: Layout): string;
+	/** PNG of `scene` */
+	pngBlob(scene: Scene, lay: Layout): Promise<Blob | null>;
+	dispose(): void;
 }
 
 /** Edge colour classes, in the order of COLORS. */

@@ -246,6 +246,28 @@ describe("large networks", () => {
 		expect(wrap.querySelector("canvas")).toBeNull();
 	});
 
+	it("both renderers answer one interface; a canvas exports SVG built off-screen", () => {
+		vi.spyOn(HTMLCanvasElement.prototype, "getContext").mockReturnValue(null);
+		const t = synthTraits([2, 3, 1]);
+		const state = decodeState(t.structure, t.curves, t.scores, t.masks)!;
+		const scene = { state, beta: 3, plan: null, selected: null };
+		for (const max of [800, 0]) {
+			const wrap = document.createElement("div");
+			document.body.replaceChildren(wrap);
+			const d = new Diagram(wrap, { raf: (cb) => setTimeout(cb, 0), svgMaxEdges: max });
+			d.setScene(scene, "rebuild");
+			d.flush();
+			expect(d.rendererKind).toBe(max ? "svg" : "canvas");
+			d.setScene({ ...scene, beta: 10 }, "style");
+			d.flush();
+			expect(wrap.dataset.drawCount).toBe("2");
+			const text = d.svgText()!;
+			expect(text).toContain('data-edge="0,1,2"');
+			expect(wrap.querySelectorAll("svg").length).toBe(max ? 1 : 0); // nothing added to the page
+			d.dispose();
+		}
+	});
+
 	it("canvas renderer survives a missing 2D context", () => {
 		vi.spyOn(HTMLCanvasElement.prototype, "getContext").mockReturnValue(null);
 		const t = synthTraits([3, 3, 1]);

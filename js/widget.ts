@@ -9,11 +9,11 @@ import {
 	asF32, asU8, decodeCurves, decodePoints, decodeState, expectedSizes, type Inspector, type NetState,
 	parseFormula, parseInspector, parseStatus, splitEdges, type Status,
 } from "./decode";
-import { Diagram, type Level } from "./diagram";
+import { Diagram } from "./diagram";
 import { FormulaPanel } from "./formula";
 import { InspectorPanel } from "./inspector";
 import { planPrune, type PrunePlan, previewText } from "./preview";
-import { COLORS, type Scene } from "./scene";
+import { COLORS, type Level, type Scene } from "./scene";
 import { StatusView } from "./status";
 import type { HparamName } from "./protocol";
 import { CSS } from "./styles";
