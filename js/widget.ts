@@ -1,64 +1,21 @@
 /**
- * KANWidget front end: `render` builds the view from the synced traits alone, wires model events
- * to the modules, and returns a disposer. Nothing lives at module level: each view is independent.
- * Protocol: docs/WIDGET_PROTOCOL.md.
+ * KANWidget front end: `render` builds one view from the synced traits alone, wires the model's
+ * change events to the parts, and returns a disposer. The decoded synced state lives in
+ * synced.ts, this view's own state in store.ts; nothing lives at module level, so each view is
+ * independent. Protocol: docs/WIDGET_PROTOCOL.md, typed in protocol.ts.
  */
-import type { AnyModel, RenderProps } from "@anywidget/types";
-import { Controls, type ModelLike } from "./controls";
-import {
-	asF32, asU8, decodeCurves, decodePoints, decodeState, expectedSizes, type Inspector, type NetState,
-	parseFormula, parseInspector, parseStatus, splitEdges, type Status,
-} from "./decode";
+import type { RenderProps } from "@anywidget/types";
+import { Controls } from "./controls";
 import { Diagram } from "./diagram";
 import { FormulaPanel } from "./formula";
 import { InspectorPanel } from "./inspector";
-import { planPrune, type PrunePlan, previewText } from "./preview";
-import { COLORS, type Level, type Scene } from "./scene";
+import { planPrune, previewText } from "./preview";
+import type { KanModel, KanTraits, TraitName } from "./protocol";
+import { COLORS, type Level } from "./scene";
 import { StatusView } from "./status";
-import type { HparamName } from "./protocol";
+import { ViewStore } from "./store";
 import { CSS } from "./styles";
-
-/** The synced traits (docs/WIDGET_PROTOCOL.md). */
-export interface KanTraits {
-	lamb: number;
-	lamb_l1: number;
-	lamb_entropy: number;
-	theta: number;
-	beta: number;
-	steps: number;
-	opt: string;
-	lr: number;
-	structure: Record<string, unknown>;
-	curves: DataView | null;
-	scores: DataView | null;
-	masks: DataView | null;
-	status: Record<string, unknown>;
-	formula: Record<string, unknown>;
-	inspector: Record<string, unknown>;
-	inspector_points: DataView | null;
-	[key: string]: unknown;
-}
-
-/** How long after the last theta change the preview marks stay on the diagram. */
-export const PREVIEW_HOLD_MS = 3000;
-
-function sameMasks(a: Uint8Array[], b: Uint8Array[]): boolean {
-	if (a.length !== b.length) return false;
-	for (let l = 0; l < a.length; l++) {
-		const x = a[l];
-		const y = b[l];
-		if (x.length !== y.length) return false;
-		for (let k = 0; k < x.length; k++) if ((x[k] > 0) !== (y[k] > 0)) return false;
-	}
-	return true;
-}
-
-function nodeName(st: NetState, c: number, i: number): string {
-	const L = st.structure.layers.length;
-	if (c === 0) return st.structure.in_vars[i] ?? `x${i + 1}`;
-	if (c === L) return st.structure.out_vars[i] ?? `y${i + 1}`;
-	return `node (${c}, ${i})`;
-}
+import { SyncedState } from "./synced";
 
 function download(doc: Document, parent: HTMLElement, blob: Blob, name: string): void {
 	const url = URL.createObjectURL(blob);
@@ -72,35 +29,47 @@ function download(doc: Document, parent: HTMLElement, blob: Blob, name: string):
 	setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
+/** The legend under the diagram: one swatch per edge colour, and what opacity means. */
+function legend(doc: Document): HTMLElement {
+	const el = doc.createElement("div");
+	el.className = "kan-legend";
+	const items: [string, string, boolean][] = [
+		[COLORS[0], "spline edge", false], [COLORS[1], "symbolic edge", false],
+		[COLORS[2], "would be pruned (theta preview)", true], [COLORS[3], "inspected", false],
+	];
+	for (const [color, text, dashed] of items) {
+		const s = doc.createElement("span");
+		const sw = doc.createElement("i");
+		sw.style.borderTopColor = color;
+		if (dashed) sw.style.borderTopStyle = "dashed";
+		s.append(sw, doc.createTextNode(text));
+		el.append(s);
+	}
+	const note = doc.createElement("span");
+	note.textContent = "opacity = tanh(β·importance); click an edge to inspect it";
+	el.append(note);
+	return el;
+}
+
 export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el">): () => void {
 	const doc = el.ownerDocument;
-	const m = model as AnyModel<KanTraits>;
-	const get = (k: string): unknown => m.get(k);
+	const m: KanModel = model;
+	const synced = new SyncedState(m);
+	const store = new ViewStore({ onPreviewEnd: () => redraw("style") });
+	store.selected = synced.inspector?.edge ?? null;
 
 	const root = doc.createElement("div");
 	root.className = "kan-widget";
 	const style = doc.createElement("style");
 	style.textContent = CSS;
 
-	// ---- state decoded from the traits
-	let state: NetState | null = decodeState(get("structure"), get("curves"), get("scores"), get("masks"));
-	let status: Status = parseStatus(get("status"));
-	let inspectorInfo: Inspector | null = parseInspector(get("inspector"));
-	let points = decodePoints(get("inspector_points"));
-	let selected: [number, number, number] | null = inspectorInfo?.edge ?? null;
-	let plan: PrunePlan | null = null;
-	let previewUntil = 0;
-	let thetaFocused = false;
-	let previewTimer: ReturnType<typeof setTimeout> | null = null;
-
 	// ---- parts
 	const statusView = new StatusView(doc);
 	const controls = new Controls(doc, {
-		model: m as unknown as ModelLike,
+		model: m,
 		onLive: (trait) => {
 			if (trait === "theta") {
-				previewUntil = Date.now() + PREVIEW_HOLD_MS;
-				armPreviewTimer();
+				store.thetaMoved();
 				refreshPreview();
 				redraw("style");
 			} else if (trait === "beta") {
@@ -109,9 +78,7 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		},
 		onFocus: (trait, focused) => {
 			if (trait !== "theta") return;
-			thetaFocused = focused;
-			if (!focused) previewUntil = Math.max(previewUntil, Date.now() + 400);
-			armPreviewTimer();
+			store.thetaFocus(focused);
 			redraw("style");
 		},
 		onDownload: (kind) => void saveDiagram(kind),
@@ -125,7 +92,7 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 	diagramWrap.className = "kan-diagram-wrap";
 	const diagram = new Diagram(diagramWrap, {
 		onEdge: (l, i, j) => {
-			selected = [l, i, j];
+			store.selected = [l, i, j];
 			m.send({ type: "inspect", l, i, j });
 			redraw("style");
 		},
@@ -133,30 +100,13 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 	const preview = doc.createElement("div");
 	preview.className = "kan-preview";
 	preview.setAttribute("aria-live", "polite");
-	const legend = doc.createElement("div");
-	legend.className = "kan-legend";
-	const legendItems: [string, string, boolean][] = [
-		[COLORS[0], "spline edge", false], [COLORS[1], "symbolic edge", false],
-		[COLORS[2], "would be pruned (theta preview)", true], [COLORS[3], "inspected", false],
-	];
-	for (const [color, text, dashed] of legendItems) {
-		const s = doc.createElement("span");
-		const sw = doc.createElement("i");
-		sw.style.borderTopColor = color;
-		if (dashed) sw.style.borderTopStyle = "dashed";
-		s.append(sw, doc.createTextNode(text));
-		legend.append(s);
-	}
-	const opacityNote = doc.createElement("span");
-	opacityNote.textContent = "opacity = tanh(β·importance); click an edge to inspect it";
-	legend.append(opacityNote);
 
 	// ---- layout
 	const main = doc.createElement("div");
 	main.className = "kan-main";
 	const col = doc.createElement("div");
 	col.className = "kan-diagram-col";
-	col.append(diagramWrap, legend, preview);
+	col.append(diagramWrap, legend(doc), preview);
 	const side = doc.createElement("div");
 	side.className = "kan-side";
 	side.append(inspector.element, formula.element);
@@ -165,83 +115,32 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 	el.append(root);
 
 	// ---- derived views
-	const theta = () => controls.value("theta") ?? 0.01;
-	const beta = () => controls.value("beta") ?? 3;
-	const previewing = () => thetaFocused || Date.now() < previewUntil;
-
-	function armPreviewTimer(): void {
-		if (previewTimer !== null) clearTimeout(previewTimer);
-		previewTimer = null;
-		const wait = previewUntil - Date.now();
-		if (wait > 0) {
-			previewTimer = setTimeout(() => {
-				previewTimer = null;
-				redraw("style");
-			}, wait + 20);
-		}
-	}
-
 	function refreshPreview(): void {
-		plan = state && state.scores ? planPrune(state.structure.width, state.scores, state.masks, theta()) : null;
-		preview.textContent = previewText(plan);
+		const net = synced.net;
+		const theta = controls.value("theta") ?? m.get("theta");
+		store.plan = net && net.scores ? planPrune(net.structure.width, net.scores, net.masks, theta) : null;
+		preview.textContent = previewText(store.plan);
 	}
 
-	function scene(): Scene | null {
-		if (!state) return null;
-		const sel = selected && selected[0] < state.structure.layers.length
-			&& selected[1] < state.structure.layers[selected[0]].in
-			&& selected[2] < state.structure.layers[selected[0]].out ? selected : null;
-		return { state, beta: beta(), plan: previewing() ? plan : null, selected: sel };
-	}
-
-	/**
-	 * True while a buffer does not match the structure (a structure change can arrive a message
-	 * ahead of its curves): the last picture is kept rather than drawing half-updated data.
-	 */
-	function torn(): boolean {
-		if (!state) return false;
-		const want = expectedSizes(state.structure.width, state.structure.n_points);
-		const len = (k: string) => {
-			const v = get(k);
-			return v && typeof v === "object" && "byteLength" in v ? (v as ArrayBufferView).byteLength : 0;
-		};
-		return (len("curves") > 0 && len("curves") !== want.curves)
-			|| (len("scores") > 0 && len("scores") !== want.scores)
-			|| (len("masks") > 0 && len("masks") !== want.masks);
-	}
-
-	let owed: Level | null = null; // the strongest redraw skipped while torn
-	const RANK: Record<Level, number> = { style: 1, curves: 2, rebuild: 3 };
 	function redraw(level: Level): void {
-		const waiting = torn();
-		diagramWrap.dataset.state = waiting ? "waiting" : "ok";
-		if (owed && RANK[owed] > RANK[level]) level = owed;
-		if (waiting && diagram.draws > 0) {
-			owed = level;
-			return;
-		}
-		owed = null;
-		diagram.setScene(scene(), level);
+		const torn = synced.torn();
+		diagramWrap.dataset.state = torn ? "waiting" : "ok";
+		const todo = store.redraw(level, torn, diagram.draws > 0);
+		if (todo) diagram.setScene(store.scene(synced.net, controls.value("beta") ?? m.get("beta")), todo);
 	}
 
 	function refreshInspector(): void {
+		const info = synced.inspector;
 		let curve = null;
 		let from = "";
 		let to = "";
-		if (inspectorInfo && state) {
-			const [l, i, j] = inspectorInfo.edge;
-			const layer = state.structure.layers[l];
-			if (layer && i < layer.in && j < layer.out) {
-				from = nodeName(state, l, i);
-				to = nodeName(state, l + 1, j);
-				if (state.curves) {
-					const n = state.structure.n_points;
-					const c = state.curves[l];
-					curve = { x: c.xs.subarray(i * n, (i + 1) * n), y: c.ys.subarray((i * layer.out + j) * n, (i * layer.out + j + 1) * n) };
-				}
-			}
+		if (info && synced.hasEdge(...info.edge)) {
+			const [l, i, j] = info.edge;
+			from = synced.nodeName(l, i);
+			to = synced.nodeName(l + 1, j);
+			curve = synced.edgeCurve(l, i, j);
 		}
-		inspector.update({ info: inspectorInfo, points, curve, from, to });
+		inspector.update({ info, points: synced.points, curve, from, to });
 	}
 
 	async function saveDiagram(kind: "svg" | "png"): Promise<void> {
@@ -262,71 +161,65 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 
 	// ---- model events
 	const onStructure = () => {
-		const prev = state;
-		state = decodeState(get("structure"), get("curves"), get("scores"), get("masks"));
-		if (prev && state && prev.structure.version !== state.structure.version) {
-			// indices may mean other edges now; the kernel re-sends the inspector if it still applies
-			selected = inspectorInfo?.edge ?? null;
-		}
+		// indices may mean other edges now; the kernel re-sends the inspector if it still applies
+		if (synced.readStructure()) store.selected = synced.inspector?.edge ?? null;
 		refreshPreview();
 		refreshInspector();
 		redraw("rebuild");
 	};
 	const onMasks = () => {
-		if (!state) return onStructure();
-		const masks = splitEdges(asU8(get("masks")), state.structure.width);
-		const next = masks ?? state.structure.layers.map((ly) => new Uint8Array(ly.in * ly.out).fill(1));
-		const changed = !sameMasks(state.masks, next);
-		state.masks = next;
+		if (!synced.net) return onStructure();
+		const level = synced.readMasks();
 		refreshPreview();
-		redraw(changed ? "rebuild" : "style");
+		redraw(level);
 	};
 	const onCurves = () => {
-		if (!state) return onStructure();
-		state.curves = decodeCurves(asF32(get("curves")), state.structure);
-		if (inspectorInfo) refreshInspector();
-		redraw("curves");
+		if (!synced.net) return onStructure();
+		const level = synced.readCurves();
+		if (synced.inspector) refreshInspector();
+		redraw(level);
 	};
 	const onScores = () => {
-		if (!state) return onStructure();
-		state.scores = splitEdges(asF32(get("scores")), state.structure.width);
+		if (!synced.net) return onStructure();
+		const level = synced.readScores();
 		refreshPreview();
-		redraw("style");
+		redraw(level);
 	};
 	const onStatus = () => {
-		status = parseStatus(get("status"));
+		const status = synced.readStatus();
 		statusView.update(status);
 		controls.setStatus(status);
 	};
-	const onFormula = () => formula.update(parseFormula(get("formula")));
+	const onFormula = () => formula.update(synced.readFormula());
 	const onInspector = () => {
-		inspectorInfo = parseInspector(get("inspector"));
-		if (inspectorInfo) selected = inspectorInfo.edge;
+		const info = synced.readInspector();
+		if (info) store.selected = info.edge;
 		refreshInspector();
 		redraw("style");
 	};
 	const onPoints = () => {
-		points = decodePoints(get("inspector_points"));
+		synced.readPoints();
 		refreshInspector();
 	};
-	const hparam = (trait: HparamName) => () => {
-		controls.sync(trait);
-		if (trait === "theta") refreshPreview();
-		if (trait === "theta" || trait === "beta") redraw("style");
-	};
 
-	const handlers: [string, () => void][] = [
-		["change:structure", onStructure],
-		["change:masks", onMasks],
-		["change:curves", onCurves],
-		["change:scores", onScores],
-		["change:status", onStatus],
-		["change:formula", onFormula],
-		["change:inspector", onInspector],
-		["change:inspector_points", onPoints],
+	const handlers: [TraitName, () => void][] = [
+		["structure", onStructure],
+		["masks", onMasks],
+		["curves", onCurves],
+		["scores", onScores],
+		["status", onStatus],
+		["formula", onFormula],
+		["inspector", onInspector],
+		["inspector_points", onPoints],
 	];
-	for (const { name } of controls.spec.params) handlers.push([`change:${name}`, hparam(name)]);
-	for (const [ev, fn] of handlers) m.on(ev, fn);
+	for (const { name } of controls.spec.params) {
+		handlers.push([name, () => {
+			controls.sync(name);
+			if (name === "theta") refreshPreview();
+			if (name === "theta" || name === "beta") redraw("style");
+		}]);
+	}
+	for (const [trait, fn] of handlers) m.on(`change:${trait}`, fn);
 
 	// ---- first frame from the synced traits alone
 	onStatus();
@@ -336,8 +229,8 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 	redraw("rebuild");
 
 	return () => {
-		for (const [ev, fn] of handlers) m.off(ev, fn);
-		if (previewTimer !== null) clearTimeout(previewTimer);
+		for (const [trait, fn] of handlers) m.off(`change:${trait}`, fn);
+		store.dispose();
 		controls.dispose();
 		formula.dispose();
 		diagram.dispose();
