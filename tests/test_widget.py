@@ -79,7 +79,7 @@ def record_sends(widget):
 
 
 def state_of(widget):
-    return (widget.model, widget.model.width, dict(widget.structure), len(widget._undo),
+    return (widget.model, widget.model.width, dict(widget.structure), widget._history.undo_depth,
             widget.curves, widget.masks)
 
 
@@ -266,14 +266,19 @@ def test_train_message_then_pause(w):
     assert w.status["running"] is False and w.status["message"].startswith("stopped")
 
 
-def test_stop_within_one_step(w):
+def test_stop_within_one_step(w, monkeypatch):
+    """At most the step in progress when the stop is requested finishes. The count is read as
+    the stop event is set, not before calling stop(): on a loaded machine the training thread
+    can run several 1-ms Adam steps between a read in the test and the stop itself."""
     w.train(100000)
     wait_for(lambda: w._step_count >= 2)
-    at_stop = w._step_count
+    event, at_stop = w._runner._stop, []
+    real_set = event.set
+    monkeypatch.setattr(event, "set", lambda: (at_stop.append(w._step_count), real_set()))
     t0 = time.monotonic()
     assert w.stop() is True
     assert time.monotonic() - t0 < 30
-    assert w._step_count <= at_stop + 1
+    assert len(at_stop) == 1 and w._step_count <= at_stop[0] + 1, (at_stop, w._step_count)
     assert w.wait(0) is True and not w.running and not train_threads()
     assert w.status["running"] is False and w.status["step"] == w._step_count
 
@@ -398,7 +403,7 @@ def test_undo_history_is_bounded(dataset, monkeypatch):
     monkeypatch.setattr(widget, "_publish_model", lambda *a, **k: None)
     for _ in range(21):
         widget.refine(3)
-    assert len(widget._undo) == 20
+    assert widget._history.undo_depth == 20
     n = 0
     while widget.undo():
         n += 1
@@ -596,7 +601,7 @@ def test_check_hparam_ranges():
 
 
 def test_push_asks_for_longer_gap_when_costly(w, monkeypatch):
-    import kan_widget.widget.widget as wmod
+    import kan_widget.widget.publish as wmod
 
     gap = w._push_tick()
     assert gap >= len(w.curves) / wmod.PUSH_BYTES_PER_S
@@ -605,7 +610,7 @@ def test_push_asks_for_longer_gap_when_costly(w, monkeypatch):
 
 
 def test_loss_history_is_bounded_in_long_sessions(dataset):
-    from kan_widget.widget.widget import HISTORY_CAP
+    from kan_widget.widget.history import HISTORY_CAP
 
     widget = KANWidget(KAN([2, 2, 1], seed=1), dataset)
     for s in range(10_000):  # what 10,000 live training steps append
@@ -663,9 +668,11 @@ def test_symbolify_runs_off_the_handler(w, slow_symbolify):
 
     w.prune(theta=0.08)  # [2, 1, 1]: the real fit at the end stays quick
     pruned = w.model
+    # the gated auto_symbolic blocks for up to 60 s: a handler that ran it would take that long,
+    # so a bound of 10 s tells the two apart on any machine (measured: well under 0.1 s)
     t0 = time.perf_counter()
     send(w, {"type": "symbolify"}, wait=False)
-    assert time.perf_counter() - t0 < 0.5  # the handler only queues it
+    assert time.perf_counter() - t0 < 10  # the handler only queues it
     assert slow_symbolify["started"].wait(30)
     assert slow_symbolify["thread"] == COMMAND_THREAD_NAME
     assert w.status["busy"] == "symbolifying"
@@ -675,7 +682,7 @@ def test_symbolify_runs_off_the_handler(w, slow_symbolify):
     update_from_frontend(w, {"lamb": 0.123})
     send(w, {"type": "pause"}, wait=False)
     send(w, {"type": "refresh"}, wait=False)
-    assert time.perf_counter() - t0 < 2.0
+    assert time.perf_counter() - t0 < 10
     assert w.lamb == 0.123 and w._hparams()["lamb"] == 0.123
     assert w.status["busy"] == "symbolifying"
     # a second command waits its turn and runs after, in order
@@ -741,12 +748,12 @@ def test_buttons_queue_in_order(w):
 
 
 def test_fit_view_redraws_at_most_twice_a_second_while_training(w, monkeypatch):
-    import kan_widget.widget.widget as wmod
+    import kan_widget.widget.publish as wmod
 
     calls = []
     real = w._plots.update_fit
     monkeypatch.setattr(w._plots, "update_fit", lambda *a: (calls.append(1), real(*a)))
-    w._fit_drawn = -float("inf")  # as if the last redraw was long ago
+    w._pub.fit_drawn = -float("inf")  # as if the last redraw was long ago
     for _ in range(5):
         w._push_tick()  # five live ticks in a row: one fit redraw
     assert len(calls) == 1
@@ -762,7 +769,7 @@ def test_fit_view_redraws_at_most_twice_a_second_while_training(w, monkeypatch):
 
 @needs_symbolic
 def test_huge_formula_is_not_typeset(w, monkeypatch):
-    import kan_widget.widget.widget as wmod
+    import kan_widget.widget.format as wmod
 
     monkeypatch.setattr(wmod, "FORMULA_MAX_CHARS", 10)
     w.prune(theta=0.08)
@@ -771,3 +778,50 @@ def test_huge_formula_is_not_typeset(w, monkeypatch):
     assert w.status["error"] is None, w.status["error"]
     assert f["latex"].startswith(r"\text{") and "too long to show" in f["latex"]
     assert f["text"].startswith("y_1 = ") and len(f["text"]) > 10  # Copy Python has it all
+
+
+# ---------------------------------------------------------------------- the spec trait
+def test_spec_trait_is_the_protocol_table(w):
+    from kan_widget.widget import messages
+
+    assert w.spec == messages.spec()
+    assert w.get_state("spec")["spec"] == messages.spec()  # synced, JSON as is
+    spec = w.spec
+    assert set(spec) == {"hparams", "sliders", "commands"}
+    assert spec["commands"] == {k: dict(c.fields) for k, c in messages.COMMANDS.items()}
+    assert spec["sliders"] == ["lamb", "lamb_l1", "lamb_entropy", "theta", "beta"]
+    keys = {"kind", "min", "max", "min_inclusive", "label", "scale", "slider_min", "step",
+            "options", "default"}
+    traits = KANWidget.class_traits()
+    for name, p in spec["hparams"].items():
+        assert set(p) == keys, name
+        assert p == messages.HPARAMS[name].to_json()
+        # every trait's default is the table's, and inside the accepted range
+        assert traits[name].default_value == p["default"], name
+        assert check_hparam(name, p["default"]) is None, name
+        assert (p["scale"] is not None) == (name in spec["sliders"]), name
+    # the sliders as js/controls.ts drew them before they came from here
+    js = {  # trait: (label, scale, slider min, max, step, fallback)
+        "lamb": ("lambda", "log0", 1e-5, 1, None, 0.01),
+        "lamb_l1": ("mu1", "linear", 0, 10, 0.01, 1),
+        "lamb_entropy": ("mu2", "linear", 0, 10, 0.01, 2),
+        "theta": ("theta", "log0", 1e-5, 1, None, 0.01),
+        "beta": ("beta", "log", 0.1, 100, None, 3),
+    }
+    for name, want in js.items():
+        p = spec["hparams"][name]
+        assert (p["label"], p["scale"], p["slider_min"], p["max"], p["step"],
+                p["default"]) == want, name
+    assert spec["hparams"]["opt"]["options"] == ["LBFGS", "Adam"]
+    assert spec["hparams"]["lr"]["min_inclusive"] is False
+
+
+def test_spec_trait_is_read_only(w):
+    before = w.spec
+    sent = record_sends(w)
+    update_from_frontend(w, {"spec": {}})
+    assert w.spec == before and ["spec"] in sent  # sent back as it was
+    assert "set by the kernel only" in w.status["error"]
+    with pytest.raises(traitlets.TraitError):
+        w.spec = {}
+

@@ -1,57 +1,141 @@
-"""Validation of what the front end sends: command messages and hyperparameter trait values.
+"""The protocol's tables (docs/WIDGET_PROTOCOL.md) and the validation of what the front end sends.
+
+Every fact about a hyperparameter (its range, its slider's label, scale and step, its default) and
+every command (its fields, the widget method that runs it) is written here once. The widget builds
+its traits and its dispatch from these tables and sends them to the front end as the ``spec``
+trait (:func:`spec`), so the sliders are drawn from the same numbers Python validates against.
 
 Everything coming from the browser is untrusted (a stale front end, a bug, a hand-typed number), so
 each check returns an error string for ``status.error`` instead of raising, and the caller changes
-nothing when it gets one. The ranges are those of docs/WIDGET_PROTOCOL.md.
+nothing when it gets one.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
+
+from ..validation import edge_error, is_int, is_number
 
 __all__ = [
     "COMMANDS",
+    "DEFAULT_LR",
     "HPARAMS",
+    "MAX_GRID",
     "OPTIMIZERS",
+    "OUTPUT_TRAITS",
+    "SLIDERS",
     "Command",
+    "CommandSpec",
+    "HParam",
     "check_hparam",
+    "check_state",
     "parse_command",
+    "spec",
 ]
 
 OPTIMIZERS = ("LBFGS", "Adam")
+# each optimiser's default learning rate: switching `opt` while `lr` is the old one's default
+# switches `lr` too (an LBFGS rate of 1.0 would blow Adam up at once)
+DEFAULT_LR = {"LBFGS": 1.0, "Adam": 1e-3}
 
-# name -> (kind, low, high, low_inclusive); kind "float", "int" or "choice"
-HPARAMS: dict[str, tuple[str, Any, Any, bool]] = {
-    "lamb": ("float", 0.0, 1.0, True),
-    "lamb_l1": ("float", 0.0, 10.0, True),
-    "lamb_entropy": ("float", 0.0, 10.0, True),
-    "theta": ("float", 0.0, 1.0, True),
-    "beta": ("float", 0.1, 100.0, True),
-    "steps": ("int", 1, 100_000, True),
-    "opt": ("choice", OPTIMIZERS, None, True),
-    "lr": ("float", 0.0, 10.0, False),
+
+@dataclass(frozen=True)
+class HParam:
+    """One hyperparameter trait: what Python accepts, and how the front end shows it.
+
+    ``min``/``max`` bound the accepted values (``min`` itself only if ``min_inclusive``; both
+    ``None`` for a choice). A slider (``scale`` not ``None``) spans ``slider_min`` .. ``max``:
+    ``"log0"`` is a log scale from ``slider_min`` (its smallest non-zero value) whose first
+    position means 0, ``"log"`` a log scale from ``slider_min``, ``"linear"`` a linear one from
+    ``slider_min`` rounded to ``step``. ``label`` is the input's ``aria-label``.
+    """
+
+    kind: str  # "float" | "int" | "choice"
+    default: Any
+    label: str
+    min: float | None = None
+    max: float | None = None
+    min_inclusive: bool = True
+    scale: str | None = None  # "log0" | "log" | "linear" | None (no slider)
+    slider_min: float | None = None
+    step: float | None = None
+    options: tuple[str, ...] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "min": self.min, "max": self.max,
+            "min_inclusive": self.min_inclusive, "label": self.label, "scale": self.scale,
+            "slider_min": self.slider_min, "step": self.step,
+            "options": None if self.options is None else list(self.options),
+            "default": self.default,
+        }
+
+
+HPARAMS: dict[str, HParam] = {
+    "lamb": HParam("float", 0.01, "lambda", 0.0, 1.0, scale="log0", slider_min=1e-5),
+    "lamb_l1": HParam("float", 1.0, "mu1", 0.0, 10.0, scale="linear", slider_min=0.0, step=0.01),
+    "lamb_entropy": HParam("float", 2.0, "mu2", 0.0, 10.0, scale="linear", slider_min=0.0,
+                           step=0.01),
+    "theta": HParam("float", 0.01, "theta", 0.0, 1.0, scale="log0", slider_min=1e-5),
+    "beta": HParam("float", 3.0, "beta", 0.1, 100.0, scale="log", slider_min=0.1),
+    "steps": HParam("int", 50, "steps", 1, 100_000),
+    "opt": HParam("choice", "LBFGS", "optimizer", options=OPTIMIZERS),
+    "lr": HParam("float", DEFAULT_LR["LBFGS"], "learning rate", 0.0, 10.0, min_inclusive=False),
 }
+# the sliders, in display order (every hyperparameter with a scale)
+SLIDERS: tuple[str, ...] = ("lamb", "lamb_l1", "lamb_entropy", "theta", "beta")
 
-# type -> {field: kind}; "edge" commands also get their (l, i, j) range-checked
-COMMANDS: dict[str, dict[str, str]] = {
-    "train": {},
-    "pause": {},
-    "step": {},
-    "reset": {},
-    "prune": {},
-    "refine": {"grid": "int"},
-    "symbolify": {},
-    "undo": {},
-    "redo": {},
-    "inspect": {"l": "int", "i": "int", "j": "int"},
-    "fix": {"l": "int", "i": "int", "j": "int", "name": "str"},
-    "unfix": {"l": "int", "i": "int", "j": "int"},
-    "refresh": {},
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """One command type: its fields (name -> "int" | "str"), the public ``KANWidget`` method that
+    runs it (called with the fields' values in this order, then ``kwargs``), the ``status.busy``
+    label while it runs, and whether it is queued on the command thread or run at once."""
+
+    fields: Mapping[str, str]
+    handler: str
+    busy: str | None = None
+    queued: bool = True
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+_EDGE = {"l": "int", "i": "int", "j": "int"}
+COMMANDS: dict[str, CommandSpec] = {
+    "train": CommandSpec({}, "train"),
+    # at once: a Pause must not wait behind a long Symbolify; it also drops a queued Train/Step
+    "pause": CommandSpec({}, "stop", queued=False, kwargs={"wait": False}),
+    "step": CommandSpec({}, "step"),
+    "reset": CommandSpec({}, "reset", busy="resetting"),
+    "prune": CommandSpec({}, "prune", busy="pruning"),
+    "refine": CommandSpec({"grid": "int"}, "refine", busy="refining"),
+    "symbolify": CommandSpec({}, "auto_symbolic", busy="symbolifying"),
+    "undo": CommandSpec({}, "undo", busy="undoing"),
+    "redo": CommandSpec({}, "redo", busy="redoing"),
+    "inspect": CommandSpec(_EDGE, "inspect", busy="inspecting"),
+    "fix": CommandSpec({**_EDGE, "name": "str"}, "fix_symbolic", busy="fixing"),
+    "unfix": CommandSpec(_EDGE, "unfix_symbolic", busy="unfixing"),
+    "refresh": CommandSpec({}, "refresh", queued=False),
 }
 
 MAX_GRID = 1000  # far past any useful grid; stops a typo from allocating gigabytes
+
+# traits only Python writes; a front-end write of one is rejected
+OUTPUT_TRAITS = frozenset(
+    ["spec", "structure", "curves", "scores", "masks", "status", "formula", "inspector",
+     "inspector_points"]
+)
+
+
+def spec() -> dict[str, Any]:
+    """The ``spec`` trait: these tables as JSON (a new dict each call)."""
+    return {
+        "hparams": {name: p.to_json() for name, p in HPARAMS.items()},
+        "sliders": list(SLIDERS),
+        "commands": {kind: dict(c.fields) for kind, c in COMMANDS.items()},
+    }
 
 
 @dataclass(frozen=True)
@@ -60,36 +144,49 @@ class Command:
     fields: dict[str, Any]
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
 def check_hparam(name: str, value: Any) -> str | None:
     """``None`` if ``value`` is acceptable for hyperparameter ``name``, else why not."""
-    kind, lo, hi, lo_incl = HPARAMS[name]
-    if kind == "choice":
-        if value not in lo:
-            return f"{name} must be one of {', '.join(lo)}; got {value!r}"
+    p = HPARAMS[name]
+    if p.kind == "choice":
+        if value not in p.options:
+            return f"{name} must be one of {', '.join(p.options)}; got {value!r}"
         return None
-    if kind == "int":
+    if p.kind == "int":
         # JSON has one number type: an integral float from JS (e.g. 50.0) is still a valid count
-        if _is_number(value) and math.isfinite(value) and value == int(value):
+        if is_number(value) and math.isfinite(value) and value == int(value):
             value = int(value)
-        if not _is_int(value):
+        if not is_int(value):
             return f"{name} must be an integer; got {value!r}"
-    elif not _is_number(value):
+    elif not is_number(value):
         return f"{name} must be a number; got {value!r}"
     elif not math.isfinite(value):
         return f"{name} must be finite; got {value!r}"
-    low_ok = value >= lo if lo_incl else value > lo
-    if not (low_ok and value <= hi):
-        bracket = "[" if lo_incl else "("
-        return f"{name} must be in {bracket}{lo}, {hi}]; got {value!r}"
+    low_ok = value >= p.min if p.min_inclusive else value > p.min
+    if not (low_ok and value <= p.max):
+        bracket = "[" if p.min_inclusive else "("
+        return f"{name} must be in {bracket}{p.min}, {p.max}]; got {value!r}"
     return None
+
+
+def check_state(state: dict[str, Any]) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Split a front-end trait update into ``(accepted, rejected names, errors)``: hyperparameters
+    out of range and writes to output traits are rejected; an int hyperparameter sent as an
+    integral float (JSON) is accepted as an int. Other traits pass through."""
+    accepted, rejected, errors = {}, [], []
+    for name, value in state.items():
+        err = None
+        if name in HPARAMS:
+            err = check_hparam(name, value)
+            if err is None and HPARAMS[name].kind == "int":
+                value = int(value)
+        elif name in OUTPUT_TRAITS:
+            err = f"'{name}' is set by the kernel only; the front end may not change it"
+        if err:
+            rejected.append(name)
+            errors.append(err)
+        else:
+            accepted[name] = value
+    return accepted, rejected, errors
 
 
 def parse_command(content: Any, widths: list[int]) -> tuple[Command | None, str | None]:
@@ -103,41 +200,29 @@ def parse_command(content: Any, widths: list[int]) -> tuple[Command | None, str 
     kind = content.get("type")
     if not isinstance(kind, str):
         return None, f"message has no string 'type': {_short(content)}"
-    spec = COMMANDS.get(kind)
-    if spec is None:
+    entry = COMMANDS.get(kind)
+    if entry is None:
         return None, f"unknown message type {kind!r}; known: {', '.join(sorted(COMMANDS))}"
-    extra = sorted(set(content) - set(spec) - {"type"})
+    extra = sorted(set(content) - set(entry.fields) - {"type"})
     if extra:
         return None, f"'{kind}' message has unexpected field(s) {extra}"
     fields: dict[str, Any] = {}
-    for name, ftype in spec.items():
+    for name, ftype in entry.fields.items():
         if name not in content:
             return None, f"'{kind}' message needs field '{name}'"
         v = content[name]
-        if ftype == "int" and not _is_int(v):
+        if ftype == "int" and not is_int(v):
             return None, f"'{kind}' field '{name}' must be an integer; got {v!r}"
         if ftype == "str" and not (isinstance(v, str) and v):
             return None, f"'{kind}' field '{name}' must be a non-empty string; got {v!r}"
         fields[name] = v
-    if {"l", "i", "j"} <= spec.keys():
-        err = check_edge(fields["l"], fields["i"], fields["j"], widths)
+    if _EDGE.keys() <= entry.fields.keys():
+        err = edge_error(fields["l"], fields["i"], fields["j"], widths)
         if err:
             return None, f"'{kind}': {err}"
     if kind == "refine" and not 1 <= fields["grid"] <= MAX_GRID:
         return None, f"'refine' grid must be in 1..{MAX_GRID}; got {fields['grid']}"
     return Command(kind, fields), None
-
-
-def check_edge(l: int, i: int, j: int, widths: list[int]) -> str | None:
-    """``None`` if edge ``(l, i, j)`` exists in a model of ``widths``, else why not."""
-    depth = len(widths) - 1
-    if not 0 <= l < depth:
-        return f"layer l={l} out of range 0..{depth - 1}"
-    if not 0 <= i < widths[l]:
-        return f"input node i={i} out of range 0..{widths[l] - 1} for layer {l}"
-    if not 0 <= j < widths[l + 1]:
-        return f"output node j={j} out of range 0..{widths[l + 1] - 1} for layer {l}"
-    return None
 
 
 def _short(obj: Any, limit: int = 120) -> str:

@@ -1,26 +1,26 @@
 """KANWidget: a KAN and its dataset, live in a notebook (docs/WIDGET_PROTOCOL.md).
 
-This layer only translates: engine state -> synced traits (snapshot.py, plots.py) and front-end
-intents -> engine calls (messages.py, runner.py). It never changes how the engine computes.
+This layer only translates: engine state -> synced traits (publish.py writes them, from
+snapshot.py, format.py and plots.py) and front-end intents -> engine calls (messages.py validates
+them and names the method that runs each command; runner.py runs training and the queued
+commands). history.py keeps the undo history and the loss curve. It never changes how the engine
+computes.
 
 Threads and locks (see runner.py for the training thread and the command thread, which runs the
 buttons' commands in order so that the comm handler only validates and queues):
 - ``_op_lock`` serialises operations that replace or restructure the model (prune, undo, ...),
   whether they come from a cell or from a button; each first stops training.
-- ``_sync_lock`` serialises writes of output traits, so the training thread and the kernel never
-  interleave inside one ``hold_sync()`` or overwrite a newer ``status`` with an older one.
+- ``Publisher.lock`` serialises writes of output traits (publish.py).
 - ``_hp_lock`` guards the hyperparameter snapshot the training thread reads every step.
 Lock order: ``_op_lock`` may be held while taking either of the others, never the reverse, and
-nothing holds ``_sync_lock`` or ``model_lock`` while waiting for the thread.
+nothing holds ``Publisher.lock`` or ``model_lock`` while waiting for the thread.
 """
 
 from __future__ import annotations
 
-import collections
-import math
+import contextlib
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import anywidget
@@ -31,60 +31,29 @@ import traitlets as t
 from ..data import check_dataset
 from ..model import KAN
 from ..training import Diverged
+from ..validation import check_edge, is_int, require_int
+from . import format as fmt
+from . import messages
 from . import snapshot as snap
-from .messages import HPARAMS, check_edge, check_hparam, parse_command
+from .bundle import ESM
+from .history import History, new_losses, record_losses
+from .messages import COMMANDS, DEFAULT_LR, HPARAMS, check_hparam, check_state, parse_command
 from .plots import Plots
+from .publish import Publisher
 from .runner import CommandQueue, Runner, describe_error
 
-__all__ = ["HISTORY_LIMIT", "KANWidget"]
+__all__ = ["KANWidget"]
 
-HISTORY_LIMIT = 20
 VIEW_ROWS = 2048  # training rows the curves' ranges and the fit view are computed on
-# Limits on live pushes beyond the protocol's 0.1 s: a [64,64,64,10] model's curves are 3.6 MB
-# and take tens of ms to compute, which every 0.1 s would swamp the websocket and slow training.
-PUSH_BYTES_PER_S = 4e6
-PUSH_TIME_SHARE = 0.2
-DEFAULT_LR = {"LBFGS": 1.0, "Adam": 1e-3}
-
-_STATIC = Path(__file__).resolve().parent.parent / "static"
-_FALLBACK_ESM = """
-function render({ el }) {
-  el.classList.add("kan-widget");
-  const p = document.createElement("p");
-  p.className = "kan-error";
-  p.textContent = "kan-widget: front end not built: run npm run build";
-  el.appendChild(p);
-}
-export default { render };
-"""
-# Chosen at import: a missing bundle must not make the class unusable from Python.
-_ESM: Path | str = _STATIC / "widget.js" if (_STATIC / "widget.js").is_file() else _FALLBACK_ESM
-_CSS: Path | str = _STATIC / "widget.css" if (_STATIC / "widget.css").is_file() else ""
-
-_OUTPUT_TRAITS = frozenset(
-    ["structure", "curves", "scores", "masks", "status", "formula", "inspector",
-     "inspector_points"]
-)
-_EMPTY_FORMULA = {"latex": "", "text": "", "complete": False}
-
-
-# formulas with more symbolic edges than this are shown unsimplified (prune first)
-SIMPLIFY_MAX_EDGES = 12
-# formulas longer than this (Python text) are not rounded and typeset (a [4,5,5,1] one of 6,500
-# characters takes 20 s to round): a note is shown instead
-FORMULA_MAX_CHARS = 4_000
-
-# status.busy while a queued front-end command runs (train and step show "running" instead)
-BUSY_LABELS = {
-    "reset": "resetting", "prune": "pruning", "refine": "refining", "symbolify": "symbolifying",
-    "undo": "undoing", "redo": "redoing", "inspect": "inspecting", "fix": "fixing",
-    "unfix": "unfixing",
-}
 CLOSE_WAIT_S = 30.0
-FIT_INTERVAL_S = 0.5  # the fit view's refresh period during training (final state: always)
 
-# loss-curve points kept in w.history; older points are thinned 2:1 beyond this
-HISTORY_CAP = 4000
+_TRAIT_TYPES = {"float": t.Float, "int": t.Int, "choice": t.Unicode}
+
+
+def _hparam_trait(name: str) -> t.TraitType:
+    """The synced trait of hyperparameter ``name``, with the default of messages.HPARAMS."""
+    p = HPARAMS[name]
+    return _TRAIT_TYPES[p.kind](p.default).tag(sync=True)
 
 
 class KANWidget(anywidget.AnyWidget):
@@ -99,26 +68,26 @@ class KANWidget(anywidget.AnyWidget):
     one is kept for undo), while training updates it in place.
     """
 
-    _esm = _ESM
-    _css = _CSS
+    _esm = ESM  # the bundle carries its CSS: no _css
 
     # inputs: the front end writes these; set_state validates them
-    lamb = t.Float(0.01).tag(sync=True)
-    lamb_l1 = t.Float(1.0).tag(sync=True)
-    lamb_entropy = t.Float(2.0).tag(sync=True)
-    theta = t.Float(1e-2).tag(sync=True)
-    beta = t.Float(3.0).tag(sync=True)
-    steps = t.Int(50).tag(sync=True)
-    opt = t.Unicode("LBFGS").tag(sync=True)
-    lr = t.Float(1.0).tag(sync=True)
+    lamb = _hparam_trait("lamb")
+    lamb_l1 = _hparam_trait("lamb_l1")
+    lamb_entropy = _hparam_trait("lamb_entropy")
+    theta = _hparam_trait("theta")
+    beta = _hparam_trait("beta")
+    steps = _hparam_trait("steps")
+    opt = _hparam_trait("opt")
+    lr = _hparam_trait("lr")
 
     # outputs: only Python writes these
+    spec = t.Dict(read_only=True).tag(sync=True)  # messages.spec(), never changed
     structure = t.Dict().tag(sync=True)
     curves = t.Bytes(b"").tag(sync=True)
     scores = t.Bytes(b"").tag(sync=True)
     masks = t.Bytes(b"").tag(sync=True)
     status = t.Dict().tag(sync=True)
-    formula = t.Dict(dict(_EMPTY_FORMULA)).tag(sync=True)
+    formula = t.Dict(dict(fmt.EMPTY_FORMULA)).tag(sync=True)
     inspector = t.Dict().tag(sync=True)
     inspector_points = t.Bytes(b"").tag(sync=True)
 
@@ -134,37 +103,27 @@ class KANWidget(anywidget.AnyWidget):
     ):
         if not isinstance(model, KAN):
             raise TypeError(f"model must be a kan_widget.KAN; got {type(model).__name__}")
-        if not isinstance(n_points, int) or isinstance(n_points, bool) or not 2 <= n_points <= 1000:
+        if not is_int(n_points) or not 2 <= n_points <= 1000:
             raise ValueError(f"n_points must be an int in 2..1000; got {n_points!r}")
         width = model.width
         data = check_dataset(dataset, width[0], width[-1], dtype=model.dtype, device=model.device)
         self._in_vars = _names(in_vars, width[0], "in_vars", "x")
         self._out_vars = _names(out_vars, width[-1], "out_vars", "y")
-        self._data = data
         # a bounded, evenly spread subset keeps each push's forward pass cheap on big data
         rows = slice(None, None, -(-data["train_input"].shape[0] // VIEW_ROWS))
         self._train_x = data["train_input"]
         self._x = data["train_input"][rows]
         view = {"train_input": self._x, "train_label": data["train_label"][rows]}
-        self._n_points = n_points
+        self._n_points = int(n_points)
         self._op_lock = threading.RLock()
-        self._sync_lock = threading.RLock()
         self._hp_lock = threading.Lock()
         self._initial_width = list(width)
         self._initial_config = dict(model.config)
         self._initial_metric = model.reg_metric
-        self._undo: collections.deque[KAN] = collections.deque(maxlen=HISTORY_LIMIT)
-        self._redo: list[KAN] = []
-        self._version = 0
+        self._history: History[KAN] = History()
         self._step_count = 0
-        self.history: dict[str, list] = {"step": [], "train_loss": [], "test_loss": [], "reg": []}
-        self._status: dict[str, Any] = {
-            "running": False, "step": 0, "train_loss": None, "test_loss": None, "reg": None,
-            "steps_per_s": None, "n_edge": 0, "n_params": 0, "message": "", "error": None,
-            "can_undo": False, "can_redo": False, "busy": None,
-        }
+        self.history: dict[str, list] = new_losses()
         self._box: ipw.VBox | None = None
-        self._fit_drawn = -math.inf
         self._hp: dict[str, Any] = {}
         self._model = model
         # scores and curve ranges always come from this widget's training data
@@ -177,13 +136,22 @@ class KANWidget(anywidget.AnyWidget):
             on_step=self._on_step, push=self._push_tick, on_end=self._on_train_end,
         )
         self._plots = Plots(view, self._in_vars, self._out_vars)
+        self._pub = Publisher(
+            self, self._plots, get_model=lambda: self.model, model_status=self._model_status,
+            losses=self.history, x=self._x, n_points=self._n_points, in_vars=self._in_vars,
+            out_vars=self._out_vars, model_lock=self._runner.model_lock,
+        )
         # button commands run in order on their own thread, never in the comm handler
         self._commands = CommandQueue(self._run_command)
         # NB: not `_handle_custom_msg`, which is ipywidgets' dispatcher (browser-tests.md #4)
         self.on_msg(self._on_frontend_msg)
         _route_to_sender(self.comm)
-        self.formula = self._safe_formula()  # the model may arrive with symbolic edges
+        self.formula = self._pub.formula()  # the model may arrive with symbolic edges
         self._publish_model(message="ready")
+
+    @t.default("spec")
+    def _spec_default(self) -> dict:
+        return messages.spec()
 
     # ------------------------------------------------------------------ display
     def _repr_mimebundle_(self, **kwargs):
@@ -238,7 +206,7 @@ class KANWidget(anywidget.AnyWidget):
         if change["name"] == "opt":
             # an LBFGS learning rate of 1.0 would blow Adam up at once; keep a tuned lr though.
             # (In the constructor traitlets reports no old value: that is the class default.)
-            old = change["old"] if change["old"] in DEFAULT_LR else "LBFGS"
+            old = change["old"] if change["old"] in DEFAULT_LR else HPARAMS["opt"].default
             if self.lr == DEFAULT_LR[old]:
                 self.lr = DEFAULT_LR[change["new"]]
 
@@ -249,21 +217,7 @@ class KANWidget(anywidget.AnyWidget):
     def set_state(self, sync_data):
         """Front-end trait updates: invalid hyperparameters are rejected here, before anything
         changes; the old value is sent back so the slider jumps back, and the reason is shown."""
-        accepted, rejected, errors = {}, [], []
-        for name, value in sync_data.items():
-            if name in HPARAMS:
-                err = check_hparam(name, value)
-                if err is None and HPARAMS[name][0] == "int":
-                    value = int(value)
-            elif name in _OUTPUT_TRAITS:
-                err = f"'{name}' is set by the kernel only; the front end may not change it"
-            else:
-                err = None
-            if err:
-                rejected.append(name)
-                errors.append(err)
-            else:
-                accepted[name] = value
+        accepted, rejected, errors = check_state(sync_data)
         if accepted:
             try:
                 super().set_state(accepted)
@@ -276,86 +230,24 @@ class KANWidget(anywidget.AnyWidget):
 
     # ------------------------------------------------------------------ status and pushes
     def _set_status(self, **changes: Any) -> None:
-        with self._sync_lock:
-            self._status.update(changes)
-            self.status = dict(self._status)
+        self._pub.set_status(**changes)
 
     def _model_status(self) -> dict:
         return {
             "step": self._step_count,
             "n_edge": self.model.n_edge,
             "n_params": self.model.n_params,
-            "can_undo": bool(self._undo),
-            "can_redo": bool(self._redo),
+            "can_undo": self._history.can_undo,
+            "can_redo": self._history.can_redo,
         }
-
-    def _assign(self, values: dict[str, Any], force: bool = False) -> None:
-        """Set output traits in one sync message; with ``force``, unchanged ones are sent too
-        (traitlets sends only changes, but a refresh must repaint a front end that lost state)."""
-        with self._sync_lock:
-            same = [k for k, v in values.items() if force and getattr(self, k) == v]
-            with self.hold_sync():
-                for k, v in values.items():
-                    setattr(self, k, v)
-            if same:
-                self.send_state(same)
-
-    def _send_buffers(self, extra_status: dict, values: dict | None = None,
-                      force: bool = False, live: bool = False) -> None:
-        """Compute the per-tick buffers and send them with the status (and ``values``)."""
-        with self._runner.model_lock:
-            s = snap.snapshot(self.model, self._x, self._n_points)
-            status = self._model_status()
-        with self._sync_lock:
-            self._status.update(status, **extra_status)
-            self._assign(
-                {**(values or {}), "curves": s.curves, "scores": s.scores, "masks": s.masks,
-                 "status": dict(self._status)},
-                force=force,
-            )
-            self._plots.update_losses(self.history)
-            now = time.monotonic()
-            # live ticks redraw the fit view at most every FIT_INTERVAL_S: the browser redraws
-            # bqplot heatmaps via canvas.toDataURL, and nobody reads them at 10 Hz
-            if not live or now - self._fit_drawn >= FIT_INTERVAL_S:
-                self._fit_drawn = now
-                self._plots.update_fit(self.model, s.output)
 
     def _publish_model(self, message: str, bump: bool = False, force: bool = False) -> None:
-        """Send everything about the current model: after a structural change (``bump``: new
-        structure version, formula recomputed) or on refresh (``force``: re-send as is)."""
-        if bump:
-            self._version += 1
-        values = {
-            "structure": snap.structure(
-                self.model, self._version, self._in_vars, self._out_vars, self._n_points
-            ),
-        }
-        if bump:
-            # edge indices may mean other edges now: an open inspector would be wrong
-            values.update(formula=self._safe_formula(), inspector={}, inspector_points=b"")
-        if force:
-            values["formula"] = self.formula
-            values["inspector"], values["inspector_points"] = self.inspector, self.inspector_points
-        self._send_buffers({"message": message}, values, force=force)
+        self._pub.publish_model(message, bump=bump, force=force)
 
     # --- called on the training thread
     def _on_step(self, m: dict) -> None:
         self._step_count += 1
-        h = self.history
-        h["step"].append(self._step_count)
-        h["train_loss"].append(m["train_loss"])
-        h["test_loss"].append(m["test_loss"])
-        h["reg"].append(m["reg"])
-        if len(h["step"]) > HISTORY_CAP:
-            # a long session keeps memory flat: halve the resolution of the whole curve
-            for key in h:
-                h[key] = h[key][::2]
-
-    def _loss_status(self) -> dict:
-        h = self.history
-        last = {k: _finite(h[k][-1]) if h[k] else None for k in ("train_loss", "test_loss", "reg")}
-        return {**last, "steps_per_s": self._runner.steps_per_s}
+        record_losses(self.history, self._step_count, m)
 
     def _push_tick(self) -> float:
         """A live update from the training thread; returns the gap to leave before the next."""
@@ -366,33 +258,16 @@ class KANWidget(anywidget.AnyWidget):
             with self._runner.model_lock, torch.no_grad():
                 _, stats = self.model.forward_stats(self._x)
                 self.model.set_scores(stats)
-        self._send_buffers({"running": True, **self._loss_status()}, live=True)
-        cost = time.perf_counter() - t0
-        return max(cost / PUSH_TIME_SHARE, len(self.curves) / PUSH_BYTES_PER_S)
+        self._pub.send_buffers(
+            {"running": True, **self._pub.loss_status(self._runner.steps_per_s)}, live=True)
+        return self._pub.next_gap(time.perf_counter() - t0)
 
     def _on_train_end(self, error: BaseException | None) -> None:
-        done = {"running": False, **self._loss_status()}
-        if error is None:
-            done["message"] = f"stopped at step {self._step_count}"
-        elif isinstance(error, Diverged):
-            done.update(message=f"diverged; restored step {self._step_count}",
-                        error=describe_error(error))
-        else:
-            done.update(message=f"training failed at step {self._step_count}",
-                        error=describe_error(error))
-        try:
-            # as fit() does: leave scores computed on the training data
+        def rescore():  # as fit() does: leave scores computed on the training data
             with self._runner.model_lock:
                 self.model.attribute(self._train_x)
-            values = {}
-            if _has_symbolic(self.model):  # trained (a, b, c, d) change the formula
-                values["formula"] = self._safe_formula()
-            self._send_buffers(done, values)
-        except BaseException as e:
-            if error is None:
-                done.update(error=describe_error(e))
-            self._set_status(**done)
-            raise
+
+        self._pub.train_ended(error, self._step_count, self._runner.steps_per_s, rescore)
 
     # ------------------------------------------------------------------ training
     def train(self, steps: int | None = None, block: bool = False) -> bool:
@@ -429,7 +304,9 @@ class KANWidget(anywidget.AnyWidget):
             raise
 
     def stop(self, wait: bool = True, timeout: float | None = None) -> bool:
-        """Stop training after the current step; with ``wait`` (default) return once stopped."""
+        """Stop training after the current step, and drop a Train or Step that the buttons
+        queued and that has not started yet; with ``wait`` (default) return once stopped."""
+        self._commands.discard(lambda c: c.type in ("train", "step"))
         return self._runner.stop(wait=wait, timeout=timeout)
 
     pause = stop
@@ -444,8 +321,12 @@ class KANWidget(anywidget.AnyWidget):
         return self._runner.wait(left)
 
     def step(self) -> bool:
-        """One optimiser step (blocking). ``False`` if training is running."""
-        return self.train(1, block=True)
+        """One optimiser step (blocking). ``False`` (and a note in ``status.message``) if
+        training is running."""
+        if self.train(1, block=True):
+            return True
+        self._set_status(message="training is running: pause first to step")
+        return False
 
     # ------------------------------------------------------------------ structural operations
     def _paused(self) -> bool:
@@ -454,18 +335,25 @@ class KANWidget(anywidget.AnyWidget):
         self._runner.stop(wait=True)
         return was
 
-    def _replace(self, new: KAN, message: str, resume: bool, was_running: bool) -> None:
-        self._undo.append(self.model)
-        self._redo.clear()
+    @contextlib.contextmanager
+    def _changing(self, resume: bool):
+        """Hold ``_op_lock`` with training paused; afterwards, if the block did not raise, resume
+        training if it was running and ``resume`` is set."""
+        with self._op_lock:
+            was = self._paused()
+            yield
+            if resume and was:
+                self.train()
+
+    def _replace(self, new: KAN, message: str) -> None:
+        self._history.record(self.model)
         self._install(new, message)
-        if resume and was_running:
-            self.train()
 
     def _install(self, model: KAN, message: str) -> None:
         self._model = model
         self._runner.forget_trainer()
-        with self._sync_lock:
-            self._status["error"] = None  # sent with the rest below, in one message
+        with self._pub.lock:
+            self._pub.status["error"] = None  # sent with the rest below, in one message
         self._publish_model(message, bump=True)
 
     def reset(self) -> None:
@@ -477,7 +365,7 @@ class KANWidget(anywidget.AnyWidget):
             self._step_count = 0
             for v in self.history.values():
                 v.clear()
-            self._replace(new, "reset", resume=False, was_running=False)
+            self._replace(new, "reset")
 
     def _fresh_model(self) -> KAN:
         c = self._initial_config
@@ -498,78 +386,66 @@ class KANWidget(anywidget.AnyWidget):
         err = check_hparam("theta", th)
         if err:
             raise ValueError(err)
-        with self._op_lock:
-            was = self._paused()
+        with self._changing(resume):
             old = self.model.width
             new = self.model.prune(node_th=th, edge_th=th)
-            self._replace(new, f"pruned {old} -> {new.width}", resume, was)
+            self._replace(new, f"pruned {old} -> {new.width}")
             return new
 
     def refine(self, grid: int, resume: bool = False) -> KAN:
         """Move every edge to a grid of ``grid`` intervals (same functions, more knots)."""
-        if not isinstance(grid, int) or isinstance(grid, bool) or grid < 1:
-            raise ValueError(f"grid must be an int >= 1; got {grid!r}")
-        with self._op_lock:
-            was = self._paused()
+        grid = require_int("grid", grid, low=1)
+        with self._changing(resume):
             new = self.model.refine(grid)
-            self._replace(new, f"refined to grid {grid}", resume, was)
+            self._replace(new, f"refined to grid {grid}")
             return new
 
     def auto_symbolic(self, lib=None, resume: bool = False, **kwargs: Any):
         """Fix every edge to its best library function (``kan_widget.symbolic``), then update
         the formula. Returns what the engine's ``auto_symbolic`` returns."""
-        with self._op_lock:
-            was = self._paused()
+        with self._changing(resume):
             # fitting every edge takes seconds: say so before the kernel goes quiet
             n = sum(int(layer.numeric_mask().sum()) for layer in self.model.layers)
             self._set_status(message=f"symbolifying: fitting {n} edge{'' if n == 1 else 's'}",
                              error=None)
             new = self.model.copy()
             result = new.auto_symbolic(lib=lib, **kwargs)
-            self._replace(new, "symbolified", resume, was)
+            self._replace(new, "symbolified")
             return result
 
     def fix_symbolic(self, l: int, i: int, j: int, fun, resume: bool = False, **kwargs: Any):
         """Make edge ``(l, i, j)`` the function ``fun`` (a library name); returns the fit's r^2."""
-        self._check_edge(l, i, j)
-        with self._op_lock:
-            was = self._paused()
+        l, i, j = check_edge(l, i, j, self.model.width)
+        with self._changing(resume):
             new = self.model.copy()
             r2 = new.fix_symbolic(l, i, j, fun, **kwargs)
-            self._replace(new, f"edge ({l},{i},{j}) fixed to {fun}", resume, was)
+            self._replace(new, f"edge ({l},{i},{j}) fixed to {fun}")
             return r2
 
     def unfix_symbolic(self, l: int, i: int, j: int, resume: bool = False) -> None:
         """Return edge ``(l, i, j)`` to its spline."""
-        self._check_edge(l, i, j)
-        with self._op_lock:
-            was = self._paused()
+        l, i, j = check_edge(l, i, j, self.model.width)
+        with self._changing(resume):
             new = self.model.copy()
             new.unfix_symbolic(l, i, j)
-            self._replace(new, f"edge ({l},{i},{j}) unfixed", resume, was)
+            self._replace(new, f"edge ({l},{i},{j}) unfixed")
 
     def undo(self, resume: bool = False) -> bool:
         """Go back to the model before the last structural operation; ``False`` if none."""
-        with self._op_lock:
-            was = self._paused()
-            if not self._undo:
-                self._set_status(message="nothing to undo")
-                return False
-            self._redo.append(self.model)
-            self._install(self._undo.pop(), "undone")
-            if resume and was:
-                self.train()
-            return True
+        return self._travel(self._history.undo, "nothing to undo", "undone", resume)
 
     def redo(self, resume: bool = False) -> bool:
         """Re-apply the last undone operation; ``False`` if none."""
+        return self._travel(self._history.redo, "nothing to redo", "redone", resume)
+
+    def _travel(self, move, nothing: str, done: str, resume: bool) -> bool:
         with self._op_lock:
             was = self._paused()
-            if not self._redo:
-                self._set_status(message="nothing to redo")
+            model = move(self.model)
+            if model is None:
+                self._set_status(message=nothing)
                 return False
-            self._undo.append(self.model)
-            self._install(self._redo.pop(), "redone")
+            self._install(model, done)
             if resume and was:
                 self.train()
             return True
@@ -579,18 +455,10 @@ class KANWidget(anywidget.AnyWidget):
         self._publish_model("refreshed", force=True)
 
     # ------------------------------------------------------------------ inspection
-    def _check_edge(self, l: int, i: int, j: int) -> None:
-        for name, v in (("l", l), ("i", i), ("j", j)):
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise TypeError(f"edge index {name} must be an int; got {v!r}")
-        err = check_edge(l, i, j, self.model.width)
-        if err:
-            raise IndexError(err)
-
     def inspect(self, l: int, i: int, j: int, topk: int = 5) -> dict:
         """Fill ``inspector`` for edge ``(l, i, j)``: its score, symbolic function, the best
         ``topk`` library candidates and up to 200 (x, phi(x)) points; returns the dict."""
-        self._check_edge(l, i, j)
+        l, i, j = check_edge(l, i, j, self.model.width)
         self._set_status(message=f"fitting functions to edge ({l},{i},{j})", error=None)
         with self._runner.model_lock:
             # a private copy: the symbolic fit must not slow or race the training thread
@@ -599,16 +467,15 @@ class KANWidget(anywidget.AnyWidget):
         points = snap.edge_points(model, self._x, l, i, j)
         present = bool(model.layers[l].mask[i, j] > 0)
         # a removed edge has no curve to fit: show it, with no candidates
-        candidates = _candidates(model.suggest_symbolic(l, i, j, topk=topk)) if present else []
+        ranking = model.suggest_symbolic(l, i, j, topk=topk) if present else []
         info = {
             "edge": [l, i, j],
-            "score": _finite(score),
+            "score": fmt.finite(score),
             "symbolic": model.layers[l].sym_names.get((i, j)),
-            "candidates": candidates,
+            "candidates": fmt.candidates(ranking),
             "points": len(points) // 8,
         }
-        with self._sync_lock:
-            self._assign({"inspector": info, "inspector_points": points})
+        self._pub.assign({"inspector": info, "inspector_points": points})
         self._set_status(message=f"inspecting edge ({l},{i},{j})")
         return info
 
@@ -620,111 +487,38 @@ class KANWidget(anywidget.AnyWidget):
         ``formula['complete']``). ``digits`` rounds and snaps numbers as
         :func:`kan_widget.symbolic.clean` does; ``None`` keeps full precision.
         """
-        return list(self.model.symbolic_formula(
-            var=list(self._in_vars), simplify=simplify, digits=digits, allow_numeric=True
-        ))
-
-    def _safe_formula(self) -> dict:
-        """The formula trait's value; a failure empties it and is shown, never raised, because
-        it must not undo the operation that has already replaced the model."""
-        try:
-            return self._formula_dict()
-        except Exception as e:
-            self._set_status(error=f"formula failed: {describe_error(e)}")
-            return dict(_EMPTY_FORMULA)
-
-    def _formula_dict(self) -> dict:
-        if not _has_symbolic(self.model):
-            return dict(_EMPTY_FORMULA)
-        import sympy
-
-        from ..symbolic import clean
-
-        n_sym = sum(len(layer.sym_names) for layer in self.model.layers)
-        # sympy.simplify on a large unpruned network can take minutes (the command thread would
-        # be busy, and Undo queued behind it): simplify only formulas a person can read anyway
-        exprs = self.formula_sympy(simplify=n_sym <= SIMPLIFY_MAX_EDGES)
-        lhs = [sympy.Symbol(v) for v in self._out_vars]
-        pairs = list(zip(lhs, exprs, strict=True))
-        text = "\n".join(f"{y} = {sympy.sstr(e)}" for y, e in pairs)
-        if len(text) > FORMULA_MAX_CHARS:
-            # an unpruned network's formula (336 edges: 66,000 characters) is unreadable, and
-            # rounding and typesetting it takes minutes: say so; Copy Python still has it all
-            latex = (
-                rf"\text{{{n_sym} symbolic edges, {len(text):,} characters: too long to show; "
-                r"prune first, or use Copy Python}"
-            )
-        else:
-            # display rounded, copy at full precision: the text is for computing with
-            latex = r",\quad ".join(
-                f"{sympy.latex(y)} = {sympy.latex(clean(e, 4, simplify=False))}"
-                for y, e in pairs
-            )
-        return {"latex": latex, "text": text, "complete": _all_symbolic(self.model)}
+        return fmt.formula_sympy(self.model, self._in_vars, simplify=simplify, digits=digits)
 
     # ------------------------------------------------------------------ front-end commands
     def _on_frontend_msg(self, _widget, content, _buffers) -> None:
-        """Validate a command and queue it: the handler returns at once, so sliders, Pause and
-        later commands are handled while a long one (symbolify, ...) runs on the command
-        thread. ``pause`` and ``refresh`` act at once."""
+        """Validate a command, then queue it, or run it at once if messages.COMMANDS says so
+        (pause, refresh): the handler returns at once, so sliders, Pause and later commands
+        are handled while a long one (symbolify, ...) runs on the command thread."""
         cmd, err = parse_command(content, self.model.width)
         if err:
             self._set_status(error=err)
-            return
-        try:
-            if cmd.type == "pause":
-                # a Train or Step still waiting behind a long command must not start later
-                self._commands.discard(lambda c: c.type in ("train", "step"))
-                self.stop(wait=False)
-            elif cmd.type == "refresh":
-                self.refresh()
-            else:
-                self._commands.submit(cmd)
-        except Exception as e:
-            # a button must never raise into the kernel log where nobody sees it
-            self._set_status(error=f"{cmd.type} failed: {describe_error(e)}")
+        elif COMMANDS[cmd.type].queued:
+            self._commands.submit(cmd)
+        else:
+            self._run_command(cmd)
 
     def _run_command(self, cmd) -> None:
-        """Run one queued command on the command thread; errors go to ``status.error``."""
-        label = BUSY_LABELS.get(cmd.type)
+        """Run one command with the method messages.COMMANDS names; errors go to
+        ``status.error`` (and a queued command's also to the queue's ``last_error``)."""
+        entry = COMMANDS[cmd.type]
         try:
-            if label:
-                self._set_status(busy=label)
-            self._dispatch(cmd)
+            if entry.busy:
+                self._set_status(busy=entry.busy)
+            handler = getattr(self, entry.handler)
+            handler(*(cmd.fields[f] for f in entry.fields), **entry.kwargs)
         except BaseException as e:
-            self._commands.last_error = e
+            # a button must never raise into the kernel log where nobody sees it
             self._set_status(error=f"{cmd.type} failed: {describe_error(e)}")
+            if entry.queued:
+                raise  # the command thread keeps it in last_error and runs the next
         finally:
-            if label:
+            if entry.busy:
                 self._set_status(busy=None)
-
-    def _dispatch(self, cmd) -> None:
-        f = cmd.fields
-        if cmd.type == "train":
-            self.train()
-        elif cmd.type == "step":
-            if not self.step():
-                self._set_status(message="training is running: pause first to step")
-        elif cmd.type == "reset":
-            self.reset()
-        elif cmd.type == "prune":
-            self.prune()
-        elif cmd.type == "refine":
-            self.refine(f["grid"])
-        elif cmd.type == "symbolify":
-            self.auto_symbolic()
-        elif cmd.type == "undo":
-            self.undo()
-        elif cmd.type == "redo":
-            self.redo()
-        elif cmd.type == "inspect":
-            self.inspect(f["l"], f["i"], f["j"])
-        elif cmd.type == "fix":
-            self.fix_symbolic(f["l"], f["i"], f["j"], f["name"])
-        elif cmd.type == "unfix":
-            self.unfix_symbolic(f["l"], f["i"], f["j"])
-        elif cmd.type == "refresh":
-            self.refresh()
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
@@ -757,36 +551,6 @@ def _names(given, n: int, what: str, prefix: str) -> list[str]:
     return names
 
 
-def _finite(v) -> float | None:
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-
-def _has_symbolic(model: KAN) -> bool:
-    return any(layer.sym_names for layer in model.layers)
-
-
-def _all_symbolic(model: KAN) -> bool:
-    return not any(layer.has_numeric_edges() for layer in model.layers)
-
-
-def _candidates(result) -> list[dict]:
-    """``suggest_symbolic``'s ranking as the protocol's ``[{"name", "r2", "complexity"}]``."""
-    out = []
-    for r in result or []:
-        if isinstance(r, dict):
-            name, r2, c = r.get("name"), r.get("r2"), r.get("complexity", r.get("c"))
-        else:
-            name, r2, c = getattr(r, "name", None), getattr(r, "r2", None), getattr(
-                r, "complexity", None)
-        out.append({
-            "name": str(name),
-            "r2": None if r2 is None else _finite(r2),
-            "complexity": None if c is None else _finite(c),
-        })
-    return out
-
-
 def _route_to_sender(comm) -> None:
     """Deliver front-end messages to the subshell the front end chose.
 
@@ -795,6 +559,7 @@ def _route_to_sender(comm) -> None:
     request ran last, which is the cell blocked in ``w.train(block=True)``, so slider moves and
     Pause queued behind that very cell. The widget relies on no request/reply pairing, so the
     front end's own routing (a comm subshell, where JupyterLab enables them) is the right one.
+    ipykernel has no public switch for this; it is the one private attribute set here.
     """
     if comm is not None and hasattr(comm, "_reply_subshell_for"):
         comm._reply_subshell_for = lambda data, default: default
