@@ -1,4 +1,5 @@
-"""Save and load models: safetensors (tensors only) plus a JSON config in its header.
+"""Model files: safetensors (tensors only) plus a JSON header, read and written without knowing
+what a model is (``KAN.save`` / ``KAN.load`` say what goes in).
 
 Never pickle: a model file from someone else cannot run code when loaded. Files carry a format
 version; a newer one than this code knows is refused with a message, not misread.
@@ -8,38 +9,29 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import torch
 
-__all__ = ["FORMAT_VERSION", "load", "save"]
+__all__ = ["FORMAT_VERSION", "MAGIC", "read", "write"]
 
 FORMAT_VERSION = 1
-_MAGIC = "kan-widget"
+MAGIC = "kan-widget"
 
 
-def save(model, path) -> None:
+def write(path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    """Write ``tensors`` (copied to CPU) and ``meta`` (JSON) to ``path``, with the format tag."""
     from safetensors.torch import save_file
 
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    meta = {
-        "format": _MAGIC,
-        "format_version": FORMAT_VERSION,
-        "width": model.width,
-        "grids": [layer.num for layer in model.layers],
-        "config": model.config,
-        "reg_metric": model.reg_metric,
-        "sym_names": [
-            [[i, j, name] for (i, j), name in sorted(layer.sym_names.items())]
-            for layer in model.layers
-        ],
-    }
-    save_file(state, os.fspath(path), metadata={"kan_widget": json.dumps(meta)})
+    state = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    header = {"format": MAGIC, "format_version": FORMAT_VERSION, **meta}
+    save_file(state, os.fspath(path), metadata={"kan_widget": json.dumps(header)})
 
 
-def load(path, device=None):
+def read(path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``(meta, tensors)`` of a file :func:`write` wrote (tensors on CPU); a clear ValueError
+    for anything else, FileNotFoundError for no file."""
     from safetensors import safe_open
-
-    from .model import KAN, _build_layers
 
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -60,25 +52,11 @@ def load(path, device=None):
         version = int(meta["format_version"])
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path!r} has a damaged kan-widget header: {e}") from None
-    if meta.get("format") != _MAGIC:
+    if meta.get("format") != MAGIC:
         raise ValueError(f"{path!r} is not a kan-widget model file")
     if version > FORMAT_VERSION:
         raise ValueError(
             f"{path!r} was written by a newer kan-widget (format {version}; this version reads "
             f"up to {FORMAT_VERSION}); upgrade kan-widget to load it"
         )
-    model = KAN.__new__(KAN)
-    torch.nn.Module.__init__(model)
-    model.config = dict(meta["config"])
-    model.train_input = None
-    model._edge_scores = None
-    model.reg_metric = meta.get("reg_metric", "edge_forward_spline_n")
-    try:
-        model.layers = _build_layers(meta["width"], meta["grids"], model.config, device)
-        model.load_state_dict({k: v.to(device) if device else v for k, v in tensors.items()})
-    except (RuntimeError, KeyError, IndexError, TypeError) as e:
-        raise ValueError(f"{path!r}: tensors do not match the stored config: {e}") from None
-    for layer, names in zip(model.layers, meta["sym_names"]):
-        layer.sym_names = {(int(i), int(j)): str(n) for i, j, n in names}
-        layer._sym_groups = None
-    return model
+    return meta, tensors

@@ -9,6 +9,7 @@ that of a dense layer with ``in*(G+k+1)`` inputs.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .config import KANConfig
 from .fused import STATISTIC, InputCache, SplineLayer, Tape
 from .splines import Knots, basis, curve2coef, extend_grid, knots_of, refit_coef, uniform_grid
 from .threads import OneThread
@@ -48,53 +50,79 @@ class KANLayer(nn.Module):
     the two (see ``tests/test_pykan_parity.py``).
     """
 
+    TENSORS = ("coef", "scale_base", "scale_sp", "sym_params", "grid", "mask", "sym_mask")
+    """What :meth:`state_dict` holds, in its order: the parameters, then the buffers."""
+
     def __init__(
         self,
-        in_dim: int,
-        out_dim: int,
-        grid: int = 3,
-        k: int = 3,
+        tensors: Mapping[str, torch.Tensor],
         *,
-        grid_range=(-1.0, 1.0),
-        noise_scale: float = 0.3,
-        scale_base_mu: float = 0.0,
-        scale_base_sigma: float = 1.0,
+        k: int,
         base_fun: str = "silu",
         grid_eps: float = 0.02,
-        generator: torch.Generator | None = None,
-        dtype: torch.dtype = torch.float32,
-        device=None,
+        sym_names: Mapping[tuple[int, int], str] | None = None,
     ):
+        """A layer holding ``tensors`` (the names of :attr:`TENSORS`, shaped as the class doc
+        says; used as given, not copied), with spline order ``k``; ``sym_names`` names the
+        symbolic edges. Every layer is made here: :meth:`initial` (a new model), the model's
+        copies, checkpoints and files, and :meth:`select` (pruning)."""
         super().__init__()
-        self.in_dim, self.out_dim, self.num, self.k = in_dim, out_dim, grid, k
+        if sorted(tensors) != sorted(self.TENSORS):
+            raise ValueError(f"a layer needs tensors {list(self.TENSORS)}; got {list(tensors)}")
+        t = tensors
+        n_in, n_out = t["scale_base"].shape
+        n_knots = t["grid"].shape[-1]
+        self.in_dim, self.out_dim, self.num, self.k = n_in, n_out, n_knots - 2 * k - 1, k
+        shapes = {"coef": (n_in, n_out, self.num + k), "sym_params": (n_in, n_out, 4),
+                  "grid": (n_in, n_knots)}
+        for name in self.TENSORS:
+            shape = shapes.get(name, (n_in, n_out))
+            if tuple(t[name].shape) != shape or self.num < 1:
+                raise ValueError(f"layer tensor {name} has shape {tuple(t[name].shape)}; "
+                                 f"expected {shape} (grid intervals {self.num}, k={k})")
         self.grid_eps = grid_eps
         self.base_fun_name = base_fun
         self.base_fun = BASE_FUNCTIONS[base_fun]
-        kw = {"dtype": dtype, "device": device}
-        self.register_buffer("grid", uniform_grid(in_dim, grid, k, grid_range, **kw))
-        # pykan's init: a least-squares spline through small uniform noise at the grid points
-        noise = torch.rand(grid + 1, in_dim, out_dim, generator=generator, dtype=dtype) - 0.5
-        noise = (noise * noise_scale / grid).to(device)
-        knots = self.grid[:, k:-k].t()  # [G+1, in]
-        self.coef = nn.Parameter(curve2coef(knots, noise, self.grid, k))
-        u = torch.rand(in_dim, out_dim, generator=generator, dtype=dtype).to(device)
-        sb = scale_base_mu / math.sqrt(in_dim) + scale_base_sigma * (u * 2 - 1) / math.sqrt(in_dim)
-        self.scale_base = nn.Parameter(sb)
-        self.scale_sp = nn.Parameter(torch.full((in_dim, out_dim), 1 / math.sqrt(in_dim), **kw))
-        self.register_buffer("mask", torch.ones(in_dim, out_dim, **kw))
-        self.register_buffer(
-            "sym_mask", torch.zeros(in_dim, out_dim, dtype=torch.bool, device=device)
-        )
-        sym = torch.zeros(in_dim, out_dim, 4, **kw)
-        sym[..., 0] = 1.0  # a = 1, c = 1 so a freshly fixed edge is f(x)
-        sym[..., 2] = 1.0
-        self.sym_params = nn.Parameter(sym)
-        self.sym_names: dict[tuple[int, int], str] = {}
-        self._sym_groups: list[tuple[str, torch.Tensor, torch.Tensor]] | None = []
+        for name in self.TENSORS:
+            if name in ("grid", "mask", "sym_mask"):
+                self.register_buffer(name, t[name])
+            else:
+                setattr(self, name, nn.Parameter(t[name]))
+        self.sym_names: dict[tuple[int, int], str] = dict(sym_names or {})
+        self._sym_groups: list[tuple[str, torch.Tensor, torch.Tensor]] | None = None
         self._knot_cache: tuple[torch.Tensor, int, Knots] | None = None
         self._mask_cache: tuple | None = None
         self._input_cache = InputCache()
         self._knots()  # part of the grid's state: not the first training step's work
+
+    @classmethod
+    def initial(cls, in_dim: int, out_dim: int, config: KANConfig,
+                generator: torch.Generator, device=None) -> KANLayer:
+        """A new layer as pykan initialises it, drawing from ``generator``: splines through
+        small noise, random ``scale_base``, ``scale_sp = 1/sqrt(in_dim)``, every edge a spline."""
+        c, dtype = config, config.dtype
+        kw = {"dtype": dtype, "device": device}
+        grid = uniform_grid(in_dim, c.grid, c.k, c.grid_range, **kw)
+        # pykan's init: a least-squares spline through small uniform noise at the grid points
+        noise = torch.rand(c.grid + 1, in_dim, out_dim, generator=generator, dtype=dtype) - 0.5
+        noise = (noise * c.noise_scale / c.grid).to(device)
+        knots = grid[:, c.k:-c.k].t()  # [G+1, in]
+        coef = curve2coef(knots, noise, grid, c.k)
+        u = torch.rand(in_dim, out_dim, generator=generator, dtype=dtype).to(device)
+        root = math.sqrt(in_dim)
+        sym = torch.zeros(in_dim, out_dim, 4, **kw)
+        sym[..., 0] = 1.0  # a = 1, c = 1 so a freshly fixed edge is f(x)
+        sym[..., 2] = 1.0
+        tensors = {
+            "coef": coef,
+            "scale_base": c.scale_base_mu / root + c.scale_base_sigma * (u * 2 - 1) / root,
+            "scale_sp": torch.full((in_dim, out_dim), 1 / root, **kw),
+            "sym_params": sym,
+            "grid": grid,
+            "mask": torch.ones(in_dim, out_dim, **kw),
+            "sym_mask": torch.zeros(in_dim, out_dim, dtype=torch.bool, device=device),
+        }
+        return cls(tensors, k=c.k, base_fun=c.base_fun, grid_eps=c.grid_eps)
 
     # ------------------------------------------------------------------ structure
     @property
@@ -252,7 +280,10 @@ class KANLayer(nn.Module):
 
     # ------------------------------------------------------------------ symbolic edges
     def _groups(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-        if self._sym_groups is None:
+        """``(name, input indices, output indices)`` of the symbolic edges, one entry per
+        function, cached until the names change or the layer moves to another device."""
+        g = self._sym_groups
+        if g is None or (g and g[0][1].device != self.grid.device):
             by_name: dict[str, list[tuple[int, int]]] = {}
             for (i, j), name in sorted(self.sym_names.items()):
                 by_name.setdefault(name, []).append((i, j))
@@ -337,31 +368,20 @@ class KANLayer(nn.Module):
     # ------------------------------------------------------------------ copying
     def select(self, in_keep: torch.Tensor, out_keep: torch.Tensor) -> KANLayer:
         """A new layer keeping the given input and output indices (parameters copied)."""
-        new = KANLayer.__new__(KANLayer)
-        nn.Module.__init__(new)
-        new.in_dim, new.out_dim = len(in_keep), len(out_keep)
-        new.num, new.k, new.grid_eps = self.num, self.k, self.grid_eps
-        new.base_fun_name, new.base_fun = self.base_fun_name, self.base_fun
         ii, oo = in_keep.to(self.grid.device), out_keep.to(self.grid.device)
-        new.register_buffer("grid", self.grid[ii].clone())
-        new.coef = nn.Parameter(self.coef.detach()[ii][:, oo].clone())
-        new.scale_base = nn.Parameter(self.scale_base.detach()[ii][:, oo].clone())
-        new.scale_sp = nn.Parameter(self.scale_sp.detach()[ii][:, oo].clone())
-        new.register_buffer("mask", self.mask[ii][:, oo].clone())
-        new.register_buffer("sym_mask", self.sym_mask[ii][:, oo].clone())
-        new.sym_params = nn.Parameter(self.sym_params.detach()[ii][:, oo].clone())
+        tensors = {
+            name: t.detach()[ii].clone() if name == "grid" else t.detach()[ii][:, oo].clone()
+            for name, t in ((name, getattr(self, name)) for name in self.TENSORS)
+        }
         in_pos = {int(v): n for n, v in enumerate(in_keep.tolist())}
         out_pos = {int(v): n for n, v in enumerate(out_keep.tolist())}
-        new.sym_names = {
+        names = {
             (in_pos[i], out_pos[j]): name
             for (i, j), name in self.sym_names.items()
             if i in in_pos and j in out_pos
         }
-        new._sym_groups = None
-        new._knot_cache = None
-        new._mask_cache = None
-        new._input_cache = InputCache()
-        return new
+        return KANLayer(tensors, k=self.k, base_fun=self.base_fun_name, grid_eps=self.grid_eps,
+                        sym_names=names)
 
     def refit_grid(self, x: torch.Tensor, num: int | None = None, grid_eps: float | None = None,
                    min_span: float = 0.0):

@@ -10,25 +10,29 @@ Differences from pykan 0.2.8, on purpose:
 
 from __future__ import annotations
 
-import copy
-import math
-import warnings
+import dataclasses
+import inspect
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from . import io
+from .config import KANConfig
 from .data import as_tensor
-from .layer import BASE_FUNCTIONS, EdgeStats, KANLayer
+from .layer import EdgeStats, KANLayer
+from .pruning import node_scores_of, plan_prune
 from .regularizer import REG_METRICS
+from .validation import check_edge, is_int, is_number
 
 __all__ = ["KAN"]
 
 DEFAULT_METRIC = "edge_forward_spline_n"
 
 
-def _check_config(width, grid, k, grid_range, base_fun, noise_scale, grid_eps) -> list[int]:
+def _check_width(width) -> list[int]:
     if isinstance(width, (str, bytes)) or not isinstance(width, Sequence):
         raise TypeError(f"width must be a list of ints such as [2, 5, 1]; got {width!r}")
     w = list(width)
@@ -37,25 +41,12 @@ def _check_config(width, grid, k, grid_range, base_fun, noise_scale, grid_eps) -
             "multiplication nodes (width entries like [5, 2]) are not supported; use ints, "
             "e.g. [2, 5, 1]"
         )
-    if len(w) < 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in w):
+    if len(w) < 2 or not all(is_int(v) and v >= 1 for v in w):
         raise ValueError(
             f"width must list at least 2 positive ints (inputs, ..., outputs), e.g. [2, 5, 1]; "
             f"got {width!r}"
         )
-    if not isinstance(grid, int) or isinstance(grid, bool) or grid < 1:
-        raise ValueError(f"grid must be an int >= 1 (number of grid intervals); got {grid!r}")
-    if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= 10:
-        raise ValueError(f"k (spline order) must be an int in 0..10, 3 for cubic; got {k!r}")
-    lo, hi = (float(v) for v in grid_range)
-    if not lo < hi:
-        raise ValueError(f"grid_range must be (low, high) with low < high; got {grid_range!r}")
-    if base_fun not in BASE_FUNCTIONS:
-        raise ValueError(f"base_fun must be one of {sorted(BASE_FUNCTIONS)}; got {base_fun!r}")
-    if not 0.0 <= grid_eps <= 1.0:
-        raise ValueError(f"grid_eps must be in [0, 1]; got {grid_eps!r}")
-    if noise_scale < 0:
-        raise ValueError(f"noise_scale must be >= 0; got {noise_scale!r}")
-    return w
+    return [int(v) for v in w]
 
 
 class KAN(nn.Module):
@@ -75,63 +66,45 @@ class KAN(nn.Module):
     grid update exactly. Input grids always follow the data.
     """
 
-    def __init__(
-        self,
-        width: Sequence[int],
-        grid: int = 3,
-        k: int = 3,
-        grid_range: Sequence[float] = (-1, 1),
-        seed: int = 1,
-        grid_eps: float = 0.02,
-        noise_scale: float = 0.3,
-        base_fun: str = "silu",
-        device: str | torch.device | None = None,
-        dtype: torch.dtype = torch.float32,
-        scale_base_mu: float = 0.0,
-        scale_base_sigma: float = 1.0,
-        grid_min_span: float = 1.0,
-    ):
+    def __init__(self, width: Sequence[int], *options: Any, device=None, **named: Any):
+        # the options are KANConfig's fields (the signature below names them for help())
         super().__init__()
-        w = _check_config(width, grid, k, grid_range, base_fun, noise_scale, grid_eps)
-        if not isinstance(grid_min_span, (int, float)) or not 0 <= grid_min_span < math.inf:
-            raise ValueError(f"grid_min_span must be a number >= 0; got {grid_min_span!r}")
-        if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
-        self.config: dict[str, Any] = {
-            "grid": grid,
-            "k": k,
-            "grid_range": [float(grid_range[0]), float(grid_range[1])],
-            "seed": int(seed),
-            "grid_eps": float(grid_eps),
-            "noise_scale": float(noise_scale),
-            "base_fun": base_fun,
-            "dtype": str(dtype).replace("torch.", ""),
-            "scale_base_mu": float(scale_base_mu),
-            "scale_base_sigma": float(scale_base_sigma),
-            "grid_min_span": float(grid_min_span),
-        }
-        gen = torch.Generator().manual_seed(int(seed))
-        self.layers = nn.ModuleList(
-            KANLayer(
-                w[l],
-                w[l + 1],
-                grid,
-                k,
-                grid_range=grid_range,
-                noise_scale=noise_scale,
-                scale_base_mu=scale_base_mu,
-                scale_base_sigma=scale_base_sigma,
-                base_fun=base_fun,
-                grid_eps=grid_eps,
-                generator=gen,
-                dtype=dtype,
-                device=device,
-            )
-            for l in range(len(w) - 1)
-        )
-        self._edge_scores: list[torch.Tensor] | None = None
+        w = _check_width(width)
+        config = KANConfig(*options, **named)
+        gen = torch.Generator().manual_seed(config.seed)
+        layers = [KANLayer.initial(w[l], w[l + 1], config, gen, device) for l in range(len(w) - 1)]
         self.train_input: torch.Tensor | None = None
-        self.reg_metric = DEFAULT_METRIC
+        self._install(config, layers, DEFAULT_METRIC, None)
+
+    @classmethod
+    def from_config(cls, config: KANConfig, width: Sequence[int], device=None) -> KAN:
+        """A freshly initialised model: ``KAN(width, **options)`` for the options in ``config``
+        (``model.config`` of any model), on ``device``. The same seed gives the same model."""
+        if not isinstance(config, KANConfig):
+            raise TypeError(f"config must be a KANConfig (a model.config); got {config!r}")
+        options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+        return cls(width, device=device, **options)
+
+    def _install(self, config: KANConfig, layers: Sequence[KANLayer], reg_metric: str,
+                 scores: list[torch.Tensor] | None) -> None:
+        """Make this model ``layers`` under ``config``: every attribute but ``train_input``. The
+        one place a model is put together: the constructor, :meth:`restore` and :meth:`_build`
+        (copies, files, pruning) all end here."""
+        self.config = config
+        self.layers = nn.ModuleList(layers)
+        self._edge_scores = scores
+        self.reg_metric = reg_metric
+
+    @classmethod
+    def _build(cls, config: KANConfig, layers: Sequence[KANLayer], *, reg_metric: str,
+               scores: list[torch.Tensor] | None = None,
+               train_input: torch.Tensor | None = None) -> KAN:
+        """A model of existing ``layers`` (nothing drawn at random)."""
+        new = cls.__new__(cls)
+        nn.Module.__init__(new)
+        new.train_input = train_input
+        new._install(config, layers, reg_metric, scores)
+        return new
 
     # ------------------------------------------------------------------ shape
     @property
@@ -197,10 +170,12 @@ class KAN(nn.Module):
 
     def forward(self, x) -> torch.Tensor:
         """Outputs ``[batch, width[-1]]`` for inputs ``[batch, width[0]]`` (tensor, numpy or
-        pandas). Inputs are checked (shape, finite); training calls :meth:`_run` directly."""
-        return self._run(self._input(x))
+        pandas). Inputs are checked (shape, finite); training calls :meth:`run` directly."""
+        return self.run(self._input(x))
 
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` without the input checks: ``x`` is already a ``[batch, width[0]]``
+        tensor of the model's dtype and device (the trainer's batches)."""
         for layer in self.layers:
             x = layer(x)
         return x
@@ -208,9 +183,10 @@ class KAN(nn.Module):
     def forward_stats(self, x, metric: str | None = None) -> tuple[torch.Tensor, list[EdgeStats]]:
         """Forward pass that also returns every layer's per-edge magnitudes (for the penalty and
         the scores) in the same pass."""
-        return self._run_stats(self._input(x), metric or self.reg_metric)
+        return self.run_stats(self._input(x), metric or self.reg_metric)
 
-    def _run_stats(self, x: torch.Tensor, metric: str) -> tuple[torch.Tensor, list[EdgeStats]]:
+    def run_stats(self, x: torch.Tensor, metric: str) -> tuple[torch.Tensor, list[EdgeStats]]:
+        """:meth:`forward_stats` without the input checks (see :meth:`run`)."""
         stats = []
         for layer in self.layers:
             x, s = layer.forward_stats(x, metric)
@@ -270,7 +246,7 @@ class KAN(nn.Module):
     def node_scores(self) -> list[torch.Tensor]:
         """Per-layer node importance ``[width[l]]``: min(max incoming, max outgoing) edge score
         for hidden nodes, max outgoing for inputs, max incoming for outputs."""
-        return _node_scores(self._ensure_scores())
+        return node_scores_of(self._ensure_scores())
 
     # ------------------------------------------------------------------ grids
     def update_grid(self, x=None) -> None:
@@ -285,7 +261,7 @@ class KAN(nn.Module):
     def _refit_grids(self, x: torch.Tensor, num: int | None = None) -> None:
         """Refit every layer's grid (to ``num`` intervals) on its inputs, layer by layer from
         ``x``; hidden layers' grids are kept ``grid_min_span`` wide (see the class doc)."""
-        min_span = float(self.config.get("grid_min_span", 1.0))
+        min_span = self.config.grid_min_span
         with torch.no_grad():
             for l, layer in enumerate(self.layers):
                 layer.refit_grid(x, num=num, min_span=0.0 if l == 0 else min_span)
@@ -296,14 +272,15 @@ class KAN(nn.Module):
     def refine(self, new_grid: int, x=None) -> KAN:
         """A new model with ``new_grid`` intervals per edge, initialised to the same functions
         (least squares on the training inputs, or ``x``). pykan's grid extension."""
-        if not isinstance(new_grid, int) or isinstance(new_grid, bool) or new_grid < 1:
+        if not is_int(new_grid) or new_grid < 1:
             raise ValueError(f"new_grid must be an int >= 1; got {new_grid!r}")
+        new_grid = int(new_grid)
         x = self.train_input if x is None else self._input(x)
         if x is None:
             raise RuntimeError("refine needs samples: pass x or call fit first")
         new = self.copy()
         new._refit_grids(x, num=new_grid)
-        new.config["grid"] = new_grid
+        new.config = new.config.replace(grid=new_grid)
         new._edge_scores = None
         return new
 
@@ -313,9 +290,24 @@ class KAN(nn.Module):
         ``node_th`` are kept (paper §2.5), then edges scoring below ``edge_th`` are removed
         (``None`` keeps all edges). Returns a new KAN; ``self`` is unchanged. See
         :mod:`kan_widget.pruning`."""
-        from .pruning import prune
-
-        return prune(self, node_th=node_th, edge_th=edge_th)
+        for name, v in (("node_th", node_th), ("edge_th", edge_th)):
+            if v is not None and (not is_number(v) or v != v or v < 0):
+                raise ValueError(f"{name} must be a number >= 0; got {v!r}")
+        scores = self._ensure_scores()
+        plan = plan_prune(scores, [layer.mask for layer in self.layers], node_th, None)
+        keep = [n.nonzero().flatten() for n in plan.nodes]
+        new = KAN._build(
+            self.config,
+            [layer.select(keep[l], keep[l + 1]) for l, layer in enumerate(self.layers)],
+            reg_metric=self.reg_metric,
+            scores=[s[keep[l]][:, keep[l + 1]].clone() for l, s in enumerate(scores)],
+            train_input=self.train_input,
+        )
+        if new.train_input is not None:
+            new.attribute()
+        if edge_th is not None:
+            new.prune_edge(edge_th)
+        return new
 
     def prune_node(self, threshold: float = 1e-2) -> KAN:
         return self.prune(node_th=threshold, edge_th=None)
@@ -330,24 +322,10 @@ class KAN(nn.Module):
 
     def remove_edge(self, l: int, i: int, j: int) -> None:
         """Mask edge ``(l, i, j)``."""
-        self._check_edge(l, i, j)
+        l, i, j = check_edge(l, i, j, self.width)
         self.layers[l].mask[i, j] = 0.0
         if self._edge_scores is not None:
             self._edge_scores[l][i, j] = 0.0
-
-    def _check_edge(self, l: int, i: int, j: int) -> None:
-        for name, v in (("l", l), ("i", i), ("j", j)):
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise TypeError(f"edge index {name} must be an int; got {v!r}")
-        if not 0 <= l < self.depth:
-            raise IndexError(f"layer l={l} out of range: the model has layers 0..{self.depth - 1}")
-        layer = self.layers[l]
-        if not 0 <= i < layer.in_dim:
-            raise IndexError(f"input node i={i} out of range for layer {l} (0..{layer.in_dim - 1})")
-        if not 0 <= j < layer.out_dim:
-            raise IndexError(
-                f"output node j={j} out of range for layer {l} (0..{layer.out_dim - 1})"
-            )
 
     # ------------------------------------------------------------------ training
     def fit(self, dataset: dict, **kwargs) -> dict[str, list]:
@@ -364,7 +342,7 @@ class KAN(nn.Module):
         """An in-memory copy of the whole model state, for undo (no disk)."""
         return {
             "width": self.width,
-            "config": copy.deepcopy(self.config),
+            "config": self.config,  # frozen: shared, never changed
             "state": {k: v.detach().clone() for k, v in self.state_dict().items()},
             "sym_names": [dict(layer.sym_names) for layer in self.layers],
             "grids": [layer.num for layer in self.layers],
@@ -374,52 +352,63 @@ class KAN(nn.Module):
 
     def restore(self, state: dict[str, Any]) -> None:
         """Return to a :meth:`checkpoint` (the width may differ: layers are rebuilt)."""
-        self.config = copy.deepcopy(state["config"])
-        device = next(iter(state["state"].values())).device
-        self.layers = _build_layers(state["width"], state["grids"], self.config, device)
-        self.load_state_dict(state["state"])
-        for layer, names in zip(self.layers, state["sym_names"]):
-            layer.sym_names = dict(names)
-            layer._sym_groups = None
-        self._edge_scores = (
-            None if state["scores"] is None else [s.clone() for s in state["scores"]]
+        config = state["config"]
+        layers = _layers_from_state(
+            config, state["width"], state["grids"], state["state"], state["sym_names"]
         )
-        self.reg_metric = state.get("reg_metric", DEFAULT_METRIC)
+        scores = None if state["scores"] is None else [s.clone() for s in state["scores"]]
+        self._install(config, layers, state.get("reg_metric", DEFAULT_METRIC), scores)
 
     def copy(self) -> KAN:
         """A deep copy (no files written, unlike pykan's ``copy``)."""
-        new = KAN.__new__(KAN)
-        nn.Module.__init__(new)
-        new.config = copy.deepcopy(self.config)
-        new.layers = nn.ModuleList()
-        new._edge_scores = None
-        new.train_input = self.train_input
-        new.reg_metric = self.reg_metric
-        new.restore(self.checkpoint())
-        return new
+        layers = _layers_from_state(
+            self.config, self.width, [layer.num for layer in self.layers], self.state_dict(),
+            [layer.sym_names for layer in self.layers],
+        )
+        scores = None if self._edge_scores is None else [s.clone() for s in self._edge_scores]
+        return KAN._build(self.config, layers, reg_metric=self.reg_metric, scores=scores,
+                          train_input=self.train_input)
 
     def to(self, *args, **kwargs):  # keep config's dtype in step with the tensors
         out = super().to(*args, **kwargs)
-        self.config["dtype"] = str(self.dtype).replace("torch.", "")
+        self.config = self.config.replace(dtype=self.dtype)
         if self.train_input is not None:
             self.train_input = self.train_input.to(device=self.device, dtype=self.dtype)
-        for layer in self.layers:
-            layer._sym_groups = None
         return out
 
     # ------------------------------------------------------------------ files
     def save(self, path) -> None:
         """Write the model to ``path`` (safetensors with a JSON config; never pickle)."""
-        from .io import save
-
-        save(self, path)
+        meta = {
+            "width": self.width,
+            "grids": [layer.num for layer in self.layers],
+            "config": self.config.to_dict(),
+            "reg_metric": self.reg_metric,
+            "sym_names": [
+                [[i, j, name] for (i, j), name in sorted(layer.sym_names.items())]
+                for layer in self.layers
+            ],
+        }
+        io.write(path, meta, self.state_dict())
 
     @classmethod
     def load(cls, path, device=None) -> KAN:
         """Read a model written by :meth:`save`; rejects anything else with a clear error."""
-        from .io import load
-
-        return load(path, device=device)
+        meta, tensors = io.read(path)
+        name = os.fspath(path)
+        try:
+            config = KANConfig.from_dict(meta["config"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{name!r} has an invalid model config: {e}") from None
+        try:
+            sym_names = [{(int(i), int(j)): str(n) for i, j, n in names}
+                         for names in meta["sym_names"]]
+            layers = _layers_from_state(
+                config, meta["width"], meta["grids"], tensors, sym_names, device=device
+            )
+        except (ValueError, RuntimeError, KeyError, IndexError, TypeError) as e:
+            raise ValueError(f"{name!r}: tensors do not match the stored config: {e}") from None
+        return cls._build(config, layers, reg_metric=meta.get("reg_metric", DEFAULT_METRIC))
 
     # ------------------------------------------------------------------ symbolic
     def suggest_symbolic(self, l: int, i: int, j: int, lib=None, topk: int = 5, **kwargs):
@@ -457,39 +446,47 @@ class KAN(nn.Module):
         return formula.symbolic_formula(self, var=var, simplify=simplify, **kwargs)
 
 
-def _node_scores(scores: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Node scores from per-layer edge scores ``[in, out]`` (paper §2.5's I and O)."""
-    out: list[torch.Tensor] = []
-    for l in range(len(scores) + 1):
-        incoming = scores[l - 1].amax(0) if l > 0 else None  # over inputs of layer l-1
-        outgoing = scores[l].amax(1) if l < len(scores) else None
-        if incoming is None:
-            out.append(outgoing)
-        elif outgoing is None:
-            out.append(incoming)
-        else:
-            out.append(torch.minimum(incoming, outgoing))
-    return out
+def _layers_from_state(config: KANConfig, width: Sequence[int], grids: Sequence[int],
+                       state: dict[str, torch.Tensor], sym_names: Sequence[dict],
+                       device=None) -> list[KANLayer]:
+    """Layers holding copies of a model's ``state_dict`` (keys ``layers.{l}.{name}``), cast to
+    the config's dtype, on ``device`` (``None``: where the tensors are). Raises ValueError
+    unless the tensors fit ``width`` and ``grids``."""
+    depth = len(width) - 1
+    if len(grids) != depth or len(sym_names) != depth:
+        raise ValueError(f"width {list(width)} needs {depth} grids and sym_names lists")
+    want = {f"layers.{l}.{name}" for l in range(depth) for name in KANLayer.TENSORS}
+    if set(state) != want:
+        raise ValueError(f"missing tensors {sorted(want - set(state))}, "
+                         f"unexpected {sorted(set(state) - want)}")
+    layers = []
+    for l in range(depth):
+        tensors = {}
+        for name in KANLayer.TENSORS:
+            t = state[f"layers.{l}.{name}"].detach()
+            dtype = config.dtype if t.is_floating_point() else t.dtype
+            tensors[name] = t.to(device=device, dtype=dtype, copy=True,
+                                 memory_format=torch.contiguous_format)
+        layer = KANLayer(tensors, k=config.k, base_fun=config.base_fun,
+                         grid_eps=config.grid_eps, sym_names=sym_names[l])
+        if (layer.in_dim, layer.out_dim, layer.num) != (width[l], width[l + 1], grids[l]):
+            raise ValueError(f"layer {l} has {layer.in_dim} -> {layer.out_dim} nodes on "
+                             f"{layer.num} intervals; the width and grids say "
+                             f"{width[l]} -> {width[l + 1]} on {grids[l]}")
+        layers.append(layer)
+    return layers
 
 
-def _build_layers(width: list[int], grids: list[int], config: dict, device) -> nn.ModuleList:
-    """Empty layers of the right shapes (values are overwritten by a state dict)."""
-    dtype = getattr(torch, config["dtype"])
-    gen = torch.Generator().manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return nn.ModuleList(
-            KANLayer(
-                width[l],
-                width[l + 1],
-                grids[l],
-                config["k"],
-                grid_range=config["grid_range"],
-                base_fun=config["base_fun"],
-                grid_eps=config["grid_eps"],
-                generator=gen,
-                dtype=dtype,
-                device=device,
-            )
-            for l in range(len(width) - 1)
-        )
+def _signature() -> inspect.Signature:
+    """``KAN(width, grid=3, k=3, ..., device=None)``: the constructor's options are
+    :class:`KANConfig`'s fields, shown by name in ``help(KAN)`` and notebook tooltips."""
+    P = inspect.Parameter
+    return inspect.Signature(
+        [P("self", P.POSITIONAL_OR_KEYWORD), P("width", P.POSITIONAL_OR_KEYWORD)]
+        + [P(f.name, P.POSITIONAL_OR_KEYWORD, default=f.default)
+           for f in dataclasses.fields(KANConfig)]
+        + [P("device", P.KEYWORD_ONLY, default=None)]
+    )
+
+
+KAN.__init__.__signature__ = _signature()  # type: ignore[attr-defined]

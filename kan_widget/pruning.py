@@ -1,4 +1,4 @@
-"""Which nodes and edges survive a threshold, and the smaller model that keeps them.
+"""Which nodes and edges survive a threshold (``KAN.prune`` builds the smaller model).
 
 Node rule (paper §2.5): a hidden node ``(l, i)`` survives iff its incoming score
 ``I = max_k A[l-1][k, i]`` and its outgoing score ``O = max_j A[l][i, j]`` both exceed ``node_th``.
@@ -11,9 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
-__all__ = ["PrunePlan", "plan_prune", "prune"]
+__all__ = ["PrunePlan", "node_scores_of", "plan_prune"]
+
+
+def node_scores_of(scores: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Node scores from per-layer edge scores ``[in, out]`` (paper §2.5's I and O): for a hidden
+    node min(max incoming, max outgoing), max outgoing for inputs, max incoming for outputs."""
+    out: list[torch.Tensor] = []
+    for l in range(len(scores) + 1):
+        incoming = scores[l - 1].amax(0) if l > 0 else None  # over inputs of layer l-1
+        outgoing = scores[l].amax(1) if l < len(scores) else None
+        if incoming is None:
+            out.append(outgoing)
+        elif outgoing is None:
+            out.append(incoming)
+        else:
+            out.append(torch.minimum(incoming, outgoing))
+    return out
 
 
 @dataclass
@@ -44,9 +59,7 @@ def plan_prune(
 
     Vectorised over nodes and edges; used both by ``prune`` and by the widget's theta preview.
     """
-    from .model import _node_scores
-
-    node_scores = _node_scores(scores)
+    node_scores = node_scores_of(scores)
     nodes = []
     for l, ns in enumerate(node_scores):
         keep = ns > node_th
@@ -64,23 +77,3 @@ def plan_prune(
             e = e & (s > edge_th)
         edges.append(e)
     return PrunePlan(nodes=nodes, edges=edges)
-
-
-def prune(model, node_th: float = 1e-2, edge_th: float | None = 3e-2):
-    """A new, smaller model; ``model`` is unchanged."""
-    for name, v in (("node_th", node_th), ("edge_th", edge_th)):
-        if v is not None and (not isinstance(v, (int, float)) or v != v or v < 0):
-            raise ValueError(f"{name} must be a number >= 0; got {v!r}")
-    scores = model._ensure_scores()
-    plan = plan_prune(scores, [layer.mask for layer in model.layers], node_th, None)
-    new = model.copy()
-    keep = [n.nonzero().flatten() for n in plan.nodes]
-    new.layers = nn.ModuleList(
-        layer.select(keep[l], keep[l + 1]) for l, layer in enumerate(model.layers)
-    )
-    new._edge_scores = [s[keep[l]][:, keep[l + 1]].clone() for l, s in enumerate(scores)]
-    if new.train_input is not None:
-        new.attribute()
-    if edge_th is not None:
-        new.prune_edge(edge_th)
-    return new

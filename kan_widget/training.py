@@ -159,9 +159,9 @@ class Trainer:
                 )
             else:
                 if need_stats:
-                    pred, stats = model._run_stats(x, self.metric)
+                    pred, stats = model.run_stats(x, self.metric)
                 else:
-                    pred, stats = model._run(x), None
+                    pred, stats = model.run(x), None
                 l_pred = self.loss_fn(pred, y)
                 reg = pred.new_zeros(())
                 if lamb > 0:
@@ -218,7 +218,7 @@ class Trainer:
         self.steps_done += 1
         with torch.no_grad():
             xt, yt = self._batch("test")
-            test_loss = float(self.loss_fn(model._run(xt), yt))
+            test_loss = float(self.loss_fn(model.run(xt), yt))
         train_loss = float(last["l_pred"])
         reg = float(last["reg"])
         return {

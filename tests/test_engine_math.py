@@ -246,9 +246,9 @@ def test_tape_gradient_equals_autograd_bit_for_bit(metric, lamb, dtype, monkeypa
         for p in params:
             p.grad = None
         if metric is None:
-            pred, stats = model._run(x), None
+            pred, stats = model.run(x), None
         else:
-            pred, stats = model._run_stats(x, metric)
+            pred, stats = model.run_stats(x, metric)
         mse = torch.mean((pred - y) ** 2)
         reg = edge_penalty([s.value for s in stats], metric, 1.0, 2.0) if lamb and metric else 0.0
         loss = mse + lamb * reg
@@ -300,8 +300,8 @@ def test_input_layer_features_are_reused_only_while_valid():
     assert not cache.holds(x, model.layers[0]._knots(), "silu")
     assert same(grads(x), grads(x.clone()))
     # autograd's path shares the cache and agrees with it
-    pred, stats = model._run_stats(x, "edge_forward_spline_n")
-    pred2, stats2 = model._run_stats(x.clone(), "edge_forward_spline_n")
+    pred, stats = model.run_stats(x, "edge_forward_spline_n")
+    pred2, stats2 = model.run_stats(x.clone(), "edge_forward_spline_n")
     assert torch.equal(pred, pred2) and torch.equal(stats[0].value, stats2[0].value)
     import copy
     import pickle
@@ -521,13 +521,13 @@ def test_update_grid_preserves_function(trained):
         # error) with pykan's rule and with the default floor on hidden grids (grid_min_span=1);
         # the scale_sp trap (test below) is > 100%
         exact = model.copy()
-        exact.config["grid_min_span"] = 0.0
+        exact.config = exact.config.replace(grid_min_span=0.0)
         for m, tol in ((exact, 2e-2), (model.copy(), 2e-2)):
             y0 = m(x)
             m.update_grid(x)
             y1 = m(x)
             err = ((y1 - y0).abs().max() / y0.abs().max()).item()
-            assert err < tol, (m.config["grid_min_span"], err)
+            assert err < tol, (m.config.grid_min_span, err)
         # a second update on the same samples lands on the same knots, where the splines are
         # exactly representable: the least-squares refit must then reproduce them
         grids = [layer.grid.clone() for layer in m.layers]

@@ -9,7 +9,6 @@ the quantiles describes it as well as every training row would. Ranking is expla
 
 from __future__ import annotations
 
-import operator
 import time
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -17,6 +16,7 @@ from typing import NamedTuple
 import torch
 
 from ..threads import OneThread
+from ..validation import check_edge
 from .fit import fit_functions, r2_score, sample_quantiles
 from .library import SymbolicFunction, get_function, resolve_lib
 from .score import rank
@@ -77,27 +77,6 @@ class SymbolicChoice(NamedTuple):
 
 
 # ---------------------------------------------------------------------- checks and samples
-def _check_edge(model, l, i, j) -> tuple[int, int, int]:
-    vals = []
-    for label, v in (("l", l), ("i", i), ("j", j)):
-        if isinstance(v, bool):
-            raise TypeError(f"edge index {label} must be an int; got {v!r}")
-        try:
-            vals.append(operator.index(v))
-        except TypeError:
-            raise TypeError(f"edge index {label} must be an int; got {v!r}") from None
-    l, i, j = vals
-    depth = len(model.layers)
-    if not 0 <= l < depth:
-        raise IndexError(f"layer l={l} out of range: the model has layers 0..{depth - 1}")
-    layer = model.layers[l]
-    if not 0 <= i < layer.in_dim:
-        raise IndexError(f"input node i={i} out of range for layer {l} (0..{layer.in_dim - 1})")
-    if not 0 <= j < layer.out_dim:
-        raise IndexError(f"output node j={j} out of range for layer {l} (0..{layer.out_dim - 1})")
-    return l, i, j
-
-
 def _inputs(model, x) -> list[torch.Tensor]:
     if x is None:
         x = getattr(model, "train_input", None)
@@ -140,7 +119,7 @@ def suggest_symbolic(model, l: int, i: int, j: int, lib=None, topk: int = 5,
     ``(best_name, best_fun, r2, complexity)`` and prints a table; here the rows are returned and
     ``verbose=True`` prints them.
     """
-    l, i, j = _check_edge(model, l, i, j)
+    l, i, j = check_edge(l, i, j, model.width)
     if not isinstance(topk, int) or topk < 1:
         raise ValueError(f"topk must be a positive int; got {topk!r}")
     entries = resolve_lib(lib)
@@ -183,7 +162,7 @@ def fix_symbolic(model, l: int, i: int, j: int, fun: str | SymbolicFunction,
     trainable: a later ``fit`` refines them. The edge's spline is kept, so
     :func:`unfix_symbolic` restores it.
     """
-    l, i, j = _check_edge(model, l, i, j)
+    l, i, j = check_edge(l, i, j, model.width)
     entry = get_function(fun)
     layer = model.layers[l]
     if float(layer.mask[i, j]) == 0:
@@ -205,7 +184,7 @@ def fix_symbolic(model, l: int, i: int, j: int, fun: str | SymbolicFunction,
 
 def unfix_symbolic(model, l: int, i: int, j: int) -> None:
     """Return edge ``(l, i, j)`` to its spline (as it was when the edge was fixed)."""
-    l, i, j = _check_edge(model, l, i, j)
+    l, i, j = check_edge(l, i, j, model.width)
     model.layers[l].clear_symbolic([i], [j])
 
 
