@@ -108,14 +108,6 @@ class KANConfig:
         d["dtype"] = str(self.dtype).replace("torch.", "")
         return d
 
-    # read-only mapping access, ``config["grid"]`` and ``dict(config)`` (the :meth:`to_dict`
-    # view), for code written when ``model.config`` was a dict; remove once none is left
-    def keys(self) -> list[str]:
-        return [f.name for f in dataclasses.fields(self)]
-
-    def __getitem__(self, name: str) -> Any:
-        return self.to_dict()[name]
-
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> KANConfig:
         """The inverse of :meth:`to_dict`; reads every format-1 model file's config (a missing
