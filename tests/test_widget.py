@@ -825,3 +825,16 @@ def test_spec_trait_is_read_only(w):
     with pytest.raises(traitlets.TraitError):
         w.spec = {}
 
+
+def test_reset_rebuilds_from_the_whole_config(dataset):
+    # every option survives Reset, grid_min_span included (it used to fall back to 1.0)
+    model = KAN([2, 3, 1], grid=4, seed=3, grid_min_span=0.25, noise_scale=0.1)
+    widget = KANWidget(model, dataset)
+    widget.refine(6)
+    widget.reset()
+    fresh = KAN([2, 3, 1], grid=4, seed=3, grid_min_span=0.25, noise_scale=0.1)
+    assert widget.model.config == model.config == fresh.config
+    assert widget.model.config.grid_min_span == 0.25 and widget.model.width == [2, 3, 1]
+    for a, b in zip(widget.model.layers, fresh.layers, strict=True):
+        assert torch.equal(a.coef, b.coef) and torch.equal(a.scale_base, b.scale_base)
+    widget.close()

@@ -118,7 +118,7 @@ class KANWidget(anywidget.AnyWidget):
         self._op_lock = threading.RLock()
         self._hp_lock = threading.Lock()
         self._initial_width = list(width)
-        self._initial_config = dict(model.config)
+        self._initial_config = model.config  # a frozen KANConfig: Reset rebuilds from it
         self._initial_metric = model.reg_metric
         self._history: History[KAN] = History()
         self._step_count = 0
@@ -368,13 +368,7 @@ class KANWidget(anywidget.AnyWidget):
             self._replace(new, "reset")
 
     def _fresh_model(self) -> KAN:
-        c = self._initial_config
-        m = KAN(
-            self._initial_width, grid=c["grid"], k=c["k"], grid_range=c["grid_range"],
-            seed=c["seed"], grid_eps=c["grid_eps"], noise_scale=c["noise_scale"],
-            base_fun=c["base_fun"], device=self._x.device, dtype=getattr(torch, c["dtype"]),
-            scale_base_mu=c["scale_base_mu"], scale_base_sigma=c["scale_base_sigma"],
-        )
+        m = KAN.from_config(self._initial_config, self._initial_width, device=self._x.device)
         m.reg_metric = self._initial_metric
         m.attribute(self._train_x)
         return m
