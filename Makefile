@@ -1,6 +1,8 @@
 # Two entry points for a newcomer on a fresh machine (see README):
 #   make lab   - set everything up, then start JupyterLab on notebooks/
 #   make test  - set everything up, then run every test (lint, types, vitest, pytest incl. browser)
+# and a quicker tier for the edit-test loop:
+#   make test-fast - ruff, tsc, vitest and pytest without the browser tests (-m "not e2e")
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
@@ -8,7 +10,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test test-py test-js lint build bench chromium clean
+.PHONY: setup lab test test-fast test-py test-py-fast test-js lint build bench \
+	chromium clean
 
 setup: $(STAMP) node_modules/.installed kan_widget/static/widget.js
 
@@ -49,7 +52,13 @@ test-js: setup
 test-py: setup chromium
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# No browser (no chromium needed): everything but tests/e2e.
+test-py-fast: setup
+	$(BIN)/python -m pytest -q -m "not e2e" $(PYTEST_ARGS)
+
 test: lint test-js test-py
+
+test-fast: lint test-js test-py-fast
 
 bench: setup
 	$(BIN)/python bench/bench_engine.py
