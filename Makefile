@@ -3,6 +3,9 @@
 #   make test  - set everything up, then run every test (lint, types, vitest, pytest incl. browser)
 # and a quicker tier for the edit-test loop:
 #   make test-fast - ruff, tsc, vitest and pytest without the browser tests (-m "not e2e")
+# Separate checks, not yet part of test / test-fast:
+#   make typecheck-py - mypy over kan_widget/ (config in pyproject.toml [tool.mypy])
+#   make format-check - ruff format --check
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
@@ -10,8 +13,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test test-fast test-py test-py-fast test-js lint build bench \
-	chromium clean
+.PHONY: setup lab test test-fast test-py test-py-fast test-js lint format-check typecheck-py \
+	build bench chromium clean
 
 setup: $(STAMP) node_modules/.installed kan_widget/static/widget.js
 
@@ -44,6 +47,12 @@ lab: setup
 
 lint: setup
 	$(BIN)/ruff check kan_widget tests bench
+
+format-check: setup
+	$(BIN)/ruff format --check kan_widget tests bench
+
+typecheck-py: setup
+	$(BIN)/python -m mypy kan_widget
 
 test-js: setup
 	npm run typecheck
