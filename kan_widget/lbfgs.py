@@ -3,7 +3,8 @@
 ``torch.optim.LBFGS`` drops a curvature pair whenever ``y.s <= 1e-10``, a constant it does not let
 callers change. Near convergence on fine grids every pair falls below it, the method degrades to
 scaled gradient descent and training stalls (train RMSE 1e-4 instead of 2e-6 at G=50; pykan keeps
-pairs down to 1e-32). This is the textbook two-loop recursion with torch's strong-Wolfe line search.
+pairs down to 1e-32). This is the textbook two-loop recursion with torch's strong-Wolfe line
+search (copied into ``wolfe.py``).
 
 It is a plain class with the parts of the ``torch.optim.Optimizer`` interface the trainer uses
 (``param_groups``, ``state``, ``zero_grad``, ``step``): constructing a process's first ``Optimizer``
@@ -14,7 +15,8 @@ wait for.
 from __future__ import annotations
 
 import torch
-from torch.optim.lbfgs import _strong_wolfe
+
+from .wolfe import strong_wolfe
 
 __all__ = ["LBFGS"]
 
@@ -132,7 +134,7 @@ class LBFGS:
                 at[0] = step
                 return float(closure()), self._flat_grad()
 
-            loss, g, t, ls_evals = _strong_wolfe(obj, x0, t, d, loss, g, gtd)
+            loss, g, t, ls_evals = strong_wolfe(obj, x0, t, d, loss, g, gtd)
             if at[0] != t:  # the accepted step is usually the last one evaluated
                 self._set(x0)
                 self._add(t, d)
