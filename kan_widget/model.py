@@ -6,6 +6,12 @@ Differences from pykan 0.2.8, on purpose:
 - ``fit`` leaves scores computed on the *training* data (pykan's on the test data);
 - ``prune`` follows the paper's node rule (a hidden node survives iff its largest incoming and
   largest outgoing edge scores both exceed ``node_th``); pykan uses a backward attribution.
+
+Over 400 lines on purpose: ``KAN`` is pykan's whole public surface in one class. The work lives
+elsewhere (layer.py, training.py, pruning.py, io.py, symbolic/); what stays here is the model's
+state, how it is put together (``__init__``, ``from_config``, ``_install``, ``_build``) and one
+short method per pykan name. The ``symbolic`` methods import :mod:`kan_widget.symbolic` on first
+use, so that the engine alone never loads sympy.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import io
+from . import io, training
 from .config import KANConfig
 from .data import as_tensor
 from .layer import EdgeStats, KANLayer
@@ -333,9 +339,7 @@ class KAN(nn.Module):
         lamb_coef, lamb_coefdiff, update_grid, grid_update_num, batch, reg_metric, callback,
         stop_event, ...). Returns a history dict of lists: ``train_loss``, ``test_loss`` (RMSE)
         and ``reg``. See :func:`kan_widget.training.fit`."""
-        from .training import fit
-
-        return fit(self, dataset, **kwargs)
+        return training.fit(self, dataset, **kwargs)
 
     # ------------------------------------------------------------------ snapshots
     def checkpoint(self) -> dict[str, Any]:

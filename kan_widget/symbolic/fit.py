@@ -28,6 +28,10 @@ How one function is fitted:
 
 Everything after the coarse scan is float64, whatever the input dtype. The fit runs on one torch
 thread (see :mod:`kan_widget.threads`).
+
+Over 400 lines on purpose: the steps above are one algorithm on one private batch layout
+(``_Batch``), read in the order it runs; split into modules, each would import the others'
+private helpers.
 """
 
 from __future__ import annotations
