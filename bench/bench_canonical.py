@@ -58,8 +58,14 @@ def run_seed(seed: int, data: dict, init_perturb: float = 0.0, draw: int = 0) ->
     return {"rmse": rmse, "width": width, "scores": scores, "ok": ok}
 
 
-def run_all(seeds: int, threads: int, data_perturb: float = 0.0, draw: int = 0,
-            init_perturb: float = 0.0, verbose: bool = True) -> list[dict]:
+def run_all(
+    seeds: int,
+    threads: int,
+    data_perturb: float = 0.0,
+    draw: int = 0,
+    init_perturb: float = 0.0,
+    verbose: bool = True,
+) -> list[dict]:
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -70,10 +76,13 @@ def run_all(seeds: int, threads: int, data_perturb: float = 0.0, draw: int = 0,
             rows.append(r)
             if verbose:
                 s = r["scores"]
-                print(f"  seed {seed}: RMSE {r['rmse']:.4f} ({r['rmse'] / RMSE_BOUND:.2f} of the "
-                      f"bound)  width {r['width']}  node scores: largest {s[0]:.3f} "
-                      f"({s[0] / NODE_TH:.0f}x th), 2nd {s[1]:.2e} ({s[1] / NODE_TH:.2f}x th)"
-                      f"{'' if r['ok'] else '  <- misses'}", flush=True)
+                print(
+                    f"  seed {seed}: RMSE {r['rmse']:.4f} ({r['rmse'] / RMSE_BOUND:.2f} of the "
+                    f"bound)  width {r['width']}  node scores: largest {s[0]:.3f} "
+                    f"({s[0] / NODE_TH:.0f}x th), 2nd {s[1]:.2e} ({s[1] / NODE_TH:.2f}x th)"
+                    f"{'' if r['ok'] else '  <- misses'}",
+                    flush=True,
+                )
         return rows
     finally:
         torch.set_num_threads(old)
@@ -85,29 +94,39 @@ def summary(rows: list[dict]) -> str:
     pruned = sum(r["width"] == [2, 1, 1] for r in rows)
     rmse = [r["rmse"] for r in rows]
     second = max(r["scores"][1] for r in rows)
-    return (f"{ok} of {n} seeds reach RMSE<{RMSE_BOUND} and [2,1,1]; [2,1,1] in {pruned} of {n}; "
-            f"RMSE max {max(rmse):.4f}, median {sorted(rmse)[n // 2]:.4f}; largest 2nd node "
-            f"score {second:.2e} (th {NODE_TH})")
+    return (
+        f"{ok} of {n} seeds reach RMSE<{RMSE_BOUND} and [2,1,1]; [2,1,1] in {pruned} of {n}; "
+        f"RMSE max {max(rmse):.4f}, median {sorted(rmse)[n // 2]:.4f}; largest 2nd node "
+        f"score {second:.2e} (th {NODE_TH})"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads (the test uses 1)")
-    ap.add_argument("--variants", action="store_true",
-                    help="also 2 threads, data and init perturbed by 1e-7 (another machine)")
+    ap.add_argument(
+        "--variants",
+        action="store_true",
+        help="also 2 threads, data and init perturbed by 1e-7 (another machine)",
+    )
     args = ap.parse_args()
     start = time.perf_counter()
     runs = {f"{args.threads} thread(s)": dict(threads=args.threads)}
     if args.variants:
-        runs.update({
-            "2 threads": dict(threads=2),
-            "inputs x (1 + 1e-7 N), draw 0": dict(threads=args.threads, data_perturb=1e-7),
-            "inputs x (1 + 1e-7 N), draw 1": dict(threads=args.threads, data_perturb=1e-7,
-                                                  draw=1),
-            "init x (1 + 1e-7 N), draw 0": dict(threads=args.threads, init_perturb=1e-7),
-            "init x (1 + 1e-7 N), draw 1": dict(threads=args.threads, init_perturb=1e-7, draw=1),
-        })
+        runs.update(
+            {
+                "2 threads": dict(threads=2),
+                "inputs x (1 + 1e-7 N), draw 0": dict(threads=args.threads, data_perturb=1e-7),
+                "inputs x (1 + 1e-7 N), draw 1": dict(
+                    threads=args.threads, data_perturb=1e-7, draw=1
+                ),
+                "init x (1 + 1e-7 N), draw 0": dict(threads=args.threads, init_perturb=1e-7),
+                "init x (1 + 1e-7 N), draw 1": dict(
+                    threads=args.threads, init_perturb=1e-7, draw=1
+                ),
+            }
+        )
     results = {}
     for name, kw in runs.items():
         print(f"{name}:", flush=True)
@@ -118,9 +137,11 @@ def main() -> None:
         for seed in range(args.seeds):
             col = [rows[seed] for rows in results.values()]
             rm = [r["rmse"] for r in col]
-            print(f"  seed {seed}: {min(rm):.4f}-{max(rm):.4f}  "
-                  f"[2,1,1] {sum(r['width'] == [2, 1, 1] for r in col)}/{len(col)}  "
-                  f"counted {sum(r['ok'] for r in col)}/{len(col)}")
+            print(
+                f"  seed {seed}: {min(rm):.4f}-{max(rm):.4f}  "
+                f"[2,1,1] {sum(r['width'] == [2, 1, 1] for r in col)}/{len(col)}  "
+                f"counted {sum(r['ok'] for r in col)}/{len(col)}"
+            )
         every = sum(all(rows[s]["ok"] for rows in results.values()) for s in range(args.seeds))
         print(f"seeds counted in every variant: {every} of {args.seeds}")
     print(f"{(time.perf_counter() - start):.0f} s")

@@ -53,8 +53,14 @@ def ensure_bundle() -> None:
         subprocess.run(["npm", "run", "build"], cwd=ROOT, check=True)
 
 
-def run_bench(widths=None, reps: int = 15, n: int = 100, container_width: int = 960,
-              executable_path: str = CHROMIUM, screenshots: Path | None = None) -> list[dict]:
+def run_bench(
+    widths=None,
+    reps: int = 15,
+    n: int = 100,
+    container_width: int = 960,
+    executable_path: str = CHROMIUM,
+    screenshots: Path | None = None,
+) -> list[dict]:
     """Results per width: {width, edges, renderer, mode, rebuild: {draw, total, paint, frame},
     tick: {...}}, each a {median, p90, max, min, n} in ms."""
     from playwright.sync_api import sync_playwright
@@ -67,7 +73,7 @@ def run_bench(widths=None, reps: int = 15, n: int = 100, container_width: int = 
     }
 
     def serve(route):
-        path = route.request.url[len(ORIGIN):] or "/"
+        path = route.request.url[len(ORIGIN) :] or "/"
         if path in files:
             body, ctype = files[path]
             route.fulfill(status=200, body=body, content_type=ctype)
@@ -75,8 +81,9 @@ def run_bench(widths=None, reps: int = 15, n: int = 100, container_width: int = 
             route.fulfill(status=404, body="")
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable_path, headless=True,
-                                    args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(
+            executable_path=executable_path, headless=True, args=CHROMIUM_ARGS
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             errors: list[str] = []
@@ -115,10 +122,21 @@ def run_bench(widths=None, reps: int = 15, n: int = 100, container_width: int = 
 
 
 def table(results: list[dict]) -> str:
-    cols = [("width", 18, "<"), ("edges", 6, ">"), ("renderer", 14, "<"), ("rebuild", 7, ">"),
-            ("+layout", 7, ">"), ("+paint", 7, ">"), ("(min)", 6, ">"), ("tick", 6, ">"),
-            ("+layout", 7, ">"), ("+paint", 7, ">"), ("frame", 6, ">"), ("target", 6, ">"),
-            ("ok", 3, "<")]
+    cols = [
+        ("width", 18, "<"),
+        ("edges", 6, ">"),
+        ("renderer", 14, "<"),
+        ("rebuild", 7, ">"),
+        ("+layout", 7, ">"),
+        ("+paint", 7, ">"),
+        ("(min)", 6, ">"),
+        ("tick", 6, ">"),
+        ("+layout", 7, ">"),
+        ("+paint", 7, ">"),
+        ("frame", 6, ">"),
+        ("target", 6, ">"),
+        ("ok", 3, "<"),
+    ]
 
     def row(values) -> str:
         cells = zip(values, cols, strict=True)
@@ -129,13 +147,29 @@ def table(results: list[dict]) -> str:
     for r in results:
         target = TARGETS_MS.get(tuple(r["width"]))
         rb, tk = r["rebuild"], r["tick"]
-        ms = [rb["draw"]["median"], rb["total"]["median"], rb["paint"]["median"],
-              rb["paint"]["min"], tk["draw"]["median"], tk["total"]["median"],
-              tk["paint"]["median"], tk["frame"]["median"]]
+        ms = [
+            rb["draw"]["median"],
+            rb["total"]["median"],
+            rb["paint"]["median"],
+            rb["paint"]["min"],
+            tk["draw"]["median"],
+            tk["total"]["median"],
+            tk["paint"]["median"],
+            tk["frame"]["median"],
+        ]
         ok = "" if target is None else ("yes" if _checked(r) <= target else "NO")
-        lines.append(row([str(r["width"]), r["edges"], f"{r['renderer']}/{r['mode']}",
-                          *(f"{x:.1f}" for x in ms), "" if target is None else f"{target:.0f}",
-                          ok]))
+        lines.append(
+            row(
+                [
+                    str(r["width"]),
+                    r["edges"],
+                    f"{r['renderer']}/{r['mode']}",
+                    *(f"{x:.1f}" for x in ms),
+                    "" if target is None else f"{target:.0f}",
+                    ok,
+                ]
+            )
+        )
     return "\n".join(lines)
 
 
@@ -155,17 +189,26 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     ap.add_argument("--screenshots", type=Path, help="also save a PNG of each state in this folder")
     args = ap.parse_args(argv)
-    results = run_bench(reps=args.reps, n=args.points, container_width=args.container_width,
-                        screenshots=args.screenshots)
+    results = run_bench(
+        reps=args.reps,
+        n=args.points,
+        container_width=args.container_width,
+        screenshots=args.screenshots,
+    )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"draw times, median of {args.reps} (ms), chromium {results[0]['chromium']}, "
-          f"{args.points} points per curve, {args.container_width}px wide, "
-          f"{os.cpu_count()} cores, load average {load:.1f}")
+    print(
+        f"draw times, median of {args.reps} (ms), chromium {results[0]['chromium']}, "
+        f"{args.points} points per curve, {args.container_width}px wide, "
+        f"{os.cpu_count()} cores, load average {load:.1f}"
+    )
     print(table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
-    missed = [r["width"] for r in results
-              if tuple(r["width"]) in TARGETS_MS and _checked(r) > TARGETS_MS[tuple(r["width"])]]
+    missed = [
+        r["width"]
+        for r in results
+        if tuple(r["width"]) in TARGETS_MS and _checked(r) > TARGETS_MS[tuple(r["width"])]
+    ]
     if args.check and missed:
         print(f"missed target: {missed}", file=sys.stderr)
         return 1

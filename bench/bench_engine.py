@@ -58,8 +58,12 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-FIT_CASES = [([2, 5, 1], 1000), ([4, 16, 16, 1], 1000), ([10, 32, 32, 1], 10000),
-             ([64, 64, 64, 10], 1024)]
+FIT_CASES = [
+    ([2, 5, 1], 1000),
+    ([4, 16, 16, 1], 1000),
+    ([10, 32, 32, 1], 10000),
+    ([64, 64, 64, 10], 1024),
+]
 GRID_CASES = [([4, 16, 16, 1], 1000), ([10, 32, 32, 1], 10000)]
 WIDE = ([4, 100, 100, 100, 1], 1000)
 LAMB = 0.01
@@ -87,8 +91,9 @@ def pykan_sandbox():
     with tempfile.TemporaryDirectory(prefix="kan-bench-") as d:
         os.chdir(d)
         try:
-            with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(
-                io.StringIO()
+            with (
+                contextlib.redirect_stderr(io.StringIO()),
+                contextlib.redirect_stdout(io.StringIO()),
             ):
                 yield
         finally:
@@ -150,8 +155,9 @@ def pykan_fit_intervals(model, data, steps, device) -> list[float]:
         return torch.zeros(())
 
     with pykan_sandbox():
-        model.fit(data, opt="Adam", steps=steps, lr=LR, lamb=LAMB, update_grid=False,
-                  metrics=[stamp])
+        model.fit(
+            data, opt="Adam", steps=steps, lr=LR, lamb=LAMB, update_grid=False, metrics=[stamp]
+        )
     return [b - a for a, b in itertools.pairwise(stamps)]
 
 
@@ -207,12 +213,23 @@ def bench_fit(cfg, use_pykan: bool) -> list[dict]:
             if pk is not None:
                 t_pk += pykan_fit_intervals(pk, data, steps, cfg.device)
         floor = mlp_step_time(width, data, 10 if cfg.quick else 30, cfg.device)
-        rows.append({"width": width, "batch": batch, "ours_ms": med_ms(t_ours),
-                     "pykan_ms": med_ms(t_pk), "ours_min": min_ms(t_ours),
-                     "pykan_min": min_ms(t_pk), "mlp_ms": 1e3 * floor,
-                     "n": (len(t_ours), len(t_pk))})
-        print(f"  fit {width} B={batch}: ours {rows[-1]['ours_ms']:.2f} ms, "
-              f"pykan {rows[-1]['pykan_ms']:.2f} ms, MLP {1e3 * floor:.2f} ms", file=sys.stderr)
+        rows.append(
+            {
+                "width": width,
+                "batch": batch,
+                "ours_ms": med_ms(t_ours),
+                "pykan_ms": med_ms(t_pk),
+                "ours_min": min_ms(t_ours),
+                "pykan_min": min_ms(t_pk),
+                "mlp_ms": 1e3 * floor,
+                "n": (len(t_ours), len(t_pk)),
+            }
+        )
+        print(
+            f"  fit {width} B={batch}: ours {rows[-1]['ours_ms']:.2f} ms, "
+            f"pykan {rows[-1]['pykan_ms']:.2f} ms, MLP {1e3 * floor:.2f} ms",
+            file=sys.stderr,
+        )
         del ours, pk, data
         gc.collect()
     return rows
@@ -241,11 +258,21 @@ def bench_update_grid(cfg, use_pykan: bool) -> list[dict]:
                     sync(cfg.device)
                 if i:
                     t_pk.append(time.perf_counter() - t0)
-        rows.append({"width": width, "batch": batch, "ours_ms": med_ms(t_ours),
-                     "pykan_ms": med_ms(t_pk), "ours_min": min_ms(t_ours),
-                     "pykan_min": min_ms(t_pk)})
-        print(f"  update_grid {width} B={batch}: ours {rows[-1]['ours_ms']:.1f} ms, "
-              f"pykan {rows[-1]['pykan_ms']:.1f} ms", file=sys.stderr)
+        rows.append(
+            {
+                "width": width,
+                "batch": batch,
+                "ours_ms": med_ms(t_ours),
+                "pykan_ms": med_ms(t_pk),
+                "ours_min": min_ms(t_ours),
+                "pykan_min": min_ms(t_pk),
+            }
+        )
+        print(
+            f"  update_grid {width} B={batch}: ours {rows[-1]['ours_ms']:.1f} ms, "
+            f"pykan {rows[-1]['pykan_ms']:.1f} ms",
+            file=sys.stderr,
+        )
     return rows
 
 
@@ -288,10 +315,18 @@ def bench_wide(cfg, use_pykan: bool) -> dict:
             step_pk()
             if i:
                 t_pk.append(time.perf_counter() - t0)
-    row = {"width": width, "batch": batch, "ours_ms": med_ms(t_ours), "pykan_ms": med_ms(t_pk),
-           "ours_min": min_ms(t_ours), "pykan_min": min_ms(t_pk)}
-    print(f"  wide {width} B={batch}: ours {row['ours_ms']:.1f} ms, pykan {row['pykan_ms']:.1f} ms",
-          file=sys.stderr)
+    row = {
+        "width": width,
+        "batch": batch,
+        "ours_ms": med_ms(t_ours),
+        "pykan_ms": med_ms(t_pk),
+        "ours_min": min_ms(t_ours),
+        "pykan_min": min_ms(t_pk),
+    }
+    print(
+        f"  wide {width} B={batch}: ours {row['ours_ms']:.1f} ms, pykan {row['pykan_ms']:.1f} ms",
+        file=sys.stderr,
+    )
     return row
 
 
@@ -339,8 +374,12 @@ def count_closure_ops(cfg, use_pykan: bool) -> dict:
 
     trainer._optimizer.step = one_closure
     trainer.step()
-    out = {"ours": ours_counter.total, "ours_top": ours_counter.counts.most_common(12),
-           "pykan": None, "pykan_top": None}
+    out = {
+        "ours": ours_counter.total,
+        "ours_top": ours_counter.counts.most_common(12),
+        "pykan": None,
+        "pykan_top": None,
+    }
     if use_pykan:
         import kan  # noqa: F401  (kan.MultKAN is the class; the module is in sys.modules)
 
@@ -380,8 +419,9 @@ def time_closures(cfg) -> list[dict]:
     rows = []
     for width, lamb in (([2, 5, 1], LAMB), ([2, 1, 1], 0.0)):
         data = make_data(width, 1000, cfg.device)
-        trainer = Trainer(ours_model(width, cfg.device), data, opt="LBFGS", lamb=lamb,
-                          update_grid=False)
+        trainer = Trainer(
+            ours_model(width, cfg.device), data, opt="LBFGS", lamb=lamb, update_grid=False
+        )
         times: list[float] = []
         real = trainer._optimizer.step
 
@@ -398,10 +438,20 @@ def time_closures(cfg) -> list[dict]:
         trainer._optimizer.step = timed_step
         for _ in range(5 if cfg.quick else 15):
             trainer.step()
-        rows.append({"width": width, "lamb": lamb, "ms": med_ms(times[20:]),
-                     "min": min_ms(times), "n": len(times)})
-        print(f"  LBFGS closure {width} lamb={lamb}: {rows[-1]['ms']:.2f} ms "
-              f"(best {rows[-1]['min']:.2f})", file=sys.stderr)
+        rows.append(
+            {
+                "width": width,
+                "lamb": lamb,
+                "ms": med_ms(times[20:]),
+                "min": min_ms(times),
+                "n": len(times),
+            }
+        )
+        print(
+            f"  LBFGS closure {width} lamb={lamb}: {rows[-1]['ms']:.2f} ms "
+            f"(best {rows[-1]['min']:.2f})",
+            file=sys.stderr,
+        )
     return rows
 
 
@@ -449,21 +499,36 @@ def bench_memory(cfg, use_pykan: bool) -> list[dict]:
     rows = []
     engines = ["ours", "pykan"] if use_pykan else ["ours"]
     for width, batch in FIT_CASES:
-        row = {"width": width, "batch": batch, "ours_mib": float("nan"),
-               "pykan_mib": float("nan")}
+        row = {"width": width, "batch": batch, "ours_mib": float("nan"), "pykan_mib": float("nan")}
         for engine in engines:
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--_mem-child", engine,
-                   "--_width", ",".join(map(str, width)), "--_batch", str(batch),
-                   "--device", cfg.device, "--threads", str(cfg.threads)]
+            cmd = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--_mem-child",
+                engine,
+                "--_width",
+                ",".join(map(str, width)),
+                "--_batch",
+                str(batch),
+                "--device",
+                cfg.device,
+                "--threads",
+                str(cfg.threads),
+            ]
             res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
             lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
             if res.returncode != 0 or not lines:
-                print(f"  memory child failed ({engine} {width}): {res.stderr[-500:]}",
-                      file=sys.stderr)
+                print(
+                    f"  memory child failed ({engine} {width}): {res.stderr[-500:]}",
+                    file=sys.stderr,
+                )
                 continue
             row[f"{engine}_mib"] = json.loads(lines[-1])["peak_bytes"] / 2**20
-        print(f"  memory {width} B={batch}: ours {row['ours_mib']:.1f} MiB, "
-              f"pykan {row['pykan_mib']:.1f} MiB", file=sys.stderr)
+        print(
+            f"  memory {width} B={batch}: ours {row['ours_mib']:.1f} MiB, "
+            f"pykan {row['pykan_mib']:.1f} MiB",
+            file=sys.stderr,
+        )
         rows.append(row)
     return rows
 
@@ -541,11 +606,15 @@ def render(fit_rows, grid_rows, mem_rows, wide, ops, use_pykan, closures=()) -> 
         f"~{WIDE_AIM_MS:g} ms (aim) | {aim} |"
     )
     pk_ops = ops["pykan"] if ops["pykan"] is not None else "–"
-    lines.append(f"| aten ops per LBFGS closure, [2, 5, 1] B=1000 | {ops['ours']} | {pk_ops} | "
-                 f"| | | (info) | |")
+    lines.append(
+        f"| aten ops per LBFGS closure, [2, 5, 1] B=1000 | {ops['ours']} | {pk_ops} | "
+        f"| | | (info) | |"
+    )
     for r in closures:
-        lines.append(f"| ms per LBFGS closure (ours), {_w(r['width'], 1000)}, λ={r['lamb']:g} | "
-                     f"{_fmt_ms(r['ms'])} (best {_fmt_ms(r['min'])}) | | | | | (info) | |")
+        lines.append(
+            f"| ms per LBFGS closure (ours), {_w(r['width'], 1000)}, λ={r['lamb']:g} | "
+            f"{_fmt_ms(r['ms'])} (best {_fmt_ms(r['min'])}) | | | | | (info) | |"
+        )
     return "\n".join(lines), all_ok
 
 
@@ -555,8 +624,11 @@ def main(argv=None) -> int:
     ap.add_argument("--no-pykan", action="store_true", help="do not run pykan")
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: "
-                    "fit,grid,memory,wide,ops,closure")
+    ap.add_argument(
+        "--skip",
+        default="",
+        help="comma list of sections to skip: fit,grid,memory,wide,ops,closure",
+    )
     ap.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     ap.add_argument("--_mem-child", dest="mem_child", help=argparse.SUPPRESS)
     ap.add_argument("--_width", dest="child_width", help=argparse.SUPPRESS)
@@ -565,8 +637,9 @@ def main(argv=None) -> int:
 
     if cfg.mem_child:
         width = [int(v) for v in cfg.child_width.split(",")]
-        print(json.dumps(mem_child(cfg.mem_child, width, cfg.child_batch, 3, cfg.device,
-                                   cfg.threads)))
+        print(
+            json.dumps(mem_child(cfg.mem_child, width, cfg.child_batch, 3, cfg.device, cfg.threads))
+        )
         return 0
 
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
@@ -582,35 +655,57 @@ def main(argv=None) -> int:
     fit_rows = bench_fit(cfg, use_pykan) if "fit" not in skip else []
     grid_rows = bench_update_grid(cfg, use_pykan) if "grid" not in skip else []
     mem_rows = bench_memory(cfg, use_pykan) if "memory" not in skip else []
-    wide = (bench_wide(cfg, use_pykan) if "wide" not in skip else
-            {"width": WIDE[0], "batch": WIDE[1], "ours_ms": float("nan"),
-             "pykan_ms": float("nan"), "ours_min": float("nan"), "pykan_min": float("nan")})
-    ops = (count_closure_ops(cfg, use_pykan) if "ops" not in skip else
-           {"ours": "–", "pykan": None, "ours_top": [], "pykan_top": None})
+    wide = (
+        bench_wide(cfg, use_pykan)
+        if "wide" not in skip
+        else {
+            "width": WIDE[0],
+            "batch": WIDE[1],
+            "ours_ms": float("nan"),
+            "pykan_ms": float("nan"),
+            "ours_min": float("nan"),
+            "pykan_min": float("nan"),
+        }
+    )
+    ops = (
+        count_closure_ops(cfg, use_pykan)
+        if "ops" not in skip
+        else {"ours": "–", "pykan": None, "ours_top": [], "pykan_top": None}
+    )
     closures = time_closures(cfg) if "closure" not in skip else []
     table, ok = render(fit_rows, grid_rows, mem_rows, wide, ops, use_pykan, closures)
     load1 = os.getloadavg()
 
     dev = cfg.device if cfg.device != "cpu" else f"cpu ({os.cpu_count()} cores)"
-    print(f"\nkan-widget engine vs pykan 0.2.8 — torch {torch.__version__}, {dev}, float32, "
-          f"{cfg.threads} threads{', quick' if cfg.quick else ''}; load average "
-          f"{load0[0]:.1f} -> {load1[0]:.1f}; {time.perf_counter() - t0:.0f} s\n")
+    print(
+        f"\nkan-widget engine vs pykan 0.2.8 — torch {torch.__version__}, {dev}, float32, "
+        f"{cfg.threads} threads{', quick' if cfg.quick else ''}; load average "
+        f"{load0[0]:.1f} -> {load1[0]:.1f}; {time.perf_counter() - t0:.0f} s\n"
+    )
     print(table)
-    print("\nTimes are medians; ratio: pykan time / ours (steps/s speed-up), judged on medians; "
-          "ratio of best: the same with each engine's fastest step (less sensitive to other "
-          "processes); memory: ours / pykan. MLP floor: a SiLU MLP of the same widths, Adam step "
-          "+ test forward (ours / MLP in brackets).")
-    print("Memory: peak RSS growth during a 3-step fit call after a warm-up call, one fresh "
-          "process per case (see the module doc).")
+    print(
+        "\nTimes are medians; ratio: pykan time / ours (steps/s speed-up), judged on medians; "
+        "ratio of best: the same with each engine's fastest step (less sensitive to other "
+        "processes); memory: ours / pykan. MLP floor: a SiLU MLP of the same widths, Adam step "
+        "+ test forward (ours / MLP in brackets)."
+    )
+    print(
+        "Memory: peak RSS growth during a 3-step fit call after a warm-up call, one fresh "
+        "process per case (see the module doc)."
+    )
     if ops["ours_top"]:
-        print("\nops per closure, ours, by kind: "
-              + ", ".join(f"{n} {c}" for n, c in ops["ours_top"]))
+        print(
+            "\nops per closure, ours, by kind: " + ", ".join(f"{n} {c}" for n, c in ops["ours_top"])
+        )
     if ops.get("pykan_top"):
-        print("ops per closure, pykan, by kind: "
-              + ", ".join(f"{n} {c}" for n, c in ops["pykan_top"]))
+        print(
+            "ops per closure, pykan, by kind: " + ", ".join(f"{n} {c}" for n, c in ops["pykan_top"])
+        )
     if load1[0] > (os.cpu_count() or 1):
-        print(f"\nWARNING: load average {load1[0]:.1f} on {os.cpu_count()} cores: other "
-              "processes shared the CPU; absolute times are inflated (ratios less so).")
+        print(
+            f"\nWARNING: load average {load1[0]:.1f} on {os.cpu_count()} cores: other "
+            "processes shared the CPU; absolute times are inflated (ratios less so)."
+        )
     return 1 if (cfg.check and not ok) else 0
 
 

@@ -64,8 +64,13 @@ def ours(seed: int) -> dict:
         formula = sympy.Symbol(f"incomplete: {err}")
     elapsed = time.perf_counter() - start
     nan = not all(math.isfinite(v) for v in losses) or formula.has(sympy.nan)
-    return {"time": elapsed, "ok": is_target(formula), "nan": nan, "formula": formula,
-            "width": model.width}
+    return {
+        "time": elapsed,
+        "ok": is_target(formula),
+        "nan": nan,
+        "formula": formula,
+        "width": model.width,
+    }
 
 
 @contextlib.contextmanager
@@ -88,8 +93,12 @@ def theirs(seed: int) -> dict:
     start = time.perf_counter()
     nan = False
     formula: sympy.Expr = sympy.Symbol("failed")
-    with _in_tmpdir(), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+    with (
+        _in_tmpdir(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore")
         try:
             # pykan's prune copies the model through checkpoint files, so auto_save stays on
@@ -115,8 +124,10 @@ def theirs(seed: int) -> dict:
 
 def trained_big(seed: int = 0) -> tuple[KAN, dict]:
     def f(x):
-        return (torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2)
-                + torch.tanh(2 * x[:, [2]]) * x[:, [3]])
+        return (
+            torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2)
+            + torch.tanh(2 * x[:, [2]]) * x[:, [3]]
+        )
 
     ds = create_dataset(f, n_var=4, seed=seed)
     model = KAN([4, 16, 16, 1], grid=5, k=3, seed=seed)
@@ -168,16 +179,21 @@ def main() -> None:
     for seed in range(args.seeds):
         r = ours(seed)
         runs.append(r)
-        print(f"seed {seed}: {r['time']:.2f} s  width {r['width']}  "
-              f"{'ok ' if r['ok'] else 'NO '} {'NaN ' if r['nan'] else ''}{r['formula']}",
-              flush=True)
+        print(
+            f"seed {seed}: {r['time']:.2f} s  width {r['width']}  "
+            f"{'ok ' if r['ok'] else 'NO '} {'NaN ' if r['nan'] else ''}{r['formula']}",
+            flush=True,
+        )
     py_runs = []
     if have_pykan:
         for seed in range(args.pykan_seeds):
             r = theirs(seed)
             py_runs.append(r)
-            print(f"pykan seed {seed}: {r['time']:.1f} s  {'ok ' if r['ok'] else 'NO '}"
-                  f"{'NaN ' if r['nan'] else ''}{r['formula']}", flush=True)
+            print(
+                f"pykan seed {seed}: {r['time']:.1f} s  {'ok ' if r['ok'] else 'NO '}"
+                f"{'NaN ' if r['nan'] else ''}{r['formula']}",
+                flush=True,
+            )
     big = bench_big(have_pykan)
 
     def frac(rs):
@@ -193,18 +209,24 @@ def main() -> None:
         ("canonical pipeline: formula exact (float32)", frac(runs), frac(py_runs), ">= 9/10"),
         ("canonical pipeline: runs with NaN / error", nans(runs), nans(py_runs), "0"),
         ("canonical pipeline: median wall time", med(runs), med(py_runs), "<= 5 s"),
-        (f"auto_symbolic, full library, {big['edges']} edges of [4,16,16,1]",
-         f"{big['ours']:.2f} s",
-         "-" if big["pykan"] is None else f"{big['pykan']:.0f} s (336 x {big['pykan_one']:.1f} s)",
-         "<= 10 s"),
+        (
+            f"auto_symbolic, full library, {big['edges']} edges of [4,16,16,1]",
+            f"{big['ours']:.2f} s",
+            "-"
+            if big["pykan"] is None
+            else f"{big['pykan']:.0f} s (336 x {big['pykan_one']:.1f} s)",
+            "<= 10 s",
+        ),
     ]
     w = max(len(r[0]) for r in rows)
     print()
     print(f"{'metric':<{w}}  {'kan-widget':>12}  {'pykan 0.2.8':>24}  target")
     for name, a, b, t in rows:
         print(f"{name:<{w}}  {a:>12}  {b:>24}  {t}")
-    print(f"(torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}, "
-          f"{os.cpu_count()} cpus)")
+    print(
+        f"(torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}, "
+        f"{os.cpu_count()} cpus)"
+    )
 
 
 if __name__ == "__main__":

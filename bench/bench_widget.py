@@ -58,7 +58,9 @@ def main() -> None:
         w_out = torch.linspace(0.5, 1.5, n_in)
         data = create_dataset(
             lambda x, w_out=w_out, n_out=n_out: torch.sin(x @ w_out).unsqueeze(1).repeat(1, n_out),
-            n_var=n_in, train_num=1000, test_num=1000,
+            n_var=n_in,
+            train_num=1000,
+            test_num=1000,
         )
         t0 = time.perf_counter()
         w = KANWidget(KAN(width, seed=0), data)
@@ -69,15 +71,21 @@ def main() -> None:
         rows.append((str(width), edges, len(w.curves), construct, snap_ms, refresh_ms))
         w.close()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"load average {load:.1f}, 100 points per curve, 1000 training rows, "
-          f"median of {REPEATS}")
-    print("| width | edges | curves bytes | construct ms | snapshot ms wall / cpu "
-          "| refresh() ms wall / cpu |")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"load average {load:.1f}, 100 points per curve, 1000 training rows, "
+        f"median of {REPEATS}"
+    )
+    print(
+        "| width | edges | curves bytes | construct ms | snapshot ms wall / cpu "
+        "| refresh() ms wall / cpu |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     for width, edges, nbytes, construct, (sw, sc), (rw, rc) in rows:
-        print(f"| {width} | {edges} | {nbytes} | {construct:.0f} | {sw:.1f} / {sc:.1f} | "
-              f"{rw:.1f} / {rc:.1f} |")
+        print(
+            f"| {width} | {edges} | {nbytes} | {construct:.0f} | {sw:.1f} / {sc:.1f} | "
+            f"{rw:.1f} / {rc:.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -28,16 +28,39 @@ from pathlib import Path
 # too), and two of docs/Interp.
 TUTORIALS = [
     "hellokan.ipynb",
-    *[f"docs/API_demo/API_{n}.ipynb" for n in (
-        "1_indexing", "2_plotting", "3_extract_activations", "4_initialization", "5_grid",
-        "6_training_hyperparameter", "7_pruning", "8_regularization", "9_video", "10_device",
-        "11_create_dataset", "12_checkpoint_save_load_model",
-    )],
-    *[f"docs/Example/Example_{n}.ipynb" for n in (
-        "1_function_fitting", "3_deep_formula", "4_classfication", "5_special_functions",
-        "6_PDE_interpretation", "7_PDE_accuracy", "8_continual_learning", "9_singularity",
-        "10_relativity-addition", "11_encouraing_linear", "12_unsupervised_learning",
-    )],
+    *[
+        f"docs/API_demo/API_{n}.ipynb"
+        for n in (
+            "1_indexing",
+            "2_plotting",
+            "3_extract_activations",
+            "4_initialization",
+            "5_grid",
+            "6_training_hyperparameter",
+            "7_pruning",
+            "8_regularization",
+            "9_video",
+            "10_device",
+            "11_create_dataset",
+            "12_checkpoint_save_load_model",
+        )
+    ],
+    *[
+        f"docs/Example/Example_{n}.ipynb"
+        for n in (
+            "1_function_fitting",
+            "3_deep_formula",
+            "4_classfication",
+            "5_special_functions",
+            "6_PDE_interpretation",
+            "7_PDE_accuracy",
+            "8_continual_learning",
+            "9_singularity",
+            "10_relativity-addition",
+            "11_encouraing_linear",
+            "12_unsupervised_learning",
+        )
+    ],
     "docs/Interp/Interp_9_different_plotting_metrics.ipynb",
     "docs/Interp/Interp_10_hessian.ipynb",
 ]

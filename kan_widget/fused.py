@@ -131,8 +131,13 @@ class InputCache:
         self.clear()
 
     def holds(self, x: torch.Tensor, kn: Knots, base_fun: str) -> bool:
-        return (self.feats is not None and self.x is x and self.version == x._version
-                and self.kn is kn and self.base_fun == base_fun)
+        return (
+            self.feats is not None
+            and self.x is x
+            and self.version == x._version
+            and self.kn is kn
+            and self.base_fun == base_fun
+        )
 
 
 class SplineLayer(torch.autograd.Function):
@@ -156,14 +161,31 @@ class SplineLayer(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, w, kn: Knots, base_fun: str, stats: str | None, grad: bool,
-                cache: InputCache | None = None):
+    def forward(
+        ctx,
+        x,
+        w,
+        kn: Knots,
+        base_fun: str,
+        stats: str | None,
+        grad: bool,
+        cache: InputCache | None = None,
+    ):
         with OneThread() as th:
             return SplineLayer.run_forward(ctx, th, x, w, kn, base_fun, stats, grad, cache)
 
     @staticmethod
-    def run_forward(ctx, th: OneThread, x, w, kn: Knots, base_fun: str, stats: str | None, grad,
-                 cache: InputCache | None = None):
+    def run_forward(
+        ctx,
+        th: OneThread,
+        x,
+        w,
+        kn: Knots,
+        base_fun: str,
+        stats: str | None,
+        grad,
+        cache: InputCache | None = None,
+    ):
         B = x.shape[0]
         # needs_input_grad ignores no_grad mode: ``grad`` says whether a backward can follow
         need_dx = grad and ctx.needs_input_grad[0] and kn.dinv is not None

@@ -84,13 +84,18 @@ class KANLayer(nn.Module):
         n_in, n_out = t["scale_base"].shape
         n_knots = t["grid"].shape[-1]
         self.in_dim, self.out_dim, self.num, self.k = n_in, n_out, n_knots - 2 * k - 1, k
-        shapes = {"coef": (n_in, n_out, self.num + k), "sym_params": (n_in, n_out, 4),
-                  "grid": (n_in, n_knots)}
+        shapes = {
+            "coef": (n_in, n_out, self.num + k),
+            "sym_params": (n_in, n_out, 4),
+            "grid": (n_in, n_knots),
+        }
         for name in self.TENSORS:
             shape = shapes.get(name, (n_in, n_out))
             if tuple(t[name].shape) != shape or self.num < 1:
-                raise ValueError(f"layer tensor {name} has shape {tuple(t[name].shape)}; "
-                                 f"expected {shape} (grid intervals {self.num}, k={k})")
+                raise ValueError(
+                    f"layer tensor {name} has shape {tuple(t[name].shape)}; "
+                    f"expected {shape} (grid intervals {self.num}, k={k})"
+                )
         self.grid_eps = grid_eps
         self.base_fun_name = base_fun
         self.base_fun = BASE_FUNCTIONS[base_fun]
@@ -107,8 +112,9 @@ class KANLayer(nn.Module):
         self._knots()  # part of the grid's state: not the first training step's work
 
     @classmethod
-    def initial(cls, in_dim: int, out_dim: int, config: KANConfig,
-                generator: torch.Generator, device=None) -> KANLayer:
+    def initial(
+        cls, in_dim: int, out_dim: int, config: KANConfig, generator: torch.Generator, device=None
+    ) -> KANLayer:
         """A new layer as pykan initialises it, drawing from ``generator``: splines through
         small noise, random ``scale_base``, ``scale_sp = 1/sqrt(in_dim)``, every edge a spline."""
         c, dtype = config, config.dtype
@@ -117,7 +123,7 @@ class KANLayer(nn.Module):
         # pykan's init: a least-squares spline through small uniform noise at the grid points
         noise = torch.rand(c.grid + 1, in_dim, out_dim, generator=generator, dtype=dtype) - 0.5
         noise = (noise * c.noise_scale / c.grid).to(device)
-        knots = grid[:, c.k:-c.k].t()  # [G+1, in]
+        knots = grid[:, c.k : -c.k].t()  # [G+1, in]
         coef = curve2coef(knots, noise, grid, c.k)
         u = torch.rand(in_dim, out_dim, generator=generator, dtype=dtype).to(device)
         root = math.sqrt(in_dim)
@@ -149,8 +155,9 @@ class KANLayer(nn.Module):
             for (i, j), name in self.sym_names.items()
             if i in in_pos and j in out_pos
         }
-        return KANLayer(tensors, k=self.k, base_fun=self.base_fun_name, grid_eps=self.grid_eps,
-                        sym_names=names)
+        return KANLayer(
+            tensors, k=self.k, base_fun=self.base_fun_name, grid_eps=self.grid_eps, sym_names=names
+        )
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -266,7 +273,14 @@ class KANLayer(nn.Module):
             tape = Tape(need_dx)
             with OneThread() as th:
                 y, value = SplineLayer.run_forward(
-                    tape, th, x, w, self._knots(), self.base_fun_name, STATISTIC[metric], True,
+                    tape,
+                    th,
+                    x,
+                    w,
+                    self._knots(),
+                    self.base_fun_name,
+                    STATISTIC[metric],
+                    True,
                     None if need_dx else self._input_cache,
                 )
         return y, value, tape
@@ -334,8 +348,13 @@ class KANLayer(nn.Module):
         return torch.einsum("bik,iok->bio", basis(x, self.grid, self.k), self.coef)
 
     # ------------------------------------------------------------------ grid refit
-    def refit_grid(self, x: torch.Tensor, num: int | None = None, grid_eps: float | None = None,
-                   min_span: float = 0.0):
+    def refit_grid(
+        self,
+        x: torch.Tensor,
+        num: int | None = None,
+        grid_eps: float | None = None,
+        min_span: float = 0.0,
+    ):
         """Move the knots to the samples ``x [B, in]`` (optionally to ``num`` intervals) and refit
         ``coef`` by least squares so each edge's spline is unchanged on the samples.
 

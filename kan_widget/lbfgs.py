@@ -33,12 +33,18 @@ class LBFGS:
         tolerance_ys: float = 1e-32,
     ):
         self._params = list(params)
-        self.param_groups = [{
-            "params": self._params, "lr": lr, "max_iter": max_iter,
-            "max_eval": max_iter * 5 // 4, "history_size": history_size,
-            "tolerance_grad": tolerance_grad, "tolerance_change": tolerance_change,
-            "tolerance_ys": tolerance_ys,
-        }]
+        self.param_groups = [
+            {
+                "params": self._params,
+                "lr": lr,
+                "max_iter": max_iter,
+                "max_eval": max_iter * 5 // 4,
+                "history_size": history_size,
+                "tolerance_grad": tolerance_grad,
+                "tolerance_change": tolerance_change,
+                "tolerance_ys": tolerance_ys,
+            }
+        ]
         self.state: dict = {}
         self.final: tuple[torch.Tensor, torch.Tensor] | None = None
         self._sizes = [p.numel() for p in self._params]
@@ -51,15 +57,18 @@ class LBFGS:
                 p.grad.zero_()
 
     def _flat_grad(self) -> torch.Tensor:
-        return torch.cat([
-            (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-            for p in self._params
-        ])
+        return torch.cat(
+            [
+                (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                for p in self._params
+            ]
+        )
 
     def _add(self, t: float, d: torch.Tensor) -> None:
         parts = d.split(self._sizes)
-        torch._foreach_add_(self._params, [v.view_as(p) for v, p in zip(parts, self._params)],
-                            alpha=t)
+        torch._foreach_add_(
+            self._params, [v.view_as(p) for v, p in zip(parts, self._params)], alpha=t
+        )
 
     def _set(self, values: list[torch.Tensor]) -> None:
         torch._foreach_copy_(self._params, values)

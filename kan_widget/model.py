@@ -91,8 +91,13 @@ class KAN(nn.Module):
         options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
         return cls(width, device=device, **options)
 
-    def _install(self, config: KANConfig, layers: Sequence[KANLayer], reg_metric: str,
-                 scores: list[torch.Tensor] | None) -> None:
+    def _install(
+        self,
+        config: KANConfig,
+        layers: Sequence[KANLayer],
+        reg_metric: str,
+        scores: list[torch.Tensor] | None,
+    ) -> None:
         """Make this model ``layers`` under ``config``: every attribute but ``train_input``. The
         one place a model is put together: the constructor, :meth:`restore` and :meth:`_build`
         (copies, files, pruning) all end here."""
@@ -102,9 +107,15 @@ class KAN(nn.Module):
         self.reg_metric = reg_metric
 
     @classmethod
-    def _build(cls, config: KANConfig, layers: Sequence[KANLayer], *, reg_metric: str,
-               scores: list[torch.Tensor] | None = None,
-               train_input: torch.Tensor | None = None) -> KAN:
+    def _build(
+        cls,
+        config: KANConfig,
+        layers: Sequence[KANLayer],
+        *,
+        reg_metric: str,
+        scores: list[torch.Tensor] | None = None,
+        train_input: torch.Tensor | None = None,
+    ) -> KAN:
         """A model of existing ``layers`` (nothing drawn at random)."""
         new = cls.__new__(cls)
         nn.Module.__init__(new)
@@ -366,12 +377,20 @@ class KAN(nn.Module):
     def copy(self) -> KAN:
         """A deep copy (no files written, unlike pykan's ``copy``)."""
         layers = _layers_from_state(
-            self.config, self.width, [layer.num for layer in self.layers], self.state_dict(),
+            self.config,
+            self.width,
+            [layer.num for layer in self.layers],
+            self.state_dict(),
             [layer.sym_names for layer in self.layers],
         )
         scores = None if self._edge_scores is None else [s.clone() for s in self._edge_scores]
-        return KAN._build(self.config, layers, reg_metric=self.reg_metric, scores=scores,
-                          train_input=self.train_input)
+        return KAN._build(
+            self.config,
+            layers,
+            reg_metric=self.reg_metric,
+            scores=scores,
+            train_input=self.train_input,
+        )
 
     def to(self, *args, **kwargs):  # keep config's dtype in step with the tensors
         out = super().to(*args, **kwargs)
@@ -405,8 +424,9 @@ class KAN(nn.Module):
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{name!r} has an invalid model config: {e}") from None
         try:
-            sym_names = [{(int(i), int(j)): str(n) for i, j, n in names}
-                         for names in meta["sym_names"]]
+            sym_names = [
+                {(int(i), int(j)): str(n) for i, j, n in names} for names in meta["sym_names"]
+            ]
             layers = _layers_from_state(
                 config, meta["width"], meta["grids"], tensors, sym_names, device=device
             )
@@ -450,9 +470,14 @@ class KAN(nn.Module):
         return formula.symbolic_formula(self, var=var, simplify=simplify, **kwargs)
 
 
-def _layers_from_state(config: KANConfig, width: Sequence[int], grids: Sequence[int],
-                       state: dict[str, torch.Tensor], sym_names: Sequence[dict],
-                       device=None) -> list[KANLayer]:
+def _layers_from_state(
+    config: KANConfig,
+    width: Sequence[int],
+    grids: Sequence[int],
+    state: dict[str, torch.Tensor],
+    sym_names: Sequence[dict],
+    device=None,
+) -> list[KANLayer]:
     """Layers holding copies of a model's ``state_dict`` (keys ``layers.{l}.{name}``), cast to
     the config's dtype, on ``device`` (``None``: where the tensors are). Raises ValueError
     unless the tensors fit ``width`` and ``grids``."""
@@ -461,22 +486,31 @@ def _layers_from_state(config: KANConfig, width: Sequence[int], grids: Sequence[
         raise ValueError(f"width {list(width)} needs {depth} grids and sym_names lists")
     want = {f"layers.{l}.{name}" for l in range(depth) for name in KANLayer.TENSORS}
     if set(state) != want:
-        raise ValueError(f"missing tensors {sorted(want - set(state))}, "
-                         f"unexpected {sorted(set(state) - want)}")
+        raise ValueError(
+            f"missing tensors {sorted(want - set(state))}, unexpected {sorted(set(state) - want)}"
+        )
     layers = []
     for l in range(depth):
         tensors = {}
         for name in KANLayer.TENSORS:
             t = state[f"layers.{l}.{name}"].detach()
             dtype = config.dtype if t.is_floating_point() else t.dtype
-            tensors[name] = t.to(device=device, dtype=dtype, copy=True,
-                                 memory_format=torch.contiguous_format)
-        layer = KANLayer(tensors, k=config.k, base_fun=config.base_fun,
-                         grid_eps=config.grid_eps, sym_names=sym_names[l])
+            tensors[name] = t.to(
+                device=device, dtype=dtype, copy=True, memory_format=torch.contiguous_format
+            )
+        layer = KANLayer(
+            tensors,
+            k=config.k,
+            base_fun=config.base_fun,
+            grid_eps=config.grid_eps,
+            sym_names=sym_names[l],
+        )
         if (layer.in_dim, layer.out_dim, layer.num) != (width[l], width[l + 1], grids[l]):
-            raise ValueError(f"layer {l} has {layer.in_dim} -> {layer.out_dim} nodes on "
-                             f"{layer.num} intervals; the width and grids say "
-                             f"{width[l]} -> {width[l + 1]} on {grids[l]}")
+            raise ValueError(
+                f"layer {l} has {layer.in_dim} -> {layer.out_dim} nodes on "
+                f"{layer.num} intervals; the width and grids say "
+                f"{width[l]} -> {width[l + 1]} on {grids[l]}"
+            )
         layers.append(layer)
     return layers
 
@@ -487,8 +521,10 @@ def _signature() -> inspect.Signature:
     P = inspect.Parameter
     return inspect.Signature(
         [P("self", P.POSITIONAL_OR_KEYWORD), P("width", P.POSITIONAL_OR_KEYWORD)]
-        + [P(f.name, P.POSITIONAL_OR_KEYWORD, default=f.default)
-           for f in dataclasses.fields(KANConfig)]
+        + [
+            P(f.name, P.POSITIONAL_OR_KEYWORD, default=f.default)
+            for f in dataclasses.fields(KANConfig)
+        ]
         + [P("device", P.KEYWORD_ONLY, default=None)]
     )
 

@@ -25,9 +25,7 @@ def tape_ok(model, metric: str | None, loss_fn: Callable | None, coef_terms: boo
     """Whether :func:`loss_and_grad` computes this objective: the default loss, no coefficient
     penalty, a fused magnitude (or none), and no symbolic edges."""
     return (
-        loss_fn is None
-        and not coef_terms
-        and all(layer.tape_ok(metric) for layer in model.layers)
+        loss_fn is None and not coef_terms and all(layer.tape_ok(metric) for layer in model.layers)
     )
 
 

@@ -249,8 +249,9 @@ def sort_rows(x: torch.Tensor) -> torch.Tensor:
     return torch.sort(x, dim=1).values
 
 
-def grid_on_samples(x_sorted: torch.Tensor, num: int, k: int, eps: float,
-                    min_span: float = 0.0) -> torch.Tensor:
+def grid_on_samples(
+    x_sorted: torch.Tensor, num: int, k: int, eps: float, min_span: float = 0.0
+) -> torch.Tensor:
     """Extended knots ``[n_in, num + 2k + 1]`` for the samples ``x_sorted [n_in, B]`` (each row
     sorted): sample quantiles mixed with a uniform grid over the sample range (weight ``eps`` on
     uniform), as pykan's ``update_grid_from_samples``; a row spanning less than ``min_span`` gets

@@ -196,8 +196,11 @@ class Trainer:
                 if not last:  # the step ended without evaluating: report the start point
                     closure()
                 # the carry holds the batch and the model's tensors, so their ids stay theirs
-                self._carry = (self._objective_key(lamb, need_stats, x, y),
-                               self._optimizer.final, (x, y, *model.parameters(), *model.buffers()))
+                self._carry = (
+                    self._objective_key(lamb, need_stats, x, y),
+                    self._optimizer.final,
+                    (x, y, *model.parameters(), *model.buffers()),
+                )
             else:
                 loss = self._optimizer.step(closure)
             finite = bool(torch.isfinite(loss).all()) and all(
@@ -236,11 +239,27 @@ class Trainer:
         in-place edit moves the version; a grid update or a pruning, too)."""
         m = self.model
         tensors = (*m.parameters(), *m.buffers())
-        return (lamb, need_stats, self.metric, self.lamb_l1, self.lamb_entropy, self.lamb_coef,
-                self.lamb_coefdiff, self.loss_fn, id(x), id(y), id(self._optimizer),
-                tuple((id(t), t._version) for t in tensors),
-                tuple(sorted((l, *e, n) for l, layer in enumerate(m.layers)
-                             for e, n in layer.sym_names.items())))
+        return (
+            lamb,
+            need_stats,
+            self.metric,
+            self.lamb_l1,
+            self.lamb_entropy,
+            self.lamb_coef,
+            self.lamb_coefdiff,
+            self.loss_fn,
+            id(x),
+            id(y),
+            id(self._optimizer),
+            tuple((id(t), t._version) for t in tensors),
+            tuple(
+                sorted(
+                    (l, *e, n)
+                    for l, layer in enumerate(m.layers)
+                    for e, n in layer.sym_names.items()
+                )
+            ),
+        )
 
     def _has_spline_edges(self) -> bool:
         # a grid update only moves splines; once every active edge is symbolic it changes nothing

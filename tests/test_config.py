@@ -59,7 +59,11 @@ def _same_model(a: KAN, b: KAN) -> None:
         assert sa[k].dtype == sb[k].dtype and torch.equal(sa[k], sb[k]), k
     for la, lb in zip(a.layers, b.layers, strict=True):
         assert (la.num, la.k, la.grid_eps, la.base_fun_name) == (
-            lb.num, lb.k, lb.grid_eps, lb.base_fun_name)
+            lb.num,
+            lb.k,
+            lb.grid_eps,
+            lb.base_fun_name,
+        )
 
 
 def test_options_here_are_every_field_and_none_is_its_default():
@@ -145,9 +149,18 @@ def test_dict_round_trip_and_format_1_files():
     assert d["dtype"] == "float64" and d["grid_range"] == [-2.0, 3.0]
     assert KANConfig.from_dict(d) == config
     # format 1 as io.py wrote it before KANConfig, and before grid_min_span existed
-    old = {"grid": 3, "k": 3, "grid_range": [-1.0, 1.0], "seed": 1, "grid_eps": 0.02,
-           "noise_scale": 0.3, "base_fun": "silu", "dtype": "float32", "scale_base_mu": 0.0,
-           "scale_base_sigma": 1.0}
+    old = {
+        "grid": 3,
+        "k": 3,
+        "grid_range": [-1.0, 1.0],
+        "seed": 1,
+        "grid_eps": 0.02,
+        "noise_scale": 0.3,
+        "base_fun": "silu",
+        "dtype": "float32",
+        "scale_base_mu": 0.0,
+        "scale_base_sigma": 1.0,
+    }
     assert KANConfig.from_dict(old) == KANConfig()
     assert KANConfig.from_dict({**old, "grid_min_span": 0.0}).grid_min_span == 0.0
     with pytest.raises(ValueError, match="unknown model config options"):

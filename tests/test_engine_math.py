@@ -55,8 +55,9 @@ def _perturbed(width, grid=4, k=3, seed=0, dtype=torch.float64, mask_edge=True):
     with torch.no_grad():
         for layer in model.layers:
             layer.coef.add_(0.3 * torch.randn(layer.coef.shape, generator=g, dtype=dtype))
-            layer.scale_base.add_(0.2 * torch.randn(layer.scale_base.shape, generator=g,
-                                                    dtype=dtype))
+            layer.scale_base.add_(
+                0.2 * torch.randn(layer.scale_base.shape, generator=g, dtype=dtype)
+            )
             layer.scale_sp.mul_(1 + torch.rand(layer.scale_sp.shape, generator=g, dtype=dtype))
         if mask_edge:
             model.layers[0].mask[0, 1] = 0.0
@@ -92,8 +93,13 @@ def _knot_rows(G: int, k: int, seed: int = 0) -> torch.Tensor:
 def _cox_de_boor_table(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
     n = grid.shape[1] - k - 1
     return torch.tensor(
-        [[[_cox_de_boor(m, k, grid[i].tolist(), x[b, i].item()) for m in range(n)]
-          for i in range(grid.shape[0])] for b in range(x.shape[0])],
+        [
+            [
+                [_cox_de_boor(m, k, grid[i].tolist(), x[b, i].item()) for m in range(n)]
+                for i in range(grid.shape[0])
+            ]
+            for b in range(x.shape[0])
+        ],
         dtype=torch.float64,
     )
 
@@ -158,8 +164,9 @@ def test_basis_gradient_gradcheck(k):
     # keep samples off the knots, where low orders are not differentiable
     dist = (x.unsqueeze(2) - grid.unsqueeze(0)).abs().amin(2, keepdim=True).squeeze(2)
     x = torch.where(dist < 1e-3, x + 3e-3, x).requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda v: basis(v, grid, k), (x,), eps=1e-6, atol=1e-7,
-                                    fast_mode=True)
+    assert torch.autograd.gradcheck(
+        lambda v: basis(v, grid, k), (x,), eps=1e-6, atol=1e-7, fast_mode=True
+    )
     # and the closed-form derivative equals autograd through the reference recursion (on the
     # rows with distinct knots: see test_reference_basis_with_repeated_knots)
     (g1,) = torch.autograd.grad(basis(x, grid, k)[:, :2].pow(2).sum(), x)
@@ -432,9 +439,10 @@ def _direct_penalty(A: list[torch.Tensor], metric: str, mu1: float, mu2: float) 
             v = a.t()
             pr = v / (v.sum(1, keepdim=True) + 1)
             pc = v / (v.sum(0, keepdim=True) + 1)
-            ent = -(pr * torch.log2(pr + 1e-4)).sum(1).mean() - (
-                pc * torch.log2(pc + 1e-4)
-            ).sum(0).mean()
+            ent = (
+                -(pr * torch.log2(pr + 1e-4)).sum(1).mean()
+                - (pc * torch.log2(pc + 1e-4)).sum(0).mean()
+            )
         total += mu1 * a.sum().item() + mu2 * ent.item()
     return total
 
@@ -615,8 +623,9 @@ def test_save_load_round_trip_bit_identical(tmp_path, trained, dtype):
 
 def test_save_load_with_symbolic_edges(tmp_path, trained):
     model = trained[0].copy()
-    model.layers[0].set_symbolic([0, 1], [2, 3], ["sin", "x^2"],
-                                 torch.tensor([[3.1, 0.1, 0.9, -0.2], [1.0, 0.0, 1.1, 0.3]]))
+    model.layers[0].set_symbolic(
+        [0, 1], [2, 3], ["sin", "x^2"], torch.tensor([[3.1, 0.1, 0.9, -0.2], [1.0, 0.0, 1.1, 0.3]])
+    )
     model.layers[1].set_symbolic([2], [0], ["exp"], torch.tensor([[0.5, 0.1, 1.2, 0.0]]))
     p = tmp_path / "m.kan"
     model.save(p)
@@ -672,8 +681,12 @@ def test_caches_follow_masks_and_survive_inference_mode():
     x = torch.rand(64, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
     with torch.inference_mode():
         y0 = model(x)
-    ds = {"train_input": x, "train_label": y0.clone() * 0.5,
-          "test_input": x, "test_label": y0.clone() * 0.5}
+    ds = {
+        "train_input": x,
+        "train_label": y0.clone() * 0.5,
+        "test_input": x,
+        "test_label": y0.clone() * 0.5,
+    }
     model.fit(ds, steps=2, lamb=0.01)  # would raise on a cached inference tensor
     layer = model.layers[0]
     before = model(x).detach()
@@ -817,8 +830,10 @@ def test_canonical_example_trains_and_prunes_to_2_1_1():
         rmses.append(rmse)
         pruned += width == [2, 1, 1]
         scores = sorted(model.node_scores[1].tolist(), reverse=True)
-        rows.append(f"seed {seed}: test RMSE {rmse:.4f} ({rmse / 0.05:.2f} of 0.05), pruned "
-                    f"width {width}, 2nd hidden node score {scores[1] / 1e-2:.2f} x node_th")
+        rows.append(
+            f"seed {seed}: test RMSE {rmse:.4f} ({rmse / 0.05:.2f} of 0.05), pruned "
+            f"width {width}, 2nd hidden node score {scores[1] / 1e-2:.2f} x node_th"
+        )
     report = "\n".join(rows)
     print(report)
     assert all(math.isfinite(r) and r < 0.1 for r in rmses), report
@@ -842,8 +857,9 @@ def test_cuda_forward_backward_match_cpu(metric):
         loss = obj(x.to(dev))
         loss.backward()
         losses.append(loss.item())
-        grads.append({n: p.grad.detach().cpu() for n, p in m.named_parameters()
-                      if p.grad is not None})
+        grads.append(
+            {n: p.grad.detach().cpu() for n, p in m.named_parameters() if p.grad is not None}
+        )
         with torch.no_grad():
             out = m(x.to(dev)).cpu()
             if dev == "cpu":
@@ -882,9 +898,14 @@ def test_functional_helpers_are_consistent():
     y = torch.einsum("bik,iok->bio", basis(x, grid, 3), coef)
     back = curve2coef(x, y, grid, 3)
     y_back = torch.einsum("bik,iok->bio", basis(x, grid, 3), back)
-    print("curve2coef: curve err", ((y_back - y).abs().max() / y.abs().max()).item(),
-          "interior coef err", (back - coef)[:, :, 1:-1].abs().max().item(),
-          "coef err", (back - coef).abs().max().item())
+    print(
+        "curve2coef: curve err",
+        ((y_back - y).abs().max() / y.abs().max()).item(),
+        "interior coef err",
+        (back - coef)[:, :, 1:-1].abs().max().item(),
+        "coef err",
+        (back - coef).abs().max().item(),
+    )
     assert (y_back - y).abs().max().item() <= 2e-6 * y.abs().max().item()
     # coefficients are recovered too, up to the tiny ridge (which mostly biases the two end basis
     # functions, whose support barely reaches into the samples)

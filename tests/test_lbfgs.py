@@ -75,8 +75,10 @@ def test_same_iterates_as_torch_lbfgs_when_pairs_are_kept():
 
     # two parameter tensors, so the flat vector is split back correctly
     def run(factory):
-        xs = [torch.nn.Parameter(torch.zeros(12, dtype=torch.float64)),
-              torch.nn.Parameter(torch.zeros(3, 6, dtype=torch.float64))]
+        xs = [
+            torch.nn.Parameter(torch.zeros(12, dtype=torch.float64)),
+            torch.nn.Parameter(torch.zeros(3, 6, dtype=torch.float64)),
+        ]
         opt = factory(xs)
         path = []
 
@@ -92,9 +94,16 @@ def test_same_iterates_as_torch_lbfgs_when_pairs_are_kept():
         return path
 
     ours = run(lambda p: LBFGS(p, max_iter=5, history_size=3))
-    theirs = run(lambda p: torch.optim.LBFGS(p, max_iter=5, history_size=3,
-                                             line_search_fn="strong_wolfe",
-                                             tolerance_grad=1e-32, tolerance_change=1e-32))
+    theirs = run(
+        lambda p: torch.optim.LBFGS(
+            p,
+            max_iter=5,
+            history_size=3,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-32,
+            tolerance_change=1e-32,
+        )
+    )
     for mine, ref in zip(ours, theirs):
         torch.testing.assert_close(mine, ref, rtol=1e-9, atol=1e-12)
     assert not torch.equal(ours[0], ours[-1])
@@ -114,8 +123,9 @@ def test_constructing_it_does_not_import_dynamo():
         "opt.step(lambda: ((p - 1) ** 2).sum().backward() or ((p - 1) ** 2).sum())\n"
         "print('torch._dynamo' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "False"
 
 
@@ -134,8 +144,9 @@ def _trainer_run(reuse: bool, between=None, steps: int = 8):
         calls[0] += 1
         return original(*args, **kwargs)
 
-    ds = create_dataset(lambda x: torch.sin(3 * x[:, :1]) * x[:, 1:], n_var=2, train_num=200,
-                        test_num=50, seed=1)
+    ds = create_dataset(
+        lambda x: torch.sin(3 * x[:, :1]) * x[:, 1:], n_var=2, train_num=200, test_num=50, seed=1
+    )
     model = KAN([2, 3, 1], grid=4, seed=1)
     trainer = Trainer(model, ds, lamb=0.01, grid_update_num=2, stop_grid_update_step=4)
     history = []

@@ -68,8 +68,10 @@ def _pair(width=WIDTH, grid=5, k=3, *, nonuniform=True, dtype=torch.float32, see
         for layer in pk.act_fun:  # smooth, distinct edges: a*sin(w*x + b) through the knots
             n_in, n_out = layer.in_dim, layer.out_dim
             xs = torch.linspace(-1, 1, 64).unsqueeze(1).expand(64, n_in)
-            a, w, b = (torch.randn(3, 1, n_in, n_out, generator=g) * torch.tensor([1.0, 1.5, 1.0])
-                       .reshape(3, 1, 1, 1)).unbind(0)
+            a, w, b = (
+                torch.randn(3, 1, n_in, n_out, generator=g)
+                * torch.tensor([1.0, 1.5, 1.0]).reshape(3, 1, 1, 1)
+            ).unbind(0)
             layer.coef.copy_(curve2coef(xs, a * torch.sin(w * xs.unsqueeze(2) + b), layer.grid, k))
             layer.scale_base.add_(0.2 * torch.randn(layer.scale_base.shape, generator=g))
             layer.scale_sp.mul_(1 + 0.5 * torch.rand(layer.scale_sp.shape, generator=g))
@@ -171,8 +173,11 @@ def test_acts_scale_spline_per_edge(in_tmp):
     for l in range(len(model.layers)):
         want_n = pk.acts_scale_spline[l].t()  # pykan: [out, in]
         want_u = pk.edge_actscale[l].t()
-        for got, want in ((stats_n[l].value, want_n), (stats_n[l].score, want_n),
-                          (stats_u[l].value, want_u)):
+        for got, want in (
+            (stats_n[l].value, want_n),
+            (stats_n[l].score, want_n),
+            (stats_u[l].value, want_u),
+        ):
             assert got.shape == want.shape
             assert (got - want).abs().max().item() <= 1e-5 * max(1.0, want.abs().max().item())
     # the masked edge has (numerically) zero magnitude in both

@@ -267,8 +267,12 @@ class TestFiles:
     k=st.integers(1, 3),
     seed=st.integers(0, 10_000),
     fixes=st.lists(
-        st.tuples(st.integers(0, 10), st.integers(0, 10), st.integers(0, 10),
-                  st.sampled_from(["sin", "x^2", "exp", "1/x", "log", "tanh", "0"])),
+        st.tuples(
+            st.integers(0, 10),
+            st.integers(0, 10),
+            st.integers(0, 10),
+            st.sampled_from(["sin", "x^2", "exp", "1/x", "log", "tanh", "0"]),
+        ),
         max_size=4,
     ),
 )

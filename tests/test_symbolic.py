@@ -29,10 +29,35 @@ from kan_widget.symbolic import (
 from kan_widget.symbolic.library import resolve_lib
 
 PYKAN_COMPLEXITY = {
-    "x": 1, "x^2": 2, "x^3": 3, "x^4": 3, "x^5": 3, "1/x": 2, "1/x^2": 2, "1/x^3": 3,
-    "1/x^4": 4, "1/x^5": 5, "sqrt": 2, "x^0.5": 2, "x^1.5": 4, "1/sqrt(x)": 2, "1/x^0.5": 2,
-    "exp": 2, "log": 2, "abs": 3, "sin": 2, "cos": 2, "tan": 3, "tanh": 3, "sgn": 3,
-    "arcsin": 4, "arccos": 4, "arctan": 4, "arctanh": 4, "0": 0, "gaussian": 3,
+    "x": 1,
+    "x^2": 2,
+    "x^3": 3,
+    "x^4": 3,
+    "x^5": 3,
+    "1/x": 2,
+    "1/x^2": 2,
+    "1/x^3": 3,
+    "1/x^4": 4,
+    "1/x^5": 5,
+    "sqrt": 2,
+    "x^0.5": 2,
+    "x^1.5": 4,
+    "1/sqrt(x)": 2,
+    "1/x^0.5": 2,
+    "exp": 2,
+    "log": 2,
+    "abs": 3,
+    "sin": 2,
+    "cos": 2,
+    "tan": 3,
+    "tanh": 3,
+    "sgn": 3,
+    "arcsin": 4,
+    "arccos": 4,
+    "arctan": 4,
+    "arctanh": 4,
+    "0": 0,
+    "gaussian": 3,
 }
 
 # functions that are the same family under c*f(a*x+b)+d: either name is a correct answer
@@ -41,15 +66,34 @@ SAME = {"cos": "sin", "x^0.5": "sqrt", "1/x^0.5": "1/sqrt(x)", "arccos": "arcsin
 # argument windows where each function shows its shape (so it is identifiable), and the
 # smallest fraction of the window the data must cover
 WINDOWS = {
-    "x": (-3, 3, 0.3), "x^2": (-2, 2, 0.5), "x^3": (-2, 2, 0.5), "x^4": (-2, 2, 0.5),
-    "x^5": (-2, 2, 0.5), "1/x": (0.3, 1.5, 0.6), "1/x^2": (0.3, 1.5, 0.6),
-    "1/x^3": (0.3, 1.5, 0.6), "1/x^4": (0.3, 1.5, 0.6), "1/x^5": (0.3, 1.5, 0.6),
-    "sqrt": (0.02, 2, 0.6), "x^0.5": (0.02, 2, 0.6), "x^1.5": (0.0, 2, 0.6),
-    "1/sqrt(x)": (0.05, 2, 0.6), "1/x^0.5": (0.05, 2, 0.6), "exp": (-3, 3, 0.5),
-    "log": (0.05, 4, 0.6), "abs": (-2, 2, 0.6), "sin": (-6, 6, 0.5), "cos": (-6, 6, 0.5),
-    "tan": (-1.4, 1.4, 0.6), "tanh": (-4, 4, 0.6), "sgn": (-2, 2, 0.6),
-    "arcsin": (-0.99, 0.99, 0.6), "arccos": (-0.99, 0.99, 0.6), "arctan": (-6, 6, 0.6),
-    "arctanh": (-0.95, 0.95, 0.6), "gaussian": (-3, 3, 0.6),
+    "x": (-3, 3, 0.3),
+    "x^2": (-2, 2, 0.5),
+    "x^3": (-2, 2, 0.5),
+    "x^4": (-2, 2, 0.5),
+    "x^5": (-2, 2, 0.5),
+    "1/x": (0.3, 1.5, 0.6),
+    "1/x^2": (0.3, 1.5, 0.6),
+    "1/x^3": (0.3, 1.5, 0.6),
+    "1/x^4": (0.3, 1.5, 0.6),
+    "1/x^5": (0.3, 1.5, 0.6),
+    "sqrt": (0.02, 2, 0.6),
+    "x^0.5": (0.02, 2, 0.6),
+    "x^1.5": (0.0, 2, 0.6),
+    "1/sqrt(x)": (0.05, 2, 0.6),
+    "1/x^0.5": (0.05, 2, 0.6),
+    "exp": (-3, 3, 0.5),
+    "log": (0.05, 4, 0.6),
+    "abs": (-2, 2, 0.6),
+    "sin": (-6, 6, 0.5),
+    "cos": (-6, 6, 0.5),
+    "tan": (-1.4, 1.4, 0.6),
+    "tanh": (-4, 4, 0.6),
+    "sgn": (-2, 2, 0.6),
+    "arcsin": (-0.99, 0.99, 0.6),
+    "arccos": (-0.99, 0.99, 0.6),
+    "arctan": (-6, 6, 0.6),
+    "arctanh": (-0.95, 0.95, 0.6),
+    "gaussian": (-3, 3, 0.6),
 }
 MUST_CONTAIN_ZERO = {"abs", "sgn"}
 
@@ -72,14 +116,16 @@ def random_affine(name: str, gen: torch.Generator) -> tuple[float, float, float,
 def exact_model(names: list[str], params: list, n_train: int = 1000) -> KAN:
     """A [1, K] KAN whose edge j is exactly c*f(a*x+b)+d (a symbolic edge), inputs in [-1, 1]."""
     model = KAN([1, len(names)], grid=3, seed=0)
-    model.layers[0].set_symbolic([0] * len(names), list(range(len(names))), names,
-                                 torch.tensor(params, dtype=torch.float64))
+    model.layers[0].set_symbolic(
+        [0] * len(names), list(range(len(names))), names, torch.tensor(params, dtype=torch.float64)
+    )
     model.train_input = torch.linspace(-1, 1, n_train)[:, None]
     return model
 
 
-def spline_model(funcs: dict, width: list[int], grid: int = 40, lo: float = -1.0,
-                 hi: float = 1.0) -> KAN:
+def spline_model(
+    funcs: dict, width: list[int], grid: int = 40, lo: float = -1.0, hi: float = 1.0
+) -> KAN:
     """A one-layer KAN whose spline edges are least-squares fits of ``funcs[(i, j)]`` (like a
     trained model's), with scale_base = 0."""
     model = KAN(width, grid=grid, k=3, grid_range=(lo, hi), seed=0)
@@ -226,9 +272,14 @@ def test_one_over_x5_can_win():
 
 
 def test_zero_only_for_negligible_edges():
-    model = spline_model({(0, 0): lambda x: torch.sin(math.pi * x),
-                          (1, 0): lambda x: 1e-5 * x**2,
-                          (0, 1): lambda x: 0.01 * x**2}, [2, 2])
+    model = spline_model(
+        {
+            (0, 0): lambda x: torch.sin(math.pi * x),
+            (1, 0): lambda x: 1e-5 * x**2,
+            (0, 1): lambda x: 0.01 * x**2,
+        },
+        [2, 2],
+    )
     rows = suggest_symbolic(model, 0, 1, 0)
     assert rows[0].name == "0"
     rows = suggest_symbolic(model, 0, 0, 0)
@@ -243,8 +294,16 @@ def test_mimics_do_not_beat_simpler_functions():
     gen = torch.Generator().manual_seed(3)
     x = torch.linspace(-1, 1, 100, dtype=torch.float64)
     noise = 1e-3 * torch.randn(100, generator=gen, dtype=torch.float64)
-    ys = torch.stack([2 * x - 1, 2 * x - 1 + noise, 3 * x**2 - 0.2, 3 * x**2 - 0.2 + noise,
-                      (x + 0.4) ** 2, x**2 - 0.04 * x**4])
+    ys = torch.stack(
+        [
+            2 * x - 1,
+            2 * x - 1 + noise,
+            3 * x**2 - 0.2,
+            3 * x**2 - 0.2 + noise,
+            (x + 0.4) ** 2,
+            x**2 - 0.04 * x**4,
+        ]
+    )
     entries = resolve_lib(None)
     res = fit_functions(x[None].expand(len(ys), -1), ys, entries)
     order, _ = rank(res.r2, entries, degenerate=res.degenerate)
@@ -290,28 +349,46 @@ def test_constant_edge():
 
 # ---------------------------------------------------------------------- model-facing API
 def test_auto_symbolic_on_spline_edges():
-    funcs = {(0, 0): lambda x: torch.sin(math.pi * x), (1, 0): lambda x: x**2,
-             (0, 1): lambda x: torch.exp(1.5 * x) - 1, (1, 1): lambda x: 0.5 * x,
-             (2, 1): lambda x: torch.tanh(4 * x)}
+    funcs = {
+        (0, 0): lambda x: torch.sin(math.pi * x),
+        (1, 0): lambda x: x**2,
+        (0, 1): lambda x: torch.exp(1.5 * x) - 1,
+        (1, 1): lambda x: 0.5 * x,
+        (2, 1): lambda x: torch.tanh(4 * x),
+    }
     model = spline_model(funcs, [3, 2])
     chosen = auto_symbolic(model)
     got = {(c.l, c.i, c.j): c.name for c in chosen}
-    assert got == {(0, 0, 0): "sin", (0, 1, 0): "x^2", (0, 0, 1): "exp", (0, 1, 1): "x",
-                   (0, 2, 1): "tanh"}
+    assert got == {
+        (0, 0, 0): "sin",
+        (0, 1, 0): "x^2",
+        (0, 0, 1): "exp",
+        (0, 1, 1): "x",
+        (0, 2, 1): "tanh",
+    }
     assert all(c.r2 > 0.9999 for c in chosen)
     layer = model.layers[0]
     assert bool(layer.sym_mask[0, 0]) and not bool(layer.sym_mask[2, 0])  # masked edge skipped
     assert auto_symbolic(model) == []  # nothing left to fix
     x = model.train_input
-    expected = torch.stack([torch.sin(math.pi * x[:, 0]) + x[:, 1] ** 2,
-                            torch.exp(1.5 * x[:, 0]) - 1 + 0.5 * x[:, 1]
-                            + torch.tanh(4 * x[:, 2])], 1)
+    expected = torch.stack(
+        [
+            torch.sin(math.pi * x[:, 0]) + x[:, 1] ** 2,
+            torch.exp(1.5 * x[:, 0]) - 1 + 0.5 * x[:, 1] + torch.tanh(4 * x[:, 2]),
+        ],
+        1,
+    )
     assert torch.allclose(model(x), expected, atol=1e-3)
 
 
 def test_auto_symbolic_threshold_keeps_splines():
-    model = spline_model({(0, 0): lambda x: torch.sin(math.pi * x),
-                          (1, 0): lambda x: torch.special.bessel_j0(9 * x)}, [2, 1])
+    model = spline_model(
+        {
+            (0, 0): lambda x: torch.sin(math.pi * x),
+            (1, 0): lambda x: torch.special.bessel_j0(9 * x),
+        },
+        [2, 1],
+    )
     chosen = auto_symbolic(model, lib=["x", "sin"], r2_threshold=0.99)
     assert [(c.i, c.name) for c in chosen] == [(0, "sin")]
     assert not bool(model.layers[0].sym_mask[1, 0])
@@ -355,7 +432,7 @@ def test_fixed_edges_train_and_give_formula():
     x = torch.rand(400, 2, generator=gen) * 2 - 1
 
     def target(x):
-        return (1.5 * torch.sin(1.3 * x[:, [0]] + 0.2) + 0.7 * x[:, [1]] ** 2 - 0.1)
+        return 1.5 * torch.sin(1.3 * x[:, [0]] + 0.2) + 0.7 * x[:, [1]] ** 2 - 0.1
 
     ds = {"train_input": x, "train_label": target(x), "test_input": x, "test_label": target(x)}
     model = KAN([2, 1], grid=3, seed=0)
@@ -382,8 +459,13 @@ def test_grid_update_skipped_only_when_every_edge_is_symbolic():
     model = KAN([2, 1], grid=3, seed=0)
     model.train_input = x
     fix_symbolic(model, 0, 0, 0, "sin")
-    kw = {"opt": "Adam", "steps": 6, "update_grid": True, "grid_update_num": 3,
-          "stop_grid_update_step": 6}
+    kw = {
+        "opt": "Adam",
+        "steps": 6,
+        "update_grid": True,
+        "grid_update_num": 3,
+        "stop_grid_update_step": 6,
+    }
     before = model.layers[0].grid.clone()
     model.fit(ds, **kw)
     assert model.layers[0].grid.max() > before.max() + 0.5  # knots followed the data to +-2
@@ -397,13 +479,31 @@ def test_grid_update_skipped_only_when_every_edge_is_symbolic():
 
 def test_singular_edges_train_without_nan():
     """Fixed singular functions on data crossing their singularity: finite output, loss, fit."""
-    names = ["1/x", "1/x^2", "1/x^3", "1/x^4", "1/x^5", "log", "sqrt", "1/sqrt(x)", "x^1.5",
-             "tan", "arcsin", "arccos", "arctanh", "exp"]
+    names = [
+        "1/x",
+        "1/x^2",
+        "1/x^3",
+        "1/x^4",
+        "1/x^5",
+        "log",
+        "sqrt",
+        "1/sqrt(x)",
+        "x^1.5",
+        "tan",
+        "arcsin",
+        "arccos",
+        "arctanh",
+        "exp",
+    ]
     x = torch.linspace(-2, 2, 201)[:, None]  # includes 0 exactly
     x = torch.cat([x, torch.tensor([[0.0], [1.0], [-1.0], [math.pi / 2]])])
     model = KAN([1, len(names)], seed=0)
-    model.layers[0].set_symbolic([0] * len(names), list(range(len(names))), names,
-                                 torch.tensor([[30.0, 0.0, 1.0, 0.0]] * len(names)))
+    model.layers[0].set_symbolic(
+        [0] * len(names),
+        list(range(len(names))),
+        names,
+        torch.tensor([[30.0, 0.0, 1.0, 0.0]] * len(names)),
+    )
     y = model(x)
     assert torch.isfinite(y).all()
     label = torch.zeros(x.shape[0], len(names))
@@ -417,14 +517,27 @@ def test_singular_edges_train_without_nan():
 def test_hand_fixed_network_formula_exact():
     model = KAN([2, 3, 1], seed=0)
     l0, l1 = model.layers
-    l0.set_symbolic([0, 1, 0, 1], [0, 0, 1, 2], ["sin", "x^2", "exp", "x"],
-                    torch.tensor([[2.0, 0.5, 3.0, 1.0], [1.0, -1.0, 0.5, 0.0],
-                                  [1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 2.0, 0.0]]))
+    l0.set_symbolic(
+        [0, 1, 0, 1],
+        [0, 0, 1, 2],
+        ["sin", "x^2", "exp", "x"],
+        torch.tensor(
+            [
+                [2.0, 0.5, 3.0, 1.0],
+                [1.0, -1.0, 0.5, 0.0],
+                [1.0, 0.0, 1.0, 0.0],
+                [1.0, 0.0, 2.0, 0.0],
+            ]
+        ),
+    )
     l0.mask[1, 1] = 0.0
     l0.mask[0, 2] = 0.0
-    l1.set_symbolic([0, 1, 2], [0, 0, 0], ["tanh", "log", "x"],
-                    torch.tensor([[1.0, 0.0, 1.0, 0.0], [2.0, 0.0, 1.0, 0.0],
-                                  [1.0, 0.0, -1.0, 0.25]]))
+    l1.set_symbolic(
+        [0, 1, 2],
+        [0, 0, 0],
+        ["tanh", "log", "x"],
+        torch.tensor([[1.0, 0.0, 1.0, 0.0], [2.0, 0.0, 1.0, 0.0], [1.0, 0.0, -1.0, 0.25]]),
+    )
     (f,) = symbolic_formula(model, var=["p", "q"])
     p, q = sympy.symbols("p q")
     h0 = 3 * sympy.sin(2 * p + sympy.Rational(1, 2)) + 1 + (q - 1) ** 2 / 2
@@ -458,8 +571,15 @@ def test_formula_needs_symbolic_edges():
 def test_rounding_and_snapping():
     x, y = sympy.symbols("x_1 x_2")
     F = sympy.Float
-    e = F(1.02) * sympy.exp(F(0.5) * (F(2.001) * sympy.sin(F(3.1416) * x + F(0.0003)) + F(0.06)
-                                      + F(1.999) * (y + F(0.001)) ** 2) + F(-0.01)) + F(0.002)
+    e = F(1.02) * sympy.exp(
+        F(0.5)
+        * (
+            F(2.001) * sympy.sin(F(3.1416) * x + F(0.0003))
+            + F(0.06)
+            + F(1.999) * (y + F(0.001)) ** 2
+        )
+        + F(-0.01)
+    ) + F(0.002)
     assert ex_round(F(3.14159) * x, 2) == F(3.14) * x
     assert snap_numbers(F(3.1416) * x + F(0.49998), 1e-3) == sympy.pi * x + sympy.Rational(1, 2)
     assert snap_numbers(F(1.2345) * x, 1e-3) == F(1.2345) * x
@@ -478,8 +598,7 @@ def test_rounding_sees_products_not_factors():
     x, y = sympy.symbols("x_1 x_2")
     F = sympy.Float
     inner = F(1.05075796711142) * (F(0.975547850131989) * y - F(4.78e-8)) ** 2
-    e = F(1.0000006) * sympy.exp(inner - F(0.9999998) * sympy.sin(F(3.1415934) * x
-                                                                 + F(3.1415922)))
+    e = F(1.0000006) * sympy.exp(inner - F(0.9999998) * sympy.sin(F(3.1415934) * x + F(3.1415922)))
     e = e - F(1.14e-7) * sympy.sin(F(2.66) * sympy.sin(F(1.68) * x + F(2.21)) + F(1.13))
     target = sympy.exp(sympy.sin(sympy.pi * x) + y**2)
     assert clean(e, 2) == target
@@ -529,9 +648,12 @@ def test_fully_symbolic_layer_skips_splines_exactly():
     as the masked spline path (which adds exact zeros), and no gradient reaches the splines."""
     model = KAN([2, 2, 1], grid=5, seed=0)
     l0 = model.layers[0]
-    l0.set_symbolic([0, 0, 1], [0, 1, 0], ["sin", "x^2", "exp"],
-                    torch.tensor([[2.0, 0.1, 1.5, 0.0], [1.0, 0.0, 0.5, 0.2],
-                                  [0.5, 0.0, 1.0, -1.0]]))
+    l0.set_symbolic(
+        [0, 0, 1],
+        [0, 1, 0],
+        ["sin", "x^2", "exp"],
+        torch.tensor([[2.0, 0.1, 1.5, 0.0], [1.0, 0.0, 0.5, 0.2], [0.5, 0.0, 1.0, -1.0]]),
+    )
     l0.mask[1, 1] = 0.0
     x = torch.rand(64, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
     assert not l0.has_numeric_edges() and model.layers[1].has_numeric_edges()

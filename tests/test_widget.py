@@ -51,6 +51,7 @@ def w(dataset):
 # node scores of this fresh model's hidden layer are about [0.07, 0.01, 0.11, 0.01, 0.02]
 PRUNE_THETA = 0.05
 
+
 def send(widget, content, wait=True):
     """A custom message exactly as the front end's ``model.send`` delivers it; with ``wait``,
     return once the command thread has run it (not once a training run it started ends)."""
@@ -61,8 +62,12 @@ def send(widget, content, wait=True):
 
 def update_from_frontend(widget, state):
     """A trait update exactly as the front end's ``model.save_changes`` delivers it."""
-    widget._handle_msg({"content": {"data": {"method": "update", "state": state,
-                                             "buffer_paths": []}}, "buffers": []})
+    widget._handle_msg(
+        {
+            "content": {"data": {"method": "update", "state": state, "buffer_paths": []}},
+            "buffers": [],
+        }
+    )
 
 
 def record_sends(widget):
@@ -79,8 +84,14 @@ def record_sends(widget):
 
 
 def state_of(widget):
-    return (widget.model, widget.model.width, dict(widget.structure), widget._history.undo_depth,
-            widget.curves, widget.masks)
+    return (
+        widget.model,
+        widget.model.width,
+        dict(widget.structure),
+        widget._history.undo_depth,
+        widget.curves,
+        widget.masks,
+    )
 
 
 def train_threads():
@@ -106,8 +117,21 @@ def test_construct_publishes_state(w):
     assert st["n_edge"] == 15 and st["n_params"] == w.model.n_params
     assert st["can_undo"] is False and st["can_redo"] is False
     assert w.formula == {"latex": "", "text": "", "complete": False}
-    assert set(st) == {"running", "step", "train_loss", "test_loss", "reg", "steps_per_s",
-                       "n_edge", "n_params", "message", "error", "can_undo", "can_redo", "busy"}
+    assert set(st) == {
+        "running",
+        "step",
+        "train_loss",
+        "test_loss",
+        "reg",
+        "steps_per_s",
+        "n_edge",
+        "n_params",
+        "message",
+        "error",
+        "can_undo",
+        "can_redo",
+        "busy",
+    }
 
 
 def test_constructor_validation(dataset):
@@ -131,7 +155,10 @@ def test_buffer_sizes_match_protocol(w):
     sizes = snap.expected_sizes(w.model.width, 100)
     assert w.model.width != [2, 5, 1]
     assert (len(w.curves), len(w.scores), len(w.masks)) == (
-        sizes["curves"], sizes["scores"], sizes["masks"])
+        sizes["curves"],
+        sizes["scores"],
+        sizes["masks"],
+    )
 
 
 def test_buffer_contents(w, dataset):
@@ -141,9 +168,9 @@ def test_buffer_contents(w, dataset):
     off = 0
     for l, layer in enumerate(model.layers):
         n_in, n_out = layer.in_dim, layer.out_dim
-        xs = curves[off:off + n_in * n].reshape(n_in, n)
+        xs = curves[off : off + n_in * n].reshape(n_in, n)
         off += n_in * n
-        ys = curves[off:off + n_in * n_out * n].reshape(n_in, n_out, n)
+        ys = curves[off : off + n_in * n_out * n].reshape(n_in, n_out, n)
         off += n_in * n_out * n
         lo, hi = acts[l].amin(0).numpy(), acts[l].amax(0).numpy()
         np.testing.assert_allclose(xs[:, 0], lo, rtol=1e-6)
@@ -175,10 +202,29 @@ def test_removed_edges_have_zero_score_and_mask(w):
 # ---------------------------------------------------------------------- traits
 def test_trait_round_trips(w):
     sent = record_sends(w)
-    update_from_frontend(w, {"lamb": 0.002, "lamb_l1": 2.0, "lamb_entropy": 0.5, "theta": 0.05,
-                             "beta": 10, "steps": 20, "opt": "Adam", "lr": 0.01})
+    update_from_frontend(
+        w,
+        {
+            "lamb": 0.002,
+            "lamb_l1": 2.0,
+            "lamb_entropy": 0.5,
+            "theta": 0.05,
+            "beta": 10,
+            "steps": 20,
+            "opt": "Adam",
+            "lr": 0.01,
+        },
+    )
     assert (w.lamb, w.lamb_l1, w.lamb_entropy, w.theta, w.beta, w.steps, w.opt, w.lr) == (
-        0.002, 2.0, 0.5, 0.05, 10.0, 20, "Adam", 0.01)
+        0.002,
+        2.0,
+        0.5,
+        0.05,
+        10.0,
+        20,
+        "Adam",
+        0.01,
+    )
     assert w._hparams()["lamb"] == 0.002 and w._hparams()["opt"] == "Adam"
     assert w.status["error"] is None
     assert sent == []  # values from the front end are not echoed back as updates
@@ -208,12 +254,24 @@ def test_switching_optimizer_switches_default_lr(w):
     assert w.lr == 0.05  # a tuned lr is left alone
 
 
-@pytest.mark.parametrize("state", [
-    {"lamb": 1.5}, {"lamb": -0.1}, {"theta": float("nan")}, {"beta": 0.01}, {"steps": 0},
-    {"steps": 2.5}, {"opt": "SGD"}, {"lr": 0}, {"lr": 11}, {"lamb_l1": "1"}, {"lamb": True},
-])
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"lamb": 1.5},
+        {"lamb": -0.1},
+        {"theta": float("nan")},
+        {"beta": 0.01},
+        {"steps": 0},
+        {"steps": 2.5},
+        {"opt": "SGD"},
+        {"lr": 0},
+        {"lr": 11},
+        {"lamb_l1": "1"},
+        {"lamb": True},
+    ],
+)
 def test_slider_out_of_range_rejected(w, state):
-    (name, _), = state.items()
+    ((name, _),) = state.items()
     old = getattr(w, name)
     sent = record_sends(w)
     update_from_frontend(w, state)
@@ -240,8 +298,9 @@ def test_frontend_cannot_write_outputs(w):
 def test_train_block_steps_and_lowers_loss(w, dataset, capsys):
     w.opt, w.lr = "LBFGS", 1.0
     with torch.no_grad():
-        before = float(torch.sqrt(torch.mean((w.model(dataset["train_input"])
-                                              - dataset["train_label"]) ** 2)))
+        before = float(
+            torch.sqrt(torch.mean((w.model(dataset["train_input"]) - dataset["train_label"]) ** 2))
+        )
     assert w.train(2, block=True) is True
     st = w.status
     assert st["step"] == 2 and st["running"] is False and st["error"] is None
@@ -431,28 +490,31 @@ def test_refresh_resends_everything(w):
 
 
 # ---------------------------------------------------------------------- invalid messages
-@pytest.mark.parametrize("content, fragment", [
-    ({"type": "explode"}, "unknown message type"),
-    ({"kind": "train"}, "type"),
-    ("train", "object"),
-    ([1, 2], "object"),
-    ({"type": 3}, "type"),
-    ({"type": "refine"}, "grid"),
-    ({"type": "refine", "grid": "7"}, "integer"),
-    ({"type": "refine", "grid": 7.5}, "integer"),
-    ({"type": "refine", "grid": True}, "integer"),
-    ({"type": "refine", "grid": 0}, "grid"),
-    ({"type": "inspect", "l": 0, "i": 0}, "j"),
-    ({"type": "inspect", "l": 2, "i": 0, "j": 0}, "layer"),
-    ({"type": "inspect", "l": 0, "i": 2, "j": 0}, "input node"),
-    ({"type": "inspect", "l": 1, "i": 0, "j": 1}, "output node"),
-    ({"type": "inspect", "l": -1, "i": 0, "j": 0}, "layer"),
-    ({"type": "fix", "l": 0, "i": 0, "j": 0}, "name"),
-    ({"type": "fix", "l": 0, "i": 0, "j": 0, "name": ""}, "name"),
-    ({"type": "fix", "l": 0, "i": 0, "j": 9, "name": "sin"}, "output node"),
-    ({"type": "unfix", "l": "0", "i": 0, "j": 0}, "integer"),
-    ({"type": "prune", "theta": 0.5}, "unexpected"),
-])
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ({"type": "explode"}, "unknown message type"),
+        ({"kind": "train"}, "type"),
+        ("train", "object"),
+        ([1, 2], "object"),
+        ({"type": 3}, "type"),
+        ({"type": "refine"}, "grid"),
+        ({"type": "refine", "grid": "7"}, "integer"),
+        ({"type": "refine", "grid": 7.5}, "integer"),
+        ({"type": "refine", "grid": True}, "integer"),
+        ({"type": "refine", "grid": 0}, "grid"),
+        ({"type": "inspect", "l": 0, "i": 0}, "j"),
+        ({"type": "inspect", "l": 2, "i": 0, "j": 0}, "layer"),
+        ({"type": "inspect", "l": 0, "i": 2, "j": 0}, "input node"),
+        ({"type": "inspect", "l": 1, "i": 0, "j": 1}, "output node"),
+        ({"type": "inspect", "l": -1, "i": 0, "j": 0}, "layer"),
+        ({"type": "fix", "l": 0, "i": 0, "j": 0}, "name"),
+        ({"type": "fix", "l": 0, "i": 0, "j": 0, "name": ""}, "name"),
+        ({"type": "fix", "l": 0, "i": 0, "j": 9, "name": "sin"}, "output node"),
+        ({"type": "unfix", "l": "0", "i": 0, "j": 0}, "integer"),
+        ({"type": "prune", "theta": 0.5}, "unexpected"),
+    ],
+)
 def test_invalid_messages_change_nothing(w, content, fragment):
     before = state_of(w)
     send(w, content)
@@ -543,8 +605,7 @@ def test_display_is_box_of_widget_and_plots(w):
 
 @pytest.mark.parametrize("n_var, n_figs", [(1, 2), (2, 3), (3, 2)])
 def test_fit_view_per_input_count(n_var, n_figs):
-    ds = create_dataset(lambda x: x.sum(1, keepdim=True), n_var=n_var, train_num=50,
-                        test_num=50)
+    ds = create_dataset(lambda x: x.sum(1, keepdim=True), n_var=n_var, train_num=50, test_num=50)
     widget = KANWidget(KAN([n_var, 2, 1]), ds)
     assert len(widget._plots.panel.children) == n_figs
     widget.train(1, block=True)
@@ -586,8 +647,11 @@ def test_decimate():
 # ---------------------------------------------------------------------- messages module
 def test_parse_command_accepts_protocol():
     widths = [2, 5, 1]
-    for content in ({"type": "train"}, {"type": "refine", "grid": 10},
-                    {"type": "fix", "l": 1, "i": 4, "j": 0, "name": "sin"}):
+    for content in (
+        {"type": "train"},
+        {"type": "refine", "grid": 10},
+        {"type": "fix", "l": 1, "i": 4, "j": 0, "name": "sin"},
+    ):
         cmd, err = parse_command(content, widths)
         assert err is None and cmd.type == content["type"]
 
@@ -622,10 +686,18 @@ def test_loss_history_is_bounded_in_long_sessions(dataset):
     widget.close()
 
 
-@pytest.mark.parametrize("command", [
-    {"type": "prune"}, {"type": "refine", "grid": 5}, {"type": "symbolify"},
-    {"type": "undo"}, {"type": "redo"}, {"type": "reset"}, {"type": "step"},
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        {"type": "prune"},
+        {"type": "refine", "grid": 5},
+        {"type": "symbolify"},
+        {"type": "undo"},
+        {"type": "redo"},
+        {"type": "reset"},
+        {"type": "step"},
+    ],
+)
 def test_commands_during_training_are_safe(w, command):
     w.train(100000)
     wait_for(lambda: w.status["step"] >= 1)
@@ -645,8 +717,12 @@ def test_commands_during_training_are_safe(w, command):
 @pytest.fixture
 def slow_symbolify(monkeypatch):
     """``KAN.auto_symbolic`` that blocks until released (or raises ``fail`` when set)."""
-    gate = {"started": threading.Event(), "release": threading.Event(), "fail": None,
-            "thread": None}
+    gate = {
+        "started": threading.Event(),
+        "release": threading.Event(),
+        "fail": None,
+        "thread": None,
+    }
     real = KAN.auto_symbolic
 
     def fake(self, *args, **kwargs):
@@ -790,8 +866,18 @@ def test_spec_trait_is_the_protocol_table(w):
     assert set(spec) == {"hparams", "sliders", "commands"}
     assert spec["commands"] == {k: dict(c.fields) for k, c in messages.COMMANDS.items()}
     assert spec["sliders"] == ["lamb", "lamb_l1", "lamb_entropy", "theta", "beta"]
-    keys = {"kind", "min", "max", "min_inclusive", "label", "scale", "slider_min", "step",
-            "options", "default"}
+    keys = {
+        "kind",
+        "min",
+        "max",
+        "min_inclusive",
+        "label",
+        "scale",
+        "slider_min",
+        "step",
+        "options",
+        "default",
+    }
     traits = KANWidget.class_traits()
     for name, p in spec["hparams"].items():
         assert set(p) == keys, name
@@ -810,8 +896,14 @@ def test_spec_trait_is_the_protocol_table(w):
     }
     for name, want in js.items():
         p = spec["hparams"][name]
-        assert (p["label"], p["scale"], p["slider_min"], p["max"], p["step"],
-                p["default"]) == want, name
+        assert (
+            p["label"],
+            p["scale"],
+            p["slider_min"],
+            p["max"],
+            p["step"],
+            p["default"],
+        ) == want, name
     assert spec["hparams"]["opt"]["options"] == ["LBFGS", "Adam"]
     assert spec["hparams"]["lr"]["min_inclusive"] is False
 

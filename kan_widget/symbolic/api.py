@@ -89,8 +89,9 @@ def _inputs(model, x) -> list[torch.Tensor]:
         return model.acts(x)
 
 
-def _layer_samples(model, acts: list[torch.Tensor], l: int,
-                   n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _layer_samples(
+    model, acts: list[torch.Tensor], l: int, n: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Quantiles of layer ``l``'s inputs ``[n, in]`` and every edge's value there
     ``[n, in, out]``."""
     xq = sample_quantiles(acts[l], n)
@@ -107,9 +108,20 @@ def _negligible(phi: torch.Tensor, active: torch.Tensor, zero_tol: float) -> tor
 
 
 # ---------------------------------------------------------------------- public functions
-def suggest_symbolic(model, l: int, i: int, j: int, lib=None, topk: int = 5,
-                     weight_simple: float = 0.8, *, zero_tol: float = ZERO_TOL, x=None,
-                     n_samples: int = N_SAMPLES, verbose: bool = False) -> list[Candidate]:
+def suggest_symbolic(
+    model,
+    l: int,
+    i: int,
+    j: int,
+    lib=None,
+    topk: int = 5,
+    weight_simple: float = 0.8,
+    *,
+    zero_tol: float = ZERO_TOL,
+    x=None,
+    n_samples: int = N_SAMPLES,
+    verbose: bool = False,
+) -> list[Candidate]:
     """Rank library functions for edge ``(l, i, j)``: a list of :class:`Candidate` rows (name,
     r2, complexity, score, fitted ``(a, b, c, d)``), best first.
 
@@ -132,8 +144,13 @@ def suggest_symbolic(model, l: int, i: int, j: int, lib=None, topk: int = 5,
     res = fit_functions(xq[:, i][None], phi[:, i, j][None], entries)
     order, score = rank(res.r2, entries, weight_simple, neg.reshape(1), res.degenerate)
     rows = [
-        Candidate(entries[k].name, float(res.r2[0, k]), float(entries[k].complexity),
-                  float(score[0, k]), tuple(float(v) for v in res.params[0, k]))
+        Candidate(
+            entries[k].name,
+            float(res.r2[0, k]),
+            float(entries[k].complexity),
+            float(score[0, k]),
+            tuple(float(v) for v in res.params[0, k]),
+        )
         for k in order[0, :topk].tolist()
     ]
     if verbose:
@@ -151,9 +168,18 @@ def format_candidates(rows: list[Candidate]) -> str:
     return "\n".join(lines)
 
 
-def fix_symbolic(model, l: int, i: int, j: int, fun: str | SymbolicFunction,
-                 fit_params: bool = True, *, x=None, n_samples: int = N_SAMPLES,
-                 verbose: bool = False) -> float:
+def fix_symbolic(
+    model,
+    l: int,
+    i: int,
+    j: int,
+    fun: str | SymbolicFunction,
+    fit_params: bool = True,
+    *,
+    x=None,
+    n_samples: int = N_SAMPLES,
+    verbose: bool = False,
+) -> float:
     """Make edge ``(l, i, j)`` compute ``c*fun(a*x+b)+d`` and return the fit's r^2.
 
     With ``fit_params`` the four numbers are fitted to the edge's current curve (closed form and
@@ -188,9 +214,17 @@ def unfix_symbolic(model, l: int, i: int, j: int) -> None:
     model.layers[l].clear_symbolic([i], [j])
 
 
-def auto_symbolic(model, lib=None, r2_threshold: float = 0.0, weight_simple: float = 0.8,
-                  verbose: bool = False, *, zero_tol: float = ZERO_TOL, x=None,
-                  n_samples: int = N_SAMPLES) -> list[SymbolicChoice]:
+def auto_symbolic(
+    model,
+    lib=None,
+    r2_threshold: float = 0.0,
+    weight_simple: float = 0.8,
+    verbose: bool = False,
+    *,
+    zero_tol: float = ZERO_TOL,
+    x=None,
+    n_samples: int = N_SAMPLES,
+) -> list[SymbolicChoice]:
     """Fit every active, not yet symbolic edge against every function of ``lib`` (all of them by
     default) in one batched pass, and fix each edge to its best candidate.
 
@@ -233,19 +267,27 @@ def auto_symbolic(model, lib=None, r2_threshold: float = 0.0, weight_simple: flo
         per_layer.setdefault(where[e][0], []).append(e)
     for l, es in per_layer.items():
         model.layers[l].set_symbolic(
-            [where[e][1] for e in es], [where[e][2] for e in es],
-            [entries[int(best[e])].name for e in es], best_params[es],
+            [where[e][1] for e in es],
+            [where[e][2] for e in es],
+            [entries[int(best[e])].name for e in es],
+            best_params[es],
         )
     for e, (l, i, j) in enumerate(where):
         if bool(keep[e]):
             chosen.append(SymbolicChoice(l, i, j, entries[int(best[e])].name, float(best_r2[e])))
         elif verbose:
-            print(f"kept ({l},{i},{j}) as a spline: best {entries[int(best[e])].name} has "
-                  f"r2={float(best_r2[e]):.4f} < {r2_threshold}")
+            print(
+                f"kept ({l},{i},{j}) as a spline: best {entries[int(best[e])].name} has "
+                f"r2={float(best_r2[e]):.4f} < {r2_threshold}"
+            )
     if verbose:
         for c in chosen:
-            print(f"fixing ({c.l},{c.i},{c.j}) with {c.name}, r2={c.r2:.6f}, "
-                  f"c={get_function(c.name).complexity:g}")
-        print(f"auto_symbolic: {len(chosen)} of {len(where)} edges fixed in "
-              f"{time.perf_counter() - start:.2f} s")
+            print(
+                f"fixing ({c.l},{c.i},{c.j}) with {c.name}, r2={c.r2:.6f}, "
+                f"c={get_function(c.name).complexity:g}"
+            )
+        print(
+            f"auto_symbolic: {len(chosen)} of {len(where)} edges fixed in "
+            f"{time.perf_counter() - start:.2f} s"
+        )
     return sorted(chosen)

@@ -98,8 +98,9 @@ def _prepare(x: torch.Tensor, y: torch.Tensor) -> _Batch:
     if x.dim() == 1:
         x, y = x.unsqueeze(0), y.unsqueeze(0)
     if x.shape != y.shape or x.dim() != 2:
-        raise ValueError(f"x and y must both be [edges, samples]; got {tuple(x.shape)} and "
-                         f"{tuple(y.shape)}")
+        raise ValueError(
+            f"x and y must both be [edges, samples]; got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     if x.shape[1] < 3:
         raise ValueError("need at least 3 samples per edge to fit c*f(a*x+b)+d")
     x = x.detach().to(torch.float64)
@@ -119,8 +120,12 @@ def _prepare(x: torch.Tensor, y: torch.Tensor) -> _Batch:
 
 
 def _as_dtype(b: _Batch, dtype: torch.dtype) -> _Batch:
-    return _Batch(*(v.to(dtype) if v.dtype.is_floating_point else v for v in (
-        b.x, b.y, b.t, b.yc, b.syy, b.m, b.R, b.const)))
+    return _Batch(
+        *(
+            v.to(dtype) if v.dtype.is_floating_point else v
+            for v in (b.x, b.y, b.t, b.yc, b.syy, b.m, b.R, b.const)
+        )
+    )
 
 
 def _coarse(b: _Batch) -> _Batch:
@@ -161,8 +166,9 @@ def _grid_r2(fn: Callable, b: _Batch, alpha: torch.Tensor, beta: torch.Tensor) -
     return out
 
 
-def _closed_form(fn: Callable, x: torch.Tensor, y: torch.Tensor, a: torch.Tensor,
-                 b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _closed_form(
+    fn: Callable, x: torch.Tensor, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Least-squares ``(c, d)`` and ``r^2`` of ``y ~ c*f(a*x+b)+d`` for per-edge ``a, b [E]``."""
     g = fn(a[:, None] * x + b[:, None])
     gm = g.mean(1)
@@ -179,8 +185,9 @@ def _closed_form(fn: Callable, x: torch.Tensor, y: torch.Tensor, a: torch.Tensor
     return c, d, r2.clamp(0.0, 1.0)
 
 
-def r2_score(x: torch.Tensor, y: torch.Tensor, fn: SymbolicFunction | Callable,
-             params: torch.Tensor) -> torch.Tensor:
+def r2_score(
+    x: torch.Tensor, y: torch.Tensor, fn: SymbolicFunction | Callable, params: torch.Tensor
+) -> torch.Tensor:
     """``1 - SS_res/SS_tot`` of the exact ``c*f(a*x+b)+d`` (no refit; may be negative)."""
     f = fn.torch_fn if isinstance(fn, SymbolicFunction) else fn
     x = x.detach().to(torch.float64).reshape(-1, x.shape[-1])
@@ -189,14 +196,18 @@ def r2_score(x: torch.Tensor, y: torch.Tensor, fn: SymbolicFunction | Callable,
     pred = p[:, 2:3] * f(p[:, 0:1] * x + p[:, 1:2]) + p[:, 3:4]
     ss_res = ((y - pred) ** 2).sum(1)
     ss_tot = ((y - y.mean(1, keepdim=True)) ** 2).sum(1)
-    return torch.where(ss_tot > 0, 1 - ss_res / ss_tot.clamp_min(1e-300),
-                       (ss_res == 0).to(torch.float64))
+    return torch.where(
+        ss_tot > 0, 1 - ss_res / ss_tot.clamp_min(1e-300), (ss_res == 0).to(torch.float64)
+    )
 
 
 # ---------------------------------------------------------------------- searches
-def _zoom_1d(coarse_eval: Callable[[torch.Tensor], torch.Tensor],
-             evalf: Callable[[torch.Tensor], torch.Tensor], grid: torch.Tensor,
-             rounds: int = _ZOOM_ROUNDS_1D) -> torch.Tensor:
+def _zoom_1d(
+    coarse_eval: Callable[[torch.Tensor], torch.Tensor],
+    evalf: Callable[[torch.Tensor], torch.Tensor],
+    grid: torch.Tensor,
+    rounds: int = _ZOOM_ROUNDS_1D,
+) -> torch.Tensor:
     """Maximise ``evalf(points [E, P]) -> [E, P]``: the best point of the shared sorted
     ``grid [G]`` by ``coarse_eval``, then zoom windows of 9 points around each edge's best."""
     r = coarse_eval(grid)
@@ -222,10 +233,14 @@ def _zoom_1d(coarse_eval: Callable[[torch.Tensor], torch.Tensor],
     return center
 
 
-def _zoom_2d(evalf: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-             alpha: torch.Tensor, beta: torch.Tensor, h_alpha: torch.Tensor,
-             h_beta: torch.Tensor, rounds: int = _ZOOM_ROUNDS_2D,
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+def _zoom_2d(
+    evalf: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    alpha: torch.Tensor,
+    beta: torch.Tensor,
+    h_alpha: torch.Tensor,
+    h_beta: torch.Tensor,
+    rounds: int = _ZOOM_ROUNDS_2D,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Refine per-edge ``(alpha, beta) [E]`` on 5x5 windows of half-widths ``h_*``."""
     lin = torch.linspace(-1, 1, 5, dtype=torch.float64, device=alpha.device)
     da, db = torch.meshgrid(lin, lin, indexing="ij")
@@ -248,9 +263,16 @@ def _zoom_2d(evalf: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     return alpha, beta
 
 
-def _polish(fn: SymbolicFunction, b: _Batch, alpha: torch.Tensor, beta: torch.Tensor,
-            free_alpha: bool, free_beta: bool, alpha_min: float = 0.0,
-            iters: int = _POLISH_ITERS) -> tuple[torch.Tensor, torch.Tensor]:
+def _polish(
+    fn: SymbolicFunction,
+    b: _Batch,
+    alpha: torch.Tensor,
+    beta: torch.Tensor,
+    free_alpha: bool,
+    free_beta: bool,
+    alpha_min: float = 0.0,
+    iters: int = _POLISH_ITERS,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Levenberg–Marquardt on ``(alpha, beta, c, d)`` of every edge at once, from the search's
     point: the grid gets the basin, this gets the last digits cheaply. Steps that do not lower
     the squared error (or leave ``|alpha| >= alpha_min``) are refused, so it never makes a fit
@@ -303,6 +325,7 @@ def _search_shift(fn: SymbolicFunction, b: _Batch, coarse: _Batch) -> tuple[torc
     signs = [1.0] if fn.parity is not None else [1.0, -1.0]
     best_beta = best_r2 = best_sign = None
     for sgn in signs:
+
         def coarse_eval(beta, sgn=sgn):
             return _grid_r2(fn.torch_fn, coarse, torch.full_like(beta, sgn), beta)
 
@@ -329,8 +352,9 @@ def _search_exp(fn: SymbolicFunction, b: _Batch, coarse: _Batch) -> tuple[torch.
     # exp(alpha*t + beta) = e^beta * exp(alpha*t): beta only rescales c, so it is chosen to keep
     # the largest argument at 0 (no overflow however large alpha gets)
     dev = b.t.device
-    mags = torch.logspace(math.log10(_EXP_ALPHA[0]), math.log10(_EXP_ALPHA[1]), 24,
-                          dtype=torch.float64, device=dev)
+    mags = torch.logspace(
+        math.log10(_EXP_ALPHA[0]), math.log10(_EXP_ALPHA[1]), 24, dtype=torch.float64, device=dev
+    )
     grid = torch.cat([-mags.flip(0), mags])
 
     def coarse_eval(alpha):
@@ -383,8 +407,9 @@ def _search_periodic(fn: SymbolicFunction, b: _Batch, cache: dict) -> tuple[torc
         N = b.t.shape[1]
         # ~N/4 periods across the data is the most N quantile points can still show
         top = max(4.0, math.pi * N / 4)
-        grid = torch.arange(_PERIODIC_ALPHA_MIN, top, _PERIODIC_ALPHA_STEP, dtype=torch.float64,
-                            device=b.t.device)
+        grid = torch.arange(
+            _PERIODIC_ALPHA_MIN, top, _PERIODIC_ALPHA_STEP, dtype=torch.float64, device=b.t.device
+        )
         # the coarse scan needs every sample (high frequencies) but not float64
         r = _periodic_r2(_as_dtype(b, torch.float32), grid)[0]
         k = r.argmax(1)
@@ -415,8 +440,9 @@ def _full_grid(fn: SymbolicFunction, dev) -> tuple[torch.Tensor, torch.Tensor, t
     shape is placed at every position that overlaps the data, finely enough that consecutive
     placements overlap."""
     hi = max(fn.alpha_max, _FULL_ALPHA_MIN * 2)
-    mags = torch.logspace(math.log10(_FULL_ALPHA_MIN), math.log10(hi), _FULL_ALPHA_N,
-                          dtype=torch.float64)
+    mags = torch.logspace(
+        math.log10(_FULL_ALPHA_MIN), math.log10(hi), _FULL_ALPHA_N, dtype=torch.float64
+    )
     alphas = mags if fn.parity is not None else torch.cat([mags, -mags])
     pa, pb, hb = [], [], []
     for a in alphas.tolist():
@@ -528,8 +554,9 @@ def _degenerate(fn: SymbolicFunction, alpha: torch.Tensor, beta: torch.Tensor) -
     return torch.zeros_like(alpha, dtype=torch.bool)
 
 
-def _fit_one(fn: SymbolicFunction, b: _Batch, coarse: _Batch,
-             cache: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _fit_one(
+    fn: SymbolicFunction, b: _Batch, coarse: _Batch, cache: dict
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     E = b.x.shape[0]
     ones = torch.ones(E, dtype=torch.float64, device=b.x.device)
     no = torch.zeros(E, dtype=torch.bool, device=b.x.device)
@@ -556,8 +583,9 @@ def _fit_one(fn: SymbolicFunction, b: _Batch, coarse: _Batch,
     return r2, params, degenerate
 
 
-def fit_functions(x: torch.Tensor, y: torch.Tensor,
-                  lib: Sequence[str | SymbolicFunction] | None = None) -> FitResult:
+def fit_functions(
+    x: torch.Tensor, y: torch.Tensor, lib: Sequence[str | SymbolicFunction] | None = None
+) -> FitResult:
     """Fit every edge ``y[e] ~ c*f(a*x[e]+b)+d`` for every ``f`` in ``lib`` (None = the whole
     library). ``x, y`` are ``[E, N]``. An edge with constant ``y`` is fitted exactly by any
     function with ``c = 0`` (``r^2 = 1``)."""
@@ -565,8 +593,9 @@ def fit_functions(x: torch.Tensor, y: torch.Tensor,
         return _fit_functions(x, y, lib)
 
 
-def _fit_functions(x: torch.Tensor, y: torch.Tensor,
-                   lib: Sequence[str | SymbolicFunction] | None) -> FitResult:
+def _fit_functions(
+    x: torch.Tensor, y: torch.Tensor, lib: Sequence[str | SymbolicFunction] | None
+) -> FitResult:
     entries = resolve_lib(lib)
     b = _prepare(x, y)
     coarse = _coarse(b)

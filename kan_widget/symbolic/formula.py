@@ -86,8 +86,9 @@ def _layer_exprs(model, var) -> list[sympy.Expr]:
     return xs
 
 
-def symbolic_formula(model, var=None, simplify: bool = True, digits: int | None = None,
-                     allow_numeric: bool = False) -> list[sympy.Expr]:
+def symbolic_formula(
+    model, var=None, simplify: bool = True, digits: int | None = None, allow_numeric: bool = False
+) -> list[sympy.Expr]:
     """One sympy expression per model output, in the input names ``var`` (default ``x_1 ..``).
 
     Unlike pykan's ``symbolic_formula`` (which returns ``(formulas, input_symbols)`` and never
@@ -151,8 +152,11 @@ def _simplify_real(expr: sympy.Expr) -> sympy.Expr:
     ``expr.subs(sympy.Symbol("x_1"), 0)`` still works."""
     if sympy.count_ops(expr) > SIMPLIFY_MAX_OPS:
         return expr
-    reps = {s: sympy.Dummy(s.name, real=True) for s in expr.free_symbols
-            if isinstance(s, sympy.Symbol) and s.is_real is None}
+    reps = {
+        s: sympy.Dummy(s.name, real=True)
+        for s in expr.free_symbols
+        if isinstance(s, sympy.Symbol) and s.is_real is None
+    }
     back = {v: k for k, v in reps.items()}
     return sympy.simplify(expr.xreplace(reps)).xreplace(back)
 
@@ -207,14 +211,23 @@ def _expand_powers(expr: sympy.Expr, tol: float) -> sympy.Expr:
 
     Rounding must see the product of the numbers, not each factor: ``1.0508*(0.9755*x)**2`` is
     ``0.99993*x**2``, but rounded factor by factor it becomes ``1.05*0.98**2 = 1.0084``."""
+
     def is_affine_power(e):
-        if not (isinstance(e, sympy.Pow) and e.exp.is_Integer and 1 < int(e.exp) <= 5
-                and e.base.is_Add and len(e.base.free_symbols) == 1):
+        if not (
+            isinstance(e, sympy.Pow)
+            and e.exp.is_Integer
+            and 1 < int(e.exp) <= 5
+            and e.base.is_Add
+            and len(e.base.free_symbols) == 1
+        ):
             return False
         # only affine bases: multiplying out powers of long sums makes big formulas explode
         (x,) = e.base.free_symbols
-        return (e.base.is_polynomial(x) and sympy.degree(e.base, x) == 1
-                and any(_snap(float(f), tol) is None for f in e.base.atoms(sympy.Float)))
+        return (
+            e.base.is_polynomial(x)
+            and sympy.degree(e.base, x) == 1
+            and any(_snap(float(f), tol) is None for f in e.base.atoms(sympy.Float))
+        )
 
     return expr.replace(is_affine_power, sympy.expand_multinomial)
 

@@ -201,22 +201,61 @@ def _default_entries() -> list[SymbolicFunction]:
         S("1/x^5", _inv_pow(5), lambda x: x**-5, 5, "shift", "odd"),
         S("sqrt", _sqrt, sympy.sqrt, 2, "shift", "odd", positive_domain=True),
         S("x^0.5", _sqrt, sympy.sqrt, 2, "shift", "odd", positive_domain=True, alias_of="sqrt"),
-        S("x^1.5", _pow15, lambda x: x ** sympy.Rational(3, 2), 4, "shift", "even",
-          positive_domain=True),
-        S("1/sqrt(x)", _inv_sqrt, lambda x: 1 / sympy.sqrt(x), 2, "shift", "even",
-          positive_domain=True),
-        S("1/x^0.5", _inv_sqrt, lambda x: x**-half, 2, "shift", "even", positive_domain=True,
-          alias_of="1/sqrt(x)"),
+        S(
+            "x^1.5",
+            _pow15,
+            lambda x: x ** sympy.Rational(3, 2),
+            4,
+            "shift",
+            "even",
+            positive_domain=True,
+        ),
+        S(
+            "1/sqrt(x)",
+            _inv_sqrt,
+            lambda x: 1 / sympy.sqrt(x),
+            2,
+            "shift",
+            "even",
+            positive_domain=True,
+        ),
+        S(
+            "1/x^0.5",
+            _inv_sqrt,
+            lambda x: x**-half,
+            2,
+            "shift",
+            "even",
+            positive_domain=True,
+            alias_of="1/sqrt(x)",
+        ),
         S("exp", _exp, sympy.exp, 2, "exp"),
         S("log", _log, sympy.log, 2, "shift", "even", positive_domain=True),
         S("abs", torch.abs, sympy.Abs, 3, "shift", "even"),
         # a sinusoid seen over less than ~4 radians has no clear extremum-and-inflection pair:
         # a parabola or cubic describes it as well (min_alpha is a half-range: 2 -> 4 radians)
         S("sin", torch.sin, sympy.sin, 2, "periodic", period=2 * math.pi, min_alpha=2.0),
-        S("cos", torch.cos, sympy.cos, 2, "periodic", period=2 * math.pi, phase=math.pi / 2,
-          min_alpha=2.0),
-        S("tan", _tan, sympy.tan, 3, "full", "odd", support=math.pi / 2, alpha_max=30.0,
-          period=math.pi),
+        S(
+            "cos",
+            torch.cos,
+            sympy.cos,
+            2,
+            "periodic",
+            period=2 * math.pi,
+            phase=math.pi / 2,
+            min_alpha=2.0,
+        ),
+        S(
+            "tan",
+            _tan,
+            sympy.tan,
+            3,
+            "full",
+            "odd",
+            support=math.pi / 2,
+            alpha_max=30.0,
+            period=math.pi,
+        ),
         S("tanh", torch.tanh, sympy.tanh, 3, "full", "odd", support=3.0),
         S("sgn", torch.sign, sympy.sign, 3, "shift", "odd"),
         S("arcsin", _arcsin, sympy.asin, 4, "full", "odd", support=1.0, alpha_max=1.2),
@@ -224,8 +263,16 @@ def _default_entries() -> list[SymbolicFunction]:
         S("arctan", torch.arctan, sympy.atan, 4, "full", "odd", support=4.0),
         S("arctanh", _arctanh, sympy.atanh, 4, "full", "odd", support=1.0, alpha_max=1.2),
         S("0", _zero, lambda x: sympy.Integer(0), 0, "zero"),
-        S("gaussian", _gaussian, lambda x: sympy.exp(-(x**2)), 3, "full", "even", support=3.0,
-          min_alpha=0.75),
+        S(
+            "gaussian",
+            _gaussian,
+            lambda x: sympy.exp(-(x**2)),
+            3,
+            "full",
+            "even",
+            support=3.0,
+            min_alpha=0.75,
+        ),
     ]
 
 
@@ -239,8 +286,9 @@ def get_function(name: str | SymbolicFunction) -> SymbolicFunction:
     if isinstance(name, SymbolicFunction):
         # fixed edges look their function up by name in the forward pass
         if SYMBOLIC_LIB.get(name.name) is not name:
-            raise ValueError(f"{name.name!r} is not in the library; register it with "
-                             "add_symbolic first")
+            raise ValueError(
+                f"{name.name!r} is not in the library; register it with add_symbolic first"
+            )
         return name
     try:
         return SYMBOLIC_LIB[name]
@@ -314,8 +362,17 @@ def add_symbolic(
             return undefined(x)
 
     entry = SymbolicFunction(
-        name, torch_fn, sympy_fn, float(complexity), kind, parity, positive_domain, support,
-        alpha_max, period, phase,
+        name,
+        torch_fn,
+        sympy_fn,
+        float(complexity),
+        kind,
+        parity,
+        positive_domain,
+        support,
+        alpha_max,
+        period,
+        phase,
     )
     SYMBOLIC_LIB[name] = entry
     return entry

@@ -48,12 +48,20 @@ __all__ = ["DEGENERATE_FACTOR", "R2_FLOOR", "TIE", "rank", "selection_score"]
 R2_FLOOR = 1e-10
 TIE = 0.05
 DEGENERATE_FACTOR = 0.5
-_KIND_ORDER = {"zero": 0, "linear": 1, "quadratic": 2, "shift": 3, "exp": 3, "periodic": 3,
-               "full": 4}
+_KIND_ORDER = {
+    "zero": 0,
+    "linear": 1,
+    "quadratic": 2,
+    "shift": 3,
+    "exp": 3,
+    "periodic": 3,
+    "full": 4,
+}
 
 
-def selection_score(r2: torch.Tensor, complexity: torch.Tensor,
-                    weight_simple: float = 0.8) -> torch.Tensor:
+def selection_score(
+    r2: torch.Tensor, complexity: torch.Tensor, weight_simple: float = 0.8
+) -> torch.Tensor:
     """Higher is better; see the module docstring. ``r2 [..., F]``, ``complexity [F]``."""
     if not 0.0 <= weight_simple <= 1.0:
         raise ValueError(f"weight_simple must be in [0, 1]; got {weight_simple!r}")
@@ -65,16 +73,21 @@ def selection_score(r2: torch.Tensor, complexity: torch.Tensor,
     return bits.clamp_min(0.0) / (1 + lam * complexity)
 
 
-def rank(r2: torch.Tensor, entries: Sequence[SymbolicFunction], weight_simple: float = 0.8,
-         negligible: torch.Tensor | None = None,
-         degenerate: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def rank(
+    r2: torch.Tensor,
+    entries: Sequence[SymbolicFunction],
+    weight_simple: float = 0.8,
+    negligible: torch.Tensor | None = None,
+    degenerate: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Order candidates per edge: ``r2 [E, F]`` -> ``(order [E, F], score [E, F])``, with
     ``order[e, 0]`` the chosen function. ``negligible [E]`` marks edges that ``'0'`` should
     take; ``degenerate [E, F]`` marks fits whose score is halved."""
     E, F = r2.shape
     dev = r2.device
-    complexity = torch.tensor([float(e.complexity) for e in entries], dtype=torch.float64,
-                              device=dev)
+    complexity = torch.tensor(
+        [float(e.complexity) for e in entries], dtype=torch.float64, device=dev
+    )
     score = selection_score(r2, complexity, weight_simple)
     if degenerate is not None:
         score = torch.where(degenerate & (score > 0), score * DEGENERATE_FACTOR, score)
@@ -82,20 +95,24 @@ def rank(r2: torch.Tensor, entries: Sequence[SymbolicFunction], weight_simple: f
     if negligible is None:
         negligible = torch.zeros(E, dtype=torch.bool, device=dev)
     top = -math.log2(R2_FLOOR) + 1.0
-    zero_score = torch.where(negligible[:, None], torch.full_like(score, top),
-                             torch.full_like(score, -math.inf))
+    zero_score = torch.where(
+        negligible[:, None], torch.full_like(score, top), torch.full_like(score, -math.inf)
+    )
     score = torch.where(is_zero[None, :], zero_score, score)
 
     best = score.max(1, keepdim=True).values
     tied = score >= best - TIE * best.abs()
     # lexicographic (complexity, searched parameters, library position) as one number
-    kind_rank = torch.tensor([_KIND_ORDER.get(e.kind, 4) for e in entries], dtype=torch.float64,
-                             device=dev)
+    kind_rank = torch.tensor(
+        [_KIND_ORDER.get(e.kind, 4) for e in entries], dtype=torch.float64, device=dev
+    )
     position = torch.arange(F, dtype=torch.float64, device=dev)
     simple_key = (complexity * 8 + kind_rank) * (F + 1) + position
-    key = torch.where(tied, simple_key[None, :].expand(E, F), torch.full((E, F), math.inf,
-                                                                        dtype=torch.float64,
-                                                                        device=dev))
+    key = torch.where(
+        tied,
+        simple_key[None, :].expand(E, F),
+        torch.full((E, F), math.inf, dtype=torch.float64, device=dev),
+    )
     winner = key.argmin(1)
     sort_key = -score.clone()
     sort_key[torch.arange(E, device=dev), winner] = -math.inf

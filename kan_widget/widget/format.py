@@ -43,13 +43,16 @@ def all_symbolic(model) -> bool:
     return not any(layer.has_numeric_edges() for layer in model.layers)
 
 
-def formula_sympy(model, in_vars: list[str], simplify: bool = True,
-                  digits: int | None = None) -> list:
+def formula_sympy(
+    model, in_vars: list[str], simplify: bool = True, digits: int | None = None
+) -> list:
     """The model's formula, one sympy expression per output, in the variables ``in_vars``; edges
     that are still splines appear as undefined functions ``phi_l_i_j(x)``."""
-    return list(model.symbolic_formula(
-        var=list(in_vars), simplify=simplify, digits=digits, allow_numeric=True
-    ))
+    return list(
+        model.symbolic_formula(
+            var=list(in_vars), simplify=simplify, digits=digits, allow_numeric=True
+        )
+    )
 
 
 def formula_dict(model, in_vars: list[str], out_vars: list[str]) -> dict:
@@ -89,11 +92,16 @@ def candidates(result: Any) -> list[dict]:
         if isinstance(r, dict):
             name, r2, c = r.get("name"), r.get("r2"), r.get("complexity", r.get("c"))
         else:
-            name, r2, c = (getattr(r, "name", None), getattr(r, "r2", None),
-                           getattr(r, "complexity", None))
-        out.append({
-            "name": str(name),
-            "r2": None if r2 is None else finite(r2),
-            "complexity": None if c is None else finite(c),
-        })
+            name, r2, c = (
+                getattr(r, "name", None),
+                getattr(r, "r2", None),
+                getattr(r, "complexity", None),
+            )
+        out.append(
+            {
+                "name": str(name),
+                "r2": None if r2 is None else finite(r2),
+                "complexity": None if c is None else finite(c),
+            }
+        )
     return out

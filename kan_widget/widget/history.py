@@ -67,8 +67,9 @@ def new_losses() -> dict[str, list]:
     return {"step": [], **{k: [] for k in LOSS_KEYS}}
 
 
-def record_losses(losses: dict[str, list], step: int, metrics: dict[str, Any],
-                  cap: int = HISTORY_CAP) -> None:
+def record_losses(
+    losses: dict[str, list], step: int, metrics: dict[str, Any], cap: int = HISTORY_CAP
+) -> None:
     """Append one step's ``metrics`` to ``losses``; past ``cap`` points, halve the resolution of
     the whole curve (the lists stay aligned)."""
     losses["step"].append(step)

@@ -66,9 +66,14 @@ class HParam:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "min": self.min, "max": self.max,
-            "min_inclusive": self.min_inclusive, "label": self.label, "scale": self.scale,
-            "slider_min": self.slider_min, "step": self.step,
+            "kind": self.kind,
+            "min": self.min,
+            "max": self.max,
+            "min_inclusive": self.min_inclusive,
+            "label": self.label,
+            "scale": self.scale,
+            "slider_min": self.slider_min,
+            "step": self.step,
             "options": None if self.options is None else list(self.options),
             "default": self.default,
         }
@@ -77,8 +82,9 @@ class HParam:
 HPARAMS: dict[str, HParam] = {
     "lamb": HParam("float", 0.01, "lambda", 0.0, 1.0, scale="log0", slider_min=1e-5),
     "lamb_l1": HParam("float", 1.0, "mu1", 0.0, 10.0, scale="linear", slider_min=0.0, step=0.01),
-    "lamb_entropy": HParam("float", 2.0, "mu2", 0.0, 10.0, scale="linear", slider_min=0.0,
-                           step=0.01),
+    "lamb_entropy": HParam(
+        "float", 2.0, "mu2", 0.0, 10.0, scale="linear", slider_min=0.0, step=0.01
+    ),
     "theta": HParam("float", 0.01, "theta", 0.0, 1.0, scale="log0", slider_min=1e-5),
     "beta": HParam("float", 3.0, "beta", 0.1, 100.0, scale="log", slider_min=0.1),
     "steps": HParam("int", 50, "steps", 1, 100_000),
@@ -124,8 +130,17 @@ MAX_GRID = 1000  # far past any useful grid; stops a typo from allocating gigaby
 
 # traits only Python writes; a front-end write of one is rejected
 OUTPUT_TRAITS = frozenset(
-    ["spec", "structure", "curves", "scores", "masks", "status", "formula", "inspector",
-     "inspector_points"]
+    [
+        "spec",
+        "structure",
+        "curves",
+        "scores",
+        "masks",
+        "status",
+        "formula",
+        "inspector",
+        "inspector_points",
+    ]
 )
 
 

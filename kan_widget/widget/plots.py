@@ -44,7 +44,11 @@ MAX_TICKS = 6  # tick labels per axis: more crowd a 300 px axis (".2~g" labels o
 
 # tick mantissas per decade, sparsest first
 _LOG_STEPS = (
-    (1,), (1, 3), (1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9),
+    (1,),
+    (1, 3),
+    (1, 2, 5),
+    (1, 1.5, 2, 3, 5, 7),
+    (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9),
 )
 
 
@@ -61,7 +65,9 @@ def log_ticks(lo: float, hi: float, max_ticks: int = MAX_TICKS) -> np.ndarray | 
     best: list[float] | None = None
     for mantissas in _LOG_STEPS:
         ticks = [
-            float(f"{m}e{d}") for d in range(d0, d1 + 1) for m in mantissas
+            float(f"{m}e{d}")
+            for d in range(d0, d1 + 1)
+            for m in mantissas
             if lo * (1 - eps) <= m * 10.0**d <= hi * (1 + eps)
         ]
         if len(ticks) > max_ticks:
@@ -79,8 +85,9 @@ def log_ticks(lo: float, hi: float, max_ticks: int = MAX_TICKS) -> np.ndarray | 
     return np.asarray(best, dtype=np.float64)
 
 
-def linear_ticks(lo: float, hi: float, max_ticks: int = MAX_TICKS,
-                 integer: bool = True) -> np.ndarray:
+def linear_ticks(
+    lo: float, hi: float, max_ticks: int = MAX_TICKS, integer: bool = True
+) -> np.ndarray:
     """At most ``max_ticks`` round values (steps of 1, 2 or 5 times a power of ten) in
     ``[lo, hi]``; with ``integer``, whole numbers only (a step axis has no step 1.5)."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -90,7 +97,8 @@ def linear_ticks(lo: float, hi: float, max_ticks: int = MAX_TICKS,
     k0 = math.floor(math.log10(span / max_ticks)) - 1
     steps = (float(f"{m}e{k}") for k in range(k0, k0 + 400) for m in (1, 2, 5))
     step = next(
-        s for s in steps
+        s
+        for s in steps
         if not (integer and s < 1) and math.floor(hi / s) - math.ceil(lo / s) + 1 <= max_ticks
     )
     first = math.ceil(lo / step - 1e-9)
@@ -103,7 +111,7 @@ def _legend(items: list[tuple[str, str, bool]]) -> ipw.HTML:
     """A legend under the loss plot (bqplot's own sits inside the plot, over the curves)."""
     spans = "".join(
         f'<span style="white-space:nowrap;margin:0 8px"><span style="display:inline-block;'
-        f'width:22px;vertical-align:middle;margin-right:4px;border-top:2px '
+        f"width:22px;vertical-align:middle;margin-right:4px;border-top:2px "
         f'{"dashed" if dashed else "solid"} {color}"></span>{label}</span>'
         for label, color, dashed in items
     )
@@ -120,7 +128,11 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 def _figure(marks, axes, title: str) -> bq.Figure:
     return bq.Figure(
-        marks=marks, axes=axes, title=title, animation_duration=0, fig_margin=_MARGIN,
+        marks=marks,
+        axes=axes,
+        title=title,
+        animation_duration=0,
+        fig_margin=_MARGIN,
         title_style={"font-size": "13px"},  # three figures share a row: keep titles short
         layout=ipw.Layout(**_FIG_LAYOUT),
     )
@@ -142,30 +154,40 @@ class Plots:
         sx, sy, sr = bq.LinearScale(), bq.LogScale(), bq.LogScale()
         colors = {"train RMSE": "#1f77b4", "test RMSE": "#ff7f0e", "reg": "#7f7f7f"}
         self.loss_lines = bq.Lines(
-            x=np.zeros(0), y=np.zeros((2, 0)), scales={"x": sx, "y": sy},
-            labels=["train RMSE", "test RMSE"], colors=[colors["train RMSE"], colors["test RMSE"]],
+            x=np.zeros(0),
+            y=np.zeros((2, 0)),
+            scales={"x": sx, "y": sy},
+            labels=["train RMSE", "test RMSE"],
+            colors=[colors["train RMSE"], colors["test RMSE"]],
         )
         self.reg_lines = bq.Lines(
-            x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sr}, labels=["reg"],
-            colors=[colors["reg"]], line_style="dashed",
+            x=np.zeros(0),
+            y=np.zeros(0),
+            scales={"x": sx, "y": sr},
+            labels=["reg"],
+            colors=[colors["reg"]],
+            line_style="dashed",
         )
         # tick values are set from the data in update_losses: bqplot's log axis labels every
         # 1..9 of a decade, which crowds (0.09, 0.1, 0.11, ... 0.19) and overlaps
         self.step_axis = bq.Axis(scale=sx, label="step", tick_format="d")
         # ".2~g": two digits, no trailing zeros ("0.09", "1e-5"), never a repeated exponent
         self.loss_axis = bq.Axis(scale=sy, side="left", label="RMSE", tick_format=".2~g")
-        self.reg_axis = bq.Axis(scale=sr, side="right", label="reg (dashed)",
-                                tick_format=".2~g", grid_lines="none")
+        self.reg_axis = bq.Axis(
+            scale=sr, side="right", label="reg (dashed)", tick_format=".2~g", grid_lines="none"
+        )
         self.loss_figure = _figure(
             [self.loss_lines, self.reg_lines],
             [self.step_axis, self.loss_axis, self.reg_axis],
             "loss",
         )
-        self.loss_legend = _legend([
-            ("train RMSE", colors["train RMSE"], False),
-            ("test RMSE", colors["test RMSE"], False),
-            ("reg (right axis)", colors["reg"], True),
-        ])
+        self.loss_legend = _legend(
+            [
+                ("train RMSE", colors["train RMSE"], False),
+                ("test RMSE", colors["test RMSE"], False),
+                ("reg (right axis)", colors["reg"], True),
+            ]
+        )
         # the box takes the figure's size and shrinks like the other figures in the row
         self.loss_figure.layout.width = "100%"
         self.loss_box = ipw.VBox(
@@ -191,21 +213,38 @@ class Plots:
             order = decimate(x_tr.shape[0], FIT_POINTS * 2)
             self._target_x = _np(x_tr[order, 0])
             self.target_mark = bq.Scatter(
-                x=self._target_x, y=_np(y_tr[order, 0]), scales={"x": sx, "y": sy},
-                default_size=12, colors=["#999999"], labels=["target"], display_legend=True,
+                x=self._target_x,
+                y=_np(y_tr[order, 0]),
+                scales={"x": sx, "y": sy},
+                default_size=12,
+                colors=["#999999"],
+                labels=["target"],
+                display_legend=True,
             )
             self._grid = np.linspace(self._lo[0], self._hi[0], FIT_POINTS)
             self.pred_mark = bq.Lines(
-                x=self._grid, y=np.zeros(FIT_POINTS), scales={"x": sx, "y": sy},
-                colors=["#d62728"], labels=["prediction"], display_legend=True,
+                x=self._grid,
+                y=np.zeros(FIT_POINTS),
+                scales={"x": sx, "y": sy},
+                colors=["#d62728"],
+                labels=["prediction"],
+                display_legend=True,
             )
-            self.fit_figures = [_figure(
-                [self.target_mark, self.pred_mark],
-                [bq.Axis(scale=sx, label=self._in_vars[0], tick_format=".2~g",
-                         tick_values=self._input_ticks(0)),
-                 bq.Axis(scale=sy, side="left", label=y_name)],
-                f"fit: {y_name}",
-            )]
+            self.fit_figures = [
+                _figure(
+                    [self.target_mark, self.pred_mark],
+                    [
+                        bq.Axis(
+                            scale=sx,
+                            label=self._in_vars[0],
+                            tick_format=".2~g",
+                            tick_values=self._input_ticks(0),
+                        ),
+                        bq.Axis(scale=sy, side="left", label=y_name),
+                    ],
+                    f"fit: {y_name}",
+                )
+            ]
         elif self._n_in == 2:
             gx = np.linspace(self._lo[0], self._hi[0], HEAT_GRID)
             gy = np.linspace(self._lo[1], self._hi[1], HEAT_GRID)
@@ -226,26 +265,41 @@ class Plots:
             lo, hi = float(y_tr[:, 0].min()), float(y_tr[:, 0].max())
             self._scatter_rows = torch.as_tensor(decimate(x_tr.shape[0], FIT_POINTS * 2))
             self.pred_mark = bq.Scatter(
-                x=_np(y_tr[self._scatter_rows, 0]), y=np.zeros(len(self._scatter_rows)),
-                scales={"x": sx, "y": sy}, default_size=12, colors=["#1f77b4"],
+                x=_np(y_tr[self._scatter_rows, 0]),
+                y=np.zeros(len(self._scatter_rows)),
+                scales={"x": sx, "y": sy},
+                default_size=12,
+                colors=["#1f77b4"],
             )
             self.diagonal = bq.Lines(
-                x=np.array([lo, hi]), y=np.array([lo, hi]), scales={"x": sx, "y": sy},
-                colors=["#999999"], line_style="dashed",
+                x=np.array([lo, hi]),
+                y=np.array([lo, hi]),
+                scales={"x": sx, "y": sy},
+                colors=["#999999"],
+                line_style="dashed",
             )
-            self.fit_figures = [_figure(
-                [self.diagonal, self.pred_mark],
-                [bq.Axis(scale=sx, label=f"true {y_name}"),
-                 bq.Axis(scale=sy, side="left", label=f"predicted {y_name}")],
-                f"fit: {y_name} (training data)",
-            )]
+            self.fit_figures = [
+                _figure(
+                    [self.diagonal, self.pred_mark],
+                    [
+                        bq.Axis(scale=sx, label=f"true {y_name}"),
+                        bq.Axis(scale=sy, side="left", label=f"predicted {y_name}"),
+                    ],
+                    f"fit: {y_name} (training data)",
+                )
+            ]
 
     @staticmethod
     def _heatmap(gx: np.ndarray, gy: np.ndarray, scheme: str) -> bq.HeatMap:
         return bq.HeatMap(
-            x=gx, y=gy, color=np.zeros((len(gy), len(gx))),
-            scales={"x": bq.LinearScale(), "y": bq.LinearScale(),
-                    "color": bq.ColorScale(scheme=scheme)},
+            x=gx,
+            y=gy,
+            color=np.zeros((len(gy), len(gx))),
+            scales={
+                "x": bq.LinearScale(),
+                "y": bq.LinearScale(),
+                "color": bq.ColorScale(scheme=scheme),
+            },
             null_color="white",
         )
 
@@ -254,10 +308,21 @@ class Plots:
         # at this size; the value range goes in the title instead (see update_fit).
         return _figure(
             [mark],
-            [bq.Axis(scale=mark.scales["x"], label=self._in_vars[0], tick_format=".2~g",
-                     tick_values=self._input_ticks(0)),
-             bq.Axis(scale=mark.scales["y"], side="left", label=self._in_vars[1],
-                     tick_format=".2~g", tick_values=self._input_ticks(1))],
+            [
+                bq.Axis(
+                    scale=mark.scales["x"],
+                    label=self._in_vars[0],
+                    tick_format=".2~g",
+                    tick_values=self._input_ticks(0),
+                ),
+                bq.Axis(
+                    scale=mark.scales["y"],
+                    side="left",
+                    label=self._in_vars[1],
+                    tick_format=".2~g",
+                    tick_values=self._input_ticks(1),
+                ),
+            ],
             title,
         )
 
@@ -307,10 +372,12 @@ class Plots:
                 y_name = self._out_vars[0]
                 self.pred_mark.color = pred
                 self.error_mark.color = err
-                self.fit_figures[0].title = (
-                    f"prediction: {y_name} in [{pred.min():.3g}, {pred.max():.3g}]")
-                self.fit_figures[1].title = (
-                    f"|error| of {y_name} (training data), max {np.nanmax(err):.2g}")
+                self.fit_figures[
+                    0
+                ].title = f"prediction: {y_name} in [{pred.min():.3g}, {pred.max():.3g}]"
+                self.fit_figures[
+                    1
+                ].title = f"|error| of {y_name} (training data), max {np.nanmax(err):.2g}"
             else:
                 self.pred_mark.y = _np(train_pred[self._scatter_rows, 0])
 

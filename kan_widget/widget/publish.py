@@ -38,9 +38,20 @@ class Publisher:
     (history.new_losses) the loss plot shows; ``x`` the training rows curves are drawn on.
     """
 
-    def __init__(self, widget, plots, *, get_model: Callable[[], Any],
-                 model_status: Callable[[], dict], losses: dict[str, list], x, n_points: int,
-                 in_vars: list[str], out_vars: list[str], model_lock):
+    def __init__(
+        self,
+        widget,
+        plots,
+        *,
+        get_model: Callable[[], Any],
+        model_status: Callable[[], dict],
+        losses: dict[str, list],
+        x,
+        n_points: int,
+        in_vars: list[str],
+        out_vars: list[str],
+        model_lock,
+    ):
         self._widget = widget
         self._plots = plots
         self._get_model = get_model
@@ -52,9 +63,19 @@ class Publisher:
         self._model_lock = model_lock
         self.lock = threading.RLock()
         self.status: dict[str, Any] = {
-            "running": False, "step": 0, "train_loss": None, "test_loss": None, "reg": None,
-            "steps_per_s": None, "n_edge": 0, "n_params": 0, "message": "", "error": None,
-            "can_undo": False, "can_redo": False, "busy": None,
+            "running": False,
+            "step": 0,
+            "train_loss": None,
+            "test_loss": None,
+            "reg": None,
+            "steps_per_s": None,
+            "n_edge": 0,
+            "n_params": 0,
+            "message": "",
+            "error": None,
+            "can_undo": False,
+            "can_redo": False,
+            "busy": None,
         }
         self.version = 0  # structure.version
         self.fit_drawn = -math.inf  # when the fit view was last redrawn (time.monotonic)
@@ -76,8 +97,13 @@ class Publisher:
             if same:
                 w.send_state(same)
 
-    def send_buffers(self, extra_status: dict, values: dict | None = None,
-                     force: bool = False, live: bool = False) -> None:
+    def send_buffers(
+        self,
+        extra_status: dict,
+        values: dict | None = None,
+        force: bool = False,
+        live: bool = False,
+    ) -> None:
         """Compute the per-tick buffers and send them with the status (and ``values``)."""
         with self._model_lock:
             model = self._get_model()
@@ -86,8 +112,13 @@ class Publisher:
         with self.lock:
             self.status.update(status, **extra_status)
             self.assign(
-                {**(values or {}), "curves": s.curves, "scores": s.scores, "masks": s.masks,
-                 "status": dict(self.status)},
+                {
+                    **(values or {}),
+                    "curves": s.curves,
+                    "scores": s.scores,
+                    "masks": s.masks,
+                    "status": dict(self.status),
+                },
                 force=force,
             )
             self._plots.update_losses(self._losses)
@@ -113,8 +144,9 @@ class Publisher:
             # edge indices may mean other edges now: an open inspector would be wrong
             values.update(formula=self.formula(), inspector={}, inspector_points=b"")
         if force:
-            values.update(formula=w.formula, inspector=w.inspector,
-                          inspector_points=w.inspector_points)
+            values.update(
+                formula=w.formula, inspector=w.inspector, inspector_points=w.inspector_points
+            )
         self.send_buffers({"message": message}, values, force=force)
 
     def next_gap(self, cost: float) -> float:
@@ -124,12 +156,18 @@ class Publisher:
     def loss_status(self, steps_per_s: float | None) -> dict:
         """The status fields of the loss curve's last point."""
         h = self._losses
-        last = {k: fmt.finite(h[k][-1]) if h[k] else None
-                for k in ("train_loss", "test_loss", "reg")}
+        last = {
+            k: fmt.finite(h[k][-1]) if h[k] else None for k in ("train_loss", "test_loss", "reg")
+        }
         return {**last, "steps_per_s": steps_per_s}
 
-    def train_ended(self, error: BaseException | None, step: int, steps_per_s: float | None,
-                    rescore: Callable[[], None]) -> None:
+    def train_ended(
+        self,
+        error: BaseException | None,
+        step: int,
+        steps_per_s: float | None,
+        rescore: Callable[[], None],
+    ) -> None:
         """The final push of a training run that ended at ``step`` (with ``error``, or ``None``
         if it ended normally), after ``rescore()`` (which leaves the scores as ``fit`` does)."""
         done = {"running": False, **self.loss_status(steps_per_s)}

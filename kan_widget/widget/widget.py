@@ -6,6 +6,10 @@ them and names the method that runs each command; runner.py runs training and th
 commands). history.py keeps the undo history and the loss curve. It never changes how the engine
 computes.
 
+Why this file is over 400 lines: it is the public class, and most of it is the user's API (the
+constructor and fourteen documented methods, each a thin call into the engine under the op lock);
+moving public methods into mixins would scatter what a reader looks for in one place.
+
 Threads and locks (see runner.py for the training thread and the command thread, which runs the
 buttons' commands in order so that the comm handler only validates and queues):
 - ``_op_lock`` serialises operations that replace or restructure the model (prune, undo, ...),
@@ -132,14 +136,25 @@ class KANWidget(anywidget.AnyWidget):
         with self._hp_lock:
             self._hp.update({name: getattr(self, name) for name in HPARAMS})
         self._runner = Runner(
-            get_model=lambda: self.model, data=data, hparams=self._hparams,
-            on_step=self._on_step, push=self._push_tick, on_end=self._on_train_end,
+            get_model=lambda: self.model,
+            data=data,
+            hparams=self._hparams,
+            on_step=self._on_step,
+            push=self._push_tick,
+            on_end=self._on_train_end,
         )
         self._plots = Plots(view, self._in_vars, self._out_vars)
         self._pub = Publisher(
-            self, self._plots, get_model=lambda: self.model, model_status=self._model_status,
-            losses=self.history, x=self._x, n_points=self._n_points, in_vars=self._in_vars,
-            out_vars=self._out_vars, model_lock=self._runner.model_lock,
+            self,
+            self._plots,
+            get_model=lambda: self.model,
+            model_status=self._model_status,
+            losses=self.history,
+            x=self._x,
+            n_points=self._n_points,
+            in_vars=self._in_vars,
+            out_vars=self._out_vars,
+            model_lock=self._runner.model_lock,
         )
         # button commands run in order on their own thread, never in the comm handler
         self._commands = CommandQueue(self._run_command)
@@ -259,7 +274,8 @@ class KANWidget(anywidget.AnyWidget):
                 _, stats = self.model.forward_stats(self._x)
                 self.model.set_scores(stats)
         self._pub.send_buffers(
-            {"running": True, **self._pub.loss_status(self._runner.steps_per_s)}, live=True)
+            {"running": True, **self._pub.loss_status(self._runner.steps_per_s)}, live=True
+        )
         return self._pub.next_gap(time.perf_counter() - t0)
 
     def _on_train_end(self, error: BaseException | None) -> None:
@@ -400,8 +416,9 @@ class KANWidget(anywidget.AnyWidget):
         with self._changing(resume):
             # fitting every edge takes seconds: say so before the kernel goes quiet
             n = sum(int(layer.numeric_mask().sum()) for layer in self.model.layers)
-            self._set_status(message=f"symbolifying: fitting {n} edge{'' if n == 1 else 's'}",
-                             error=None)
+            self._set_status(
+                message=f"symbolifying: fitting {n} edge{'' if n == 1 else 's'}", error=None
+            )
             new = self.model.copy()
             result = new.auto_symbolic(lib=lib, **kwargs)
             self._replace(new, "symbolified")

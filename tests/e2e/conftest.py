@@ -248,8 +248,12 @@ def browser(e2e_ready):
     with sync_playwright() as p:
         # keep scrollbars (Playwright hides them in headless mode): the formula panel's
         # sideways scrollbar is under test, and screenshots show what a person sees
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                              ignore_default_args=["--hide-scrollbars"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            ignore_default_args=["--hide-scrollbars"],
+        )
         TIMINGS["browser_launch_s"] = time.perf_counter() - t0
         yield b
         b.close()

@@ -95,8 +95,9 @@ PERF_STOP_JS = """() => {
 }"""
 
 
-def measure(frontend: str, n_moves: int, browser, live: float = 0.0,
-            every: float = 3.0) -> dict[str, list[float | None]]:
+def measure(
+    frontend: str, n_moves: int, browser, live: float = 0.0, every: float = 3.0
+) -> dict[str, list[float | None]]:
     with tempfile.TemporaryDirectory(prefix="kan-latency-") as tmp:
         root, home = Path(tmp, "root"), Path(tmp, "home")
         root.mkdir()
@@ -114,8 +115,9 @@ def measure(frontend: str, n_moves: int, browser, live: float = 0.0,
                 ctx.close()
 
 
-def _run(page, server, kernel, n_moves: int, live: float = 0.0,
-         every: float = 3.0) -> dict[str, list[float | None]]:
+def _run(
+    page, server, kernel, n_moves: int, live: float = 0.0, every: float = 3.0
+) -> dict[str, list[float | None]]:
     t.open_notebook(page, server)
     t.run_cell(page, t.SETUP)
     t.run_cell(page, t.WIDGET)
@@ -225,10 +227,18 @@ def main() -> int:
         "--frontends", nargs="+", default=["lab", "notebook"], choices=["lab", "notebook"]
     )
     ap.add_argument("--moves", type=int, default=10, help="moves per kind (default 10)")
-    ap.add_argument("--live", type=float, default=60.0,
-                    help="seconds of live training with slider moves (default 60; 0: skip)")
-    ap.add_argument("--every", type=float, default=3.0,
-                    help="seconds between lambda moves in the live run (default 3)")
+    ap.add_argument(
+        "--live",
+        type=float,
+        default=60.0,
+        help="seconds of live training with slider moves (default 60; 0: skip)",
+    )
+    ap.add_argument(
+        "--every",
+        type=float,
+        default=3.0,
+        help="seconds between lambda moves in the live run (default 3)",
+    )
     args = ap.parse_args()
     reason = e2e._missing_requirement()
     if reason:

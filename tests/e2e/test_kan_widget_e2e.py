@@ -499,9 +499,11 @@ def test_saved_notebook_reopens_with_last_drawing(page, jupyter_server, kernel, 
     saved = json.loads((jupyter_server.root_dir / NB).read_text())
     state = saved["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json")
     assert state, "no widget state saved in the notebook metadata (saveState setting?)"
-    kan_states = [m["state"] for m in state["state"].values()
-                  if m["state"].get("_anywidget_id", "").endswith("KANWidget")
-                  or "structure" in m["state"]]
+    kan_states = [
+        m["state"]
+        for m in state["state"].values()
+        if m["state"].get("_anywidget_id", "").endswith("KANWidget") or "structure" in m["state"]
+    ]
     assert len(kan_states) == 1, list(state["state"])
     assert kan_states[0]["status"]["step"] == 3
     assert "_esm" in kan_states[0] and len(kan_states[0]["_esm"]) > 10_000
