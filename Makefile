@@ -1,11 +1,13 @@
 # Two entry points for a newcomer on a fresh machine (see README):
 #   make lab   - set everything up, then start JupyterLab on notebooks/
-#   make test  - set everything up, then run every test (lint, types, vitest, pytest incl. browser)
+#   make test  - set everything up, then run every test (lint, formatting, types, vitest,
+#                pytest incl. browser)
 # and a quicker tier for the edit-test loop:
-#   make test-fast - ruff, tsc, vitest and pytest without the browser tests (-m "not e2e")
-# Separate checks, not yet part of test / test-fast:
-#   make typecheck-py - mypy over kan_widget/ (config in pyproject.toml [tool.mypy])
+#   make test-fast - the same without the browser tests (-m "not e2e")
+# The checks they run, also callable alone:
+#   make lint         - ruff check
 #   make format-check - ruff format --check
+#   make typecheck-py - mypy over kan_widget/ (config in pyproject.toml [tool.mypy])
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
@@ -65,9 +67,9 @@ test-py: setup chromium
 test-py-fast: setup
 	$(BIN)/python -m pytest -q -m "not e2e" $(PYTEST_ARGS)
 
-test: lint test-js test-py
+test: lint format-check typecheck-py test-js test-py
 
-test-fast: lint test-js test-py-fast
+test-fast: lint format-check typecheck-py test-js test-py-fast
 
 bench: setup
 	$(BIN)/python bench/bench_engine.py

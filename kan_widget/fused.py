@@ -190,9 +190,8 @@ class SplineLayer(torch.autograd.Function):
         # needs_input_grad ignores no_grad mode: ``grad`` says whether a backward can follow
         need_dx = grad and ctx.needs_input_grad[0] and kn.dinv is not None
         cache = None if need_dx else cache  # the input layer's features only (no prev)
-        if cache is not None and cache.holds(x, kn, base_fun):
-            feats = cache.feats
-        else:
+        feats = cache.feats if cache is not None and cache.holds(x, kn, base_fun) else None
+        if feats is None:
             feats = Features(x, kn, base_fun, need_dx)
             if cache is not None:
                 cache.store(x, kn, base_fun, feats)
@@ -254,6 +253,7 @@ class SplineLayer(torch.autograd.Function):
                     fcc = ctx.fc[n] if ctx.fc is not None else _centred(feats, c, ctx.mean)
                     g = torch.bmm(M, fcc).to(w.dtype)
                     gf = g if gf is None else gf.add_(g)
+                assert gf is not None  # gy or M is set (the condition above)
                 gc = _base_grad(ctx.base_fun, gf[:, 0], xt[:, 0, c])
                 if prev is not None:
                     d = basis_deriv_grad(prev[..., c], kn, gf[:, 1:])

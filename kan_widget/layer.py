@@ -7,12 +7,17 @@ that of a dense layer with ``in*(G+k+1)`` inputs (the fused kernel is :mod:`kan_
 
 Read top to bottom: making a layer (from its tensors, pykan's initialisation, pruning's
 selection), its parameters and the caches derived from them, the forward pass (through autograd,
-or the trainer's tape), per-edge statistics and values, the grid refit, symbolic edges."""
+or the trainer's tape), per-edge statistics and values, the grid refit, symbolic edges.
+
+Why this file is over 400 lines: it is one ``nn.Module`` whose methods all read the same
+parameters, buffers and caches (``_knots``, ``_mask_state``, ``_groups``, the input cache); the
+math is already elsewhere (splines.py, fused.py), and splitting the tape path or the symbolic
+edges into mixins would separate each from the caches it depends on."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -63,6 +68,16 @@ class KANLayer(nn.Module):
 
     TENSORS = ("coef", "scale_base", "scale_sp", "sym_params", "grid", "mask", "sym_mask")
     """What :meth:`state_dict` holds, in its order: the parameters, then the buffers."""
+
+    # declared for the type checker (nn.Module's __getattr__ would type them ``Tensor | Module``)
+    coef: nn.Parameter
+    scale_base: nn.Parameter
+    scale_sp: nn.Parameter
+    sym_params: nn.Parameter
+    grid: torch.Tensor
+    mask: torch.Tensor
+    sym_mask: torch.Tensor
+    base_fun: Callable[[torch.Tensor], torch.Tensor]
 
     def __init__(
         self,
@@ -254,6 +269,7 @@ class KANLayer(nn.Module):
         if stats is None:
             return y, None
         if fused != "other":
+            assert fused is not None  # stats is a metric here, so fused is "n" or "u"
             return y, self._fused_stats(x, fused, value, sym_std)
         return y, self._mean_abs_stats(x, wb, ws, sym_abs, sub)
 
@@ -387,7 +403,7 @@ class KANLayer(nn.Module):
             for (i, j), name in sorted(self.sym_names.items()):
                 by_name.setdefault(name, []).append((i, j))
             dev = self.grid.device
-            self._sym_groups = [
+            g = self._sym_groups = [
                 (
                     name,
                     torch.tensor([e[0] for e in edges], dtype=torch.long, device=dev),
@@ -395,7 +411,7 @@ class KANLayer(nn.Module):
                 )
                 for name, edges in by_name.items()
             ]
-        return self._sym_groups
+        return g
 
     def _symbolic_values(self, x: torch.Tensor):
         """``(input indices, output indices, values [B, E])`` of the symbolic edges, one entry per
@@ -416,7 +432,7 @@ class KANLayer(nn.Module):
         sym_abs = x.new_zeros(self.in_dim, self.out_dim) if need_stats else None
         for ii, jj, vals in self._symbolic_values(x):
             y = y.index_add(1, jj, vals)
-            if need_stats:
+            if sym_std is not None and sym_abs is not None:  # need_stats
                 v = vals.detach()
                 sym_std[ii, jj] = v.std(0) if v.shape[0] > 1 else v.abs().mean(0)
                 sym_abs[ii, jj] = v.abs().mean(0)

@@ -14,6 +14,8 @@ wait for.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from .wolfe import strong_wolfe
@@ -33,7 +35,7 @@ class LBFGS:
         tolerance_ys: float = 1e-32,
     ):
         self._params = list(params)
-        self.param_groups = [
+        self.param_groups: list[dict[str, Any]] = [
             {
                 "params": self._params,
                 "lr": lr,
@@ -109,6 +111,7 @@ class LBFGS:
             if state["n_iter"] == 1:
                 d, dirs, stps, ro, h_diag = -g, [], [], [], 1.0
             else:
+                assert prev_g is not None and d is not None and t is not None  # from iteration 1
                 y, s = g - prev_g, d * t
                 ys = float(y.dot(s))
                 if ys > tol_ys:

@@ -20,7 +20,7 @@ import dataclasses
 import inspect
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -72,6 +72,9 @@ class KAN(nn.Module):
     grid update exactly. Input grids always follow the data.
     """
 
+    # an nn.ModuleList at run time; torch's stubs type its items as Module, not KANLayer
+    layers: Sequence[KANLayer]
+
     def __init__(self, width: Sequence[int], *options: Any, device=None, **named: Any):
         # the options are KANConfig's fields (the signature below names them for help())
         super().__init__()
@@ -102,7 +105,7 @@ class KAN(nn.Module):
         one place a model is put together: the constructor, :meth:`restore` and :meth:`_build`
         (copies, files, pruning) all end here."""
         self.config = config
-        self.layers = nn.ModuleList(layers)
+        self.layers = cast(Sequence[KANLayer], nn.ModuleList(layers))
         self._edge_scores = scores
         self.reg_metric = reg_metric
 
@@ -345,7 +348,7 @@ class KAN(nn.Module):
             self._edge_scores[l][i, j] = 0.0
 
     # ------------------------------------------------------------------ training
-    def fit(self, dataset: dict, **kwargs) -> dict[str, list]:
+    def fit(self, dataset: dict, **kwargs) -> dict[str, Any]:
         """Train on ``dataset`` (pykan's signature: opt, steps, lr, lamb, lamb_l1, lamb_entropy,
         lamb_coef, lamb_coefdiff, update_grid, grid_update_num, batch, reg_metric, callback,
         stop_event, ...). Returns a history dict of lists: ``train_loss``, ``test_loss`` (RMSE)

@@ -23,6 +23,7 @@ def node_scores_of(scores: list[torch.Tensor]) -> list[torch.Tensor]:
         incoming = scores[l - 1].amax(0) if l > 0 else None  # over inputs of layer l-1
         outgoing = scores[l].amax(1) if l < len(scores) else None
         if incoming is None:
+            assert outgoing is not None  # l == 0 and a model has at least one layer
             out.append(outgoing)
         elif outgoing is None:
             out.append(incoming)

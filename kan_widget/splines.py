@@ -141,6 +141,7 @@ def recursion(
 def basis_deriv_grad(prev: torch.Tensor, kn: Knots, grad_out: torch.Tensor) -> torch.Tensor:
     """``sum_m grad_out[m] * dB_m/dx`` ``[n_in, batch]`` from the order-(k-1) basis ``prev``:
     ``dB_{m,k}/dx = k*(B_{m,k-1}/(t_{m+k}-t_m) - B_{m+1,k-1}/(t_{m+k+1}-t_{m+1}))``."""
+    assert kn.dinv is not None  # prev exists only where the input's gradient is wanted
     q = prev * kn.dinv
     return ((q[:, :-1] - q[:, 1:]) * grad_out).sum(1)
 

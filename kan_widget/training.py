@@ -91,7 +91,7 @@ class Trainer:
         self.max_iter = max_iter
         self.steps_done = 0
         self._gen = torch.Generator().manual_seed(seed)
-        self._optimizer = None
+        self._optimizer: LBFGS | torch.optim.Adam  # set by _build_optimizer below
         # (objective key, L-BFGS's final (loss, gradient), the tensors the key names)
         self._carry: tuple | None = None
         self._params: list[torch.nn.Parameter] = []
@@ -301,7 +301,7 @@ def fit(
     stop_event: threading.Event | None = None,
     verbose: bool = False,
     seed: int = 0,
-) -> dict[str, list]:
+) -> dict[str, Any]:
     """Train ``model`` on ``dataset``; pykan 0.2.8's ``fit`` signature and defaults.
 
     - ``opt``: ``"LBFGS"`` (lr 1.0, up to 20 inner iterations per step, as pykan) or ``"Adam"``
@@ -338,7 +338,7 @@ def fit(
         reg_metric=reg_metric,
         seed=seed,
     )
-    history: dict[str, list] = {"train_loss": [], "test_loss": [], "reg": []}
+    history: dict[str, Any] = {"train_loss": [], "test_loss": [], "reg": []}
     for f in metrics or []:
         history[f.__name__] = []
     history["stopped"] = None
@@ -363,7 +363,7 @@ def fit(
                 f"step {m['step']:4d} | train {m['train_loss']:.3e} | test {m['test_loss']:.3e} "
                 f"| reg {m['reg']:.3e} | {time.perf_counter() - t0:.1f}s"
             )
-        if callback is not None and callback(m["step"], m) is False:
+        if callback is not None and callback(int(m["step"]), m) is False:
             history["stopped"] = "callback"
             break
     # scores for prune/plot/symbolic come from the training data, not the test set (pykan)

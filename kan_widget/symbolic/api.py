@@ -66,6 +66,12 @@ class Candidate:
         return self.params[3]
 
 
+def _abcd(params: torch.Tensor) -> tuple[float, float, float, float]:
+    """A :attr:`Candidate.params` from a row ``params [4]`` of the fit."""
+    a, b, c, d = (float(v) for v in params)
+    return a, b, c, d
+
+
 class SymbolicChoice(NamedTuple):
     """What :func:`auto_symbolic` fixed: edge ``(l, i, j)`` to ``name`` with fit quality ``r2``."""
 
@@ -149,7 +155,7 @@ def suggest_symbolic(
             float(res.r2[0, k]),
             float(entries[k].complexity),
             float(score[0, k]),
-            tuple(float(v) for v in res.params[0, k]),
+            _abcd(res.params[0, k]),
         )
         for k in order[0, :topk].tolist()
     ]
@@ -237,7 +243,8 @@ def auto_symbolic(
     start = time.perf_counter()
     entries = resolve_lib(lib)
     acts = _inputs(model, x)
-    xs, ys, negs, where = [], [], [], []
+    xs, ys, negs = [], [], []
+    where: list[tuple[int, int, int]] = []
     for l, layer in enumerate(model.layers):
         todo = layer.numeric_mask()
         if not bool(todo.any()):

@@ -341,10 +341,12 @@ def _search_shift(fn: SymbolicFunction, b: _Batch, coarse: _Batch) -> tuple[torc
         if best_r2 is None:
             best_beta, best_r2, best_sign = beta, r2, sign
         else:
+            assert best_beta is not None and best_sign is not None  # set with best_r2
             better = r2 > best_r2
             best_beta = torch.where(better, beta, best_beta)
             best_sign = torch.where(better, sign, best_sign)
             best_r2 = torch.maximum(r2, best_r2)
+    assert best_sign is not None and best_beta is not None  # signs is not empty
     return best_sign, best_beta
 
 
@@ -506,8 +508,10 @@ def _better_or_equal(r2_new: torch.Tensor, r2_old: torch.Tensor) -> torch.Tensor
     return (1 - r2_new) <= (1 - r2_old) * (1 + 1e-6) + 1e-13
 
 
-def _finalize(fn: SymbolicFunction, b: _Batch, a: torch.Tensor, bb: torch.Tensor) -> torch.Tensor:
-    """``[E, 4]`` params with tidy ``(a, b)`` where that costs no accuracy."""
+def _finalize(
+    fn: SymbolicFunction, b: _Batch, a: torch.Tensor, bb: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[E, 4]`` params with tidy ``(a, b)`` where that costs no accuracy, and their r2."""
     f = fn.torch_fn
     c, d, r2 = _closed_form(f, b.x, b.y, a, bb)
 

@@ -58,7 +58,7 @@ def edge_expr(name: str, params: Sequence[float], x: sympy.Expr) -> sympy.Expr:
 
 def numeric_edges(model) -> list[tuple[int, int, int]]:
     """Active edges that are still splines, as ``(l, i, j)``."""
-    out = []
+    out: list[tuple[int, int, int]] = []
     for l, layer in enumerate(model.layers):
         todo = layer.numeric_mask()
         out.extend((l, int(i), int(j)) for i, j in todo.nonzero().tolist())

@@ -163,6 +163,7 @@ def check_hparam(name: str, value: Any) -> str | None:
     """``None`` if ``value`` is acceptable for hyperparameter ``name``, else why not."""
     p = HPARAMS[name]
     if p.kind == "choice":
+        assert p.options is not None  # every choice hyperparameter lists its options
         if value not in p.options:
             return f"{name} must be one of {', '.join(p.options)}; got {value!r}"
         return None

@@ -135,7 +135,7 @@ class Publisher:
         if bump:
             self.version += 1
         w = self._widget
-        values = {
+        values: dict[str, Any] = {
             "structure": snap.structure(
                 self._get_model(), self.version, self._in_vars, self._out_vars, self._n_points
             ),

@@ -508,7 +508,9 @@ class KANWidget(anywidget.AnyWidget):
         cmd, err = parse_command(content, self.model.width)
         if err:
             self._set_status(error=err)
-        elif COMMANDS[cmd.type].queued:
+            return
+        assert cmd is not None  # parse_command returns a command or an error
+        if COMMANDS[cmd.type].queued:
             self._commands.submit(cmd)
         else:
             self._run_command(cmd)
