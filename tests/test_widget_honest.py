@@ -77,6 +77,7 @@ def test_val_frac_is_checked(dataset):
 def test_split_leaves_the_dataset_alone(dataset):
     before = {k: v.clone() for k, v in dataset.items()}
     out, idx = mx.split_validation(dataset, 0.2, 0)
+    assert out["val_input"].shape[0] == 60
     assert idx is not None and len(idx) == 60
     assert set(dataset) == set(before) and all(torch.equal(dataset[k], before[k]) for k in before)
     assert mx.split_validation(dataset, 0.0, 0) == (dataset, None)
@@ -174,7 +175,9 @@ def test_overfitting_note_and_back_to_best():
         st = w.status
         best = w._watch.best_step
         assert st["best_step"] == best and st["can_back_to_best"]
-        assert any(n.startswith("overfitting: validation loss rising since step") for n in st["notes"])
+        assert any(
+            n.startswith("overfitting: validation loss rising since step") for n in st["notes"]
+        )
         assert f"since step {best}" in " ".join(st["notes"])
         val_at_best = w._watch.best_val
         assert st["val_loss"] > val_at_best * 1.02

@@ -34,7 +34,7 @@ def split_validation(data: dict, frac: float, seed: int) -> tuple[dict, torch.Te
     (a seeded random choice, at least one row kept for training); returns ``(data, val_index)``.
     ``frac == 0`` (or a single training row) returns ``data`` unchanged and ``None``."""
     n = int(data["train_input"].shape[0])
-    n_val = min(n - 1, int(round(frac * n)))
+    n_val = min(n - 1, round(frac * n))
     if frac <= 0 or n_val <= 0:
         return data, None
     g = torch.Generator().manual_seed(int(seed))
@@ -76,7 +76,7 @@ def evaluate(model, data: dict) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for split in ("train", "val", "test"):
         x, y = data.get(f"{split}_input"), data.get(f"{split}_label")
-        rmse, r2 = rmse_r2(model, x, y) if x is not None else (None, None)
+        rmse, r2 = rmse_r2(model, x, y) if x is not None and y is not None else (None, None)
         out[f"{split}_loss"], out[f"{split}_r2"] = rmse, r2
     yt = data["test_label"].double()
     out["test_std"] = float(((yt - yt.mean(dim=0, keepdim=True)) ** 2).mean().sqrt())

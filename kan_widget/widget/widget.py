@@ -131,7 +131,9 @@ class KANWidget(anywidget.AnyWidget):
         data = check_dataset(dataset, width[0], width[-1], dtype=model.dtype, device=model.device)
         # the widget trains on (1 - val_frac) of the training rows; the rest only watch for
         # overfitting and pick the best step (the test rows judge, they never choose)
-        self._data, _ = mx.split_validation(data, float(val_frac), require_int("val_seed", val_seed))
+        self._data, _ = mx.split_validation(
+            data, float(val_frac), require_int("val_seed", val_seed)
+        )
         data = {k: v for k, v in self._data.items() if not k.startswith("val_")}
         self._stds = {
             s: float(((y - y.mean(dim=0, keepdim=True)).double() ** 2).mean().sqrt())
@@ -305,7 +307,7 @@ class KANWidget(anywidget.AnyWidget):
         watching = self._watch_model is self.model
         since = self._watch.since if watching else None
         spline = self._spline_test if fmt.has_symbolic(self.model) else None
-        out = {k: fmt.finite(v) if v is not None else None for k, v in m.items()}
+        out: dict[str, Any] = {k: fmt.finite(v) if v is not None else None for k, v in m.items()}
         for split in ("train", "val", "test"):
             if out.get(f"{split}_r2") is None:
                 out[f"{split}_r2"] = self._r2(split, out.get(f"{split}_loss"))
