@@ -110,4 +110,7 @@ export const CSS = `
 .kan-widget .kan-label { min-width: 6.5em; white-space: nowrap; }
 .kan-widget input[type="range"] { flex: 1 1 auto; min-width: 80px; }
 .kan-widget .kan-num, .kan-widget .kan-lr, .kan-widget .kan-steps { width: 6.5em; }
+.kan-widget .kan-r2_threshold, .kan-widget .kan-weight_simple { width: 6.5em; }
+/* theta's row holds the score histogram too: it wraps under the slider when narrow */
+.kan-widget .kan-slider-theta { flex-wrap: wrap; }
 `;

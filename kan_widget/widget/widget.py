@@ -79,6 +79,14 @@ class KANWidget(anywidget.AnyWidget):
     traits shared with the sliders (``w.lamb = 0.01``). ``w.model`` is the current model: prune,
     refine, reset, undo, redo and the symbolic operations replace it with a new object (the old
     one is kept for undo), while training updates it in place.
+
+    Honest numbers: ``val_frac`` (default 0.2) of the training rows, chosen at random with
+    ``val_seed``, are held out of the widget's training as validation rows (``val_frac=0``: none;
+    ``model.fit`` in code is unaffected and trains on every row). They watch for overfitting
+    (``status['notes']``, "overfitting: validation loss rising since step N") and keep the best
+    step's model, which :meth:`back_to_best` restores; the test rows only judge. The status line
+    says "trained on N rows, validated on M, tested on K" and shows each split's RMSE and R²,
+    recomputed on the current model after every command.
     """
 
     _esm = ESM  # the bundle carries its CSS: no _css
