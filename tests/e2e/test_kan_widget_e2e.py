@@ -280,7 +280,10 @@ def test_train_steer_prune_fix_symbolify_undo(page, jupyter_server, kernel, arti
     st = kernel.eval("w.status")
     assert st["step"] == TRAIN_STEPS and not st["running"], st
     hist = kernel.eval("w.history['test_loss']")
-    assert len(hist) == TRAIN_STEPS and st["test_loss"] == hist[-1] < hist[0], hist
+    # the status is recomputed on the model as training left it (issue 18), the curve's last
+    # point by the trainer: the same model, float32 sums in another order
+    assert len(hist) == TRAIN_STEPS and hist[-1] < hist[0], hist
+    assert math.isclose(st["test_loss"], hist[-1], rel_tol=1e-5), (st["test_loss"], hist[-1])
     shown = parse_status(status_text(page))["test_loss"]
     assert math.isclose(shown, st["test_loss"], rel_tol=5e-3), (shown, st["test_loss"])
     expect(button(page, "Train")).to_be_visible()
@@ -538,6 +541,11 @@ def test_long_formula_scrolls_and_loss_plot_is_readable(page, jupyter_server, ke
     start_widget(page, jupyter_server, kernel)
     w = widget(page)
     train_to_step(page, kernel, 5)
+    # every edge symbolic (r2 threshold 0), so the formula is complete and long
+    box = w.locator('input[aria-label="r2 threshold"]')
+    box.fill("0")
+    box.blur()
+    kernel.wait_for("w.r2_threshold", lambda v: v == 0, what="r2 threshold from its box")
     button(page, "Symbolify").click()
     kernel.wait_for("w.formula['complete']", bool, what="a complete formula", timeout=180)
     math_box = w.locator(".kan-formula-math")
