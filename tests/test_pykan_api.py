@@ -436,3 +436,29 @@ def test_save_fig_writes_frames_only_when_asked(in_tmp, monkeypatch):
         monkeypatch.setattr(m, "plot", plot, raising=False)
     m.fit(ds, steps=3, save_fig=True, save_fig_freq=2, img_folder=str(in_tmp / "video"))
     assert sorted(p.name for p in (in_tmp / "video").iterdir()) == ["0.jpg", "2.jpg"]
+
+
+# ---------------------------------------------------------------------- kan.spline
+def test_pykans_spline_functions():
+    pytest.importorskip("kan")
+    from kan import spline as pk
+
+    from kan_widget import spline
+
+    G, k = 5, 3
+    g1 = torch.linspace(-1, 1, steps=G + 1)[None, :]
+    grid = spline.extend_grid(g1, k_extend=k)
+    assert torch.equal(grid, pk.extend_grid(g1, k_extend=k))
+    # API_5_grid: one grid row for 1001 inputs at once
+    x = torch.linspace(-1, 1, steps=1001)[None, :]
+    b = spline.B_batch(x, grid, k=k)
+    assert b.shape == (1, 1001, G + k)
+    torch.testing.assert_close(b, pk.B_batch(x, grid, k=k), rtol=1e-5, atol=1e-6)
+    # per-input grids, curves and the least-squares inverse
+    xs = torch.rand(200, 2, dtype=F64) * 2 - 1
+    grids = spline.extend_grid(torch.linspace(-1, 1, G + 1, dtype=F64).expand(2, G + 1), k)
+    coef = torch.randn(2, 3, G + k, dtype=F64)
+    y = spline.coef2curve(xs, grids, coef, k)
+    assert y.shape == (200, 2, 3)
+    torch.testing.assert_close(y, pk.coef2curve(xs, grids, coef, k))
+    torch.testing.assert_close(spline.curve2coef(xs, y, grids, k), coef, rtol=1e-5, atol=1e-6)
