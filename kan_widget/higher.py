@@ -21,6 +21,7 @@ import torch
 from torch.nn import functional as F
 
 from .splines import Knots, basis_reference
+from .threads import OneThread
 
 __all__ = ["differentiable_backward", "layer_reference"]
 
@@ -70,7 +71,8 @@ def differentiable_backward(
     result: list[torch.Tensor | None] = [None] * len(inputs)
     if not wanted:
         return result
-    with torch.enable_grad():
+    # small tensors: one thread (threads.py; a split small matmul cost ~50 ms on a busy machine)
+    with torch.enable_grad(), OneThread():
         outs = forward(*inputs)
         pairs = [(o, g) for o, g in zip(outs, grad_outputs) if o is not None and g is not None]
         if not pairs:
