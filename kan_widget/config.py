@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from typing import Any
 
 import torch
@@ -44,6 +45,11 @@ class KANConfig:
       ``mu/sqrt(in) + sigma*U(-1, 1)/sqrt(in)``.
     - ``grid_min_span``: hidden-layer grids never span less than this (0 = pykan's grid update;
       see :class:`~kan_widget.model.KAN`).
+    - ``auto_save``: log a version of the model after every changing call (pykan's
+      ``'0.0'``, ``'0.1'``, ... for ``model.rewind``), kept in memory; see
+      :mod:`kan_widget.checkpoints`.
+    - ``ckpt_path``: a folder where versions are also written (``{path}/0.1.safetensors``), only
+      when passed to the constructor explicitly; by default nothing touches the disk.
     """
 
     grid: int = 3
@@ -57,6 +63,8 @@ class KANConfig:
     scale_base_mu: float = 0.0
     scale_base_sigma: float = 1.0
     grid_min_span: float = 1.0
+    auto_save: bool = True
+    ckpt_path: str = "./model"
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:  # normalised values (np.int64(3) -> 3, ...)
@@ -94,6 +102,11 @@ class KANConfig:
             if not is_number(v) or not ok(float(v)):
                 raise ValueError(f"{name} must be a number {rule}; got {v!r}")
             put(name, float(v))
+        if not isinstance(self.auto_save, bool):
+            raise ValueError(f"auto_save must be True or False; got {self.auto_save!r}")
+        if not isinstance(self.ckpt_path, (str, os.PathLike)):
+            raise ValueError(f"ckpt_path must be a folder path (str); got {self.ckpt_path!r}")
+        put("ckpt_path", os.fspath(self.ckpt_path))
         if self.dtype not in DTYPES.values():
             raise ValueError(f"dtype must be torch.float32 or torch.float64; got {self.dtype}")
 

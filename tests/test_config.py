@@ -30,6 +30,8 @@ OPTIONS = {
     "scale_base_mu": 0.1,
     "scale_base_sigma": 0.5,
     "grid_min_span": 0.25,
+    "auto_save": False,  # with auto_save off, ckpt_path is never written to
+    "ckpt_path": "never-written",
 }
 WIDTH = [2, 3, 1]
 
@@ -184,6 +186,8 @@ def test_dict_round_trip_and_format_1_files():
         ("scale_base_mu", float("nan"), "scale_base_mu"),
         ("scale_base_sigma", "1", "scale_base_sigma"),
         ("grid_min_span", -1.0, "grid_min_span"),
+        ("auto_save", 1, "auto_save"),
+        ("ckpt_path", 3, "ckpt_path"),
     ],
 )
 def test_bad_options_are_refused_by_name(option, value, match):
