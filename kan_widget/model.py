@@ -486,14 +486,22 @@ class KAN(nn.Module):
             checkpoints.log(self, "unfix_symbolic")
 
     def symbolic_formula(
-        self, var=None, normalizer=None, output_normalizer=None, *, simplify: bool = False, **kw
+        self,
+        var=None,
+        normalizer=None,
+        output_normalizer=None,
+        *,
+        simplify: bool = False,
+        allow_numeric: bool = False,
     ):
         """pykan's ``(formulas, variables)``: ``model.symbolic_formula()[0][0]`` is the first
         output's formula, unsimplified. :meth:`formula` gives the clean list; see
         :func:`kan_widget.symbolic.formula.symbolic_formula`."""
         from .symbolic.formula import symbolic_formula
 
-        return symbolic_formula(self, var, normalizer, output_normalizer, simplify=simplify, **kw)
+        return symbolic_formula(
+            self, var, normalizer, output_normalizer, simplify=simplify, allow_numeric=allow_numeric
+        )
 
     # ------------------------------------------------------------------ pykan's surface
     # pykan 0.2.8's accessors, versions and formula shape (docs/PYKAN_DIFFERENCES.md); state

@@ -104,16 +104,23 @@ def fit_params(
     signature and not needed."""
     from .symbolic.fit import fit_functions
 
-    entry = (
-        _library.get_function(fun)
-        if isinstance(fun, str)
-        else _library.SymbolicFunction("<fun>", fun, sympy.Function("f"), 1)
-    )
     xt = torch.as_tensor(x, dtype=torch.float64).detach().reshape(1, -1)
     yt = torch.as_tensor(y, dtype=torch.float64).detach().reshape(1, -1)
     if xt.shape != yt.shape:
         raise ValueError(f"x and y must have the same length; got {xt.shape[1]} and {yt.shape[1]}")
-    res = fit_functions(xt, yt, [entry])
+    if isinstance(fun, str):
+        entry, temp = _library.get_function(fun), None
+    else:
+        if not callable(fun):
+            raise TypeError("fun must be a torch function (tensor -> tensor) or a library name")
+        known = [e for e in SYMBOLIC_LIB.values() if e.torch_fn is fun]
+        temp = None if known else f"__fit_params_{id(fun)}"
+        entry = known[0] if known else _library.add_symbolic(temp, fun, overwrite=True)
+    try:
+        res = fit_functions(xt, yt, [entry])
+    finally:
+        if temp is not None:
+            SYMBOLIC_LIB.pop(temp, None)
     params, r2 = res.params[0, 0].to(dtype=torch.float32), res.r2[0, 0]
     if verbose:
         print(f"r2 is {float(r2)}")
