@@ -114,8 +114,11 @@ def fit_params(
         if not callable(fun):
             raise TypeError("fun must be a torch function (tensor -> tensor) or a library name")
         known = [e for e in SYMBOLIC_LIB.values() if e.torch_fn is fun]
-        temp = None if known else f"__fit_params_{id(fun)}"
-        entry = known[0] if known else _library.add_symbolic(temp, fun, overwrite=True)
+        if known:
+            entry, temp = known[0], None
+        else:
+            temp = f"__fit_params_{id(fun)}"
+            entry = _library.add_symbolic(temp, fun, overwrite=True)
     try:
         res = fit_functions(xt, yt, [entry])
     finally:
