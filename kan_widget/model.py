@@ -531,6 +531,13 @@ class KAN(nn.Module):
         memory; see :mod:`kan_widget.checkpoints` (at most ``MAX_VERSIONS`` are kept)."""
         checkpoints.log(self, method_name)
 
+    def speed(self, compile: bool = False):
+        """pykan's ``speed``: stop logging versions (``auto_save=False``) and return the model,
+        or ``torch.compile(model)`` with ``compile``. Our forward keeps no activations, so
+        nothing else needs switching off."""
+        self.auto_save = False
+        return torch.compile(self) if compile else self
+
     def rewind(self, model_id: str) -> KAN:
         """A copy of version ``model_id`` (e.g. ``'0.1'``) that starts a new round, as pykan's.
         Versions are kept in memory (the last ``checkpoints.MAX_VERSIONS``); an unknown name
