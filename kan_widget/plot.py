@@ -39,6 +39,7 @@ METRICS = {
 N_POINTS = 64  # points per curve in a box
 N_LINE_POINTS = 12  # points per curve drawn along a line (a few pixels tall)
 N_SAMPLES = 128  # most data points per edge with sample=True
+RASTER_MIN = 1500  # a lines layer with more edges than this is drawn as one image
 
 
 def _matplotlib():
@@ -223,6 +224,39 @@ def _unit(v: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.where(ok, (v - lo) / np.where(ok, span, 1.0) * 2 - 1, 0.0)
 
 
+def _rasterise(lay: Layout, items, dpi: float) -> np.ndarray:
+    """Thousands of edges as one RGBA image at the figure's resolution: each polyline is sampled
+    every 0.7 pixel and each sample adds its edge's opacity (times the spacing) to its pixel;
+    overlapping edges add up as optical density ``1 - exp(-sum)``. Agg draws 8832 antialiased
+    lines in seconds; this takes a fraction of that."""
+    w = max(2, math.ceil(lay.fig_w * dpi))
+    h = max(2, math.ceil(lay.fig_h * dpi))
+    acc = np.zeros((4, h * w))
+    step = 0.7
+    for pts, rgba, _ in items:
+        p = pts * dpi  # [E, P, 2] pixels, y up
+        a, b = p[:, :-1].reshape(-1, 2), p[:, 1:].reshape(-1, 2)
+        seg_rgba = np.repeat(rgba, p.shape[1] - 1, axis=0)
+        cnt = np.ceil(np.hypot(*(b - a).T) / step).astype(np.int64) + 1
+        idx = np.repeat(np.arange(len(cnt)), cnt)
+        t = np.arange(len(idx)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        t = t / np.repeat(cnt, cnt)
+        x = a[idx, 0] + (b[idx, 0] - a[idx, 0]) * t
+        y = a[idx, 1] + (b[idx, 1] - a[idx, 1]) * t
+        px = np.clip(x.astype(np.int64), 0, w - 1)
+        py = np.clip((h - 1 - y).astype(np.int64), 0, h - 1)
+        lin = py * w + px
+        d = seg_rgba[idx, 3] * step
+        for c in range(3):
+            acc[c] += np.bincount(lin, weights=d * seg_rgba[idx, c], minlength=h * w)
+        acc[3] += np.bincount(lin, weights=d, minlength=h * w)
+    dens = acc[3]
+    img = np.empty((h * w, 4))
+    img[:, :3] = (acc[:3] / np.maximum(dens, 1e-12)).T
+    img[:, 3] = 1 - np.exp(-dens)
+    return img.reshape(h, w, 4).astype(np.float32)
+
+
 def _edge_colour_class(model, l: int) -> np.ndarray:
     """``[in, out]``: 0 numeric, 1 symbolic (pykan's red), 2 both (pykan's purple; not reached
     by this engine, where an edge is one or the other)."""
@@ -243,6 +277,7 @@ def _draw(ax, model, x, lay: Layout, scores, beta: float, tick: bool, sample: bo
     seg_rgba: dict[int, list[np.ndarray]] = {0: [], 1: [], 2: []}
     seg_lw: dict[int, list[np.ndarray]] = {0: [], 1: [], 2: []}
     seg_keys: dict[int, list[np.ndarray]] = {0: [], 1: [], 2: []}
+    raster: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     conn, conn_rgba, conn_lw = [], [], []
     polys, poly_face, poly_edge = [], [], []
     dots, dot_rgba, dot_size = [], [], []
@@ -318,6 +353,10 @@ def _draw(ax, model, x, lay: Layout, scores, beta: float, tick: bool, sample: bo
             )
             lw = float(np.clip(ll.size * 6.0, 0.25, 1.0))
         keys = np.stack([np.full(len(ii), l), ii, jj], axis=1)
+        if ll.mode == "lines" and len(ii) > RASTER_MIN:
+            col = np.array([rgb[k] for k in cls])
+            raster.append((pts, np.concatenate([col, alpha[:, None]], axis=1), keys))
+            continue
         for k in range(3):
             sel = cls == k
             if not sel.any():
@@ -361,6 +400,21 @@ def _draw(ax, model, x, lay: Layout, scores, beta: float, tick: bool, sample: bo
         )
         lc.kan_edges = np.concatenate(seg_keys[k])  # type: ignore[attr-defined]
         ax.add_collection(lc)
+    if raster:
+        img = _rasterise(lay, raster, float(ax.figure.dpi))
+        im = ax.imshow(
+            img,
+            extent=(0, lay.fig_w, 0, lay.fig_h),
+            origin="upper",
+            interpolation="antialiased",
+            zorder=3,
+            gid="edges-raster",
+        )
+        ax.set_xlim(0, lay.fig_w)
+        ax.set_ylim(0, lay.fig_h)
+        ax.set_aspect("auto")
+        im.kan_edges = np.concatenate([r[2] for r in raster])  # type: ignore[attr-defined]
+        im.kan_rgba = np.concatenate([r[1] for r in raster])  # type: ignore[attr-defined]
     if dots:
         ax.scatter(
             *np.concatenate(dots).T,

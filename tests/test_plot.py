@@ -46,11 +46,12 @@ def _model(width, seed=0, data=True):
 def _edges(fig) -> dict[tuple[int, int, int], tuple[str, np.ndarray]]:
     """``{(l, i, j): (collection gid, rgba)}`` of every drawn edge curve."""
     out = {}
-    for coll in fig.axes[0].collections:
+    for coll in fig.axes[0].collections + fig.axes[0].images:
         keys = getattr(coll, "kan_edges", None)
         if keys is None:
             continue
-        rgba = coll.get_colors()
+        rgba = getattr(coll, "kan_rgba", None)
+        rgba = coll.get_colors() if rgba is None else rgba
         for k, key in enumerate(keys):
             out[tuple(int(v) for v in key)] = (coll.get_gid(), rgba[k])
     return out
