@@ -312,8 +312,9 @@ def _draw(ax, model, x, lay: Layout, scores, beta: float, tick: bool, sample: bo
             conn_lw.append(np.full(2 * len(ii), float(np.clip(ll.size * 1.5, 0.3, 1.0))))
             sq = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], dtype=float) * h
             polys.append(np.stack([cx, cy], axis=1)[:, None, :] + sq[None])
-            # white faces hide the connectors that pass behind other boxes
-            poly_face.append(np.concatenate([np.ones((len(ii), 3)), np.full((len(ii), 1), 0.9)], 1))
+            # white faces, as opaque as the edge: an important box hides the connectors behind
+            # it, a faded one does not cut through them
+            poly_face.append(np.concatenate([np.ones((len(ii), 3)), alpha[:, None]], axis=1))
             poly_edge.append(rgba)
             if sample:
                 a = acts[l][:: max(1, -(-acts[l].shape[0] // N_SAMPLES))]
@@ -328,14 +329,15 @@ def _draw(ax, model, x, lay: Layout, scores, beta: float, tick: bool, sample: bo
                     py = cy[e] + inner * ((vy - lo_y) / max(hi_y - lo_y, 1e-30) * 2 - 1)
                     dots.append(np.stack([px, py], axis=1))
                     dot_rgba.append(np.tile(rgba[e], (len(px), 1)))
-                    dot_size.append(np.full(len(px), max(1.0, 40 * ll.size)))
+                    dot_size.append(np.full(len(px), max(0.5, 10 * ll.size)))
             if tick and ll.size * 72 >= 28:
                 fs = min(6.0, ll.size * 72 / 6)
                 for e, (i, j) in enumerate(zip(ii, jj)):
                     lo_x, hi_x = xs[i].min(), xs[i].max()
                     lo_y, hi_y = ys[i, j].min(), ys[i, j].max()
-                    tick_texts.append((cx[e], cy[e] - h, f"{lo_x:.2g}..{hi_x:.2g}", "top", fs))
-                    tick_texts.append((cx[e] - h, cy[e], f"{lo_y:.2g}..{hi_y:.2g}", "side", fs))
+                    # inside the box, as pykan's ticks (direction="in")
+                    tick_texts.append((cx[e], cy[e] - h, f"{lo_x:.2g} .. {hi_x:.2g}", "x", fs))
+                    tick_texts.append((cx[e] - h, cy[e], f"{lo_y:.2g} .. {hi_y:.2g}", "y", fs))
         else:
             dx, dy = b_x - a_x, b_y - a_y
             ln = np.maximum(np.hypot(dx, dy), 1e-12)
@@ -447,15 +449,15 @@ def _draw(ax, model, x, lay: Layout, scores, beta: float, tick: bool, sample: bo
     ax.add_collection(nodes)
 
     for x0, y0, text, where, fs in tick_texts:
-        if where == "top":
-            ax.text(x0, y0, text, fontsize=fs, ha="center", va="top", color=TEXT, zorder=5)
+        if where == "x":
+            ax.text(x0, y0, text, fontsize=fs, ha="center", va="bottom", color=TEXT, zorder=5)
         else:
             ax.text(
                 x0,
                 y0,
                 text,
                 fontsize=fs,
-                ha="right",
+                ha="left",
                 va="center",
                 rotation=90,
                 color=TEXT,

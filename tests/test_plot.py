@@ -276,7 +276,7 @@ def _pairwise_overlap(rects: np.ndarray) -> bool:
     return bool(hit.any())
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     st.lists(st.integers(1, 40), min_size=2, max_size=4),
     st.integers(0, 2**31 - 1),
@@ -324,3 +324,23 @@ def test_layout_labels_shrink_then_drop():
 def test_overlaps():
     assert overlaps((0, 0, 1, 1), (0.5, 0.5, 2, 2))
     assert not overlaps((0, 0, 1, 1), (1, 0, 2, 1))  # touching is not overlapping
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"scale": 0.2},
+        {"scale": 2.0},
+        {"beta": 100000},
+        {"beta": 0.1},
+        {"beta": 100, "in_vars": [r"$\alpha$", "x"], "out_vars": ["y"], "title": "My KAN"},
+        {"metric": "forward_u", "beta": 100},
+        {"mask": True, "beta": 0.1},
+        {"sample": True, "tick": True},
+    ],
+)
+def test_pykan_tutorial_calls(kw):
+    """The plot() calls of pykan's API_2_plotting tutorial."""
+    fig = _model([2, 5, 1]).plot(**kw)
+    fig.canvas.draw()
+    assert len(_edges(fig)) == 15
