@@ -49,9 +49,7 @@ def formula_sympy(
     """The model's formula, one sympy expression per output, in the variables ``in_vars``; edges
     that are still splines appear as undefined functions ``phi_l_i_j(x)``."""
     return list(
-        model.symbolic_formula(
-            var=list(in_vars), simplify=simplify, digits=digits, allow_numeric=True
-        )
+        model.formula(var=list(in_vars), digits=digits, simplify=simplify, allow_numeric=True)
     )
 
 

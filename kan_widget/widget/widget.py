@@ -645,7 +645,7 @@ class KANWidget(anywidget.AnyWidget):
         points = snap.edge_points(model, self._x, l, i, j)
         present = bool(model.layers[l].mask[i, j] > 0)
         # a removed edge has no curve to fit: show it, with no candidates
-        ranking = model.suggest_symbolic(l, i, j, topk=topk) if present else []
+        ranking = model.rank_symbolic(l, i, j, topk=topk) if present else []
         info = {
             "edge": [l, i, j],
             "score": fmt.finite(score),
