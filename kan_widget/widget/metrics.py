@@ -51,7 +51,7 @@ def split_validation(data: dict, frac: float, seed: int) -> tuple[dict, torch.Te
 
 
 def rmse_r2(model, x: torch.Tensor, y: torch.Tensor) -> tuple[float | None, float | None]:
-    if x.shape[0] == 0:
+    if x.shape[0] == 0 or y.dim() != 2:  # 1-D class indices: RMSE and R² do not apply
         return None, None
     # no_grad, not inference_mode: a layer caches index tensors of its symbolic edges
     # (layer._groups), and inference tensors in that cache would break the next training step.
@@ -79,7 +79,9 @@ def evaluate(model, data: dict) -> dict[str, float | None]:
         rmse, r2 = rmse_r2(model, x, y) if x is not None and y is not None else (None, None)
         out[f"{split}_loss"], out[f"{split}_r2"] = rmse, r2
     yt = data["test_label"].double()
-    out["test_std"] = float(((yt - yt.mean(dim=0, keepdim=True)) ** 2).mean().sqrt())
+    out["test_std"] = (
+        float(((yt - yt.mean(dim=0, keepdim=True)) ** 2).mean().sqrt()) if yt.dim() == 2 else None
+    )
     return out
 
 

@@ -146,7 +146,7 @@ class KANWidget(anywidget.AnyWidget):
         self._stds = {
             s: float(((y - y.mean(dim=0, keepdim=True)).double() ** 2).mean().sqrt())
             for s in ("train", "val", "test")
-            if (y := self._data.get(f"{s}_label")) is not None and y.numel()
+            if (y := self._data.get(f"{s}_label")) is not None and y.numel() and y.dim() == 2
         }
         self._watch = mx.OverfitWatch()
         self._watch_model: KAN | None = None  # the model object the watch has followed
