@@ -30,6 +30,7 @@ from torch import nn
 from . import io, training
 from .config import KANConfig
 from .data import as_tensor
+from .higher import transforms_active
 from .layer import EdgeStats, KANLayer
 from .pruning import node_scores_of, plan_prune
 from .regularizer import REG_METRICS
@@ -191,6 +192,8 @@ class KAN(nn.Module):
         ):
             # no detach: a KAN inside a larger network, or d(output)/d(input), needs the graph
             x = x.to(dtype=self.dtype, device=self.device)
+            if transforms_active():  # torch.func: no data-dependent checks under vmap
+                return x
             if bool(torch.isfinite(x.detach()).all()):
                 return x
         return as_tensor(x, n_in, name="x", dtype=self.dtype, device=self.device)
@@ -204,7 +207,7 @@ class KAN(nn.Module):
         (see :attr:`train_input`). ``singularity_avoiding``: symbolic edges with a pole or a
         bounded domain compute pykan's forms capped at ``y_th`` (:mod:`kan_widget.singular`)."""
         x = self._input(x)
-        if self.config.save_act:
+        if self.config.save_act and not transforms_active():
             self.cache_data = x.detach()
         if not singularity_avoiding:
             return self.run(x)
