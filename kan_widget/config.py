@@ -60,9 +60,12 @@ class KANConfig:
       default, where they stay 1 and 0) is supported.
     - ``save_act``: whether a plain ``model(x)`` remembers ``x`` for symbolic fitting, pruning
       scores, grid refits and plots (pykan's activation cache).
-    - ``auto_save``, ``ckpt_path``, ``first_init``, ``state_id``, ``round``: pykan's checkpoint
-      bookkeeping, kept for the checkpoint history; nothing is written to ``ckpt_path`` unless
-      the user saves.
+    - ``auto_save``: log a version of the model after every changing call (pykan's
+      ``'0.0'``, ``'0.1'``, ... for ``model.rewind``), kept in memory; see
+      :mod:`kan_widget.checkpoints`.
+    - ``ckpt_path``: a folder where versions are also written (``{path}/0.1.safetensors``), only
+      when passed to the constructor explicitly; by default nothing touches the disk.
+    - ``first_init``, ``state_id``, ``round``: pykan's checkpoint bookkeeping.
     """
 
     grid: int = 3

@@ -21,6 +21,7 @@ from .data import check_dataset
 from .lbfgs import LBFGS
 from .objective import loss_and_grad, tape_ok
 from .regularizer import REG_METRICS, coef_penalty, edge_penalty
+from .threads import OneThread
 
 __all__ = ["Diverged", "Trainer", "fit"]
 
@@ -138,6 +139,14 @@ class Trainer:
         return x[idx], y[idx]
 
     def step(self) -> dict[str, float]:
+        """One optimiser step, run on one thread but for large products (:mod:`.threads`): on
+        a machine whose cores are busy (a browser drawing the widget) the pool's wake-ups cost
+        more than a second thread gains; the caller's thread count is back when it returns or
+        raises. See :meth:`_step`."""
+        with OneThread():
+            return self._step()
+
+    def _step(self) -> dict[str, float]:
         """One optimiser step (for LBFGS up to ``max_iter`` inner iterations, as pykan).
 
         Returns ``{"step", "train_loss", "test_loss", "reg", "loss"}`` (losses as RMSE). On a
@@ -444,5 +453,6 @@ def fit(
             history["stopped"] = "callback"
             break
     # scores for prune/plot/symbolic come from the training data, not the test set (pykan)
-    model.attribute(trainer.data["train_input"])
+    with OneThread():
+        model.attribute(trainer.data["train_input"])
     return history

@@ -213,6 +213,7 @@ def test_dict_round_trip_and_format_1_files():
         ("ckpt_path", 3, "ckpt_path"),
         ("state_id", -1, "state_id"),
         ("round", 1.5, "round"),
+        ("auto_save", 1, "auto_save"),
     ],
 )
 def test_bad_options_are_refused_by_name(option, value, match):
