@@ -97,7 +97,12 @@ class KAN(nn.Module):
         if not isinstance(config, KANConfig):
             raise TypeError(f"config must be a KANConfig (a model.config); got {config!r}")
         options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-        return cls(width, device=device, **options)
+        # ckpt_path named to the constructor means "write versions there": a rebuild (the
+        # widget's Reset) writes nothing, and keeps the path in its config
+        path = options.pop("ckpt_path")
+        new = cls(width, device=device, **options)
+        new.config = new.config.replace(ckpt_path=path)
+        return new
 
     def _install(
         self,
@@ -597,10 +602,12 @@ class KAN(nn.Module):
         checkpoints.log(self, method_name)
 
     def speed(self, compile: bool = False):
-        """pykan's ``speed``: stop logging versions (``auto_save=False``) and return the model,
-        or ``torch.compile(model)`` with ``compile``. Our forward keeps no activations, so
-        nothing else needs switching off."""
+        """pykan's ``speed``: stop logging versions (``auto_save=False``), leave symbolic edges
+        out of the forward (``symbolic_enabled=False``) and keep no inputs (``save_act=False``);
+        returns the model, or ``torch.compile(model)`` with ``compile``."""
         self.auto_save = False
+        self.symbolic_enabled = False  # as pykan's: symbolic edges left out, nothing cached
+        self.save_act = False
         return torch.compile(self) if compile else self
 
     def rewind(self, model_id: str) -> KAN:
