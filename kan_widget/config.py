@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from .tables import _check_mode as _check_normalize
 from .validation import is_int, is_number
 
 __all__ = ["BASE_FUNS", "DTYPES", "KANConfig"]
@@ -44,6 +45,10 @@ class KANConfig:
       ``mu/sqrt(in) + sigma*U(-1, 1)/sqrt(in)``.
     - ``grid_min_span``: hidden-layer grids never span less than this (0 = pykan's grid update;
       see :class:`~kan_widget.model.KAN`).
+    - ``normalize``: ``"auto"`` (default), ``True`` or ``False``: whether the first ``fit``
+      fits the model's :class:`~kan_widget.tables.Scaling` (inputs onto the grid range, labels
+      standardised) where the data are not already O(1), always, or never (pykan). A deliberate
+      difference from pykan: see :class:`~kan_widget.model.KAN`.
     """
 
     grid: int = 3
@@ -57,6 +62,7 @@ class KANConfig:
     scale_base_mu: float = 0.0
     scale_base_sigma: float = 1.0
     grid_min_span: float = 1.0
+    normalize: bool | str = "auto"
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:  # normalised values (np.int64(3) -> 3, ...)
@@ -94,6 +100,7 @@ class KANConfig:
             if not is_number(v) or not ok(float(v)):
                 raise ValueError(f"{name} must be a number {rule}; got {v!r}")
             put(name, float(v))
+        _check_normalize(self.normalize)
         if self.dtype not in DTYPES.values():
             raise ValueError(f"dtype must be torch.float32 or torch.float64; got {self.dtype}")
 

@@ -83,7 +83,7 @@ def check_dataset(dataset: dict, n_in: int, n_out: int, *, dtype=torch.float32, 
     missing = [k for k in ("train_input", "train_label") if k not in dataset]
     if missing:
         raise KeyError(f"dataset is missing {missing}; it needs 'train_input' and 'train_label'")
-    out = {}
+    out: dict = {}
     for split in ("train", "test"):
         if f"{split}_input" not in dataset:
             continue
@@ -101,6 +101,13 @@ def check_dataset(dataset: dict, n_in: int, n_out: int, *, dtype=torch.float32, 
         out[f"{split}_input"], out[f"{split}_label"] = x, y
     if "test_input" not in out:
         out["test_input"], out["test_label"] = out["train_input"], out["train_label"]
+    # a table's column names (create_dataset_from_data) travel with the checked data
+    for key, n in (("in_vars", n_in), ("out_vars", n_out)):
+        names = dataset.get(key)
+        if names is not None:
+            if isinstance(names, str) or len(names) != n:
+                raise ValueError(f"dataset[{key!r}] must list {n} names; got {names!r}")
+            out[key] = [str(v) for v in names]
     return out
 
 

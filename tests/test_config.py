@@ -30,6 +30,7 @@ OPTIONS = {
     "scale_base_mu": 0.1,
     "scale_base_sigma": 0.5,
     "grid_min_span": 0.25,
+    "normalize": True,
 }
 WIDTH = [2, 3, 1]
 

@@ -10,13 +10,20 @@ simplifies. ``sympy.latex(expr)`` turns any of them into LaTeX.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import os
+import pickle
+import select
+import signal
+import time
+import warnings
+from collections.abc import Callable, Sequence
 
 import sympy
 
 from .library import get_function
 
 __all__ = [
+    "FormulaNotSimplified",
     "clean",
     "edge_expr",
     "ex_round",
@@ -26,9 +33,22 @@ __all__ = [
     "symbolic_formula",
 ]
 
-# sympy.simplify on a large network's formula can take minutes; beyond this many operations only
-# the cheap canonical steps are applied
+# sympy.simplify on a large network's formula can take minutes (a 344-operation formula of 36
+# edges: over 5 minutes; even a 12-operation one takes 2-4 s). So it runs in a forked child
+# process for at most SIMPLIFY_SECONDS, and not at all beyond SIMPLIFY_MAX_OPS operations (or,
+# where there is no fork, beyond SIMPLIFY_MAX_OPS_INLINE): the formula is then returned as built,
+# with a FormulaNotSimplified warning.
 SIMPLIFY_MAX_OPS = 400
+SIMPLIFY_MAX_OPS_INLINE = 40
+SIMPLIFY_SECONDS = 2.0
+# sympy evaluates every nested function application while building (8.5 s for 36 edges): beyond
+# this many active edges the formula is built unevaluated (sympy.evaluate(False)), in milliseconds
+BUILD_MAX_EDGES = 16
+
+
+class FormulaNotSimplified(UserWarning):
+    """``symbolic_formula`` returned a formula without (full) simplification: it was too large
+    or simplifying ran out of time. The formula is exact; only its form is longer."""
 
 
 def input_symbols(n: int, var=None) -> list[sympy.Symbol]:
@@ -66,7 +86,15 @@ def numeric_edges(model) -> list[tuple[int, int, int]]:
 
 
 def _layer_exprs(model, var) -> list[sympy.Expr]:
+    scaling = getattr(model, "scaling", None)
+    if var is None and scaling is not None and scaling.in_vars is not None:
+        var = list(scaling.in_vars)  # a table's column names
     xs: list[sympy.Expr] = input_symbols(model.layers[0].in_dim, var)
+    if scaling is not None and not scaling.in_identity:  # the data's units -> the network's
+        xs = [
+            sympy.Float(a) * x + sympy.Float(b) if (a, b) != (1.0, 0.0) else x
+            for x, a, b in zip(xs, scaling.in_scale, scaling.in_shift, strict=True)
+        ]
     for l, layer in enumerate(model.layers):
         mask = layer.mask.detach().cpu()
         sym = layer.sym_mask.detach().cpu()
@@ -83,32 +111,48 @@ def _layer_exprs(model, var) -> list[sympy.Expr]:
                     terms.append(sympy.Function(f"phi_{l}_{i}_{j}")(xs[i]))
             outs.append(sympy.Add(*terms))
         xs = outs
+    if scaling is not None and not scaling.out_identity:  # the network's units -> the data's
+        xs = [
+            sympy.Float(c) * y + sympy.Float(d)
+            for y, c, d in zip(xs, scaling.out_scale, scaling.out_shift, strict=True)
+        ]
     return xs
 
 
+def _layer_exprs_unevaluated(model, var) -> list[sympy.Expr]:
+    """:func:`_layer_exprs` without sympy's evaluation (milliseconds instead of minutes for a
+    large network): the same function, in a longer form."""
+    with sympy.evaluate(False):
+        return _layer_exprs(model, var)
+
+
 def symbolic_formula(
-    model, var=None, simplify: bool = True, digits: int | None = None, allow_numeric: bool = False
+    model, var=None, simplify: bool = True, digits: int | None = None, allow_numeric: bool = True
 ) -> list[sympy.Expr]:
-    """One sympy expression per model output, in the input names ``var`` (default ``x_1 ..``).
+    """One sympy expression per model output, in the input names ``var`` (default: the data's
+    column names when the model was trained on a table, else ``x_1 ..``), in the data's units
+    (the model's :attr:`~kan_widget.model.KAN.scaling` is folded into the numbers).
 
     Unlike pykan's ``symbolic_formula`` (which returns ``(formulas, input_symbols)`` and never
     simplifies), this returns **only the list of formulas**; the symbols are
     ``sorted(expr.free_symbols, key=str)`` or simply the names you passed.
 
     - ``simplify``: constant factors are pulled out of ``exp`` (``exp(u + k) -> e^k*exp(u)``) and
-      ``sympy.simplify`` is applied with the inputs taken as real (``log(exp(x)) -> x``); it is
-      skipped on formulas over ``SIMPLIFY_MAX_OPS`` operations, where it would take minutes.
-      The returned formulas use plain ``sympy.Symbol`` names without assumptions.
+      ``sympy.simplify`` is applied with the inputs taken as real (``log(exp(x)) -> x``), bounded:
+      for at most ``SIMPLIFY_SECONDS`` (in a forked process) and only on formulas of at most
+      ``SIMPLIFY_MAX_OPS`` operations; otherwise the formula comes back as built, with a
+      :class:`FormulaNotSimplified` warning. The returned formulas use plain ``sympy.Symbol``
+      names without assumptions.
     - ``digits``: round every number to this many decimals and snap numbers within rounding
       distance of an integer, a fraction ``p/q`` or a multiple ``p*pi/q`` with small ``q`` (see
       :func:`clean`); ``None`` keeps full precision.
-    - Formulas of large networks are slow to build (sympy evaluates every nested function
-      application): 10-40 s for all 336 edges of a [4, 16, 16, 1], while a pruned network
-      takes about a second.
-    - Masked (pruned) edges contribute nothing. An active edge that is still a spline makes the
-      formula incomplete: that raises ``ValueError`` naming the edges, unless
-      ``allow_numeric=True``, in which case it appears as an undefined function
-      ``phi_l_i_j(x)``.
+    - Networks of more than ``BUILD_MAX_EDGES`` active edges get their formula built without
+      sympy's evaluation (which took 10-40 s for all 336 edges of a [4, 16, 16, 1]) and not
+      simplified (a :class:`FormulaNotSimplified` warning says so).
+    - Masked (pruned) edges contribute nothing. An active edge that is still a spline (as
+      ``auto_symbolic(r2_threshold=...)`` leaves the edges no library function fits) appears as
+      an undefined function ``phi_l_i_j(x)``, named after the edge; ``allow_numeric=False``
+      raises ``ValueError`` naming such edges instead (pykan's formula has no such terms).
     """
     numeric = numeric_edges(model)
     if numeric and not allow_numeric:
@@ -118,6 +162,14 @@ def symbolic_formula(
             "auto_symbolic() or fix_symbolic(l, i, j, name), or pass allow_numeric=True to "
             "show them as phi_l_i_j(x)"
         )
+    if model.n_edge > BUILD_MAX_EDGES:
+        outs = _layer_exprs_unevaluated(model, var)
+        if simplify:
+            _not_simplified(f"the network has {model.n_edge} active edges (over {BUILD_MAX_EDGES})")
+        if digits is not None:
+            with sympy.evaluate(False):
+                outs = [ex_round(e, digits) for e in outs]
+        return outs
     outs = _layer_exprs(model, var)
     result = []
     for expr in outs:
@@ -127,6 +179,13 @@ def symbolic_formula(
             expr = _simplify(expr)
         result.append(sympy.sympify(expr))
     return result
+
+
+def _not_simplified(why: str) -> None:
+    warnings.warn(
+        FormulaNotSimplified(f"formula not simplified: {why}; it is exact, in a longer form"),
+        stacklevel=3,
+    )
 
 
 # ---------------------------------------------------------------------- number handling
@@ -150,8 +209,28 @@ def _simplify_real(expr: sympy.Expr) -> sympy.Expr:
     """``sympy.simplify`` treating the inputs as real numbers (they are), so that e.g.
     ``log(exp(x)) -> x``; the result keeps the caller's (assumption-free) symbols, so
     ``expr.subs(sympy.Symbol("x_1"), 0)`` still works."""
-    if sympy.count_ops(expr) > SIMPLIFY_MAX_OPS:
-        return expr
+    out = _simplify_bounded(expr)
+    return expr if out is None else out
+
+
+def _simplify_bounded(expr: sympy.Expr) -> sympy.Expr | None:
+    """:func:`_simplify_real_now` within the bounds (see ``SIMPLIFY_SECONDS``), or ``None`` and
+    a :class:`FormulaNotSimplified` warning."""
+    ops = sympy.count_ops(expr)
+    forks = hasattr(os, "fork") and SIMPLIFY_SECONDS > 0
+    limit = SIMPLIFY_MAX_OPS if forks else SIMPLIFY_MAX_OPS_INLINE
+    if ops > limit:
+        _not_simplified(f"{ops} operations (over {limit})")
+        return None
+    if not forks:
+        return _simplify_real_now(expr)
+    out = _in_child(_simplify_real_now, expr, SIMPLIFY_SECONDS)
+    if out is None:
+        _not_simplified(f"sympy.simplify took over {SIMPLIFY_SECONDS:g} s")
+    return out
+
+
+def _simplify_real_now(expr: sympy.Expr) -> sympy.Expr:
     reps = {
         s: sympy.Dummy(s.name, real=True)
         for s in expr.free_symbols
@@ -159,6 +238,51 @@ def _simplify_real(expr: sympy.Expr) -> sympy.Expr:
     }
     back = {v: k for k, v in reps.items()}
     return sympy.simplify(expr.xreplace(reps)).xreplace(back)
+
+
+def _in_child(fn: Callable, arg, seconds: float):
+    """``fn(arg)`` computed in a forked child process, or ``None`` when it takes over
+    ``seconds`` (the child is then killed) or fails. sympy cannot be interrupted inside this
+    process; a child can. The child only runs pure-Python sympy and leaves with ``os._exit``."""
+    r, w = os.pipe()
+    with warnings.catch_warnings():  # Python 3.12 warns on fork in a threaded process
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.close(r)
+            data = pickle.dumps(fn(arg))
+            with os.fdopen(w, "wb") as f:
+                f.write(data)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + seconds
+    done = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([r], [], [], left)[0]:
+                break
+            b = os.read(r, 1 << 16)
+            if not b:
+                done = True
+                break
+            chunks.append(b)
+    finally:
+        os.close(r)
+        if not done:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    if not done or status != 0 or not chunks:
+        return None
+    try:
+        return pickle.loads(b"".join(chunks))
+    except Exception:
+        return None
 
 
 def _simplify(expr: sympy.Expr) -> sympy.Expr:
@@ -242,5 +366,8 @@ def clean(expr: sympy.Expr, digits: int = 2, simplify: bool = True) -> sympy.Exp
         expr = _pull_exp_constants(_expand_powers(expr, tol))
         expr = snap_numbers(ex_round(expr, digits), tol)
         if simplify:
-            expr = _simplify_real(expr)
+            out = _simplify_bounded(expr)
+            if out is None:  # too large or too slow: so would the second round be
+                break
+            expr = out
     return expr
