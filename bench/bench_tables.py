@@ -54,6 +54,9 @@ def table_pipeline(name: str, d: dict, width: list[int], steps: int = 50) -> dic
     w.train(steps, block=True)
     spline = w.model.copy()
     out["spline"] = r2(spline(xt), yt)
+    # the same 20 further steps the formula gets, on the spline model (a fair comparison)
+    spline.fit(d, steps=20, lamb=float(w.lamb))
+    out["spline_20"] = r2(spline(xt), yt)
     w.auto_symbolic(r2_threshold=R2, lib=LIB)
     n_spline = sum(int(layer.numeric_mask().sum()) for layer in w.model.layers)
     w.train(20, block=True)
@@ -81,7 +84,8 @@ def table_pipeline(name: str, d: dict, width: list[int], steps: int = 50) -> dic
     print(
         f"  test R2: trained {out['trained']:.3f} | pruned to {out['pruned_width']} "
         f"{out['pruned']:.3f} | retrained (spline model) {out['spline']:.3f} | "
-        f"after auto_symbolic(r2_threshold={R2}) + 20 steps (the formula) {out['symbolic']:.3f}"
+        f"after auto_symbolic(r2_threshold={R2}) + 20 steps (the formula) {out['symbolic']:.3f} "
+        f"(the spline model after the same 20 steps: {out['spline_20']:.3f})"
     )
     print(
         f"  formula: {out['formula_len']} characters, {out['edges']} edges of which "
@@ -111,7 +115,7 @@ def diabetes(baseline: bool) -> None:
     out = table_pipeline("diabetes", d, [10, 5, 1])
     ok = (
         out["symbolic"] >= 0.50,
-        abs(out["symbolic"] - out["spline"]) <= 0.03,
+        abs(out["symbolic"] - out["spline_20"]) <= 0.03,
         out["inside_2x"],
         out["formula_len"] < 600,
     )

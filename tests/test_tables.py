@@ -237,3 +237,16 @@ def test_simplify_in_a_child_is_cut_off():
     t0 = time.monotonic()
     assert formula_mod._in_child(time.sleep, 60, 0.3) is None
     assert time.monotonic() - t0 < 30  # killed, not waited for (a wide margin)
+
+
+def test_names_travel_through_check_dataset_to_the_model():
+    from kan_widget.data import check_dataset
+
+    d = create_dataset_from_data(_table(30), "y")
+    checked = check_dataset(d, 2, 1)
+    assert checked["in_vars"] == ["body_mass", "age"] and checked["out_vars"] == ["y"]
+    model = KAN([2, 1], seed=0)
+    model.fit(checked, steps=1)  # as the widget's trainer gets it
+    assert model.scaling is not None and model.scaling.in_vars == ("body_mass", "age")
+    with pytest.raises(ValueError, match=r"dataset\['in_vars'\] must list 2 names"):
+        check_dataset({**d, "in_vars": ["a"]}, 2, 1)
