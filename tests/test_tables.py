@@ -17,7 +17,7 @@ import torch
 
 from kan_widget import KAN, create_dataset
 from kan_widget.symbolic import formula as formula_mod
-from kan_widget.symbolic.formula import FormulaNotSimplified, symbolic_formula
+from kan_widget.symbolic.formula import FormulaNotSimplified, formula, symbolic_formula
 from kan_widget.tables import Scaling, create_dataset_from_data, fit_scaling, symbol_names
 
 
@@ -183,9 +183,11 @@ def test_formula_in_the_data_units_and_names(table_model):
             ["x^2"] * len(ii),
             torch.tensor([[0.7, 0.1, 0.9, 0.2]] * len(ii), dtype=torch.float64),
         )
-    (f,) = symbolic_formula(m)
+    (f,) = formula(m)
     names = sympy.symbols("body_mass age")
     assert f.free_symbols == set(names)
+    (g,), variables = symbolic_formula(m)  # pykan's shape, in the same units and names
+    assert variables == list(names) and g.free_symbols == set(names)
     x = d["test_input"][:5].double()
     got = sympy.lambdify(names, f)(x[:, 0].numpy(), x[:, 1].numpy())
     want = m(d["test_input"][:5]).detach().double().squeeze(1).numpy()
@@ -196,11 +198,11 @@ def test_spline_edges_show_as_named_functions(table_model):
     model, _, _ = table_model
     m = model.copy()
     m.fix_symbolic(0, 0, 0, "x")
-    (f,) = symbolic_formula(m, simplify=False)
+    (f,) = formula(m, simplify=False)
     text = str(f)
     assert "phi_0_1_0(" in text and "phi_1_0_0(" in text and "phi_0_0_0" not in text
     with pytest.raises(ValueError, match="not symbolic yet"):
-        symbolic_formula(m, allow_numeric=False)
+        formula(m, allow_numeric=False)
 
 
 def test_sqrt_example_learns_with_the_default_penalty():
@@ -222,7 +224,7 @@ def test_large_formula_is_built_unevaluated_and_says_so():
         layer.set_symbolic(ii.tolist(), jj.tolist(), ["sin"] * len(ii), params)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        (f,) = symbolic_formula(model)
+        (f,) = formula(model)
     assert any(issubclass(w.category, FormulaNotSimplified) for w in caught)
     x = torch.rand(4, 4) * 2 - 1
     syms = sympy.symbols("x_1:5")

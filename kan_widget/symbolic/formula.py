@@ -4,7 +4,8 @@ Every layer's node ``j`` is ``sum_i c*f(a*x_i + b) + d`` over its unmasked incom
 ``f`` the entry's sympy form (the plain function: ``sqrt(x)``, not the safe torch variant).
 Formulas can be rounded (:func:`ex_round`) and have their numbers snapped to nearby integers,
 simple fractions and multiples of pi (:func:`snap_numbers`); :func:`clean` does both and
-simplifies. ``sympy.latex(expr)`` turns any of them into LaTeX.
+simplifies. ``sympy.latex(expr)`` turns any of them into LaTeX. :func:`formula` gives the clean list
+(``model.formula()``); :func:`symbolic_formula` is pykan's ``(formulas, variables)``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "clean",
     "edge_expr",
     "ex_round",
+    "formula",
     "input_symbols",
     "numeric_edges",
     "snap_numbers",
@@ -85,16 +87,9 @@ def numeric_edges(model) -> list[tuple[int, int, int]]:
     return out
 
 
-def _layer_exprs(model, var) -> list[sympy.Expr]:
-    scaling = getattr(model, "scaling", None)
-    if var is None and scaling is not None and scaling.in_vars is not None:
-        var = list(scaling.in_vars)  # a table's column names
-    xs: list[sympy.Expr] = input_symbols(model.layers[0].in_dim, var)
-    if scaling is not None and not scaling.in_identity:  # the data's units -> the network's
-        xs = [
-            sympy.Float(a) * x + sympy.Float(b) if (a, b) != (1.0, 0.0) else x
-            for x, a, b in zip(xs, scaling.in_scale, scaling.in_shift, strict=True)
-        ]
+def _layer_exprs(model, xs: list[sympy.Expr]) -> list[sympy.Expr]:
+    """The outputs for inputs ``xs`` (the data's units: the model's scaling is applied here)."""
+    xs = _scaled_inputs(model, xs)
     for l, layer in enumerate(model.layers):
         mask = layer.mask.detach().cpu()
         sym = layer.sym_mask.detach().cpu()
@@ -111,31 +106,79 @@ def _layer_exprs(model, var) -> list[sympy.Expr]:
                     terms.append(sympy.Function(f"phi_{l}_{i}_{j}")(xs[i]))
             outs.append(sympy.Add(*terms))
         xs = outs
-    if scaling is not None and not scaling.out_identity:  # the network's units -> the data's
-        xs = [
-            sympy.Float(c) * y + sympy.Float(d)
-            for y, c, d in zip(xs, scaling.out_scale, scaling.out_shift, strict=True)
-        ]
-    return xs
+    return _scaled_outputs(model, xs)
 
 
-def _layer_exprs_unevaluated(model, var) -> list[sympy.Expr]:
-    """:func:`_layer_exprs` without sympy's evaluation (milliseconds instead of minutes for a
-    large network): the same function, in a longer form."""
+def _scaled_inputs(model, xs: list[sympy.Expr]) -> list[sympy.Expr]:
+    """The data's units -> the network's (``model.scaling``; nothing without one)."""
+    scaling = getattr(model, "scaling", None)
+    if scaling is None or scaling.in_identity:
+        return xs
+    return [
+        sympy.Float(a) * x + sympy.Float(b) if (a, b) != (1.0, 0.0) else x
+        for x, a, b in zip(xs, scaling.in_scale, scaling.in_shift, strict=True)
+    ]
+
+
+def _scaled_outputs(model, ys: list[sympy.Expr]) -> list[sympy.Expr]:
+    """The network's units -> the data's."""
+    scaling = getattr(model, "scaling", None)
+    if scaling is None or scaling.out_identity:
+        return ys
+    return [
+        sympy.Float(c) * y + sympy.Float(d)
+        for y, c, d in zip(ys, scaling.out_scale, scaling.out_shift, strict=True)
+    ]
+
+
+def _default_var(model, var):
+    """``var``, or the data's column names when the model was trained on a table."""
+    scaling = getattr(model, "scaling", None)
+    if var is None and scaling is not None and scaling.in_vars is not None:
+        return list(scaling.in_vars)
+    return var
+
+
+def _build(model, xs: list[sympy.Expr], simplify: bool) -> tuple[list[sympy.Expr], bool]:
+    """:func:`_layer_exprs`; over ``BUILD_MAX_EDGES`` active edges without sympy's evaluation
+    (milliseconds instead of minutes: the same function in a longer form), which also means
+    no simplification (a :class:`FormulaNotSimplified` warning when ``simplify``). Returns the
+    formulas and whether they were built evaluated."""
+    if model.n_edge <= BUILD_MAX_EDGES:
+        return _layer_exprs(model, xs), True
     with sympy.evaluate(False):
-        return _layer_exprs(model, var)
+        outs = _layer_exprs(model, xs)
+    if simplify:
+        _not_simplified(f"the network has {model.n_edge} active edges (over {BUILD_MAX_EDGES})")
+    return outs, False
 
 
-def symbolic_formula(
-    model, var=None, simplify: bool = True, digits: int | None = None, allow_numeric: bool = True
+def _not_simplified(why: str) -> None:
+    warnings.warn(
+        FormulaNotSimplified(f"formula not simplified: {why}; it is exact, in a longer form"),
+        stacklevel=4,
+    )
+
+
+def _check_symbolic(model, allow_numeric: bool) -> None:
+    numeric = numeric_edges(model)
+    if numeric and not allow_numeric:
+        shown = ", ".join(str(e) for e in numeric[:8]) + (" ..." if len(numeric) > 8 else "")
+        raise ValueError(
+            f"{len(numeric)} active edge(s) are not symbolic yet: {shown}. Fix them with "
+            "auto_symbolic() or fix_symbolic(l, i, j, name), or pass allow_numeric=True to "
+            "show them as phi_l_i_j(x)"
+        )
+
+
+def formula(
+    model, var=None, digits: int | None = None, simplify: bool = True, allow_numeric: bool = True
 ) -> list[sympy.Expr]:
-    """One sympy expression per model output, in the input names ``var`` (default: the data's
-    column names when the model was trained on a table, else ``x_1 ..``), in the data's units
-    (the model's :attr:`~kan_widget.model.KAN.scaling` is folded into the numbers).
-
-    Unlike pykan's ``symbolic_formula`` (which returns ``(formulas, input_symbols)`` and never
-    simplifies), this returns **only the list of formulas**; the symbols are
-    ``sorted(expr.free_symbols, key=str)`` or simply the names you passed.
+    """One clean sympy expression per model output, in the input names ``var`` (default: the
+    data's column names when the model was trained on a table, else ``x_1 ..``), in the data's
+    units (the model's :attr:`~kan_widget.model.KAN.scaling` is folded into the numbers):
+    ``model.formula()``. pykan's ``symbolic_formula`` (``(formulas, symbols)``, never
+    simplified) is :func:`symbolic_formula`.
 
     - ``simplify``: constant factors are pulled out of ``exp`` (``exp(u + k) -> e^k*exp(u)``) and
       ``sympy.simplify`` is applied with the inputs taken as real (``log(exp(x)) -> x``), bounded:
@@ -152,25 +195,16 @@ def symbolic_formula(
     - Masked (pruned) edges contribute nothing. An active edge that is still a spline (as
       ``auto_symbolic(r2_threshold=...)`` leaves the edges no library function fits) appears as
       an undefined function ``phi_l_i_j(x)``, named after the edge; ``allow_numeric=False``
-      raises ``ValueError`` naming such edges instead (pykan's formula has no such terms).
+      raises ``ValueError`` naming such edges instead.
     """
-    numeric = numeric_edges(model)
-    if numeric and not allow_numeric:
-        shown = ", ".join(str(e) for e in numeric[:8]) + (" ..." if len(numeric) > 8 else "")
-        raise ValueError(
-            f"{len(numeric)} active edge(s) are not symbolic yet: {shown}. Fix them with "
-            "auto_symbolic() or fix_symbolic(l, i, j, name), or pass allow_numeric=True to "
-            "show them as phi_l_i_j(x)"
-        )
-    if model.n_edge > BUILD_MAX_EDGES:
-        outs = _layer_exprs_unevaluated(model, var)
-        if simplify:
-            _not_simplified(f"the network has {model.n_edge} active edges (over {BUILD_MAX_EDGES})")
+    _check_symbolic(model, allow_numeric)
+    var = _default_var(model, var)
+    outs, evaluated = _build(model, input_symbols(model.layers[0].in_dim, var), simplify)
+    if not evaluated:
         if digits is not None:
             with sympy.evaluate(False):
                 outs = [ex_round(e, digits) for e in outs]
         return outs
-    outs = _layer_exprs(model, var)
     result = []
     for expr in outs:
         if digits is not None:
@@ -181,11 +215,75 @@ def symbolic_formula(
     return result
 
 
-def _not_simplified(why: str) -> None:
-    warnings.warn(
-        FormulaNotSimplified(f"formula not simplified: {why}; it is exact, in a longer form"),
-        stacklevel=3,
-    )
+def symbolic_formula(
+    model,
+    var=None,
+    normalizer=None,
+    output_normalizer=None,
+    *,
+    simplify: bool = False,
+    allow_numeric: bool = False,
+) -> tuple[list[sympy.Expr], list[sympy.Expr]]:
+    """pykan's ``symbolic_formula``: ``(formulas, variables)``, one sympy expression per output
+    and the input symbols (``x_1 ..``, or ``var``: names or sympy expressions; by default a
+    table's column names when the model was trained on one), so that
+    ``model.symbolic_formula()[0][0]`` is the first output's formula. In the data's units: the
+    model's own :attr:`~kan_widget.model.KAN.scaling` is folded in.
+
+    - ``normalizer``: ``(means, stds)`` of the inputs; the formula is in the raw inputs,
+      ``x -> (x - mean)/std`` (for a model trained on normalised inputs).
+    - ``output_normalizer``: ``(means, stds)`` of the outputs; the formula gives the raw
+      outputs, ``y -> y*std + mean``.
+    - ``simplify`` (ours, default off as pykan's): as in :func:`formula`.
+    - Unlike pykan, an active edge that is still a spline raises ``ValueError`` (pykan silently
+      counts it as 0) unless ``allow_numeric=True``.
+    - Over ``BUILD_MAX_EDGES`` active edges the formula is built without sympy's evaluation.
+
+    :func:`formula` (``model.formula()``) gives the cleaned, simplified list instead.
+    """
+    _check_symbolic(model, allow_numeric)
+    var = _default_var(model, var)
+    n_in, n_out = model.layers[0].in_dim, model.layers[-1].out_dim
+    if var is not None and not isinstance(var, str) and isinstance(var, Sequence) and var:
+        if all(isinstance(v, sympy.Expr) for v in var):
+            if len(var) != n_in:
+                raise ValueError(f"var has {len(var)} entries but the model has {n_in} inputs")
+            x0: list[sympy.Expr] = list(var)
+        else:
+            x0 = list(input_symbols(n_in, var))
+    else:
+        x0 = list(input_symbols(n_in, var))
+    xs = list(x0)
+    if normalizer is not None:
+        mean, std = _pair(normalizer, n_in, "normalizer", "inputs")
+        xs = [(x - m) / s for x, m, s in zip(xs, mean, std, strict=True)]
+    outs, evaluated = _build(model, xs, simplify)
+    if output_normalizer is not None:
+        mean, std = _pair(output_normalizer, n_out, "output_normalizer", "outputs")
+        outs = [y * s + m for y, m, s in zip(outs, mean, std, strict=True)]
+    if not evaluated:
+        return outs, x0
+    if simplify:
+        outs = [_simplify(y) for y in outs]
+    return [sympy.sympify(y) for y in outs], x0
+
+
+def _pair(norm, n: int, name: str, what: str) -> tuple[list[float], list[float]]:
+    """``(means, stds)`` of ``n`` numbers each, as floats; a clear error otherwise."""
+    try:
+        mean, std = norm
+        mean = [float(v) for v in (mean.flatten() if hasattr(mean, "flatten") else mean)]
+        std = [float(v) for v in (std.flatten() if hasattr(std, "flatten") else std)]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be (means, stds), one of each per model {what[:-1]}; got {norm!r}"
+        ) from None
+    if len(mean) != n or len(std) != n:
+        raise ValueError(
+            f"{name} must hold {n} means and {n} stds (one per model {what[:-1]}); got "
+            f"{len(mean)} and {len(std)}"
+        )
+    return mean, std
 
 
 # ---------------------------------------------------------------------- number handling
