@@ -209,7 +209,24 @@ def create_dataset_from_data(
     """Split ``inputs [N, n_in]`` and ``labels [N, n_out]`` into a dataset dict (pykan's): a
     random ``train_ratio`` of the rows for training, the rest for testing, rows kept in order
     within each split. ``seed`` (ours) makes the split repeatable; the global RNGs are
-    untouched either way."""
+    untouched either way.
+
+    A table (a pandas DataFrame or Series, a dict of them, or ``labels`` naming columns of the
+    ``inputs`` DataFrame) goes to :func:`kan_widget.tables.create_dataset_from_data`: checked
+    column by column (text, dates, NaN, a constant label refused by name), with the column names
+    as ``in_vars`` / ``out_vars``."""
+    if isinstance(inputs, dict) or any(
+        hasattr(v, "dtypes") or (hasattr(v, "index") and hasattr(v, "name"))
+        for v in (inputs, labels)
+    ) or isinstance(labels, str) or (
+        isinstance(labels, list) and labels and all(isinstance(v, str) for v in labels)
+    ):  # fmt: skip
+        from .tables import create_dataset_from_data as from_table
+
+        return from_table(
+            inputs, labels, train_ratio, "cpu" if device is None else device,
+            seed=0 if seed is None else seed,
+        )  # fmt: skip
     if not isinstance(train_ratio, (int, float)) or not 0 < train_ratio < 1:
         raise ValueError(f"train_ratio must be a number in (0, 1); got {train_ratio!r}")
     x = inputs if isinstance(inputs, torch.Tensor) else torch.as_tensor(np.asarray(inputs))

@@ -378,6 +378,7 @@ def create_dataset_from_data(
     else:
         order = np.arange(n)
     tr, te = order[:n_train], order[n_train:] if train_ratio < 1 else order[:n_train]
+    tr, te = np.sort(tr), np.sort(te)  # rows in their original order within each split
 
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(dtype=dtype, device=device)

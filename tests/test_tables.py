@@ -252,3 +252,11 @@ def test_names_travel_through_check_dataset_to_the_model():
     assert model.scaling is not None and model.scaling.in_vars == ("body_mass", "age")
     with pytest.raises(ValueError, match=r"dataset\['in_vars'\] must list 2 names"):
         check_dataset({**d, "in_vars": ["a"]}, 2, 1)
+
+
+def test_the_public_name_takes_tables_too():
+    import kan_widget
+
+    d = kan_widget.create_dataset_from_data(_table(40), "y", seed=1)
+    assert d["in_vars"] == ["body_mass", "age"]
+    assert d["train_rows"].tolist() == sorted(d["train_rows"].tolist())
