@@ -216,7 +216,8 @@ def create_dataset_from_data(
     column by column (text, dates, NaN, a constant label refused by name), with the column names
     as ``in_vars`` / ``out_vars``."""
     if isinstance(inputs, dict) or any(
-        hasattr(v, "dtypes") or (hasattr(v, "index") and hasattr(v, "name"))
+        not isinstance(v, (torch.Tensor, np.ndarray))
+        and (hasattr(v, "dtypes") or (hasattr(v, "index") and hasattr(v, "name")))
         for v in (inputs, labels)
     ) or isinstance(labels, str) or (
         isinstance(labels, list) and labels and all(isinstance(v, str) for v in labels)

@@ -230,9 +230,11 @@ def _columns(data, what: str) -> tuple[list[tuple[str, Any]], Any]:
         if not cols:
             raise ValueError(f"{what} is an empty dict; give it at least one column")
         return cols, index
-    if hasattr(data, "columns") and hasattr(data, "dtypes"):  # pandas DataFrame
+    if isinstance(data, (torch.Tensor, np.ndarray)):  # (a tensor has .index and .name too)
+        pass
+    elif hasattr(data, "columns") and hasattr(data, "dtypes"):  # pandas DataFrame
         return [(str(c), data[c]) for c in data.columns], data.index
-    if hasattr(data, "dtype") and hasattr(data, "index") and hasattr(data, "name"):  # Series
+    elif hasattr(data, "dtype") and hasattr(data, "index") and hasattr(data, "name"):  # Series
         return [(str(data.name) if data.name is not None else what, data)], data.index
     if isinstance(data, torch.Tensor):
         data = data.detach().cpu().numpy()

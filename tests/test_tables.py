@@ -260,3 +260,9 @@ def test_the_public_name_takes_tables_too():
     d = kan_widget.create_dataset_from_data(_table(40), "y", seed=1)
     assert d["in_vars"] == ["body_mass", "age"]
     assert d["train_rows"].tolist() == sorted(d["train_rows"].tolist())
+    # tensors keep pykan's path and shapes (a tensor has .index and .name too)
+    x, y = torch.rand(50, 3), torch.rand(50, 2)
+    d = kan_widget.create_dataset_from_data(x, y, seed=0)
+    assert d["train_input"].shape == (40, 3) and "in_vars" not in d
+    d = create_dataset_from_data({"t": torch.arange(10.0), "u": np.ones(10)}, torch.rand(10))
+    assert d["in_vars"] == ["t", "u"] and d["train_input"].shape == (8, 2)
