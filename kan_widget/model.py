@@ -853,11 +853,12 @@ class KAN(nn.Module):
         return api.suggest_symbolic(self, l, i, j, lib=lib, topk=topk, **kwargs)
 
     def formula(
-        self, var=None, digits: int | None = None, simplify: bool = True, allow_numeric=False
+        self, var=None, digits: int | None = None, simplify: bool = True, allow_numeric=True
     ) -> list:
         """The clean formula: one simplified sympy expression per output, numbers rounded to
         ``digits`` decimals and snapped to integers, fractions and multiples of pi when
-        ``digits`` is given (``model.formula(["x", "y"], digits=2)``). pykan's
+        ``digits`` is given (``model.formula(["x", "y"], digits=2)``); edges still splines
+        appear as ``phi_l_i_j(x)`` (``allow_numeric=False`` raises instead). pykan's
         ``(formulas, variables)`` is :meth:`symbolic_formula`. See
         :func:`kan_widget.symbolic.formula.formula`."""
         from .symbolic.formula import formula
