@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .tables import _check_mode as _check_normalize
 from .validation import is_int, is_number
 
 __all__ = ["BASE_FUNS", "DTYPES", "KANConfig"]
@@ -48,6 +49,10 @@ class KANConfig:
       ``mu/sqrt(in) + sigma*U(-1, 1)/sqrt(in)``.
     - ``grid_min_span``: hidden-layer grids never span less than this (0 = pykan's grid update;
       see :class:`~kan_widget.model.KAN`).
+    - ``normalize``: ``"auto"`` (default), ``True`` or ``False``: whether the first ``fit``
+      fits the model's :class:`~kan_widget.tables.Scaling` (inputs onto the grid range, labels
+      standardised) where the data are not already O(1), always, or never (pykan). A deliberate
+      difference from pykan: see :class:`~kan_widget.model.KAN`.
 
     pykan 0.2.8's other options, with its meaning:
 
@@ -90,6 +95,7 @@ class KANConfig:
     first_init: bool = True
     state_id: int = 0
     round: int = 0
+    normalize: bool | str = "auto"
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:  # normalised values (np.int64(3) -> 3, ...)
@@ -162,6 +168,7 @@ class KANConfig:
                     "torch.float32 or torch.float64: pass dtype=torch.float32"
                 )
             put("dtype", default)
+        _check_normalize(self.normalize)
         if self.dtype not in DTYPES.values():
             raise ValueError(f"dtype must be torch.float32 or torch.float64; got {self.dtype}")
 

@@ -114,7 +114,7 @@ def check_dataset(dataset: dict, n_in: int, n_out: int, *, dtype=torch.float32, 
     missing = [k for k in ("train_input", "train_label") if k not in dataset]
     if missing:
         raise KeyError(f"dataset is missing {missing}; it needs 'train_input' and 'train_label'")
-    out = {}
+    out: dict = {}
     for split in ("train", "test"):
         if f"{split}_input" not in dataset:
             continue
@@ -130,6 +130,13 @@ def check_dataset(dataset: dict, n_in: int, n_out: int, *, dtype=torch.float32, 
         out[f"{split}_input"], out[f"{split}_label"] = x, y
     if "test_input" not in out:
         out["test_input"], out["test_label"] = out["train_input"], out["train_label"]
+    # a table's column names (create_dataset_from_data) travel with the checked data
+    for key, n in (("in_vars", n_in), ("out_vars", n_out)):
+        names = dataset.get(key)
+        if names is not None:
+            if isinstance(names, str) or len(names) != n:
+                raise ValueError(f"dataset[{key!r}] must list {n} names; got {names!r}")
+            out[key] = [str(v) for v in names]
     return out
 
 
@@ -202,7 +209,25 @@ def create_dataset_from_data(
     """Split ``inputs [N, n_in]`` and ``labels [N, n_out]`` into a dataset dict (pykan's): a
     random ``train_ratio`` of the rows for training, the rest for testing, rows kept in order
     within each split. ``seed`` (ours) makes the split repeatable; the global RNGs are
-    untouched either way."""
+    untouched either way.
+
+    A table (a pandas DataFrame or Series, a dict of them, or ``labels`` naming columns of the
+    ``inputs`` DataFrame) goes to :func:`kan_widget.tables.create_dataset_from_data`: checked
+    column by column (text, dates, NaN, a constant label refused by name), with the column names
+    as ``in_vars`` / ``out_vars``."""
+    if isinstance(inputs, dict) or any(
+        not isinstance(v, (torch.Tensor, np.ndarray))
+        and (hasattr(v, "dtypes") or (hasattr(v, "index") and hasattr(v, "name")))
+        for v in (inputs, labels)
+    ) or isinstance(labels, str) or (
+        isinstance(labels, list) and labels and all(isinstance(v, str) for v in labels)
+    ):  # fmt: skip
+        from .tables import create_dataset_from_data as from_table
+
+        return from_table(
+            inputs, labels, train_ratio, "cpu" if device is None else device,
+            seed=0 if seed is None else seed,
+        )  # fmt: skip
     if not isinstance(train_ratio, (int, float)) or not 0 < train_ratio < 1:
         raise ValueError(f"train_ratio must be a number in (0, 1); got {train_ratio!r}")
     x = inputs if isinstance(inputs, torch.Tensor) else torch.as_tensor(np.asarray(inputs))

@@ -34,6 +34,7 @@ from .higher import transforms_active
 from .layer import EdgeStats, KANLayer
 from .pruning import node_scores_of, plan_prune
 from .regularizer import REG_METRICS
+from .tables import Scaling, fit_scaling
 from .validation import check_edge, is_int, is_number
 
 __all__ = ["KAN"]
@@ -73,6 +74,18 @@ class KAN(nn.Module):
     centre). On ``exp(sin(pi*x)+y^2)`` ([2,5,1], 50 LBFGS steps, lamb=0.01, seeds 0-9) pruning
     finds [2,1,1] in 10 of 10 seeds instead of 8 (pykan's count). ``grid_min_span=0`` is pykan's
     grid update exactly. Input grids always follow the data.
+
+    A deliberate difference: ``normalize`` (default ``"auto"``). The penalty ``lamb``, the
+    pruning thresholds and the symbolic thresholds act on the network's own numbers, so with
+    pykan their meaning depends on the units of the data: on ``sqrt(1+x^2+y^2)`` (labels mean
+    1.3, std 0.17) ``fit(lamb=0.01)`` learns nothing. The first ``fit`` therefore gives the model
+    a :class:`~kan_widget.tables.Scaling` (``model.scaling``) from the training data: inputs
+    mapped onto ``grid_range``, labels standardised, column by column where they are not already
+    O(1) (``"auto"``: the canonical example's data are, so it trains exactly as without), for
+    every column (``True``), or never (``False``: pykan's behaviour). The network trains in the
+    scaled units; ``model(x)``, ``fit``'s losses and ``symbolic_formula()`` speak the data's own
+    units (and a table's column names, see :func:`~kan_widget.tables.create_dataset_from_data`).
+    ``model.acts(x)`` lists the layers' inputs in the network's units, then the output in yours.
     """
 
     # an nn.ModuleList at run time; torch's stubs type its items as Module, not KANLayer
@@ -110,6 +123,7 @@ class KAN(nn.Module):
         layers: Sequence[KANLayer],
         reg_metric: str,
         scores: list[torch.Tensor] | None,
+        scaling: Scaling | None = None,
     ) -> None:
         """Make this model ``layers`` under ``config``: every attribute but ``train_input``. The
         one place a model is put together: the constructor, :meth:`restore` and :meth:`_build`
@@ -121,6 +135,7 @@ class KAN(nn.Module):
         self.layers = cast(Sequence[KANLayer], nn.ModuleList(layers))
         self._edge_scores = scores
         self.reg_metric = reg_metric
+        self.scaling = scaling  # None until the first fit (or no normalisation asked for)
 
     @classmethod
     def _build(
@@ -131,13 +146,14 @@ class KAN(nn.Module):
         reg_metric: str,
         scores: list[torch.Tensor] | None = None,
         train_input: torch.Tensor | None = None,
+        scaling: Scaling | None = None,
     ) -> KAN:
         """A model of existing ``layers`` (nothing drawn at random)."""
         new = cls.__new__(cls)
         nn.Module.__init__(new)
         new.train_input = train_input
         new.cache_data = None
-        new._install(config, layers, reg_metric, scores)
+        new._install(config, layers, reg_metric, scores, scaling)
         checkpoints.ensure(new)
         return new
 
@@ -189,6 +205,16 @@ class KAN(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def _input(self, x) -> torch.Tensor:
+        """``x`` checked, in the network's units (see :attr:`scaling`)."""
+        x = self._check_input(x)
+        return x if self.scaling is None else self.scaling.inputs_to_model(x)
+
+    def _output(self, t: torch.Tensor) -> torch.Tensor:
+        """The network's output ``t`` in the data's units."""
+        return t if self.scaling is None else self.scaling.outputs_to_user(t)
+
+    def _check_input(self, x) -> torch.Tensor:
+        """``x`` as a finite ``[batch, width[0]]`` tensor of the model's dtype, in user units."""
         n_in = self.layers[0].in_dim
         if (
             isinstance(x, torch.Tensor)
@@ -207,19 +233,21 @@ class KAN(nn.Module):
 
     def forward(self, x, singularity_avoiding: bool = False, y_th: float = 10.0) -> torch.Tensor:
         """Outputs ``[batch, width[-1]]`` for inputs ``[batch, width[0]]`` (tensor, numpy or
-        pandas). Inputs are checked (shape, finite); training calls :meth:`run` directly.
+        pandas), in the data's units. Inputs are checked (shape, finite); training calls
+        :meth:`run` directly.
 
         As pykan's, the inputs are remembered (``cache_data``, unless ``save_act=False``): until
         the model is trained, symbolic fitting, pruning scores, grid refits and plots use them
         (see :attr:`train_input`). ``singularity_avoiding``: symbolic edges with a pole or a
         bounded domain compute pykan's forms capped at ``y_th`` (:mod:`kan_widget.singular`)."""
-        x = self._input(x)
+        xu = self._check_input(x)
         if self.config.save_act and not transforms_active():
-            self.cache_data = x.detach()
+            self.cache_data = xu.detach()  # in the data's units, as train_input
+        x = xu if self.scaling is None else self.scaling.inputs_to_model(xu)
         if not singularity_avoiding:
-            return self.run(x)
+            return self._output(self.run(x))
         with self.singularity_avoiding(y_th):
-            return self.run(x)
+            return self._output(self.run(x))
 
     @contextlib.contextmanager
     def singularity_avoiding(self, y_th: float | None) -> Iterator[None]:
@@ -269,16 +297,18 @@ class KAN(nn.Module):
         self.config = self.config.replace(save_act=value)
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` without the input checks: ``x`` is already a ``[batch, width[0]]``
-        tensor of the model's dtype and device (the trainer's batches)."""
+        """:meth:`forward` without the input checks and the scaling: ``x`` is already a
+        ``[batch, width[0]]`` tensor of the model's dtype and device in the network's units,
+        and so is the result (the trainer's batches; see :attr:`scaling`)."""
         for layer in self.layers:
             x = layer(x)
         return x
 
     def forward_stats(self, x, metric: str | None = None) -> tuple[torch.Tensor, list[EdgeStats]]:
         """Forward pass that also returns every layer's per-edge magnitudes (for the penalty and
-        the scores) in the same pass."""
-        return self.run_stats(self._input(x), metric or self.reg_metric)
+        the scores) in the same pass; the output in the data's units."""
+        y, stats = self.run_stats(self._input(x), metric or self.reg_metric)
+        return self._output(y), stats
 
     def run_stats(self, x: torch.Tensor, metric: str) -> tuple[torch.Tensor, list[EdgeStats]]:
         """:meth:`forward_stats` without the input checks (see :meth:`run`)."""
@@ -289,13 +319,16 @@ class KAN(nn.Module):
         return x, stats
 
     def acts(self, x) -> list[torch.Tensor]:
-        """Inputs to every layer followed by the output: ``[x_0, x_1, ..., x_L]``."""
+        """Inputs to every layer followed by the output: ``[x_0, x_1, ..., x_L]``. The layers'
+        inputs are in the network's units (``x_0`` scaled, see :attr:`scaling`), the output
+        ``x_L`` in the data's."""
         x = self._input(x)
         out = [x]
         with torch.no_grad():
             for layer in self.layers:
                 x = layer(x)
                 out.append(x)
+        out[-1] = self._output(out[-1])
         return out
 
     # ------------------------------------------------------------------ importance
@@ -314,7 +347,7 @@ class KAN(nn.Module):
                 )
             x = self.train_input
         else:
-            x = self._input(x)
+            x = self._check_input(x)
             self.train_input = x
         if metric is not None and metric not in REG_METRICS:
             raise ValueError(f"metric must be one of {REG_METRICS}; got {metric!r}")
@@ -348,10 +381,10 @@ class KAN(nn.Module):
         """Move every layer's knots to the samples ``x`` (default: training inputs) and refit its
         splines so the model's function is preserved on the samples (pykan's
         ``update_grid_from_samples``)."""
-        x = self.train_input if x is None else self._input(x)
+        x = self.train_input if x is None else x
         if x is None:
             raise RuntimeError("update_grid needs samples: pass x or call fit first")
-        self._refit_grids(x)
+        self._refit_grids(self._input(x))
 
     def _refit_grids(self, x: torch.Tensor, num: int | None = None) -> None:
         """Refit every layer's grid (to ``num`` intervals) on its inputs, layer by layer from
@@ -370,9 +403,10 @@ class KAN(nn.Module):
         if not is_int(new_grid) or new_grid < 1:
             raise ValueError(f"new_grid must be an int >= 1; got {new_grid!r}")
         new_grid = int(new_grid)
-        x = self.train_input if x is None else self._input(x)
+        x = self.train_input if x is None else x
         if x is None:
             raise RuntimeError("refine needs samples: pass x or call fit first")
+        x = self._input(x)
         new = self.copy()
         new._refit_grids(x, num=new_grid)
         new.config = new.config.replace(grid=new_grid)
@@ -398,6 +432,7 @@ class KAN(nn.Module):
             reg_metric=self.reg_metric,
             scores=[s[keep[l]][:, keep[l + 1]].clone() for l, s in enumerate(scores)],
             train_input=self.train_input,
+            scaling=self.scaling,
         )
         checkpoints.inherit(new, self)
         if new.train_input is not None:
@@ -450,6 +485,7 @@ class KAN(nn.Module):
             "grids": [layer.num for layer in self.layers],
             "scores": None if self._edge_scores is None else [s.clone() for s in self._edge_scores],
             "reg_metric": self.reg_metric,
+            "scaling": self.scaling,  # frozen: shared, never changed
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -459,7 +495,9 @@ class KAN(nn.Module):
             config, state["width"], state["grids"], state["state"], state["sym_names"]
         )
         scores = None if state["scores"] is None else [s.clone() for s in state["scores"]]
-        self._install(config, layers, state.get("reg_metric", DEFAULT_METRIC), scores)
+        self._install(
+            config, layers, state.get("reg_metric", DEFAULT_METRIC), scores, state.get("scaling")
+        )
 
     def copy(self) -> KAN:
         """A deep copy (no files written, unlike pykan's ``copy``)."""
@@ -477,6 +515,7 @@ class KAN(nn.Module):
             reg_metric=self.reg_metric,
             scores=scores,
             train_input=self.train_input,
+            scaling=self.scaling,
         )
         return checkpoints.inherit(new, self)
 
@@ -499,6 +538,7 @@ class KAN(nn.Module):
                 [[i, j, name] for (i, j), name in sorted(layer.sym_names.items())]
                 for layer in self.layers
             ],
+            "scaling": None if self.scaling is None else self.scaling.to_dict(),
         }
         io.write(path, meta, self.state_dict())
 
@@ -520,7 +560,39 @@ class KAN(nn.Module):
             )
         except (ValueError, RuntimeError, KeyError, IndexError, TypeError) as e:
             raise ValueError(f"{name!r}: tensors do not match the stored config: {e}") from None
-        return cls._build(config, layers, reg_metric=meta.get("reg_metric", DEFAULT_METRIC))
+        if "scaling" not in meta:  # a file from before scaling: trained in the data's units
+            meta["scaling"] = Scaling.identity(layers[0].in_dim, layers[-1].out_dim).to_dict()
+        try:
+            scaling = None if meta.get("scaling") is None else Scaling.from_dict(meta["scaling"])
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{name!r} has an invalid scaling: {e}") from None
+        return cls._build(
+            config, layers, reg_metric=meta.get("reg_metric", DEFAULT_METRIC), scaling=scaling
+        )
+
+    # ------------------------------------------------------------------ units
+    def fit_scaling(self, x, y, in_vars=None, out_vars=None) -> Scaling:
+        """Give the model its :attr:`scaling` for training inputs ``x`` and labels ``y`` (user
+        units), as ``config.normalize`` says (``fit`` does this on its first call); returns it.
+        ``in_vars`` / ``out_vars``: the data's column names, for ``symbolic_formula``. A model
+        with symbolic edges already computes functions of the data as it is: it keeps the
+        identity."""
+        xs = self._check_input(x)
+        n_out = self.layers[-1].out_dim
+        if y is None:  # labels that keep their units (class indices, a custom loss)
+            ys = torch.zeros(xs.shape[0], n_out, dtype=self.dtype)
+        else:
+            ys = as_tensor(y, n_out, name="y", dtype=self.dtype, device=self.device)
+        mode = self.config.normalize
+        if any(bool(layer.sym_mask.any()) for layer in self.layers):
+            mode = False
+        scaling = fit_scaling(xs, ys, mode, self.config.grid_range, in_vars, out_vars)
+        if y is None:
+            scaling = dataclasses.replace(
+                scaling, out_scale=(1.0,) * n_out, out_shift=(0.0,) * n_out
+            )
+        self.scaling = scaling
+        return scaling
 
     # ------------------------------------------------------------------ symbolic
     def auto_symbolic(
@@ -791,11 +863,12 @@ class KAN(nn.Module):
         return api.suggest_symbolic(self, l, i, j, lib=lib, topk=topk, **kwargs)
 
     def formula(
-        self, var=None, digits: int | None = None, simplify: bool = True, allow_numeric=False
+        self, var=None, digits: int | None = None, simplify: bool = True, allow_numeric=True
     ) -> list:
         """The clean formula: one simplified sympy expression per output, numbers rounded to
         ``digits`` decimals and snapped to integers, fractions and multiples of pi when
-        ``digits`` is given (``model.formula(["x", "y"], digits=2)``). pykan's
+        ``digits`` is given (``model.formula(["x", "y"], digits=2)``); edges still splines
+        appear as ``phi_l_i_j(x)`` (``allow_numeric=False`` raises instead). pykan's
         ``(formulas, variables)`` is :meth:`symbolic_formula`. See
         :func:`kan_widget.symbolic.formula.formula`."""
         from .symbolic.formula import formula

@@ -83,6 +83,19 @@ class Trainer:
             )
         model.reg_metric = metric
         model.train_input = self.data["train_input"]
+        if model.scaling is None:  # the first fit: the model's units (see KAN's normalize)
+            names = [self.data.get(k) for k in ("in_vars", "out_vars")]
+            y = self.data["train_label"]
+            # class indices, or a loss of the user's own: the labels keep their units
+            own_units = y.dim() == 1 or loss_fn is not None
+            model.fit_scaling(self.data["train_input"], None if own_units else y, *names)
+        # the data in the network's units (the same tensors where the scaling is the identity)
+        scaling = model.scaling
+        self._z = {}
+        for split in ("train", "test"):
+            x, y = self.data[f"{split}_input"], self.data[f"{split}_label"]
+            self._z[f"{split}_input"] = scaling.inputs_to_model(x)
+            self._z[f"{split}_label"] = scaling.labels_to_model(y)
         self.opt_name = opt
         self.lr = float(lr if lr is not None else (1.0 if opt == "LBFGS" else 1e-3))
         self.lamb, self.lamb_l1, self.lamb_entropy = lamb, lamb_l1, lamb_entropy
@@ -132,7 +145,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def _batch(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.data[f"{split}_input"], self.data[f"{split}_label"]
+        x, y = self._z[f"{split}_input"], self._z[f"{split}_label"]
         if self.batch == -1 or self.batch >= x.shape[0]:
             return x, y
         idx = torch.randperm(x.shape[0], generator=self._gen)[: self.batch].to(x.device)
@@ -210,7 +223,7 @@ class Trainer:
                 and self.start_grid_update_step <= step < self.stop_grid_update_step
                 and self._has_spline_edges()
             ):
-                model.update_grid(x)
+                model._refit_grids(x)
             if isinstance(self._optimizer, LBFGS):
                 key = self._objective_key(lamb, need_stats, x, y)
                 carry, self._carry = self._carry, None
@@ -244,16 +257,34 @@ class Trainer:
         self.steps_done += 1
         with torch.no_grad():
             xt, yt = self._batch("test")
-            test_loss = float(self.loss_fn(model.run(xt), yt))
-        train_loss = float(last["l_pred"])
+            pt = model.run(xt)
+            test_loss = float(self.loss_fn(pt, yt))
+            train_loss = float(last["l_pred"])
+            # the losses reported in the data's units (the network trains in its own)
+            train_user, test_user = (
+                self._user_mse(x, y, train_loss),
+                self._user_mse(pt, yt, test_loss, is_pred=True),
+            )
         reg = float(last["reg"])
         return {
             "step": step,
-            "train_loss": math.sqrt(max(train_loss, 0.0)),
-            "test_loss": math.sqrt(max(test_loss, 0.0)),
+            "train_loss": math.sqrt(max(train_user, 0.0)),
+            "test_loss": math.sqrt(max(test_user, 0.0)),
             "reg": reg,
             "loss": train_loss + lamb * reg,
         }
+
+    def _user_mse(self, a: torch.Tensor, y: torch.Tensor, mse: float, is_pred: bool = False):
+        """``mse`` (in the network's units, of prediction ``a`` or of the model on inputs ``a``)
+        in the data's units: unchanged without a scaling or with a custom ``loss_fn``."""
+        scaling = self.model.scaling
+        if scaling is None or scaling.out_identity or self.loss_fn is not _mse:
+            return mse
+        if len(scaling.out_scale) == 1:
+            return mse * scaling.out_scale[0] ** 2
+        pred = a if is_pred else self.model.run(a)
+        s = torch.tensor(scaling.out_scale, dtype=pred.dtype, device=pred.device)
+        return float(torch.mean(((pred - y) * s) ** 2))
 
     def _objective_key(self, lamb: float, need_stats: bool, x, y) -> tuple:
         """What the objective at the current parameters depends on, so an L-BFGS step may start

@@ -40,6 +40,7 @@ OPTIONS = {
     "first_init": False,
     "state_id": 3,
     "round": 2,
+    "normalize": True,
 }
 # options whose only supported value is the default (with why, in the error)
 DEFAULT_ONLY = {"affine_trainable": True}

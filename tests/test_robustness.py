@@ -103,6 +103,11 @@ class TestData:
         model = KAN([2, 2, 1])
         h = model.fit(ds, steps=3)
         assert all(np.isfinite(h["train_loss"]))
+        # by default the model scales the inputs onto the grid range (the constant column too)
+        assert model.scaling is not None and model.scaling.in_scale[0] == pytest.approx(0.01, 0.1)
+        model = KAN([2, 2, 1], normalize=False)  # pykan's units
+        h = model.fit(ds, steps=3)
+        assert all(np.isfinite(h["train_loss"]))
         # the grid followed the inputs far outside [-1, 1]
         assert float(model.layers[0].grid[0].max()) > 50
         assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -561,7 +561,7 @@ def test_formula_needs_symbolic_edges():
     model = KAN([2, 1], seed=0)
     model.layers[0].set_symbolic([0], [0], ["sin"], torch.tensor([[1.0, 0.0, 1.0, 0.0]]))
     with pytest.raises(ValueError, match=r"not symbolic yet: \(0, 1, 0\)"):
-        formula(model)
+        formula(model, allow_numeric=False)
     (f,) = formula(model, allow_numeric=True)
     assert "phi_0_1_0" in str(f)
     with pytest.raises(ValueError, match="has 1 entries but the model has 2 inputs"):

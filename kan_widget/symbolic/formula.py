@@ -11,13 +11,20 @@ simplifies. ``sympy.latex(expr)`` turns any of them into LaTeX. :func:`formula` 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import os
+import pickle
+import select
+import signal
+import time
+import warnings
+from collections.abc import Callable, Sequence
 
 import sympy
 
 from .library import get_function
 
 __all__ = [
+    "FormulaNotSimplified",
     "clean",
     "edge_expr",
     "ex_round",
@@ -28,9 +35,22 @@ __all__ = [
     "symbolic_formula",
 ]
 
-# sympy.simplify on a large network's formula can take minutes; beyond this many operations only
-# the cheap canonical steps are applied
+# sympy.simplify on a large network's formula can take minutes (a 344-operation formula of 36
+# edges: over 5 minutes; even a 12-operation one takes 2-4 s). So it runs in a forked child
+# process for at most SIMPLIFY_SECONDS, and not at all beyond SIMPLIFY_MAX_OPS operations (or,
+# where there is no fork, beyond SIMPLIFY_MAX_OPS_INLINE): the formula is then returned as built,
+# with a FormulaNotSimplified warning.
 SIMPLIFY_MAX_OPS = 400
+SIMPLIFY_MAX_OPS_INLINE = 40
+SIMPLIFY_SECONDS = 2.0
+# sympy evaluates every nested function application while building (8.5 s for 36 edges): beyond
+# this many active edges the formula is built unevaluated (sympy.evaluate(False)), in milliseconds
+BUILD_MAX_EDGES = 16
+
+
+class FormulaNotSimplified(UserWarning):
+    """``symbolic_formula`` returned a formula without (full) simplification: it was too large
+    or simplifying ran out of time. The formula is exact; only its form is longer."""
 
 
 def input_symbols(n: int, var=None) -> list[sympy.Symbol]:
@@ -68,6 +88,8 @@ def numeric_edges(model) -> list[tuple[int, int, int]]:
 
 
 def _layer_exprs(model, xs: list[sympy.Expr]) -> list[sympy.Expr]:
+    """The outputs for inputs ``xs`` (the data's units: the model's scaling is applied here)."""
+    xs = _scaled_inputs(model, xs)
     for l, layer in enumerate(model.layers):
         mask = layer.mask.detach().cpu()
         sym = layer.sym_mask.detach().cpu()
@@ -84,7 +106,58 @@ def _layer_exprs(model, xs: list[sympy.Expr]) -> list[sympy.Expr]:
                     terms.append(sympy.Function(f"phi_{l}_{i}_{j}")(xs[i]))
             outs.append(sympy.Add(*terms))
         xs = outs
-    return xs
+    return _scaled_outputs(model, xs)
+
+
+def _scaled_inputs(model, xs: list[sympy.Expr]) -> list[sympy.Expr]:
+    """The data's units -> the network's (``model.scaling``; nothing without one)."""
+    scaling = getattr(model, "scaling", None)
+    if scaling is None or scaling.in_identity:
+        return xs
+    return [
+        sympy.Float(a) * x + sympy.Float(b) if (a, b) != (1.0, 0.0) else x
+        for x, a, b in zip(xs, scaling.in_scale, scaling.in_shift, strict=True)
+    ]
+
+
+def _scaled_outputs(model, ys: list[sympy.Expr]) -> list[sympy.Expr]:
+    """The network's units -> the data's."""
+    scaling = getattr(model, "scaling", None)
+    if scaling is None or scaling.out_identity:
+        return ys
+    return [
+        sympy.Float(c) * y + sympy.Float(d)
+        for y, c, d in zip(ys, scaling.out_scale, scaling.out_shift, strict=True)
+    ]
+
+
+def _default_var(model, var):
+    """``var``, or the data's column names when the model was trained on a table."""
+    scaling = getattr(model, "scaling", None)
+    if var is None and scaling is not None and scaling.in_vars is not None:
+        return list(scaling.in_vars)
+    return var
+
+
+def _build(model, xs: list[sympy.Expr], simplify: bool) -> tuple[list[sympy.Expr], bool]:
+    """:func:`_layer_exprs`; over ``BUILD_MAX_EDGES`` active edges without sympy's evaluation
+    (milliseconds instead of minutes: the same function in a longer form), which also means
+    no simplification (a :class:`FormulaNotSimplified` warning when ``simplify``). Returns the
+    formulas and whether they were built evaluated."""
+    if model.n_edge <= BUILD_MAX_EDGES:
+        return _layer_exprs(model, xs), True
+    with sympy.evaluate(False):
+        outs = _layer_exprs(model, xs)
+    if simplify:
+        _not_simplified(f"the network has {model.n_edge} active edges (over {BUILD_MAX_EDGES})")
+    return outs, False
+
+
+def _not_simplified(why: str) -> None:
+    warnings.warn(
+        FormulaNotSimplified(f"formula not simplified: {why}; it is exact, in a longer form"),
+        stacklevel=4,
+    )
 
 
 def _check_symbolic(model, allow_numeric: bool) -> None:
@@ -99,29 +172,39 @@ def _check_symbolic(model, allow_numeric: bool) -> None:
 
 
 def formula(
-    model, var=None, digits: int | None = None, simplify: bool = True, allow_numeric: bool = False
+    model, var=None, digits: int | None = None, simplify: bool = True, allow_numeric: bool = True
 ) -> list[sympy.Expr]:
-    """One clean sympy expression per model output, in the input names ``var`` (default
-    ``x_1 ..``): ``model.formula()``. pykan's ``symbolic_formula`` (``(formulas, symbols)``,
-    never simplified) is :func:`symbolic_formula`.
+    """One clean sympy expression per model output, in the input names ``var`` (default: the
+    data's column names when the model was trained on a table, else ``x_1 ..``), in the data's
+    units (the model's :attr:`~kan_widget.model.KAN.scaling` is folded into the numbers):
+    ``model.formula()``. pykan's ``symbolic_formula`` (``(formulas, symbols)``, never
+    simplified) is :func:`symbolic_formula`.
 
     - ``simplify``: constant factors are pulled out of ``exp`` (``exp(u + k) -> e^k*exp(u)``) and
-      ``sympy.simplify`` is applied with the inputs taken as real (``log(exp(x)) -> x``); it is
-      skipped on formulas over ``SIMPLIFY_MAX_OPS`` operations, where it would take minutes.
-      The returned formulas use plain ``sympy.Symbol`` names without assumptions.
+      ``sympy.simplify`` is applied with the inputs taken as real (``log(exp(x)) -> x``), bounded:
+      for at most ``SIMPLIFY_SECONDS`` (in a forked process) and only on formulas of at most
+      ``SIMPLIFY_MAX_OPS`` operations; otherwise the formula comes back as built, with a
+      :class:`FormulaNotSimplified` warning. The returned formulas use plain ``sympy.Symbol``
+      names without assumptions.
     - ``digits``: round every number to this many decimals and snap numbers within rounding
       distance of an integer, a fraction ``p/q`` or a multiple ``p*pi/q`` with small ``q`` (see
       :func:`clean`); ``None`` keeps full precision.
-    - Formulas of large networks are slow to build (sympy evaluates every nested function
-      application): 10-40 s for all 336 edges of a [4, 16, 16, 1], while a pruned network
-      takes about a second.
-    - Masked (pruned) edges contribute nothing. An active edge that is still a spline makes the
-      formula incomplete: that raises ``ValueError`` naming the edges, unless
-      ``allow_numeric=True``, in which case it appears as an undefined function
-      ``phi_l_i_j(x)``.
+    - Networks of more than ``BUILD_MAX_EDGES`` active edges get their formula built without
+      sympy's evaluation (which took 10-40 s for all 336 edges of a [4, 16, 16, 1]) and not
+      simplified (a :class:`FormulaNotSimplified` warning says so).
+    - Masked (pruned) edges contribute nothing. An active edge that is still a spline (as
+      ``auto_symbolic(r2_threshold=...)`` leaves the edges no library function fits) appears as
+      an undefined function ``phi_l_i_j(x)``, named after the edge; ``allow_numeric=False``
+      raises ``ValueError`` naming such edges instead.
     """
     _check_symbolic(model, allow_numeric)
-    outs = _layer_exprs(model, input_symbols(model.layers[0].in_dim, var))
+    var = _default_var(model, var)
+    outs, evaluated = _build(model, input_symbols(model.layers[0].in_dim, var), simplify)
+    if not evaluated:
+        if digits is not None:
+            with sympy.evaluate(False):
+                outs = [ex_round(e, digits) for e in outs]
+        return outs
     result = []
     for expr in outs:
         if digits is not None:
@@ -142,8 +225,10 @@ def symbolic_formula(
     allow_numeric: bool = False,
 ) -> tuple[list[sympy.Expr], list[sympy.Expr]]:
     """pykan's ``symbolic_formula``: ``(formulas, variables)``, one sympy expression per output
-    and the input symbols (``x_1 ..``, or ``var``: names or sympy expressions), so that
-    ``model.symbolic_formula()[0][0]`` is the first output's formula.
+    and the input symbols (``x_1 ..``, or ``var``: names or sympy expressions; by default a
+    table's column names when the model was trained on one), so that
+    ``model.symbolic_formula()[0][0]`` is the first output's formula. In the data's units: the
+    model's own :attr:`~kan_widget.model.KAN.scaling` is folded in.
 
     - ``normalizer``: ``(means, stds)`` of the inputs; the formula is in the raw inputs,
       ``x -> (x - mean)/std`` (for a model trained on normalised inputs).
@@ -152,10 +237,12 @@ def symbolic_formula(
     - ``simplify`` (ours, default off as pykan's): as in :func:`formula`.
     - Unlike pykan, an active edge that is still a spline raises ``ValueError`` (pykan silently
       counts it as 0) unless ``allow_numeric=True``.
+    - Over ``BUILD_MAX_EDGES`` active edges the formula is built without sympy's evaluation.
 
     :func:`formula` (``model.formula()``) gives the cleaned, simplified list instead.
     """
     _check_symbolic(model, allow_numeric)
+    var = _default_var(model, var)
     n_in, n_out = model.layers[0].in_dim, model.layers[-1].out_dim
     if var is not None and not isinstance(var, str) and isinstance(var, Sequence) and var:
         if all(isinstance(v, sympy.Expr) for v in var):
@@ -170,10 +257,12 @@ def symbolic_formula(
     if normalizer is not None:
         mean, std = _pair(normalizer, n_in, "normalizer", "inputs")
         xs = [(x - m) / s for x, m, s in zip(xs, mean, std, strict=True)]
-    outs = _layer_exprs(model, xs)
+    outs, evaluated = _build(model, xs, simplify)
     if output_normalizer is not None:
         mean, std = _pair(output_normalizer, n_out, "output_normalizer", "outputs")
         outs = [y * s + m for y, m, s in zip(outs, mean, std, strict=True)]
+    if not evaluated:
+        return outs, x0
     if simplify:
         outs = [_simplify(y) for y in outs]
     return [sympy.sympify(y) for y in outs], x0
@@ -218,8 +307,28 @@ def _simplify_real(expr: sympy.Expr) -> sympy.Expr:
     """``sympy.simplify`` treating the inputs as real numbers (they are), so that e.g.
     ``log(exp(x)) -> x``; the result keeps the caller's (assumption-free) symbols, so
     ``expr.subs(sympy.Symbol("x_1"), 0)`` still works."""
-    if sympy.count_ops(expr) > SIMPLIFY_MAX_OPS:
-        return expr
+    out = _simplify_bounded(expr)
+    return expr if out is None else out
+
+
+def _simplify_bounded(expr: sympy.Expr) -> sympy.Expr | None:
+    """:func:`_simplify_real_now` within the bounds (see ``SIMPLIFY_SECONDS``), or ``None`` and
+    a :class:`FormulaNotSimplified` warning."""
+    ops = sympy.count_ops(expr)
+    forks = hasattr(os, "fork") and SIMPLIFY_SECONDS > 0
+    limit = SIMPLIFY_MAX_OPS if forks else SIMPLIFY_MAX_OPS_INLINE
+    if ops > limit:
+        _not_simplified(f"{ops} operations (over {limit})")
+        return None
+    if not forks:
+        return _simplify_real_now(expr)
+    out = _in_child(_simplify_real_now, expr, SIMPLIFY_SECONDS)
+    if out is None:
+        _not_simplified(f"sympy.simplify took over {SIMPLIFY_SECONDS:g} s")
+    return out
+
+
+def _simplify_real_now(expr: sympy.Expr) -> sympy.Expr:
     reps = {
         s: sympy.Dummy(s.name, real=True)
         for s in expr.free_symbols
@@ -227,6 +336,51 @@ def _simplify_real(expr: sympy.Expr) -> sympy.Expr:
     }
     back = {v: k for k, v in reps.items()}
     return sympy.simplify(expr.xreplace(reps)).xreplace(back)
+
+
+def _in_child(fn: Callable, arg, seconds: float):
+    """``fn(arg)`` computed in a forked child process, or ``None`` when it takes over
+    ``seconds`` (the child is then killed) or fails. sympy cannot be interrupted inside this
+    process; a child can. The child only runs pure-Python sympy and leaves with ``os._exit``."""
+    r, w = os.pipe()
+    with warnings.catch_warnings():  # Python 3.12 warns on fork in a threaded process
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.close(r)
+            data = pickle.dumps(fn(arg))
+            with os.fdopen(w, "wb") as f:
+                f.write(data)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + seconds
+    done = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([r], [], [], left)[0]:
+                break
+            b = os.read(r, 1 << 16)
+            if not b:
+                done = True
+                break
+            chunks.append(b)
+    finally:
+        os.close(r)
+        if not done:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    if not done or status != 0 or not chunks:
+        return None
+    try:
+        return pickle.loads(b"".join(chunks))
+    except Exception:
+        return None
 
 
 def _simplify(expr: sympy.Expr) -> sympy.Expr:
@@ -310,5 +464,8 @@ def clean(expr: sympy.Expr, digits: int = 2, simplify: bool = True) -> sympy.Exp
         expr = _pull_exp_constants(_expand_powers(expr, tol))
         expr = snap_numbers(ex_round(expr, digits), tol)
         if simplify:
-            expr = _simplify_real(expr)
+            out = _simplify_bounded(expr)
+            if out is None:  # too large or too slow: so would the second round be
+                break
+            expr = out
     return expr

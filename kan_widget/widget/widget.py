@@ -152,6 +152,9 @@ class KANWidget(anywidget.AnyWidget):
         self._watch_model: KAN | None = None  # the model object the watch has followed
         self._spline_test: float | None = None  # the splines' test RMSE before Symbolify
         self._symbolify_info: dict | None = None
+        # a table's column names (create_dataset_from_data) unless the caller names them
+        in_vars = data.get("in_vars") if in_vars is None else in_vars
+        out_vars = data.get("out_vars") if out_vars is None else out_vars
         self._in_vars = _names(in_vars, width[0], "in_vars", "x")
         self._out_vars = _names(out_vars, width[-1], "out_vars", "y")
         # a bounded, evenly spread subset keeps each push's forward pass cheap on big data

@@ -1,0 +1,185 @@
+"""Your own data, end to end: real tables through the widget's methods, and the scale example.
+
+1. scikit-learn's diabetes table (10 columns, 442 rows, target 25-346), the first 80% of the rows
+   train: ``KAN(width=[10, 5, 1], seed=0)`` with every other setting at its default, through
+   ``KANWidget``: ``train(50)``, ``prune()``, ``train(50)``, ``auto_symbolic(r2_threshold=R2)``,
+   ``train(20)`` (``R2=None``: the widget's r2 threshold control). Prints the test R² after
+   each stage, the formula's test R² against the spline
+   model's, the largest test prediction against the target's range and the formula's length.
+   Targets (issue 18): test R² >= 0.50, formula within 0.03 of the spline model, no prediction
+   outside twice the target's range, formula under 600 characters. Linear regression: 0.54
+   (``--baseline`` prints it).
+2. ``sqrt(1+x^2+y^2)`` (labels mean 1.28, std 0.17), ``100*exp(sin(pi*x)+y^2)+1000`` and the
+   canonical ``exp(sin(pi*x)+y^2)``, [2,5,1] seed 0: the README's pipeline, 50 LBFGS steps with
+   lamb=0.01, prune, 50 steps without the penalty: test RMSE as a fraction of the label std
+   after each (target: under 1%), the width left, with the default ``normalize="auto"`` and with
+   ``normalize=False`` (pykan's units).
+3. Two more tables: linnerud (predict ``Weight`` from the three exercises, 20 rows) and wine
+   (predict ``alcohol`` from the other 12 columns, 178 rows), the same pipeline as 1.
+
+Run: ``PYTHONPATH=. .venv/bin/python bench/bench_tables.py [--only diabetes|scale|more]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from kan_widget import KAN, KANWidget, create_dataset
+from kan_widget.tables import create_dataset_from_data
+
+R2 = None  # None: the widget's r2 threshold control (an edge is fixed only where its best
+# function's r^2 reaches it; the others stay splines, phi_l_i_j in the formula)
+LIB = None  # the full library
+
+
+def r2(pred: torch.Tensor, y: torch.Tensor) -> float:
+    p, t = pred.detach().double().flatten(), y.double().flatten()
+    return float(1 - ((p - t) ** 2).sum() / ((t - t.mean()) ** 2).sum())
+
+
+def table_pipeline(name: str, d: dict, width: list[int], steps: int = 50) -> dict:
+    model = KAN(width=width, seed=0)
+    w = KANWidget(model, d)  # the table's column names come with the dataset
+    xt, yt = d["test_input"], d["test_label"]
+    out: dict = {}
+    t0 = time.perf_counter()
+    w.train(steps, block=True)
+    out["trained"] = r2(w.model(xt), yt)
+    w.prune()
+    out["pruned_width"] = w.model.width
+    out["pruned"] = r2(w.model(xt), yt)
+    w.train(steps, block=True)
+    spline = w.model.copy()
+    out["spline"] = r2(spline(xt), yt)
+    # the same 20 further steps the formula gets, on the spline model (a fair comparison)
+    spline.fit(d, steps=20, lamb=float(w.lamb))
+    out["spline_20"] = r2(spline(xt), yt)
+    w.auto_symbolic(r2_threshold=R2, lib=LIB)
+    out["r2_threshold"] = R2 if R2 is not None else w.r2_threshold
+    n_spline = sum(int(layer.numeric_mask().sum()) for layer in w.model.layers)
+    w.train(20, block=True)
+    out["symbolic"] = r2(w.model(xt), yt)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t1 = time.perf_counter()
+        (f,) = w.model.formula(digits=3)
+        out["formula_s"] = time.perf_counter() - t1
+    text = str(f)
+    out["formula_len"] = len(text)
+    out["formula"] = text
+    out["formula_warnings"] = [str(c.message) for c in caught]
+    out["spline_edges_left"] = n_spline
+    out["edges"] = w.model.n_edge
+    pred = w.model(xt).detach()
+    lo, hi = float(d["train_label"].min()), float(d["train_label"].max())
+    out["pred_range"] = (float(pred.min()), float(pred.max()))
+    out["target_range"] = (lo, hi)
+    span = hi - lo
+    out["inside_2x"] = bool(pred.min() >= lo - span / 2 and pred.max() <= hi + span / 2)
+    out["seconds"] = time.perf_counter() - t0
+    w.close()
+    print(f"{name}: width {width}, {d['train_input'].shape[0]} train / {xt.shape[0]} test rows")
+    print(
+        f"  test R2: trained {out['trained']:.3f} | pruned to {out['pruned_width']} "
+        f"{out['pruned']:.3f} | retrained (spline model) {out['spline']:.3f} | "
+        f"after auto_symbolic(r2_threshold={out['r2_threshold']}) + 20 steps (the formula) "
+        f"{out['symbolic']:.3f} "
+        f"(the spline model after the same 20 steps: {out['spline_20']:.3f})"
+    )
+    print(
+        f"  formula: {out['formula_len']} characters, {out['edges']} edges of which "
+        f"{n_spline} left as splines (phi_l_i_j); built in {out['formula_s']:.2f} s"
+        + (f"; {out['formula_warnings']}" if out["formula_warnings"] else "")
+    )
+    print(
+        f"  test predictions {out['pred_range'][0]:.1f} .. {out['pred_range'][1]:.1f}; target "
+        f"range {lo:g} .. {hi:g}; within twice the range: {out['inside_2x']}"
+    )
+    print(f"  formula: {text[:400]}{' ...' if len(text) > 400 else ''}")
+    print(f"  ({out['seconds']:.0f} s)")
+    return out
+
+
+def diabetes(baseline: bool) -> None:
+    from sklearn.datasets import load_diabetes
+
+    df = load_diabetes(as_frame=True).frame
+    d = create_dataset_from_data(df, "target", shuffle=False)
+    if baseline:
+        from sklearn.linear_model import LinearRegression
+
+        lr = LinearRegression().fit(d["train_input"].numpy(), d["train_label"].numpy())
+        pred = torch.from_numpy(lr.predict(d["test_input"].numpy()))
+        print(f"diabetes: linear regression test R2 {r2(pred, d['test_label']):.3f}")
+    out = table_pipeline("diabetes", d, [10, 5, 1])
+    ok = (
+        out["symbolic"] >= 0.50,
+        abs(out["symbolic"] - out["spline_20"]) <= 0.03,
+        out["inside_2x"],
+        out["formula_len"] < 600,
+    )
+    print(
+        "  targets: R2>=0.50 {}, formula within 0.03 of the spline model {}, predictions "
+        "within twice the range {}, formula < 600 chars {}".format(*ok)
+    )
+
+
+def scale_examples() -> None:
+    cases = {
+        "sqrt(1+x^2+y^2)": lambda x: torch.sqrt(1 + x[:, [0]] ** 2 + x[:, [1]] ** 2),
+        "100*exp(sin(pi x)+y^2)+1000": lambda x: (
+            100 * torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2) + 1000
+        ),
+        "exp(sin(pi x)+y^2)": lambda x: torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2),
+    }
+    for name, f in cases.items():
+        d = create_dataset(f, n_var=2, train_num=1000, test_num=1000, seed=0)
+        std = float(d["test_label"].std())
+        for normalize in ("auto", False):
+            model = KAN([2, 5, 1], seed=0, normalize=normalize)
+            hist = model.fit(d, steps=50, lamb=0.01)
+            before = hist["test_loss"][-1]
+            pruned = model.prune()
+            with torch.no_grad():
+                cut = torch.sqrt(torch.mean((pruned(d["test_input"]) - d["test_label"]) ** 2))
+            after = pruned.fit(d, steps=50)["test_loss"][-1]
+            print(
+                f"{name:>28} normalize={normalize!s:5}: test RMSE / label std ({std:.3g}): "
+                f"{before / std:7.2%} after fit(lamb=0.01), {float(cut) / std:7.2%} right after "
+                f"prune -> {pruned.width}, {after / std:7.2%} after fit(steps=50)"
+            )
+
+
+def more_tables() -> None:
+    from sklearn.datasets import load_linnerud, load_wine
+
+    lin = load_linnerud(as_frame=True)
+    d = create_dataset_from_data(lin.data, lin.target[["Weight"]], seed=0)
+    table_pipeline("linnerud (Weight from Chins, Situps, Jumps)", d, [3, 3, 1])
+    wine = load_wine(as_frame=True).data
+    d = create_dataset_from_data(wine, "alcohol", seed=0)
+    table_pipeline("wine (alcohol from the other 12 columns)", d, [12, 5, 1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", choices=("diabetes", "scale", "more"))
+    ap.add_argument("--baseline", action="store_true", help="also print linear regression")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    np.set_printoptions(precision=3)
+    if args.only in (None, "diabetes"):
+        diabetes(args.baseline)
+    if args.only in (None, "scale"):
+        scale_examples()
+    if args.only in (None, "more"):
+        more_tables()
+
+
+if __name__ == "__main__":
+    main()
