@@ -11,7 +11,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-__all__ = ["as_tensor", "check_dataset", "create_dataset", "create_dataset_from_data"]
+__all__ = [
+    "as_tensor",
+    "check_dataset",
+    "class_labels",
+    "create_dataset",
+    "create_dataset_from_data",
+]
 
 
 def as_tensor(
@@ -73,6 +79,31 @@ def as_tensor(
     return t
 
 
+def class_labels(y) -> bool:
+    """Whether ``y`` is a 1-D tensor or array of integers: class indices (as pykan's
+    classification with ``loss_fn=torch.nn.CrossEntropyLoss()``), not values to regress."""
+    if isinstance(y, torch.Tensor):
+        return y.dim() == 1 and not y.is_floating_point() and not y.is_complex()
+    return isinstance(y, np.ndarray) and y.ndim == 1 and np.issubdtype(y.dtype, np.integer)
+
+
+def _labels(y, n_out: int, name: str, dtype, device) -> torch.Tensor:
+    """Labels as :func:`as_tensor` checks them, or, for a model with several outputs, 1-D
+    integer class indices in ``0..n_out-1`` (kept as a ``long`` tensor)."""
+    if n_out == 1 or not class_labels(y):
+        return as_tensor(y, n_out, name=name, dtype=dtype, device=device)
+    t = torch.as_tensor(y).detach().to(device=device, dtype=torch.long)
+    if t.shape[0] == 0:
+        raise ValueError(f"{name} has no rows")
+    lo, hi = int(t.min()), int(t.max())
+    if lo < 0 or hi >= n_out:
+        raise ValueError(
+            f"{name} holds class indices from {lo} to {hi}, but the model has {n_out} outputs: "
+            f"class labels must lie in 0..{n_out - 1} (one output per class; widen width[-1])"
+        )
+    return t
+
+
 def check_dataset(dataset: dict, n_in: int, n_out: int, *, dtype=torch.float32, device=None):
     """Validate a pykan-style dataset dict; return a new dict of checked tensors."""
     if not isinstance(dataset, dict):
@@ -90,9 +121,7 @@ def check_dataset(dataset: dict, n_in: int, n_out: int, *, dtype=torch.float32, 
         x = as_tensor(
             dataset[f"{split}_input"], n_in, name=f"{split}_input", dtype=dtype, device=device
         )
-        y = as_tensor(
-            dataset[f"{split}_label"], n_out, name=f"{split}_label", dtype=dtype, device=device
-        )
+        y = _labels(dataset[f"{split}_label"], n_out, f"{split}_label", dtype, device)
         if x.shape[0] != y.shape[0]:
             raise ValueError(
                 f"{split}_input has {x.shape[0]} rows but {split}_label has {y.shape[0]}; they "
@@ -116,7 +145,7 @@ def create_dataset(
     device=None,
     seed: int = 0,
     *,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
 ) -> dict[str, torch.Tensor]:
     """Sample ``x`` uniformly in ``ranges`` and label it with ``f`` (pykan's ``create_dataset``,
     its arguments in its order).
@@ -127,8 +156,10 @@ def create_dataset(
     high)`` for every variable or one per variable. ``normalize_input`` / ``normalize_label``:
     shift and scale by the training split's mean and std. Returns a dict with ``train_input``,
     ``train_label``, ``test_input``, ``test_label``. The samples are pykan's for the same seed,
-    drawn from a local generator, so the global RNGs are untouched.
+    drawn from a local generator, so the global RNGs are untouched. ``dtype``: default
+    ``torch.get_default_dtype()``, as pykan.
     """
+    dtype = torch.get_default_dtype() if dtype is None else dtype
     if f_mode not in ("col", "row"):
         raise ValueError(f"f_mode must be 'col' (f(x[N, n_var])) or 'row' (f(x.T)); got {f_mode!r}")
     r = np.asarray(ranges, dtype=float)
@@ -141,7 +172,8 @@ def create_dataset(
     gen = torch.Generator().manual_seed(int(seed))
     xtr = torch.zeros(train_num, n_var)
     xte = torch.zeros(test_num, n_var)
-    # column by column, train then test, in float32: the same samples as pykan's create_dataset
+    # column by column, train then test, in the default dtype: the same samples as pykan's
+    # create_dataset
     # for the same seed (drawn from a local generator, so the global RNG is untouched)
     for i in range(n_var):
         lo, hi = float(r[i, 0]), float(r[i, 1])

@@ -16,10 +16,12 @@ use, so that the engine alone never loads sympy.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 import torch
@@ -82,7 +84,8 @@ class KAN(nn.Module):
         config = KANConfig(*options, **named)
         gen = torch.Generator().manual_seed(config.seed)
         layers = [KANLayer.initial(w[l], w[l + 1], config, gen, device) for l in range(len(w) - 1)]
-        self.train_input: torch.Tensor | None = None
+        self.train_input = None
+        self.cache_data = None
         self._install(config, layers, DEFAULT_METRIC, None)
         checkpoints.start(self, write="ckpt_path" in named)
 
@@ -106,6 +109,9 @@ class KAN(nn.Module):
         one place a model is put together: the constructor, :meth:`restore` and :meth:`_build`
         (copies, files, pruning) all end here."""
         self.config = config
+        for layer in layers:  # pykan's per-model options that live on every layer
+            layer.set_trainable(config.sp_trainable, config.sb_trainable)
+            layer.symbolic_enabled = config.symbolic_enabled
         self.layers = cast(Sequence[KANLayer], nn.ModuleList(layers))
         self._edge_scores = scores
         self.reg_metric = reg_metric
@@ -124,6 +130,7 @@ class KAN(nn.Module):
         new = cls.__new__(cls)
         nn.Module.__init__(new)
         new.train_input = train_input
+        new.cache_data = None
         new._install(config, layers, reg_metric, scores)
         checkpoints.ensure(new)
         return new
@@ -190,13 +197,68 @@ class KAN(nn.Module):
                 return x
         return as_tensor(x, n_in, name="x", dtype=self.dtype, device=self.device)
 
-    def forward(self, x) -> torch.Tensor:
+    def forward(self, x, singularity_avoiding: bool = False, y_th: float = 10.0) -> torch.Tensor:
         """Outputs ``[batch, width[-1]]`` for inputs ``[batch, width[0]]`` (tensor, numpy or
-        pandas). Inputs are checked (shape, finite); training calls :meth:`run` directly. The
-        inputs are kept as :attr:`cache_data` (pykan's)."""
+        pandas). Inputs are checked (shape, finite); training calls :meth:`run` directly.
+
+        As pykan's, the inputs are remembered (``cache_data``, unless ``save_act=False``): until
+        the model is trained, symbolic fitting, pruning scores, grid refits and plots use them
+        (see :attr:`train_input`). ``singularity_avoiding``: symbolic edges with a pole or a
+        bounded domain compute pykan's forms capped at ``y_th`` (:mod:`kan_widget.singular`)."""
         x = self._input(x)
-        self.cache_data = x.detach()
-        return self.run(x)
+        if self.config.save_act:
+            self.cache_data = x.detach()
+        if not singularity_avoiding:
+            return self.run(x)
+        with self.singularity_avoiding(y_th):
+            return self.run(x)
+
+    @contextlib.contextmanager
+    def singularity_avoiding(self, y_th: float | None) -> Iterator[None]:
+        """Within the block, symbolic edges compute pykan's singularity-protected functions
+        capped at ``y_th`` (``None``: the plain functions)."""
+        if y_th is not None and (not is_number(y_th) or not 0 < float(y_th) < math.inf):
+            raise ValueError(f"y_th must be a number > 0 (the singularity cap); got {y_th!r}")
+        old = [layer.y_th for layer in self.layers]
+        for layer in self.layers:
+            layer.y_th = None if y_th is None else float(y_th)
+        try:
+            yield
+        finally:
+            for layer, v in zip(self.layers, old):
+                layer.y_th = v
+
+    @property
+    def train_input(self) -> torch.Tensor | None:
+        """The samples symbolic fitting, pruning scores, grid refits and plots use: the training
+        inputs last used by ``fit`` (or ``attribute(x)``), else the inputs of the last
+        ``model(x)`` (pykan's ``cache_data``), else ``None``."""
+        own = self._train_input
+        return own if own is not None else self.cache_data
+
+    @train_input.setter
+    def train_input(self, x: torch.Tensor | None) -> None:
+        self._train_input = x
+
+    @property
+    def symbolic_enabled(self) -> bool:
+        """pykan's ``model.symbolic_enabled``: ``False`` leaves symbolic edges out."""
+        return self.config.symbolic_enabled
+
+    @symbolic_enabled.setter
+    def symbolic_enabled(self, value: bool) -> None:
+        self.config = self.config.replace(symbolic_enabled=value)
+        for layer in self.layers:
+            layer.symbolic_enabled = self.config.symbolic_enabled
+
+    @property
+    def save_act(self) -> bool:
+        """pykan's ``model.save_act``: whether ``model(x)`` remembers ``x``."""
+        return self.config.save_act
+
+    @save_act.setter
+    def save_act(self, value: bool) -> None:
+        self.config = self.config.replace(save_act=value)
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` without the input checks: ``x`` is already a ``[batch, width[0]]``
@@ -561,10 +623,10 @@ class KAN(nn.Module):
                     self._edge_scores[l][i, j] = 0.0
 
     def speed(self, compile: bool = False):
-        """pykan's ``speed``: stop logging versions (``auto_save=False``) and return the model,
-        or ``torch.compile(model)`` with ``compile``. Our forward keeps no activations, so
-        nothing else needs switching off."""
+        """pykan's ``speed``: stop logging versions and remembering inputs (``auto_save`` and
+        ``save_act`` off) and return the model, or ``torch.compile(model)`` with ``compile``."""
         self.auto_save = False
+        self.save_act = False
         return torch.compile(self) if compile else self
 
     def rewind(self, model_id: str) -> KAN:
@@ -622,6 +684,7 @@ class KAN(nn.Module):
             x = self.cache_data
         with torch.no_grad():
             self.forward(x)
+        self.cache_data = self._input(x).detach()  # also with save_act=False, as pykan's
 
     def _spline_acts(self, l: int) -> tuple[torch.Tensor, torch.Tensor]:
         """pykan's ``spline_preacts[l]``, ``spline_postacts[l]`` ``[B, out, in]`` on the cached
@@ -814,6 +877,52 @@ def _pykan_fix_options(kwargs: dict[str, Any], fit_params: bool) -> bool:
 def _ckpt_file(path) -> str:
     p = os.fspath(path)
     return p if p.endswith(".safetensors") else p + ".safetensors"
+
+    # ------------------------------------------------------------------ picture
+    def plot(
+        self,
+        folder=None,
+        beta=3,
+        metric="backward",
+        scale=0.5,
+        tick=False,
+        sample=False,
+        in_vars=None,
+        out_vars=None,
+        title=None,
+        varscale=1.0,
+        mask=False,
+    ):
+        """pykan's picture of the network as one matplotlib Figure (returned; a notebook shows it
+        once). Every edge's function in its own box (drawn along its line for layers with
+        thousands of edges), opacity ``tanh(beta * A)`` with ``A`` the edge's importance by
+        ``metric``, symbolic edges in colour and named, removed edges not drawn; ``in_vars`` /
+        ``out_vars`` (str or sympy), ``title``, ``scale`` and ``varscale`` as pykan's; ``tick``
+        writes each box's x and y ranges, ``sample`` draws the data points.
+
+        Curves span the inputs of the last forward pass (``cache_data``), else the training
+        inputs, else each input's grid. Differences from pykan 0.2.8: nothing is written to disk
+        unless ``folder`` is given (then the picture goes to ``folder/kan.png``; pykan writes a
+        PNG per edge to ``./figures``); ``metric="backward"`` uses the model's edge scores (what
+        :meth:`prune` uses) rather than pykan's backward attribution; ``mask=True`` (an argument
+        of older pykans) leaves out hidden nodes with no edge left in or out. Needs matplotlib.
+        See :func:`kan_widget.plot.plot` and :mod:`kan_widget.layout`."""
+        from .plot import plot
+
+        return plot(
+            self,
+            folder=folder,
+            beta=beta,
+            metric=metric,
+            scale=scale,
+            tick=tick,
+            sample=sample,
+            in_vars=in_vars,
+            out_vars=out_vars,
+            title=title,
+            varscale=varscale,
+            mask=mask,
+        )
 
 
 def _layers_from_state(
