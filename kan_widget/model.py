@@ -822,6 +822,52 @@ class KAN(nn.Module):
 
         return formula(self, var=var, digits=digits, simplify=simplify, allow_numeric=allow_numeric)
 
+    # ------------------------------------------------------------------ picture
+    def plot(
+        self,
+        folder=None,
+        beta=3,
+        metric="backward",
+        scale=0.5,
+        tick=False,
+        sample=False,
+        in_vars=None,
+        out_vars=None,
+        title=None,
+        varscale=1.0,
+        mask=False,
+    ):
+        """pykan's picture of the network as one matplotlib Figure (returned; a notebook shows it
+        once). Every edge's function in its own box (drawn along its line for layers with
+        thousands of edges), opacity ``tanh(beta * A)`` with ``A`` the edge's importance by
+        ``metric``, symbolic edges in colour and named, removed edges not drawn; ``in_vars`` /
+        ``out_vars`` (str or sympy), ``title``, ``scale`` and ``varscale`` as pykan's; ``tick``
+        writes each box's x and y ranges, ``sample`` draws the data points.
+
+        Curves span the inputs of the last forward pass (``cache_data``), else the training
+        inputs, else each input's grid. Differences from pykan 0.2.8: nothing is written to disk
+        unless ``folder`` is given (then the picture goes to ``folder/kan.png``; pykan writes a
+        PNG per edge to ``./figures``); ``metric="backward"`` uses the model's edge scores (what
+        :meth:`prune` uses) rather than pykan's backward attribution; ``mask=True`` (an argument
+        of older pykans) leaves out hidden nodes with no edge left in or out. Needs matplotlib.
+        See :func:`kan_widget.plot.plot` and :mod:`kan_widget.layout`."""
+        from .plot import plot
+
+        return plot(
+            self,
+            folder=folder,
+            beta=beta,
+            metric=metric,
+            scale=scale,
+            tick=tick,
+            sample=sample,
+            in_vars=in_vars,
+            out_vars=out_vars,
+            title=title,
+            varscale=varscale,
+            mask=mask,
+        )
+
 
 class SymbolicView:
     """pykan's ``Symbolic_KANLayer`` view of a :class:`KANLayer` (``model.symbolic_fun[l]``):
@@ -877,52 +923,6 @@ def _pykan_fix_options(kwargs: dict[str, Any], fit_params: bool) -> bool:
 def _ckpt_file(path) -> str:
     p = os.fspath(path)
     return p if p.endswith(".safetensors") else p + ".safetensors"
-
-    # ------------------------------------------------------------------ picture
-    def plot(
-        self,
-        folder=None,
-        beta=3,
-        metric="backward",
-        scale=0.5,
-        tick=False,
-        sample=False,
-        in_vars=None,
-        out_vars=None,
-        title=None,
-        varscale=1.0,
-        mask=False,
-    ):
-        """pykan's picture of the network as one matplotlib Figure (returned; a notebook shows it
-        once). Every edge's function in its own box (drawn along its line for layers with
-        thousands of edges), opacity ``tanh(beta * A)`` with ``A`` the edge's importance by
-        ``metric``, symbolic edges in colour and named, removed edges not drawn; ``in_vars`` /
-        ``out_vars`` (str or sympy), ``title``, ``scale`` and ``varscale`` as pykan's; ``tick``
-        writes each box's x and y ranges, ``sample`` draws the data points.
-
-        Curves span the inputs of the last forward pass (``cache_data``), else the training
-        inputs, else each input's grid. Differences from pykan 0.2.8: nothing is written to disk
-        unless ``folder`` is given (then the picture goes to ``folder/kan.png``; pykan writes a
-        PNG per edge to ``./figures``); ``metric="backward"`` uses the model's edge scores (what
-        :meth:`prune` uses) rather than pykan's backward attribution; ``mask=True`` (an argument
-        of older pykans) leaves out hidden nodes with no edge left in or out. Needs matplotlib.
-        See :func:`kan_widget.plot.plot` and :mod:`kan_widget.layout`."""
-        from .plot import plot
-
-        return plot(
-            self,
-            folder=folder,
-            beta=beta,
-            metric=metric,
-            scale=scale,
-            tick=tick,
-            sample=sample,
-            in_vars=in_vars,
-            out_vars=out_vars,
-            title=title,
-            varscale=varscale,
-            mask=mask,
-        )
 
 
 def _layers_from_state(
