@@ -87,7 +87,7 @@ class KAN(nn.Module):
         self.train_input = None
         self.cache_data = None
         self._install(config, layers, DEFAULT_METRIC, None)
-        checkpoints.start(self, write="ckpt_path" in named)
+        checkpoints.start(self, write=config.ckpt_path != KANConfig.ckpt_path)
 
     @classmethod
     def from_config(cls, config: KANConfig, width: Sequence[int], device=None) -> KAN:

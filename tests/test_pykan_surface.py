@@ -403,6 +403,9 @@ def test_versions_are_bounded():
 
 
 def test_ckpt_path_writes_only_when_given(tmp_path):
+    KAN([2, 1], ckpt_path="./model").remove_edge(0, 0, 0)  # pykan's default: never written
+    KAN.from_config(KAN([2, 1]).config, [2, 1])  # the widget's Reset: nothing written
+    assert os.listdir(tmp_path) == []
     folder = tmp_path / "ck"
     m = KAN([2, 3, 1], ckpt_path=str(folder))
     m.remove_edge(0, 0, 0)
