@@ -10,7 +10,7 @@ grad mode on exactly when the graph of the backward is wanted; then these kernel
 (the definitions below, equal to the kernels up to round-off) and lets autograd differentiate
 that, with ``create_graph=True``, so the result can be differentiated again, to any order.
 Ordinary training never takes this path (its backward runs with grad mode off), so its numbers
-are unchanged.
+are unchanged. Under ``torch.func`` transforms the layer runs :func:`layer_reference` itself.
 """
 
 from __future__ import annotations
@@ -23,7 +23,15 @@ from torch.nn import functional as F
 from .splines import Knots, basis_reference
 from .threads import OneThread
 
-__all__ = ["differentiable_backward", "layer_reference"]
+__all__ = ["differentiable_backward", "layer_reference", "transforms_active"]
+
+
+def transforms_active() -> bool:
+    """Whether a ``torch.func`` transform (``grad``, ``jacrev``, ``jacfwd``, ``hessian``,
+    ``vmap``) is running: the hand-written kernels do not support them, so the layer computes
+    :func:`layer_reference` instead, which every transform can take."""
+    active = getattr(torch._C, "_are_functorch_transforms_active", None)
+    return bool(active()) if active is not None else False
 
 
 def _base(base_fun: str, x: torch.Tensor) -> torch.Tensor:

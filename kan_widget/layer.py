@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from .config import KANConfig
 from .fused import STATISTIC, InputCache, SplineLayer, Tape
+from .higher import layer_reference, transforms_active
 from .singular import singular_fn
 from .splines import (
     Knots,
@@ -226,7 +227,7 @@ class KANLayer(nn.Module):
         m, s, c = self.mask, self.sym_mask, self._mask_cache
         if c is None or c[0] is not m or c[1] != m._version or c[2] is not s or c[3] != s._version:
             state = (m * (~s), bool(self.numeric_mask().any()))
-            if torch.is_inference_mode_enabled():  # see _knots
+            if torch.is_inference_mode_enabled() or transforms_active():  # see _knots
                 return state
             c = self._mask_cache = (m, m._version, s, s._version, *state)
         return c[4], c[5]
@@ -248,8 +249,9 @@ class KANLayer(nn.Module):
         replaced or modified in place (its version counter moves)."""
         g, c = self.grid, self._knot_cache
         if c is None or c[0] is not g or c[1] != g._version:
-            if torch.is_inference_mode_enabled():
-                # inference tensors cannot be saved for a later backward: not cached
+            if torch.is_inference_mode_enabled() or transforms_active():
+                # inference tensors cannot be saved for a later backward, and tensors made
+                # inside a torch.func transform must not outlive it: not cached
                 return knots_of(g, self.k)
             c = self._knot_cache = (g, g._version, knots_of(g, self.k))
         return c[2]
@@ -276,7 +278,10 @@ class KANLayer(nn.Module):
                 f"unknown reg_metric {stats!r}; use 'edge_forward_spline_n' (pykan's default), "
                 "'edge_forward_spline_u' or 'edge_mean_abs' (the paper's)"
             )
-        if fused != "other":
+        if fused != "other" and transforms_active():
+            # torch.func (jacrev, hessian, vmap...): plain operations every transform can take
+            y, value = layer_reference(x, self._weights(), self._knots(), self.base_fun_name, fused)
+        elif fused != "other":
             grad = torch.is_grad_enabled()
             y, value = SplineLayer.apply(
                 x,

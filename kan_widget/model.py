@@ -30,6 +30,7 @@ from torch import nn
 from . import checkpoints, io, training
 from .config import KANConfig
 from .data import as_tensor
+from .higher import transforms_active
 from .layer import EdgeStats, KANLayer
 from .pruning import node_scores_of, plan_prune
 from .regularizer import REG_METRICS
@@ -96,7 +97,12 @@ class KAN(nn.Module):
         if not isinstance(config, KANConfig):
             raise TypeError(f"config must be a KANConfig (a model.config); got {config!r}")
         options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-        return cls(width, device=device, **options)
+        # ckpt_path named to the constructor means "write versions there": a rebuild (the
+        # widget's Reset) writes nothing, and keeps the path in its config
+        path = options.pop("ckpt_path")
+        new = cls(width, device=device, **options)
+        new.config = new.config.replace(ckpt_path=path)
+        return new
 
     def _install(
         self,
@@ -193,6 +199,8 @@ class KAN(nn.Module):
         ):
             # no detach: a KAN inside a larger network, or d(output)/d(input), needs the graph
             x = x.to(dtype=self.dtype, device=self.device)
+            if transforms_active():  # torch.func: no data-dependent checks under vmap
+                return x
             if bool(torch.isfinite(x.detach()).all()):
                 return x
         return as_tensor(x, n_in, name="x", dtype=self.dtype, device=self.device)
@@ -206,7 +214,7 @@ class KAN(nn.Module):
         (see :attr:`train_input`). ``singularity_avoiding``: symbolic edges with a pole or a
         bounded domain compute pykan's forms capped at ``y_th`` (:mod:`kan_widget.singular`)."""
         x = self._input(x)
-        if self.config.save_act:
+        if self.config.save_act and not transforms_active():
             self.cache_data = x.detach()
         if not singularity_avoiding:
             return self.run(x)
@@ -623,9 +631,11 @@ class KAN(nn.Module):
                     self._edge_scores[l][i, j] = 0.0
 
     def speed(self, compile: bool = False):
-        """pykan's ``speed``: stop logging versions and remembering inputs (``auto_save`` and
-        ``save_act`` off) and return the model, or ``torch.compile(model)`` with ``compile``."""
+        """pykan's ``speed``: stop logging versions (``auto_save=False``), leave symbolic edges
+        out of the forward (``symbolic_enabled=False``) and keep no inputs (``save_act=False``);
+        returns the model, or ``torch.compile(model)`` with ``compile``."""
         self.auto_save = False
+        self.symbolic_enabled = False  # as pykan's: symbolic edges left out, nothing cached
         self.save_act = False
         return torch.compile(self) if compile else self
 

@@ -188,6 +188,10 @@ def basis_t(x: torch.Tensor, grid: torch.Tensor, k: int, kn: Knots | None = None
     This is the layout the layer multiplies with (``reshape(-1, B).t()`` is a free view that BLAS
     reads transposed) and in which the regulariser's feature covariance is one batched matmul.
     """
+    from .higher import transforms_active
+
+    if transforms_active():  # torch.func transforms: plain operations (see higher.py)
+        return basis_reference(x, grid, k).permute(1, 2, 0)
     return _Basis.apply(x, knots_of(grid, k) if kn is None else kn)
 
 

@@ -213,6 +213,24 @@ def test_second_derivative_through_the_mean_abs_metric_and_k2():
     torch.testing.assert_close(h[:, 0], fd, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("symbolic", [False, True])
+def test_torch_func_transforms(symbolic):
+    """torch.func (hessian = jacfwd(jacrev), vmap) runs the layer's plain-ops definition: the
+    same Hessians as the double backward through the fused kernel."""
+    m = _model(symbolic=symbolic)
+    h = _hessian(m, POINTS)
+
+    def f(v):
+        return m(v[None])[0, 0]
+
+    torch.testing.assert_close(torch.func.vmap(torch.func.hessian(f))(POINTS), h)
+    torch.testing.assert_close(torch.func.hessian(f)(POINTS[1]), h[1])
+    torch.testing.assert_close(torch.func.vmap(torch.func.jacrev(f))(POINTS), _grad(m, POINTS))
+    # nothing made inside a transform is kept: ordinary calls afterwards still work
+    torch.testing.assert_close(_hessian(m, POINTS), h)
+    assert m.cache_data is None or not torch._C._functorch.is_functorch_wrapped_tensor(m.cache_data)
+
+
 # ---------------------------------------------------------------------- default dtype
 @pytest.fixture
 def default_float64():
