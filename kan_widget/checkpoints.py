@@ -11,9 +11,9 @@ pykan's share one checkpoint folder.
 Differences from pykan 0.2.8 (see docs/PYKAN_DIFFERENCES.md):
 
 - versions live in memory, at most :data:`MAX_VERSIONS` of them per lineage (the oldest are
-  dropped first). Nothing is written to disk unless ``ckpt_path`` is passed to the constructor
-  explicitly, then each version is also a safetensors file ``{ckpt_path}/{version}.safetensors``
-  and the log is ``{ckpt_path}/history.txt``;
+  dropped first). Nothing is written to disk unless ``ckpt_path`` is set to a folder other
+  than pykan's default ``./model``; then each version is also a safetensors file
+  ``{ckpt_path}/{version}.safetensors`` and the log is ``{ckpt_path}/history.txt``;
 - nothing is printed; ``model.history()`` returns pykan's ``history.txt`` lines;
 - the version a call logs holds the model *after* the call (pykan's ``refine`` logs the model
   before refining, and its ``rewind`` saves the current model under the rewound name);
@@ -95,7 +95,7 @@ def ensure(model: KAN) -> History:
 
 def start(model: KAN, write: bool) -> None:
     """A new lineage for a freshly constructed ``model``; records ``'0.0'`` when ``auto_save``.
-    ``write``: ``ckpt_path`` was given explicitly, so versions are also written there."""
+    ``write``: ``ckpt_path`` is not the default, so versions are also written there."""
     h = History(model.config.ckpt_path if write else None)
     model.__dict__["_history"] = h
     model.__dict__["round"] = 0

@@ -69,7 +69,7 @@ class KANConfig:
       ``'0.0'``, ``'0.1'``, ... for ``model.rewind``), kept in memory; see
       :mod:`kan_widget.checkpoints`.
     - ``ckpt_path``: a folder where versions are also written (``{path}/0.1.safetensors``), only
-      when passed to the constructor explicitly; by default nothing touches the disk.
+      when set to another folder than pykan's default ``"./model"``, which is never written.
     - ``first_init``, ``state_id``, ``round``: pykan's checkpoint bookkeeping.
     """
 

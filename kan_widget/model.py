@@ -101,7 +101,7 @@ class KAN(nn.Module):
         self.train_input = None
         self.cache_data = None
         self._install(config, layers, DEFAULT_METRIC, None)
-        checkpoints.start(self, write="ckpt_path" in named)
+        checkpoints.start(self, write=config.ckpt_path != KANConfig.ckpt_path)
 
     @classmethod
     def from_config(cls, config: KANConfig, width: Sequence[int], device=None) -> KAN:
@@ -614,6 +614,7 @@ class KAN(nn.Module):
         from .symbolic import api
 
         log_history = kwargs.pop("log_history", True)
+        fit_params = _pykan_fix_options(kwargs, fit_params)
         r2 = api.fix_symbolic(self, l, i, j, fun, fit_params=fit_params, **kwargs)
         if log_history:
             checkpoints.log(self, "fix_symbolic")
@@ -672,6 +673,34 @@ class KAN(nn.Module):
         """Record the model as its next version ``'{round}.{state_id + 1}'`` (pykan's), in
         memory; see :mod:`kan_widget.checkpoints` (at most ``MAX_VERSIONS`` are kept)."""
         checkpoints.log(self, method_name)
+
+    def set_mode(self, l: int, i: int, j: int, mode: str, mask_n=None) -> None:
+        """pykan's ``set_mode``: ``'n'`` makes edge ``(l, i, j)`` its spline, ``'s'`` its fixed
+        symbolic function (it must have one: ``fix_symbolic``), any other mode but ``'ns'``
+        switches it off. ``'ns'`` / ``'sn'`` (spline and symbolic function added) is refused:
+        an edge here is one or the other."""
+        l, i, j = check_edge(l, i, j, self.width)
+        layer = self.layers[l]
+        if mode in ("ns", "sn"):
+            raise ValueError(
+                "mode 'ns' (spline plus symbolic function on one edge) is not supported: an edge "
+                "is either a spline ('n') or a symbolic function ('s')"
+            )
+        with torch.no_grad():
+            if mode == "n":
+                layer.clear_symbolic([i], [j])
+                layer.mask[i, j] = 1.0 if mask_n is None else float(mask_n)
+            elif mode == "s":
+                if (i, j) not in layer.sym_names:
+                    raise ValueError(
+                        f"edge ({l}, {i}, {j}) has no symbolic function: fix_symbolic it first"
+                    )
+                layer.sym_mask[i, j] = True
+                layer.mask[i, j] = 1.0
+            else:
+                layer.mask[i, j] = 0.0
+                if self._edge_scores is not None:
+                    self._edge_scores[l][i, j] = 0.0
 
     def speed(self, compile: bool = False):
         """pykan's ``speed``: stop logging versions (``auto_save=False``), leave symbolic edges
@@ -737,6 +766,7 @@ class KAN(nn.Module):
             x = self.cache_data
         with torch.no_grad():
             self.forward(x)
+        self.cache_data = self._input(x).detach()  # also with save_act=False, as pykan's
 
     def _spline_acts(self, l: int) -> tuple[torch.Tensor, torch.Tensor]:
         """pykan's ``spline_preacts[l]``, ``spline_postacts[l]`` ``[B, out, in]`` on the cached
@@ -954,6 +984,23 @@ class SymbolicView:
 
     def __repr__(self) -> str:
         return f"Symbolic_KANLayer view (in_dim={self.in_dim}, out_dim={self.out_dim})"
+
+
+def _pykan_fix_options(kwargs: dict[str, Any], fit_params: bool) -> bool:
+    """pykan's ``fix_symbolic`` keywords, taken out of ``kwargs``: ``fit_params_bool`` (its name
+    for ``fit_params``), ``a_range``/``b_range`` (not needed by our fit) and ``random=False``."""
+    fit_params = bool(kwargs.pop("fit_params_bool", fit_params))
+    for name in ("a_range", "b_range"):
+        rng = kwargs.pop(name, (-10, 10))
+        try:
+            lo, hi = (float(v) for v in rng)
+        except (TypeError, ValueError):
+            lo = hi = float("nan")
+        if not lo < hi:
+            raise ValueError(f"{name} must be (low, high) with low < high; got {rng!r}")
+    if kwargs.pop("random", False):
+        raise ValueError("random=True (random a, b, c, d) is not supported; use fit_params")
+    return fit_params
 
 
 def _ckpt_file(path) -> str:

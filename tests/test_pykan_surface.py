@@ -403,6 +403,9 @@ def test_versions_are_bounded():
 
 
 def test_ckpt_path_writes_only_when_given(tmp_path):
+    KAN([2, 1], ckpt_path="./model").remove_edge(0, 0, 0)  # pykan's default: never written
+    KAN.from_config(KAN([2, 1]).config, [2, 1])  # the widget's Reset: nothing written
+    assert os.listdir(tmp_path) == []
     folder = tmp_path / "ck"
     m = KAN([2, 3, 1], ckpt_path=str(folder))
     m.remove_edge(0, 0, 0)
@@ -412,3 +415,35 @@ def test_ckpt_path_writes_only_when_given(tmp_path):
     m.saveckpt(str(tmp_path / "mark"))
     assert KAN.loadckpt(str(tmp_path / "mark")).width == [2, 3, 1]
     assert (tmp_path / "mark.safetensors").is_file()
+
+
+def test_spline_module_same_numbers():
+    import kan.spline as pks
+
+    import kan_widget.spline as ks
+
+    _same_signature(ks.B_batch, pks.B_batch)
+    _same_signature(ks.extend_grid, pks.extend_grid)
+    grid = torch.linspace(-1, 1, 6)[None, :].repeat(3, 1)
+    assert torch.equal(ks.extend_grid(grid, k_extend=3), pks.extend_grid(grid, k_extend=3))
+    ext = ks.extend_grid(grid, 3)
+    x = torch.rand(50, 3) * 2 - 1
+    torch.testing.assert_close(ks.B_batch(x, ext, k=3), pks.B_batch(x, ext, k=3))
+
+
+def test_fix_symbolic_takes_pykans_keywords_and_set_mode():
+    pk, ours = _pair((2, 2, 1))
+    x = torch.rand(30, 2)
+    pk.get_act(x)
+    pk.fix_symbolic(0, 1, 0, "x^2", fit_params_bool=False, verbose=False, log_history=False)
+    ours.fix_symbolic(0, 1, 0, "x^2", fit_params_bool=False, a_range=(-5, 5), x=x)
+    torch.testing.assert_close(ours.symbolic_fun[0].affine[0, 1], pk.symbolic_fun[0].affine[0, 1])
+    ours.set_mode(0, 1, 0, "n")
+    assert ours.symbolic_fun[0].funs_name[0][1] == "0" and ours.act_fun[0].mask[1, 0] == 1
+    ours.set_mode(0, 0, 1, "off")
+    assert ours.act_fun[0].mask[0, 1] == 0
+    with pytest.raises(ValueError, match="'ns'"):
+        ours.set_mode(0, 1, 0, "ns")
+    with pytest.raises(ValueError, match="fix_symbolic it first"):
+        ours.set_mode(0, 1, 0, "s")
+    _same_signature(KAN.set_mode, kan.KAN.set_mode)
