@@ -58,6 +58,7 @@ typecheck-py: setup
 
 test-js: setup
 	npm run typecheck
+	PYTHONPATH=. $(BIN)/python js/fixtures/gen_spec.py --check
 	npm test
 
 test-py: setup chromium

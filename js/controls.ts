@@ -17,8 +17,6 @@ export type ModelLike = Pick<KanModel, "get" | "set" | "save_changes" | "send">;
 
 export const POSITIONS = 1000;
 export const DEBOUNCE_MS = 200;
-/** Refine's grid box: Python accepts 1..MAX_GRID (messages.py MAX_GRID). */
-export const MAX_GRID = 1000;
 const DEFAULT_GRID = 10;
 
 /** The Greek letter shown before a slider's name (the name itself is its accessible label). */
@@ -194,7 +192,7 @@ export class Controls {
 		}, g2);
 		this.grid = suppress(doc.createElement("input"));
 		Object.assign(this.grid, {
-			type: "number", min: "1", max: String(MAX_GRID), step: "1", value: String(DEFAULT_GRID), className: "kan-grid",
+			type: "number", min: String(this.spec.refineGrid.min), max: String(this.spec.refineGrid.max), step: "1", value: String(DEFAULT_GRID), className: "kan-grid",
 		});
 		this.grid.setAttribute("aria-label", "grid");
 		this.grid.title = "grid intervals for Refine";
@@ -237,7 +235,7 @@ export class Controls {
 
 	private gridValue(): number {
 		const v = Math.round(Number(this.grid.value));
-		return Number.isFinite(v) && v >= 1 ? Math.min(MAX_GRID, v) : DEFAULT_GRID;
+		return Number.isFinite(v) && v >= 1 ? Math.min(this.spec.refineGrid.max, v) : DEFAULT_GRID;
 	}
 
 	/** A labelled number box or <select> for a hyperparameter that is not a slider. */

@@ -382,6 +382,8 @@ export interface Spec {
 	commands: Record<string, Record<string, FieldKind>>;
 	/** `sym_lib` preset -> the library names it holds (empty when Python sent none) */
 	presets: Record<string, string[]>;
+	/** Refine's grid box range (Python's messages.MAX_GRID); 1..1 when Python sent none */
+	refineGrid: { min: number; max: number };
 }
 
 export const isSlider = (p: Param): p is SliderParam => p.kind !== "choice" && p.slider !== null;
@@ -449,5 +451,12 @@ export function parseSpec(raw: unknown): Spec {
 	for (const [k, v] of Object.entries(rp)) {
 		if (Array.isArray(v)) presets[k] = v.filter((n): n is string => typeof n === "string");
 	}
-	return { params, sliders, commands, presets };
+	const lim = (r.limits && typeof r.limits === "object" ? r.limits : {}) as Record<string, unknown>;
+	const rg = (lim.refine_grid && typeof lim.refine_grid === "object" ? lim.refine_grid : {}) as Record<
+		string,
+		unknown
+	>;
+	const num = (v: unknown, d: number) => (typeof v === "number" && Number.isFinite(v) ? v : d);
+	const refineGrid = { min: num(rg.min, 1), max: Math.max(num(rg.min, 1), num(rg.max, 1)) };
+	return { params, sliders, commands, presets, refineGrid };
 }

@@ -96,7 +96,14 @@ describe("parseSpec", () => {
 	});
 
 	it("leaves out what is malformed or unknown; {} gives no controls", () => {
-		expect(parseSpec({})).toEqual({ params: [], sliders: [], commands: {}, presets: {} });
+		expect(parseSpec({})).toEqual({
+			params: [],
+			sliders: [],
+			commands: {},
+			presets: {},
+			refineGrid: { min: 1, max: 1 },
+		});
+		expect(parseSpec({ limits: { refine_grid: { min: 1, max: 1000 } } }).refineGrid).toEqual({ min: 1, max: 1000 });
 		expect(parseSpec(null).params).toEqual([]);
 		const s = parseSpec({
 			hparams: {

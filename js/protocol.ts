@@ -67,6 +67,8 @@ export interface SpecTrait {
 	sliders: string[];
 	/** command type -> {field: kind} */
 	commands: Record<string, Record<string, FieldKind>>;
+	/** ranges of command fields: Refine's grid */
+	limits?: { refine_grid?: { min: number; max: number } };
 	/** Symbolify's library: every function's name, and each `sym_lib` preset's names */
 	symbolic?: { library: string[]; presets: Record<string, string[]> };
 }

@@ -165,6 +165,8 @@ def spec() -> dict[str, Any]:
         "hparams": {name: p.to_json() for name, p in HPARAMS.items()},
         "sliders": list(SLIDERS),
         "commands": {kind: dict(c.fields) for kind, c in COMMANDS.items()},
+        # ranges of command fields (Refine's grid box), so the front end does not retype them
+        "limits": {"refine_grid": {"min": 1, "max": MAX_GRID}},
         "symbolic": {
             "library": list(SYMBOLIC_LIB),
             "presets": {
