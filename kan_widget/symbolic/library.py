@@ -19,9 +19,12 @@ arcsin, arccos    argument clamped to ``[-1 + 1e-6, 1 - 1e-6]``
 arctanh           argument clamped to ``[-1 + 1e-6, 1 - 1e-6]``
 ================  =====================================================================
 
-The sympy forms are the plain functions (``sqrt(x)``, ``log(x)``, ``1/x``): a formula is meant for
-the region where the data lies, and the fitter keeps the argument of ``sqrt``/``log``-like entries
-positive on the data where it can (see ``positive_domain``).
+The sympy forms are the plain functions (``sqrt(x)``, ``log(x)``, ``1/x``). A formula shows them
+where the edge's argument stays clear of every guard on the training data; where it does not, it
+shows the guard (``sign(u)*sqrt(Abs(u))``, or the exact ``Piecewise`` of the torch form), so the
+formula always computes what the model computes (see :mod:`kan_widget.symbolic.domain`). The
+fitter keeps the argument of ``sqrt``/``log``-like entries positive on the data where it can (see
+``positive_domain``), and ranks a fit that leaves the domain like a degenerate one.
 
 The fitter in :mod:`kan_widget.symbolic.fit` uses each entry's ``kind`` to decide which of
 ``(a, b)`` needs a numerical search (the rest is closed form). Complexities are pykan 0.2.8's.
