@@ -83,6 +83,7 @@ class KAN(nn.Module):
         gen = torch.Generator().manual_seed(config.seed)
         layers = [KANLayer.initial(w[l], w[l + 1], config, gen, device) for l in range(len(w) - 1)]
         self.train_input: torch.Tensor | None = None
+        self.fit_rmse: float | None = None
         self._install(config, layers, DEFAULT_METRIC, None)
 
     @classmethod
@@ -352,8 +353,12 @@ class KAN(nn.Module):
         """Train on ``dataset`` (pykan's signature: opt, steps, lr, lamb, lamb_l1, lamb_entropy,
         lamb_coef, lamb_coefdiff, update_grid, grid_update_num, batch, reg_metric, callback,
         stop_event, ...). Returns a history dict of lists: ``train_loss``, ``test_loss`` (RMSE)
-        and ``reg``. See :func:`kan_widget.training.fit`."""
-        return training.fit(self, dataset, **kwargs)
+        and ``reg``. See :func:`kan_widget.training.fit`. The last training RMSE is kept as
+        ``fit_rmse``: symbolic fitting takes it as the edges' noise level."""
+        history = training.fit(self, dataset, **kwargs)
+        losses = history.get("train_loss") or [None]
+        self.fit_rmse = losses[-1]
+        return history
 
     # ------------------------------------------------------------------ snapshots
     def checkpoint(self) -> dict[str, Any]:
