@@ -21,8 +21,16 @@ REL = 1e-4
 NAMES = list(SYMBOLIC_LIB)
 
 
+def formulas(model: KAN, simplify: bool) -> list[sympy.Expr]:
+    """The engine's formulas: ``model.formula()`` where it exists (the clean list), else
+    ``model.symbolic_formula()`` (a list, or pykan's ``(formulas, variables)``)."""
+    make = getattr(model, "formula", None) or model.symbolic_formula
+    out = make(simplify=simplify)
+    return list(out[0] if isinstance(out, tuple) else out)
+
+
 def formula_values(model: KAN, x: torch.Tensor, simplify: bool) -> np.ndarray:
-    (expr,) = model.symbolic_formula(simplify=simplify)
+    (expr,) = formulas(model, simplify)
     symbols = [sympy.Symbol(f"x_{k + 1}") for k in range(x.shape[1])]
     fn = sympy.lambdify(symbols, expr, "numpy")
     cols = [x[:, k].numpy() for k in range(x.shape[1])]
