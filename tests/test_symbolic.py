@@ -706,3 +706,18 @@ def test_fit_records_rmse_for_the_noise_floor():
     assert model.fit_rmse is None
     hist = model.fit(ds, opt="LBFGS", steps=3)
     assert model.fit_rmse == hist["train_loss"][-1]
+
+
+def test_cos_over_four_radians_is_not_a_gaussian():
+    """``cos(y)`` on [-2, 2] (the issue's case) spans 4 radians: a sinusoid, not degenerate, so
+    the gaussian that also fits it does not win."""
+    from kan_widget.symbolic.fit import fit_functions
+    from kan_widget.symbolic.library import resolve_lib
+    from kan_widget.symbolic.score import rank
+
+    entries = resolve_lib(None)
+    x = torch.linspace(-2, 2, 100, dtype=torch.float64)
+    ys = torch.stack([torch.cos(x), torch.cos(x) + 1e-4 * x**3, torch.cos(0.98 * x)])
+    res = fit_functions(x[None].expand(len(ys), -1), ys, entries)
+    order, _ = rank(res.r2, entries, degenerate=res.degenerate)
+    assert {entries[int(k)].name for k in order[:, 0]} <= {"sin", "cos"}

@@ -236,8 +236,10 @@ def _default_entries() -> list[SymbolicFunction]:
         S("log", _log, sympy.log, 2, "shift", "even", positive_domain=True),
         S("abs", torch.abs, sympy.Abs, 3, "shift", "even"),
         # a sinusoid seen over less than ~4 radians has no clear extremum-and-inflection pair:
-        # a parabola or cubic describes it as well (min_alpha is a half-range: 2 -> 4 radians)
-        S("sin", torch.sin, sympy.sin, 2, "periodic", period=2 * math.pi, min_alpha=2.0),
+        # a parabola or cubic describes it as well (min_alpha is a half-range: 1.8 -> 3.6
+        # radians; a learned parabola is matched near 1.3, cos(y) on [-2, 2] is 2.0 and must
+        # not count as degenerate, or a gaussian takes it)
+        S("sin", torch.sin, sympy.sin, 2, "periodic", period=2 * math.pi, min_alpha=1.8),
         S(
             "cos",
             torch.cos,
@@ -246,7 +248,7 @@ def _default_entries() -> list[SymbolicFunction]:
             "periodic",
             period=2 * math.pi,
             phase=math.pi / 2,
-            min_alpha=2.0,
+            min_alpha=1.8,
         ),
         S(
             "tan",
