@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_engine.py --quick         # fewer repetitions (~2 min)
     .venv/bin/python bench/bench_engine.py --no-pykan      # ours only (targets not checked)
     .venv/bin/python bench/bench_engine.py --device cuda   # both engines on the GPU
+    .venv/bin/python bench/bench_engine.py --no-busy       # skip the busy-machine column
 
 What is measured (float32, ``torch.set_num_threads(--threads)``, default 2):
 
@@ -28,6 +29,15 @@ What is measured (float32, ``torch.set_num_threads(--threads)``, default 2):
 - ms per LBFGS closure, ours only (info): [2,5,1] with the regulariser and [2,1,1] without,
   B=1000, timed inside ``Trainer``'s LBFGS steps (the symbolic pipeline's small fits).
 
+Busy machine (``--no-busy`` skips it): every timed row (fit steps, ``update_grid``, the wide case,
+the LBFGS closures) is measured again while a second process keeps one core busy (a Python loop,
+:class:`BusyCore`, started and stopped by the benchmark: killed when its block ends, on Ctrl-C
+too, and it exits by itself if the benchmark dies). Quiet and busy phases alternate within each
+row, ours and pykan side by side in both, so load changes hit both columns alike. The second
+table prints quiet and busy medians, busy/quiet per engine and our speed-up under load. Targets:
+busy/quiet at most ``BUSY_TARGET`` for every row of ours, and at least 5x pykan's steps/s under
+load on the three larger ``fit`` shapes.
+
 Timings on a shared machine are noisy: only ratios measured in the same run mean anything; the load
 average is printed with the table.
 """
@@ -43,6 +53,7 @@ import itertools
 import json
 import math
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -72,6 +83,8 @@ METRIC = "edge_forward_spline_n"
 FIT_TARGET = {(2, 5, 1): 2.0}  # minimum speed-up in steps/s over pykan; others 5x
 UPDATE_GRID_TARGET = 10.0
 WIDE_AIM_MS = 20.0
+BUSY_TARGET = 1.3  # ours: busy time / quiet time, every timed row
+BUSY_FIT_TARGET = 5.0  # speed-up over pykan under load, fit rows but [2, 5, 1]
 
 
 # ------------------------------------------------------------------------------------------ utils
@@ -98,6 +111,47 @@ def pykan_sandbox():
                 yield
         finally:
             os.chdir(old)
+
+
+# runs in the child: spin, and stop once the parent is gone (even if it was killed outright)
+_SPIN = """
+import os
+parent = os.getppid()
+while os.getppid() == parent:
+    for _ in range(200000):
+        pass
+"""
+
+
+class BusyCore(contextlib.AbstractContextManager):
+    """A second process that keeps one core busy while the block runs (``busy=False``: does
+    nothing). The child is killed when the block ends, however it ends (Ctrl-C included)."""
+
+    def __init__(self, busy: bool = True):
+        self.busy = busy
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self):
+        if self.busy:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _SPIN], stdin=subprocess.DEVNULL, close_fds=True
+            )
+            time.sleep(0.3)  # interpreter start-up: spinning from here on
+            if self.proc.poll() is not None:
+                raise RuntimeError("the busy-core process exited at once")
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+        return None
+
+
+def phases(cfg) -> tuple[bool, ...]:
+    """The load phases of each repetition: quiet, then (unless ``--no-busy``) one core busy."""
+    return (False,) if cfg.no_busy else (False, True)
 
 
 def sync(device: str) -> None:
@@ -193,6 +247,27 @@ def min_ms(xs) -> float:
     return 1e3 * min(xs) if xs else float("nan")
 
 
+def _times(t_ours: dict, t_pk: dict) -> dict:
+    """Row fields from ``{busy: [seconds]}`` of each engine: quiet medians and bests, busy
+    medians (nan where not measured)."""
+    return {
+        "ours_ms": med_ms(t_ours[False]),
+        "pykan_ms": med_ms(t_pk[False]),
+        "ours_min": min_ms(t_ours[False]),
+        "pykan_min": min_ms(t_pk[False]),
+        "ours_busy_ms": med_ms(t_ours[True]),
+        "pykan_busy_ms": med_ms(t_pk[True]),
+    }
+
+
+def _busy_note(row: dict) -> str:
+    if row["ours_busy_ms"] != row["ours_busy_ms"]:
+        return ""
+    return (
+        f"; one core busy: ours {row['ours_busy_ms']:.2f} ms, pykan {row['pykan_busy_ms']:.2f} ms"
+    )
+
+
 # ------------------------------------------------------------------------------------- sections
 def bench_fit(cfg, use_pykan: bool) -> list[dict]:
     rows = []
@@ -207,27 +282,27 @@ def bench_fit(cfg, use_pykan: bool) -> list[dict]:
         if use_pykan:
             pk = pykan_model(width, cfg.device)
             pykan_fit_intervals(pk, data, 2, cfg.device)
-        t_ours, t_pk = [], []
+        t_ours: dict[bool, list[float]] = {False: [], True: []}
+        t_pk: dict[bool, list[float]] = {False: [], True: []}
         for _ in range(reps):  # alternate, so load changes hit both engines alike
-            t_ours += ours_fit_intervals(ours, data, steps, cfg.device)
-            if pk is not None:
-                t_pk += pykan_fit_intervals(pk, data, steps, cfg.device)
+            for busy in phases(cfg):
+                with BusyCore(busy):
+                    t_ours[busy] += ours_fit_intervals(ours, data, steps, cfg.device)
+                    if pk is not None:
+                        t_pk[busy] += pykan_fit_intervals(pk, data, steps, cfg.device)
         floor = mlp_step_time(width, data, 10 if cfg.quick else 30, cfg.device)
         rows.append(
             {
                 "width": width,
                 "batch": batch,
-                "ours_ms": med_ms(t_ours),
-                "pykan_ms": med_ms(t_pk),
-                "ours_min": min_ms(t_ours),
-                "pykan_min": min_ms(t_pk),
                 "mlp_ms": 1e3 * floor,
-                "n": (len(t_ours), len(t_pk)),
+                "n": (len(t_ours[False]), len(t_pk[False])),
+                **_times(t_ours, t_pk),
             }
         )
         print(
             f"  fit {width} B={batch}: ours {rows[-1]['ours_ms']:.2f} ms, "
-            f"pykan {rows[-1]['pykan_ms']:.2f} ms, MLP {1e3 * floor:.2f} ms",
+            f"pykan {rows[-1]['pykan_ms']:.2f} ms, MLP {1e3 * floor:.2f} ms" + _busy_note(rows[-1]),
             file=sys.stderr,
         )
         del ours, pk, data
@@ -243,34 +318,28 @@ def bench_update_grid(cfg, use_pykan: bool) -> list[dict]:
         x = data["train_input"]
         ours = ours_model(width, cfg.device)
         pk = pykan_model(width, cfg.device) if use_pykan else None
-        t_ours, t_pk = [], []
+        t_ours: dict[bool, list[float]] = {False: [], True: []}
+        t_pk: dict[bool, list[float]] = {False: [], True: []}
         for i in range(reps + 1):
-            sync(cfg.device)
-            t0 = time.perf_counter()
-            ours.update_grid(x)
-            sync(cfg.device)
-            if i:
-                t_ours.append(time.perf_counter() - t0)
-            if pk is not None:
-                with pykan_sandbox():
-                    t0 = time.perf_counter()
-                    pk.update_grid_from_samples(x)
+            for busy in phases(cfg):
+                with BusyCore(busy):
                     sync(cfg.device)
-                if i:
-                    t_pk.append(time.perf_counter() - t0)
-        rows.append(
-            {
-                "width": width,
-                "batch": batch,
-                "ours_ms": med_ms(t_ours),
-                "pykan_ms": med_ms(t_pk),
-                "ours_min": min_ms(t_ours),
-                "pykan_min": min_ms(t_pk),
-            }
-        )
+                    t0 = time.perf_counter()
+                    ours.update_grid(x)
+                    sync(cfg.device)
+                    if i:
+                        t_ours[busy].append(time.perf_counter() - t0)
+                    if pk is not None:
+                        with pykan_sandbox():
+                            t0 = time.perf_counter()
+                            pk.update_grid_from_samples(x)
+                            sync(cfg.device)
+                        if i:
+                            t_pk[busy].append(time.perf_counter() - t0)
+        rows.append({"width": width, "batch": batch, **_times(t_ours, t_pk)})
         print(
             f"  update_grid {width} B={batch}: ours {rows[-1]['ours_ms']:.1f} ms, "
-            f"pykan {rows[-1]['pykan_ms']:.1f} ms",
+            f"pykan {rows[-1]['pykan_ms']:.1f} ms" + _busy_note(rows[-1]),
             file=sys.stderr,
         )
     return rows
@@ -304,27 +373,24 @@ def bench_wide(cfg, use_pykan: bool) -> dict:
         (((pred - y) ** 2).mean() + LAMB * reg).backward()
         sync(cfg.device)
 
-    t_ours, t_pk = [], []
-    for i in range(reps + 1):
-        t0 = time.perf_counter()
-        step_ours()
-        if i:
-            t_ours.append(time.perf_counter() - t0)
-        if pk is not None and (i < 4 or not cfg.quick):
-            t0 = time.perf_counter()
-            step_pk()
-            if i:
-                t_pk.append(time.perf_counter() - t0)
-    row = {
-        "width": width,
-        "batch": batch,
-        "ours_ms": med_ms(t_ours),
-        "pykan_ms": med_ms(t_pk),
-        "ours_min": min_ms(t_ours),
-        "pykan_min": min_ms(t_pk),
-    }
+    t_ours: dict[bool, list[float]] = {False: [], True: []}
+    t_pk: dict[bool, list[float]] = {False: [], True: []}
+    for busy in phases(cfg):  # a phase each: pykan's steps are long
+        with BusyCore(busy):
+            for i in range(reps + 1):
+                t0 = time.perf_counter()
+                step_ours()
+                if i:
+                    t_ours[busy].append(time.perf_counter() - t0)
+                if pk is not None and (i < 4 or not cfg.quick):
+                    t0 = time.perf_counter()
+                    step_pk()
+                    if i:
+                        t_pk[busy].append(time.perf_counter() - t0)
+    row = {"width": width, "batch": batch, **_times(t_ours, t_pk)}
     print(
-        f"  wide {width} B={batch}: ours {row['ours_ms']:.1f} ms, pykan {row['pykan_ms']:.1f} ms",
+        f"  wide {width} B={batch}: ours {row['ours_ms']:.1f} ms, pykan {row['pykan_ms']:.1f} ms"
+        + _busy_note(row),
         file=sys.stderr,
     )
     return row
@@ -438,18 +504,25 @@ def time_closures(cfg) -> list[dict]:
         trainer._optimizer.step = timed_step
         for _ in range(5 if cfg.quick else 15):
             trainer.step()
+        n_quiet = len(times)
+        if not cfg.no_busy:  # the same number of steps again, one core busy
+            with BusyCore():
+                for _ in range(5 if cfg.quick else 15):
+                    trainer.step()
+        quiet, busy_times = times[20:n_quiet], times[n_quiet + 20 :]
         rows.append(
             {
                 "width": width,
                 "lamb": lamb,
-                "ms": med_ms(times[20:]),
-                "min": min_ms(times),
+                "ms": med_ms(quiet),
+                "min": min_ms(times[:n_quiet]),
+                "busy_ms": med_ms(busy_times),
                 "n": len(times),
             }
         )
         print(
             f"  LBFGS closure {width} lamb={lamb}: {rows[-1]['ms']:.2f} ms "
-            f"(best {rows[-1]['min']:.2f})",
+            f"(best {rows[-1]['min']:.2f}; one core busy {rows[-1]['busy_ms']:.2f})",
             file=sys.stderr,
         )
     return rows
@@ -618,12 +691,61 @@ def render(fit_rows, grid_rows, mem_rows, wide, ops, use_pykan, closures=()) -> 
     return "\n".join(lines), all_ok
 
 
+def render_busy(fit_rows, grid_rows, wide, closures, use_pykan) -> tuple[str, bool]:
+    lines = [
+        "| case | ours quiet | ours busy | busy/quiet | pykan quiet | pykan busy | busy/quiet "
+        "| speed-up under load | target | result |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    all_ok = True
+
+    def line(name, r, need_speedup=None):
+        nonlocal all_ok
+        ours_r = r["ours_busy_ms"] / r["ours_ms"]
+        pk_r = r["pykan_busy_ms"] / r["pykan_ms"] if use_pykan else float("nan")
+        up = r["pykan_busy_ms"] / r["ours_busy_ms"] if use_pykan else float("nan")
+        ok = None if ours_r != ours_r else ours_r <= BUSY_TARGET
+        target = f"ours ≤ {BUSY_TARGET:g}x"
+        if need_speedup is not None:
+            target += f", ≥ {need_speedup:g}x pykan"
+            if use_pykan and ok is not None:
+                ok = ok and up >= need_speedup
+        all_ok &= ok is not False
+        lines.append(
+            f"| {name} | {_fmt_ms(r['ours_ms'])} | {_fmt_ms(r['ours_busy_ms'])} | {_x(ours_r)} | "
+            f"{_fmt_ms(r['pykan_ms'])} | {_fmt_ms(r['pykan_busy_ms'])} | {_x(pk_r)} | "
+            f"{_x(up)} | {target} | {_verdict(ok)} |"
+        )
+
+    for r in fit_rows:
+        small = tuple(r["width"]) in FIT_TARGET
+        line(
+            f"fit Adam step, {_w(r['width'], r['batch'])}",
+            r,
+            None if small else BUSY_FIT_TARGET,
+        )
+    for r in grid_rows:
+        line(f"update_grid, {_w(r['width'], r['batch'])}", r)
+    if wide["ours_busy_ms"] == wide["ours_busy_ms"]:
+        line(f"fwd+bwd with regulariser, {_w(wide['width'], wide['batch'])}", wide)
+    for r in closures:
+        c = {
+            "ours_ms": r["ms"],
+            "ours_busy_ms": r["busy_ms"],
+            "pykan_ms": float("nan"),
+            "pykan_busy_ms": float("nan"),
+        }
+        line(f"ms per LBFGS closure (ours), {_w(r['width'], 1000)}, λ={r['lamb']:g}", c)
+    return "\n".join(lines), all_ok
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
     ap.add_argument("--no-pykan", action="store_true", help="do not run pykan")
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    ap.add_argument("--no-busy", action="store_true", help="skip the runs with one core kept busy")
     ap.add_argument(
         "--skip",
         default="",
@@ -661,10 +783,7 @@ def main(argv=None) -> int:
         else {
             "width": WIDE[0],
             "batch": WIDE[1],
-            "ours_ms": float("nan"),
-            "pykan_ms": float("nan"),
-            "ours_min": float("nan"),
-            "pykan_min": float("nan"),
+            **_times({False: [], True: []}, {False: [], True: []}),
         }
     )
     ops = (
@@ -674,6 +793,10 @@ def main(argv=None) -> int:
     )
     closures = time_closures(cfg) if "closure" not in skip else []
     table, ok = render(fit_rows, grid_rows, mem_rows, wide, ops, use_pykan, closures)
+    busy_table, busy_ok = (
+        ("", True) if cfg.no_busy else render_busy(fit_rows, grid_rows, wide, closures, use_pykan)
+    )
+    ok &= busy_ok
     load1 = os.getloadavg()
 
     dev = cfg.device if cfg.device != "cpu" else f"cpu ({os.cpu_count()} cores)"
@@ -693,6 +816,12 @@ def main(argv=None) -> int:
         "Memory: peak RSS growth during a 3-step fit call after a warm-up call, one fresh "
         "process per case (see the module doc)."
     )
+    if busy_table:
+        print(
+            "\nWith one core kept busy by another process (quiet and busy phases alternate "
+            "within each row; busy/quiet: median step time under load over the quiet median):\n"
+        )
+        print(busy_table)
     if ops["ours_top"]:
         print(
             "\nops per closure, ours, by kind: " + ", ".join(f"{n} {c}" for n, c in ops["ours_top"])
@@ -709,5 +838,10 @@ def main(argv=None) -> int:
     return 1 if (cfg.check and not ok) else 0
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds, so a running BusyCore block kills its child
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     sys.exit(main())

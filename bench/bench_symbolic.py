@@ -27,7 +27,8 @@ import sympy
 import torch
 
 from kan_widget import KAN, create_dataset
-from kan_widget.symbolic import auto_symbolic, clean, symbolic_formula
+from kan_widget.symbolic import auto_symbolic, clean
+from kan_widget.symbolic.formula import formula as clean_formula
 
 LIB = ["x", "x^2", "exp", "sin"]
 STEPS = 50
@@ -59,7 +60,7 @@ def ours(seed: int) -> dict:
         auto_symbolic(model, lib=LIB)
         losses += model.fit(ds, opt="LBFGS", steps=STEPS)["train_loss"]
     try:
-        formula = symbolic_formula(model, digits=2)[0]
+        formula = clean_formula(model, digits=2)[0]
     except ValueError as err:  # an edge left numeric
         formula = sympy.Symbol(f"incomplete: {err}")
     elapsed = time.perf_counter() - start

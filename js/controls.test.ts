@@ -74,7 +74,8 @@ describe("Controls", () => {
 		}
 		const texts = [...document.querySelectorAll("button")].map((b) => b.textContent);
 		expect(texts).toEqual([
-			"Train", "Step", "Reset", "Prune", "Refine", "Symbolify", "Undo", "Redo", "Download SVG", "Download PNG",
+			"Train", "Step", "Reset", "Prune", "Refine", "Symbolify", "Undo", "Redo", "Back to best", "Download SVG",
+			"Download PNG",
 		]);
 		for (const e of document.querySelectorAll("input, select, button")) {
 			expect(e.getAttribute("data-lm-suppress-shortcuts"), e.outerHTML).toBe("true");
@@ -206,6 +207,36 @@ describe("Controls", () => {
 		expect(onDownload).toHaveBeenCalledWith("png");
 	});
 
+	it("enables Back to best from status and sends its command", () => {
+		const { model, c, q } = setup();
+		const best = q<HTMLButtonElement>(".kan-btn-back_to_best");
+		expect(best.disabled).toBe(true);
+		c.setStatus(parseStatus({ can_back_to_best: true, best_step: 12 }));
+		expect(best.disabled).toBe(false);
+		expect(best.title).toContain("step 12");
+		best.click();
+		expect(model.send).toHaveBeenLastCalledWith({ type: "back_to_best" });
+		c.setStatus(parseStatus({ can_back_to_best: false }));
+		expect(best.disabled).toBe(true);
+	});
+
+	it("shows the library preset's functions and writes the Symbolify controls", () => {
+		const { model, q } = setup();
+		const lib = q<HTMLSelectElement>(".kan-sym_lib");
+		expect(lib.value).toBe("all");
+		lib.value = "trig";
+		lib.dispatchEvent(new Event("change"));
+		expect(model.get("sym_lib")).toBe("trig");
+		expect(lib.title).toBe("x, x^2, sin, cos, tan, arctan, tanh, 0");
+		const th = q<HTMLInputElement>(".kan-r2_threshold");
+		th.value = "0.95";
+		th.dispatchEvent(new Event("change"));
+		expect(model.get("r2_threshold")).toBe(0.95);
+		th.value = "3";
+		th.dispatchEvent(new Event("change"));
+		expect(model.get("r2_threshold")).toBe(1); // clamped into [0, 1]
+	});
+
 	it("dispose flushes a pending drag", () => {
 		const { model, c, q } = setup();
 		drag(q<HTMLInputElement>('[aria-label="mu1"]'), POSITIONS * 0.3);
@@ -274,18 +305,27 @@ describe("built from the spec trait", () => {
 		expect(model.get("steps")).toBe(500);
 		// the other hyperparameters are fields, in Python's order, below the sliders
 		const fields = [...document.querySelectorAll(".kan-field [aria-label]")].map((e) => e.getAttribute("aria-label"));
-		expect(fields).toEqual(["lambda", "mu1", "mu2", "steps", "optimizer", "learning rate"]);
+		expect(fields).toEqual([
+			"lambda", "mu1", "mu2", "steps", "optimizer", "learning rate", "r2 threshold", "simplicity weight", "library",
+		]);
 		c.dispose();
 	});
 
 	it("today's table gives today's DOM", () => {
 		const { c } = setup();
+		const q = (s: string) => c.panel.querySelector<HTMLInputElement>(s)!;
 		const classes = [...c.panel.children].map((e) => e.className);
 		expect(classes).toEqual([
 			"kan-slider kan-slider-lambda", "kan-slider kan-slider-mu1", "kan-slider kan-slider-mu2",
 			"kan-slider kan-slider-theta", "kan-slider kan-slider-beta", "kan-field", "kan-field", "kan-field",
+			"kan-field", "kan-field", "kan-field",
 		]);
-		const q = (s: string) => c.panel.querySelector<HTMLInputElement>(s)!;
+		// Symbolify's controls: r2 threshold and simplicity weight boxes, the library presets
+		expect([q(".kan-r2_threshold").min, q(".kan-r2_threshold").max]).toEqual(["0", "1"]);
+		expect([q(".kan-weight_simple").min, q(".kan-weight_simple").max]).toEqual(["0", "1"]);
+		const lib = c.panel.querySelector<HTMLSelectElement>(".kan-sym_lib")!;
+		expect([...lib.options].map((o) => o.value)).toEqual(["all", "pykan", "polynomial", "trig"]);
+		expect(lib.options[2].title).toBe("x, x^2, x^3, x^4, x^5, 0");
 		expect([q(".kan-steps").min, q(".kan-steps").max, q(".kan-steps").step]).toEqual(["1", "100000", "1"]);
 		expect([q(".kan-lr").min, q(".kan-lr").max, q(".kan-lr").step]).toEqual(["0", "10", "any"]);
 		expect(c.panel.querySelector(".kan-opt")!.tagName).toBe("SELECT");

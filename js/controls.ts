@@ -153,6 +153,8 @@ export class Controls {
 	private opts: ControlsOptions;
 	private running = false;
 	private cleanups: (() => void)[] = [];
+	/** sets the library select's tooltip to the chosen preset's functions */
+	private presetTitle: (() => void) | null = null;
 
 	constructor(doc: Document, opts: ControlsOptions) {
 		this.opts = opts;
@@ -201,8 +203,11 @@ export class Controls {
 		const g3 = group();
 		add("undo", "Undo", send({ type: "undo" }), g3);
 		add("redo", "Redo", send({ type: "redo" }), g3);
+		add("back_to_best", "Back to best", send({ type: "back_to_best" }), g3);
 		this.buttons.undo.disabled = true;
 		this.buttons.redo.disabled = true;
+		this.buttons.back_to_best.disabled = true;
+		this.buttons.back_to_best.title = "restore the model of the best validation step (undoable)";
 		const g4 = group();
 		add("svg", "Download SVG", () => opts.onDownload?.("svg"), g4);
 		add("png", "Download PNG", () => opts.onDownload?.("png"), g4);
@@ -245,16 +250,24 @@ export class Controls {
 		let input: HTMLInputElement | HTMLSelectElement;
 		if (spec.kind === "choice") {
 			const select = suppress(doc.createElement("select"));
+			const members = (o: string) => this.spec.presets[o]?.join(", ") ?? "";
 			for (const o of spec.options) {
 				const opt = doc.createElement("option");
 				opt.value = o;
 				opt.textContent = o;
+				// a Symbolify library preset: its functions, as Python's table lists them
+				if (members(o)) opt.title = members(o);
 				select.append(opt);
 			}
 			this.listen(select, "change", () => {
 				this.commit(spec.name, select.value);
 				this.syncFields(true);
 			});
+			if (Object.keys(this.spec.presets).length && spec.name === "sym_lib") {
+				this.presetTitle = () => {
+					select.title = members(select.value);
+				};
+			}
 			this.fields.push({ spec, input: select });
 			input = select;
 		} else {
@@ -398,6 +411,7 @@ export class Controls {
 			if (f.spec.kind === "choice") {
 				const v = m.get(f.spec.name);
 				if (f.spec.options.includes(v)) f.input.value = v;
+				if (f.spec.name === "sym_lib") this.presetTitle?.();
 			} else if (force || f.input.ownerDocument.activeElement !== f.input) {
 				const v = m.get(f.spec.name);
 				if (typeof v === "number") f.input.value = String(v);
@@ -419,6 +433,11 @@ export class Controls {
 		train.classList.toggle("kan-running", s.running);
 		this.buttons.undo.disabled = !s.can_undo;
 		this.buttons.redo.disabled = !s.can_redo;
+		const best = this.buttons.back_to_best;
+		best.disabled = !s.can_back_to_best;
+		best.title = s.best_step !== null
+			? `restore the model of step ${s.best_step}, the best validation loss (undoable)`
+			: "restore the model of the best validation step (undoable)";
 	}
 
 	dispose(): void {

@@ -38,6 +38,29 @@ export interface Status {
 	can_redo: boolean;
 	/** What a queued command is doing now ("symbolifying", ...), or null. */
 	busy: string | null;
+	val_loss: number | null;
+	train_r2: number | null;
+	val_r2: number | null;
+	test_r2: number | null;
+	/** rows the model is trained on, validated on (held out of training), tested on */
+	n_train: number;
+	n_val: number;
+	n_test: number;
+	/** warnings about the current model (overfitting, no better than the mean, ...) */
+	notes: string[];
+	/** the best validation step of this training session, or null */
+	best_step: number | null;
+	can_back_to_best: boolean;
+	/** Symbolify's losses before and after, until the next change; null otherwise */
+	symbolify: SymbolifyInfo | null;
+}
+
+export interface SymbolifyInfo {
+	before: { train_loss: number | null; test_loss: number | null };
+	after: { train_loss: number | null; test_loss: number | null };
+	fixed: number;
+	kept: number;
+	r2_threshold: number;
 }
 
 export interface Formula {
@@ -245,6 +268,33 @@ export function parseStatus(raw: unknown): Status {
 		can_undo: r.can_undo === true,
 		can_redo: r.can_redo === true,
 		busy: typeof r.busy === "string" && r.busy.length > 0 ? r.busy : null,
+		val_loss: num(r.val_loss),
+		train_r2: num(r.train_r2),
+		val_r2: num(r.val_r2),
+		test_r2: num(r.test_r2),
+		n_train: isInt(r.n_train) ? r.n_train : 0,
+		n_val: isInt(r.n_val) ? r.n_val : 0,
+		n_test: isInt(r.n_test) ? r.n_test : 0,
+		notes: Array.isArray(r.notes) ? r.notes.filter((n): n is string => typeof n === "string" && n.length > 0) : [],
+		best_step: isInt(r.best_step) ? r.best_step : null,
+		can_back_to_best: r.can_back_to_best === true,
+		symbolify: parseSymbolify(r.symbolify),
+	};
+}
+
+function parseSymbolify(raw: unknown): SymbolifyInfo | null {
+	if (!raw || typeof raw !== "object") return null;
+	const r = raw as Record<string, unknown>;
+	const losses = (v: unknown) => {
+		const o = (v && typeof v === "object" ? v : {}) as Record<string, unknown>;
+		return { train_loss: num(o.train_loss), test_loss: num(o.test_loss) };
+	};
+	return {
+		before: losses(r.before),
+		after: losses(r.after),
+		fixed: isInt(r.fixed) ? r.fixed : 0,
+		kept: isInt(r.kept) ? r.kept : 0,
+		r2_threshold: num(r.r2_threshold) ?? NaN,
 	};
 }
 
@@ -330,6 +380,8 @@ export interface Spec {
 	sliders: SliderParam[];
 	/** command type -> {field: kind} */
 	commands: Record<string, Record<string, FieldKind>>;
+	/** `sym_lib` preset -> the library names it holds (empty when Python sent none) */
+	presets: Record<string, string[]>;
 }
 
 export const isSlider = (p: Param): p is SliderParam => p.kind !== "choice" && p.slider !== null;
@@ -391,5 +443,11 @@ export function parseSpec(raw: unknown): Spec {
 		for (const [k, kind] of Object.entries(fields)) if (kind === "int" || kind === "str") f[k] = kind;
 		commands[type] = f;
 	}
-	return { params, sliders, commands };
+	const presets: Record<string, string[]> = {};
+	const sym = (r.symbolic && typeof r.symbolic === "object" ? r.symbolic : {}) as Record<string, unknown>;
+	const rp = (sym.presets && typeof sym.presets === "object" ? sym.presets : {}) as Record<string, unknown>;
+	for (const [k, v] of Object.entries(rp)) {
+		if (Array.isArray(v)) presets[k] = v.filter((n): n is string => typeof n === "string");
+	}
+	return { params, sliders, commands, presets };
 }

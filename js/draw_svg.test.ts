@@ -71,7 +71,9 @@ describe("SvgRenderer", () => {
 			expect(e.getAttribute("stroke")).toBe(COLORS[1]);
 			expect(e.getAttribute("data-kind")).toBe("symbolic");
 			expect(svg.querySelector('[data-sym="0,1,2"]')!.textContent).toBe("sin");
-			expect(svg.querySelector('[data-edge="0,0,0"]')!.getAttribute("stroke")).toBe(COLORS[0]);
+			// the edges Symbolify left as splines are marked as such
+			expect(svg.querySelector('[data-edge="0,0,0"]')!.getAttribute("stroke")).toBe(COLORS[4]);
+			expect(svg.querySelector('[data-edge="0,0,0"]')!.getAttribute("data-kind")).toBe("kept-spline");
 			svg.remove();
 		}
 	});

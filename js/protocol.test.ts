@@ -22,7 +22,7 @@ describe("commandError", () => {
 			{ type: "train" }, { type: "pause" }, { type: "step" }, { type: "reset" }, { type: "prune" },
 			{ type: "refine", grid: 20 }, { type: "symbolify" }, { type: "undo" }, { type: "redo" },
 			{ type: "inspect", l: 0, i: 1, j: 2 }, { type: "fix", l: 0, i: 1, j: 2, name: "sin" },
-			{ type: "unfix", l: 0, i: 1, j: 2 }, { type: "refresh" },
+			{ type: "unfix", l: 0, i: 1, j: 2 }, { type: "refresh" }, { type: "back_to_best" },
 		];
 		expect(sent.map((c) => c.type).sort()).toEqual(Object.keys(COMMAND_FIELDS).sort());
 		for (const c of sent) expect(commandError(c, SPEC.commands), c.type).toBeNull();
@@ -80,7 +80,10 @@ describe("parseSpec", () => {
 	it("turns Python's table into sliders in display order and the other inputs", () => {
 		const s = parseSpec(SPEC);
 		expect(s.sliders.map((p) => p.label)).toEqual(["lambda", "mu1", "mu2", "theta", "beta"]);
-		expect(s.params.map((p) => p.name)).toEqual(["lamb", "lamb_l1", "lamb_entropy", "theta", "beta", "steps", "opt", "lr"]);
+		expect(s.params.map((p) => p.name)).toEqual([
+			"lamb", "lamb_l1", "lamb_entropy", "theta", "beta", "steps", "opt", "lr", "r2_threshold", "weight_simple", "sym_lib",
+		]);
+		expect(s.presets.polynomial).toEqual(["x", "x^2", "x^3", "x^4", "x^5", "0"]);
 		const [lamb, mu1, , , beta] = s.sliders;
 		expect(lamb).toMatchObject({ name: "lamb", min: 0, max: 1, default: 0.01, slider: { scale: "log0", lo: 1e-5, step: null } });
 		expect(mu1).toMatchObject({ min: 0, max: 10, default: 1, slider: { scale: "linear", lo: 0, step: 0.01 } });
@@ -93,7 +96,7 @@ describe("parseSpec", () => {
 	});
 
 	it("leaves out what is malformed or unknown; {} gives no controls", () => {
-		expect(parseSpec({})).toEqual({ params: [], sliders: [], commands: {} });
+		expect(parseSpec({})).toEqual({ params: [], sliders: [], commands: {}, presets: {} });
 		expect(parseSpec(null).params).toEqual([]);
 		const s = parseSpec({
 			hparams: {

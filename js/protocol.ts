@@ -18,6 +18,9 @@ export const HPARAM_TYPES = {
 	steps: "number",
 	opt: "string",
 	lr: "number",
+	r2_threshold: "number",
+	weight_simple: "number",
+	sym_lib: "string",
 } as const;
 
 type ValueOf<T extends "number" | "string"> = T extends "number" ? number : string;
@@ -64,6 +67,8 @@ export interface SpecTrait {
 	sliders: string[];
 	/** command type -> {field: kind} */
 	commands: Record<string, Record<string, FieldKind>>;
+	/** Symbolify's library: every function's name, and each `sym_lib` preset's names */
+	symbolic?: { library: string[]; presets: Record<string, string[]> };
 }
 
 // ---- commands (custom messages, front end -> kernel)
@@ -83,6 +88,7 @@ export const COMMAND_FIELDS = {
 	fix: { l: "int", i: "int", j: "int", name: "str" },
 	unfix: { l: "int", i: "int", j: "int" },
 	refresh: {},
+	back_to_best: {},
 } as const satisfies Record<string, Record<string, FieldKind>>;
 
 type Commands = typeof COMMAND_FIELDS;

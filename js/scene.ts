@@ -52,8 +52,21 @@ export const SPLINE = 0;
 export const SYMBOLIC = 1;
 export const DOOMED = 2;
 export const SELECTED = 3;
-export const COLORS = ["#1f2933", "#d6336c", "#f08c00", "#1c7ed6"];
-export const COLOR_NAMES = ["spline", "symbolic", "doomed", "selected"];
+/** a spline edge of a partly symbolic network: Symbolify left it (no function fitted well) */
+export const KEPT = 4;
+export const COLORS = ["#1f2933", "#d6336c", "#f08c00", "#1c7ed6", "#0ca678"];
+export const COLOR_NAMES = ["spline", "symbolic", "doomed", "selected", "kept-spline"];
+
+const symbolicSeen = new WeakMap<object, boolean>();
+/** Does the network have any symbolic edge? (cached per decoded state) */
+export function anySymbolic(state: NetState): boolean {
+	let v = symbolicSeen.get(state.sym);
+	if (v === undefined) {
+		v = state.sym.some((layer) => layer.some((name) => name !== null));
+		symbolicSeen.set(state.sym, v);
+	}
+	return v;
+}
 export const NODE_FILL = "#ffffff";
 export const NODE_STROKE = "#343a40";
 export const TEXT = "#212529";
@@ -73,7 +86,7 @@ export function edgeClass(scene: Scene, l: number, i: number, j: number, k: numb
 	if (s && s[0] === l && s[1] === i && s[2] === j) return SELECTED;
 	if (scene.plan && scene.plan.edges[l][k] === 0) return DOOMED;
 	if (scene.state.sym[l][k] !== null) return SYMBOLIC;
-	return SPLINE;
+	return anySymbolic(scene.state) ? KEPT : SPLINE;
 }
 
 /** Drawn opacity of an edge: tanh(beta*A) (1 while no scores have arrived), raised when doomed. */

@@ -44,6 +44,10 @@ export const CSS = `
 .kan-widget .kan-grid { width: 4.5em; }
 .kan-widget .kan-status { font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 12px; color: var(--kan-fg2); }
 .kan-widget .kan-status.kan-running { color: var(--kan-fg); }
+.kan-widget .kan-theta-hist { flex: none; vertical-align: middle; margin-left: 6px; }
+.kan-widget .kan-notes { display: flex; flex-direction: column; gap: 2px; font-size: 12px; }
+.kan-widget .kan-note-warn { color: #a61e4d; font-weight: 600; }
+.kan-widget .kan-note-info { color: var(--kan-fg2); }
 .kan-widget .kan-error {
 	display: flex; gap: 8px; align-items: flex-start; white-space: pre-wrap;
 	padding: 4px 8px; border: 1px solid #fa5252; border-radius: 4px; background: #fff5f5; color: #c92a2a;
@@ -106,4 +110,7 @@ export const CSS = `
 .kan-widget .kan-label { min-width: 6.5em; white-space: nowrap; }
 .kan-widget input[type="range"] { flex: 1 1 auto; min-width: 80px; }
 .kan-widget .kan-num, .kan-widget .kan-lr, .kan-widget .kan-steps { width: 6.5em; }
+.kan-widget .kan-r2_threshold, .kan-widget .kan-weight_simple { width: 6.5em; }
+/* theta's row holds the score histogram too: it wraps under the slider when narrow */
+.kan-widget .kan-slider-theta { flex-wrap: wrap; }
 `;

@@ -109,6 +109,7 @@ export function synthTraits(width: number[], opts: SynthOptions = {}): Record<st
 export function widgetState(width: number[], opts: SynthOptions = {}): Record<string, unknown> {
 	return {
 		lamb: 0.01, lamb_l1: 1, lamb_entropy: 2, theta: 0.01, beta: 3, steps: 50, opt: "LBFGS", lr: 1,
+		r2_threshold: 0.99, weight_simple: 0.8, sym_lib: "all",
 		spec: SPEC,
 		...synthTraits(width, opts),
 		status: {

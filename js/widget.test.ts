@@ -43,7 +43,9 @@ describe("render", () => {
 		expect(svg).not.toBeNull();
 		expect(svg.querySelectorAll("[data-edge]").length).toBe(15);
 		expect(q(".kan-status")!.textContent).toContain("step 0");
-		expect(q(".kan-preview")!.textContent).toMatch(/^Prune would remove \d+ nodes?, \d+ edges?$/);
+		expect(q(".kan-preview")!.textContent).toMatch(
+			/^Prune would remove \d+ nodes?, \d+ edges?(; θ ≥ \S+ would remove (node|edge) \([\d, ]+\))?$/,
+		);
 		expect(model.send).not.toHaveBeenCalled(); // no kernel round trip needed to draw
 		expect(q(".kan-diagram-wrap")!.dataset.drawCount).toBe("1");
 	});

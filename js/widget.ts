@@ -16,6 +16,7 @@ import { StatusView } from "./status";
 import { ViewStore } from "./store";
 import { CSS } from "./styles";
 import { SyncedState } from "./synced";
+import { nextCut, nextCutText, scoreSets, ThetaHistogram } from "./theta_hist";
 
 function download(doc: Document, parent: HTMLElement, blob: Blob, name: string): void {
 	const url = URL.createObjectURL(blob);
@@ -36,6 +37,7 @@ function legend(doc: Document): HTMLElement {
 	const items: [string, string, boolean][] = [
 		[COLORS[0], "spline edge", false], [COLORS[1], "symbolic edge", false],
 		[COLORS[2], "would be pruned (theta preview)", true], [COLORS[3], "inspected", false],
+		[COLORS[4], "spline kept by Symbolify (no good fit)", false],
 	];
 	for (const [color, text, dashed] of items) {
 		const s = doc.createElement("span");
@@ -111,15 +113,25 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 	side.className = "kan-side";
 	side.append(inspector.element, formula.element);
 	main.append(col, side);
-	root.append(style, controls.toolbar, statusView.line, statusView.error, main, controls.panel);
+	root.append(style, controls.toolbar, statusView.line, statusView.notes, statusView.error, main, controls.panel);
 	el.append(root);
+
+	// the distribution of scores beside the theta slider, over the slider's own range
+	const thetaSpec = controls.spec.sliders.find((p) => p.name === "theta");
+	const hist = thetaSpec ? new ThetaHistogram(doc, Math.log10(thetaSpec.slider.lo), Math.log10(thetaSpec.max)) : null;
+	if (hist) controls.panel.querySelector(".kan-slider-theta")?.append(hist.element);
 
 	// ---- derived views
 	function refreshPreview(): void {
 		const net = synced.net;
 		const theta = controls.value("theta") ?? m.get("theta");
 		store.plan = net && net.scores ? planPrune(net.structure.width, net.scores, net.masks, theta) : null;
-		preview.textContent = previewText(store.plan);
+		let text = previewText(store.plan);
+		if (net && net.scores && store.plan && store.plan.removedNodes + store.plan.removedEdges === 0) {
+			text += `; ${nextCutText(nextCut(net.structure.width, net.scores, net.masks, theta))}`;
+		}
+		preview.textContent = text;
+		hist?.update(net && net.scores ? scoreSets(net.structure.width, net.scores, net.masks) : null, theta);
 	}
 
 	function redraw(level: Level): void {

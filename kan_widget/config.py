@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from typing import Any
 
+import numpy as np
 import torch
 
 from .validation import is_int, is_number
@@ -39,11 +41,31 @@ class KANConfig:
     - ``grid_eps``: weight of the uniform grid when grids follow the data (0 = quantiles).
     - ``noise_scale``: amplitude of the initial splines' noise.
     - ``base_fun``: ``"silu"``, ``"identity"`` or ``"zero"``.
-    - ``dtype``: ``torch.float32`` or ``torch.float64``.
+    - ``dtype``: ``torch.float32`` or ``torch.float64``; ``None`` (the default):
+      ``torch.get_default_dtype()`` when the model is made, as pykan (its tutorials start with
+      ``torch.set_default_dtype(torch.float64)``).
     - ``scale_base_mu``, ``scale_base_sigma``: initial ``scale_base`` is
       ``mu/sqrt(in) + sigma*U(-1, 1)/sqrt(in)``.
     - ``grid_min_span``: hidden-layer grids never span less than this (0 = pykan's grid update;
       see :class:`~kan_widget.model.KAN`).
+
+    pykan 0.2.8's other options, with its meaning:
+
+    - ``sp_trainable``, ``sb_trainable``: whether ``scale_sp`` / ``scale_base`` are trained.
+    - ``sparse_init``: each layer starts with pykan's sparse mask (every input joined to its
+      nearest output and every output to its nearest input, on evenly spaced coordinates).
+    - ``symbolic_enabled``: ``False`` leaves the symbolic edges out of the forward (they then
+      contribute 0, as pykan's ``symbolic_enabled=False``).
+    - ``affine_trainable``: pykan's per-node affine scale and bias; only ``False`` (pykan's
+      default, where they stay 1 and 0) is supported.
+    - ``save_act``: whether a plain ``model(x)`` remembers ``x`` for symbolic fitting, pruning
+      scores, grid refits and plots (pykan's activation cache).
+    - ``auto_save``: log a version of the model after every changing call (pykan's
+      ``'0.0'``, ``'0.1'``, ... for ``model.rewind``), kept in memory; see
+      :mod:`kan_widget.checkpoints`.
+    - ``ckpt_path``: a folder where versions are also written (``{path}/0.1.safetensors``), only
+      when passed to the constructor explicitly; by default nothing touches the disk.
+    - ``first_init``, ``state_id``, ``round``: pykan's checkpoint bookkeeping.
     """
 
     grid: int = 3
@@ -53,10 +75,21 @@ class KANConfig:
     grid_eps: float = 0.02
     noise_scale: float = 0.3
     base_fun: str = "silu"
-    dtype: torch.dtype = torch.float32
+    dtype: torch.dtype | None = None
     scale_base_mu: float = 0.0
     scale_base_sigma: float = 1.0
     grid_min_span: float = 1.0
+    auto_save: bool = True
+    ckpt_path: str = "./model"
+    sp_trainable: bool = True
+    sb_trainable: bool = True
+    sparse_init: bool = False
+    symbolic_enabled: bool = True
+    affine_trainable: bool = False
+    save_act: bool = True
+    first_init: bool = True
+    state_id: int = 0
+    round: int = 0
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:  # normalised values (np.int64(3) -> 3, ...)
@@ -94,6 +127,41 @@ class KANConfig:
             if not is_number(v) or not ok(float(v)):
                 raise ValueError(f"{name} must be a number {rule}; got {v!r}")
             put(name, float(v))
+        for name in (
+            "sp_trainable",
+            "sb_trainable",
+            "sparse_init",
+            "symbolic_enabled",
+            "affine_trainable",
+            "save_act",
+            "auto_save",
+            "first_init",
+        ):
+            v = getattr(self, name)
+            if not isinstance(v, (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False; got {v!r}")
+            put(name, bool(v))
+        if self.affine_trainable:
+            raise ValueError(
+                "affine_trainable=True is not supported: kan_widget's nodes have no affine "
+                "scale and bias (pykan's default affine_trainable=False is the same model)"
+            )
+        if not isinstance(self.ckpt_path, (str, os.PathLike)):
+            raise ValueError(f"ckpt_path must be a path (str); got {self.ckpt_path!r}")
+        put("ckpt_path", os.fspath(self.ckpt_path))
+        for name in ("state_id", "round"):
+            v = getattr(self, name)
+            if not is_int(v) or v < 0:
+                raise ValueError(f"{name} must be an int >= 0; got {v!r}")
+            put(name, int(v))
+        if self.dtype is None:  # pykan follows torch.set_default_dtype
+            default = torch.get_default_dtype()
+            if default not in DTYPES.values():
+                raise ValueError(
+                    f"the default dtype is {default} (torch.set_default_dtype); KAN needs "
+                    "torch.float32 or torch.float64: pass dtype=torch.float32"
+                )
+            put("dtype", default)
         if self.dtype not in DTYPES.values():
             raise ValueError(f"dtype must be torch.float32 or torch.float64; got {self.dtype}")
 

@@ -11,7 +11,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-__all__ = ["as_tensor", "check_dataset", "create_dataset"]
+__all__ = [
+    "as_tensor",
+    "check_dataset",
+    "class_labels",
+    "create_dataset",
+    "create_dataset_from_data",
+]
 
 
 def as_tensor(
@@ -73,6 +79,31 @@ def as_tensor(
     return t
 
 
+def class_labels(y) -> bool:
+    """Whether ``y`` is a 1-D tensor or array of integers: class indices (as pykan's
+    classification with ``loss_fn=torch.nn.CrossEntropyLoss()``), not values to regress."""
+    if isinstance(y, torch.Tensor):
+        return y.dim() == 1 and not y.is_floating_point() and not y.is_complex()
+    return isinstance(y, np.ndarray) and y.ndim == 1 and np.issubdtype(y.dtype, np.integer)
+
+
+def _labels(y, n_out: int, name: str, dtype, device) -> torch.Tensor:
+    """Labels as :func:`as_tensor` checks them, or, for a model with several outputs, 1-D
+    integer class indices in ``0..n_out-1`` (kept as a ``long`` tensor)."""
+    if n_out == 1 or not class_labels(y):
+        return as_tensor(y, n_out, name=name, dtype=dtype, device=device)
+    t = torch.as_tensor(y).detach().to(device=device, dtype=torch.long)
+    if t.shape[0] == 0:
+        raise ValueError(f"{name} has no rows")
+    lo, hi = int(t.min()), int(t.max())
+    if lo < 0 or hi >= n_out:
+        raise ValueError(
+            f"{name} holds class indices from {lo} to {hi}, but the model has {n_out} outputs: "
+            f"class labels must lie in 0..{n_out - 1} (one output per class; widen width[-1])"
+        )
+    return t
+
+
 def check_dataset(dataset: dict, n_in: int, n_out: int, *, dtype=torch.float32, device=None):
     """Validate a pykan-style dataset dict; return a new dict of checked tensors."""
     if not isinstance(dataset, dict):
@@ -90,9 +121,7 @@ def check_dataset(dataset: dict, n_in: int, n_out: int, *, dtype=torch.float32, 
         x = as_tensor(
             dataset[f"{split}_input"], n_in, name=f"{split}_input", dtype=dtype, device=device
         )
-        y = as_tensor(
-            dataset[f"{split}_label"], n_out, name=f"{split}_label", dtype=dtype, device=device
-        )
+        y = _labels(dataset[f"{split}_label"], n_out, f"{split}_label", dtype, device)
         if x.shape[0] != y.shape[0]:
             raise ValueError(
                 f"{split}_input has {x.shape[0]} rows but {split}_label has {y.shape[0]}; they "
@@ -107,36 +136,54 @@ def check_dataset(dataset: dict, n_in: int, n_out: int, *, dtype=torch.float32, 
 def create_dataset(
     f: Callable[[torch.Tensor], torch.Tensor],
     n_var: int = 2,
+    f_mode: str = "col",
     ranges: Sequence[float] | Sequence[Sequence[float]] = (-1, 1),
     train_num: int = 1000,
     test_num: int = 1000,
-    seed: int = 0,
-    *,
     normalize_input: bool = False,
     normalize_label: bool = False,
     device=None,
-    dtype: torch.dtype = torch.float32,
+    seed: int = 0,
+    *,
+    dtype: torch.dtype | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Sample ``x`` uniformly in ``ranges`` and label it with ``f`` (pykan's ``create_dataset``).
+    """Sample ``x`` uniformly in ``ranges`` and label it with ``f`` (pykan's ``create_dataset``,
+    its arguments in its order).
 
-    ``f`` takes ``x`` of shape ``[N, n_var]`` and returns ``[N, n_out]`` (pykan's ``f_mode='col'``,
-    e.g. ``lambda x: torch.exp(torch.sin(torch.pi*x[:, [0]]) + x[:, [1]]**2)``). Returns a dict with
-    ``train_input``, ``train_label``, ``test_input``, ``test_label``. Uses a local generator, so the
-    global RNG is untouched.
+    ``f_mode='col'``: ``f`` takes ``x`` of shape ``[N, n_var]`` and returns ``[N, n_out]`` (e.g.
+    ``lambda x: torch.exp(torch.sin(torch.pi*x[:, [0]]) + x[:, [1]]**2)``); ``f_mode='row'``: ``f``
+    takes ``x.T`` (``[n_var, N]``, e.g. ``lambda x: x[0] * x[1]``). ``ranges``: one ``(low,
+    high)`` for every variable or one per variable. ``normalize_input`` / ``normalize_label``:
+    shift and scale by the training split's mean and std. Returns a dict with ``train_input``,
+    ``train_label``, ``test_input``, ``test_label``. The samples are pykan's for the same seed,
+    drawn from a local generator, so the global RNGs are untouched. ``dtype``: default
+    ``torch.get_default_dtype()``, as pykan.
     """
+    dtype = torch.get_default_dtype() if dtype is None else dtype
+    if f_mode not in ("col", "row"):
+        raise ValueError(f"f_mode must be 'col' (f(x[N, n_var])) or 'row' (f(x.T)); got {f_mode!r}")
     r = np.asarray(ranges, dtype=float)
-    r = np.tile(r.reshape(1, 2), (n_var, 1)) if r.shape == (2,) else r.reshape(n_var, 2)
+    if r.shape == (2,):
+        r = np.tile(r.reshape(1, 2), (n_var, 1))
+    elif r.shape != (n_var, 2):
+        raise ValueError(
+            f"ranges must be [low, high] or one [low, high] per variable ({n_var}); got {ranges!r}"
+        )
     gen = torch.Generator().manual_seed(int(seed))
     xtr = torch.zeros(train_num, n_var)
     xte = torch.zeros(test_num, n_var)
-    # column by column, train then test, in float32: the same samples as pykan's create_dataset
+    # column by column, train then test, in the default dtype: the same samples as pykan's
+    # create_dataset
     # for the same seed (drawn from a local generator, so the global RNG is untouched)
     for i in range(n_var):
         lo, hi = float(r[i, 0]), float(r[i, 1])
         xtr[:, i] = torch.rand(train_num, generator=gen) * (hi - lo) + lo
         xte[:, i] = torch.rand(test_num, generator=gen) * (hi - lo) + lo
     xtr, xte = xtr.to(dtype), xte.to(dtype)
-    ytr, yte = f(xtr), f(xte)
+    if f_mode == "col":
+        ytr, yte = f(xtr), f(xte)
+    else:
+        ytr, yte = f(xtr.T), f(xte.T)
     if ytr.dim() == 1:
         ytr, yte = ytr.unsqueeze(1), yte.unsqueeze(1)
     if normalize_input:
@@ -147,3 +194,33 @@ def create_dataset(
         ytr, yte = (ytr - m) / s, (yte - m) / s
     out = {"train_input": xtr, "train_label": ytr, "test_input": xte, "test_label": yte}
     return {k: v.to(device=device, dtype=dtype) for k, v in out.items()}
+
+
+def create_dataset_from_data(
+    inputs, labels, train_ratio: float = 0.8, device=None, *, seed: int | None = None
+) -> dict[str, torch.Tensor]:
+    """Split ``inputs [N, n_in]`` and ``labels [N, n_out]`` into a dataset dict (pykan's): a
+    random ``train_ratio`` of the rows for training, the rest for testing, rows kept in order
+    within each split. ``seed`` (ours) makes the split repeatable; the global RNGs are
+    untouched either way."""
+    if not isinstance(train_ratio, (int, float)) or not 0 < train_ratio < 1:
+        raise ValueError(f"train_ratio must be a number in (0, 1); got {train_ratio!r}")
+    x = inputs if isinstance(inputs, torch.Tensor) else torch.as_tensor(np.asarray(inputs))
+    y = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(np.asarray(labels))
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"inputs has {x.shape[0]} rows but labels has {y.shape[0]}; they must match row for row"
+        )
+    num = x.shape[0]
+    n_train = int(num * train_ratio)
+    if n_train < 1 or n_train >= num:
+        raise ValueError(f"{num} rows with train_ratio={train_ratio} leave a split empty")
+    perm = np.random.default_rng(seed).permutation(num)
+    train_id = torch.as_tensor(np.sort(perm[:n_train]))
+    test_id = torch.as_tensor(np.sort(perm[n_train:]))
+    return {
+        "train_input": x[train_id].detach().to(device),
+        "test_input": x[test_id].detach().to(device),
+        "train_label": y[train_id].detach().to(device),
+        "test_label": y[test_id].detach().to(device),
+    }

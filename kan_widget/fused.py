@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import torch
 
+from .higher import differentiable_backward, layer_reference
 from .splines import Knots, basis_deriv_grad, chunks, recursion
 from .threads import OneThread
 
@@ -200,7 +201,7 @@ class SplineLayer(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         ctx.kn, ctx.base_fun, ctx.stats, ctx.chunks = kn, base_fun, stats, cols
         if stats is None:
-            ctx.save_for_backward(xt, w, f, prev)
+            ctx.save_for_backward(x, xt, w, f, prev)
             return y, None
         m = feats.moments(stats)
         ctx.fc, ctx.mean = m.fc, m.mean
@@ -208,17 +209,29 @@ class SplineLayer(torch.autograd.Function):
         cw = torch.bmm(m.cov, wd).div_(max(B - 1, 1))
         std = (wd * cw).sum(1).clamp_min_(1e-30).sqrt_()  # [in, out]; var 0: no gradient
         value = std if m.x_std is None else std / (m.x_std.double() + 0.1)
-        ctx.save_for_backward(xt, w, f, prev, wd, cw, std, m.xc, m.x_std)
+        ctx.save_for_backward(x, xt, w, f, prev, wd, cw, std, m.xc, m.x_std)
         return y, value.to(x.dtype)
 
     @staticmethod
     def backward(ctx, gy, gval):
+        if torch.is_grad_enabled():
+            # the graph of this backward is wanted (create_graph=True): a second derivative
+            # through the hand-written one would be 0, so autograd differentiates the plain-ops
+            # definition instead (kan_widget/higher.py)
+            x, _, w, *_ = ctx.saved_tensors
+            gx, gw = differentiable_backward(
+                lambda x, w: layer_reference(x, w, ctx.kn, ctx.base_fun, ctx.stats),
+                (x, w),
+                ctx.needs_input_grad[:2],
+                (gy, gval),
+            )
+            return gx, gw, None, None, None, None, None
         with OneThread() as th:
             return SplineLayer.run_backward(ctx, th, gy, gval)
 
     @staticmethod
     def run_backward(ctx, th: OneThread, gy, gval):
-        xt, w, feats, prev, *extra = ctx.saved_tensors
+        _, xt, w, feats, prev, *extra = ctx.saved_tensors
         kn, B = ctx.kn, xt.shape[2]
         n_in, n_f, n_w = feats.shape[0], feats.shape[1], feats.shape[0] * feats.shape[1]
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from .config import KANConfig
 from .fused import STATISTIC, InputCache, SplineLayer, Tape
+from .singular import singular_fn
 from .splines import (
     Knots,
     basis,
@@ -57,6 +58,19 @@ class EdgeStats:
 
     value: torch.Tensor
     score: torch.Tensor
+
+
+def sparse_mask(in_dim: int, out_dim: int, **kw) -> torch.Tensor:
+    """pykan's ``sparse_init`` mask ``[in, out]``: inputs and outputs on evenly spaced
+    coordinates in [0, 1]; every input is joined to its nearest output and every output to its
+    nearest input. Ties go as pykan's: the same expressions in the default dtype, ``argmin``."""
+    in_c = torch.arange(in_dim) * 1 / in_dim + 1 / (2 * in_dim)
+    out_c = torch.arange(out_dim) * 1 / out_dim + 1 / (2 * out_dim)
+    dist = (out_c[:, None] - in_c[None, :]).abs()  # [out, in]
+    mask = torch.zeros(in_dim, out_dim, **kw)
+    mask[torch.arange(in_dim), dist.argmin(0)] = 1.0
+    mask[dist.argmin(1), torch.arange(out_dim)] = 1.0
+    return mask
 
 
 class KANLayer(nn.Module):
@@ -120,6 +134,10 @@ class KANLayer(nn.Module):
             else:
                 setattr(self, name, nn.Parameter(t[name]))
         self.sym_names: dict[tuple[int, int], str] = dict(sym_names or {})
+        # KAN(symbolic_enabled=False): symbolic edges left out of the forward (the model sets it)
+        self.symbolic_enabled = True
+        # pykan's singularity_avoiding threshold while the model sets it (None: plain functions)
+        self.y_th: float | None = None
         self._sym_groups: list[tuple[str, torch.Tensor, torch.Tensor]] | None = None
         self._knot_cache: tuple[torch.Tensor, int, Knots] | None = None
         self._mask_cache: tuple | None = None
@@ -142,16 +160,21 @@ class KANLayer(nn.Module):
         coef = curve2coef(knots, noise, grid, c.k)
         u = torch.rand(in_dim, out_dim, generator=generator, dtype=dtype).to(device)
         root = math.sqrt(in_dim)
+        mask = (
+            sparse_mask(in_dim, out_dim, **kw)
+            if c.sparse_init
+            else torch.ones(in_dim, out_dim, **kw)
+        )
         sym = torch.zeros(in_dim, out_dim, 4, **kw)
         sym[..., 0] = 1.0  # a = 1, c = 1 so a freshly fixed edge is f(x)
         sym[..., 2] = 1.0
         tensors = {
             "coef": coef,
             "scale_base": c.scale_base_mu / root + c.scale_base_sigma * (u * 2 - 1) / root,
-            "scale_sp": torch.full((in_dim, out_dim), 1 / root, **kw),
+            "scale_sp": torch.full((in_dim, out_dim), 1 / root, **kw) * mask,
             "sym_params": sym,
             "grid": grid,
-            "mask": torch.ones(in_dim, out_dim, **kw),
+            "mask": mask,
             "sym_mask": torch.zeros(in_dim, out_dim, dtype=torch.bool, device=device),
         }
         return cls(tensors, k=c.k, base_fun=c.base_fun, grid_eps=c.grid_eps)
@@ -175,6 +198,12 @@ class KANLayer(nn.Module):
         )
 
     # ------------------------------------------------------------------ parameters
+    def set_trainable(self, sp: bool, sb: bool) -> None:
+        """pykan's ``sp_trainable`` / ``sb_trainable``: whether ``scale_sp`` / ``scale_base``
+        are trained."""
+        self.scale_sp.requires_grad_(sp)
+        self.scale_base.requires_grad_(sb)
+
     @property
     def n_basis(self) -> int:
         return self.num + self.k
@@ -278,7 +307,7 @@ class KANLayer(nn.Module):
         """Whether :meth:`forward_tape` can run this layer: every edge a spline (symbolic edges'
         library functions are differentiated by autograd) and a magnitude the fused layer
         computes (``None``, or an ``edge_forward_spline_*`` metric)."""
-        return not self.sym_names and metric in STATISTIC
+        return (not self.sym_names or not self.symbolic_enabled) and metric in STATISTIC
 
     def forward_tape(self, x: torch.Tensor, metric: str | None, need_dx: bool):
         """:meth:`forward_stats` outside autograd: ``(y, magnitudes or None, tape)``, the tape
@@ -418,14 +447,19 @@ class KANLayer(nn.Module):
         library function (one vectorised call each): ``mask * (c*f(a*x+b) + d)``."""
         from .symbolic.library import get_function  # sympy: loaded with the first symbolic edge
 
+        if not self.symbolic_enabled:
+            return
         for name, ii, jj in self._groups():
             p = self.sym_params[ii, jj]  # [E, 4]
-            vals = p[:, 2] * get_function(name).torch_fn(p[:, 0] * x[:, ii] + p[:, 1]) + p[:, 3]
+            fn = get_function(name).torch_fn
+            if self.y_th is not None:  # pykan's singularity_avoiding (kan_widget/singular.py)
+                fn = singular_fn(name, self.y_th, fn)
+            vals = p[:, 2] * fn(p[:, 0] * x[:, ii] + p[:, 1]) + p[:, 3]
             yield ii, jj, vals * self.mask[ii, jj]
 
     def _symbolic_forward(self, x: torch.Tensor, need_stats: bool):
         """Symbolic edges grouped by function: one vectorised call per distinct function."""
-        if not self._groups():
+        if not self.symbolic_enabled or not self._groups():
             return None, None, None
         y = x.new_zeros(x.shape[0], self.out_dim)
         sym_std = x.new_zeros(self.in_dim, self.out_dim) if need_stats else None

@@ -29,22 +29,41 @@ class LBFGS:
         params,
         lr: float = 1.0,
         max_iter: int = 20,
-        history_size: int = 10,
-        tolerance_grad: float = 1e-32,
-        tolerance_change: float = 1e-32,
+        max_eval: int | None = None,
+        tolerance_grad: float = 1e-7,
+        tolerance_change: float = 1e-9,
         tolerance_ys: float = 1e-32,
+        history_size: int = 100,
+        line_search_fn: str | None = None,
     ):
+        """pykan 0.2.8's ``kan.LBFGS.LBFGS`` arguments and defaults (``from kan.LBFGS import
+        LBFGS`` in its tutorials): ``line_search_fn="strong_wolfe"`` searches each step's
+        length, ``None`` takes fixed steps of ``lr``; ``max_eval`` defaults to
+        ``max_iter * 5 // 4``. (The trainer passes pykan's ``fit`` settings: strong Wolfe,
+        tolerances 1e-32, history 10.)"""
+        if line_search_fn not in (None, "strong_wolfe"):
+            raise ValueError(
+                "line_search_fn must be None or 'strong_wolfe' (as pykan's); "
+                f"got {line_search_fn!r}"
+            )
+        if isinstance(params, torch.Tensor):
+            raise TypeError("params must be an iterable of tensors, e.g. model.parameters()")
         self._params = list(params)
+        if self._params and isinstance(self._params[0], dict):  # one parameter group, as pykan
+            if len(self._params) != 1:
+                raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+            self._params = list(self._params[0]["params"])
         self.param_groups: list[dict[str, Any]] = [
             {
                 "params": self._params,
                 "lr": lr,
                 "max_iter": max_iter,
-                "max_eval": max_iter * 5 // 4,
+                "max_eval": max_iter * 5 // 4 if max_eval is None else max_eval,
                 "history_size": history_size,
                 "tolerance_grad": tolerance_grad,
                 "tolerance_change": tolerance_change,
                 "tolerance_ys": tolerance_ys,
+                "line_search_fn": line_search_fn,
             }
         ]
         self.state: dict = {}
@@ -136,6 +155,24 @@ class LBFGS:
             gtd = float(g.dot(d))
             if gtd > -tol_change:
                 break
+            if group["line_search_fn"] is None:
+                # fixed steps of lr (torch's and pykan's LBFGS without a line search)
+                self._add(t, d)
+                if n_iter == max_iter:  # the step's end is not evaluated: nothing to carry
+                    state.update(d=d, t=t, dirs=dirs, stps=stps, ro=ro, h_diag=h_diag)
+                    state["prev_g"] = prev_g
+                    self.final = None
+                    return orig_loss
+                loss, g = float(closure()), self._flat_grad()
+                evals += 1
+                if (
+                    evals >= max_eval
+                    or g.abs().max() <= tol_grad
+                    or (d * t).abs().max() <= tol_change
+                    or abs(loss - prev_loss) < tol_change
+                ):
+                    break
+                continue
             x0 = [p.clone() for p in self._params]
             at = [0.0]  # the parameters hold x0 + at[0] * d (0: x0 itself)
 

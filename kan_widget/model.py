@@ -16,16 +16,18 @@ use, so that the engine alone never loads sympy.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 import torch
 from torch import nn
 
-from . import io, training
+from . import checkpoints, io, training
 from .config import KANConfig
 from .data import as_tensor
 from .layer import EdgeStats, KANLayer
@@ -82,9 +84,11 @@ class KAN(nn.Module):
         config = KANConfig(*options, **named)
         gen = torch.Generator().manual_seed(config.seed)
         layers = [KANLayer.initial(w[l], w[l + 1], config, gen, device) for l in range(len(w) - 1)]
-        self.train_input: torch.Tensor | None = None
+        self.train_input = None
+        self.cache_data = None
         self.fit_rmse: float | None = None
         self._install(config, layers, DEFAULT_METRIC, None)
+        checkpoints.start(self, write="ckpt_path" in named)
 
     @classmethod
     def from_config(cls, config: KANConfig, width: Sequence[int], device=None) -> KAN:
@@ -106,6 +110,9 @@ class KAN(nn.Module):
         one place a model is put together: the constructor, :meth:`restore` and :meth:`_build`
         (copies, files, pruning) all end here."""
         self.config = config
+        for layer in layers:  # pykan's per-model options that live on every layer
+            layer.set_trainable(config.sp_trainable, config.sb_trainable)
+            layer.symbolic_enabled = config.symbolic_enabled
         self.layers = cast(Sequence[KANLayer], nn.ModuleList(layers))
         self._edge_scores = scores
         self.reg_metric = reg_metric
@@ -124,7 +131,9 @@ class KAN(nn.Module):
         new = cls.__new__(cls)
         nn.Module.__init__(new)
         new.train_input = train_input
+        new.cache_data = None
         new._install(config, layers, reg_metric, scores)
+        checkpoints.ensure(new)
         return new
 
     # ------------------------------------------------------------------ shape
@@ -189,10 +198,68 @@ class KAN(nn.Module):
                 return x
         return as_tensor(x, n_in, name="x", dtype=self.dtype, device=self.device)
 
-    def forward(self, x) -> torch.Tensor:
+    def forward(self, x, singularity_avoiding: bool = False, y_th: float = 10.0) -> torch.Tensor:
         """Outputs ``[batch, width[-1]]`` for inputs ``[batch, width[0]]`` (tensor, numpy or
-        pandas). Inputs are checked (shape, finite); training calls :meth:`run` directly."""
-        return self.run(self._input(x))
+        pandas). Inputs are checked (shape, finite); training calls :meth:`run` directly.
+
+        As pykan's, the inputs are remembered (``cache_data``, unless ``save_act=False``): until
+        the model is trained, symbolic fitting, pruning scores, grid refits and plots use them
+        (see :attr:`train_input`). ``singularity_avoiding``: symbolic edges with a pole or a
+        bounded domain compute pykan's forms capped at ``y_th`` (:mod:`kan_widget.singular`)."""
+        x = self._input(x)
+        if self.config.save_act:
+            self.cache_data = x.detach()
+        if not singularity_avoiding:
+            return self.run(x)
+        with self.singularity_avoiding(y_th):
+            return self.run(x)
+
+    @contextlib.contextmanager
+    def singularity_avoiding(self, y_th: float | None) -> Iterator[None]:
+        """Within the block, symbolic edges compute pykan's singularity-protected functions
+        capped at ``y_th`` (``None``: the plain functions)."""
+        if y_th is not None and (not is_number(y_th) or not 0 < float(y_th) < math.inf):
+            raise ValueError(f"y_th must be a number > 0 (the singularity cap); got {y_th!r}")
+        old = [layer.y_th for layer in self.layers]
+        for layer in self.layers:
+            layer.y_th = None if y_th is None else float(y_th)
+        try:
+            yield
+        finally:
+            for layer, v in zip(self.layers, old):
+                layer.y_th = v
+
+    @property
+    def train_input(self) -> torch.Tensor | None:
+        """The samples symbolic fitting, pruning scores, grid refits and plots use: the training
+        inputs last used by ``fit`` (or ``attribute(x)``), else the inputs of the last
+        ``model(x)`` (pykan's ``cache_data``), else ``None``."""
+        own = self._train_input
+        return own if own is not None else self.cache_data
+
+    @train_input.setter
+    def train_input(self, x: torch.Tensor | None) -> None:
+        self._train_input = x
+
+    @property
+    def symbolic_enabled(self) -> bool:
+        """pykan's ``model.symbolic_enabled``: ``False`` leaves symbolic edges out."""
+        return self.config.symbolic_enabled
+
+    @symbolic_enabled.setter
+    def symbolic_enabled(self, value: bool) -> None:
+        self.config = self.config.replace(symbolic_enabled=value)
+        for layer in self.layers:
+            layer.symbolic_enabled = self.config.symbolic_enabled
+
+    @property
+    def save_act(self) -> bool:
+        """pykan's ``model.save_act``: whether ``model(x)`` remembers ``x``."""
+        return self.config.save_act
+
+    @save_act.setter
+    def save_act(self, value: bool) -> None:
+        self.config = self.config.replace(save_act=value)
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` without the input checks: ``x`` is already a ``[batch, width[0]]``
@@ -303,6 +370,7 @@ class KAN(nn.Module):
         new._refit_grids(x, num=new_grid)
         new.config = new.config.replace(grid=new_grid)
         new._edge_scores = None
+        checkpoints.log(new, "refine")
         return new
 
     # ------------------------------------------------------------------ pruning
@@ -324,29 +392,35 @@ class KAN(nn.Module):
             scores=[s[keep[l]][:, keep[l + 1]].clone() for l, s in enumerate(scores)],
             train_input=self.train_input,
         )
+        checkpoints.inherit(new, self)
         if new.train_input is not None:
             new.attribute()
         if edge_th is not None:
-            new.prune_edge(edge_th)
+            new.prune_edge(edge_th, log_history=False)
+        checkpoints.log(new, "prune")
         return new
 
     def prune_node(self, threshold: float = 1e-2) -> KAN:
         return self.prune(node_th=threshold, edge_th=None)
 
-    def prune_edge(self, threshold: float = 3e-2) -> None:
+    def prune_edge(self, threshold: float = 3e-2, log_history: bool = True) -> None:
         """Remove (mask) edges whose score is at most ``threshold``, in place (as pykan)."""
         scores = self._ensure_scores()
         with torch.no_grad():
             for layer, s in zip(self.layers, scores):
                 layer.mask.mul_((s > threshold).to(layer.mask.dtype))
         self._edge_scores = [s * layer.mask for s, layer in zip(scores, self.layers)]
+        if log_history:
+            checkpoints.log(self, "prune_edge")
 
-    def remove_edge(self, l: int, i: int, j: int) -> None:
+    def remove_edge(self, l: int, i: int, j: int, log_history: bool = True) -> None:
         """Mask edge ``(l, i, j)``."""
         l, i, j = check_edge(l, i, j, self.width)
         self.layers[l].mask[i, j] = 0.0
         if self._edge_scores is not None:
             self._edge_scores[l][i, j] = 0.0
+        if log_history:
+            checkpoints.log(self, "remove_edge")
 
     # ------------------------------------------------------------------ training
     def fit(self, dataset: dict, **kwargs) -> dict[str, Any]:
@@ -355,10 +429,11 @@ class KAN(nn.Module):
         stop_event, ...). Returns a history dict of lists: ``train_loss``, ``test_loss`` (RMSE)
         and ``reg``. See :func:`kan_widget.training.fit`. The last training RMSE is kept as
         ``fit_rmse``: symbolic fitting takes it as the edges' noise level."""
-        history = training.fit(self, dataset, **kwargs)
-        losses = history.get("train_loss") or [None]
+        result = training.fit(self, dataset, **kwargs)
+        checkpoints.log(self, "fit")
+        losses = result.get("train_loss") or [None]
         self.fit_rmse = losses[-1]
-        return history
+        return result
 
     # ------------------------------------------------------------------ snapshots
     def checkpoint(self) -> dict[str, Any]:
@@ -392,13 +467,14 @@ class KAN(nn.Module):
             [layer.sym_names for layer in self.layers],
         )
         scores = None if self._edge_scores is None else [s.clone() for s in self._edge_scores]
-        return KAN._build(
+        new = KAN._build(
             self.config,
             layers,
             reg_metric=self.reg_metric,
             scores=scores,
             train_input=self.train_input,
         )
+        return checkpoints.inherit(new, self)
 
     def to(self, *args, **kwargs):  # keep config's dtype in step with the tensors
         out = super().to(*args, **kwargs)
@@ -443,39 +519,367 @@ class KAN(nn.Module):
         return cls._build(config, layers, reg_metric=meta.get("reg_metric", DEFAULT_METRIC))
 
     # ------------------------------------------------------------------ symbolic
-    def suggest_symbolic(self, l: int, i: int, j: int, lib=None, topk: int = 5, **kwargs):
-        """Rank library functions for edge ``(l, i, j)``; see :mod:`kan_widget.symbolic.api`."""
-        from .symbolic import api
-
-        return api.suggest_symbolic(self, l, i, j, lib=lib, topk=topk, **kwargs)
-
     def auto_symbolic(
         self, lib=None, r2_threshold: float = 0.0, weight_simple: float = 0.8, **kwargs
     ):
         """Fit every active edge against every library function (batched) and fix the best."""
         from .symbolic import api
 
-        return api.auto_symbolic(
+        log_history = kwargs.pop("log_history", True)
+        result = api.auto_symbolic(
             self, lib=lib, r2_threshold=r2_threshold, weight_simple=weight_simple, **kwargs
         )
+        if log_history:
+            checkpoints.log(self, "auto_symbolic")
+        return result
 
     def fix_symbolic(self, l: int, i: int, j: int, fun, fit_params: bool = True, **kwargs):
         """Make edge ``(l, i, j)`` compute ``c*fun(a*x+b)+d``; returns the fit's r^2."""
         from .symbolic import api
 
-        return api.fix_symbolic(self, l, i, j, fun, fit_params=fit_params, **kwargs)
+        log_history = kwargs.pop("log_history", True)
+        r2 = api.fix_symbolic(self, l, i, j, fun, fit_params=fit_params, **kwargs)
+        if log_history:
+            checkpoints.log(self, "fix_symbolic")
+        return r2
 
-    def unfix_symbolic(self, l: int, i: int, j: int) -> None:
+    def unfix_symbolic(self, l: int, i: int, j: int, log_history: bool = True) -> None:
         """Return edge ``(l, i, j)`` to its spline."""
         from .symbolic import api
 
         api.unfix_symbolic(self, l, i, j)
+        if log_history:
+            checkpoints.log(self, "unfix_symbolic")
 
-    def symbolic_formula(self, var=None, simplify: bool = True, **kwargs):
-        """One sympy expression per output; see :func:`kan_widget.symbolic.formula`."""
-        from .symbolic import formula
+    def symbolic_formula(
+        self,
+        var=None,
+        normalizer=None,
+        output_normalizer=None,
+        *,
+        simplify: bool = False,
+        allow_numeric: bool = False,
+    ):
+        """pykan's ``(formulas, variables)``: ``model.symbolic_formula()[0][0]`` is the first
+        output's formula, unsimplified. :meth:`formula` gives the clean list; see
+        :func:`kan_widget.symbolic.formula.symbolic_formula`."""
+        from .symbolic.formula import symbolic_formula
 
-        return formula.symbolic_formula(self, var=var, simplify=simplify, **kwargs)
+        return symbolic_formula(
+            self, var, normalizer, output_normalizer, simplify=simplify, allow_numeric=allow_numeric
+        )
+
+    # ------------------------------------------------------------------ pykan's surface
+    # pykan 0.2.8's accessors, versions and formula shape (docs/PYKAN_DIFFERENCES.md); state
+    # the engine does not need lives in kan_widget/checkpoints.py.
+    cache_data: torch.Tensor | None = None
+    """The inputs of the last :meth:`forward` / :meth:`get_act` (pykan's ``cache_data``)."""
+    round: int = 0
+    """pykan's round of the version name ``'{round}.{state_id}'`` (see :meth:`rewind`)."""
+    state_id: int = 0
+    """pykan's version number within the round (see :meth:`log_history`)."""
+
+    @property
+    def auto_save(self) -> bool:
+        """Log a version after every changing call (``config.auto_save``); settable."""
+        return self.config.auto_save
+
+    @auto_save.setter
+    def auto_save(self, value: bool) -> None:
+        self.config = self.config.replace(auto_save=value)
+
+    @property
+    def ckpt_path(self) -> str:
+        return self.config.ckpt_path
+
+    def log_history(self, method_name: str) -> None:
+        """Record the model as its next version ``'{round}.{state_id + 1}'`` (pykan's), in
+        memory; see :mod:`kan_widget.checkpoints` (at most ``MAX_VERSIONS`` are kept)."""
+        checkpoints.log(self, method_name)
+
+    def speed(self, compile: bool = False):
+        """pykan's ``speed``: stop logging versions (``auto_save=False``) and return the model,
+        or ``torch.compile(model)`` with ``compile``. Our forward keeps no activations, so
+        nothing else needs switching off."""
+        self.auto_save = False
+        return torch.compile(self) if compile else self
+
+    def rewind(self, model_id: str) -> KAN:
+        """A copy of version ``model_id`` (e.g. ``'0.1'``) that starts a new round, as pykan's.
+        Versions are kept in memory (the last ``checkpoints.MAX_VERSIONS``); an unknown name
+        raises ``ValueError`` listing the versions that exist."""
+        return checkpoints.rewind(self, model_id)
+
+    def checkout(self, model_id: str) -> KAN:
+        """A copy of version ``model_id``; unlike :meth:`rewind`, no new round is started."""
+        return checkpoints.checkout(self, model_id)
+
+    def history(self, k: int | str = "all") -> None:
+        """Print the last ``k`` lines of the version log (pykan's ``history.txt``)."""
+        lines = checkpoints.ensure(self).lines
+        n = len(lines) if k == "all" else int(k)
+        for line in lines[len(lines) - n :]:
+            print(line)
+
+    def saveckpt(self, path: str = "model") -> None:
+        """Write the model to ``{path}.safetensors`` (pykan's name; our safe file format, see
+        :meth:`save`). :meth:`loadckpt` reads it back."""
+        self.save(_ckpt_file(path))
+
+    @staticmethod
+    def loadckpt(path: str = "model") -> KAN:
+        """Read a model written by :meth:`saveckpt` (``{path}.safetensors``) or :meth:`save`."""
+        p = os.fspath(path)
+        return KAN.load(p if os.path.isfile(p) else _ckpt_file(p))
+
+    @property
+    def act_fun(self) -> Sequence[KANLayer]:
+        """pykan's spline layers: ``model.act_fun[l]`` is layer ``l`` (``in_dim``, ``out_dim``,
+        ``grid``, ``coef`` ``[in, out, G+k]``, ``scale_base``, ``scale_sp``, ``mask``
+        ``[in, out]``), the same tensors training changes."""
+        return self.layers
+
+    @property
+    def symbolic_fun(self) -> list[SymbolicView]:
+        """pykan's symbolic layers: ``model.symbolic_fun[l]`` has ``in_dim``, ``out_dim``,
+        ``mask`` ``[out, in]`` (1 where the edge is symbolic), ``funs_name`` ``[out][in]``
+        (``'0'`` where it is not) and ``affine`` ``[out, in, 4]`` (a, b, c, d)."""
+        return [SymbolicView(layer) for layer in self.layers]
+
+    def get_act(self, x=None) -> None:
+        """Run the model on ``x`` (a tensor, or a dataset dict: its ``train_input``; default the
+        last inputs) and keep it as :attr:`cache_data` for :meth:`get_fun`, :meth:`get_range`."""
+        if isinstance(x, dict):
+            if "train_input" not in x:
+                raise KeyError("get_act(dataset) needs dataset['train_input']")
+            x = x["train_input"]
+        if x is None:
+            if self.cache_data is None:
+                raise ValueError("get_act needs inputs: pass x (or a dataset), or run model(x)")
+            x = self.cache_data
+        with torch.no_grad():
+            self.forward(x)
+
+    def _spline_acts(self, l: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """pykan's ``spline_preacts[l]``, ``spline_postacts[l]`` ``[B, out, in]`` on the cached
+        inputs: each edge's input and its spline branch ``scale_base*b(x) +
+        scale_sp*spline(x)`` (masked)."""
+        x = self.cache_data if self.cache_data is not None else self.train_input
+        if x is None:
+            raise ValueError("no inputs to read activations from: run model(x) or get_act(x)")
+        acts = self.acts(x)
+        layer = self.layers[l]
+        xl = acts[l]
+        with torch.no_grad():
+            post = (
+                layer.scale_base * layer.base_fun(xl).unsqueeze(2)
+                + layer.scale_sp * layer.spline_values(xl)
+            ) * layer.mask
+        pre = xl.unsqueeze(2).expand(-1, -1, layer.out_dim)
+        return pre.permute(0, 2, 1), post.permute(0, 2, 1)
+
+    @property
+    def spline_preacts(self) -> list[torch.Tensor]:
+        """Every layer's edge inputs ``[B, out, in]`` on :attr:`cache_data` (computed)."""
+        return [self._spline_acts(l)[0] for l in range(self.depth)]
+
+    @property
+    def spline_postacts(self) -> list[torch.Tensor]:
+        """Every layer's spline-branch edge outputs ``[B, out, in]`` on :attr:`cache_data`."""
+        return [self._spline_acts(l)[1] for l in range(self.depth)]
+
+    def get_fun(self, l: int, i: int, j: int):
+        """Edge ``(l, i, j)``'s spline branch on the cached inputs, sorted by input, as numpy
+        ``(inputs, outputs)``; also plots it in a small matplotlib figure (as pykan's)."""
+        l, i, j = check_edge(l, i, j, self.width)
+        pre, post = self._spline_acts(l)
+        x = pre[:, j, i].cpu().numpy()
+        y = post[:, j, i].cpu().numpy()
+        order = x.argsort()
+        x, y = x[order], y[order]
+        import matplotlib.pyplot as plt
+
+        plt.figure(figsize=(3, 3))
+        plt.plot(x, y, marker="o")
+        return x, y
+
+    def get_range(self, l: int, i: int, j: int, verbose: bool = True):
+        """``(x_min, x_max, y_min, y_max)`` of edge ``(l, i, j)`` on the cached inputs (0-d numpy
+        arrays, as pykan's); printed with ``verbose``."""
+        l, i, j = check_edge(l, i, j, self.width)
+        pre, post = self._spline_acts(l)
+        x, y = pre[:, j, i], post[:, j, i]
+        out = tuple(v.cpu().numpy() for v in (x.min(), x.max(), y.min(), y.max()))
+        if verbose:
+            print(f"x range: [{out[0]:.2f} , {out[1]:.2f} ]")
+            print(f"y range: [{out[2]:.2f} , {out[3]:.2f} ]")
+        return out
+
+    def remove_node(self, l: int, i: int, mode: str = "all", log_history: bool = True) -> None:
+        """Cut node ``i`` of layer ``l`` (``l`` = 0 for inputs): ``mode='down'`` masks its
+        incoming edges, ``'up'`` its outgoing ones, ``'all'`` both (as pykan's). The node stays
+        in ``width``; :meth:`prune` removes it."""
+        if mode not in ("all", "up", "down"):
+            raise ValueError(f"mode must be 'all', 'up' or 'down'; got {mode!r}")
+        width = self.width
+        if not is_int(l) or not 0 <= l < len(width):
+            raise ValueError(f"l must be a layer of nodes, 0..{len(width) - 1}; got {l!r}")
+        l = int(l)
+        if not is_int(i) or not 0 <= i < width[l]:
+            raise ValueError(f"node {i!r} does not exist: layer {l} has {width[l]} nodes")
+        i = int(i)
+        if (mode == "down" and l == 0) or (mode == "up" and l == len(width) - 1):
+            raise ValueError(f"node ({l}, {i}) has no {'incoming' if l == 0 else 'outgoing'} edges")
+        with torch.no_grad():
+            if mode in ("all", "down") and l > 0:
+                self.layers[l - 1].mask[:, i] = 0.0
+                if self._edge_scores is not None:
+                    self._edge_scores[l - 1][:, i] = 0.0
+            if mode in ("all", "up") and l < self.depth:
+                self.layers[l].mask[i, :] = 0.0
+                if self._edge_scores is not None:
+                    self._edge_scores[l][i, :] = 0.0
+        if log_history:
+            checkpoints.log(self, "remove_node")
+
+    def suggest_symbolic(
+        self,
+        l: int,
+        i: int,
+        j: int,
+        a_range=(-10, 10),
+        b_range=(-10, 10),
+        lib=None,
+        topk: int = 5,
+        verbose: bool = True,
+        r2_loss_fun=None,
+        c_loss_fun=None,
+        weight_simple: float = 0.8,
+    ):
+        """pykan's ``(best_name, best_fun, r2, complexity)`` for edge ``(l, i, j)``; prints the
+        top ``topk`` with ``verbose``. :meth:`rank_symbolic` returns the whole ranking. See
+        :func:`kan_widget.symbolic.api.suggest_best`."""
+        from .symbolic import api
+
+        return api.suggest_best(
+            self,
+            l,
+            i,
+            j,
+            a_range,
+            b_range,
+            lib,
+            topk,
+            verbose,
+            r2_loss_fun,
+            c_loss_fun,
+            weight_simple,
+        )
+
+    def rank_symbolic(self, l: int, i: int, j: int, lib=None, topk: int = 5, **kwargs):
+        """Library functions ranked for edge ``(l, i, j)``: a list of ``Candidate`` rows (name,
+        r2, complexity, score, ``(a, b, c, d)``), best first; nothing is changed. See
+        :func:`kan_widget.symbolic.api.suggest_symbolic`."""
+        from .symbolic import api
+
+        return api.suggest_symbolic(self, l, i, j, lib=lib, topk=topk, **kwargs)
+
+    def formula(
+        self, var=None, digits: int | None = None, simplify: bool = True, allow_numeric=False
+    ) -> list:
+        """The clean formula: one simplified sympy expression per output, numbers rounded to
+        ``digits`` decimals and snapped to integers, fractions and multiples of pi when
+        ``digits`` is given (``model.formula(["x", "y"], digits=2)``). pykan's
+        ``(formulas, variables)`` is :meth:`symbolic_formula`. See
+        :func:`kan_widget.symbolic.formula.formula`."""
+        from .symbolic.formula import formula
+
+        return formula(self, var=var, digits=digits, simplify=simplify, allow_numeric=allow_numeric)
+
+
+class SymbolicView:
+    """pykan's ``Symbolic_KANLayer`` view of a :class:`KANLayer` (``model.symbolic_fun[l]``):
+    ``mask``, ``funs_name`` and ``affine`` in pykan's ``[out, in]`` layout, read from the layer
+    (``affine`` is a view of its parameters; change edges with ``fix_symbolic``)."""
+
+    def __init__(self, layer: KANLayer):
+        self._layer = layer
+
+    @property
+    def in_dim(self) -> int:
+        return self._layer.in_dim
+
+    @property
+    def out_dim(self) -> int:
+        return self._layer.out_dim
+
+    @property
+    def mask(self) -> torch.Tensor:
+        layer = self._layer
+        return (layer.sym_mask & layer.mask.bool()).t().to(layer.coef.dtype)
+
+    @property
+    def funs_name(self) -> list[list[str]]:
+        names = self._layer.sym_names
+        return [[names.get((i, j), "0") for i in range(self.in_dim)] for j in range(self.out_dim)]
+
+    @property
+    def affine(self) -> torch.Tensor:
+        return self._layer.sym_params.permute(1, 0, 2)
+
+    def __repr__(self) -> str:
+        return f"Symbolic_KANLayer view (in_dim={self.in_dim}, out_dim={self.out_dim})"
+
+
+def _ckpt_file(path) -> str:
+    p = os.fspath(path)
+    return p if p.endswith(".safetensors") else p + ".safetensors"
+
+    # ------------------------------------------------------------------ picture
+    def plot(
+        self,
+        folder=None,
+        beta=3,
+        metric="backward",
+        scale=0.5,
+        tick=False,
+        sample=False,
+        in_vars=None,
+        out_vars=None,
+        title=None,
+        varscale=1.0,
+        mask=False,
+    ):
+        """pykan's picture of the network as one matplotlib Figure (returned; a notebook shows it
+        once). Every edge's function in its own box (drawn along its line for layers with
+        thousands of edges), opacity ``tanh(beta * A)`` with ``A`` the edge's importance by
+        ``metric``, symbolic edges in colour and named, removed edges not drawn; ``in_vars`` /
+        ``out_vars`` (str or sympy), ``title``, ``scale`` and ``varscale`` as pykan's; ``tick``
+        writes each box's x and y ranges, ``sample`` draws the data points.
+
+        Curves span the inputs of the last forward pass (``cache_data``), else the training
+        inputs, else each input's grid. Differences from pykan 0.2.8: nothing is written to disk
+        unless ``folder`` is given (then the picture goes to ``folder/kan.png``; pykan writes a
+        PNG per edge to ``./figures``); ``metric="backward"`` uses the model's edge scores (what
+        :meth:`prune` uses) rather than pykan's backward attribution; ``mask=True`` (an argument
+        of older pykans) leaves out hidden nodes with no edge left in or out. Needs matplotlib.
+        See :func:`kan_widget.plot.plot` and :mod:`kan_widget.layout`."""
+        from .plot import plot
+
+        return plot(
+            self,
+            folder=folder,
+            beta=beta,
+            metric=metric,
+            scale=scale,
+            tick=tick,
+            sample=sample,
+            in_vars=in_vars,
+            out_vars=out_vars,
+            title=title,
+            varscale=varscale,
+            mask=mask,
+        )
 
 
 def _layers_from_state(

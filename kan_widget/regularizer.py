@@ -86,12 +86,27 @@ class _SplinePenalty(torch.autograd.Function):
     @staticmethod
     def forward(ctx, lamb_l1: float, lamb_entropy: float, *values: torch.Tensor):
         total, grads = spline_penalty(list(values), lamb_l1, lamb_entropy)
-        ctx.save_for_backward(*grads)
+        ctx.save_for_backward(*grads, *values)
+        ctx.lambs = (lamb_l1, lamb_entropy)
         return total
 
     @staticmethod
     def backward(ctx, g):
-        return None, None, *(g * d for d in ctx.saved_tensors)
+        saved = ctx.saved_tensors
+        n = len(saved) // 2
+        if torch.is_grad_enabled():
+            # create_graph=True: the saved gradients have no graph in the magnitudes, so
+            # autograd differentiates the penalty's plain operations instead (higher.py)
+            from .higher import differentiable_backward
+
+            grads = differentiable_backward(
+                lambda *v: [spline_penalty(list(v), *ctx.lambs)[0]],
+                saved[n:],
+                ctx.needs_input_grad[2:],
+                [g],
+            )
+            return None, None, *grads
+        return None, None, *(g * d for d in saved[:n])
 
 
 def coef_penalty(coefs: list[torch.Tensor], lamb_coef: float, lamb_coefdiff: float):

@@ -157,8 +157,7 @@ class _Basis(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, kn: Knots) -> torch.Tensor:
         value, prev = recursion(x.t().unsqueeze(1), kn)
-        if kn.dinv is not None:
-            ctx.save_for_backward(prev)
+        ctx.save_for_backward(x, prev if kn.dinv is not None else None)
         ctx.kn = kn
         return value
 
@@ -167,7 +166,19 @@ class _Basis(torch.autograd.Function):
         kn = ctx.kn
         if kn.dinv is None or not ctx.needs_input_grad[0]:
             return None, None
-        (prev,) = ctx.saved_tensors
+        x, prev = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            # create_graph=True: differentiate the plain-ops recursion instead, so that the
+            # result has a graph in x (a second derivative through basis_deriv_grad would be 0)
+            from .higher import differentiable_backward
+
+            (gx,) = differentiable_backward(
+                lambda x: [basis_reference(x, kn.knots.squeeze(2), len(kn.inv)).permute(1, 2, 0)],
+                [x],
+                [True],
+                [grad_out],
+            )
+            return gx, None
         return basis_deriv_grad(prev, kn, grad_out).t(), None
 
 

@@ -8,10 +8,11 @@ from a snapshot, and a step that produces a non-finite loss or parameter is roll
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -20,6 +21,7 @@ from .data import check_dataset
 from .lbfgs import LBFGS
 from .objective import loss_and_grad, tape_ok
 from .regularizer import REG_METRICS, coef_penalty, edge_penalty
+from .threads import OneThread
 
 __all__ = ["Diverged", "Trainer", "fit"]
 
@@ -73,6 +75,12 @@ class Trainer:
         self.data = check_dataset(
             dataset, model.width[0], model.width[-1], dtype=model.dtype, device=model.device
         )
+        if loss_fn is None and self.data["train_label"].dim() == 1:
+            raise ValueError(
+                "the labels are class indices (1-D integers), which the default mean squared "
+                "error cannot compare with the model's outputs: pass "
+                "loss_fn=torch.nn.CrossEntropyLoss(), or give float labels [rows, width[-1]]"
+            )
         model.reg_metric = metric
         model.train_input = self.data["train_input"]
         self.opt_name = opt
@@ -104,7 +112,14 @@ class Trainer:
         if self.opt_name == "LBFGS":
             # ours, not torch's: torch's drops curvature pairs below a fixed 1e-10 (lbfgs.py)
             self._optimizer = LBFGS(
-                self._params, lr=self.lr, history_size=10, max_iter=self.max_iter
+                self._params,
+                lr=self.lr,
+                history_size=10,
+                max_iter=self.max_iter,
+                line_search_fn="strong_wolfe",
+                tolerance_grad=1e-32,
+                tolerance_change=1e-32,
+                tolerance_ys=1e-32,
             )
         else:
             self._optimizer = torch.optim.Adam(self._params, lr=self.lr)
@@ -124,6 +139,14 @@ class Trainer:
         return x[idx], y[idx]
 
     def step(self) -> dict[str, float]:
+        """One optimiser step, run on one thread but for large products (:mod:`.threads`): on
+        a machine whose cores are busy (a browser drawing the widget) the pool's wake-ups cost
+        more than a second thread gains; the caller's thread count is back when it returns or
+        raises. See :meth:`_step`."""
+        with OneThread():
+            return self._step()
+
+    def _step(self) -> dict[str, float]:
         """One optimiser step (for LBFGS up to ``max_iter`` inner iterations, as pykan).
 
         Returns ``{"step", "train_loss", "test_loss", "reg", "loss"}`` (losses as RMSE). On a
@@ -277,6 +300,46 @@ class Trainer:
         self._build_optimizer()
 
 
+class _Frames:
+    """``fit(save_fig=True)``: one picture of the model per step in ``img_folder`` (pykan's
+    ``{img_folder}/{step}.jpg``), drawn by ``model.plot``; without it, a warning once."""
+
+    def __init__(self, model, folder, in_vars, out_vars, beta):
+        self.model, self.folder = model, os.fspath(folder)
+        self.kw = {"in_vars": in_vars, "out_vars": out_vars, "beta": beta}
+        self.ok = callable(getattr(model, "plot", None))
+        if not self.ok:
+            warnings.warn(
+                "fit(save_fig=True) writes no frames: this kan_widget has no model.plot() to "
+                "draw them (the live KANWidget shows training instead)",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+    def write(self, step: int) -> None:
+        if not self.ok:
+            return
+        import matplotlib.pyplot as plt
+
+        os.makedirs(self.folder, exist_ok=True)
+        fig = self.model.plot(title=f"Step {step}", **self.kw)
+        fig = fig if fig is not None else plt.gcf()
+        try:
+            fig.savefig(os.path.join(self.folder, f"{step}.jpg"), bbox_inches="tight", dpi=200)
+        finally:
+            plt.close(fig)
+
+
+def _metric_value(v: Any) -> Any:
+    """A ``metrics`` callable's result as pykan records it: a number (``.item()`` of a
+    one-element tensor or array); anything else is kept as returned."""
+    if isinstance(v, torch.Tensor) and v.numel() == 1:
+        return v.item()
+    if hasattr(v, "item") and getattr(v, "size", None) == 1:  # numpy scalars and arrays
+        return v.item()
+    return v
+
+
 def fit(
     model,
     dataset: dict,
@@ -295,8 +358,17 @@ def fit(
     start_grid_update_step: int = -1,
     stop_grid_update_step: int = 50,
     batch: int = -1,
-    metrics: list[Callable] | None = None,
+    metrics: Sequence[Callable] | None = None,
+    save_fig: bool = False,
+    in_vars: Sequence | None = None,
+    out_vars: Sequence | None = None,
+    beta: float = 3,
+    save_fig_freq: int = 1,
+    img_folder: str = "./video",
+    singularity_avoiding: bool = False,
+    y_th: float = 1000.0,
     reg_metric: str | None = None,
+    display_metrics: Sequence[str] | None = None,
     callback: Callable[[int, dict], Any] | None = None,
     stop_event: threading.Event | None = None,
     verbose: bool = False,
@@ -311,7 +383,15 @@ def fit(
       mean |phi| is ``"edge_mean_abs"``; see :mod:`kan_widget.regularizer`).
     - ``callback(step, metrics)`` runs after every step; returning ``False`` stops cleanly.
       ``stop_event`` (a ``threading.Event``) stops at the next step boundary.
-    - Nothing is written to disk (pykan's ``save_fig``/checkpoints are not offered).
+    - ``metrics``: callables without arguments; each one's result is recorded after every step
+      as a float under its ``__name__`` (pykan's ``results['train_acc'][-1]``).
+    - ``singularity_avoiding``: symbolic edges train through pykan's forms of their functions
+      capped at ``y_th`` near a singularity (:mod:`kan_widget.singular`).
+    - ``save_fig``: after every ``save_fig_freq``-th step, ``model.plot(in_vars=..., out_vars=...,
+      beta=..., title="Step n")`` is written to ``img_folder/n.jpg`` (pykan's video frames;
+      the folder is made if needed). Nothing else is written to disk.
+    - ``display_metrics``: accepted for pykan's signature (it chooses what pykan's progress bar
+      shows); ``verbose=True`` prints every logged step's losses.
 
     Returns ``{"train_loss": [...], "test_loss": [...], "reg": [...]}`` (RMSE per step), plus one
     list per ``metrics`` callable, and ``"stopped"``: why training ended early (or ``None``). A
@@ -319,6 +399,9 @@ def fit(
     """
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
         raise ValueError(f"steps must be an int >= 0; got {steps!r}")
+    if save_fig and (not isinstance(save_fig_freq, int) or save_fig_freq < 1):
+        raise ValueError(f"save_fig_freq must be an int >= 1; got {save_fig_freq!r}")
+    frames = _Frames(model, img_folder, in_vars, out_vars, beta) if save_fig else None
     trainer = Trainer(
         model,
         dataset,
@@ -348,7 +431,8 @@ def fit(
             history["stopped"] = "stop_event"
             break
         try:
-            m = trainer.step()
+            with model.singularity_avoiding(y_th if singularity_avoiding else None):
+                m = trainer.step()
         except Diverged as e:
             warnings.warn(str(e), RuntimeWarning, stacklevel=3)
             history["stopped"] = str(e)
@@ -357,15 +441,18 @@ def fit(
         history["test_loss"].append(m["test_loss"])
         history["reg"].append(m["reg"])
         for f in metrics or []:
-            history[f.__name__].append(f())
+            history[f.__name__].append(_metric_value(f()))
         if verbose and log and m["step"] % log == 0:
             print(
                 f"step {m['step']:4d} | train {m['train_loss']:.3e} | test {m['test_loss']:.3e} "
                 f"| reg {m['reg']:.3e} | {time.perf_counter() - t0:.1f}s"
             )
+        if frames is not None and m["step"] % save_fig_freq == 0:
+            frames.write(int(m["step"]))
         if callback is not None and callback(int(m["step"]), m) is False:
             history["stopped"] = "callback"
             break
     # scores for prune/plot/symbolic come from the training data, not the test set (pykan)
-    model.attribute(trainer.data["train_input"])
+    with OneThread():
+        model.attribute(trainer.data["train_input"])
     return history

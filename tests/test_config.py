@@ -30,7 +30,19 @@ OPTIONS = {
     "scale_base_mu": 0.1,
     "scale_base_sigma": 0.5,
     "grid_min_span": 0.25,
+    "auto_save": False,
+    "ckpt_path": "./elsewhere",
+    "sp_trainable": False,
+    "sb_trainable": False,
+    "sparse_init": True,
+    "symbolic_enabled": False,
+    "save_act": False,
+    "first_init": False,
+    "state_id": 3,
+    "round": 2,
 }
+# options whose only supported value is the default (with why, in the error)
+DEFAULT_ONLY = {"affine_trainable": True}
 WIDTH = [2, 3, 1]
 
 
@@ -64,16 +76,25 @@ def _same_model(a: KAN, b: KAN) -> None:
             lb.grid_eps,
             lb.base_fun_name,
         )
+        # the options that live on the layers
+        assert la.symbolic_enabled == lb.symbolic_enabled == a.config.symbolic_enabled
+        assert la.scale_sp.requires_grad == lb.scale_sp.requires_grad == a.config.sp_trainable
+        assert la.scale_base.requires_grad == lb.scale_base.requires_grad == a.config.sb_trainable
 
 
 def test_options_here_are_every_field_and_none_is_its_default():
     fields = {f.name: f.default for f in dataclasses.fields(KANConfig)}
-    assert set(OPTIONS) == set(fields)
+    assert set(OPTIONS) | set(DEFAULT_ONLY) == set(fields)
+    for name, value in DEFAULT_ONLY.items():
+        with pytest.raises(ValueError, match=name):
+            KANConfig(**{name: value})
     for name, value in OPTIONS.items():
         assert value != fields[name], name
     config = KANConfig(**OPTIONS)
     assert KAN(WIDTH, **OPTIONS).config == config
-    assert {f.name: getattr(config, f.name) for f in dataclasses.fields(config)} == OPTIONS
+    assert {
+        f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name in OPTIONS
+    } == OPTIONS
 
 
 def test_from_config_is_the_constructor(model):
@@ -184,6 +205,15 @@ def test_dict_round_trip_and_format_1_files():
         ("scale_base_mu", float("nan"), "scale_base_mu"),
         ("scale_base_sigma", "1", "scale_base_sigma"),
         ("grid_min_span", -1.0, "grid_min_span"),
+        ("sp_trainable", 1, "sp_trainable must be True or False"),
+        ("sparse_init", "yes", "sparse_init"),
+        ("symbolic_enabled", None, "symbolic_enabled"),
+        ("save_act", 0, "save_act"),
+        ("affine_trainable", True, "affine_trainable=True is not supported"),
+        ("ckpt_path", 3, "ckpt_path"),
+        ("state_id", -1, "state_id"),
+        ("round", 1.5, "round"),
+        ("auto_save", 1, "auto_save"),
     ],
 )
 def test_bad_options_are_refused_by_name(option, value, match):

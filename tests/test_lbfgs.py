@@ -7,6 +7,14 @@ import torch
 from kan_widget.lbfgs import LBFGS
 
 
+def _ours(params, **kw):
+    """The trainer's settings (pykan's fit): strong Wolfe, tolerances 1e-32, history 10."""
+    settings = dict(
+        line_search_fn="strong_wolfe", tolerance_grad=1e-32, tolerance_change=1e-32, history_size=10
+    )
+    return LBFGS(params, **{**settings, **kw})
+
+
 def _minimise(opt_factory, x0, f, steps):
     x = torch.nn.Parameter(x0.clone())
     opt = opt_factory([x])
@@ -29,7 +37,7 @@ def rosenbrock(x):
 
 def test_rosenbrock_converges():
     x, loss = _minimise(
-        lambda p: LBFGS(p, max_iter=20),
+        lambda p: _ours(p, max_iter=20),
         torch.tensor([-1.5, 2.0], dtype=torch.float64),
         rosenbrock,
         10,
@@ -46,7 +54,7 @@ def test_keeps_curvature_pairs_torch_drops():
         return 0.5 * (a * x * x).sum()
 
     x0 = torch.ones(20, dtype=torch.float64)
-    _, ours = _minimise(lambda p: LBFGS(p, max_iter=20), x0, f, 5)
+    _, ours = _minimise(lambda p: _ours(p, max_iter=20), x0, f, 5)
     _, theirs = _minimise(
         lambda p: torch.optim.LBFGS(
             p,
@@ -93,7 +101,7 @@ def test_same_iterates_as_torch_lbfgs_when_pairs_are_kept():
             path.append(torch.cat([xs[0].detach(), xs[1].detach().reshape(-1)]))
         return path
 
-    ours = run(lambda p: LBFGS(p, max_iter=5, history_size=3))
+    ours = run(lambda p: _ours(p, max_iter=5, history_size=3))
     theirs = run(
         lambda p: torch.optim.LBFGS(
             p,
@@ -107,6 +115,40 @@ def test_same_iterates_as_torch_lbfgs_when_pairs_are_kept():
     for mine, ref in zip(ours, theirs):
         torch.testing.assert_close(mine, ref, rtol=1e-9, atol=1e-12)
     assert not torch.equal(ours[0], ours[-1])
+
+
+def test_pykans_constructor_arguments_and_the_fixed_step_mode():
+    """pykan's ``LBFGS(params, lr, max_iter, max_eval, tolerance_grad, tolerance_change,
+    tolerance_ys, history_size, line_search_fn)`` with its defaults: without a line search the
+    iterates are torch's fixed-step L-BFGS (pairs far above 1e-10 here)."""
+    gen = torch.Generator().manual_seed(2)
+    a = torch.randn(8, 8, dtype=torch.float64, generator=gen)
+    q = a @ a.T / 8 + torch.eye(8, dtype=torch.float64)
+
+    def f(x):
+        return 0.5 * x @ q @ x - x.sum()
+
+    x0 = torch.zeros(8, dtype=torch.float64)
+    for kw in ({}, {"line_search_fn": "strong_wolfe"}):
+        for lr in (1.0, 0.5):
+            args = {"lr": lr, "max_iter": 7, **kw}
+            mine, _ = _minimise(lambda p, a=args: LBFGS(p, **a), x0, f, 3)
+            ref, _ = _minimise(lambda p, a=args: torch.optim.LBFGS(p, **a), x0, f, 3)
+            torch.testing.assert_close(mine, ref, rtol=1e-9, atol=1e-12)
+    opt = LBFGS([torch.nn.Parameter(x0.clone())])
+    group = opt.param_groups[0]
+    assert (group["tolerance_grad"], group["tolerance_change"], group["history_size"]) == (
+        1e-7,
+        1e-9,
+        100,
+    )
+    assert group["line_search_fn"] is None and group["max_eval"] == 25
+    p = torch.nn.Parameter(x0.clone())
+    LBFGS([{"params": [p]}], max_eval=3)  # one parameter group, as an Optimizer takes
+    import pytest
+
+    with pytest.raises(ValueError, match="line_search_fn"):
+        LBFGS([p], line_search_fn="backtracking")
 
 
 def test_constructing_it_does_not_import_dynamo():

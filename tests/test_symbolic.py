@@ -23,9 +23,9 @@ from kan_widget.symbolic import (
     rank,
     snap_numbers,
     suggest_symbolic,
-    symbolic_formula,
     unfix_symbolic,
 )
+from kan_widget.symbolic.formula import formula
 from kan_widget.symbolic.library import resolve_lib
 
 PYKAN_COMPLEXITY = {
@@ -441,7 +441,7 @@ def test_fixed_edges_train_and_give_formula():
     fix_symbolic(model, 0, 1, 0, "x^2", fit_params=False)
     hist = model.fit(ds, opt="LBFGS", steps=30, update_grid=False)
     assert hist["train_loss"][-1] < 1e-4
-    (f,) = symbolic_formula(model, digits=3)
+    (f,) = formula(model, digits=3)
     x1, x2 = sympy.symbols("x_1 x_2")
     grid = np.random.default_rng(0).uniform(-1, 1, (50, 2))
     num = sympy.lambdify((x1, x2), f)(grid[:, 0], grid[:, 1])
@@ -538,7 +538,7 @@ def test_hand_fixed_network_formula_exact():
         ["tanh", "log", "x"],
         torch.tensor([[1.0, 0.0, 1.0, 0.0], [2.0, 0.0, 1.0, 0.0], [1.0, 0.0, -1.0, 0.25]]),
     )
-    (f,) = symbolic_formula(model, var=["p", "q"])
+    (f,) = formula(model, var=["p", "q"])
     p, q = sympy.symbols("p q")
     h0 = 3 * sympy.sin(2 * p + sympy.Rational(1, 2)) + 1 + (q - 1) ** 2 / 2
     h1 = sympy.exp(p)
@@ -549,7 +549,7 @@ def test_hand_fixed_network_formula_exact():
     diff = sympy.simplify(clean(f, 6, simplify=False) - expected)
     assert not diff.free_symbols and abs(float(diff)) < 1e-6
     assert f.free_symbols == {p, q}
-    assert symbolic_formula(model, var=["p", "q"], simplify=False)[0].has(sympy.exp)
+    assert formula(model, var=["p", "q"], simplify=False)[0].has(sympy.exp)
     # the formula is the network: same numbers at points where every function is defined
     xs = torch.tensor([[0.3, 0.8], [-0.5, 1.7], [0.9, -0.4]])
     num = sympy.lambdify((p, q), f)(xs[:, 0].double().numpy(), xs[:, 1].double().numpy())
@@ -561,11 +561,11 @@ def test_formula_needs_symbolic_edges():
     model = KAN([2, 1], seed=0)
     model.layers[0].set_symbolic([0], [0], ["sin"], torch.tensor([[1.0, 0.0, 1.0, 0.0]]))
     with pytest.raises(ValueError, match=r"not symbolic yet: \(0, 1, 0\)"):
-        symbolic_formula(model)
-    (f,) = symbolic_formula(model, allow_numeric=True)
+        formula(model)
+    (f,) = formula(model, allow_numeric=True)
     assert "phi_0_1_0" in str(f)
     with pytest.raises(ValueError, match="has 1 entries but the model has 2 inputs"):
-        symbolic_formula(model, var=["a"], allow_numeric=True)
+        formula(model, var=["a"], allow_numeric=True)
 
 
 def test_rounding_and_snapping():
@@ -636,11 +636,11 @@ def test_canonical_pipeline_float32(seed):
     auto_symbolic(model, lib=["x", "x^2", "exp", "sin"])
     losses += model.fit(ds, opt="LBFGS", steps=50)["train_loss"]
     assert all(math.isfinite(v) for v in losses)
-    (formula,) = symbolic_formula(model, digits=2)
+    (expr,) = formula(model, digits=2)
     x1, x2 = sympy.symbols("x_1 x_2")
-    if formula != sympy.exp(sympy.sin(sympy.pi * x1) + x2**2) and width != [2, 1, 1]:
-        pytest.xfail(f"pruned to {width}, not [2, 1, 1]; formula {formula}")
-    assert formula == sympy.exp(sympy.sin(sympy.pi * x1) + x2**2), formula
+    if expr != sympy.exp(sympy.sin(sympy.pi * x1) + x2**2) and width != [2, 1, 1]:
+        pytest.xfail(f"pruned to {width}, not [2, 1, 1]; expr {expr}")
+    assert expr == sympy.exp(sympy.sin(sympy.pi * x1) + x2**2), expr
 
 
 def test_fully_symbolic_layer_skips_splines_exactly():

@@ -42,8 +42,10 @@ def dataset():
 
 @pytest.fixture
 def w(dataset):
-    # Adam: one cheap forward/backward per step, so thread tests run many steps quickly
-    widget = KANWidget(KAN([2, 5, 1], seed=1), dataset, opt="Adam")
+    # Adam: one cheap forward/backward per step, so thread tests run many steps quickly.
+    # val_frac=0: these tests compare with the engine on every training row (the validation
+    # split has its own tests below, with the default val_frac)
+    widget = KANWidget(KAN([2, 5, 1], seed=1), dataset, opt="Adam", val_frac=0)
     yield widget
     widget.close()
 
@@ -131,6 +133,17 @@ def test_construct_publishes_state(w):
         "can_undo",
         "can_redo",
         "busy",
+        "val_loss",
+        "train_r2",
+        "val_r2",
+        "test_r2",
+        "n_train",
+        "n_val",
+        "n_test",
+        "notes",
+        "best_step",
+        "can_back_to_best",
+        "symbolify",
     }
 
 
@@ -863,7 +876,7 @@ def test_spec_trait_is_the_protocol_table(w):
     assert w.spec == messages.spec()
     assert w.get_state("spec")["spec"] == messages.spec()  # synced, JSON as is
     spec = w.spec
-    assert set(spec) == {"hparams", "sliders", "commands"}
+    assert set(spec) == {"hparams", "sliders", "commands", "symbolic"}
     assert spec["commands"] == {k: dict(c.fields) for k, c in messages.COMMANDS.items()}
     assert spec["sliders"] == ["lamb", "lamb_l1", "lamb_entropy", "theta", "beta"]
     keys = {

@@ -1,7 +1,7 @@
 """Symbolic regression for KAN edges: the function library, batched fits, ranking, formulas.
 
 ``model.auto_symbolic()``, ``model.suggest_symbolic(l, i, j)``, ``model.fix_symbolic(l, i, j,
-name)`` and ``model.symbolic_formula()`` are the usual entry points; this package holds their
+name)`` and ``model.formula()`` are the usual entry points; this package holds their
 implementation and the pieces they are built from.
 """
 
@@ -15,6 +15,7 @@ from .api import (
     auto_symbolic,
     fix_symbolic,
     format_candidates,
+    suggest_best,
     suggest_symbolic,
     unfix_symbolic,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "rank",
     "selection_score",
     "snap_numbers",
+    "suggest_best",
     "suggest_symbolic",
     "symbolic_formula",
     "unfix_symbolic",

@@ -29,6 +29,7 @@ __all__ = [
     "auto_symbolic",
     "fix_symbolic",
     "format_candidates",
+    "suggest_best",
     "suggest_symbolic",
     "unfix_symbolic",
 ]
@@ -320,3 +321,58 @@ def auto_symbolic(
             f"{time.perf_counter() - start:.2f} s"
         )
     return sorted(chosen)
+
+
+def suggest_best(
+    model,
+    l: int,
+    i: int,
+    j: int,
+    a_range=(-10, 10),
+    b_range=(-10, 10),
+    lib=None,
+    topk: int = 5,
+    verbose: bool = True,
+    r2_loss_fun=None,
+    c_loss_fun=None,
+    weight_simple: float = 0.8,
+):
+    """pykan's ``suggest_symbolic``: ``(best_name, best_fun, r2, complexity)`` for edge
+    ``(l, i, j)``, ``best_fun`` the library's torch function; ``verbose`` prints the top ``topk``.
+
+    By default the ranking is ours (:func:`suggest_symbolic`, :mod:`kan_widget.symbolic.score`).
+    Given ``r2_loss_fun`` or ``c_loss_fun`` (pykan's defaults: ``log2(1 + 1e-5 - r2)`` and
+    ``c``), candidates are ranked by pykan's total loss ``weight_simple*c_loss_fun(c) +
+    (1 - weight_simple)*r2_loss_fun(r2)``, lowest first, on our fits. ``a_range`` and
+    ``b_range`` are accepted for pykan's signature; our fit searches ``a`` and ``b`` per
+    function (:mod:`kan_widget.symbolic.fit`) and does not need them.
+    """
+    import numpy as np
+
+    for name, rng in (("a_range", a_range), ("b_range", b_range)):
+        try:
+            lo, hi = (float(v) for v in rng)
+        except (TypeError, ValueError):
+            lo = hi = float("nan")
+        if not lo < hi:
+            raise ValueError(f"{name} must be (low, high) with low < high; got {rng!r}")
+    if not isinstance(topk, int) or topk < 1:
+        raise ValueError(f"topk must be a positive int; got {topk!r}")
+    custom = r2_loss_fun is not None or c_loss_fun is not None
+    n_all = len(resolve_lib(lib))
+    rows = suggest_symbolic(
+        model, l, i, j, lib=lib, topk=n_all if custom else topk, weight_simple=weight_simple
+    )
+    if custom:
+        r2_loss = r2_loss_fun or (lambda x: np.log2(1 + 1e-5 - x))
+        c_loss = c_loss_fun or (lambda x: x)
+        r2s = np.array([r.r2 for r in rows])
+        cs = np.array([r.complexity for r in rows])
+        loss = weight_simple * np.asarray(c_loss(cs), dtype=float) + (1 - weight_simple) * (
+            np.asarray(r2_loss(r2s), dtype=float)
+        )
+        rows = [rows[k] for k in np.argsort(loss, kind="stable")[:topk]]
+    if verbose:
+        print(format_candidates(rows))
+    best = rows[0]
+    return best.name, get_function(best.name).torch_fn, best.r2, best.complexity

@@ -7,7 +7,8 @@ its domain on the training data, else the guard the model's safe torch form appl
 is kept only when it does not change the values on the training inputs.
 Formulas can be rounded (:func:`ex_round`) and have their numbers snapped to nearby integers,
 simple fractions and multiples of pi (:func:`snap_numbers`); :func:`clean` does both and
-simplifies. ``sympy.latex(expr)`` turns any of them into LaTeX.
+simplifies. ``sympy.latex(expr)`` turns any of them into LaTeX. :func:`formula` gives the clean list
+(``model.formula()``); :func:`symbolic_formula` is pykan's ``(formulas, variables)``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "clean",
     "edge_expr",
     "ex_round",
+    "formula",
     "input_symbols",
     "numeric_edges",
     "snap_numbers",
@@ -86,8 +88,7 @@ def numeric_edges(model) -> list[tuple[int, int, int]]:
     return out
 
 
-def _layer_exprs(model, var) -> list[sympy.Expr]:
-    xs: list[sympy.Expr] = input_symbols(model.layers[0].in_dim, var)
+def _layer_exprs(model, xs: list[sympy.Expr]) -> list[sympy.Expr]:
     acts = _layer_inputs(model)
     for l, layer in enumerate(model.layers):
         mask = layer.mask.detach().cpu()
@@ -110,14 +111,23 @@ def _layer_exprs(model, var) -> list[sympy.Expr]:
     return xs
 
 
-def symbolic_formula(
-    model, var=None, simplify: bool = True, digits: int | None = None, allow_numeric: bool = False
-) -> list[sympy.Expr]:
-    """One sympy expression per model output, in the input names ``var`` (default ``x_1 ..``).
+def _check_symbolic(model, allow_numeric: bool) -> None:
+    numeric = numeric_edges(model)
+    if numeric and not allow_numeric:
+        shown = ", ".join(str(e) for e in numeric[:8]) + (" ..." if len(numeric) > 8 else "")
+        raise ValueError(
+            f"{len(numeric)} active edge(s) are not symbolic yet: {shown}. Fix them with "
+            "auto_symbolic() or fix_symbolic(l, i, j, name), or pass allow_numeric=True to "
+            "show them as phi_l_i_j(x)"
+        )
 
-    Unlike pykan's ``symbolic_formula`` (which returns ``(formulas, input_symbols)`` and never
-    simplifies), this returns **only the list of formulas**; the symbols are
-    ``sorted(expr.free_symbols, key=str)`` or simply the names you passed.
+
+def formula(
+    model, var=None, digits: int | None = None, simplify: bool = True, allow_numeric: bool = False
+) -> list[sympy.Expr]:
+    """One clean sympy expression per model output, in the input names ``var`` (default
+    ``x_1 ..``): ``model.formula()``. pykan's ``symbolic_formula`` (``(formulas, symbols)``,
+    never simplified) is :func:`symbolic_formula`.
 
     - ``simplify``: constant factors are pulled out of ``exp`` (``exp(u + k) -> e^k*exp(u)``) and
       ``sympy.simplify`` is applied with the inputs taken as real (``log(exp(x)) -> x``); it is
@@ -134,15 +144,8 @@ def symbolic_formula(
       ``allow_numeric=True``, in which case it appears as an undefined function
       ``phi_l_i_j(x)``.
     """
-    numeric = numeric_edges(model)
-    if numeric and not allow_numeric:
-        shown = ", ".join(str(e) for e in numeric[:8]) + (" ..." if len(numeric) > 8 else "")
-        raise ValueError(
-            f"{len(numeric)} active edge(s) are not symbolic yet: {shown}. Fix them with "
-            "auto_symbolic() or fix_symbolic(l, i, j, name), or pass allow_numeric=True to "
-            "show them as phi_l_i_j(x)"
-        )
-    outs = _layer_exprs(model, var)
+    _check_symbolic(model, allow_numeric)
+    outs = _layer_exprs(model, input_symbols(model.layers[0].in_dim, var))
     result = []
     for expr in outs:
         if digits is not None:
@@ -151,6 +154,71 @@ def symbolic_formula(
             expr = _simplify_checked(expr, input_symbols(model.layers[0].in_dim, var), model)
         result.append(sympy.sympify(expr))
     return result
+
+
+def symbolic_formula(
+    model,
+    var=None,
+    normalizer=None,
+    output_normalizer=None,
+    *,
+    simplify: bool = False,
+    allow_numeric: bool = False,
+) -> tuple[list[sympy.Expr], list[sympy.Expr]]:
+    """pykan's ``symbolic_formula``: ``(formulas, variables)``, one sympy expression per output
+    and the input symbols (``x_1 ..``, or ``var``: names or sympy expressions), so that
+    ``model.symbolic_formula()[0][0]`` is the first output's formula.
+
+    - ``normalizer``: ``(means, stds)`` of the inputs; the formula is in the raw inputs,
+      ``x -> (x - mean)/std`` (for a model trained on normalised inputs).
+    - ``output_normalizer``: ``(means, stds)`` of the outputs; the formula gives the raw
+      outputs, ``y -> y*std + mean``.
+    - ``simplify`` (ours, default off as pykan's): as in :func:`formula`.
+    - Unlike pykan, an active edge that is still a spline raises ``ValueError`` (pykan silently
+      counts it as 0) unless ``allow_numeric=True``.
+
+    :func:`formula` (``model.formula()``) gives the cleaned, simplified list instead.
+    """
+    _check_symbolic(model, allow_numeric)
+    n_in, n_out = model.layers[0].in_dim, model.layers[-1].out_dim
+    if var is not None and not isinstance(var, str) and isinstance(var, Sequence) and var:
+        if all(isinstance(v, sympy.Expr) for v in var):
+            if len(var) != n_in:
+                raise ValueError(f"var has {len(var)} entries but the model has {n_in} inputs")
+            x0: list[sympy.Expr] = list(var)
+        else:
+            x0 = list(input_symbols(n_in, var))
+    else:
+        x0 = list(input_symbols(n_in, var))
+    xs = list(x0)
+    if normalizer is not None:
+        mean, std = _pair(normalizer, n_in, "normalizer", "inputs")
+        xs = [(x - m) / s for x, m, s in zip(xs, mean, std, strict=True)]
+    outs = _layer_exprs(model, xs)
+    if output_normalizer is not None:
+        mean, std = _pair(output_normalizer, n_out, "output_normalizer", "outputs")
+        outs = [y * s + m for y, m, s in zip(outs, mean, std, strict=True)]
+    if simplify:
+        outs = [_simplify_checked(y, x0, model) for y in outs]
+    return [sympy.sympify(y) for y in outs], x0
+
+
+def _pair(norm, n: int, name: str, what: str) -> tuple[list[float], list[float]]:
+    """``(means, stds)`` of ``n`` numbers each, as floats; a clear error otherwise."""
+    try:
+        mean, std = norm
+        mean = [float(v) for v in (mean.flatten() if hasattr(mean, "flatten") else mean)]
+        std = [float(v) for v in (std.flatten() if hasattr(std, "flatten") else std)]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be (means, stds), one of each per model {what[:-1]}; got {norm!r}"
+        ) from None
+    if len(mean) != n or len(std) != n:
+        raise ValueError(
+            f"{name} must hold {n} means and {n} stds (one per model {what[:-1]}); got "
+            f"{len(mean)} and {len(std)}"
+        )
+    return mean, std
 
 
 # ---------------------------------------------------------------------- number handling

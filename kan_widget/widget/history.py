@@ -15,7 +15,7 @@ __all__ = ["HISTORY_CAP", "HISTORY_LIMIT", "LOSS_KEYS", "History", "new_losses",
 
 HISTORY_LIMIT = 20  # models kept for undo
 HISTORY_CAP = 4000  # loss-curve points kept; older points are thinned 2:1 beyond this
-LOSS_KEYS = ("train_loss", "test_loss", "reg")
+LOSS_KEYS = ("train_loss", "test_loss", "reg", "val_loss")
 
 M = TypeVar("M")
 
@@ -63,7 +63,8 @@ class History(Generic[M]):
 
 def new_losses() -> dict[str, list]:
     """An empty loss curve: ``{"step": [...], "train_loss": [...], "test_loss": [...],
-    "reg": [...]}``, one entry per step in each list."""
+    "reg": [...], "val_loss": [...]}``, one entry per step in each list (``val_loss`` is
+    ``None`` when no validation rows are held out)."""
     return {"step": [], **{k: [] for k in LOSS_KEYS}}
 
 
@@ -74,7 +75,7 @@ def record_losses(
     the whole curve (the lists stay aligned)."""
     losses["step"].append(step)
     for k in LOSS_KEYS:
-        losses[k].append(metrics[k])
+        losses[k].append(metrics.get(k))
     if len(losses["step"]) > cap:
         for k in losses:
             losses[k] = losses[k][::2]

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..symbolic.library import SYMBOLIC_LIB
 from ..validation import edge_error, is_int, is_number
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "OPTIMIZERS",
     "OUTPUT_TRAITS",
     "SLIDERS",
+    "SYM_PRESETS",
     "Command",
     "CommandSpec",
     "HParam",
@@ -90,6 +92,18 @@ HPARAMS: dict[str, HParam] = {
     "steps": HParam("int", 50, "steps", 1, 100_000),
     "opt": HParam("choice", "LBFGS", "optimizer", options=OPTIMIZERS),
     "lr": HParam("float", DEFAULT_LR["LBFGS"], "learning rate", 0.0, 10.0, min_inclusive=False),
+    # Symbolify's controls (auto_symbolic's r2_threshold, weight_simple and lib)
+    "r2_threshold": HParam("float", 0.99, "r2 threshold", 0.0, 1.0),
+    "weight_simple": HParam("float", 0.8, "simplicity weight", 0.0, 1.0),
+    "sym_lib": HParam("choice", "all", "library", options=("all", "pykan", "polynomial", "trig")),
+}
+# Symbolify's library presets: names of kan_widget.symbolic.SYMBOLIC_LIB (None: all of it, as
+# it is when Symbolify runs). Sent in `spec` so the front end shows what each preset holds.
+SYM_PRESETS: dict[str, tuple[str, ...] | None] = {
+    "all": None,
+    "pykan": ("x", "x^2", "x^3", "x^4", "exp", "log", "sqrt", "tanh", "sin", "abs", "0"),
+    "polynomial": ("x", "x^2", "x^3", "x^4", "x^5", "0"),
+    "trig": ("x", "x^2", "sin", "cos", "tan", "arctan", "tanh", "0"),
 }
 # the sliders, in display order (every hyperparameter with a scale)
 SLIDERS: tuple[str, ...] = ("lamb", "lamb_l1", "lamb_entropy", "theta", "beta")
@@ -124,6 +138,7 @@ COMMANDS: dict[str, CommandSpec] = {
     "fix": CommandSpec({**_EDGE, "name": "str"}, "fix_symbolic", busy="fixing"),
     "unfix": CommandSpec(_EDGE, "unfix_symbolic", busy="unfixing"),
     "refresh": CommandSpec({}, "refresh", queued=False),
+    "back_to_best": CommandSpec({}, "back_to_best", busy="restoring the best step"),
 }
 
 MAX_GRID = 1000  # far past any useful grid; stops a typo from allocating gigabytes
@@ -150,6 +165,12 @@ def spec() -> dict[str, Any]:
         "hparams": {name: p.to_json() for name, p in HPARAMS.items()},
         "sliders": list(SLIDERS),
         "commands": {kind: dict(c.fields) for kind, c in COMMANDS.items()},
+        "symbolic": {
+            "library": list(SYMBOLIC_LIB),
+            "presets": {
+                k: list(SYMBOLIC_LIB) if v is None else list(v) for k, v in SYM_PRESETS.items()
+            },
+        },
     }
 
 

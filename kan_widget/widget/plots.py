@@ -157,13 +157,18 @@ class Plots:
     # ------------------------------------------------------------------ building
     def _build_loss(self) -> None:
         sx, sy, sr = bq.LinearScale(), bq.LogScale(), bq.LogScale()
-        colors = {"train RMSE": "#1f77b4", "test RMSE": "#ff7f0e", "reg": "#7f7f7f"}
+        colors = {
+            "train RMSE": "#1f77b4",
+            "test RMSE": "#ff7f0e",
+            "val RMSE": "#2ca02c",
+            "reg": "#7f7f7f",
+        }
         self.loss_lines = bq.Lines(
             x=np.zeros(0),
-            y=np.zeros((2, 0)),
+            y=np.zeros((3, 0)),
             scales={"x": sx, "y": sy},
-            labels=["train RMSE", "test RMSE"],
-            colors=[colors["train RMSE"], colors["test RMSE"]],
+            labels=["train RMSE", "test RMSE", "val RMSE"],
+            colors=[colors["train RMSE"], colors["test RMSE"], colors["val RMSE"]],
         )
         self.reg_lines = bq.Lines(
             x=np.zeros(0),
@@ -190,6 +195,7 @@ class Plots:
             [
                 ("train RMSE", colors["train RMSE"], False),
                 ("test RMSE", colors["test RMSE"], False),
+                ("validation RMSE", colors["val RMSE"], False),
                 ("reg (right axis)", colors["reg"], True),
             ]
         )
@@ -343,15 +349,21 @@ class Plots:
         train = np.asarray(history["train_loss"], dtype=np.float64)[idx]
         test = np.asarray(history["test_loss"], dtype=np.float64)[idx]
         reg = np.asarray(history["reg"], dtype=np.float64)[idx]
+        # validation: NaN (a gap) where no validation rows are held out
+        raw_val = history.get("val_loss", [])
+        val = np.asarray(
+            [np.nan if v is None else v for v in raw_val] if len(raw_val) == n else [np.nan] * n,
+            dtype=np.float64,
+        )[idx]
         with self.loss_lines.hold_sync():
             self.loss_lines.x = steps
-            self.loss_lines.y = np.stack([train, test]) if n else np.zeros((2, 0))
+            self.loss_lines.y = np.stack([train, test, val]) if n else np.zeros((3, 0))
         # a log axis cannot show reg = 0 (lambda = 0): leave those steps out
         pos = reg > 0
         with self.reg_lines.hold_sync():
             self.reg_lines.x = steps[pos]
             self.reg_lines.y = reg[pos]
-        self._update_ticks(steps, np.concatenate([train, test]), reg[pos])
+        self._update_ticks(steps, np.concatenate([train, test, val]), reg[pos])
 
     def _update_ticks(self, steps: np.ndarray, loss: np.ndarray, reg: np.ndarray) -> None:
         def span(v: np.ndarray, log: bool) -> tuple[float, float] | None:

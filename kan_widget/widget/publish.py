@@ -45,6 +45,7 @@ class Publisher:
         *,
         get_model: Callable[[], Any],
         model_status: Callable[[], dict],
+        metrics: Callable[[], dict],
         losses: dict[str, list],
         x,
         n_points: int,
@@ -56,6 +57,7 @@ class Publisher:
         self._plots = plots
         self._get_model = get_model
         self._model_status = model_status
+        self._metrics = metrics
         self._losses = losses
         self._x = x
         self._n_points = n_points
@@ -67,6 +69,10 @@ class Publisher:
             "step": 0,
             "train_loss": None,
             "test_loss": None,
+            "val_loss": None,
+            "train_r2": None,
+            "val_r2": None,
+            "test_r2": None,
             "reg": None,
             "steps_per_s": None,
             "n_edge": 0,
@@ -76,6 +82,14 @@ class Publisher:
             "can_undo": False,
             "can_redo": False,
             "busy": None,
+            # honest numbers (metrics.py): rows per split, warnings, the best validation step
+            "n_train": 0,
+            "n_val": 0,
+            "n_test": 0,
+            "notes": [],
+            "best_step": None,
+            "can_back_to_best": False,
+            "symbolify": None,
         }
         self.version = 0  # structure.version
         self.fit_drawn = -math.inf  # when the fit view was last redrawn (time.monotonic)
@@ -147,7 +161,7 @@ class Publisher:
             values.update(
                 formula=w.formula, inspector=w.inspector, inspector_points=w.inspector_points
             )
-        self.send_buffers({"message": message}, values, force=force)
+        self.send_buffers({"message": message, **self._metrics()}, values, force=force)
 
     def next_gap(self, cost: float) -> float:
         """Seconds to leave before the next live push, given that this one took ``cost`` s."""
@@ -157,7 +171,8 @@ class Publisher:
         """The status fields of the loss curve's last point."""
         h = self._losses
         last = {
-            k: fmt.finite(h[k][-1]) if h[k] else None for k in ("train_loss", "test_loss", "reg")
+            k: fmt.finite(h[k][-1]) if h[k] and h[k][-1] is not None else None
+            for k in ("train_loss", "test_loss", "reg", "val_loss")
         }
         return {**last, "steps_per_s": steps_per_s}
 
@@ -179,6 +194,7 @@ class Publisher:
             done.update(message=f"training failed at step {step}", error=describe_error(error))
         try:
             rescore()
+            done.update(self._metrics())  # the numbers of the model as training left it
             values = {}
             if fmt.has_symbolic(self._get_model()):  # trained (a, b, c, d) change the formula
                 values["formula"] = self.formula()

@@ -38,10 +38,19 @@ from ..training import Diverged
 from ..validation import check_edge, is_int, require_int
 from . import format as fmt
 from . import messages
+from . import metrics as mx
 from . import snapshot as snap
 from .bundle import ESM
 from .history import History, new_losses, record_losses
-from .messages import COMMANDS, DEFAULT_LR, HPARAMS, check_hparam, check_state, parse_command
+from .messages import (
+    COMMANDS,
+    DEFAULT_LR,
+    HPARAMS,
+    SYM_PRESETS,
+    check_hparam,
+    check_state,
+    parse_command,
+)
 from .plots import Plots
 from .publish import Publisher
 from .runner import CommandQueue, Runner, describe_error
@@ -70,6 +79,14 @@ class KANWidget(anywidget.AnyWidget):
     traits shared with the sliders (``w.lamb = 0.01``). ``w.model`` is the current model: prune,
     refine, reset, undo, redo and the symbolic operations replace it with a new object (the old
     one is kept for undo), while training updates it in place.
+
+    Honest numbers: ``val_frac`` (default 0.2) of the training rows, chosen at random with
+    ``val_seed``, are held out of the widget's training as validation rows (``val_frac=0``: none;
+    ``model.fit`` in code is unaffected and trains on every row). They watch for overfitting
+    (``status['notes']``, "overfitting: validation loss rising since step N") and keep the best
+    step's model, which :meth:`back_to_best` restores; the test rows only judge. The status line
+    says "trained on N rows, validated on M, tested on K" and shows each split's RMSE and R²,
+    recomputed on the current model after every command.
     """
 
     _esm = ESM  # the bundle carries its CSS: no _css
@@ -83,6 +100,9 @@ class KANWidget(anywidget.AnyWidget):
     steps = _hparam_trait("steps")
     opt = _hparam_trait("opt")
     lr = _hparam_trait("lr")
+    r2_threshold = _hparam_trait("r2_threshold")
+    weight_simple = _hparam_trait("weight_simple")
+    sym_lib = _hparam_trait("sym_lib")
 
     # outputs: only Python writes these
     spec = t.Dict(read_only=True).tag(sync=True)  # messages.spec(), never changed
@@ -103,14 +123,35 @@ class KANWidget(anywidget.AnyWidget):
         out_vars: list[str] | None = None,
         *,
         n_points: int = 100,
+        val_frac: float = 0.2,
+        val_seed: int = 0,
         **kwargs: Any,
     ):
         if not isinstance(model, KAN):
             raise TypeError(f"model must be a kan_widget.KAN; got {type(model).__name__}")
         if not is_int(n_points) or not 2 <= n_points <= 1000:
             raise ValueError(f"n_points must be an int in 2..1000; got {n_points!r}")
+        if not (isinstance(val_frac, (int, float)) and 0 <= val_frac < 1):
+            raise ValueError(
+                f"val_frac must be a number in [0, 1) (0: no validation rows); got {val_frac!r}"
+            )
         width = model.width
         data = check_dataset(dataset, width[0], width[-1], dtype=model.dtype, device=model.device)
+        # the widget trains on (1 - val_frac) of the training rows; the rest only watch for
+        # overfitting and pick the best step (the test rows judge, they never choose)
+        self._data, _ = mx.split_validation(
+            data, float(val_frac), require_int("val_seed", val_seed)
+        )
+        data = {k: v for k, v in self._data.items() if not k.startswith("val_")}
+        self._stds = {
+            s: float(((y - y.mean(dim=0, keepdim=True)).double() ** 2).mean().sqrt())
+            for s in ("train", "val", "test")
+            if (y := self._data.get(f"{s}_label")) is not None and y.numel()
+        }
+        self._watch = mx.OverfitWatch()
+        self._watch_model: KAN | None = None  # the model object the watch has followed
+        self._spline_test: float | None = None  # the splines' test RMSE before Symbolify
+        self._symbolify_info: dict | None = None
         self._in_vars = _names(in_vars, width[0], "in_vars", "x")
         self._out_vars = _names(out_vars, width[-1], "out_vars", "y")
         # a bounded, evenly spread subset keeps each push's forward pass cheap on big data
@@ -149,6 +190,7 @@ class KANWidget(anywidget.AnyWidget):
             self._plots,
             get_model=lambda: self.model,
             model_status=self._model_status,
+            metrics=self._fresh_metrics,
             losses=self.history,
             x=self._x,
             n_points=self._n_points,
@@ -256,13 +298,67 @@ class KANWidget(anywidget.AnyWidget):
             "can_redo": self._history.can_redo,
         }
 
+    def _split_sizes(self) -> dict:
+        return {
+            f"n_{s}": int(self._data[f"{s}_input"].shape[0]) if f"{s}_input" in self._data else 0
+            for s in ("train", "val", "test")
+        }
+
+    def _r2(self, split: str, rmse: float | None) -> float | None:
+        std = self._stds.get(split)
+        if rmse is None or not std:
+            return None
+        return 1.0 - (rmse / std) ** 2  # pooled over outputs, as metrics.evaluate
+
+    def _honest(self, m: dict) -> dict:
+        """Status fields derived from metrics ``m`` of the current model: R^2, notes, best step."""
+        watching = self._watch_model is self.model
+        since = self._watch.since if watching else None
+        spline = self._spline_test if fmt.has_symbolic(self.model) else None
+        out: dict[str, Any] = {k: fmt.finite(v) if v is not None else None for k, v in m.items()}
+        for split in ("train", "val", "test"):
+            if out.get(f"{split}_r2") is None:
+                out[f"{split}_r2"] = self._r2(split, out.get(f"{split}_loss"))
+        out["notes"] = mx.notes(
+            {**out, "test_std": self._stds.get("test")}, overfit_since=since, spline_test=spline
+        )
+        out.pop("test_std", None)
+        out["best_step"] = self._watch.best_step if watching else None
+        out["can_back_to_best"] = watching and self._watch.best_state is not None
+        out["symbolify"] = self._symbolify_info
+        return {**out, **self._split_sizes()}
+
+    def _fresh_metrics(self) -> dict:
+        """The status fields of the current model, evaluated now on every split."""
+        with self._runner.model_lock:
+            m = mx.evaluate(self.model, self._data)
+        return self._honest(m)
+
+    def _tick_metrics(self) -> dict:
+        """The status fields of a live tick, from the last step's losses (no extra forward)."""
+        h = self.history
+        m = {
+            k: fmt.finite(h[k][-1]) if h[k] and h[k][-1] is not None else None
+            for k in ("train_loss", "val_loss", "test_loss")
+        }
+        return self._honest(m)
+
     def _publish_model(self, message: str, bump: bool = False, force: bool = False) -> None:
         self._pub.publish_model(message, bump=bump, force=force)
 
     # --- called on the training thread
     def _on_step(self, m: dict) -> None:
         self._step_count += 1
-        record_losses(self.history, self._step_count, m)
+        model = self.model
+        if self._watch_model is not model:  # a new model: a new training session to watch
+            self._watch.reset()
+            self._watch_model = model
+        val = None
+        if "val_input" in self._data:
+            with self._runner.model_lock:
+                val, _ = mx.rmse_r2(model, self._data["val_input"], self._data["val_label"])
+            self._watch.update(model, self._step_count, val, m.get("train_loss"))
+        record_losses(self.history, self._step_count, {**m, "val_loss": val})
 
     def _push_tick(self) -> float:
         """A live update from the training thread; returns the gap to leave before the next."""
@@ -274,7 +370,12 @@ class KANWidget(anywidget.AnyWidget):
                 _, stats = self.model.forward_stats(self._x)
                 self.model.set_scores(stats)
         self._pub.send_buffers(
-            {"running": True, **self._pub.loss_status(self._runner.steps_per_s)}, live=True
+            {
+                "running": True,
+                **self._pub.loss_status(self._runner.steps_per_s),
+                **self._tick_metrics(),
+            },
+            live=True,
         )
         return self._pub.next_gap(time.perf_counter() - t0)
 
@@ -365,8 +466,9 @@ class KANWidget(anywidget.AnyWidget):
         self._history.record(self.model)
         self._install(new, message)
 
-    def _install(self, model: KAN, message: str) -> None:
+    def _install(self, model: KAN, message: str, symbolify: dict | None = None) -> None:
         self._model = model
+        self._symbolify_info = symbolify  # Symbolify's before/after, until the next change
         self._runner.forget_trainer()
         with self._pub.lock:
             self._pub.status["error"] = None  # sent with the rest below, in one message
@@ -381,6 +483,9 @@ class KANWidget(anywidget.AnyWidget):
             self._step_count = 0
             for v in self.history.values():
                 v.clear()
+            self._watch.reset()
+            self._watch_model = None
+            self._spline_test = None
             self._replace(new, "reset")
 
     def _fresh_model(self) -> KAN:
@@ -410,18 +515,60 @@ class KANWidget(anywidget.AnyWidget):
             self._replace(new, f"refined to grid {grid}")
             return new
 
-    def auto_symbolic(self, lib=None, resume: bool = False, **kwargs: Any):
-        """Fix every edge to its best library function (``kan_widget.symbolic``), then update
-        the formula. Returns what the engine's ``auto_symbolic`` returns."""
+    def auto_symbolic(
+        self,
+        lib=None,
+        resume: bool = False,
+        *,
+        r2_threshold: float | None = None,
+        weight_simple: float | None = None,
+        **kwargs: Any,
+    ):
+        """Fix every edge whose best library function fits with r^2 >= ``r2_threshold`` to that
+        function; the other edges stay splines (drawn as such, and named ``phi_l_i_j`` in the
+        formula). Then update the formula and show the losses before and after.
+
+        ``lib``, ``r2_threshold`` and ``weight_simple`` default to the widget's controls
+        (``self.sym_lib`` preset, ``self.r2_threshold``, ``self.weight_simple``), not to pykan's
+        0.0 threshold: the widget fixes only edges that fit well. Returns what the engine's
+        ``auto_symbolic`` returns (the fixed edges).
+        """
+        th = self.r2_threshold if r2_threshold is None else r2_threshold
+        ws = self.weight_simple if weight_simple is None else weight_simple
+        for name, v in (("r2_threshold", th), ("weight_simple", ws)):
+            err = check_hparam(name, v)
+            if err:
+                raise ValueError(err)
+        if lib is None:
+            preset = SYM_PRESETS[self.sym_lib]
+            lib = None if preset is None else list(preset)
         with self._changing(resume):
             # fitting every edge takes seconds: say so before the kernel goes quiet
             n = sum(int(layer.numeric_mask().sum()) for layer in self.model.layers)
             self._set_status(
                 message=f"symbolifying: fitting {n} edge{'' if n == 1 else 's'}", error=None
             )
+            before = self._fresh_metrics()
             new = self.model.copy()
-            result = new.auto_symbolic(lib=lib, **kwargs)
-            self._replace(new, "symbolified")
+            result = new.auto_symbolic(lib=lib, r2_threshold=th, weight_simple=ws, **kwargs)
+            after = mx.evaluate(new, self._data)
+            if not fmt.has_symbolic(self.model):
+                self._spline_test = before["test_loss"]
+            kept = sum(int(layer.numeric_mask().sum()) for layer in new.layers)
+            info = {
+                "before": {k: before[k] for k in ("train_loss", "test_loss")},
+                "after": {k: fmt.finite(after[k]) for k in ("train_loss", "test_loss")},
+                "fixed": len(result),
+                "kept": kept,
+                "r2_threshold": float(th),
+            }
+            self._history.record(self.model)
+            self._install(
+                new,
+                f"symbolified {len(result)} edge{'' if len(result) == 1 else 's'} "
+                f"(r² ≥ {th:g}); {kept} kept as spline{'' if kept == 1 else 's'}",
+                symbolify=info,
+            )
             return result
 
     def fix_symbolic(self, l: int, i: int, j: int, fun, resume: bool = False, **kwargs: Any):
@@ -461,6 +608,26 @@ class KANWidget(anywidget.AnyWidget):
                 self.train()
             return True
 
+    def back_to_best(self, resume: bool = False) -> bool:
+        """Replace the model by the one at the best validation step of the current training
+        session (undoable); ``False`` (and a note) if there is none."""
+        with self._op_lock:
+            was = self._paused()
+            st = self._watch.best_state if self._watch_model is self.model else None
+            if st is None:
+                self._set_status(
+                    message="no best step to go back to: train with validation rows (val_frac > 0)"
+                )
+                return False
+            new = self.model.copy()
+            new.restore(st)
+            new.attribute(self._train_x)
+            step, val = self._watch.best_step, self._watch.best_val
+            self._replace(new, f"back to best: step {step} (validation RMSE {val:.3g})")
+            if resume and was:
+                self.train()
+            return True
+
     def refresh(self) -> None:
         """Re-send the whole model state to the front end (also when nothing changed)."""
         self._publish_model("refreshed", force=True)
@@ -478,7 +645,7 @@ class KANWidget(anywidget.AnyWidget):
         points = snap.edge_points(model, self._x, l, i, j)
         present = bool(model.layers[l].mask[i, j] > 0)
         # a removed edge has no curve to fit: show it, with no candidates
-        ranking = model.suggest_symbolic(l, i, j, topk=topk) if present else []
+        ranking = model.rank_symbolic(l, i, j, topk=topk) if present else []
         info = {
             "edge": [l, i, j],
             "score": fmt.finite(score),

@@ -22,12 +22,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 NB = "kan_e2e.ipynb"
 # cells of kan_e2e.ipynb
-SETUP, WIDGET, RECORDER, BLOCKING = 0, 1, 2, 3
+SETUP, WIDGET, RECORDER, BLOCKING, TABLE = 0, 1, 2, 3, 4
 TRAIN_STEPS = 40  # steps per Train press, typed into the steps box (LBFGS, ~0.08 s/step here)
 
 STATUS_RE = re.compile(
-    r"(?P<run>running|paused) · step (?P<step>\d+) · train loss (?P<train>\S+) · test loss "
-    r"(?P<test>\S+)"
+    r"(?P<run>running|paused) · step (?P<step>\d+) · train loss (?P<train>\S+)(?: \(R² \S+\))?"
+    r" · (?:val loss \S+(?: \(R² \S+\))? · )?test loss (?P<test>\S+)"
 )
 PREVIEW_RE = re.compile(r"Prune would remove (\d+) nodes?, (\d+) edges?")
 
@@ -604,4 +604,86 @@ def test_long_formula_scrolls_and_loss_plot_is_readable(page, jupyter_server, ke
     screenshot(page, artifacts, f"{fe}_long_formula")
     math_box.screenshot(path=str(artifacts / f"{fe}_long_formula_panel.png"))
     out.screenshot(path=str(artifacts / f"{fe}_long_formula_output.png"))
+    check_console(page)
+
+
+def test_honest_numbers_on_a_table(page, jupyter_server, kernel, artifacts):
+    """Issue 18 on a table with named columns: the names are on the diagram and in the formula;
+    the status line shows R² and the rows of each split; training on few noisy rows says it
+    overfits, and Back to best restores that step; the status line changes after Prune and
+    Symbolify (the current model's numbers), and Symbolify says what it changed."""
+    from playwright.sync_api import expect
+
+    fe = jupyter_server.frontend
+    open_notebook(page, jupyter_server)
+    run_cell(page, SETUP)
+    run_cell(page, TABLE)
+    w = widget(page)
+    w.wait_for(state="visible", timeout=120_000)
+    wait_status(
+        page, "/step 0/.test(t) && /trained on 64 rows, validated on 16, tested on 200/.test(t)"
+    )
+    diagram_text = w.locator(".kan-diagram").text_content()
+    for name in ("age", "bmi", "bp", "progression"):
+        assert name in diagram_text, f"column {name!r} is not on the diagram: {diagram_text!r}"
+    assert "R²" in status_text(page)
+    expect(button(page, "Back to best")).to_be_disabled()
+    # the theta histogram is drawn beside the slider
+    assert w.locator(".kan-theta-hist rect").count() > 0
+    assert w.locator(".kan-theta-hist .kan-theta-cut").count() == 1
+
+    # ---- Train 150 steps (the notebook set them): the overfitting note appears
+    button(page, "Train").click()
+    wait_status(page, "/paused · step 150 /.test(t)", timeout=180_000)
+    notes = w.locator(".kan-notes")
+    expect(notes).to_contain_text("overfitting: validation loss rising since step", timeout=30_000)
+    best = kernel.eval("w._watch.best_step")
+    assert f"since step {best}" in notes.inner_text()
+    assert kernel.eval("w.status['val_loss'] > 1.02 * w._watch.best_val") is True
+    expect(button(page, "Back to best")).to_be_enabled()
+    screenshot(page, artifacts, f"{fe}_table_overfitting")
+
+    # ---- Back to best: the model of that step, its numbers, the note gone; undoable
+    before = status_text(page)
+    button(page, "Back to best").click()
+    wait_status(page, f"/back to best: step {best} /.test(t)")
+    assert kernel.eval("abs(w.status['val_loss'] - w._watch.best_val) <= 1e-4 * w._watch.best_val")
+    expect(notes).not_to_contain_text("overfitting")
+    assert status_text(page) != before
+    expect(button(page, "Undo")).to_be_enabled()
+    screenshot(page, artifacts, f"{fe}_table_back_to_best")
+
+    # ---- Prune at a theta that removes something: the status line shows the new model's losses
+    set_slider(page, "theta", 700)
+    kernel.wait_for("w.theta", lambda v: v > 0.01, what="theta from the slider")
+    before = status_text(page)
+    button(page, "Prune").click()
+    wait_status(page, "/pruned /.test(t)")
+    assert status_text(page) != before
+    fresh = kernel.eval(
+        "round(w.status['train_loss'], 12) == round(__import__('kan_widget.widget.metrics', "
+        "fromlist=['x']).evaluate(w.model, w._data)['train_loss'], 12)"
+    )
+    assert fresh is True, "status.train_loss is not the pruned model's"
+
+    # ---- Symbolify at r² >= 0.9: before/after shown, the names in the formula, losses current
+    box = w.locator('input[aria-label="r2 threshold"]')
+    box.fill("0.9")
+    box.blur()
+    kernel.wait_for("w.r2_threshold", lambda v: v == 0.9, what="r2 threshold from its box")
+    before = status_text(page)
+    button(page, "Symbolify").click()
+    wait_status(page, "/symbolified /.test(t)", timeout=120_000)
+    expect(notes).to_contain_text("Symbolify: test loss", timeout=30_000)
+    assert status_text(page) != before
+    # the typeset formula (MathML: one element per letter) shows the spline edges as phi, and
+    # its text (Copy Python) is in the column names
+    shown = w.locator(".kan-formula").text_content()
+    assert "progression" in shown.replace("\n", "") or "𝜙" in shown, shown
+    text = kernel.eval("w.formula['text']")
+    assert text.startswith("progression = ") and any(n in text for n in ("age", "bmi", "bp")), text
+    expect(w.locator(".kan-formula")).to_contain_text("Partial: some edges are still splines")
+    info = kernel.eval("w.status['symbolify']")
+    assert info["after"]["test_loss"] == pytest.approx(kernel.eval("w.status['test_loss']"))
+    screenshot(page, artifacts, f"{fe}_table_symbolified")
     check_console(page)

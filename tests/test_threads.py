@@ -1,0 +1,167 @@
+"""The thread policy (kan_widget/threads.py): a training step runs on one thread but for large
+products, the caller's count is back afterwards (also on error), a user's lower count is never
+raised, and the thread count changes no number."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from kan_widget import KAN, create_dataset
+from kan_widget import threads as threads_mod
+from kan_widget.training import Trainer
+
+pytestmark = pytest.mark.skipif(
+    not threads_mod.thread_local_counts(), reason="thread counts are per thread with OpenMP only"
+)
+
+
+@pytest.fixture
+def two_threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
+def count_log(monkeypatch):
+    """Every count the engine sets, in order."""
+    log: list[int] = []
+    real = torch.set_num_threads
+
+    def spy(n: int) -> None:
+        log.append(n)
+        real(n)
+
+    monkeypatch.setattr(threads_mod.torch, "set_num_threads", spy)
+    return log
+
+
+def _data(n_var=2, n=200):
+    return create_dataset(
+        lambda x: torch.sin(x.sum(1, keepdim=True)), n_var=n_var, train_num=n, test_num=n
+    )
+
+
+def _seen_loss(seen):
+    def loss_fn(pred, y):  # runs inside the step: records the count the step runs on
+        seen.append(torch.get_num_threads())
+        return torch.mean((pred - y) ** 2)
+
+    return loss_fn
+
+
+@pytest.mark.parametrize("opt", ["LBFGS", "Adam"])
+def test_step_runs_on_one_thread_and_restores(two_threads, opt):
+    seen: list[int] = []
+    model = KAN([2, 3, 1], grid=3, seed=0)
+    trainer = Trainer(model, _data(), opt=opt, lamb=0.01, loss_fn=_seen_loss(seen), max_iter=3)
+    trainer.step()
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == 2
+    assert threads_mod.caller_threads() == 2
+
+
+def test_step_restores_on_error(two_threads):
+    def bad_loss(pred, y):
+        assert torch.get_num_threads() == 1
+        raise RuntimeError("boom")
+
+    model = KAN([2, 3, 1], grid=3, seed=0)
+    trainer = Trainer(model, _data(), opt="Adam", loss_fn=bad_loss)
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.step()
+    assert torch.get_num_threads() == 2
+    assert threads_mod.caller_threads() == 2  # no block left open
+    with pytest.raises(KeyboardInterrupt), threads_mod.OneThread():
+        raise KeyboardInterrupt
+    assert torch.get_num_threads() == 2
+
+
+def test_fit_callback_sees_the_callers_count(two_threads):
+    seen: list[int] = []
+    model = KAN([2, 3, 1], grid=3, seed=0)
+    model.fit(
+        _data(), opt="Adam", steps=3, callback=lambda s, m: seen.append(torch.get_num_threads())
+    )
+    assert seen == [2, 2, 2]
+    assert torch.get_num_threads() == 2
+
+
+def test_nested_blocks_keep_the_callers_count(two_threads, count_log):
+    a, b = torch.randn(512, 256), torch.randn(256, 128)  # 2*512*256*128 = 2^25 >= PAR_FLOPS
+    with threads_mod.OneThread() as outer:
+        with threads_mod.OneThread() as inner:
+            assert inner.n == 2 and torch.get_num_threads() == 1
+            assert threads_mod.caller_threads() == 2
+            inner.mm(a, b)  # large: up to the caller's 2, then back to 1
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1  # the inner block does not restore
+        assert outer.n == 2
+    assert torch.get_num_threads() == 2
+    assert count_log == [1, 2, 1, 2]
+
+
+def test_a_lower_user_count_is_never_raised(count_log):
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    count_log.clear()
+    try:
+        # large enough that the fused layer's products pass PAR_FLOPS
+        model = KAN([8, 32, 1], grid=3, seed=0)
+        model.fit(_data(8, 8000), opt="Adam", steps=2, lamb=0.01, update_grid=False)
+        assert torch.get_num_threads() == 1
+        assert all(n <= 1 for n in count_log), count_log
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_other_threads_keep_their_count(two_threads):
+    """A training thread (the widget's) and the caller's thread do not share the setting."""
+    seen: list[int] = []
+    inside, release = threading.Event(), threading.Event()
+
+    def loss_fn(pred, y):
+        inside.set()
+        release.wait(10)
+        return torch.mean((pred - y) ** 2)
+
+    def train():
+        torch.set_num_threads(2)
+        model = KAN([2, 3, 1], grid=3, seed=0)
+        Trainer(model, _data(), opt="Adam", loss_fn=loss_fn).step()
+        seen.append(torch.get_num_threads())
+
+    t = threading.Thread(target=train)
+    t.start()
+    assert inside.wait(10)
+    assert torch.get_num_threads() == 2  # this thread, while the other is mid-step
+    release.set()
+    t.join()
+    assert seen == [2]
+
+
+def _fit_params(threads: int, width, n: int, opt: str) -> list[torch.Tensor]:
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        model = KAN(width, grid=3, seed=0)
+        model.fit(_data(width[0], n), opt=opt, steps=2, lamb=0.01, grid_update_num=2)
+        return [t.detach().clone() for t in model.state_dict().values()]
+    finally:
+        torch.set_num_threads(old)
+
+
+# [8,32,1] B=8000: the first layer's products pass PAR_FLOPS, so they run on 2 threads;
+# [16,64,1] B=500 LBFGS: its flat-vector dot products were split over 2 threads before the
+# whole step ran on one, and the fit differed in the last bits
+@pytest.mark.parametrize(
+    "width,n,opt",
+    [([8, 32, 1], 8000, "LBFGS"), ([8, 32, 1], 8000, "Adam"), ([16, 64, 1], 500, "LBFGS")],
+)
+def test_thread_count_changes_no_number(width, n, opt):
+    one, two = _fit_params(1, width, n, opt), _fit_params(2, width, n, opt)
+    assert all(torch.equal(a, b) for a, b in zip(one, two))

@@ -1,0 +1,281 @@
+"""Honest numbers in the widget (issue 18): the status line shows the current model's losses after
+every command, the validation rows and the overfitting watch, "back to best", Symbolify's
+threshold and its before/after, and the notes the status line shows."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from kan_widget import KAN, create_dataset
+from kan_widget.widget import KANWidget
+from kan_widget.widget import metrics as mx
+from kan_widget.widget.messages import COMMANDS, HPARAMS, SYM_PRESETS, spec
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def canonical(x):
+    return torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return create_dataset(canonical, n_var=2, train_num=300, test_num=300, seed=0)
+
+
+@pytest.fixture
+def w(dataset):
+    widget = KANWidget(KAN([2, 5, 1], seed=1), dataset, opt="Adam")
+    yield widget
+    widget.close()
+
+
+def send(widget, content):
+    widget._handle_custom_msg(content, [])
+    assert widget._commands.wait(60), "command still running after 60 s"
+
+
+def assert_current(widget):
+    """status holds the current model's losses and R^2, recomputed now."""
+    m = mx.evaluate(widget.model, widget._data)
+    st = widget.status
+    for k in ("train_loss", "val_loss", "test_loss", "train_r2", "val_r2", "test_r2"):
+        assert st[k] == pytest.approx(m[k], rel=1e-9, abs=1e-12), k
+
+
+# ---------------------------------------------------------------------- the validation split
+def test_validation_rows_are_held_out_of_training(dataset, w):
+    st = w.status
+    assert (st["n_train"], st["n_val"], st["n_test"]) == (240, 60, 300)
+    d = w._data
+    assert d["train_input"].shape[0] == 240 and d["val_input"].shape[0] == 60
+    # every training row is in exactly one of the two parts
+    both = torch.cat([d["train_input"], d["val_input"]])
+    assert torch.equal(both.unique(dim=0), dataset["train_input"].unique(dim=0))
+    # the trainer sees only the fitting rows; the model's scores come from them too
+    assert w._runner._data["train_input"].shape[0] == 240 and "val_input" not in w._runner._data
+    assert w.model.train_input.shape[0] == 240
+    # seeded: the same split every time, another seed another split
+    again = KANWidget(KAN([2, 5, 1], seed=1), dataset)
+    other = KANWidget(KAN([2, 5, 1], seed=1), dataset, val_seed=1)
+    assert torch.equal(again._data["val_input"], d["val_input"])
+    assert not torch.equal(other._data["val_input"], d["val_input"])
+    none = KANWidget(KAN([2, 5, 1], seed=1), dataset, val_frac=0)
+    assert none.status["n_val"] == 0 and none.status["val_loss"] is None
+    for x in (again, other, none):
+        x.close()
+
+
+def test_val_frac_is_checked(dataset):
+    with pytest.raises(ValueError, match=r"val_frac must be a number in \[0, 1\)"):
+        KANWidget(KAN([2, 5, 1]), dataset, val_frac=1.0)
+
+
+def test_split_leaves_the_dataset_alone(dataset):
+    before = {k: v.clone() for k, v in dataset.items()}
+    out, idx = mx.split_validation(dataset, 0.2, 0)
+    assert out["val_input"].shape[0] == 60
+    assert idx is not None and len(idx) == 60
+    assert set(dataset) == set(before) and all(torch.equal(dataset[k], before[k]) for k in before)
+    assert mx.split_validation(dataset, 0.0, 0) == (dataset, None)
+
+
+# ---------------------------------------------------------------------- the current model's numbers
+def test_status_is_the_current_models_after_every_command(w):
+    assert_current(w)
+    w.train(5, block=True)
+    assert_current(w)
+    steps = [
+        {"type": "prune"},
+        {"type": "refine", "grid": 5},
+        {"type": "fix", "l": 0, "i": 0, "j": 0, "name": "sin"},
+        {"type": "unfix", "l": 0, "i": 0, "j": 0},
+        {"type": "symbolify"},
+        {"type": "undo"},
+        {"type": "redo"},
+        {"type": "undo"},
+        {"type": "reset"},
+    ]
+    seen = set()
+    for c in steps:
+        before = w.model
+        send(w, c)
+        assert w.status["error"] is None, (c, w.status["error"])
+        assert w.model is not before, c
+        assert_current(w)
+        seen.add(round(w.status["train_loss"], 9))
+    assert len(seen) >= 4  # the numbers really moved with the model
+
+
+def test_r2_and_rmse_agree(w):
+    st = w.status
+    for split in ("train", "val", "test"):
+        std = w._stds[split]
+        assert st[f"{split}_r2"] == pytest.approx(1 - (st[f"{split}_loss"] / std) ** 2, rel=1e-6)
+
+
+def test_live_ticks_carry_validation_and_r2(w):
+    w.train(3, block=True)
+    h = w.history
+    assert len(h["val_loss"]) == 3 and all(v is not None and v > 0 for v in h["val_loss"])
+    tick = w._tick_metrics()
+    assert tick["val_loss"] == pytest.approx(h["val_loss"][-1])
+    assert tick["train_r2"] == pytest.approx(1 - (h["train_loss"][-1] / w._stds["train"]) ** 2)
+
+
+# ---------------------------------------------------------------------- overfitting and best step
+class FakeModel:
+    def __init__(self):
+        self.n = 0
+
+    def checkpoint(self):
+        self.n += 1
+        return {"id": self.n}
+
+
+def run_watch(vals, trains, window=4):
+    watch, model = mx.OverfitWatch(window=window, tol=0.02), FakeModel()
+    for s, (v, t) in enumerate(zip(vals, trains, strict=True), start=1):
+        watch.update(model, s, v, t)
+    return watch
+
+
+def test_watch_sees_validation_rising_while_training_falls():
+    vals = [5, 4, 3, 2, 2.2, 2.5, 2.8, 3.0, 3.3]
+    trains = [5, 4, 3, 2, 1.8, 1.5, 1.2, 1.0, 0.8]
+    watch = run_watch(vals, trains)
+    assert watch.overfitting and watch.since == 4 and watch.best_step == 4
+    assert watch.best_state == {"id": 4}  # checkpointed at each new best, the last at step 4
+
+
+def test_watch_ignores_noise_and_joint_rises():
+    # noise around a plateau: never 2% above the best on average
+    vals = [2.0, 2.01, 1.995, 2.02, 2.0, 2.01, 2.015, 2.0, 2.01]
+    assert not run_watch(vals, [2 - 0.01 * k for k in range(9)]).overfitting
+    # both losses rising (a bad step size, not overfitting)
+    vals = [5, 4, 3, 3.5, 4, 4.5, 5, 5.5, 6]
+    assert not run_watch(vals, vals).overfitting
+    # a rise shorter than the window is not called yet
+    assert not run_watch([5, 4, 3, 3.5, 4], [5, 4, 3, 2, 1]).overfitting
+
+
+def test_overfitting_note_and_back_to_best():
+    # few noisy rows and a flexible model: the validation loss must rise as training goes on
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(60, 1, generator=g) * 2 - 1
+    y = torch.sin(3 * x) + 0.5 * torch.randn(60, 1, generator=g)
+    xt = torch.linspace(-1, 1, 200)[:, None]
+    ds = {"train_input": x, "train_label": y, "test_input": xt, "test_label": torch.sin(3 * xt)}
+    w = KANWidget(KAN([1, 8, 1], grid=20, seed=0), ds, lamb=0.0, steps=60)
+    try:
+        w.train(block=True)
+        st = w.status
+        best = w._watch.best_step
+        assert st["best_step"] == best and st["can_back_to_best"]
+        assert any(
+            n.startswith("overfitting: validation loss rising since step") for n in st["notes"]
+        )
+        assert f"since step {best}" in " ".join(st["notes"])
+        val_at_best = w._watch.best_val
+        assert st["val_loss"] > val_at_best * 1.02
+        trained = w.model
+        send(w, {"type": "back_to_best"})
+        assert w.status["error"] is None and w.model is not trained
+        assert w.status["val_loss"] == pytest.approx(val_at_best, rel=1e-4)
+        assert w.status["message"].startswith(f"back to best: step {best}")
+        assert not any(n.startswith("overfitting") for n in w.status["notes"])
+        assert w.status["can_back_to_best"] is False
+        assert_current(w)
+        w.undo()  # undoable: the trained model, its note and the button come back
+        assert w.model is trained and w.status["can_back_to_best"]
+        assert any(n.startswith("overfitting") for n in w.status["notes"])
+    finally:
+        w.close()
+
+
+def test_back_to_best_without_training_says_why(w):
+    assert w.back_to_best() is False
+    assert "no best step" in w.status["message"] and w.status["error"] is None
+
+
+# ---------------------------------------------------------------------- notes
+def test_notes_say_when_no_better_than_the_mean():
+    m = {"test_loss": 2.0, "test_std": 1.5, "test_r2": -0.8}
+    (note,) = mx.notes(m)
+    assert note.startswith("no better than predicting the mean: test R² -0.8")
+    assert mx.notes({"test_loss": 0.5, "test_std": 1.5, "test_r2": 0.9}) == []
+
+
+def test_notes_say_when_the_formula_fits_worse():
+    m = {"test_loss": 1.2, "test_std": 10.0, "test_r2": 0.98}
+    (note,) = mx.notes(m, spline_test=1.0)
+    assert note == "formula fits worse than the splines: test RMSE 1.2 vs 1 (+20%)"
+    assert mx.notes(m, spline_test=1.15) == []  # within the 10% margin
+
+
+def test_fresh_model_on_real_scale_labels_is_flagged(dataset):
+    # labels far from 0 (as diabetes' 25..346): an untrained model is worse than the mean
+    ds = dict(dataset, train_label=dataset["train_label"] * 50 + 150)
+    ds["test_label"] = dataset["test_label"] * 50 + 150
+    w = KANWidget(KAN([2, 3, 1], seed=0), ds)
+    try:
+        assert w.status["test_r2"] < 0
+        assert any(n.startswith("no better than predicting the mean") for n in w.status["notes"])
+    finally:
+        w.close()
+
+
+# ---------------------------------------------------------------------- Symbolify
+def test_symbolify_controls_are_in_the_tables():
+    assert HPARAMS["r2_threshold"].default == 0.99 and HPARAMS["weight_simple"].default == 0.8
+    s = spec()
+    assert s["hparams"]["sym_lib"]["options"] == list(SYM_PRESETS)
+    assert s["symbolic"]["presets"]["polynomial"] == list(SYM_PRESETS["polynomial"])
+    from kan_widget.symbolic.library import SYMBOLIC_LIB
+
+    assert s["symbolic"]["library"] == list(SYMBOLIC_LIB)
+    assert s["symbolic"]["presets"]["all"] == list(SYMBOLIC_LIB)
+    for names in s["symbolic"]["presets"].values():
+        assert set(names) <= set(SYMBOLIC_LIB)
+    assert COMMANDS["back_to_best"].handler == "back_to_best"
+
+
+def test_symbolify_fixes_only_good_edges_and_reports(w):
+    w.train(20, block=True)
+    w.r2_threshold = 1.0  # nothing but exact zeros fits this well
+    send(w, {"type": "symbolify"})
+    info = w.status["symbolify"]
+    kept = sum(int(layer.numeric_mask().sum()) for layer in w.model.layers)
+    assert info["kept"] == kept > 0 and info["r2_threshold"] == 1.0
+    assert w.status["message"].endswith(f"{kept} kept as spline{'' if kept == 1 else 's'}")
+    assert not w.formula["complete"]
+    before = info["before"]["test_loss"]
+    w.undo()
+    assert w.status["symbolify"] is None  # shown until the next change
+    assert w.status["test_loss"] == pytest.approx(before, rel=1e-9)
+    w.r2_threshold = 0.0
+    fixed = w.auto_symbolic()
+    info = w.status["symbolify"]
+    assert info["kept"] == 0 and info["fixed"] == len(fixed) and w.formula["complete"]
+    assert info["after"]["test_loss"] == pytest.approx(w.status["test_loss"], rel=1e-9)
+    worse = info["after"]["test_loss"] > info["before"]["test_loss"] * 1.1
+    assert any(n.startswith("formula fits worse") for n in w.status["notes"]) == worse
+
+
+def test_symbolify_uses_the_library_preset(w):
+    w.sym_lib = "polynomial"
+    w.r2_threshold = 0.0
+    w.auto_symbolic()
+    names = {n for layer in w.model.layers for n in layer.sym_names.values()}
+    assert names and names <= set(SYM_PRESETS["polynomial"])
+
+
+def test_symbolify_controls_reject_bad_values(w):
+    with pytest.raises(ValueError, match="r2_threshold must be in"):
+        w.auto_symbolic(r2_threshold=1.5)
+    with pytest.raises(Exception, match="sym_lib must be one of"):
+        w.sym_lib = "everything"
+    assert math.isclose(w.r2_threshold, 0.99)
