@@ -5,6 +5,7 @@
     .venv/bin/python bench/bench_engine.py --no-pykan      # ours only (targets not checked)
     .venv/bin/python bench/bench_engine.py --device cuda   # both engines on the GPU
     .venv/bin/python bench/bench_engine.py --no-busy       # skip the busy-machine column
+    .venv/bin/python bench/bench_engine.py --shapes 4-16-16-1   # rows of these widths only
 
 What is measured (float32, ``torch.set_num_threads(--threads)``, default 2):
 
@@ -269,9 +270,17 @@ def _busy_note(row: dict) -> str:
 
 
 # ------------------------------------------------------------------------------------- sections
+def chosen(cfg, cases):
+    """The cases whose width ``--shapes`` names (all without it)."""
+    if not cfg.shapes:
+        return cases
+    keep = {tuple(int(v) for v in w.split("-")) for w in cfg.shapes.split(",")}
+    return [(w, b) for w, b in cases if tuple(w) in keep]
+
+
 def bench_fit(cfg, use_pykan: bool) -> list[dict]:
     rows = []
-    for width, batch in FIT_CASES:
+    for width, batch in chosen(cfg, FIT_CASES):
         big = batch * sum(a * b for a, b in itertools.pairwise(width)) > 5e6
         steps = (4 if big else 8) if cfg.quick else (6 if big else 21)
         reps = 2 if cfg.quick else 3
@@ -312,7 +321,7 @@ def bench_fit(cfg, use_pykan: bool) -> list[dict]:
 
 def bench_update_grid(cfg, use_pykan: bool) -> list[dict]:
     rows = []
-    for width, batch in GRID_CASES:
+    for width, batch in chosen(cfg, GRID_CASES):
         reps = 2 if cfg.quick else 4
         data = make_data(width, batch, cfg.device)
         x = data["train_input"]
@@ -571,7 +580,7 @@ def mem_child(engine: str, width, batch, steps, device, threads) -> dict:
 def bench_memory(cfg, use_pykan: bool) -> list[dict]:
     rows = []
     engines = ["ours", "pykan"] if use_pykan else ["ours"]
-    for width, batch in FIT_CASES:
+    for width, batch in chosen(cfg, FIT_CASES):
         row = {"width": width, "batch": batch, "ours_mib": float("nan"), "pykan_mib": float("nan")}
         for engine in engines:
             cmd = [
@@ -746,6 +755,11 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     ap.add_argument("--no-busy", action="store_true", help="skip the runs with one core kept busy")
+    ap.add_argument(
+        "--shapes",
+        default="",
+        help="comma list of widths (e.g. 4-16-16-1,2-5-1): only these fit/update_grid/memory rows",
+    )
     ap.add_argument(
         "--skip",
         default="",

@@ -796,45 +796,6 @@ class KAN(nn.Module):
 
         return formula(self, var=var, digits=digits, simplify=simplify, allow_numeric=allow_numeric)
 
-
-class SymbolicView:
-    """pykan's ``Symbolic_KANLayer`` view of a :class:`KANLayer` (``model.symbolic_fun[l]``):
-    ``mask``, ``funs_name`` and ``affine`` in pykan's ``[out, in]`` layout, read from the layer
-    (``affine`` is a view of its parameters; change edges with ``fix_symbolic``)."""
-
-    def __init__(self, layer: KANLayer):
-        self._layer = layer
-
-    @property
-    def in_dim(self) -> int:
-        return self._layer.in_dim
-
-    @property
-    def out_dim(self) -> int:
-        return self._layer.out_dim
-
-    @property
-    def mask(self) -> torch.Tensor:
-        layer = self._layer
-        return (layer.sym_mask & layer.mask.bool()).t().to(layer.coef.dtype)
-
-    @property
-    def funs_name(self) -> list[list[str]]:
-        names = self._layer.sym_names
-        return [[names.get((i, j), "0") for i in range(self.in_dim)] for j in range(self.out_dim)]
-
-    @property
-    def affine(self) -> torch.Tensor:
-        return self._layer.sym_params.permute(1, 0, 2)
-
-    def __repr__(self) -> str:
-        return f"Symbolic_KANLayer view (in_dim={self.in_dim}, out_dim={self.out_dim})"
-
-
-def _ckpt_file(path) -> str:
-    p = os.fspath(path)
-    return p if p.endswith(".safetensors") else p + ".safetensors"
-
     # ------------------------------------------------------------------ picture
     def plot(
         self,
@@ -880,6 +841,45 @@ def _ckpt_file(path) -> str:
             varscale=varscale,
             mask=mask,
         )
+
+
+class SymbolicView:
+    """pykan's ``Symbolic_KANLayer`` view of a :class:`KANLayer` (``model.symbolic_fun[l]``):
+    ``mask``, ``funs_name`` and ``affine`` in pykan's ``[out, in]`` layout, read from the layer
+    (``affine`` is a view of its parameters; change edges with ``fix_symbolic``)."""
+
+    def __init__(self, layer: KANLayer):
+        self._layer = layer
+
+    @property
+    def in_dim(self) -> int:
+        return self._layer.in_dim
+
+    @property
+    def out_dim(self) -> int:
+        return self._layer.out_dim
+
+    @property
+    def mask(self) -> torch.Tensor:
+        layer = self._layer
+        return (layer.sym_mask & layer.mask.bool()).t().to(layer.coef.dtype)
+
+    @property
+    def funs_name(self) -> list[list[str]]:
+        names = self._layer.sym_names
+        return [[names.get((i, j), "0") for i in range(self.in_dim)] for j in range(self.out_dim)]
+
+    @property
+    def affine(self) -> torch.Tensor:
+        return self._layer.sym_params.permute(1, 0, 2)
+
+    def __repr__(self) -> str:
+        return f"Symbolic_KANLayer view (in_dim={self.in_dim}, out_dim={self.out_dim})"
+
+
+def _ckpt_file(path) -> str:
+    p = os.fspath(path)
+    return p if p.endswith(".safetensors") else p + ".safetensors"
 
 
 def _layers_from_state(
