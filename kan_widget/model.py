@@ -100,6 +100,7 @@ class KAN(nn.Module):
         layers = [KANLayer.initial(w[l], w[l + 1], config, gen, device) for l in range(len(w) - 1)]
         self.train_input = None
         self.cache_data = None
+        self.fit_rmse: float | None = None
         self._install(config, layers, DEFAULT_METRIC, None)
         checkpoints.start(self, write=config.ckpt_path != KANConfig.ckpt_path)
 
@@ -469,9 +470,12 @@ class KAN(nn.Module):
         """Train on ``dataset`` (pykan's signature: opt, steps, lr, lamb, lamb_l1, lamb_entropy,
         lamb_coef, lamb_coefdiff, update_grid, grid_update_num, batch, reg_metric, callback,
         stop_event, ...). Returns a history dict of lists: ``train_loss``, ``test_loss`` (RMSE)
-        and ``reg``. See :func:`kan_widget.training.fit`."""
+        and ``reg``. See :func:`kan_widget.training.fit`. The last training RMSE is kept as
+        ``fit_rmse``: symbolic fitting takes it as the edges' noise level."""
         result = training.fit(self, dataset, **kwargs)
         checkpoints.log(self, "fit")
+        losses = result.get("train_loss") or [None]
+        self.fit_rmse = losses[-1]
         return result
 
     # ------------------------------------------------------------------ snapshots

@@ -665,3 +665,59 @@ def test_fully_symbolic_layer_skips_splines_exactly():
     assert model.layers[1].coef.grad is not None
     l0.clear_symbolic([1], [0])
     assert l0.has_numeric_edges()  # unfixing an edge brings the splines back
+
+
+# ---------------------------------------------------------------------- the noise floor
+def test_noise_floor_prefers_the_exact_simple_function():
+    """A learned edge is only as exact as the model: a ``1/x`` on [1, 2] with a 1e-3 wobble is
+    fitted a little better by ``1/sqrt(x + b)`` and an ``x^2`` on [0, 1] with a 1e-2 wobble by
+    ``tanh``; at the noise level (``floor``) both fit and the simple, exact one is chosen."""
+    from kan_widget.symbolic.fit import fit_functions
+    from kan_widget.symbolic.library import resolve_lib
+    from kan_widget.symbolic.score import rank
+
+    entries = resolve_lib(None)
+    x1 = torch.linspace(1, 2, 100, dtype=torch.float64)
+    x2 = torch.linspace(0, 1, 100, dtype=torch.float64)
+    x3 = torch.linspace(-2, 2, 100, dtype=torch.float64)
+    cases = [
+        (x1, 1 / x1 + 1e-3 * torch.sin(9 * x1), 1e-3, "1/x"),
+        (x2, x2**2 + 1e-2 * torch.sin(9 * x2), 1e-2, "x^2"),
+        (x3, torch.cos(x3) + 1e-2 * torch.sin(7 * x3 + 1), 1e-2, {"sin", "cos"}),
+    ]
+    X = torch.stack([c[0] for c in cases])
+    Y = torch.stack([c[1] for c in cases])
+    res = fit_functions(X, Y, entries)
+    plain, _ = rank(res.r2, entries, 0.8, None, res.degenerate)
+    assert entries[int(plain[0, 0])].name != "1/x"  # without the floor the wobble decides
+    noise = torch.tensor([c[2] for c in cases], dtype=torch.float64) / 2**0.5
+    floor = (noise / Y.std(1)) ** 2
+    order, _ = rank(res.r2, entries, 0.8, None, res.degenerate, floor)
+    for e, case in enumerate(cases):
+        want = case[3] if isinstance(case[3], set) else {case[3]}
+        assert entries[int(order[e, 0])].name in want
+
+
+def test_fit_records_rmse_for_the_noise_floor():
+    from kan_widget import create_dataset
+
+    ds = create_dataset(lambda x: x[:, [0]] ** 2, n_var=1, train_num=100, test_num=10, seed=0)
+    model = KAN([1, 1], grid=5, k=3, seed=0)
+    assert model.fit_rmse is None
+    hist = model.fit(ds, opt="LBFGS", steps=3)
+    assert model.fit_rmse == hist["train_loss"][-1]
+
+
+def test_cos_over_four_radians_is_not_a_gaussian():
+    """``cos(y)`` on [-2, 2] (the issue's case) spans 4 radians: a sinusoid, not degenerate, so
+    the gaussian that also fits it does not win."""
+    from kan_widget.symbolic.fit import fit_functions
+    from kan_widget.symbolic.library import resolve_lib
+    from kan_widget.symbolic.score import rank
+
+    entries = resolve_lib(None)
+    x = torch.linspace(-2, 2, 100, dtype=torch.float64)
+    ys = torch.stack([torch.cos(x), torch.cos(x) + 1e-4 * x**3, torch.cos(0.98 * x)])
+    res = fit_functions(x[None].expand(len(ys), -1), ys, entries)
+    order, _ = rank(res.r2, entries, degenerate=res.degenerate)
+    assert {entries[int(k)].name for k in order[:, 0]} <= {"sin", "cos"}

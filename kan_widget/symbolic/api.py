@@ -114,6 +114,22 @@ def _negligible(phi: torch.Tensor, active: torch.Tensor, zero_tol: float) -> tor
     return spread <= zero_tol * ref
 
 
+FLOOR_MAX = 1e-2
+"""The largest noise floor on ``1 - r2`` (see :mod:`kan_widget.symbolic.score`, rule 4)."""
+
+
+def _noise_floor(model, y: torch.Tensor, noise: float | None) -> torch.Tensor | None:
+    """``[E]``: ``(noise / spread)^2`` of edges with values ``y [E, N]``, at most ``FLOOR_MAX``;
+    ``noise`` defaults to the model's last training RMSE (``model.fit_rmse``); None if unknown."""
+    if noise is None:
+        noise = getattr(model, "fit_rmse", None)
+    if noise is None or not noise > 0:
+        return None
+    spread = y.detach().to(torch.float64).std(1)
+    floor = (float(noise) / spread.clamp_min(1e-300)) ** 2
+    return floor.clamp(0.0, FLOOR_MAX)
+
+
 # ---------------------------------------------------------------------- public functions
 def suggest_symbolic(
     model,
@@ -128,6 +144,7 @@ def suggest_symbolic(
     x=None,
     n_samples: int = N_SAMPLES,
     verbose: bool = False,
+    noise: float | None = None,
 ) -> list[Candidate]:
     """Rank library functions for edge ``(l, i, j)``: a list of :class:`Candidate` rows (name,
     r2, complexity, score, fitted ``(a, b, c, d)``), best first.
@@ -136,7 +153,8 @@ def suggest_symbolic(
     within 5% go to the simpler function, and ``'0'`` wins only for a negligible edge (see
     :mod:`kan_widget.symbolic.score`). Nothing is changed on the model. pykan returns
     ``(best_name, best_fun, r2, complexity)`` and prints a table; here the rows are returned and
-    ``verbose=True`` prints them.
+    ``verbose=True`` prints them. ``noise``: the edge's noise level (an RMSE); fits closer than
+    that tie (default: the model's last training RMSE, ``model.fit_rmse``).
     """
     l, i, j = check_edge(l, i, j, model.width)
     if not isinstance(topk, int) or topk < 1:
@@ -149,7 +167,8 @@ def suggest_symbolic(
     xq, phi = _layer_samples(model, acts, l, n_samples)
     neg = _negligible(phi, layer.mask.bool(), zero_tol)[i, j]
     res = fit_functions(xq[:, i][None], phi[:, i, j][None], entries)
-    order, score = rank(res.r2, entries, weight_simple, neg.reshape(1), res.degenerate)
+    floor = _noise_floor(model, phi[:, i, j][None], noise)
+    order, score = rank(res.r2, entries, weight_simple, neg.reshape(1), res.degenerate, floor)
     rows = [
         Candidate(
             entries[k].name,
@@ -231,6 +250,7 @@ def auto_symbolic(
     zero_tol: float = ZERO_TOL,
     x=None,
     n_samples: int = N_SAMPLES,
+    noise: float | None = None,
 ) -> list[SymbolicChoice]:
     """Fit every active, not yet symbolic edge against every function of ``lib`` (all of them by
     default) in one batched pass, and fix each edge to its best candidate.
@@ -239,7 +259,7 @@ def auto_symbolic(
     An edge whose best r^2 is below ``r2_threshold`` is left as a spline; a negligible edge (see
     ``zero_tol``) is set to ``'0'`` whenever ``'0'`` is in ``lib``, whatever its r^2. Pruned
     (masked) edges are skipped: they contribute nothing. Ranking: see
-    :mod:`kan_widget.symbolic.score`.
+    :mod:`kan_widget.symbolic.score`; ``noise`` as in :func:`suggest_symbolic`.
     """
     start = time.perf_counter()
     entries = resolve_lib(lib)
@@ -260,8 +280,10 @@ def auto_symbolic(
         if verbose:
             print("auto_symbolic: no edge left to fix")
         return []
-    res = fit_functions(torch.cat(xs), torch.cat(ys), entries)
-    order, _ = rank(res.r2, entries, weight_simple, torch.cat(negs), res.degenerate)
+    y_all = torch.cat(ys)
+    res = fit_functions(torch.cat(xs), y_all, entries)
+    floor = _noise_floor(model, y_all, noise)
+    order, _ = rank(res.r2, entries, weight_simple, torch.cat(negs), res.degenerate, floor)
     best = order[:, 0]
     e_idx = torch.arange(len(where))
     best_r2 = res.r2[e_idx, best]

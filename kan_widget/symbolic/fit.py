@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import torch
 
 from ..threads import OneThread
+from .domain import outside_plain_domain
 from .library import SymbolicFunction, resolve_lib
 
 __all__ = ["FitResult", "fit_functions", "r2_score", "sample_quantiles"]
@@ -584,6 +585,11 @@ def _fit_one(
         degenerate = _degenerate(fn, alpha, beta)
         a, bb = _to_x_units(b, alpha, beta)
     params, r2 = _finalize(fn, b, a, bb)
+    # a fit whose argument leaves the function's domain on the data (sqrt of a sign-changing
+    # argument, a pole inside the data) needs a guard in the formula: a physicist's choice only
+    # if nothing plainer fits, so it ranks like a degenerate fit
+    u = params[:, 0:1] * b.x + params[:, 1:2]
+    degenerate = degenerate | outside_plain_domain(fn, u)
     return r2, params, degenerate
 
 

@@ -1,7 +1,10 @@
 """A KAN whose edges are all symbolic, read off as sympy formulas.
 
 Every layer's node ``j`` is ``sum_i c*f(a*x_i + b) + d`` over its unmasked incoming edges, with
-``f`` the entry's sympy form (the plain function: ``sqrt(x)``, not the safe torch variant).
+``f`` the entry's sympy form: the plain function (``sqrt(x)``) where the edge's argument stays in
+its domain on the training data, else the guard the model's safe torch form applies there
+(:mod:`kan_widget.symbolic.domain`), so the formula computes what the model computes. Simplifying
+is kept only when it does not change the values on the training inputs.
 Formulas can be rounded (:func:`ex_round`) and have their numbers snapped to nearby integers,
 simple fractions and multiples of pi (:func:`snap_numbers`); :func:`clean` does both and
 simplifies. ``sympy.latex(expr)`` turns any of them into LaTeX. :func:`formula` gives the clean list
@@ -20,7 +23,10 @@ import warnings
 from collections.abc import Callable, Sequence
 
 import sympy
+import torch
 
+from ..threads import OneThread
+from .domain import edge_sympy
 from .library import get_function
 
 __all__ = [
@@ -72,10 +78,25 @@ def input_symbols(n: int, var=None) -> list[sympy.Symbol]:
     return out
 
 
-def edge_expr(name: str, params: Sequence[float], x: sympy.Expr) -> sympy.Expr:
-    """``c*f(a*x + b) + d`` for library function ``name`` and ``params = (a, b, c, d)``."""
+def edge_expr(
+    name: str, params: Sequence[float], x: sympy.Expr, u: torch.Tensor | None = None
+) -> sympy.Expr:
+    """``c*f(a*x + b) + d`` for library function ``name`` and ``params = (a, b, c, d)``.
+
+    ``u``: the values the argument ``a*x + b`` takes on the data, if known; then ``f`` is the
+    plainest form that equals the model's safe torch function there (``sqrt(u)`` if ``u`` stays
+    positive, else ``sign(u)*sqrt(Abs(u))``, see :mod:`kan_widget.symbolic.domain`)."""
     a, b, c, d = (sympy.Float(float(v)) for v in params)
-    return c * get_function(name).sympy_fn(a * x + b) + d
+    return c * edge_sympy(get_function(name), u)(a * x + b) + d
+
+
+def _layer_inputs(model) -> list[torch.Tensor] | None:
+    """Every layer's inputs on the training data (``model.train_input``), or None."""
+    data = getattr(model, "train_input", None)
+    if data is None:
+        return None
+    with torch.no_grad(), OneThread():
+        return [a.detach().to(torch.float64) for a in model.acts(data)]
 
 
 def numeric_edges(model) -> list[tuple[int, int, int]]:
@@ -90,6 +111,7 @@ def numeric_edges(model) -> list[tuple[int, int, int]]:
 def _layer_exprs(model, xs: list[sympy.Expr]) -> list[sympy.Expr]:
     """The outputs for inputs ``xs`` (the data's units: the model's scaling is applied here)."""
     xs = _scaled_inputs(model, xs)
+    acts = _layer_inputs(model)
     for l, layer in enumerate(model.layers):
         mask = layer.mask.detach().cpu()
         sym = layer.sym_mask.detach().cpu()
@@ -101,7 +123,9 @@ def _layer_exprs(model, xs: list[sympy.Expr]) -> list[sympy.Expr]:
                 if mask[i, j] == 0:
                     continue
                 if bool(sym[i, j]):
-                    terms.append(edge_expr(layer.sym_names[(i, j)], params[i, j].tolist(), xs[i]))
+                    p = params[i, j]
+                    u = None if acts is None else p[0] * acts[l][:, i] + p[1]
+                    terms.append(edge_expr(layer.sym_names[(i, j)], p.tolist(), xs[i], u))
                 else:
                     terms.append(sympy.Function(f"phi_{l}_{i}_{j}")(xs[i]))
             outs.append(sympy.Add(*terms))
@@ -210,7 +234,7 @@ def formula(
         if digits is not None:
             expr = clean(expr, digits, simplify=simplify)
         elif simplify:
-            expr = _simplify(expr)
+            expr = _simplify_checked(expr, input_symbols(model.layers[0].in_dim, var), model)
         result.append(sympy.sympify(expr))
     return result
 
@@ -264,7 +288,7 @@ def symbolic_formula(
     if not evaluated:
         return outs, x0
     if simplify:
-        outs = [_simplify(y) for y in outs]
+        outs = [_simplify_checked(y, x0, model) for y in outs]
     return [sympy.sympify(y) for y in outs], x0
 
 
@@ -385,6 +409,49 @@ def _in_child(fn: Callable, arg, seconds: float):
 
 def _simplify(expr: sympy.Expr) -> sympy.Expr:
     return _simplify_real(_pull_exp_constants(expr))
+
+
+def _guarded_expr(expr: sympy.Expr) -> bool:
+    """Whether ``expr`` holds a domain guard (see :mod:`kan_widget.symbolic.domain`):
+    ``sympy.simplify`` on those is slow (tens of seconds) and can drop the guard."""
+    return bool(expr.has(sympy.Piecewise, sympy.Min, sympy.Max, sympy.sign))
+
+
+def _values(expr: sympy.Expr, symbols: list, x: torch.Tensor):
+    import numpy as np
+
+    fn = sympy.lambdify(symbols, expr, "numpy")
+    cols = [x[:, k].detach().to(torch.float64).cpu().numpy() for k in range(x.shape[1])]
+    with np.errstate(all="ignore"):
+        out = np.asarray(fn(*cols), dtype=complex)
+    return np.broadcast_to(out, (x.shape[0],))
+
+
+def _simplify_checked(expr: sympy.Expr, symbols: list, model) -> sympy.Expr:
+    """Simplify ``expr`` unless that changes what it computes on the training inputs: the
+    simplified formula must equal the unsimplified one (which equals the model) to 1e-9
+    relative there, else the lighter ``exp`` constant pull (or nothing) is kept."""
+    import numpy as np
+
+    x = getattr(model, "train_input", None)
+    candidates = [_pull_exp_constants(expr), expr]
+    if not _guarded_expr(expr):
+        candidates.insert(0, _simplify(expr))
+    if x is None:
+        return candidates[0]
+    x = x[:256]
+    ref = _values(expr, symbols, x)
+    scale = float(np.nanmax(np.abs(ref))) if np.isfinite(ref).any() else 1.0
+    for cand in candidates[:-1]:
+        try:
+            got = _values(cand, symbols, x)
+        except Exception:  # a form numpy cannot evaluate: keep looking
+            continue
+        same = np.isfinite(got) == np.isfinite(ref)
+        close = np.abs(np.where(np.isfinite(ref), got - ref, 0)) <= 1e-9 * (scale + 1e-300)
+        if bool((same & close).all()):
+            return cand
+    return expr
 
 
 def ex_round(expr: sympy.Expr, digits: int) -> sympy.Expr:

@@ -19,9 +19,12 @@ arcsin, arccos    argument clamped to ``[-1 + 1e-6, 1 - 1e-6]``
 arctanh           argument clamped to ``[-1 + 1e-6, 1 - 1e-6]``
 ================  =====================================================================
 
-The sympy forms are the plain functions (``sqrt(x)``, ``log(x)``, ``1/x``): a formula is meant for
-the region where the data lies, and the fitter keeps the argument of ``sqrt``/``log``-like entries
-positive on the data where it can (see ``positive_domain``).
+The sympy forms are the plain functions (``sqrt(x)``, ``log(x)``, ``1/x``). A formula shows them
+where the edge's argument stays clear of every guard on the training data; where it does not, it
+shows the guard (``sign(u)*sqrt(Abs(u))``, or the exact ``Piecewise`` of the torch form), so the
+formula always computes what the model computes (see :mod:`kan_widget.symbolic.domain`). The
+fitter keeps the argument of ``sqrt``/``log``-like entries positive on the data where it can (see
+``positive_domain``), and ranks a fit that leaves the domain like a degenerate one.
 
 The fitter in :mod:`kan_widget.symbolic.fit` uses each entry's ``kind`` to decide which of
 ``(a, b)`` needs a numerical search (the rest is closed form). Complexities are pykan 0.2.8's.
@@ -233,8 +236,10 @@ def _default_entries() -> list[SymbolicFunction]:
         S("log", _log, sympy.log, 2, "shift", "even", positive_domain=True),
         S("abs", torch.abs, sympy.Abs, 3, "shift", "even"),
         # a sinusoid seen over less than ~4 radians has no clear extremum-and-inflection pair:
-        # a parabola or cubic describes it as well (min_alpha is a half-range: 2 -> 4 radians)
-        S("sin", torch.sin, sympy.sin, 2, "periodic", period=2 * math.pi, min_alpha=2.0),
+        # a parabola or cubic describes it as well (min_alpha is a half-range: 1.8 -> 3.6
+        # radians; a learned parabola is matched near 1.3, cos(y) on [-2, 2] is 2.0 and must
+        # not count as degenerate, or a gaussian takes it)
+        S("sin", torch.sin, sympy.sin, 2, "periodic", period=2 * math.pi, min_alpha=1.8),
         S(
             "cos",
             torch.cos,
@@ -243,7 +248,7 @@ def _default_entries() -> list[SymbolicFunction]:
             "periodic",
             period=2 * math.pi,
             phase=math.pi / 2,
-            min_alpha=2.0,
+            min_alpha=1.8,
         ),
         S(
             "tan",

@@ -19,11 +19,21 @@ so one unit of complexity costs a *fraction* of the fit's precision (a quarter a
    less than ~4 radians (no clear extremum-and-inflection pair: a learned parabola is matched by
    ``cos(1.3*x)``), ``exp`` or a sigmoid at the smallest slope (a line), a gaussian seen only near
    its peak, a power whose singularity was pushed to the end of the search (see
-   :mod:`kan_widget.symbolic.fit`). Exact data still wins through; a learned, slightly distorted
-   parabola stays ``x^2``.
+   :mod:`kan_widget.symbolic.fit`), and a fit whose argument leaves the function's domain on the
+   data (``sqrt`` of an argument that changes sign, a pole of ``1/x`` among the data: the formula
+   would need a guard, see :mod:`kan_widget.symbolic.domain`). Exact data still wins through;
+   a learned, slightly distorted parabola stays ``x^2``.
 3. **``'0'`` is not ranked by r^2.** It wins only when the edge is negligible (its spread is at
    most ``zero_tol``, 1e-3, of the largest edge into the same node, decided by the caller);
    otherwise it ranks last.
+
+4. **Fits below the noise level tie.** ``auto_symbolic`` / ``suggest_symbolic`` know the
+   model's last training RMSE (``model.fit_rmse``, set by ``model.fit``): an edge is not known
+   better than that, so ``1 - r2`` is floored at ``(fit_rmse / edge spread)^2`` (at most 1e-2).
+   A learned ``1/x`` on ``[1, 2]`` with a 1e-3 wobble is matched a little better by
+   ``1/sqrt(x + b)`` (two searched numbers fitting the wobble); at the noise level both fit, and
+   the simpler, exact-looking one is chosen. Without ``fit_rmse`` (a model trained elsewhere)
+   there is no floor.
 
 Why not pykan's ``loss = 0.8*C + 0.2*log2(1 + 1e-5 - r2)``: a fixed 4 bits per complexity unit
 lets ``'0'`` (``C = 0``, ``r2 = 0``, loss ~0) beat any edge fitted with
@@ -79,12 +89,18 @@ def rank(
     weight_simple: float = 0.8,
     negligible: torch.Tensor | None = None,
     degenerate: torch.Tensor | None = None,
+    floor: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Order candidates per edge: ``r2 [E, F]`` -> ``(order [E, F], score [E, F])``, with
     ``order[e, 0]`` the chosen function. ``negligible [E]`` marks edges that ``'0'`` should
-    take; ``degenerate [E, F]`` marks fits whose score is halved."""
+    take; ``degenerate [E, F]`` marks fits whose score is halved; ``floor [E]`` is each edge's
+    noise level as a fraction of its variance: ``1 - r2`` below it counts as equal to it (a fit
+    closer than the noise explains the noise), so every function that fits to the noise level
+    ties, and the simplest of them wins."""
     E, F = r2.shape
     dev = r2.device
+    if floor is not None:
+        r2 = torch.minimum(r2.to(torch.float64), 1 - floor.to(torch.float64)[:, None])
     complexity = torch.tensor(
         [float(e.complexity) for e in entries], dtype=torch.float64, device=dev
     )

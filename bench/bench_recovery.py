@@ -1,0 +1,336 @@
+"""Discovery that holds on problems nobody tuned it for: structure, fit quality, formula recovery,
+side by side with pykan 0.2.8 (same data, same seeds, float32).
+
+(a) **canonical pruning**: ``exp(sin(pi*x) + y^2)``, [2,5,1], 50 LBFGS steps with lamb=0.01, then
+    ``prune()``; a seed counts when the trained model's test RMSE is < 0.05 and ``prune()``
+    leaves [2,1,1] (as ``bench_canonical.py``). Grids 3, 5 and
+    10, on fresh data draws (uniform [-1,1]^2, 1000 train / 1000 test, seeds 100, 101).
+(b) **fit quality** on the KAN paper's toy functions (Fig. 3.1), grid 5, 100 LBFGS steps: test
+    RMSE, ours against pykan's (target: ours <= 1.1 x pykan).
+(c) **formula recovery** on functions with known truth (paper toys and Feynman equations of 2-4
+    variables): fit (lamb=0.01) -> prune -> fit -> ``auto_symbolic()`` (whole library) -> fit
+    -> ``symbolic_formula()``; a run counts when the formula's relative RMSE against the truth on
+    2000 fresh points is < 1e-3 (2e-2 with 1% label noise). Noise 0 and 1%, ``--seeds`` seeds.
+
+pykan runs from a temporary directory (its checkpoint files go there) with its output silenced.
+
+Run: ``PYTHONPATH=. .venv/bin/python bench/bench_recovery.py [--quick] [--no-pykan]
+[--seeds N] [--parts abc]``. ``--quick``: grids 3 and 5 on one draw with 3 seeds, the toys
+without the 100-variable one, recovery with 1 seed and noise 0 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import math
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+import torch
+
+from kan_widget import KAN, create_dataset
+
+STEPS = 50
+
+
+@contextlib.contextmanager
+def quiet_tmpdir():
+    old = os.getcwd()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        os.chdir(tmp)
+        try:
+            yield
+        finally:
+            os.chdir(old)
+
+
+def pykan_model(width, grid, seed):
+    from kan import KAN as PyKAN
+
+    # pykan 0.2.8's prune() reloads the model from its checkpoint files (auto_save=False gives
+    # FileNotFoundError), so auto_save stays on, inside the temporary directory
+    return PyKAN(width=width, grid=grid, k=3, seed=seed, auto_save=True)
+
+
+def rmse(model, x, y) -> float:
+    with torch.no_grad():
+        return float(torch.sqrt(((model(x) - y) ** 2).mean()))
+
+
+# ---------------------------------------------------------------------- (a) canonical pruning
+def canonical(x):
+    return torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2)
+
+
+def uniform_data(f, n_var, draw, lo=-1.0, hi=1.0, n_train=1000, n_test=1000):
+    g = torch.Generator().manual_seed(draw)
+    lo_t = torch.as_tensor(lo, dtype=torch.float32)
+    hi_t = torch.as_tensor(hi, dtype=torch.float32)
+    xtr = torch.rand(n_train, n_var, generator=g) * (hi_t - lo_t) + lo_t
+    xte = torch.rand(n_test, n_var, generator=g) * (hi_t - lo_t) + lo_t
+    return {"train_input": xtr, "train_label": f(xtr), "test_input": xte, "test_label": f(xte)}
+
+
+def prune_run(impl: str, ds, grid: int, seed: int) -> tuple[bool, list[int], float]:
+    # as bench_canonical.py: the test RMSE of the trained model, the width after prune() (the
+    # pruned model is not retrained: a removed node's constant output is simply dropped)
+    if impl == "ours":
+        model = KAN([2, 5, 1], grid=grid, k=3, seed=seed)
+        hist = model.fit(ds, opt="LBFGS", steps=STEPS, lamb=0.01)
+        width = list(model.prune().width)
+    else:
+        with quiet_tmpdir():
+            model = pykan_model([2, 5, 1], grid, seed)
+            hist = model.fit(ds, opt="LBFGS", steps=STEPS, lamb=0.01)
+            width = [w[0] if isinstance(w, list) else w for w in model.prune().width]
+    err = float(hist["test_loss"][-1])
+    return width == [2, 1, 1] and err < 0.05, width, err
+
+
+def part_a(impls, grids, draws, seeds):
+    print("(a) canonical pruning: [2,5,1] -> prune() == [2,1,1] and test RMSE < 0.05")
+    for draw in draws:
+        ds = uniform_data(canonical, 2, draw)
+        for grid in grids:
+            line = f"  draw {draw} grid {grid:2d}:"
+            for impl in impls:
+                t0 = time.perf_counter()
+                runs = [prune_run(impl, ds, grid, s) for s in seeds]
+                ok = sum(r[0] for r in runs)
+                fails = ", ".join(
+                    f"s{s}:{r[1]}/{r[2]:.3f}" for s, r in zip(seeds, runs, strict=True) if not r[0]
+                )
+                line += f"  {impl} {ok}/{len(seeds)} ({time.perf_counter() - t0:.0f}s)"
+                if fails:
+                    line += f" [{fails}]"
+            print(line, flush=True)
+
+
+# ---------------------------------------------------------------------- (b) toy functions
+def _toys(quick: bool) -> list[tuple[str, list[int], int, Callable]]:
+    toys = [
+        ("J0(20x)", [1, 1], 1, lambda x: torch.special.bessel_j0(20 * x[:, [0]])),
+        ("exp(sin(pi x)+y^2)", [2, 1, 1], 2, canonical),
+        ("xy", [2, 2, 1], 2, lambda x: x[:, [0]] * x[:, [1]]),
+        (
+            "exp(.5(sin(pi(x1^2+x2^2))+sin(pi(x3^2+x4^2))))",
+            [4, 4, 2, 1],
+            4,
+            lambda x: torch.exp(
+                0.5
+                * (
+                    torch.sin(torch.pi * (x[:, [0]] ** 2 + x[:, [1]] ** 2))
+                    + torch.sin(torch.pi * (x[:, [2]] ** 2 + x[:, [3]] ** 2))
+                )
+            ),
+        ),
+    ]
+    if not quick:
+        toys.append(
+            (
+                "exp(mean sin^2(pi x_i/2)), 100 vars",
+                [100, 1, 1],
+                100,
+                lambda x: torch.exp(torch.sin(torch.pi * x / 2).pow(2).mean(1, keepdim=True)),
+            )
+        )
+    return toys
+
+
+def part_b(impls, quick):
+    print("(b) toy functions, grid 5, 100 LBFGS steps: test RMSE")
+    for name, width, n_var, f in _toys(quick):
+        ds = create_dataset(f, n_var=n_var, train_num=1000, test_num=1000, seed=0)
+        row = {}
+        for impl in impls:
+            t0 = time.perf_counter()
+            if impl == "ours":
+                model = KAN(width, grid=5, k=3, seed=0)
+                model.fit(ds, opt="LBFGS", steps=100)
+            else:
+                with quiet_tmpdir():
+                    model = pykan_model(width, 5, 0)
+                    model.fit(ds, opt="LBFGS", steps=100)
+            row[impl] = (rmse(model, ds["test_input"], ds["test_label"]), time.perf_counter() - t0)
+        text = "  ".join(f"{k} {v[0]:.2e} ({v[1]:.0f}s)" for k, v in row.items())
+        ratio = ""
+        if "pykan" in row and "ours" in row:
+            ratio = f"  ratio {row['ours'][0] / max(row['pykan'][0], 1e-30):.2f}"
+        print(f"  {name:48s} {width}  {text}{ratio}", flush=True)
+
+
+# ---------------------------------------------------------------------- (c) recovery
+@dataclass
+class Problem:
+    name: str
+    width: list[int]
+    ranges: list[tuple[float, float]]
+    truth: Callable[[np.ndarray], np.ndarray]  # [N, n] -> [N]
+
+    def f(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(self.truth(x.double().numpy()), dtype=x.dtype)[:, None]
+
+
+def _canonical_np(x: np.ndarray) -> np.ndarray:
+    return np.exp(np.sin(np.pi * x[:, 0]) + x[:, 1] ** 2)
+
+
+def _four_np(x: np.ndarray) -> np.ndarray:
+    s1 = np.sin(np.pi * (x[:, 0] ** 2 + x[:, 1] ** 2))
+    s2 = np.sin(np.pi * (x[:, 2] ** 2 + x[:, 3] ** 2))
+    return np.exp(0.5 * (s1 + s2))
+
+
+def problems() -> list[Problem]:
+    pi = np.pi
+    P = Problem
+    u1 = [(-1.0, 1.0)] * 2
+    p12 = [(1.0, 2.0)]
+    return [
+        P("exp(sin(pi x1)+x2^2)", [2, 5, 1], u1, _canonical_np),
+        P("x1*x2", [2, 5, 1], u1, lambda x: x[:, 0] * x[:, 1]),
+        P("x1*sin(x2)", [2, 5, 1], [(-1, 1), (-2, 2)], lambda x: x[:, 0] * np.sin(x[:, 1])),
+        P("x1^2+cos(x2) ", [2, 5, 1], [(-1, 1), (-2, 2)], lambda x: x[:, 0] ** 2 + np.cos(x[:, 1])),
+        P("I.12.1 mu*N", [2, 5, 1], p12 * 2, lambda x: x[:, 0] * x[:, 1]),
+        P("I.25.13 q/C", [2, 5, 1], p12 * 2, lambda x: x[:, 0] / x[:, 1]),
+        P("II.3.24 P/(4pi r^2)", [2, 5, 1], p12 * 2, lambda x: x[:, 0] / (4 * pi * x[:, 1] ** 2)),
+        P("I.14.4 k x^2/2", [2, 5, 1], p12 * 2, lambda x: 0.5 * x[:, 0] * x[:, 1] ** 2),
+        P("I.14.3 m g z", [3, 5, 1], p12 * 3, lambda x: x[:, 0] * x[:, 1] * x[:, 2]),
+        P("I.12.2 q1 q2/r^2", [3, 5, 1], p12 * 3, lambda x: x[:, 0] * x[:, 1] / x[:, 2] ** 2),
+        P("I.16.6 (u+v)/(1+uv)", [2, 5, 1], [(-0.9, 0.9)] * 2,
+          lambda x: (x[:, 0] + x[:, 1]) / (1 + x[:, 0] * x[:, 1])),
+        P("I.27.6 1/(1/d1+1/d2)", [2, 5, 1], p12 * 2, lambda x: 1 / (1 / x[:, 0] + 1 / x[:, 1])),
+        P("I.8.14-ish sqrt(x1^2+x2^2)", [2, 5, 1], p12 * 2, lambda x: np.hypot(x[:, 0], x[:, 1])),
+        P("exp(.5(sin(pi(x1^2+x2^2))+sin(pi(x3^2+x4^2))))", [4, 5, 5, 1], [(-1, 1)] * 4, _four_np),
+    ]  # fmt: skip
+
+
+def recovery_data(p: Problem, seed: int, noise: float):
+    n = len(p.ranges)
+    lo = torch.tensor([r[0] for r in p.ranges])
+    hi = torch.tensor([r[1] for r in p.ranges])
+    ds = uniform_data(p.f, n, 1000 + seed, lo, hi)
+    if noise:
+        g = torch.Generator().manual_seed(2000 + seed)
+        y = ds["train_label"]
+        ds["train_label"] = y + noise * y.std() * torch.randn(y.shape, generator=g)
+    return ds
+
+
+def formula_error(p: Problem, expr, symbols) -> float:
+    g = np.random.default_rng(7)
+    x = np.stack([g.uniform(lo, hi, 2000) for lo, hi in p.ranges], 1)
+    truth = p.truth(x)
+    try:
+        fn = sympy.lambdify(symbols, expr, "numpy")
+        with np.errstate(all="ignore"):
+            pred = np.asarray(fn(*[x[:, k] for k in range(x.shape[1])]), dtype=complex)
+        pred = np.broadcast_to(pred, truth.shape)
+    except Exception:
+        return math.inf
+    err = np.sqrt(np.mean(np.abs(pred - truth) ** 2)) / (truth.std() + 1e-12)
+    return float(err) if np.isfinite(err) else math.inf
+
+
+def recover(impl: str, p: Problem, seed: int, noise: float) -> tuple[float, str]:
+    ds = recovery_data(p, seed, noise)
+    n = len(p.ranges)
+    symbols = [sympy.Symbol(f"x_{k + 1}") for k in range(n)]
+    try:
+        if impl == "ours":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = KAN(p.width, grid=5, k=3, seed=seed)
+                model.fit(ds, opt="LBFGS", steps=STEPS, lamb=0.01)
+                model = model.prune()
+                model.fit(ds, opt="LBFGS", steps=STEPS)
+                model.auto_symbolic()
+                model.fit(ds, opt="LBFGS", steps=STEPS)
+                out = model.symbolic_formula()
+                expr = out[0][0] if isinstance(out, tuple) else out[0]
+        else:
+            with quiet_tmpdir():
+                model = pykan_model(p.width, 5, seed)
+                model.fit(ds, opt="LBFGS", steps=STEPS, lamb=0.01)
+                model = model.prune()
+                model.fit(ds, opt="LBFGS", steps=STEPS)
+                model.auto_symbolic()
+                model.fit(ds, opt="LBFGS", steps=STEPS)
+                expr = model.symbolic_formula()[0][0]
+    except Exception as err:  # pykan's lstsq can fail in float32
+        return math.inf, f"error {type(err).__name__}"
+    expr = expr.xreplace({s: sympy.Symbol(s.name) for s in expr.free_symbols})
+    return formula_error(p, expr, symbols), str(expr)[:90]
+
+
+def part_c(impls, seeds, noises, verbose):
+    print("(c) recovery: fit->prune->fit->auto_symbolic->fit->formula; rel. RMSE vs truth")
+    totals = {impl: [0, 0] for impl in impls}
+    for p in problems():
+        line = f"  {p.name[:34]:34s}"
+        for impl in impls:
+            ok = 0
+            runs = 0
+            t0 = time.perf_counter()
+            for noise in noises:
+                tol = 1e-3 if noise == 0 else 2e-2
+                for s in seeds:
+                    err, text = recover(impl, p, s, noise)
+                    ok += err < tol
+                    runs += 1
+                    if verbose:
+                        print(f"    {impl} noise {noise} seed {s}: {err:.2e}  {text}", flush=True)
+            totals[impl][0] += ok
+            totals[impl][1] += runs
+            line += f"  {impl} {ok}/{runs} ({time.perf_counter() - t0:.0f}s)"
+        print(line, flush=True)
+    for impl, (ok, runs) in totals.items():
+        print(f"  total {impl}: {ok}/{runs} = {ok / max(runs, 1):.0%}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-pykan", action="store_true")
+    ap.add_argument("--seeds", type=int, default=None)
+    ap.add_argument("--parts", default="abc")
+    ap.add_argument("--verbose", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    impls = ["ours"] if args.no_pykan else ["ours", "pykan"]
+    if args.quick:
+        grids, draws = [3, 5], [100]
+        seeds_a = list(range(args.seeds or 3))
+        seeds_c = list(range(args.seeds or 1))
+        noises = [0.0]
+    else:
+        grids, draws = [3, 5, 10], [100, 101]
+        seeds_a = list(range(args.seeds or 10))
+        seeds_c = list(range(args.seeds or 5))
+        noises = [0.0, 0.01]
+    t0 = time.perf_counter()
+    if "a" in args.parts:
+        part_a(impls, grids, draws, seeds_a)
+    if "b" in args.parts:
+        part_b(impls, args.quick)
+    if "c" in args.parts:
+        part_c(impls, seeds_c, noises, args.verbose)
+    print(f"total {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
