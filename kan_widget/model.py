@@ -639,7 +639,7 @@ class KAN(nn.Module):
         output_normalizer=None,
         *,
         simplify: bool = False,
-        allow_numeric: bool = False,
+        allow_numeric: bool = True,
     ):
         """pykan's ``(formulas, variables)``: ``model.symbolic_formula()[0][0]`` is the first
         output's formula, unsimplified. :meth:`formula` gives the clean list; see

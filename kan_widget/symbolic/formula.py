@@ -246,7 +246,7 @@ def symbolic_formula(
     output_normalizer=None,
     *,
     simplify: bool = False,
-    allow_numeric: bool = False,
+    allow_numeric: bool = True,
 ) -> tuple[list[sympy.Expr], list[sympy.Expr]]:
     """pykan's ``symbolic_formula``: ``(formulas, variables)``, one sympy expression per output
     and the input symbols (``x_1 ..``, or ``var``: names or sympy expressions; by default a
@@ -259,8 +259,9 @@ def symbolic_formula(
     - ``output_normalizer``: ``(means, stds)`` of the outputs; the formula gives the raw
       outputs, ``y -> y*std + mean``.
     - ``simplify`` (ours, default off as pykan's): as in :func:`formula`.
-    - Unlike pykan, an active edge that is still a spline raises ``ValueError`` (pykan silently
-      counts it as 0) unless ``allow_numeric=True``.
+    - Unlike pykan, an active edge that is still a spline appears as ``phi_l_i_j(x)`` (pykan
+      silently counts it as 0, so its formula does not compute what the model computes);
+      ``allow_numeric=False`` raises ``ValueError`` instead.
     - Over ``BUILD_MAX_EDGES`` active edges the formula is built without sympy's evaluation.
 
     :func:`formula` (``model.formula()``) gives the cleaned, simplified list instead.
