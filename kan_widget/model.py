@@ -398,10 +398,15 @@ class KAN(nn.Module):
 
     update_grid_from_samples = update_grid
 
-    def refine(self, new_grid: int, x=None) -> KAN:
+    def refine(self, new_grid: int | None = None, x=None, *, grid: int | None = None) -> KAN:
         """A new model with ``new_grid`` intervals per edge, initialised to the same functions
-        (least squares on the training inputs, or ``x``). pykan's grid extension."""
-        if not is_int(new_grid) or new_grid < 1:
+        (least squares on the training inputs, or ``x``). pykan's grid extension. ``grid=`` is
+        accepted for ``new_grid`` (pykan's own Example_3 calls ``refine(grid=...)``)."""
+        if grid is not None:
+            if new_grid is not None:
+                raise TypeError("refine takes new_grid or grid, not both")
+            new_grid = grid
+        if new_grid is None or not is_int(new_grid) or new_grid < 1:
             raise ValueError(f"new_grid must be an int >= 1; got {new_grid!r}")
         new_grid = int(new_grid)
         x = self.train_input if x is None else x

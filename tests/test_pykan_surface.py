@@ -447,3 +447,18 @@ def test_fix_symbolic_takes_pykans_keywords_and_set_mode():
     with pytest.raises(ValueError, match="fix_symbolic it first"):
         ours.set_mode(0, 1, 0, "s")
     _same_signature(KAN.set_mode, kan.KAN.set_mode)
+
+
+def test_refine_takes_pykan_new_grid_and_the_grid_keyword():
+    """pykan's ``refine(new_grid)``; its own Example_3 calls ``refine(grid=...)``: both work."""
+    import torch
+
+    from kan_widget import KAN, create_dataset
+
+    data = create_dataset(lambda x: x[:, [0]] * x[:, [1]], n_var=2, train_num=64, test_num=16)
+    m = KAN([2, 3, 1], dtype=torch.float64)
+    m.fit(data, steps=1)
+    assert m.refine(7).config.grid == 7
+    assert m.refine(grid=5).config.grid == 5
+    with pytest.raises(TypeError, match="not both"):
+        m.refine(5, grid=3)
