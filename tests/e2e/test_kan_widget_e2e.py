@@ -624,6 +624,13 @@ def test_honest_numbers_on_a_table(page, jupyter_server, kernel, artifacts):
 
     fe = jupyter_server.frontend
     open_notebook(page, jupyter_server)
+    # an earlier test may have saved the notebook with its widget cell's output (and state):
+    # clear it, so the table's widget is the only one on the page
+    page.evaluate(
+        "async () => { await window.jupyterapp.commands.execute("
+        "'notebook:clear-all-cell-outputs'); }"
+    )
+    page.wait_for_function("() => document.querySelectorAll('.kan-widget').length === 0")
     run_cell(page, SETUP)
     run_cell(page, TABLE)
     w = widget(page)
