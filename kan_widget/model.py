@@ -297,6 +297,12 @@ class KAN(nn.Module):
     def save_act(self, value: bool) -> None:
         self.config = self.config.replace(save_act=value)
 
+    def predict(self, x) -> torch.Tensor:
+        """The model's outputs for ``x``, both in the data's units, without remembering ``x``
+        (``model(x)`` keeps it as :attr:`cache_data`, pykan's cache for symbolic fitting and
+        plots): for evaluation, e.g. the widget's losses and fit view."""
+        return self._output(self.run(self._input(x)))
+
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` without the input checks and the scaling: ``x`` is already a
         ``[batch, width[0]]`` tensor of the model's dtype and device in the network's units,

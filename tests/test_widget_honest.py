@@ -279,3 +279,23 @@ def test_symbolify_controls_reject_bad_values(w):
     with pytest.raises(Exception, match="sym_lib must be one of"):
         w.sym_lib = "everything"
     assert math.isclose(w.r2_threshold, 0.99)
+
+
+def test_losses_are_in_the_data_units_when_the_model_rescales():
+    """Labels of mean ~1200 and spread ~100 make the model standardise them (normalize='auto'):
+    the status line's losses must still be the current model's RMSE in the data's units."""
+    import torch
+
+    from kan_widget import KAN, KANWidget, create_dataset
+
+    f = lambda x: 100 * torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2) + 1000  # noqa: E731
+    d = create_dataset(f, n_var=2, train_num=200, test_num=100)
+    m = KAN([2, 3, 1], seed=0)
+    w = KANWidget(m, d, val_frac=0.2)
+    try:
+        w.train(5, block=True)
+        assert m.scaling is not None
+        rmse = float(((m.predict(d["test_input"]) - d["test_label"]) ** 2).mean().sqrt())
+        assert abs(w.status["test_loss"] - rmse) <= 1e-4 * rmse
+    finally:
+        w.close()

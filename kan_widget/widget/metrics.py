@@ -57,7 +57,7 @@ def rmse_r2(model, x: torch.Tensor, y: torch.Tensor) -> tuple[float | None, floa
     # (layer._groups), and inference tensors in that cache would break the next training step.
     # Without grad the input-feature cache is not used, so training's cache stays as it was.
     with torch.no_grad():
-        pred = model.run(x)
+        pred = model.predict(x)  # x and y are in the data's units
         err = ((pred - y) ** 2).double()
         sse = float(err.sum())
         yd = y.double()

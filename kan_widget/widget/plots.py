@@ -382,9 +382,9 @@ class Plots:
         with torch.no_grad():
             if self._n_in == 1:
                 grid = torch.as_tensor(self._grid, dtype=model.dtype).unsqueeze(1)
-                self.pred_mark.y = _np(model(grid)[:, 0])
+                self.pred_mark.y = _np(model.predict(grid)[:, 0])
             elif self._n_in == 2:
-                pred = _np(model(self._heat_x)[:, 0]).reshape(HEAT_GRID, HEAT_GRID)
+                pred = _np(model.predict(self._heat_x)[:, 0]).reshape(HEAT_GRID, HEAT_GRID)
                 err = self._binned_error(train_pred)
                 y_name = self._out_vars[0]
                 self.pred_mark.color = pred
