@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from .data import check_dataset
@@ -468,9 +469,10 @@ def fit(
             warnings.warn(str(e), RuntimeWarning, stacklevel=3)
             history["stopped"] = str(e)
             break
-        history["train_loss"].append(m["train_loss"])
-        history["test_loss"].append(m["test_loss"])
-        history["reg"].append(m["reg"])
+        # np.float64, as pykan's 0-d arrays: a float that also has .item() (its tutorials call it)
+        history["train_loss"].append(np.float64(m["train_loss"]))
+        history["test_loss"].append(np.float64(m["test_loss"]))
+        history["reg"].append(np.float64(m["reg"]))
         for f in metrics or []:
             history[f.__name__].append(_metric_value(f()))
         if verbose and log and m["step"] % log == 0:
