@@ -7,10 +7,10 @@ Differences from pykan 0.2.8, on purpose:
 - ``prune`` follows the paper's node rule (a hidden node survives iff its largest incoming and
   largest outgoing edge scores both exceed ``node_th``); pykan uses a backward attribution.
 
-Over 400 lines on purpose: ``KAN`` is pykan's whole public surface in one class. The work lives
-elsewhere (layer.py, training.py, pruning.py, io.py, symbolic/); what stays here is the model's
-state, how it is put together (``__init__``, ``from_config``, ``_install``, ``_build``) and one
-short method per pykan name. The ``symbolic`` methods import :mod:`kan_widget.symbolic` on first
+The work lives elsewhere (layer.py, training.py, pruning.py, io.py, symbolic/); what stays here
+is the model's state, how it is put together (``__init__``, ``from_config``, ``_install``,
+``_build``) and one short method per engine operation. pykan's accessors, versions and picture
+(``rewind``, ``act_fun``, ``get_range``, ``plot``, ...) are the mixin in pykan_api.py. The ``symbolic`` methods import :mod:`kan_widget.symbolic` on first
 use, so that the engine alone never loads sympy.
 """
 
@@ -33,6 +33,7 @@ from .data import as_tensor
 from .higher import transforms_active
 from .layer import EdgeStats, KANLayer
 from .pruning import node_scores_of, plan_prune
+from .pykan_api import PykanSurface
 from .regularizer import REG_METRICS
 from .tables import Scaling, fit_scaling
 from .validation import check_edge, is_int, is_number
@@ -59,7 +60,7 @@ def _check_width(width) -> list[int]:
     return [int(v) for v in w]
 
 
-class KAN(nn.Module):
+class KAN(PykanSurface, nn.Module):
     """Kolmogorov–Arnold Network, ``KAN(width=[2, 5, 1], grid=3, k=3, seed=1)``.
 
     Each edge ``(l, i, j)`` (layer, input node, output node) carries
@@ -661,345 +662,6 @@ class KAN(nn.Module):
             self, var, normalizer, output_normalizer, simplify=simplify, allow_numeric=allow_numeric
         )
 
-    # ------------------------------------------------------------------ pykan's surface
-    # pykan 0.2.8's accessors, versions and formula shape (docs/PYKAN_DIFFERENCES.md); state
-    # the engine does not need lives in kan_widget/checkpoints.py.
-    cache_data: torch.Tensor | None = None
-    """The inputs of the last :meth:`forward` / :meth:`get_act` (pykan's ``cache_data``)."""
-    round: int = 0
-    """pykan's round of the version name ``'{round}.{state_id}'`` (see :meth:`rewind`)."""
-    state_id: int = 0
-    """pykan's version number within the round (see :meth:`log_history`)."""
-
-    @property
-    def auto_save(self) -> bool:
-        """Log a version after every changing call (``config.auto_save``); settable."""
-        return self.config.auto_save
-
-    @auto_save.setter
-    def auto_save(self, value: bool) -> None:
-        self.config = self.config.replace(auto_save=value)
-
-    @property
-    def ckpt_path(self) -> str:
-        return self.config.ckpt_path
-
-    def log_history(self, method_name: str) -> None:
-        """Record the model as its next version ``'{round}.{state_id + 1}'`` (pykan's), in
-        memory; see :mod:`kan_widget.checkpoints` (at most ``MAX_VERSIONS`` are kept)."""
-        checkpoints.log(self, method_name)
-
-    def set_mode(self, l: int, i: int, j: int, mode: str, mask_n=None) -> None:
-        """pykan's ``set_mode``: ``'n'`` makes edge ``(l, i, j)`` its spline, ``'s'`` its fixed
-        symbolic function (it must have one: ``fix_symbolic``), any other mode but ``'ns'``
-        switches it off. ``'ns'`` / ``'sn'`` (spline and symbolic function added) is refused:
-        an edge here is one or the other."""
-        l, i, j = check_edge(l, i, j, self.width)
-        layer = self.layers[l]
-        if mode in ("ns", "sn"):
-            raise ValueError(
-                "mode 'ns' (spline plus symbolic function on one edge) is not supported: an edge "
-                "is either a spline ('n') or a symbolic function ('s')"
-            )
-        with torch.no_grad():
-            if mode == "n":
-                layer.clear_symbolic([i], [j])
-                layer.mask[i, j] = 1.0 if mask_n is None else float(mask_n)
-            elif mode == "s":
-                if (i, j) not in layer.sym_names:
-                    raise ValueError(
-                        f"edge ({l}, {i}, {j}) has no symbolic function: fix_symbolic it first"
-                    )
-                layer.sym_mask[i, j] = True
-                layer.mask[i, j] = 1.0
-            else:
-                layer.mask[i, j] = 0.0
-                if self._edge_scores is not None:
-                    self._edge_scores[l][i, j] = 0.0
-
-    def speed(self, compile: bool = False):
-        """pykan's ``speed``: stop logging versions (``auto_save=False``), leave symbolic edges
-        out of the forward (``symbolic_enabled=False``) and keep no inputs (``save_act=False``);
-        returns the model, or ``torch.compile(model)`` with ``compile``."""
-        self.auto_save = False
-        self.symbolic_enabled = False  # as pykan's: symbolic edges left out, nothing cached
-        self.save_act = False
-        return torch.compile(self) if compile else self
-
-    def rewind(self, model_id: str) -> KAN:
-        """A copy of version ``model_id`` (e.g. ``'0.1'``) that starts a new round, as pykan's.
-        Versions are kept in memory (the last ``checkpoints.MAX_VERSIONS``); an unknown name
-        raises ``ValueError`` listing the versions that exist."""
-        return checkpoints.rewind(self, model_id)
-
-    def checkout(self, model_id: str) -> KAN:
-        """A copy of version ``model_id``; unlike :meth:`rewind`, no new round is started."""
-        return checkpoints.checkout(self, model_id)
-
-    def history(self, k: int | str = "all") -> None:
-        """Print the last ``k`` lines of the version log (pykan's ``history.txt``)."""
-        lines = checkpoints.ensure(self).lines
-        n = len(lines) if k == "all" else int(k)
-        for line in lines[len(lines) - n :]:
-            print(line)
-
-    def saveckpt(self, path: str = "model") -> None:
-        """Write the model to ``{path}.safetensors`` (pykan's name; our safe file format, see
-        :meth:`save`). :meth:`loadckpt` reads it back."""
-        self.save(_ckpt_file(path))
-
-    @staticmethod
-    def loadckpt(path: str = "model") -> KAN:
-        """Read a model written by :meth:`saveckpt` (``{path}.safetensors``) or :meth:`save`."""
-        p = os.fspath(path)
-        return KAN.load(p if os.path.isfile(p) else _ckpt_file(p))
-
-    @property
-    def act_fun(self) -> Sequence[KANLayer]:
-        """pykan's spline layers: ``model.act_fun[l]`` is layer ``l`` (``in_dim``, ``out_dim``,
-        ``grid``, ``coef`` ``[in, out, G+k]``, ``scale_base``, ``scale_sp``, ``mask``
-        ``[in, out]``), the same tensors training changes."""
-        return self.layers
-
-    @property
-    def symbolic_fun(self) -> list[SymbolicView]:
-        """pykan's symbolic layers: ``model.symbolic_fun[l]`` has ``in_dim``, ``out_dim``,
-        ``mask`` ``[out, in]`` (1 where the edge is symbolic), ``funs_name`` ``[out][in]``
-        (``'0'`` where it is not) and ``affine`` ``[out, in, 4]`` (a, b, c, d)."""
-        return [SymbolicView(layer) for layer in self.layers]
-
-    def get_act(self, x=None) -> None:
-        """Run the model on ``x`` (a tensor, or a dataset dict: its ``train_input``; default the
-        last inputs) and keep it as :attr:`cache_data` for :meth:`get_fun`, :meth:`get_range`."""
-        if isinstance(x, dict):
-            if "train_input" not in x:
-                raise KeyError("get_act(dataset) needs dataset['train_input']")
-            x = x["train_input"]
-        if x is None:
-            if self.cache_data is None:
-                raise ValueError("get_act needs inputs: pass x (or a dataset), or run model(x)")
-            x = self.cache_data
-        with torch.no_grad():
-            self.forward(x)
-        self.cache_data = self._input(x).detach()  # also with save_act=False, as pykan's
-
-    def _spline_acts(self, l: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """pykan's ``spline_preacts[l]``, ``spline_postacts[l]`` ``[B, out, in]`` on the cached
-        inputs: each edge's input and its spline branch ``scale_base*b(x) +
-        scale_sp*spline(x)`` (masked)."""
-        x = self.cache_data if self.cache_data is not None else self.train_input
-        if x is None:
-            raise ValueError("no inputs to read activations from: run model(x) or get_act(x)")
-        acts = self.acts(x)
-        layer = self.layers[l]
-        xl = acts[l]
-        with torch.no_grad():
-            post = (
-                layer.scale_base * layer.base_fun(xl).unsqueeze(2)
-                + layer.scale_sp * layer.spline_values(xl)
-            ) * layer.mask
-        pre = xl.unsqueeze(2).expand(-1, -1, layer.out_dim)
-        return pre.permute(0, 2, 1), post.permute(0, 2, 1)
-
-    @property
-    def spline_preacts(self) -> list[torch.Tensor]:
-        """Every layer's edge inputs ``[B, out, in]`` on :attr:`cache_data` (computed)."""
-        return [self._spline_acts(l)[0] for l in range(self.depth)]
-
-    @property
-    def spline_postacts(self) -> list[torch.Tensor]:
-        """Every layer's spline-branch edge outputs ``[B, out, in]`` on :attr:`cache_data`."""
-        return [self._spline_acts(l)[1] for l in range(self.depth)]
-
-    def get_fun(self, l: int, i: int, j: int):
-        """Edge ``(l, i, j)``'s spline branch on the cached inputs, sorted by input, as numpy
-        ``(inputs, outputs)``; also plots it in a small matplotlib figure (as pykan's)."""
-        l, i, j = check_edge(l, i, j, self.width)
-        pre, post = self._spline_acts(l)
-        x = pre[:, j, i].cpu().numpy()
-        y = post[:, j, i].cpu().numpy()
-        order = x.argsort()
-        x, y = x[order], y[order]
-        import matplotlib.pyplot as plt
-
-        plt.figure(figsize=(3, 3))
-        plt.plot(x, y, marker="o")
-        return x, y
-
-    def get_range(self, l: int, i: int, j: int, verbose: bool = True):
-        """``(x_min, x_max, y_min, y_max)`` of edge ``(l, i, j)`` on the cached inputs (0-d numpy
-        arrays, as pykan's); printed with ``verbose``."""
-        l, i, j = check_edge(l, i, j, self.width)
-        pre, post = self._spline_acts(l)
-        x, y = pre[:, j, i], post[:, j, i]
-        out = tuple(v.cpu().numpy() for v in (x.min(), x.max(), y.min(), y.max()))
-        if verbose:
-            print(f"x range: [{out[0]:.2f} , {out[1]:.2f} ]")
-            print(f"y range: [{out[2]:.2f} , {out[3]:.2f} ]")
-        return out
-
-    def remove_node(self, l: int, i: int, mode: str = "all", log_history: bool = True) -> None:
-        """Cut node ``i`` of layer ``l`` (``l`` = 0 for inputs): ``mode='down'`` masks its
-        incoming edges, ``'up'`` its outgoing ones, ``'all'`` both (as pykan's). The node stays
-        in ``width``; :meth:`prune` removes it."""
-        if mode not in ("all", "up", "down"):
-            raise ValueError(f"mode must be 'all', 'up' or 'down'; got {mode!r}")
-        width = self.width
-        if not is_int(l) or not 0 <= l < len(width):
-            raise ValueError(f"l must be a layer of nodes, 0..{len(width) - 1}; got {l!r}")
-        l = int(l)
-        if not is_int(i) or not 0 <= i < width[l]:
-            raise ValueError(f"node {i!r} does not exist: layer {l} has {width[l]} nodes")
-        i = int(i)
-        if (mode == "down" and l == 0) or (mode == "up" and l == len(width) - 1):
-            raise ValueError(f"node ({l}, {i}) has no {'incoming' if l == 0 else 'outgoing'} edges")
-        with torch.no_grad():
-            if mode in ("all", "down") and l > 0:
-                self.layers[l - 1].mask[:, i] = 0.0
-                if self._edge_scores is not None:
-                    self._edge_scores[l - 1][:, i] = 0.0
-            if mode in ("all", "up") and l < self.depth:
-                self.layers[l].mask[i, :] = 0.0
-                if self._edge_scores is not None:
-                    self._edge_scores[l][i, :] = 0.0
-        if log_history:
-            checkpoints.log(self, "remove_node")
-
-    def suggest_symbolic(
-        self,
-        l: int,
-        i: int,
-        j: int,
-        a_range=(-10, 10),
-        b_range=(-10, 10),
-        lib=None,
-        topk: int = 5,
-        verbose: bool = True,
-        r2_loss_fun=None,
-        c_loss_fun=None,
-        weight_simple: float = 0.8,
-    ):
-        """pykan's ``(best_name, best_fun, r2, complexity)`` for edge ``(l, i, j)``; prints the
-        top ``topk`` with ``verbose``. :meth:`rank_symbolic` returns the whole ranking. See
-        :func:`kan_widget.symbolic.api.suggest_best`."""
-        from .symbolic import api
-
-        return api.suggest_best(
-            self,
-            l,
-            i,
-            j,
-            a_range,
-            b_range,
-            lib,
-            topk,
-            verbose,
-            r2_loss_fun,
-            c_loss_fun,
-            weight_simple,
-        )
-
-    def rank_symbolic(self, l: int, i: int, j: int, lib=None, topk: int = 5, **kwargs):
-        """Library functions ranked for edge ``(l, i, j)``: a list of ``Candidate`` rows (name,
-        r2, complexity, score, ``(a, b, c, d)``), best first; nothing is changed. See
-        :func:`kan_widget.symbolic.api.suggest_symbolic`."""
-        from .symbolic import api
-
-        return api.suggest_symbolic(self, l, i, j, lib=lib, topk=topk, **kwargs)
-
-    def formula(
-        self, var=None, digits: int | None = None, simplify: bool = True, allow_numeric=True
-    ) -> list:
-        """The clean formula: one simplified sympy expression per output, numbers rounded to
-        ``digits`` decimals and snapped to integers, fractions and multiples of pi when
-        ``digits`` is given (``model.formula(["x", "y"], digits=2)``); edges still splines
-        appear as ``phi_l_i_j(x)`` (``allow_numeric=False`` raises instead). pykan's
-        ``(formulas, variables)`` is :meth:`symbolic_formula`. See
-        :func:`kan_widget.symbolic.formula.formula`."""
-        from .symbolic.formula import formula
-
-        return formula(self, var=var, digits=digits, simplify=simplify, allow_numeric=allow_numeric)
-
-    # ------------------------------------------------------------------ picture
-    def plot(
-        self,
-        folder=None,
-        beta=3,
-        metric="backward",
-        scale=0.5,
-        tick=False,
-        sample=False,
-        in_vars=None,
-        out_vars=None,
-        title=None,
-        varscale=1.0,
-        mask=False,
-    ):
-        """pykan's picture of the network as one matplotlib Figure (returned; a notebook shows it
-        once). Every edge's function in its own box (drawn along its line for layers with
-        thousands of edges), opacity ``tanh(beta * A)`` with ``A`` the edge's importance by
-        ``metric``, symbolic edges in colour and named, removed edges not drawn; ``in_vars`` /
-        ``out_vars`` (str or sympy), ``title``, ``scale`` and ``varscale`` as pykan's; ``tick``
-        writes each box's x and y ranges, ``sample`` draws the data points.
-
-        Curves span the inputs of the last forward pass (``cache_data``), else the training
-        inputs, else each input's grid. Differences from pykan 0.2.8: nothing is written to disk
-        unless ``folder`` is given (then the picture goes to ``folder/kan.png``; pykan writes a
-        PNG per edge to ``./figures``); ``metric="backward"`` uses the model's edge scores (what
-        :meth:`prune` uses) rather than pykan's backward attribution; ``mask=True`` (an argument
-        of older pykans) leaves out hidden nodes with no edge left in or out. Needs matplotlib.
-        See :func:`kan_widget.plot.plot` and :mod:`kan_widget.layout`."""
-        from .plot import plot
-
-        return plot(
-            self,
-            folder=folder,
-            beta=beta,
-            metric=metric,
-            scale=scale,
-            tick=tick,
-            sample=sample,
-            in_vars=in_vars,
-            out_vars=out_vars,
-            title=title,
-            varscale=varscale,
-            mask=mask,
-        )
-
-
-class SymbolicView:
-    """pykan's ``Symbolic_KANLayer`` view of a :class:`KANLayer` (``model.symbolic_fun[l]``):
-    ``mask``, ``funs_name`` and ``affine`` in pykan's ``[out, in]`` layout, read from the layer
-    (``affine`` is a view of its parameters; change edges with ``fix_symbolic``)."""
-
-    def __init__(self, layer: KANLayer):
-        self._layer = layer
-
-    @property
-    def in_dim(self) -> int:
-        return self._layer.in_dim
-
-    @property
-    def out_dim(self) -> int:
-        return self._layer.out_dim
-
-    @property
-    def mask(self) -> torch.Tensor:
-        layer = self._layer
-        return (layer.sym_mask & layer.mask.bool()).t().to(layer.coef.dtype)
-
-    @property
-    def funs_name(self) -> list[list[str]]:
-        names = self._layer.sym_names
-        return [[names.get((i, j), "0") for i in range(self.in_dim)] for j in range(self.out_dim)]
-
-    @property
-    def affine(self) -> torch.Tensor:
-        return self._layer.sym_params.permute(1, 0, 2)
-
-    def __repr__(self) -> str:
-        return f"Symbolic_KANLayer view (in_dim={self.in_dim}, out_dim={self.out_dim})"
-
 
 def _pykan_fix_options(kwargs: dict[str, Any], fit_params: bool) -> bool:
     """pykan's ``fix_symbolic`` keywords, taken out of ``kwargs``: ``fit_params_bool`` (its name
@@ -1016,11 +678,6 @@ def _pykan_fix_options(kwargs: dict[str, Any], fit_params: bool) -> bool:
     if kwargs.pop("random", False):
         raise ValueError("random=True (random a, b, c, d) is not supported; use fit_params")
     return fit_params
-
-
-def _ckpt_file(path) -> str:
-    p = os.fspath(path)
-    return p if p.endswith(".safetensors") else p + ".safetensors"
 
 
 def _layers_from_state(
