@@ -5,13 +5,15 @@ Differences from pykan 0.2.8, on purpose:
 - nothing is ever written to disk unless you call :meth:`save`;
 - ``fit`` leaves scores computed on the *training* data (pykan's on the test data);
 - ``prune`` follows the paper's node rule (a hidden node survives iff its largest incoming and
-  largest outgoing edge scores both exceed ``node_th``); pykan uses a backward attribution.
+  largest outgoing edge scores both exceed ``node_th``); pykan uses a backward attribution;
+  the pruned model keeps the removed parts' constant output (``keep_constants``).
 
 The work lives elsewhere (layer.py, training.py, pruning.py, io.py, symbolic/); what stays here
 is the model's state, how it is put together (``__init__``, ``from_config``, ``_install``,
 ``_build``) and one short method per engine operation. pykan's accessors, versions and picture
-(``rewind``, ``act_fun``, ``get_range``, ``plot``, ...) are the mixin in pykan_api.py. The ``symbolic`` methods import :mod:`kan_widget.symbolic` on first
-use, so that the engine alone never loads sympy.
+(``rewind``, ``act_fun``, ``get_range``, ``plot``, ...) are the mixin in pykan_api.py. The
+``symbolic`` methods import :mod:`kan_widget.symbolic` on first use, so that the engine alone
+never loads sympy.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from .config import KANConfig
 from .data import as_tensor
 from .higher import transforms_active
 from .layer import EdgeStats, KANLayer
-from .pruning import node_scores_of, plan_prune
+from .pruning import carry_constants, node_scores_of, plan_prune
 from .pykan_api import PykanSurface
 from .regularizer import REG_METRICS
 from .tables import Scaling, fit_scaling
@@ -155,6 +157,7 @@ class KAN(PykanSurface, nn.Module):
         nn.Module.__init__(new)
         new.train_input = train_input
         new.cache_data = None
+        new.fit_rmse = None
         new._install(config, layers, reg_metric, scores, scaling)
         checkpoints.ensure(new)
         return new
@@ -428,11 +431,18 @@ class KAN(PykanSurface, nn.Module):
         return new
 
     # ------------------------------------------------------------------ pruning
-    def prune(self, node_th: float = 1e-2, edge_th: float | None = 3e-2) -> KAN:
+    def prune(
+        self, node_th: float = 1e-2, edge_th: float | None = 3e-2, *, keep_constants: bool = True
+    ) -> KAN:
         """A smaller model: hidden nodes whose incoming and outgoing scores both exceed
         ``node_th`` are kept (paper §2.5), then edges scoring below ``edge_th`` are removed
         (``None`` keeps all edges). Returns a new KAN; ``self`` is unchanged. See
-        :mod:`kan_widget.pruning`."""
+        :mod:`kan_widget.pruning`.
+
+        ``keep_constants`` (ours; pykan's prune is ``False``): what the removed nodes and edges
+        contributed on average over the training inputs is moved into a surviving edge of each
+        node, so the pruned model computes what the model did up to the removed parts'
+        variation (:func:`~kan_widget.pruning.carry_constants`), not that plus an offset."""
         for name, v in (("node_th", node_th), ("edge_th", edge_th)):
             if v is not None and (not is_number(v) or v != v or v < 0):
                 raise ValueError(f"{name} must be a number >= 0; got {v!r}")
@@ -452,6 +462,9 @@ class KAN(PykanSurface, nn.Module):
             new.attribute()
         if edge_th is not None:
             new.prune_edge(edge_th, log_history=False)
+        if keep_constants and new.train_input is not None:
+            carry_constants(self.layers, new.layers, keep, self._input(new.train_input))
+        new.fit_rmse = self.fit_rmse
         checkpoints.log(new, "prune")
         return new
 
@@ -533,6 +546,7 @@ class KAN(PykanSurface, nn.Module):
             train_input=self.train_input,
             scaling=self.scaling,
         )
+        new.fit_rmse = self.fit_rmse  # the symbolic noise floor (refine and prune keep it too)
         return checkpoints.inherit(new, self)
 
     def to(self, *args, **kwargs):  # keep config's dtype in step with the tensors

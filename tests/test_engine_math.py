@@ -776,16 +776,61 @@ def test_prune_by_zeroing_edges():
     model.attribute(torch.rand(500, 2) * 2 - 1)
     assert model.node_scores[1][1].item() == 0.0 and model.node_scores[1][3].item() == 0.0
     assert (model.node_scores[1][[0, 2, 4]] > 1e-2).all()
-    small = model.prune(node_th=1e-2, edge_th=None)
+    small = model.prune(node_th=1e-2, edge_th=None, keep_constants=False)
     assert small.width == [2, 3, 1]
     x = torch.rand(200, 2) * 2 - 1
     with torch.no_grad():
-        # removing dead nodes changes the function by a constant only: node 1 is constantly 0
-        # and its outgoing edges contribute phi(0); node 3 contributes nothing
+        # pykan's prune (keep_constants=False) changes the function by a constant: node 1 is
+        # constantly 0 and its outgoing edges contribute phi(0); node 3 contributes nothing
         diff = small(x) - model(x)
         assert diff.std().item() <= 1e-5
         const = sum(model.layers[1].edge_values(torch.zeros(1, 5))[0, 1, :])
         assert diff.mean().item() == pytest.approx(-const.item(), abs=1e-5)
+        assert abs(const.item()) > 1e-2  # the offset is really there (what the default undoes)
+        # ours (the default) moves that constant into a surviving edge: the same function
+        kept = model.prune(node_th=1e-2, edge_th=None)
+        assert kept.width == [2, 3, 1]
+        assert (kept(x) - model(x)).abs().max().item() <= 1e-5
+
+
+def test_prune_keeps_constants_of_removed_nodes_and_edges():
+    """A trained model pruned to fewer nodes and edges computes what it did on the training
+    inputs up to the removed parts' variation: the constant they added is carried into a
+    surviving edge (spline coefficients, or a symbolic edge's d). pykan's rule leaves an offset
+    the size of the removed outputs. Thresholds are far from every score (margins asserted)."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(400, 2, generator=gen) * 2 - 1
+    model = KAN([2, 4, 1], grid=5, k=3, seed=1)
+    model.attribute(x)
+    with torch.no_grad():
+        # hidden nodes 2 and 3 become near-constant: their incoming edges have tiny slopes but
+        # a large offset (spline coefficients + 1.5), so they score ~1e-4 and are removed
+        layer0 = model.layers[0]
+        layer0.scale_base[:, 2:] = 0.0
+        layer0.coef[:, 2:, :] = 1e-4 * torch.arange(layer0.coef.shape[2]) + 1.5
+        layer0.scale_sp[:, :2] *= 10.0  # nodes 0 and 1 clearly alive
+        model.layers[1].scale_sp[0] *= 10.0
+        model.layers[1].set_symbolic([1], [0], ["sin"], torch.tensor([[2.0, 0.3, 3.0, 0.2]]))
+    model.attribute(x)
+    ns = model.node_scores[1]
+    assert float(ns[2]) < 1e-3 and float(ns[3]) < 1e-3  # 10x below node_th
+    assert float(ns[0]) > 1e-1 and float(ns[1]) > 1e-1  # 10x above
+    ref = model(x)
+    old = model.prune(keep_constants=False)
+    new = model.prune()
+    assert new.width == old.width == [2, 2, 1]
+    with torch.no_grad():
+        off = float((old(x) - ref).abs().mean())
+        err = float((new(x) - ref).abs().max())
+    assert off > 0.1  # what pykan's rule loses
+    assert err < 1e-3 * off
+    # the constant goes into a symbolic edge's d where a node has only symbolic edges
+    model.layers[1].set_symbolic([0], [0], ["x"], torch.tensor([[1.0, 0.0, 1.0, 0.0]]))
+    d_before = float(model.layers[1].sym_params[0, 0, 3].detach())
+    new = model.prune()
+    with torch.no_grad():
+        assert float((new(x) - model(x)).abs().max()) < 1e-3 * off
+    assert float(new.layers[1].sym_params[0, 0, 3].detach()) != d_before
 
 
 # ======================================================================== canonical (statistical)

@@ -708,6 +708,33 @@ def test_fit_records_rmse_for_the_noise_floor():
     assert model.fit_rmse == hist["train_loss"][-1]
 
 
+def test_noise_floor_is_in_the_networks_units():
+    """The floor compares the training RMSE (labels' units) with the edges' spread (network
+    units): labels 100x larger give the same floor, and copy / prune / refine keep fit_rmse."""
+    from kan_widget import create_dataset
+    from kan_widget.symbolic.api import _noise_floor
+
+    floors = []
+    for scale in (1.0, 100.0):
+        ds = create_dataset(
+            lambda x, s=scale: s * x[:, [0]] ** 2, n_var=1, train_num=200, test_num=10, seed=0
+        )
+        model = KAN([1, 1], grid=5, k=3, seed=0, normalize=True)
+        model.fit(ds, opt="LBFGS", steps=5)
+        assert model.fit_rmse is not None
+        phi = model.layers[0].edge_values(model.acts(ds["train_input"])[0])[:, 0, 0].detach()
+        floor = _noise_floor(model, phi[None], None)
+        assert floor is not None
+        # the same noise relative to the labels: the floor is (fit_rmse/scale / spread)^2
+        want = (model.fit_rmse / model.scaling.out_scale[0] / phi.double().std()) ** 2
+        assert float(floor[0]) == pytest.approx(min(float(want), 1e-2), rel=1e-6)
+        floors.append(float(floor[0]))
+        for other in (model.copy(), model.prune(), model.refine(7)):
+            assert other.fit_rmse == model.fit_rmse
+    # the two trainings see identical standardised labels, so the floors agree closely
+    assert floors[1] == pytest.approx(floors[0], rel=1e-2)
+
+
 def test_cos_over_four_radians_is_not_a_gaussian():
     """``cos(y)`` on [-2, 2] (the issue's case) spans 4 radians: a sinusoid, not degenerate, so
     the gaussian that also fits it does not win."""

@@ -120,11 +120,21 @@ FLOOR_MAX = 1e-2
 
 def _noise_floor(model, y: torch.Tensor, noise: float | None) -> torch.Tensor | None:
     """``[E]``: ``(noise / spread)^2`` of edges with values ``y [E, N]``, at most ``FLOOR_MAX``;
-    ``noise`` defaults to the model's last training RMSE (``model.fit_rmse``); None if unknown."""
+    ``noise`` (an RMSE in the labels' units) defaults to the model's last training RMSE
+    (``model.fit_rmse``); None if unknown.
+
+    The edges' values are in the network's units (labels standardised by ``model.scaling``),
+    so the noise is divided by the output scale first: comparing an RMSE in the data's units
+    with a spread in the network's made the floor wrong by the labels' std squared (on labels
+    of std 100, every fit tied at the 1e-2 cap)."""
     if noise is None:
         noise = getattr(model, "fit_rmse", None)
     if noise is None or not noise > 0:
         return None
+    scaling = getattr(model, "scaling", None)
+    if scaling is not None:  # fit_rmse^2 is the mean over outputs of mse_net * scale^2
+        out_scale = torch.tensor(scaling.out_scale, dtype=torch.float64)
+        noise = float(noise) / float(out_scale.pow(2).mean().sqrt())
     spread = y.detach().to(torch.float64).std(1)
     floor = (float(noise) / spread.clamp_min(1e-300)) ** 2
     return floor.clamp(0.0, FLOOR_MAX)
@@ -153,8 +163,9 @@ def suggest_symbolic(
     within 5% go to the simpler function, and ``'0'`` wins only for a negligible edge (see
     :mod:`kan_widget.symbolic.score`). Nothing is changed on the model. pykan returns
     ``(best_name, best_fun, r2, complexity)`` and prints a table; here the rows are returned and
-    ``verbose=True`` prints them. ``noise``: the edge's noise level (an RMSE); fits closer than
-    that tie (default: the model's last training RMSE, ``model.fit_rmse``).
+    ``verbose=True`` prints them. ``noise``: the labels' noise level (an RMSE in their units);
+    fits closer than that tie (default: the model's last training RMSE, ``model.fit_rmse``,
+    which copy, prune and refine keep).
     """
     l, i, j = check_edge(l, i, j, model.width)
     if not isinstance(topk, int) or topk < 1:
