@@ -448,7 +448,14 @@ class KAN(PykanSurface, nn.Module):
                 raise ValueError(f"{name} must be a number >= 0; got {v!r}")
         scores = self._ensure_scores()
         plan = plan_prune(scores, [layer.mask for layer in self.layers], node_th, None)
-        keep = [n.nonzero().flatten() for n in plan.nodes]
+        new = self._subset([n.nonzero().flatten() for n in plan.nodes], edge_th, keep_constants)
+        checkpoints.log(new, "prune")
+        return new
+
+    def _subset(self, keep: list[torch.Tensor], edge_th: float | None, keep_constants: bool) -> KAN:
+        """A new model of the nodes ``keep[l]`` (indices per layer), edges scoring at most
+        ``edge_th`` masked, constants carried (see :meth:`prune`); nothing logged."""
+        scores = self._ensure_scores()
         new = KAN._build(
             self.config,
             [layer.select(keep[l], keep[l + 1]) for l, layer in enumerate(self.layers)],
@@ -465,7 +472,17 @@ class KAN(PykanSurface, nn.Module):
         if keep_constants and new.train_input is not None:
             carry_constants(self.layers, new.layers, keep, self._input(new.train_input))
         new.fit_rmse = self.fit_rmse
-        checkpoints.log(new, "prune")
+        return new
+
+    def prune_minimal(self, dataset: dict, **kwargs: Any) -> KAN:
+        """The smallest structure that fits as well: :meth:`prune`, then hidden nodes removed
+        one at a time while a short retraining (``steps``, default 20) keeps the training RMSE
+        within tolerance (``tol``, ``atol``); ``node_th``, ``edge_th``, ``verbose`` as named.
+        Returns the retrained model; ``self`` is unchanged. See :mod:`kan_widget.structure`."""
+        from .structure import prune_minimal
+
+        new = prune_minimal(self, dataset, **kwargs)
+        checkpoints.log(new, "prune_minimal")
         return new
 
     def prune_node(self, threshold: float = 1e-2) -> KAN:
