@@ -748,3 +748,33 @@ def test_cos_over_four_radians_is_not_a_gaussian():
     res = fit_functions(x[None].expand(len(ys), -1), ys, entries)
     order, _ = rank(res.r2, entries, degenerate=res.degenerate)
     assert {entries[int(k)].name for k in order[:, 0]} <= {"sin", "cos"}
+
+
+def test_held_out_r2_keeps_exact_functions_and_checks_the_ends():
+    """held_out_r2 fits on the inner 80% of each edge's range and scores on all of it: an
+    exact function predicts the ends (r2 ~ 1), a function fitted to imitate another on the
+    inner range loses accuracy at the ends; bad fractions are refused, too few samples skip."""
+    from kan_widget.symbolic.fit import fit_functions
+    from kan_widget.symbolic.heldout import held_out_r2
+    from kan_widget.symbolic.library import resolve_lib
+
+    entries = resolve_lib(["x^2", "sin", "exp", "1/x", "tanh"])
+    names = [e.name for e in entries]
+    x1 = torch.linspace(1, 2, 100, dtype=torch.float64)
+    x2 = torch.linspace(-1, 1, 100, dtype=torch.float64)
+    cases = [(x1, 1 / x1, "1/x"), (x2, torch.exp(x2), "exp"), (x2, torch.sin(2 * x2), "sin")]
+    x3 = torch.linspace(0, 1, 100, dtype=torch.float64)
+    cases.append((x3, 3 * x3**2 - 1, "x^2"))
+    X = torch.stack([c[0] for c in cases])
+    Y = torch.stack([c[1] for c in cases])
+    ho = held_out_r2(X, Y, entries)
+    res = fit_functions(X, Y, entries)
+    assert ho is not None and ho.shape == (len(cases), len(entries))
+    for e, (_, _, name) in enumerate(cases):
+        assert float(ho[e, names.index(name)]) > 1 - 1e-8  # exact: predicts the ends
+    # tanh imitating a parabola on [0.1, 0.9] misses the ends by more than it does in-sample
+    t = names.index("tanh")
+    assert 1 - float(ho[3, t]) > 2 * (1 - float(res.r2[3, t]))
+    with pytest.raises(ValueError, match="frac"):
+        held_out_r2(X, Y, entries, frac=0.5)
+    assert held_out_r2(X[:, :10], Y[:, :10], entries) is None

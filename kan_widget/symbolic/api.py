@@ -18,6 +18,7 @@ import torch
 from ..threads import OneThread
 from ..validation import check_edge
 from .fit import fit_functions, r2_score, sample_quantiles
+from .heldout import HELD_OUT, held_out_r2
 from .library import SymbolicFunction, get_function, resolve_lib
 from .score import rank
 
@@ -140,6 +141,15 @@ def _noise_floor(model, y: torch.Tensor, noise: float | None) -> torch.Tensor | 
     return floor.clamp(0.0, FLOOR_MAX)
 
 
+def _rank_r2(x: torch.Tensor, y: torch.Tensor, entries, r2: torch.Tensor, held_out) -> torch.Tensor:
+    """The ``r2`` the ranking uses: the worse of in-sample and held-out (see
+    :mod:`kan_widget.symbolic.heldout`); ``held_out=None`` ranks by the in-sample ``r2``."""
+    if held_out is None:
+        return r2
+    ho = held_out_r2(x, y, entries, float(held_out))
+    return r2 if ho is None else torch.minimum(r2.to(torch.float64), ho)
+
+
 # ---------------------------------------------------------------------- public functions
 def suggest_symbolic(
     model,
@@ -155,6 +165,7 @@ def suggest_symbolic(
     n_samples: int = N_SAMPLES,
     verbose: bool = False,
     noise: float | None = None,
+    held_out: float | None = HELD_OUT,
 ) -> list[Candidate]:
     """Rank library functions for edge ``(l, i, j)``: a list of :class:`Candidate` rows (name,
     r2, complexity, score, fitted ``(a, b, c, d)``), best first.
@@ -165,7 +176,9 @@ def suggest_symbolic(
     ``(best_name, best_fun, r2, complexity)`` and prints a table; here the rows are returned and
     ``verbose=True`` prints them. ``noise``: the labels' noise level (an RMSE in their units);
     fits closer than that tie (default: the model's last training RMSE, ``model.fit_rmse``,
-    which copy, prune and refine keep).
+    which copy, prune and refine keep). ``held_out``: the fraction of the edge's samples at each
+    end of its range that every candidate is checked on after a fit without them (the ranking
+    uses the worse r2; :mod:`kan_widget.symbolic.heldout`); None ranks by the in-sample r2.
     """
     l, i, j = check_edge(l, i, j, model.width)
     if not isinstance(topk, int) or topk < 1:
@@ -177,9 +190,11 @@ def suggest_symbolic(
     acts = _inputs(model, x)
     xq, phi = _layer_samples(model, acts, l, n_samples)
     neg = _negligible(phi, layer.mask.bool(), zero_tol)[i, j]
-    res = fit_functions(xq[:, i][None], phi[:, i, j][None], entries)
-    floor = _noise_floor(model, phi[:, i, j][None], noise)
-    order, score = rank(res.r2, entries, weight_simple, neg.reshape(1), res.degenerate, floor)
+    xe, ye = xq[:, i][None], phi[:, i, j][None]
+    res = fit_functions(xe, ye, entries)
+    floor = _noise_floor(model, ye, noise)
+    r2 = _rank_r2(xe, ye, entries, res.r2, held_out)
+    order, score = rank(r2, entries, weight_simple, neg.reshape(1), res.degenerate, floor)
     rows = [
         Candidate(
             entries[k].name,
@@ -262,6 +277,7 @@ def auto_symbolic(
     x=None,
     n_samples: int = N_SAMPLES,
     noise: float | None = None,
+    held_out: float | None = HELD_OUT,
 ) -> list[SymbolicChoice]:
     """Fit every active, not yet symbolic edge against every function of ``lib`` (all of them by
     default) in one batched pass, and fix each edge to its best candidate.
@@ -270,7 +286,7 @@ def auto_symbolic(
     An edge whose best r^2 is below ``r2_threshold`` is left as a spline; a negligible edge (see
     ``zero_tol``) is set to ``'0'`` whenever ``'0'`` is in ``lib``, whatever its r^2. Pruned
     (masked) edges are skipped: they contribute nothing. Ranking: see
-    :mod:`kan_widget.symbolic.score`; ``noise`` as in :func:`suggest_symbolic`.
+    :mod:`kan_widget.symbolic.score`; ``noise`` and ``held_out`` as in :func:`suggest_symbolic`.
     """
     start = time.perf_counter()
     entries = resolve_lib(lib)
@@ -291,10 +307,11 @@ def auto_symbolic(
         if verbose:
             print("auto_symbolic: no edge left to fix")
         return []
-    y_all = torch.cat(ys)
-    res = fit_functions(torch.cat(xs), y_all, entries)
+    x_all, y_all = torch.cat(xs), torch.cat(ys)
+    res = fit_functions(x_all, y_all, entries)
     floor = _noise_floor(model, y_all, noise)
-    order, _ = rank(res.r2, entries, weight_simple, torch.cat(negs), res.degenerate, floor)
+    r2 = _rank_r2(x_all, y_all, entries, res.r2, held_out)
+    order, _ = rank(r2, entries, weight_simple, torch.cat(negs), res.degenerate, floor)
     best = order[:, 0]
     e_idx = torch.arange(len(where))
     best_r2 = res.r2[e_idx, best]
