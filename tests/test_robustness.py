@@ -249,7 +249,7 @@ class TestFiles:
         KAN([2, 3, 1]).save(p)
         seen = {}
         self._rewrite_header(p, lambda m: seen.update(m))
-        assert seen["format_version"] == 1 and seen["format"] == "kan-widget"
+        assert seen["format_version"] == 2 and seen["format"] == "kan-widget"
 
     def test_missing_file(self, tmp_path):
         with pytest.raises(FileNotFoundError):
