@@ -233,3 +233,31 @@ def test_bad_width_or_arity_is_named(width, mult_arity, match):
 def test_parse_width_of_plain_widths():
     assert parse_width([2, 5, 1]) == [NodeLayout(2), NodeLayout(5), NodeLayout(1)]
     assert KAN([2, 5, 1]).width == [2, 5, 1] and not KAN([2, 5, 1]).has_node_step
+
+
+# ------------------------------------------------------------------------------------------ plot
+def test_plot_draws_mult_nodes_apart_with_their_operands():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    model = KAN([2, [3, 2], 1], mult_arity=[[], [2, 3], []], dtype=torch.float32)
+    model(_inputs(2))
+    fig = model.plot()
+    lay = fig.kan_layout
+    assert lay.width == [2, 5, 1] and lay.mult[1].tolist() == [False] * 3 + [True] * 2
+    assert len(lay.sub_x[1]) == 3 + 2 + 3
+    # operands sit below their node, spread around it; sum nodes are their own subnode
+    assert (lay.sub_y[1][3:] < lay.node_y[1]).all() and (lay.sub_y[1][:3] == lay.node_y[1]).all()
+    assert abs(lay.sub_x[1][3:5].mean() - lay.node_x[1][3]) < 1e-9
+    gids = {c.get_gid() for c in fig.axes[0].collections}
+    assert {"mult-nodes", "mult-operands", "nodes"} <= gids
+    squares = next(c for c in fig.axes[0].collections if c.get_gid() == "mult-nodes")
+    assert len(squares.get_paths()) == 2
+    circles = next(c for c in fig.axes[0].collections if c.get_gid() == "nodes")
+    assert len(circles.get_offsets()) == 2 + 3 + 1
+    # every edge box of layer 0 ends on a subnode: 2 x 8 boxes
+    assert lay.layers[0].present.shape == (2, 8)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
