@@ -10,8 +10,10 @@ Differences from pykan 0.2.8, on purpose:
 The work lives elsewhere (layer.py, training.py, pruning.py, io.py, symbolic/); what stays here
 is the model's state, how it is put together (``__init__``, ``from_config``, ``_install``,
 ``_build``) and one short method per engine operation. pykan's accessors, versions and picture
-(``rewind``, ``act_fun``, ``get_range``, ``plot``, ...) are the mixin in pykan_api.py. The ``symbolic`` methods import :mod:`kan_widget.symbolic` on first
-use, so that the engine alone never loads sympy.
+(``rewind``, ``act_fun``, ``get_range``, ``plot``, ...) are the mixin in pykan_api.py. The
+``symbolic`` methods import :mod:`kan_widget.symbolic` on first use, so that the engine alone
+never loads sympy. Multiplication nodes (``width=[2, [5, 2], 1]``) are :mod:`kan_widget.nodes`:
+the model runs their step between its layers.
 """
 
 from __future__ import annotations

@@ -261,3 +261,12 @@ def test_plot_draws_mult_nodes_apart_with_their_operands():
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_widget_refuses_a_mult_model_by_name():
+    from kan_widget.widget.widget import KANWidget
+
+    x = _inputs(2, B=20)
+    data = {"train_input": x, "train_label": x[:, :1] * x[:, 1:]}
+    with pytest.raises(NotImplementedError, match=r"multiplication nodes .* model\.plot"):
+        KANWidget(KAN([2, [1, 1], 1]), data)

@@ -129,6 +129,13 @@ class KANWidget(anywidget.AnyWidget):
     ):
         if not isinstance(model, KAN):
             raise TypeError(f"model must be a kan_widget.KAN; got {type(model).__name__}")
+        if model.has_node_step:
+            # the protocol's buffers are [width[l], width[l + 1]] per layer; edges that end on
+            # the operands of multiplication nodes need the node layouts sent and drawn first
+            raise NotImplementedError(
+                f"the widget does not show multiplication nodes yet (model width "
+                f"{model.width}); train it with model.fit(...) and draw it with model.plot()"
+            )
         if not is_int(n_points) or not 2 <= n_points <= 1000:
             raise ValueError(f"n_points must be an int in 2..1000; got {n_points!r}")
         if not (isinstance(val_frac, (int, float)) and 0 <= val_frac < 1):
