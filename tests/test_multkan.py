@@ -263,10 +263,37 @@ def test_plot_draws_mult_nodes_apart_with_their_operands():
     plt.close(fig)
 
 
-def test_widget_refuses_a_mult_model_by_name():
+def test_widget_shows_and_prunes_a_mult_model():
+    from kan_widget.widget import snapshot as snap
     from kan_widget.widget.widget import KANWidget
 
-    x = _inputs(2, B=20)
-    data = {"train_input": x, "train_label": x[:, :1] * x[:, 1:]}
-    with pytest.raises(NotImplementedError, match=r"multiplication nodes .* model\.plot"):
-        KANWidget(KAN([2, [1, 1], 1]), data)
+    x = _inputs(2, B=200)
+    y = x[:, :1] * x[:, 1:]
+    data = {"train_input": x, "train_label": y, "test_input": x[:50], "test_label": y[:50]}
+    model = KAN([2, [2, 2], 1], mult_arity=[[], [2, 3], []], seed=0, dtype=torch.float32)
+    w = KANWidget(model, data, val_frac=0)
+    try:
+        st = w.structure
+        assert st["width"] == [2, 4, 1] and st["nodes"] == [[2, []], [2, [2, 3]], [1, []]]
+        assert [(la["in"], la["out"]) for la in st["layers"]] == [(2, 7), (4, 1)]
+        sizes = snap.expected_sizes(st["width"], st["n_points"], model.width_out)
+        assert (len(w.curves), len(w.scores), len(w.masks)) == (
+            sizes["curves"],
+            sizes["scores"],
+            sizes["masks"],
+        )
+        w.inspect(0, 1, 6)  # an edge into the last operand of the 3-ary product
+        assert w.inspector["edge"] == [0, 1, 6]
+        with pytest.raises(IndexError, match="output node j=7"):
+            w.inspect(0, 1, 7)
+        with torch.no_grad():  # silence sum node 0 and the 3-ary product
+            w.model.layers[1].mask[0, 0] = 0.0
+            w.model.layers[1].mask[3, 0] = 0.0
+        w.model.attribute()
+        w.prune(theta=1e-3)
+        assert w.model.width == [2, [1, 1], 1]
+        assert w.structure["nodes"] == [[2, []], [1, [2]], [1, []]]
+        w.reset()
+        assert w.model.width == [2, [2, 2], 1] and w.model.mult_arity == [[], [2, 3], []]
+    finally:
+        w.close()
