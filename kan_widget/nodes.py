@@ -184,6 +184,8 @@ class NodeStep:
         s = self.layout.n_sum
         if not self.layout.arities:
             return ns * x + nb, None
+        if self.idx.device != x.device:  # the model moved (model.to(device))
+            self.idx = self.idx.to(x.device)
         ops = torch.cat([x, x.new_ones(x.shape[0], 1)], 1)[:, self.idx]  # [B, n_mult, amax]
         prod = ops[:, :, 0]
         for c in range(1, ops.shape[2]):
