@@ -84,6 +84,14 @@ def test_forward_parity_with_pykan(tmp_path, monkeypatch, width, mult_arity):
     assert (got - want).abs().max().item() <= 1e-5 * max(1.0, want.abs().max().item())
     for a, b in zip(pk.acts, model.acts(x), strict=True):  # every layer's nodes
         assert (a - b).abs().max().item() <= 1e-5 * max(1.0, a.abs().max().item())
+    # the regulariser: per edge layer, on the edges' own magnitudes (before the products)
+    from kan_widget.regularizer import edge_penalty
+
+    with torch.no_grad():
+        _, stats = model.forward_stats(x, "edge_forward_spline_n")
+        ours = edge_penalty([s.value for s in stats], "edge_forward_spline_n", 1.0, 2.0)
+        theirs = pk.reg("edge_forward_spline_n", 1.0, 2.0, 0.0, 0.0)
+    assert abs(ours.item() - theirs.item()) <= 1e-4 * abs(theirs.item())
 
 
 # ------------------------------------------------------------------------------------- gradients
