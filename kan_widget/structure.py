@@ -39,7 +39,7 @@ __all__ = ["merged_node", "prune_minimal", "without_node"]
 def without_node(model: KAN, l: int, i: int) -> KAN:
     """A new model without hidden node ``i`` of layer ``l``, its constant output carried into
     the next layer (nothing else changed, nothing logged)."""
-    width = model.width
+    width = model.width_in
     if not 0 < l < len(width) - 1:
         raise ValueError(f"layer {l} is not a hidden layer (1..{len(width) - 2})")
     if not 0 <= i < width[l] or width[l] < 2:
@@ -58,9 +58,10 @@ def merged_node(model: KAN, l: int, i: int, j: int) -> KAN | None:
     Why: removing a node throws its work away, and a short retraining rarely rebuilds it in
     another node (``sin(x) + y^2`` on [2,2,1]: 0.31 after removal and 20 steps); folding it in
     starts the smaller model where an additive structure already fits. None when an edge
-    involved is symbolic (their sum is not one library function)."""
+    involved is symbolic (their sum is not one library function), and for a model with
+    multiplication nodes or node affine maps (a node is not one sum of edges there)."""
     x = getattr(model, "train_input", None)
-    if x is None:
+    if x is None or model.has_node_step:
         return None
     inc, out = model.layers[l - 1], model.layers[l]
     if bool(inc.sym_mask[:, [i, j]].any()) or bool(out.sym_mask[[i, j]].any()):
@@ -87,7 +88,7 @@ def merged_node(model: KAN, l: int, i: int, j: int) -> KAN | None:
         a.scale_base[:, j] = sb[:, j] + r * sb[:, i]
         a.mask[:, j] = torch.maximum(m[:, j], m[:, i])
         new._edge_scores = None
-    keep = [torch.arange(w) for w in model.width]
+    keep = [torch.arange(w) for w in model.width_in]
     keep[l] = keep[l][keep[l] != i]
     # node i's constant is carried; node j's own change is what the retraining starts from
     small = new._subset(keep, None, keep_constants=False)
