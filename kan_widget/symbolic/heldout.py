@@ -7,8 +7,10 @@ wobble, so the best in-sample ``r2`` goes to look-alikes (``tan(0.56*x^2 - 0.25)
 was fitted and drifts off outside; the exact function continues. So every candidate is fitted
 again on the samples between the ``HELD_OUT`` and ``1 - HELD_OUT`` quantiles of the edge's
 inputs and scored (``r2``, no refit) on all samples: the held-out ends test the function, not
-its four free numbers. The ranking (:mod:`kan_widget.symbolic.score`) then uses the worse of
-the in-sample and the held-out ``r2``, so a fit counts only as good as it predicts.
+its four free numbers. Asked for (``auto_symbolic(held_out=0.1)``), the ranking
+(:mod:`kan_widget.symbolic.score`) uses the worse of the in-sample and the held-out ``r2``, so a
+fit counts only as good as it predicts. Not the default: on bench_recovery's 14 functions (one
+seed, noise 0) it changed which runs recovered the truth, not how many (8 of 14 both ways).
 
 This is a cross-validation score (accuracy on data the fit did not see) rather than a count of
 parameters: two functions that both predict the ends to the noise level still tie, and the
