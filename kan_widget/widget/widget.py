@@ -175,7 +175,7 @@ class KANWidget(anywidget.AnyWidget):
         self._hp: dict[str, Any] = {}
         self._model = model
         # scores and curve ranges always come from this widget's training data
-        model.attribute(self._train_x)
+        model.score_edges(self._train_x)
         super().__init__(**kwargs)
         with self._hp_lock:
             self._hp.update({name: getattr(self, name) for name in HPARAMS})
@@ -368,7 +368,7 @@ class KANWidget(anywidget.AnyWidget):
         t0 = time.perf_counter()
         if self._hparams()["lamb"] == 0:
             # with lambda = 0 the trainer skips the per-edge statistics, so scores would freeze.
-            # Not attribute(): that would also make the view rows the model's train_input.
+            # Not score_edges(): that would also make the view rows the model's train_input.
             with self._runner.model_lock, torch.no_grad():
                 _, stats = self.model.forward_stats(self._x)
                 self.model.set_scores(stats)
@@ -385,7 +385,7 @@ class KANWidget(anywidget.AnyWidget):
     def _on_train_end(self, error: BaseException | None) -> None:
         def rescore():  # as fit() does: leave scores computed on the training data
             with self._runner.model_lock:
-                self.model.attribute(self._train_x)
+                self.model.score_edges(self._train_x)
 
         self._pub.train_ended(error, self._step_count, self._runner.steps_per_s, rescore)
 
@@ -494,7 +494,7 @@ class KANWidget(anywidget.AnyWidget):
     def _fresh_model(self) -> KAN:
         m = KAN.from_config(self._initial_config, self._initial_width, device=self._x.device)
         m.reg_metric = self._initial_metric
-        m.attribute(self._train_x)
+        m.score_edges(self._train_x)
         return m
 
     def prune(self, theta: float | None = None, resume: bool = False) -> KAN:
@@ -624,7 +624,7 @@ class KANWidget(anywidget.AnyWidget):
                 return False
             new = self.model.copy()
             new.restore(st)
-            new.attribute(self._train_x)
+            new.score_edges(self._train_x)
             step, val = self._watch.best_step, self._watch.best_val
             self._replace(new, f"back to best: step {step} (validation RMSE {val:.3g})")
             if resume and was:
