@@ -33,7 +33,14 @@ from .validation import is_int, is_number
 if TYPE_CHECKING:
     from .model import KAN
 
-__all__ = ["Attribution", "activation_spreads", "attribute", "subnode_structure"]
+__all__ = [
+    "Attribution",
+    "activation_spreads",
+    "attribute",
+    "input_names",
+    "scores_on",
+    "subnode_structure",
+]
 
 _EPS = 1e-4  # pykan's guard in the division by a subnode's spread
 
@@ -102,7 +109,14 @@ def activation_spreads(
             f"attribution needs at least 2 samples to measure spreads; got {x.shape[0]}: "
             "fit the model or call model(x) on more rows first"
         )
-    acts = model.acts(x)  # every layer's input, in the network's units
+    return spreads_of_acts(model, model.acts(x))
+
+
+def spreads_of_acts(
+    model: KAN, acts: Sequence[torch.Tensor]
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """:func:`activation_spreads` from ``model.acts(x)`` already computed (the widget's tick
+    has them): every layer's input, in the network's units."""
     edges, subs = [], []
     with torch.no_grad():
         for layer, a in zip(model.layers, acts[:-1]):
@@ -143,6 +157,24 @@ def attribute(
         edge_list.append(edge)
         nodes.append(node)
     return Attribution(nodes[::-1], edge_list[::-1], subnodes[::-1])
+
+
+def scores_on(model: KAN, acts: Sequence[torch.Tensor]) -> Attribution:
+    """The full attribution on the activations ``acts = model.acts(x)``, without storing
+    anything on the model (the widget's bars, on its own rows)."""
+    if acts[0].shape[0] < 2:
+        raise ValueError("attribution needs at least 2 samples to measure spreads")
+    edges, subs = spreads_of_acts(model, acts)
+    return attribute(edges, subs, subnode_structure(model), model.depth)
+
+
+def input_names(model: Any, names: Sequence[str]) -> list[str]:
+    """The names of the model's inputs, given the original columns' ``names`` (after
+    ``prune_input`` the model has a subset of them)."""
+    sel = getattr(model, "_input_select", None)
+    if sel is None or len(names) != sel[1]:
+        return list(names)
+    return [names[c] for c in sel[0]]
 
 
 def check_layer_node(model: KAN, l, i) -> tuple[int | None, int | None]:
