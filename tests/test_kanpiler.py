@@ -7,7 +7,7 @@ import sympy
 import torch
 
 from kan_widget import KAN
-from kan_widget.kanpiler import kanpiler, parse_formula
+from kan_widget.compiler import kanpiler, parse_formula
 
 x, y, z = sympy.symbols("x y z")
 
@@ -81,7 +81,10 @@ def test_bad_formulas_name_the_problem(variables, expr, match):
         kanpiler(variables, expr)
 
 
-def test_pykan_module_path():
-    from kan_widget.compiler import kanpiler as k2
+def test_pykan_names():
+    # pykan's module path and aliases; the package's lazy name is the function, not a module
+    import kan_widget
+    from kan_widget.compiler import expr2kan, sf2kan
 
-    assert k2 is kanpiler
+    assert expr2kan is kanpiler and sf2kan is kanpiler
+    assert kan_widget.kanpiler is kanpiler

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..kanpiler import MAX_FORMULA_CHARS
+from ..compiler import MAX_FORMULA_CHARS
 from ..symbolic.library import SYMBOLIC_LIB
 from ..validation import edge_error, is_int, is_number
 

@@ -33,8 +33,8 @@ import torch
 import traitlets as t
 
 from ..attribution import input_names
+from ..compiler import kanpiler
 from ..data import check_dataset
-from ..kanpiler import kanpiler
 from ..model import KAN
 from ..training import Diverged
 from ..validation import check_edge, is_int, require_int
