@@ -60,6 +60,9 @@ _PARSE_NAMES += ("Integer", "Float", "Rational", "Symbol")  # what the parser's 
 _PARSE_ALIASES = {"abs": sympy.Abs, "arcsin": sympy.asin, "arccos": sympy.acos}
 _PARSE_ALIASES |= {"arctan": sympy.atan, "arctanh": sympy.atanh, "sgn": sympy.sign}
 MAX_FORMULA_CHARS = 2000
+# the functions a typed formula may call, as the error messages list them
+_UNARY_NAMES = {"exp", "log", "sin", "cos", "tan", "tanh", "asin", "acos", "atan", "atanh"}
+_UNARY_NAMES |= {"abs", "sign", "sqrt"}
 
 
 def parse_formula(text: str, variables: Sequence[Any] | None = None) -> sympy.Expr:
@@ -99,13 +102,6 @@ def parse_formula(text: str, variables: Sequence[Any] | None = None) -> sympy.Ex
     if not isinstance(expr, sympy.Expr):
         raise ValueError(f"{text!r} is not an expression (got {type(expr).__name__})")
     return expr
-
-
-_UNARY_NAMES = {"exp", "log", "sin", "cos", "tan", "tanh", "asin", "acos", "atan", "atanh"} | {
-    "abs",
-    "sign",
-    "sqrt",
-}
 
 
 # ------------------------------------------------------------------ the expression tree
