@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .nodes import NodeLayout
 from .validation import is_int, is_number
 
 if TYPE_CHECKING:
@@ -70,9 +71,12 @@ class Attribution:
 
 def subnode_structure(model: Any) -> list[tuple[int, list[int]]]:
     """For each layer's output side ``l = 1..depth``: ``(number of sum nodes, arity of each
-    multiplication node)``. A model of plain ints in ``width`` has sum nodes only; pykan's
-    ``[n_sum, n_mult]`` entries read ``model.mult_arity`` (an int for every node, or per layer
-    a list of per-node arities, as pykan accepts)."""
+    multiplication node)``, from the model's node layouts (``model.nodes``); for another object,
+    from pykan's ``width`` (``[n_sum, n_mult]`` entries) and ``mult_arity`` (an int for every
+    node, or per layer a list of per-node arities, as pykan accepts)."""
+    layouts = getattr(model, "nodes", None)
+    if layouts is not None and not callable(layouts):
+        return [(int(lay.n_sum), [int(a) for a in lay.arities]) for lay in layouts[1:]]
     width = list(model.width)
     arity = getattr(model, "mult_arity", 2)
     out: list[tuple[int, list[int]]] = []
@@ -196,8 +200,7 @@ def check_layer_node(model: KAN, l, i) -> tuple[int | None, int | None]:
         raise ValueError(f"layer l={l} does not exist: the model has layers 0..{model.depth}")
     if i is None:
         return l, None
-    n = model.width[l]
-    n = n if isinstance(n, int) else sum(n)
+    n = model.width_in[l]
     if not is_int(i) or not 0 <= int(i) < n:
         raise ValueError(f"node i={i!r} does not exist in layer {l}: it has nodes 0..{n - 1}")
     return l, int(i)
@@ -339,12 +342,19 @@ def prune_input(model: KAN, threshold=1e-2, active_inputs=None) -> KAN:
             scaling.out_vars,
         )
     x = model.train_input
+    # the input layer loses columns; every other layer of nodes (and its affine maps) stays
+    nodes = [NodeLayout(len(keep)), *model.nodes[1:]]
+    affine = None
+    if model.has_node_step:
+        affine = [[t.detach().clone() for t in model._affine(l)] for l in range(model.depth)]
     new = _KAN._build(
         model.config,
         layers,
         reg_metric=model.reg_metric,
         train_input=None if x is None else x[:, idx.to(x.device)],
         scaling=scaling,
+        nodes=nodes,
+        affine=affine,
     )
     new._input_select = (tuple(orig_cols[c] for c in keep), n_orig)
     return new
