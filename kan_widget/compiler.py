@@ -12,9 +12,11 @@ How the expression becomes layers (our own construction, pykan's result):
   and an input variable met above the first layer reaches it through a chain of identity edges
   (one chain per variable and layer, shared);
 - edges the formula does not use are removed (masked), as pykan's are fixed to ``'0'``.
-A product of two non-constant factors needs multiplication nodes: it raises ``ValueError`` until
-the model supports them. A string is parsed by sympy's parser with only sympy's functions and
-the given variables in scope (``^`` is a power, as in pykan's notation); no Python is run.
+- a product of non-constant factors is a multiplication node (:mod:`kan_widget.nodes`) whose
+  operands are the factors, each a sum of edges like any node (``exp(x*y) + x*z``: a layer of
+  two multiplication nodes under a sum).
+A string is parsed by sympy's parser with only sympy's functions and the given variables in
+scope (``^`` is a power, as in pykan's notation); no Python is run.
 """
 
 from __future__ import annotations
@@ -138,6 +140,7 @@ class _Edge:
     fun: str
     params: tuple[float, float, float, float]  # (a, b, c, d): c*fun(a*x + b) + d
     child: _Node
+    operand: int = 0  # which factor of a multiplication node the edge adds into
 
 
 @dataclass
@@ -145,6 +148,7 @@ class _Node:
     var: int | None = None  # an input variable's column, for a leaf
     edges: list[_Edge] = field(default_factory=list)
     layer: int = -1
+    arity: int = 0  # 0: a sum node; else a multiplication node of this many factors
 
 
 def _unary(core: sympy.Expr) -> tuple[str, sympy.Expr]:
@@ -160,12 +164,6 @@ def _unary(core: sympy.Expr) -> tuple[str, sympy.Expr]:
                 f"{', '.join(str(p) for p in _POWERS)}); rewrite it or use fix_symbolic"
             )
         return name, base
-    if isinstance(core, sympy.Mul):
-        raise ValueError(
-            f"{core} is a product of non-constant factors, which needs multiplication nodes; "
-            "kan_widget models have sum nodes only: rewrite the product (e.g. "
-            "x*y = ((x+y)^2 - (x-y)^2)/4) or train a model on data instead"
-        )
     fn = _UNARY.get(core.func)
     if fn is None or len(core.args) != 1:
         raise ValueError(
@@ -192,13 +190,34 @@ class _Tree:
                 )
             col = self.variables.index(core)
             return self.leaves.setdefault(col, _Node(var=col))
+        if isinstance(core, sympy.Mul):  # a multiplication node: one operand per factor
+            edges = []
+            for o, factor in enumerate(core.args):
+                for e in self.sum_edges(factor):
+                    e.operand = o
+                    edges.append(e)
+            return _Node(edges=edges, arity=len(core.args))
         terms = core.args if isinstance(core, sympy.Add) else (core,)
         return _Node(edges=[self.edge(t) for t in terms])
+
+    def sum_edges(self, expr: sympy.Expr) -> list[_Edge]:
+        """Edges whose sum is exactly ``expr`` (its affine part folded into their c and d)."""
+        core, c, d = _affine(expr)
+        if core.is_number:
+            raise ValueError(f"{expr} is a constant: there is no edge to build")
+        terms = core.args if isinstance(core, sympy.Add) else (core,)
+        edges = [self.edge(t) for t in terms]
+        for e in edges:
+            a_, b_, c_, d_ = e.params
+            e.params = (a_, b_, c_ * c, d_ * c)
+        first = edges[0]
+        first.params = (*first.params[:3], first.params[3] + d)
+        return edges
 
     def edge(self, term: sympy.Expr) -> _Edge:
         """The edge computing ``term`` = ``c*fun(a*inner + b) + d`` of a node's sum."""
         core, c, d = _affine(term)
-        if isinstance(core, (sympy.Symbol, sympy.Add)):
+        if isinstance(core, (sympy.Symbol, sympy.Add, sympy.Mul)):
             return _Edge("x", (1.0, 0.0, c, d), self.node(core))
         fun, arg = _unary(core)
         inner, a, b = _affine(arg)
@@ -237,8 +256,8 @@ def kanpiler(
     sympy expression, or a string such as ``"exp(sin(pi*x) + y^2)"``) of ``input_variables``
     (sympy symbols or names, in the column order of the model's inputs). Further keywords are
     :class:`~kan_widget.KAN`'s options. The inputs keep the variables' names in
-    ``symbolic_formula()``. Unknown functions and products (which need multiplication nodes)
-    raise ``ValueError`` naming the sub-expression."""
+    ``symbolic_formula()``. Products become multiplication nodes. Unknown functions and
+    powers not in the library raise ``ValueError`` naming the sub-expression."""
     from .model import KAN
 
     if isinstance(input_variables, (str, sympy.Symbol)) or not isinstance(
@@ -258,17 +277,7 @@ def kanpiler(
     if extra:
         raise ValueError(f"the formula uses {extra}, which are not in input_variables {variables}")
     tree = _Tree(variables)
-    core, c, d = _affine(expr)
-    if core.is_number:
-        raise ValueError(f"{expr} is a constant: there is no edge to build")
-    root = _Node(edges=[_Edge("x", (1.0, 0.0, 1.0, 0.0), tree.node(core))])
-    # the output's own affine part goes onto its incoming edges
-    root.edges = root.edges[0].child.edges if root.edges[0].child.var is None else root.edges
-    for e in root.edges:
-        a_, b_, c_, d_ = e.params
-        e.params = (a_, b_, c_ * c, d_ * c)
-    first = root.edges[0]
-    first.params = (*first.params[:3], first.params[3] + d)
+    root = _Node(edges=tree.sum_edges(expr))  # the output: a sum node
     depth = _depths(root)
     n_layers = max(depth.values()) + 1  # a node at depth d reads layer L - d - 1
     # sin(x) + x^2 as the first layer: the input x cannot feed one node twice; one more layer
@@ -316,21 +325,39 @@ def _build(
     targets: list[list[tuple[_Node, _Edge, _Node]]] = [[] for _ in range(n_layers)]
     for layer_nodes in layers[:0:-1]:  # from the output down: chains appear below as needed
         for n in layer_nodes:
-            uses: dict[int, int] = {}
+            uses: dict[tuple[int, int], int] = {}  # (operand, variable): terms reading it
             for e in n.edges:
                 child = e.child
                 if child.var is not None:
-                    copy = uses.get(child.var, 0)
-                    uses[child.var] = copy + 1
+                    copy = uses.get((e.operand, child.var), 0)
+                    uses[(e.operand, child.var)] = copy + 1
                     child = reach(child.var, n.layer - 1, copy)
                 targets[n.layer - 1].append((child, e, n))
-    width = [len(ls) for ls in layers]
-    model = KAN(width, **{"grid": grid, "k": k, "auto_save": auto_save, **options})
+    # each layer: sum nodes, then multiplication nodes (kan_widget.nodes' layout); edges end on
+    # subnodes: a sum node's own, or one per factor of a multiplication node
+    for m, ls in enumerate(layers):
+        layers[m] = [n for n in ls if not n.arity] + [n for n in ls if n.arity]
     index = [{id(n): i for i, n in enumerate(ls)} for ls in layers]
+    sub: list[dict[int, int]] = []
+    for ls in layers:
+        first, at = {}, 0
+        for n in ls:
+            first[id(n)] = at
+            at += max(1, n.arity)
+        sub.append(first)
+    arities = [[n.arity for n in ls if n.arity] for ls in layers]
+    if any(arities):
+        width: list[Any] = [
+            [len(ls) - len(a), len(a)] if a else len(ls) for ls, a in zip(layers, arities)
+        ]
+        options = {"mult_arity": arities, **options}
+    else:
+        width = [len(ls) for ls in layers]
+    model = KAN(width, **{"grid": grid, "k": k, "auto_save": auto_save, **options})
     with torch.no_grad():
         for l, layer in enumerate(model.layers):
             ii = [index[l][id(c)] for c, _, _ in targets[l]]
-            jj = [index[l + 1][id(n)] for _, _, n in targets[l]]
+            jj = [sub[l + 1][id(n)] + e.operand for _, e, n in targets[l]]
             layer.mask.zero_()  # unused edges removed (pykan fixes them to '0')
             layer.set_symbolic(
                 ii,
@@ -339,7 +366,7 @@ def _build(
                 torch.tensor([e.params for _, e, _ in targets[l]]),
             )
             layer.mask[torch.tensor(ii), torch.tensor(jj)] = 1.0
-    model.scaling = Scaling.identity(width[0], 1, in_vars=[v.name for v in variables])
+    model.scaling = Scaling.identity(len(variables), 1, in_vars=[v.name for v in variables])
     return model
 
 

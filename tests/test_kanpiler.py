@@ -51,6 +51,24 @@ def test_formulas_are_computed_exactly(text):
     assert _rmse(model, expr, [x, y, z]) < 1e-5
 
 
+@pytest.mark.parametrize(
+    ("text", "width"),
+    [
+        ("x*y", [3, [0, 1], 1]),
+        ("2*x*y + 1", [3, [0, 1], 1]),
+        ("x*y*z", [3, [0, 1], 1]),
+        ("sin(x*y) + z", [3, [1, 1], 1]),
+        ("(x + 1)*(y - 2)*sin(z)", [3, [0, 1], 1]),
+        ("x*(x + sin(x))", [3, 2, [0, 1], 1]),  # one factor reads x twice: identity copies
+        ("exp(x*y) + x*z", [3, [0, 2], 1]),
+    ],
+)
+def test_products_are_multiplication_nodes(text, width):
+    model = kanpiler(["x", "y", "z"], text)
+    assert model.width == width
+    assert _rmse(model, parse_formula(text, [x, y, z]), [x, y, z]) < 1e-5
+
+
 def test_model_is_ready_to_train():
     model = kanpiler([x, y], "exp(sin(pi*x) + y^2)")
     X = torch.rand(300, 2) * 2 - 1
@@ -64,7 +82,6 @@ def test_model_is_ready_to_train():
 @pytest.mark.parametrize(
     ("variables", "expr", "match"),
     [
-        ([x, y], "x*y", "multiplication nodes"),
         ([x], "gamma(x)", "unknown function 'gamma'"),
         ([x], sympy.gamma(x), "unknown function"),
         ([x], "x^7", "power 7"),

@@ -100,11 +100,12 @@ def test_start_from_formula(w):
     assert w.status["error"] is None
     assert w.model.width == [4, 1, 1]
     assert w.status["test_loss"] < 1e-3  # the formula is the data's function
-    send(w, {"type": "start_formula", "formula": "a*b"})
-    assert "multiplication nodes" in w.status["error"]
     send(w, {"type": "start_formula", "formula": "gamma(a)"})
     assert "unknown function 'gamma'" in w.status["error"]
     assert w.model.width == [4, 1, 1]  # a failed formula changes nothing
+    send(w, {"type": "start_formula", "formula": "a*b + c"})  # a multiplication node
+    assert w.status["error"] is None and w.model.width == [4, [1, 1], 1]
+    send(w, {"type": "undo"})
     send(w, {"type": "undo"})
     assert w.model.width == [4, 3, 1]
     _, err = parse_command({"type": "start_formula", "formula": "x" * 3000}, w.model.width)
