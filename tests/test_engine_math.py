@@ -801,7 +801,7 @@ def test_prune_keeps_constants_of_removed_nodes_and_edges():
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(400, 2, generator=gen) * 2 - 1
     model = KAN([2, 4, 1], grid=5, k=3, seed=1)
-    model.attribute(x)
+    model.score_edges(x)
     with torch.no_grad():
         # hidden nodes 2 and 3 become near-constant: their incoming edges have tiny slopes but
         # a large offset (spline coefficients + 1.5), so they score ~1e-4 and are removed
@@ -811,7 +811,7 @@ def test_prune_keeps_constants_of_removed_nodes_and_edges():
         layer0.scale_sp[:, :2] *= 10.0  # nodes 0 and 1 clearly alive
         model.layers[1].scale_sp[0] *= 10.0
         model.layers[1].set_symbolic([1], [0], ["sin"], torch.tensor([[2.0, 0.3, 3.0, 0.2]]))
-    model.attribute(x)
+    model.score_edges(x)
     ns = model.node_scores[1]
     assert float(ns[2]) < 1e-3 and float(ns[3]) < 1e-3  # 10x below node_th
     assert float(ns[0]) > 1e-1 and float(ns[1]) > 1e-1  # 10x above
