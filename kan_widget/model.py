@@ -86,7 +86,8 @@ class KAN(PykanSurface, nn.Module):
     every column (``True``), or never (``False``: pykan's behaviour). The network trains in the
     scaled units; ``model(x)``, ``fit``'s losses and ``symbolic_formula()`` speak the data's own
     units (and a table's column names, see :func:`~kan_widget.tables.create_dataset_from_data`).
-    ``model.acts(x)`` lists the layers' inputs in the network's units, then the output in yours.
+    ``model.activations(x)`` lists the layers' inputs in the network's units, then the output in
+    yours.
     """
 
     # an nn.ModuleList at run time; torch's stubs type its items as Module, not KANLayer
@@ -326,7 +327,7 @@ class KAN(PykanSurface, nn.Module):
             stats.append(s)
         return x, stats
 
-    def acts(self, x) -> list[torch.Tensor]:
+    def activations(self, x) -> list[torch.Tensor]:
         """Inputs to every layer followed by the output: ``[x_0, x_1, ..., x_L]``. The layers'
         inputs are in the network's units (``x_0`` scaled, see :attr:`scaling`), the output
         ``x_L`` in the data's."""

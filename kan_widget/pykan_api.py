@@ -45,7 +45,7 @@ class PykanSurface:
             self, x, singularity_avoiding: bool = False, y_th: float = 10.0
         ) -> torch.Tensor: ...
         def _input(self, x) -> torch.Tensor: ...
-        def acts(self, x) -> list[torch.Tensor]: ...
+        def activations(self, x) -> list[torch.Tensor]: ...
         def save(self, path) -> None: ...
         @classmethod
         def load(cls, path, device=None) -> KAN: ...
@@ -172,6 +172,19 @@ class PykanSurface:
             self.forward(x)
         self.cache_data = self._input(x).detach()  # also with save_act=False, as pykan's
 
+    @property
+    def acts(self) -> list[torch.Tensor]:
+        """pykan's ``model.acts``: every layer's input and then the output, ``[x_0, ..., x_L]``
+        (``[batch, width[l]]``, detached), on the inputs of the last forward pass
+        (:attr:`cache_data`; before any, the training inputs). pykan fills this list during
+        every forward; here it is computed when read, from the current parameters, so training
+        stores nothing. With a data scaling (``model.scaling``) the layers' inputs are in the
+        network's units; :meth:`activations` computes the same list for any ``x``."""
+        x = self.cache_data if self.cache_data is not None else self.train_input
+        if x is None:
+            raise ValueError("model.acts needs a forward pass first: run model(x) or get_act(x)")
+        return [a.detach() for a in self.activations(x)]
+
     def _spline_acts(self, l: int) -> tuple[torch.Tensor, torch.Tensor]:
         """pykan's ``spline_preacts[l]``, ``spline_postacts[l]`` ``[B, out, in]`` on the cached
         inputs: each edge's input and its spline branch ``scale_base*b(x) +
@@ -179,7 +192,7 @@ class PykanSurface:
         x = self.cache_data if self.cache_data is not None else self.train_input
         if x is None:
             raise ValueError("no inputs to read activations from: run model(x) or get_act(x)")
-        acts = self.acts(x)
+        acts = self.activations(x)
         layer = self.layers[l]
         xl = acts[l]
         with torch.no_grad():

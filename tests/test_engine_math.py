@@ -455,7 +455,7 @@ def test_magnitudes_scores_and_penalty_vs_materialised_phi(metric, dtype):
     x = (torch.randn(256, 3, generator=g, dtype=torch.float64) * 0.9).to(dtype)  # B <= 256
     with torch.no_grad():
         _, stats = model.forward_stats(x, metric)
-        acts = model.acts(x)
+        acts = model.activations(x)
         want = []
         for l, layer in enumerate(model.layers):
             xl = acts[l].double()

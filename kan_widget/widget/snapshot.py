@@ -94,7 +94,7 @@ class Snapshot:
 
 def snapshot(model, x: torch.Tensor, n_points: int) -> Snapshot:
     """The per-tick buffers for ``model`` evaluated on data ``x`` (normally the training inputs)."""
-    acts = model.acts(x)
+    acts = model.activations(x)
     return Snapshot(
         curves=curves_bytes(model, acts, n_points),
         scores=scores_bytes(model),
@@ -108,7 +108,7 @@ def edge_points(model, x: torch.Tensor, l: int, i: int, j: int, limit: int = 200
     training inputs, sorted by x so the front end can draw them as a line as well as dots."""
     with torch.no_grad():
         rows = x[:: max(1, -(-x.shape[0] // limit))][:limit]
-        a = model.acts(rows)[l]
+        a = model.activations(rows)[l]
         phi = model.layers[l].edge_values(a)[:, i, j]
         xi = a[:, i]
         order = torch.argsort(xi)
