@@ -8,7 +8,13 @@ directory (pykan writes checkpoints and figures into the working directory), wit
 Agg backend and a time limit per notebook.
 
     PYTHONPATH=. .venv/bin/python bench/pykan_tutorials.py --pykan /path/to/pykan [--engine kan]
-        [--only hellokan API_1] [--timeout 900] [--json out.json]
+        [--only hellokan API_1] [--timeout 900] [--json out.json] [--set issue|more|all]
+    PYTHONPATH=. .venv/bin/python bench/pykan_tutorials.py --pykan X --compare ours.json pykan.json
+
+Every fit's last values (``train_loss``, ``test_loss``, ``reg``, metrics such as
+``train_acc``) and every ``symbolic_formula`` are recorded as the notebook runs (a first cell
+wraps the engine's methods; see ``_RECORDER``); ``--compare`` prints the last of them per
+tutorial for both engines side by side.
 """
 
 from __future__ import annotations
@@ -64,6 +70,38 @@ TUTORIALS = [
     "docs/Interp/Interp_9_different_plotting_metrics.ipynb",
     "docs/Interp/Interp_10_hessian.ipynb",
 ]
+
+# pykan's other notebooks ("we will also run pykan tutorials not named here"), without
+# Interp_1-4 (multiplication nodes, kanpiler, attribution: another issue's) and the notebooks
+# whose data is not in the repository (Example_13-15, Community_2).
+MORE = [
+    *[
+        f"docs/Interp/Interp_{n}.ipynb"
+        for n in (
+            "5_test_symmetry",
+            "6_test_symmetry_NN",
+            "8_adding_auxillary_variables",
+            "10A_swap",
+            "10B_swap",
+            "11_sparse_init",
+        )
+    ],
+    *[
+        f"docs/Physics/Physics_{n}.ipynb"
+        for n in (
+            "1_Lagrangian",
+            "2A_conservation_law",
+            "2B_conservation_law_2D",
+            "3_blackhole",
+            "4A_constitutive_laws_P11",
+            "4B_constitutive_laws_P12_with_prior",
+            "4C_constitutive_laws_P12_without_prior",
+        )
+    ],
+    "docs/Community/Community_1_physics_informed_kan.ipynb",
+    "docs/intro.ipynb",
+]
+ALL = TUTORIALS + MORE
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _IMPORT = re.compile(r"^(\s*)(from|import)\s+kan(\b|\.)", re.M)
@@ -198,6 +236,52 @@ def _last_text(nb) -> str:
     return ""
 
 
+_FLOAT = re.compile(r"-?\d+\.\d+(?:e[-+]?\d+)?")
+
+
+def _round_floats(text: str, digits: int = 4) -> str:
+    return _FLOAT.sub(lambda m: f"{float(m.group()):.{digits}g}", text)
+
+
+def headline(res: dict | None) -> dict:
+    """A tutorial's headline: the last fit's last values (losses as RMSE, accuracies, ...),
+    the number of fits, and the last formula (numbers to 4 significant digits)."""
+    if res is None:
+        return {}
+    fits = [v for kind, v in res.get("headlines", []) if kind == "fit"]
+    formulas = [v for kind, v in res.get("headlines", []) if kind == "formula"]
+    out: dict = {"n_fit": len(fits)}
+    if fits:
+        out.update({k: v for k, v in fits[-1].items() if k != "stopped"})
+    if formulas:
+        out["formula"] = " ; ".join(_round_floats(f) for f in formulas[-1])
+    return out
+
+
+def compare(ours: dict, theirs: dict) -> str:
+    """Per tutorial: ran to the end (ours / pykan), then each headline value side by side."""
+    lines = []
+    for rel in [t for t in ALL if t in ours or t in theirs]:
+        a, b = ours.get(rel), theirs.get(rel)
+
+        def ran(r):
+            return "-" if r is None else ("ok" if r["ok"] else f"FAIL@{r['cell']}")
+
+        lines.append(f"{Path(rel).stem}: runs {ran(a)} / {ran(b)}")
+        ha, hb = headline(a), headline(b)
+        for key in [k for k in ha if k != "formula"] + [
+            k for k in hb if k not in ha and k != "formula"
+        ]:
+            va, vb = ha.get(key), hb.get(key)
+            fa = "-" if va is None else f"{va:.4g}"
+            fb = "-" if vb is None else f"{vb:.4g}"
+            lines.append(f"    {key:>14}: {fa:>12} / {fb:<12}")
+        if "formula" in ha or "formula" in hb:
+            lines.append(f"    formula ours : {ha.get('formula', '-')[:300]}")
+            lines.append(f"    formula pykan: {hb.get('formula', '-')[:300]}")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pykan", required=True, type=Path, help="pykan checkout or git dir")
@@ -205,8 +289,26 @@ def main() -> int:
     ap.add_argument("--only", nargs="*", help="substrings of tutorial paths to run")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per cell")
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument(
+        "--set",
+        default="issue",
+        choices=("issue", "more", "all"),
+        help="the issue's 24 tutorials, the other notebooks of pykan's docs, or both",
+    )
+    ap.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("OURS_JSON", "PYKAN_JSON"),
+        help="print two --json results side by side (headline values per tutorial); no runs",
+    )
     args = ap.parse_args()
-    todo = [t for t in TUTORIALS if not args.only or any(s in t for s in args.only)]
+    if args.compare:
+        ours, theirs = (json.loads(p.read_text()) for p in args.compare)
+        print(compare(ours, theirs))
+        return 0
+    pool = {"issue": TUTORIALS, "more": MORE, "all": ALL}[args.set]
+    todo = [t for t in pool if not args.only or any(s in t for s in args.only)]
     results = {}
     for rel in todo:
         res = run_one(read_notebook(args.pykan, rel), args.engine, args.timeout)

@@ -288,3 +288,49 @@ def test_multkan_module_names():
     exec("from kan_widget import *", ns)
     for name in ("MultKAN", "get_derivative", "model2param"):
         assert name in ns
+
+
+# --------------------------------------------------------------------------- KAN node order
+def test_kan_swap_and_auto_swap_keep_the_function():
+    ds = _dataset(n=100)
+    model = KAN([2, 5, 4, 1], seed=0, auto_save=True)
+    model.fit(ds, steps=3, lamb=0.01)
+    model.fix_symbolic(1, 2, 1, "sin")
+    x = ds["test_input"]
+    with torch.no_grad():
+        y = model(x)
+    before = float(model.connection_cost)
+    model.swap(1, 0, 3)
+    model.swap(2, 1, 2)
+    assert model.layers[1].sym_names == {(2, 2): "sin"}  # the symbolic edge moved with its nodes
+    with torch.no_grad():
+        assert (model(x) - y).abs().max().item() <= 1e-5
+    model.auto_swap()
+    with torch.no_grad():
+        assert (model(x) - y).abs().max().item() <= 1e-5
+    assert float(model.connection_cost) <= before + 1e-6
+    assert [line.split()[-3] for line in _history(model)[-3:]] == ["swap", "swap", "auto_swap"]
+    with pytest.raises(ValueError, match="hidden layer"):
+        model.swap(0, 0, 1)
+    with pytest.raises(ValueError, match="does not exist"):
+        model.swap(1, 0, 9)
+
+
+def _history(model) -> list[str]:
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        model.history()
+    return buf.getvalue().splitlines()
+
+
+def test_update_grid_from_samples_is_update_grid():
+    ds = _dataset(n=100)
+    a = KAN([2, 3, 1], seed=0, auto_save=False)
+    b = a.copy()
+    a.update_grid_from_samples(ds["train_input"])
+    b.update_grid(ds["train_input"])
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        assert torch.equal(la.grid, lb.grid) and torch.equal(la.coef, lb.coef)
