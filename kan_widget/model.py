@@ -74,8 +74,9 @@ class KAN(PykanSurface, nn.Module):
     less than ``grid_min_span`` or the widest node of their layer, whichever is smaller (a
     narrow range gets a uniform grid of that width around its centre): a node narrow next to
     its siblings is being switched off, a layer narrow as a whole is young (pykan's [2,1,1]
-    example starts with its hidden node spanning 0.1). On ``exp(sin(pi*x)+y^2)`` ([2,5,1], 50 LBFGS steps, lamb=0.01, seeds 0-9) pruning
-    finds [2,1,1] in 10 of 10 seeds instead of 8 (pykan's count). ``grid_min_span=0`` is pykan's
+    example starts with its hidden node spanning 0.1). On ``exp(sin(pi*x)+y^2)`` ([2,5,1], 50
+    LBFGS steps, lamb=0.01, seeds 0-9) pruning finds [2,1,1] in 10 of 10 seeds instead of 8
+    (pykan's count). ``grid_min_span=0`` is pykan's
     grid update exactly. Input grids always follow the data.
 
     A deliberate difference: ``normalize`` (default ``"auto"``). The penalty ``lamb``, the
