@@ -195,7 +195,9 @@ def run_one(nb_json: dict, engine: str, timeout: float) -> dict:
         try:
             client.execute()
         except (CellExecutionError, CellTimeoutError) as e:
-            lines = [_ANSI.sub("", ln) for ln in str(e).splitlines() if ln.strip()]
+            lines = [_ANSI.sub("", ln) for ln in str(e).splitlines() if ln.strip("- \t")]
+            if isinstance(e, CellTimeoutError):
+                lines = [f"cell timed out ({timeout:.0f} s; --timeout)"]
             result = {"ok": False, "error": lines[-1][:300] if lines else repr(e), "cell": None}
             for idx, cell in enumerate(nb.cells):
                 if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):

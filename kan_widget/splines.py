@@ -278,10 +278,6 @@ def grid_on_samples(
     lo, hi = adaptive[:, :1], adaptive[:, -1:]
     steps = torch.arange(num + 1, dtype=x_sorted.dtype, device=x_sorted.device)
     if min_span > 0:
-        # the floor is for a node narrow next to its layer's widest (one being switched off),
-        # not for a layer narrow as a whole (a fresh [2,1,1]: its one hidden node spans 0.1 and
-        # a floor of 1 left the next spline linear there: RMSE 0.66 instead of 0.014)
-        min_span = min(min_span, float((hi - lo).max()))
         narrow = hi - lo < min_span
         mid = (lo + hi) / 2
         lo = torch.where(narrow, mid - min_span / 2, lo)
