@@ -257,7 +257,23 @@ def headline(res: dict | None) -> dict:
         out.update({k: v for k, v in fits[-1].items() if k != "stopped"})
     if formulas:
         out["formula"] = " ; ".join(_round_floats(f) for f in formulas[-1])
+    out.update(_bar_values(res.get("texts", [])))
     return out
+
+
+_PAIR = re.compile(r"([A-Za-z][\w ]*?): ([-+]?\d+\.\d+e[-+]\d+)")
+
+
+def _bar_values(texts: list) -> dict:
+    """The last values a tutorial's own progress bar printed (``pde loss: 1.2e-01 | l2: ...``,
+    as Example_6/7 train with their own loops); pykan's fit bar is left out (``fit`` records
+    those for both engines)."""
+    for _, text in reversed(texts):
+        for segment in reversed(re.split(r"[\r\n]", text)):
+            pairs = dict(_PAIR.findall(segment))
+            if pairs and not {"train_loss", "test_loss"} & set(pairs):
+                return {f"bar {k.strip()}": float(v) for k, v in pairs.items()}
+    return {}
 
 
 def compare(ours: dict, theirs: dict) -> str:
