@@ -245,16 +245,19 @@ def _round_floats(text: str, digits: int = 4) -> str:
     return _FLOAT.sub(lambda m: f"{float(m.group()):.{digits}g}", text)
 
 
-def headline(res: dict | None) -> dict:
-    """A tutorial's headline: the last fit's last values (losses as RMSE, accuracies, ...),
-    the number of fits, and the last formula (numbers to 4 significant digits)."""
+def headline(res: dict | None, n_fit: int | None = None) -> dict:
+    """A tutorial's headline: fit number ``n_fit``'s last values (default the last fit;
+    losses as RMSE, accuracies, ...), the number of fits, and the last formula (numbers to 4
+    significant digits)."""
     if res is None:
         return {}
     fits = [v for kind, v in res.get("headlines", []) if kind == "fit"]
     formulas = [v for kind, v in res.get("headlines", []) if kind == "formula"]
     out: dict = {"n_fit": len(fits)}
     if fits:
-        out.update({k: v for k, v in fits[-1].items() if k != "stopped"})
+        at = len(fits) if n_fit is None else n_fit
+        out["fit_no"] = at
+        out.update({k: v for k, v in fits[at - 1].items() if k != "stopped"})
     if formulas:
         out["formula"] = " ; ".join(_round_floats(f) for f in formulas[-1])
     out.update(_bar_values(res.get("texts", [])))
@@ -286,7 +289,10 @@ def compare(ours: dict, theirs: dict) -> str:
             return "-" if r is None else ("ok" if r["ok"] else f"FAIL@{r['cell']}")
 
         lines.append(f"{Path(rel).stem}: runs {ran(a)} / {ran(b)}")
-        ha, hb = headline(a), headline(b)
+        # where one engine stopped early, compare the last fit both reached
+        na, nb = headline(a).get("n_fit", 0), headline(b).get("n_fit", 0)
+        common = min(na, nb) or None
+        ha, hb = headline(a, common if na else None), headline(b, common if nb else None)
         for key in [k for k in ha if k != "formula"] + [
             k for k in hb if k not in ha and k != "formula"
         ]:
