@@ -18,7 +18,7 @@ import torch
 from . import checkpoints
 from .config import KANConfig
 from .layer import KANLayer
-from .validation import check_edge, is_int
+from .validation import is_int
 
 if TYPE_CHECKING:
     from .model import KAN
@@ -38,7 +38,7 @@ class PykanSurface:
         save_act: bool
 
         @property
-        def width(self) -> list[int]: ...
+        def width_in(self) -> list[int]: ...
         @property
         def depth(self) -> int: ...
         def forward(
@@ -84,7 +84,7 @@ class PykanSurface:
         symbolic function (it must have one: ``fix_symbolic``), any other mode but ``'ns'``
         switches it off. ``'ns'`` / ``'sn'`` (spline and symbolic function added) is refused:
         an edge here is one or the other."""
-        l, i, j = check_edge(l, i, j, self.width)
+        l, i, j = self._kan().check_edge(l, i, j)
         layer = self.layers[l]
         if mode in ("ns", "sn"):
             raise ValueError(
@@ -218,7 +218,7 @@ class PykanSurface:
     def get_fun(self, l: int, i: int, j: int):
         """Edge ``(l, i, j)``'s spline branch on the cached inputs, sorted by input, as numpy
         ``(inputs, outputs)``; also plots it in a small matplotlib figure (as pykan's)."""
-        l, i, j = check_edge(l, i, j, self.width)
+        l, i, j = self._kan().check_edge(l, i, j)
         pre, post = self._spline_acts(l)
         x = pre[:, j, i].cpu().numpy()
         y = post[:, j, i].cpu().numpy()
@@ -233,7 +233,7 @@ class PykanSurface:
     def get_range(self, l: int, i: int, j: int, verbose: bool = True):
         """``(x_min, x_max, y_min, y_max)`` of edge ``(l, i, j)`` on the cached inputs (0-d numpy
         arrays, as pykan's); printed with ``verbose``."""
-        l, i, j = check_edge(l, i, j, self.width)
+        l, i, j = self._kan().check_edge(l, i, j)
         pre, post = self._spline_acts(l)
         x, y = pre[:, j, i], post[:, j, i]
         out = tuple(v.cpu().numpy() for v in (x.min(), x.max(), y.min(), y.max()))
@@ -245,10 +245,11 @@ class PykanSurface:
     def remove_node(self, l: int, i: int, mode: str = "all", log_history: bool = True) -> None:
         """Cut node ``i`` of layer ``l`` (``l`` = 0 for inputs): ``mode='down'`` masks its
         incoming edges, ``'up'`` its outgoing ones, ``'all'`` both (as pykan's). The node stays
-        in ``width``; :meth:`prune` removes it."""
+        in ``width``; :meth:`prune` removes it. A multiplication node's incoming edges are
+        those of all its operands."""
         if mode not in ("all", "up", "down"):
             raise ValueError(f"mode must be 'all', 'up' or 'down'; got {mode!r}")
-        width = self.width
+        width = self.width_in
         if not is_int(l) or not 0 <= l < len(width):
             raise ValueError(f"l must be a layer of nodes, 0..{len(width) - 1}; got {l!r}")
         l = int(l)
@@ -259,9 +260,10 @@ class PykanSurface:
             raise ValueError(f"node ({l}, {i}) has no {'incoming' if l == 0 else 'outgoing'} edges")
         with torch.no_grad():
             if mode in ("all", "down") and l > 0:
-                self.layers[l - 1].mask[:, i] = 0.0
+                subs = [s for s, n in enumerate(self._kan().nodes[l].sub_to_node()) if n == i]
+                self.layers[l - 1].mask[:, subs] = 0.0
                 if self._edge_scores is not None:
-                    self._edge_scores[l - 1][:, i] = 0.0
+                    self._edge_scores[l - 1][:, subs] = 0.0
             if mode in ("all", "up") and l < self.depth:
                 self.layers[l].mask[i, :] = 0.0
                 if self._edge_scores is not None:
@@ -277,8 +279,10 @@ class PykanSurface:
     def swap(self, l: int, i1: int, i2: int, log_history: bool = True) -> None:
         """Exchange hidden nodes ``i1`` and ``i2`` of layer ``l`` (1..depth-1) with their
         incoming and outgoing edges (splines, symbolic functions, masks, scores): the function
-        computed is unchanged (pykan's)."""
-        width = self.width
+        computed is unchanged (pykan's). Models with multiplication nodes or node maps are
+        refused (their operands would have to move together)."""
+        model = self._sum_nodes_only("swap")
+        width = model.width_in
         if not is_int(l) or not 0 < l < len(width) - 1:
             raise ValueError(f"l must be a hidden layer, 1..{len(width) - 2}; got {l!r}")
         l = int(l)
@@ -290,6 +294,15 @@ class PykanSurface:
         self._permute_nodes(l, perm)
         if log_history:
             checkpoints.log(self._kan(), "swap")
+
+    def _sum_nodes_only(self, what: str) -> KAN:
+        model = self._kan()
+        if any(n.n_mult for n in model.nodes) or getattr(model, "node_scale", None) is not None:
+            raise ValueError(
+                f"{what} works on models of sum nodes only; this model has multiplication "
+                "nodes or node maps (node_scale, ...)"
+            )
+        return model
 
     def _permute_nodes(self, l: int, perm: torch.Tensor) -> None:
         """Reorder hidden layer ``l``'s nodes: new node ``n`` is old node ``perm[n]``."""
@@ -315,8 +328,8 @@ class PykanSurface:
         """Reorder layer ``l``'s nodes to lower :attr:`connection_cost`: each node in turn goes
         to the place that lowers it most (pykan's greedy pass; scores move with their edges,
         so no forward pass is needed per trial)."""
+        n = self._sum_nodes_only("auto_swap").width_in[l]
         scores = [s.clone() for s in self._kan()._ensure_scores()]
-        n = self.width[l]
         for i in range(n):
             costs = []
             for j in range(n):
@@ -334,6 +347,7 @@ class PykanSurface:
 
     def auto_swap(self) -> None:
         """:meth:`auto_swap_l` on every hidden layer (pykan's)."""
+        self._sum_nodes_only("auto_swap")
         for l in range(1, self.depth):
             self.auto_swap_l(l)
         checkpoints.log(self._kan(), "auto_swap")

@@ -334,3 +334,13 @@ def test_update_grid_from_samples_is_update_grid():
     b.update_grid(ds["train_input"])
     for la, lb in zip(a.layers, b.layers, strict=True):
         assert torch.equal(la.grid, lb.grid) and torch.equal(la.coef, lb.coef)
+
+
+def test_swap_refuses_multiplication_nodes():
+    model = KAN([2, [3, 2], 1], auto_save=False)
+    with pytest.raises(ValueError, match="sum nodes only"):
+        model.swap(1, 0, 1)
+    with pytest.raises(ValueError, match="sum nodes only"):
+        model.auto_swap()
+    model(torch.rand(8, 2))
+    assert [a.shape[1] for a in model.acts] == model.width_in  # acts as pykan's: node values
