@@ -773,7 +773,9 @@ class KAN(PykanSurface, nn.Module):
         mode = self.config.normalize
         if any(bool(layer.sym_mask.any()) for layer in self.layers):
             mode = False
-        scaling = fit_scaling(xs, ys, mode, self.config.grid_range, in_vars, out_vars)
+        scaling = fit_scaling(
+            xs, ys, mode, self.config.grid_range, in_vars, out_vars, grid=self.grid
+        )
         if y is None:
             scaling = dataclasses.replace(
                 scaling, out_scale=(1.0,) * n_out, out_shift=(0.0,) * n_out
