@@ -227,7 +227,8 @@ class Trainer:
                 and self.start_grid_update_step <= step < self.stop_grid_update_step
                 and self._has_spline_edges()
             ):
-                model._refit_grids(x)
+                # the hidden-grid floor is for nodes the penalty switches off (KAN's doc)
+                model._refit_grids(x, min_span=None if lamb > 0 else 0.0)
             if isinstance(self._optimizer, LBFGS):
                 key = self._objective_key(lamb, need_stats, x, y)
                 carry, self._carry = self._carry, None

@@ -150,8 +150,8 @@ def test_scaling_round_trips_exactly(table_model):
     # the reported losses are in the data's units
     rmse = float(torch.sqrt(torch.mean((model(x).detach() - d["test_label"]) ** 2)))
     assert hist["test_loss"][-1] == pytest.approx(rmse, rel=1e-4)
-    assert model.acts(x)[-1].shape == (x.shape[0], 1)
-    assert torch.equal(model.acts(x)[-1], model(x))
+    assert model.activations(x)[-1].shape == (x.shape[0], 1)
+    assert torch.equal(model.activations(x)[-1], model(x))
 
 
 def test_save_load_copy_prune_restore_keep_the_scaling(table_model, tmp_path):

@@ -93,7 +93,7 @@ def _inputs(model, x) -> list[torch.Tensor]:
                 "x=inputs"
             )
     with OneThread():
-        return model.acts(x)
+        return model.activations(x)
 
 
 def _layer_samples(
