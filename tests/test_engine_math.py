@@ -1016,6 +1016,6 @@ def test_prune_minimal_folds_an_additive_split_and_keeps_a_needed_node():
     weakest = int(w.node_scores[1].argmin())
     cut = without_node(w, 1, weakest)
     with torch.no_grad():
-        spread = float(w.layers[1].edge_values(w.acts(x)[1])[:, weakest, 0].std())
+        spread = float(w.layers[1].edge_values(w.activations(x)[1])[:, weakest, 0].std())
         assert float((cut(x) - w(x)).std()) <= 1.5 * spread + 1e-6
         assert abs(float((cut(x) - w(x)).mean())) < 1e-4
