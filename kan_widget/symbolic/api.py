@@ -17,7 +17,8 @@ import torch
 
 from ..threads import OneThread
 from ..validation import check_edge
-from .fit import fit_functions, r2_score, sample_quantiles
+from .extrapolate import wild_outside
+from .fit import FitResult, fit_functions, r2_score, sample_quantiles
 from .library import SymbolicFunction, get_function, resolve_lib
 from .score import rank
 
@@ -114,6 +115,13 @@ def _negligible(phi: torch.Tensor, active: torch.Tensor, zero_tol: float) -> tor
     return spread <= zero_tol * ref
 
 
+def _demoted(x: torch.Tensor, y: torch.Tensor, entries, res: FitResult) -> torch.Tensor:
+    """``[E, F]``: the fit's degenerate flags plus the fits that explode just past the edge's
+    input range (:mod:`kan_widget.symbolic.extrapolate`): both rank lower."""
+    wild = wild_outside(x, y, entries, res.params)
+    return wild if res.degenerate is None else res.degenerate | wild
+
+
 FLOOR_MAX = 1e-2
 """The largest noise floor on ``1 - r2`` (see :mod:`kan_widget.symbolic.score`, rule 4)."""
 
@@ -166,9 +174,11 @@ def suggest_symbolic(
     acts = _inputs(model, x)
     xq, phi = _layer_samples(model, acts, l, n_samples)
     neg = _negligible(phi, layer.mask.bool(), zero_tol)[i, j]
-    res = fit_functions(xq[:, i][None], phi[:, i, j][None], entries)
-    floor = _noise_floor(model, phi[:, i, j][None], noise)
-    order, score = rank(res.r2, entries, weight_simple, neg.reshape(1), res.degenerate, floor)
+    xe, ye = xq[:, i][None], phi[:, i, j][None]
+    res = fit_functions(xe, ye, entries)
+    floor = _noise_floor(model, ye, noise)
+    demoted = _demoted(xe, ye, entries, res)
+    order, score = rank(res.r2, entries, weight_simple, neg.reshape(1), demoted, floor)
     rows = [
         Candidate(
             entries[k].name,
@@ -280,10 +290,11 @@ def auto_symbolic(
         if verbose:
             print("auto_symbolic: no edge left to fix")
         return []
-    y_all = torch.cat(ys)
-    res = fit_functions(torch.cat(xs), y_all, entries)
+    x_all, y_all = torch.cat(xs), torch.cat(ys)
+    res = fit_functions(x_all, y_all, entries)
     floor = _noise_floor(model, y_all, noise)
-    order, _ = rank(res.r2, entries, weight_simple, torch.cat(negs), res.degenerate, floor)
+    demoted = _demoted(x_all, y_all, entries, res)
+    order, _ = rank(res.r2, entries, weight_simple, torch.cat(negs), demoted, floor)
     best = order[:, 0]
     e_idx = torch.arange(len(where))
     best_r2 = res.r2[e_idx, best]
