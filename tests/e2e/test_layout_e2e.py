@@ -9,6 +9,7 @@ overlap, and hovering a box enlarges its plot; [64,64,64,10] is drawn inline on 
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -88,7 +89,7 @@ def test_layout_boxes_and_labels_do_not_overlap(layout_page, artifacts, width, n
         assert diagram.get_attribute("data-mode") == "inline"
         return
     assert diagram.get_attribute("data-mode") == "boxes"
-    n_edges = sum(a * b for a, b in zip(width[:-1], width[1:], strict=False))
+    n_edges = sum(a * b for a, b in itertools.pairwise(width))
     n_boxes, bad = page.evaluate(OVERLAPS_JS, ".kan-diagram .kan-box")
     assert n_boxes == n_edges and bad == 0, f"{bad} overlapping pairs among {n_boxes} boxes"
     # every input's name is written (2 to 30 inputs have room), and no two labels collide
