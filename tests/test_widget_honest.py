@@ -162,6 +162,15 @@ def test_watch_ignores_noise_and_joint_rises():
     assert not run_watch([5, 4, 3, 3.5, 4], [5, 4, 3, 2, 1]).overfitting
 
 
+def test_watch_ignores_noise_free_wobble():
+    # noise-free data: validation and training RMSE stay together (a grid update bumps both
+    # while training still falls below its old best): not overfitting, so no early stop
+    vals = [5, 4, 3, 3.3, 3.4, 3.5, 3.6, 3.6, 3.7]
+    trains = [5, 4, 3, 2.9, 2.95, 2.9, 2.95, 2.9, 2.95]
+    assert not run_watch(vals, trains).overfitting
+    assert mx.OverfitWatch().gap == mx.OVERFIT_GAP > 1
+
+
 def test_overfitting_note_and_back_to_best():
     # few noisy rows and a flexible model: the validation loss must rise as training goes on
     g = torch.Generator().manual_seed(0)
