@@ -15,7 +15,6 @@ import torch
 
 __all__ = [
     "FORMULA_MARGIN",
-    "OVERFIT_GAP",
     "OVERFIT_TOL",
     "OVERFIT_WINDOW",
     "OverfitWatch",
@@ -25,16 +24,8 @@ __all__ = [
     "split_validation",
 ]
 
-# steps the validation loss must stay up before it counts as rising, and by how much above its
-# best: a rise this small already costs test R² on a small table (diabetes, 282 training rows:
-# the best step is within the first 5 LBFGS steps), and with early_stop the widget goes back to
-# the best step, so reacting sooner costs nothing but a note (bench/bench_tables.py)
-OVERFIT_WINDOW = 5
-OVERFIT_TOL = 0.01
-# ... and only while the validation loss is this many times the training loss: on noise-free data
-# (exp(sin(pi*x)+y^2)) the two stay together and wobble as the grid is updated, which is not
-# overfitting; on a noisy table the training loss falls well below the validation loss
-OVERFIT_GAP = 1.2
+OVERFIT_WINDOW = 10  # steps the validation loss must stay up before it counts as rising
+OVERFIT_TOL = 0.02  # ... by at least this fraction above its best
 FORMULA_MARGIN = 0.10  # a formula whose test RMSE is this much worse than the splines' is flagged
 
 
@@ -101,15 +92,11 @@ class OverfitWatch:
     overfitting when, for at least ``window`` steps since the best step, the mean validation loss
     of the last ``window`` steps is more than ``tol`` above the best while the training loss
     went down meanwhile (so noise around a plateau and a diverging run are not called
-    overfitting), and the validation loss is over ``gap`` times the training loss (so the
-    wobble of noise-free data as the grid moves is not either)."""
+    overfitting)."""
 
-    def __init__(
-        self, window: int = OVERFIT_WINDOW, tol: float = OVERFIT_TOL, gap: float = OVERFIT_GAP
-    ):
+    def __init__(self, window: int = OVERFIT_WINDOW, tol: float = OVERFIT_TOL):
         self.window = window
         self.tol = tol
-        self.gap = gap
         self.reset()
 
     def reset(self) -> None:
@@ -134,8 +121,7 @@ class OverfitWatch:
         if self.best_step is None or step - self.best_step < self.window:
             return
         mean_val = sum(v for v, _ in self._recent) / len(self._recent)
-        apart = val_loss > self.gap * train
-        if mean_val > self.best_val * (1 + self.tol) and train < self.best_train and apart:
+        if mean_val > self.best_val * (1 + self.tol) and train < self.best_train:
             self.since = self.best_step
         else:
             self.since = None
