@@ -20,9 +20,8 @@
    with a categorical column stored as integers (``group`` 0-3 shifts the response; 400 rows).
    ``--seeds N`` runs each table with seeds 0..N-1.
 
-The widget's defaults at work: ``early_stop=True`` (a run whose validation loss rises stops and
-goes back to its best step, undoably), ``lamb`` 0.01, ``theta`` 0.01, Symbolify's r2 threshold
-0.99 with the extrapolation guard (kan_widget/symbolic/extrapolate.py).
+The widget's defaults at work: ``lamb`` 0.01, ``theta`` 0.01, ``early_stop=False``, Symbolify's
+r2 threshold 0.99 with the extrapolation guard (kan_widget/symbolic/extrapolate.py).
 
 Run: ``PYTHONPATH=. .venv/bin/python bench/bench_tables.py [--only diabetes|scale|more]``.
 """
