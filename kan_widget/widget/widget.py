@@ -422,7 +422,7 @@ class KANWidget(anywidget.AnyWidget):
             with self._runner.model_lock:
                 new = self.model.copy()
                 new.restore(st)
-                new.attribute(self._train_x)
+                new.score_edges(self._train_x)
             self._replace(
                 new,
                 f"stopped early at step {last}: validation loss rising since step {step}; "
