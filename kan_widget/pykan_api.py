@@ -352,6 +352,7 @@ class PykanSurface:
         for l in range(1, self.depth):
             self.auto_swap_l(l)
         checkpoints.log(self._kan(), "auto_swap")
+
     # ------------------------------------------------------------------ attribution
     _input_select: tuple[tuple[int, ...], int] | None = None
     """After :meth:`prune_input`: (original column of each input, original input count)."""
