@@ -63,10 +63,15 @@ class KAN(PykanSurface, nn.Module):
     range its values take; when a node is being switched off by the sparsity penalty that range
     shrinks towards a point, and a grid squeezed onto it lets the next layer's splines magnify
     the node's last variations, so it survives pruning. Hidden-layer grids therefore never span
-    less than ``grid_min_span`` (a narrow range gets a uniform grid of that width around its
-    centre). On ``exp(sin(pi*x)+y^2)`` ([2,5,1], 50 LBFGS steps, lamb=0.01, seeds 0-9) pruning
-    finds [2,1,1] in 10 of 10 seeds instead of 8 (pykan's count). ``grid_min_span=0`` is pykan's
-    grid update exactly. Input grids always follow the data.
+    less than ``grid_min_span`` while the penalty trains (``fit(lamb > 0)``; a narrow range gets
+    a uniform grid of that width around its centre). Without a penalty no node is being
+    switched off: ``fit(lamb=0)``, :meth:`update_grid` and :meth:`refine` use pykan's rule.
+    pykan's first example ([2,1,1], lamb=0) starts with its hidden node 0.1 wide, and a floor
+    there left the next spline linear (test RMSE 0.68 instead of 0.014); its PDE tutorial calls
+    ``update_grid_from_samples`` in its own loop (l2 0.049 instead of 0.008). On
+    ``exp(sin(pi*x)+y^2)`` ([2,5,1], 50 LBFGS steps, lamb=0.01, seeds 0-9) pruning finds [2,1,1]
+    in 10 of 10 seeds instead of 8 (pykan's count). ``grid_min_span=0`` is pykan's grid update
+    exactly. Input grids always follow the data.
 
     A deliberate difference: ``normalize`` (default ``"auto"``). The penalty ``lamb``, the
     pruning thresholds and the symbolic thresholds act on the network's own numbers, so with
@@ -78,7 +83,8 @@ class KAN(PykanSurface, nn.Module):
     every column (``True``), or never (``False``: pykan's behaviour). The network trains in the
     scaled units; ``model(x)``, ``fit``'s losses and ``symbolic_formula()`` speak the data's own
     units (and a table's column names, see :func:`~kan_widget.tables.create_dataset_from_data`).
-    ``model.acts(x)`` lists the layers' inputs in the network's units, then the output in yours.
+    ``model.activations(x)`` lists the layers' inputs in the network's units, then the output in
+    yours.
     """
 
     # an nn.ModuleList at run time; torch's stubs type its items as Module, not KANLayer
@@ -451,7 +457,7 @@ class KAN(PykanSurface, nn.Module):
             stats.append(s)
         return x, stats
 
-    def acts(self, x) -> list[torch.Tensor]:
+    def activations(self, x) -> list[torch.Tensor]:
         """Inputs to every layer followed by the output: ``[x_0, x_1, ..., x_L]``. The layers'
         inputs are in the network's units (``x_0`` scaled, see :attr:`scaling`), the output
         ``x_L`` in the data's."""
@@ -518,12 +524,15 @@ class KAN(PykanSurface, nn.Module):
         x = self.train_input if x is None else x
         if x is None:
             raise RuntimeError("update_grid needs samples: pass x or call fit first")
-        self._refit_grids(self._input(x))
+        self._refit_grids(self._input(x), min_span=0.0)  # the floor is fit(lamb > 0)'s
 
-    def _refit_grids(self, x: torch.Tensor, num: int | None = None) -> None:
+    def _refit_grids(
+        self, x: torch.Tensor, num: int | None = None, min_span: float | None = None
+    ) -> None:
         """Refit every layer's grid (to ``num`` intervals) on its inputs, layer by layer from
-        ``x``; hidden layers' grids are kept ``grid_min_span`` wide (see the class doc)."""
-        min_span = self.config.grid_min_span
+        ``x``; hidden layers' grids are kept ``min_span`` wide (default ``grid_min_span``; see
+        the class doc)."""
+        min_span = self.config.grid_min_span if min_span is None else min_span
         with torch.no_grad():
             for l, layer in enumerate(self.layers):
                 layer.refit_grid(x, num=num, min_span=0.0 if l == 0 else min_span)
@@ -547,7 +556,7 @@ class KAN(PykanSurface, nn.Module):
             raise RuntimeError("refine needs samples: pass x or call fit first")
         x = self._input(x)
         new = self.copy()
-        new._refit_grids(x, num=new_grid)
+        new._refit_grids(x, num=new_grid, min_span=0.0)
         new.config = new.config.replace(grid=new_grid)
         new._edge_scores = None
         checkpoints.log(new, "refine")
@@ -822,7 +831,9 @@ class KAN(PykanSurface, nn.Module):
         mode = self.config.normalize
         if any(bool(layer.sym_mask.any()) for layer in self.layers):
             mode = False
-        scaling = fit_scaling(xs, ys, mode, self.config.grid_range, in_vars, out_vars)
+        scaling = fit_scaling(
+            xs, ys, mode, self.config.grid_range, in_vars, out_vars, grid=self.grid
+        )
         if y is None:
             scaling = dataclasses.replace(
                 scaling, out_scale=(1.0,) * n_out, out_shift=(0.0,) * n_out

@@ -67,7 +67,7 @@ def merged_node(model: KAN, l: int, i: int, j: int) -> KAN | None:
     if bool(inc.sym_mask[:, [i, j]].any()) or bool(out.sym_mask[[i, j]].any()):
         return None
     with torch.no_grad():
-        h = model.acts(x)[l].double()  # [N, width[l]]: node values in network units
+        h = model.activations(x)[l].double()  # [N, width[l]]: node values in network units
         g = out.edge_values(h.to(out.coef.dtype)).double()  # [N, n_l, n_out]
         hc = h - h.mean(0)
         var = (hc * hc).sum(0).clamp_min(1e-300)  # [n_l]

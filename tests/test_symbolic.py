@@ -732,7 +732,7 @@ def test_noise_floor_is_in_the_networks_units():
         model = KAN([1, 1], grid=5, k=3, seed=0, normalize=True)
         model.fit(ds, opt="LBFGS", steps=5)
         assert model.fit_rmse is not None
-        phi = model.layers[0].edge_values(model.acts(ds["train_input"])[0])[:, 0, 0].detach()
+        phi = model.layers[0].edge_values(model.activations(ds["train_input"])[0])[:, 0, 0].detach()
         floor = _noise_floor(model, phi[None], None)
         assert floor is not None
         # the same noise relative to the labels: the floor is (fit_rmse/scale / spread)^2

@@ -16,7 +16,8 @@ from typing import NamedTuple
 import torch
 
 from ..threads import OneThread
-from .fit import fit_functions, r2_score, sample_quantiles
+from .extrapolate import wild_outside
+from .fit import FitResult, fit_functions, r2_score, sample_quantiles
 from .heldout import held_out_r2
 from .library import SymbolicFunction, get_function, resolve_lib
 from .score import rank
@@ -93,7 +94,7 @@ def _inputs(model, x) -> list[torch.Tensor]:
                 "x=inputs"
             )
     with OneThread():
-        return model.acts(x)
+        return model.activations(x)
 
 
 def _layer_samples(
@@ -112,6 +113,13 @@ def _negligible(phi: torch.Tensor, active: torch.Tensor, zero_tol: float) -> tor
     spread = phi.double().std(0) * active
     ref = spread.amax(0, keepdim=True)
     return spread <= zero_tol * ref
+
+
+def _demoted(x: torch.Tensor, y: torch.Tensor, entries, res: FitResult) -> torch.Tensor:
+    """``[E, F]``: the fit's degenerate flags plus the fits that explode just past the edge's
+    input range (:mod:`kan_widget.symbolic.extrapolate`): both rank lower."""
+    wild = wild_outside(x, y, entries, res.params)
+    return wild if res.degenerate is None else res.degenerate | wild
 
 
 FLOOR_MAX = 1e-2
@@ -195,7 +203,8 @@ def suggest_symbolic(
     res = fit_functions(xe, ye, entries)
     floor = _noise_floor(model, ye, noise)
     r2 = _rank_r2(xe, ye, entries, res.r2, held_out)
-    order, score = rank(r2, entries, weight_simple, neg.reshape(1), res.degenerate, floor)
+    demoted = _demoted(xe, ye, entries, res)
+    order, score = rank(r2, entries, weight_simple, neg.reshape(1), demoted, floor)
     rows = [
         Candidate(
             entries[k].name,
@@ -312,7 +321,8 @@ def auto_symbolic(
     res = fit_functions(x_all, y_all, entries)
     floor = _noise_floor(model, y_all, noise)
     r2 = _rank_r2(x_all, y_all, entries, res.r2, held_out)
-    order, _ = rank(r2, entries, weight_simple, torch.cat(negs), res.degenerate, floor)
+    demoted = _demoted(x_all, y_all, entries, res)
+    order, _ = rank(r2, entries, weight_simple, torch.cat(negs), demoted, floor)
     best = order[:, 0]
     e_idx = torch.arange(len(where))
     best_r2 = res.r2[e_idx, best]
