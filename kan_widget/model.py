@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from . import checkpoints, io, training
+from .classification import Classifier
 from .config import KANConfig
 from .data import as_tensor
 from .higher import transforms_active
@@ -60,7 +61,7 @@ def _check_width(width) -> list[int]:
     return [int(v) for v in w]
 
 
-class KAN(PykanSurface, nn.Module):
+class KAN(PykanSurface, Classifier, nn.Module):
     """Kolmogorov–Arnold Network, ``KAN(width=[2, 5, 1], grid=3, k=3, seed=1)``.
 
     Each edge ``(l, i, j)`` (layer, input node, output node) carries
