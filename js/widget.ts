@@ -5,7 +5,9 @@
  * independent. Protocol: docs/WIDGET_PROTOCOL.md, typed in protocol.ts.
  */
 import type { RenderProps } from "@anywidget/types";
+import { ClassPanel } from "./boundary";
 import { Controls } from "./controls";
+import { parseClassInfo } from "./decode";
 import { Diagram } from "./diagram";
 import { FormulaPanel } from "./formula";
 import { InspectorPanel } from "./inspector";
@@ -90,6 +92,7 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		onUnfix: (l, i, j) => m.send({ type: "unfix", l, i, j }),
 	});
 	const formula = new FormulaPanel(doc);
+	const classPanel = new ClassPanel(doc);
 	const diagramWrap = doc.createElement("div");
 	diagramWrap.className = "kan-diagram-wrap";
 	const diagram = new Diagram(diagramWrap, {
@@ -111,7 +114,7 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 	col.append(diagramWrap, legend(doc), preview);
 	const side = doc.createElement("div");
 	side.className = "kan-side";
-	side.append(inspector.element, formula.element);
+	side.append(classPanel.element, inspector.element, formula.element);
 	main.append(col, side);
 	root.append(style, controls.toolbar, statusView.line, statusView.notes, statusView.error, main, controls.panel);
 	el.append(root);
@@ -213,6 +216,8 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		synced.readPoints();
 		refreshInspector();
 	};
+	const onClass = () => classPanel.update(parseClassInfo(m.get("classify")), m.get("class_grid"), m.get("class_points"));
+	const onClassGrid = () => classPanel.setGrid(m.get("class_grid"));
 
 	const handlers: [TraitName, () => void][] = [
 		["structure", onStructure],
@@ -223,6 +228,9 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		["formula", onFormula],
 		["inspector", onInspector],
 		["inspector_points", onPoints],
+		["classify", onClass],
+		["class_grid", onClassGrid],
+		["class_points", onClass],
 	];
 	for (const { name } of controls.spec.params) {
 		handlers.push([name, () => {
@@ -236,6 +244,7 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 	// ---- first frame from the synced traits alone
 	onStatus();
 	onFormula();
+	onClass();
 	refreshPreview();
 	refreshInspector();
 	redraw("rebuild");
