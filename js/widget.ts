@@ -218,6 +218,16 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 	};
 	const onClass = () => classPanel.update(parseClassInfo(m.get("classify")), m.get("class_grid"), m.get("class_points"));
 	const onClassGrid = () => classPanel.setGrid(m.get("class_grid"));
+	// lesson mode: the controls a notebook author hides (buttons and hyperparameters by name)
+	const onHide = () => {
+		const raw = (m as unknown as { get(k: string): unknown }).get("hide");
+		const hide = new Set(Array.isArray(raw) ? raw.filter((v): v is string => typeof v === "string") : []);
+		for (const [name, b] of Object.entries(controls.buttons)) b.hidden = hide.has(name);
+		for (const p of controls.spec.params) {
+			const el = controls.panel.querySelector(`.kan-${p.name}`)?.closest(".kan-field") ?? controls.panel.querySelector(`.kan-slider-${p.label}`);
+			if (el instanceof HTMLElement) el.hidden = hide.has(p.name);
+		}
+	};
 
 	const handlers: [TraitName, () => void][] = [
 		["structure", onStructure],
@@ -231,6 +241,7 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		["classify", onClass],
 		["class_grid", onClassGrid],
 		["class_points", onClass],
+		["hide", onHide],
 	];
 	for (const { name } of controls.spec.params) {
 		handlers.push([name, () => {
@@ -245,6 +256,7 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 	onStatus();
 	onFormula();
 	onClass();
+	onHide();
 	refreshPreview();
 	refreshInspector();
 	redraw("rebuild");

@@ -121,6 +121,8 @@ class KANWidget(anywidget.AnyWidget):
     classify = t.Dict().tag(sync=True)
     class_grid = t.Bytes(b"").tag(sync=True)
     class_points = t.Bytes(b"").tag(sync=True)
+    # lesson mode: names of controls the front end hides (buttons, hyperparameters)
+    hide = t.List(t.Unicode()).tag(sync=True)
 
     def __init__(
         self,
@@ -565,6 +567,16 @@ class KANWidget(anywidget.AnyWidget):
         with self._pub.lock:
             self._pub.status["error"] = None  # sent with the rest below, in one message
         self._publish_model(message, bump=True)
+
+    def rebuild(self, new: KAN, message: str) -> None:
+        """Replace the model by ``new`` (another shape, say) as one undoable step; Reset then
+        rebuilds ``new``'s width and config. The hyperparameters stay as they are."""
+        with self._op_lock:
+            self._paused()
+            new.attribute(self._train_x)
+            self._initial_width = list(new.width)
+            self._initial_config = new.config
+            self._replace(new, message)
 
     def reset(self) -> None:
         """A freshly initialised model with the original width and config (undoable); clears
