@@ -1,6 +1,6 @@
 // @vitest-environment jsdom
 import { describe, expect, it } from "vitest";
-import { boundaryPixels, ClassPanel, classColor, confusionAccuracy, decodeClassPoints, toCanvas } from "./boundary";
+import { boundaryPixels, ClassPanel, classColor, confusionAccuracy, decodeClassPoints, nodePixels, toCanvas } from "./boundary";
 import { parseClassInfo } from "./decode";
 import { parseStatus } from "./decode";
 import { statusText } from "./status";
@@ -48,6 +48,31 @@ describe("decision boundary colours", () => {
 		expect(decodeClassPoints(f32([1, 2, 3])).x.length).toBe(0);
 		expect(confusionAccuracy([[3, 1], [0, 4]])).toBe(0.875);
 		expect(confusionAccuracy([[0, 0], [0, 0]])).toBeNull();
+	});
+});
+
+describe("node pictures", () => {
+	it("diverge from white at 0 to orange below and blue above, scaled by the node's max |value|", () => {
+		// g = 2, rows from the bottom: [-2, 0], [1, 2]
+		const px = nodePixels(new Float32Array([-2, 0, 1, 2]), 2) as Uint8ClampedArray;
+		const at = (row: number, col: number) => Array.from(px.slice((row * 2 + col) * 4, (row * 2 + col) * 4 + 3));
+		expect(at(1, 0)).toEqual(classColor(0)); // bottom-left: -2 = -max -> full orange
+		expect(at(1, 1)).toEqual([255, 255, 255]); // 0 -> white
+		expect(at(0, 1)).toEqual(classColor(1)); // top-right: +max -> full blue
+		const b = classColor(1);
+		expect(at(0, 0)).toEqual(b.map((v) => Math.round(255 * 0.5 + v * 0.5)));
+		expect(nodePixels(new Float32Array(3), 2)).toBeNull();
+		expect(Array.from(nodePixels(new Float32Array(4), 2) as Uint8ClampedArray).slice(0, 3)).toEqual([255, 255, 255]);
+	});
+
+	it("one canvas per node, a row per layer", () => {
+		const panel = new ClassPanel(document);
+		const info = parseClassInfo({ problem: "classification", classes: 2, n_in: 2, grid: 2, lo: [0, 0], hi: [1, 1], node_grid: 2, width: [2, 3, 1] });
+		panel.update(info, new Float32Array(8), null, new Float32Array(6 * 4));
+		const rows = panel.element.querySelectorAll(".kan-node-row");
+		expect([...rows].map((r) => r.querySelectorAll("canvas").length)).toEqual([2, 3, 1]);
+		panel.setNodes(new Float32Array(5)); // a wrong size hides them, never misdraws
+		expect((panel.element.querySelector(".kan-node-maps") as HTMLElement).hidden).toBe(true);
 	});
 });
 

@@ -54,6 +54,30 @@ export function boundaryPixels(probs: Float32Array, grid: number, classes: numbe
 	return out;
 }
 
+/**
+ * RGBA pixels `[g*g*4]` of one node's picture (TF Playground's neuron thumbnails): `values`
+ * (g*g numbers, rows from the bottom) on a diverging scale, orange below 0, white at 0, blue
+ * above, scaled by the node's largest |value| so every node's pattern shows.
+ */
+export function nodePixels(values: Float32Array, g: number): Uint8ClampedArray<ArrayBuffer> | null {
+	if (g <= 0 || values.length !== g * g) return null;
+	let m = 0;
+	for (const v of values) m = Math.max(m, Math.abs(v));
+	const out = new Uint8ClampedArray(g * g * 4);
+	const [neg, pos] = [classColor(0), classColor(1)];
+	for (let r = 0; r < g; r++) {
+		for (let c = 0; c < g; c++) {
+			const v = m > 0 ? values[r * g + c] / m : 0;
+			const col = v < 0 ? neg : pos;
+			const t = Math.min(1, Math.abs(v));
+			const o = ((g - 1 - r) * g + c) * 4;
+			for (let i = 0; i < 3; i++) out[o + i] = Math.round(WHITE[i] * (1 - t) + col[i] * t);
+			out[o + 3] = 255;
+		}
+	}
+	return out;
+}
+
 export interface ClassPoints {
 	x: Float32Array;
 	y: Float32Array;
@@ -101,6 +125,8 @@ export class ClassPanel {
 	private canvas: HTMLCanvasElement;
 	private title: HTMLElement;
 	private matrix: HTMLElement;
+	private nodes: HTMLElement;
+	private nodeValues: Float32Array = new Float32Array(0);
 	private showTest: HTMLInputElement;
 	private discretize: HTMLInputElement;
 	private info: ClassInfo | null = null;
@@ -144,7 +170,9 @@ export class ClassPanel {
 		this.discretize = box("discretize output", false);
 		this.matrix = doc.createElement("div");
 		this.matrix.className = "kan-confusion";
-		this.element.append(this.title, this.canvas, toggles, this.matrix);
+		this.nodes = doc.createElement("div");
+		this.nodes.className = "kan-node-maps";
+		this.element.append(this.title, this.canvas, toggles, this.nodes, this.matrix);
 	}
 
 	/** The view toggles, for a playground that saves them. */
@@ -158,11 +186,17 @@ export class ClassPanel {
 		this.draw();
 	}
 
-	update(info: ClassInfo | null, grid: unknown, points: unknown): void {
+	update(info: ClassInfo | null, grid: unknown, points: unknown, nodes?: unknown): void {
 		this.info = info;
 		this.probs = asF32(grid);
 		this.points = decodeClassPoints(points);
+		if (nodes !== undefined) this.nodeValues = asF32(nodes);
 		this.draw();
+	}
+
+	setNodes(nodes: unknown): void {
+		this.nodeValues = asF32(nodes);
+		if (this.info) this.drawNodes(this.info);
 	}
 
 	setGrid(grid: unknown): void {
@@ -181,6 +215,7 @@ export class ClassPanel {
 		(this.discretize.parentElement as HTMLElement).hidden = !two;
 		this.title.textContent = two ? `decision boundary (${info.in_vars[0]} →, ${info.in_vars[1]} ↑)` : "confusion matrix (rows: true class, columns: predicted)";
 		if (two) this.drawBoundary(info);
+		this.drawNodes(info);
 		this.drawMatrix(info);
 	}
 
@@ -225,6 +260,47 @@ export class ClassPanel {
 			ctx.stroke();
 		}
 		this.draws += 1;
+	}
+
+	/** Every node's value over the input square, one small canvas per node, a row per layer;
+	 * hovering one enlarges it (CSS). Redrawn in place: the canvases are kept while the width is. */
+	private drawNodes(info: ClassInfo): void {
+		const g = info.node_grid;
+		const total = info.width.reduce((a, b) => a + b, 0);
+		const ok = g > 0 && total > 0 && this.nodeValues.length === total * g * g;
+		this.nodes.hidden = !ok;
+		if (!ok) return;
+		const doc = this.doc;
+		const key = `${info.width.join(",")}:${g}`;
+		if (this.nodes.dataset.key !== key) {
+			this.nodes.dataset.key = key;
+			const rows = info.width.map((n, l) => {
+				const row = doc.createElement("div");
+				row.className = "kan-node-row";
+				const label = doc.createElement("span");
+				label.textContent = l === 0 ? "inputs" : l === info.width.length - 1 ? "logits" : `layer ${l}`;
+				row.append(label);
+				for (let j = 0; j < n; j++) {
+					const c = doc.createElement("canvas");
+					c.width = g;
+					c.height = g;
+					c.className = "kan-node-map";
+					c.title = `node ${j} of ${label.textContent}: its value over the input square`;
+					row.append(c);
+				}
+				return row;
+			});
+			const head = doc.createElement("div");
+			head.className = "kan-class-title";
+			head.textContent = "node pictures (hover to enlarge)";
+			this.nodes.replaceChildren(head, ...rows);
+		}
+		const canvases = this.nodes.querySelectorAll<HTMLCanvasElement>("canvas.kan-node-map");
+		canvases.forEach((c, k) => {
+			const px = nodePixels(this.nodeValues.subarray(k * g * g, (k + 1) * g * g), g);
+			const ctx = c.getContext("2d");
+			if (px && ctx) ctx.putImageData(new ImageData(px, g, g), 0, 0);
+		});
 	}
 
 	private drawMatrix(info: ClassInfo): void {

@@ -74,6 +74,10 @@ export interface ClassInfo {
 	hi: number[];
 	/** confusion[split][true][predicted] counts, for models of other than two inputs */
 	confusion: Record<string, number[][]> | null;
+	/** cells per side of each node's picture in `class_nodes` (0: none) */
+	node_grid: number;
+	/** the model's width: how many node pictures each layer has */
+	width: number[];
 }
 
 /** The `classify` trait checked, or null when it is absent or malformed. */
@@ -103,6 +107,8 @@ export function parseClassInfo(raw: unknown): ClassInfo | null {
 		lo,
 		hi,
 		confusion,
+		node_grid: isInt(r.node_grid) && r.node_grid > 0 ? r.node_grid : 0,
+		width: Array.isArray(r.width) && r.width.every(isInt) ? (r.width as number[]) : [],
 	};
 }
 

@@ -152,6 +152,8 @@ export type KanTraits = HparamTraits & {
 	class_grid: DataView | null;
 	/** float32 rows `[x, y, class, split]` (split 0 train, 1 test) */
 	class_points: DataView | null;
+	/** float32 `[nodes, node_grid^2]`: every node's value over the input square */
+	class_nodes: DataView | null;
 	/** lesson mode: names of the controls to hide */
 	hide: string[];
 };

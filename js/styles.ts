@@ -120,4 +120,9 @@ export const CSS = `
 .kan-widget .kan-confusion table { border-collapse: collapse; margin: 4px 0; font-variant-numeric: tabular-nums; }
 .kan-widget .kan-confusion caption { text-align: left; color: var(--kan-fg2); }
 .kan-widget .kan-confusion th, .kan-widget .kan-confusion td { padding: 2px 8px; text-align: right; border: 1px solid var(--kan-border); }
+.kan-widget .kan-node-maps { display: flex; flex-direction: column; gap: 2px; }
+.kan-widget .kan-node-row { display: flex; gap: 3px; align-items: center; }
+.kan-widget .kan-node-row > span { width: 4.5em; color: var(--kan-fg2); font-size: 11px; }
+.kan-widget .kan-node-map { width: 28px; height: 28px; image-rendering: auto; border: 1px solid var(--kan-border); transition: transform 0.1s; transform-origin: left center; }
+.kan-widget .kan-node-map:hover { transform: scale(4); position: relative; z-index: 10; box-shadow: 0 2px 8px rgba(0,0,0,0.3); }
 `;

@@ -216,7 +216,9 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		synced.readPoints();
 		refreshInspector();
 	};
-	const onClass = () => classPanel.update(parseClassInfo(m.get("classify")), m.get("class_grid"), m.get("class_points"));
+	const onClass = () =>
+		classPanel.update(parseClassInfo(m.get("classify")), m.get("class_grid"), m.get("class_points"), m.get("class_nodes"));
+	const onClassNodes = () => classPanel.setNodes(m.get("class_nodes"));
 	const onClassGrid = () => classPanel.setGrid(m.get("class_grid"));
 	// lesson mode: the controls a notebook author hides (buttons and hyperparameters by name)
 	const onHide = () => {
@@ -241,6 +243,7 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		["classify", onClass],
 		["class_grid", onClassGrid],
 		["class_points", onClass],
+		["class_nodes", onClassNodes],
 		["hide", onHide],
 	];
 	for (const { name } of controls.spec.params) {

@@ -20,6 +20,7 @@ from .. import classification as cls
 __all__ = [
     "BOUNDARY_GRID",
     "MAX_POINTS",
+    "NODE_GRID",
     "ClassView",
     "can_classify",
     "class_metrics",
@@ -27,6 +28,7 @@ __all__ = [
     "problem_data",
 ]
 
+NODE_GRID = 20  # cells per side of each node's picture
 BOUNDARY_GRID = 48  # cells per side of the probability grid (48^2 forwards: ~1 ms for [2,5,2])
 MAX_POINTS = 600  # points per split drawn over the boundary
 PAD = 0.05  # the input square extends the data's range by this fraction on each side
@@ -96,6 +98,7 @@ class ClassView:
         self.lo: list[float] = []
         self.hi: list[float] = []
         self.grid_x: torch.Tensor | None = None
+        self.node_x: torch.Tensor | None = None
         if self.n_in == 2:
             allx = torch.cat([data[k] for k in data if k.endswith("_input")])
             lo, hi = allx.amin(0).double(), allx.amax(0).double()
@@ -108,6 +111,11 @@ class ClassView:
             gy = lo[1] + (hi[1] - lo[1]) * t
             yy, xx = torch.meshgrid(gy, gx, indexing="ij")
             self.grid_x = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1).to(x.dtype)
+            t = (torch.arange(NODE_GRID, dtype=torch.float64) + 0.5) / NODE_GRID
+            yy, xx = torch.meshgrid(
+                lo[1] + (hi[1] - lo[1]) * t, lo[0] + (hi[0] - lo[0]) * t, indexing="ij"
+            )
+            self.node_x = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1).to(x.dtype)
 
     def points(self) -> bytes:
         """float32 rows ``[x, y, class, split]`` (split 0 train, 1 test), at most
@@ -146,6 +154,19 @@ class ClassView:
             return b""
         return a.astype("<f4").tobytes()
 
+    def node_maps(self, model) -> bytes:
+        """float32 ``[nodes, NODE_GRID^2]``: every node's value over the input square (TF
+        Playground's neuron pictures), layer by layer (inputs first, the outputs' logits last),
+        rows as :attr:`grid_x`; empty unless there are two inputs or a value is not finite."""
+        if self.node_x is None:
+            return b""
+        with torch.no_grad():
+            acts = model.acts(self.node_x)  # [x_0, ..., x_L]: every layer's nodes
+            flat = torch.cat([a.t() for a in acts], 0).to(torch.float32)
+        if not bool(torch.isfinite(flat).all()):
+            return b""
+        return flat.contiguous().numpy().astype("<f4").tobytes()
+
     def info(self, model, problem: str) -> dict[str, Any]:
         """The ``classify`` trait: what the front end needs to read the buffers."""
         out: dict[str, Any] = {
@@ -154,6 +175,8 @@ class ClassView:
             "n_in": self.n_in,
             "in_vars": self.in_vars,
             "grid": self.grid if self.n_in == 2 else 0,
+            "node_grid": NODE_GRID if self.n_in == 2 else 0,
+            "width": [int(w) for w in model.width],
             "lo": self.lo,
             "hi": self.hi,
             "confusion": None,

@@ -161,6 +161,7 @@ OUTPUT_TRAITS = frozenset(
         "classify",
         "class_grid",
         "class_points",
+        "class_nodes",
     ]
 )
 

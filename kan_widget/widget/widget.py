@@ -121,6 +121,7 @@ class KANWidget(anywidget.AnyWidget):
     classify = t.Dict().tag(sync=True)
     class_grid = t.Bytes(b"").tag(sync=True)
     class_points = t.Bytes(b"").tag(sync=True)
+    class_nodes = t.Bytes(b"").tag(sync=True)  # float32 [nodes, node_grid^2] node pictures
     # lesson mode: names of controls the front end hides (buttons, hyperparameters)
     hide = t.List(t.Unicode()).tag(sync=True)
 
@@ -355,8 +356,15 @@ class KANWidget(anywidget.AnyWidget):
         if view is None:
             return {}
         if self._problem != "classification":
-            return {"classify": view.info(model, self._problem), "class_grid": b""}
-        out: dict[str, Any] = {"class_grid": view.probabilities(model)}
+            return {
+                "classify": view.info(model, self._problem),
+                "class_grid": b"",
+                "class_nodes": b"",
+            }
+        out: dict[str, Any] = {
+            "class_grid": view.probabilities(model),
+            "class_nodes": view.node_maps(model),
+        }
         if not live or view.n_in == 2 or self._pub.fit_due():
             out["classify"] = view.info(model, self._problem)
         if not self.class_points:

@@ -78,8 +78,8 @@ def test_spiral_layer_train_formula(page, jupyter_server, kernel, artifacts):
     formula = panel.get_by_label("formula")
     formula.fill("x^2 + sin(pi*y)")
     formula.press("Enter")
-    kernel.wait_for("pg.panel.data", lambda v: v == "formula", what="the formula target")
-    assert kernel.eval("pg.widget.problem") == "regression"
+    kernel.wait_for("pg.widget.problem", lambda v: v == "regression", what="the formula target")
+    assert kernel.eval("pg.panel.data") == "formula"
     assert kernel.eval("pg.model.width") == [2, 4, 4, 1]
     page.wait_for_function(
         "() => /step 0 · train loss/.test(document.querySelector('.kan-widget .kan-status')"
