@@ -32,6 +32,8 @@ def test_class_labels_make_a_classifying_widget(circle):
         assert len(w.class_grid) == g * g * 2 * 4 and w.classify["grid"] == g
         probs = np.frombuffer(w.class_grid, dtype="<f4").reshape(g * g, 2)
         assert np.allclose(probs.sum(1), 1, atol=1e-5)
+        nodes = np.frombuffer(w.class_nodes, dtype="<f4")  # every node's picture
+        assert len(nodes) == sum(w.model.width) * cv.NODE_GRID**2 and np.isfinite(nodes).all()
         pts = np.frombuffer(w.class_points, dtype="<f4").reshape(-1, 4)
         assert len(pts) == w.status["n_train"] + 300 and set(pts[:, 3]) == {0.0, 1.0}
         w.train(10, block=True)
