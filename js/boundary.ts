@@ -57,12 +57,14 @@ export function boundaryPixels(probs: Float32Array, grid: number, classes: numbe
 /**
  * RGBA pixels `[g*g*4]` of one node's picture (TF Playground's neuron thumbnails): `values`
  * (g*g numbers, rows from the bottom) on a diverging scale, orange below 0, white at 0, blue
- * above, scaled by the node's largest |value| so every node's pattern shows.
+ * above, scaled per node so every node's pattern shows: by the 90th percentile of |value|
+ * (clamped beyond), not the maximum, since a confident logit's few huge values would leave the
+ * rest of its picture white.
  */
 export function nodePixels(values: Float32Array, g: number): Uint8ClampedArray<ArrayBuffer> | null {
 	if (g <= 0 || values.length !== g * g) return null;
-	let m = 0;
-	for (const v of values) m = Math.max(m, Math.abs(v));
+	const mags = Array.from(values, Math.abs).sort((a, b) => a - b);
+	const m = mags[Math.floor(0.9 * (mags.length - 1))] || mags[mags.length - 1] || 0;
 	const out = new Uint8ClampedArray(g * g * 4);
 	const [neg, pos] = [classColor(0), classColor(1)];
 	for (let r = 0; r < g; r++) {
