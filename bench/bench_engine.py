@@ -15,7 +15,10 @@ What is measured (float32, ``torch.set_num_threads(--threads)``, default 2):
   engine's ``fit`` stamps the clock after every step (our ``callback``, pykan's ``metrics``); the
   figure is the median interval, so set-up, the first step of each call (optimiser state) and our
   final scoring pass are excluded. The two engines run alternately, ``reps`` calls each.
-- MLP floor: ``nn.Linear`` + SiLU stack of the same widths, one Adam step plus the test forward.
+  MultKAN rows (multiplication nodes, ``width=[4, [16, 8], [16, 8], 1]``, pykan's
+  ``mult_arity=2``) are timed the same way (``--shapes 4-16x8-16x8-1`` names them).
+- MLP floor: ``nn.Linear`` + SiLU stack of the same widths (node counts for MultKAN rows), one
+  Adam step plus the test forward.
 - ``update_grid``: ours ``model.update_grid(x)`` vs pykan ``update_grid_from_samples(x)``.
 - peak memory: one subprocess per (engine, shape). After model and data exist and one warm-up
   ``fit`` call (so kernel code pages and lazily started thread pools are already resident),
@@ -76,12 +79,13 @@ FIT_CASES = [
     ([10, 32, 32, 1], 10000),
     ([64, 64, 64, 10], 1024),
 ]
+MULT_CASES = [([2, [5, 2], 1], 1000), ([4, [16, 8], [16, 8], 1], 1000)]
 GRID_CASES = [([4, 16, 16, 1], 1000), ([10, 32, 32, 1], 10000)]
 WIDE = ([4, 100, 100, 100, 1], 1000)
 LAMB = 0.01
 LR = 1e-3
 METRIC = "edge_forward_spline_n"
-FIT_TARGET = {(2, 5, 1): 2.0}  # minimum speed-up in steps/s over pykan; others 5x
+FIT_TARGET = {(2, 5, 1): 2.0, (2, (5, 2), 1): 2.0}  # least speed-up over pykan; others 5x
 UPDATE_GRID_TARGET = 10.0
 WIDE_AIM_MS = 20.0
 BUSY_TARGET = 1.3  # ours: busy time / quiet time, every timed row
@@ -89,6 +93,16 @@ BUSY_FIT_TARGET = 5.0  # speed-up over pykan under load, fit rows but [2, 5, 1]
 
 
 # ------------------------------------------------------------------------------------------ utils
+def key(width) -> tuple:
+    """A width as a hashable key: ``[2, [5, 2], 1]`` -> ``(2, (5, 2), 1)``."""
+    return tuple(tuple(w) if isinstance(w, (list, tuple)) else w for w in width)
+
+
+def node_counts(width) -> list[int]:
+    """Nodes per layer (a multiplication layer ``[n_sum, n_mult]`` has ``n_sum + n_mult``)."""
+    return [sum(w) if isinstance(w, (list, tuple)) else w for w in width]
+
+
 def have_pykan() -> bool:
     try:
         import kan  # noqa: F401
@@ -185,7 +199,8 @@ def pykan_model(width, device, grid=3):
 
     with pykan_sandbox():
         state = torch.get_rng_state()
-        model = kan.KAN(width=list(width), grid=grid, k=3, seed=0, auto_save=False, device=device)
+        width = [list(w) if isinstance(w, (list, tuple)) else w for w in width]  # pykan edits it
+        model = kan.KAN(width=width, grid=grid, k=3, seed=0, auto_save=False, device=device)
         torch.set_rng_state(state)  # pykan reseeds the global RNG
     return model
 
@@ -219,7 +234,7 @@ def pykan_fit_intervals(model, data, steps, device) -> list[float]:
 def mlp_step_time(width, data, steps, device) -> float:
     torch.manual_seed(0)
     layers: list[nn.Module] = []
-    for a, b in itertools.pairwise(width):
+    for a, b in itertools.pairwise(node_counts(width)):
         layers += [nn.Linear(a, b), nn.SiLU()]
     mlp = nn.Sequential(*layers[:-1]).to(device)
     opt = torch.optim.Adam(mlp.parameters(), lr=LR)
@@ -274,14 +289,17 @@ def chosen(cfg, cases):
     """The cases whose width ``--shapes`` names (all without it)."""
     if not cfg.shapes:
         return cases
-    keep = {tuple(int(v) for v in w.split("-")) for w in cfg.shapes.split(",")}
-    return [(w, b) for w, b in cases if tuple(w) in keep]
+    keep = {
+        tuple(tuple(int(u) for u in v.split("x")) if "x" in v else int(v) for v in w.split("-"))
+        for w in cfg.shapes.split(",")
+    }
+    return [(w, b) for w, b in cases if key(w) in keep]
 
 
-def bench_fit(cfg, use_pykan: bool) -> list[dict]:
+def bench_fit(cfg, use_pykan: bool, cases=FIT_CASES) -> list[dict]:
     rows = []
-    for width, batch in chosen(cfg, FIT_CASES):
-        big = batch * sum(a * b for a, b in itertools.pairwise(width)) > 5e6
+    for width, batch in chosen(cfg, cases):
+        big = batch * sum(a * b for a, b in itertools.pairwise(node_counts(width))) > 5e6
         steps = (4 if big else 8) if cfg.quick else (6 if big else 21)
         reps = 2 if cfg.quick else 3
         data = make_data(width, batch, cfg.device)
@@ -649,7 +667,7 @@ def render(fit_rows, grid_rows, mem_rows, wide, ops, use_pykan, closures=()) -> 
 
     all_ok = True
     for r in fit_rows:
-        need = FIT_TARGET.get(tuple(r["width"]), 5.0)
+        need = FIT_TARGET.get(key(r["width"]), 5.0)
         ratio = r["pykan_ms"] / r["ours_ms"] if use_pykan else float("nan")
         ok = None if not use_pykan else ratio >= need
         all_ok &= ok is not False
@@ -727,7 +745,7 @@ def render_busy(fit_rows, grid_rows, wide, closures, use_pykan) -> tuple[str, bo
         )
 
     for r in fit_rows:
-        small = tuple(r["width"]) in FIT_TARGET
+        small = key(r["width"]) in FIT_TARGET
         line(
             f"fit Adam step, {_w(r['width'], r['batch'])}",
             r,
@@ -763,7 +781,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--skip",
         default="",
-        help="comma list of sections to skip: fit,grid,memory,wide,ops,closure",
+        help="comma list of sections to skip: fit,mult,grid,memory,wide,ops,closure",
     )
     ap.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     ap.add_argument("--_mem-child", dest="mem_child", help=argparse.SUPPRESS)
@@ -789,6 +807,7 @@ def main(argv=None) -> int:
     load0 = os.getloadavg()
     t0 = time.perf_counter()
     fit_rows = bench_fit(cfg, use_pykan) if "fit" not in skip else []
+    fit_rows += bench_fit(cfg, use_pykan, MULT_CASES) if "mult" not in skip else []
     grid_rows = bench_update_grid(cfg, use_pykan) if "grid" not in skip else []
     mem_rows = bench_memory(cfg, use_pykan) if "memory" not in skip else []
     wide = (

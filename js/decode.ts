@@ -16,7 +16,15 @@ export interface LayerSpec {
 
 export interface Structure {
 	version: number;
+	/** nodes per column */
 	width: number[];
+	/**
+	 * per column, the node each subnode belongs to (edges end on subnodes): the identity for sum
+	 * nodes; a multiplication node (pykan's MultKAN) owns `arity` consecutive subnodes, its operands
+	 */
+	subs: Int32Array[];
+	/** per column, 1 = a multiplication node */
+	mult: Uint8Array[];
 	in_vars: string[];
 	out_vars: string[];
 	n_points: number;
@@ -215,22 +223,28 @@ export function parseStructure(raw: unknown): Structure | null {
 	if (!isInt(n) || n < 1) return null;
 	const rawLayers = Array.isArray(r.layers) ? r.layers : null;
 	if (!rawLayers || rawLayers.length !== w.length - 1) return null;
+	const nodes = parseNodes(r.nodes, w);
+	if (!nodes) return null;
+	const { subs, mult } = nodes;
 	const layers: LayerSpec[] = [];
 	for (let l = 0; l < rawLayers.length; l++) {
 		const lr = rawLayers[l] as Record<string, unknown> | null;
-		if (!lr || lr.in !== w[l] || lr.out !== w[l + 1]) return null;
+		const nOut = subs[l + 1].length;
+		if (!lr || lr.in !== w[l] || lr.out !== nOut) return null;
 		const sym: [number, number, string][] = [];
 		for (const s of Array.isArray(lr.sym) ? lr.sym : []) {
 			if (Array.isArray(s) && isInt(s[0]) && isInt(s[1]) && typeof s[2] === "string"
-				&& s[0] >= 0 && s[0] < w[l] && s[1] >= 0 && s[1] < w[l + 1]) {
+				&& s[0] >= 0 && s[0] < w[l] && s[1] >= 0 && s[1] < nOut) {
 				sym.push([s[0], s[1], s[2]]);
 			}
 		}
-		layers.push({ in: w[l], out: w[l + 1], sym });
+		layers.push({ in: w[l], out: nOut, sym });
 	}
 	return {
 		version: isInt(r.version) ? r.version : 0,
 		width: w.slice(),
+		subs,
+		mult,
 		in_vars: names(r.in_vars, w[0], "x"),
 		out_vars: names(r.out_vars, w[w.length - 1], "y"),
 		n_points: n,
@@ -238,29 +252,67 @@ export function parseStructure(raw: unknown): Structure | null {
 	};
 }
 
-/** Number of edges per layer and in total. */
-export function edgeCounts(width: number[]): { perLayer: number[]; total: number } {
+/**
+ * `structure.nodes` (absent: sum nodes only): per column `[n_sum, [arity of each multiplication
+ * node]]`, `n_sum + arities.length` nodes; null if inconsistent with `width`.
+ */
+export function parseNodes(raw: unknown, width: number[]): { subs: Int32Array[]; mult: Uint8Array[] } | null {
+	if (raw == null) {
+		return { subs: width.map((n) => Int32Array.from({ length: n }, (_, i) => i)), mult: width.map((n) => new Uint8Array(n)) };
+	}
+	if (!Array.isArray(raw) || raw.length !== width.length) return null;
+	const subs: Int32Array[] = [];
+	const mult: Uint8Array[] = [];
+	for (let c = 0; c < width.length; c++) {
+		const v = raw[c];
+		if (!Array.isArray(v) || v.length !== 2 || !isInt(v[0]) || v[0] < 0 || !Array.isArray(v[1])) return null;
+		const nSum = v[0] as number;
+		const ar = v[1] as unknown[];
+		if (!ar.every((a) => isInt(a) && a >= 2) || nSum + ar.length !== width[c]) return null;
+		const s: number[] = [];
+		for (let i = 0; i < nSum; i++) s.push(i);
+		(ar as number[]).forEach((a, m) => {
+			for (let q = 0; q < a; q++) s.push(nSum + m);
+		});
+		const mk = new Uint8Array(width[c]);
+		for (let m = 0; m < ar.length; m++) mk[nSum + m] = 1;
+		subs.push(Int32Array.from(s));
+		mult.push(mk);
+	}
+	return { subs, mult };
+}
+
+/** Edge endpoints per column (subnodes): `width` itself unless `subs` says otherwise. */
+export function outCounts(width: number[], subs?: Int32Array[]): number[] {
+	return subs ? subs.map((s) => s.length) : width.slice();
+}
+
+/** Number of edges per layer and in total (`subs`: see `Structure.subs`). */
+export function edgeCounts(width: number[], subs?: Int32Array[]): { perLayer: number[]; total: number } {
+	const outs = outCounts(width, subs);
 	const perLayer: number[] = [];
 	let total = 0;
 	for (let l = 0; l + 1 < width.length; l++) {
-		perLayer.push(width[l] * width[l + 1]);
-		total += width[l] * width[l + 1];
+		perLayer.push(width[l] * outs[l + 1]);
+		total += width[l] * outs[l + 1];
 	}
 	return { perLayer, total };
 }
 
 /** Byte lengths the protocol prescribes (mirrors snapshot.expected_sizes in Python). */
-export function expectedSizes(width: number[], n: number): { curves: number; scores: number; masks: number } {
+export function expectedSizes(
+	width: number[], n: number, subs?: Int32Array[],
+): { curves: number; scores: number; masks: number } {
 	let curves = 0;
-	const { total } = edgeCounts(width);
-	for (let l = 0; l + 1 < width.length; l++) curves += width[l] * n + width[l] * width[l + 1] * n;
+	const { perLayer, total } = edgeCounts(width, subs);
+	for (let l = 0; l + 1 < width.length; l++) curves += width[l] * n + perLayer[l] * n;
 	return { curves: 4 * curves, scores: 4 * total, masks: total };
 }
 
 /** Split `curves` per layer; null if its length does not match the structure. */
 export function decodeCurves(flat: Float32Array, s: Structure): LayerCurves[] | null {
 	const n = s.n_points;
-	if (flat.length * 4 !== expectedSizes(s.width, n).curves) return null;
+	if (flat.length * 4 !== expectedSizes(s.width, n, s.subs).curves) return null;
 	const out: LayerCurves[] = [];
 	let off = 0;
 	for (const layer of s.layers) {
@@ -273,8 +325,10 @@ export function decodeCurves(flat: Float32Array, s: Structure): LayerCurves[] | 
 }
 
 /** Split a per-edge array (scores, masks) per layer; null if its length does not match. */
-export function splitEdges<T extends Float32Array | Uint8Array>(flat: T, width: number[]): T[] | null {
-	const { perLayer, total } = edgeCounts(width);
+export function splitEdges<T extends Float32Array | Uint8Array>(
+	flat: T, width: number[], subs?: Int32Array[],
+): T[] | null {
+	const { perLayer, total } = edgeCounts(width, subs);
 	if (flat.length !== total) return null;
 	const out: T[] = [];
 	let off = 0;
@@ -298,11 +352,11 @@ export function symTable(s: Structure): (string | null)[][] {
 export function decodeState(structureRaw: unknown, curves: unknown, scores: unknown, masks: unknown): NetState | null {
 	const structure = parseStructure(structureRaw);
 	if (!structure) return null;
-	const m = splitEdges(asU8(masks), structure.width);
+	const m = splitEdges(asU8(masks), structure.width, structure.subs);
 	return {
 		structure,
 		curves: decodeCurves(asF32(curves), structure),
-		scores: splitEdges(asF32(scores), structure.width),
+		scores: splitEdges(asF32(scores), structure.width, structure.subs),
 		masks: m ?? structure.layers.map((layer) => new Uint8Array(layer.in * layer.out).fill(1)),
 		sym: symTable(structure),
 	};

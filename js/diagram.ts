@@ -149,6 +149,7 @@ export class Diagram {
 			width,
 			inVars: st.structure.in_vars,
 			outVars: st.structure.out_vars,
+			subs: st.structure.subs,
 		});
 		const kind = chooseRenderer(presentEdges(st), this.opts.svgMaxEdges);
 		let r = this.renderer;

@@ -155,16 +155,37 @@ export class CanvasRenderer implements Renderer {
 		ctx.setLineDash([]);
 		ctx.globalAlpha = 1;
 
-		// 3. nodes: one path for normal ones, one for those the preview marks
+		// 3. nodes: one path for normal ones, one for those the preview marks; a multiplication
+		// node is a square with a times sign, its operands dots joined to it
 		const r = lay.nodeR;
+		ctx.beginPath();
+		let anyMult = false;
+		for (let c = 0; c <= L; c++) {
+			lay.subNode[c].forEach((i, q) => {
+				if (!lay.mult[c][i] || !lay.alive[c][i]) return;
+				ctx.moveTo(lay.subX[c][q], lay.subY[c][q]);
+				ctx.lineTo(lay.colX[c] - r, lay.nodeY[c][i]);
+				ctx.moveTo(lay.subX[c][q] + r * 0.35, lay.subY[c][q]);
+				ctx.arc(lay.subX[c][q], lay.subY[c][q], r * 0.35, 0, 2 * Math.PI);
+				anyMult = true;
+			});
+		}
+		if (anyMult) {
+			ctx.strokeStyle = NODE_STROKE;
+			ctx.lineWidth = 1;
+			ctx.stroke();
+		}
 		for (const doomed of [false, true]) {
 			ctx.beginPath();
 			let any = false;
 			for (let c = 0; c <= L; c++) {
 				for (let i = 0; i < structure.width[c]; i++) {
 					if (!lay.alive[c][i] || nodeDoomed(scene, c, i) !== doomed) continue;
-					ctx.moveTo(lay.colX[c] + r, lay.nodeY[c][i]);
-					ctx.arc(lay.colX[c], lay.nodeY[c][i], r, 0, 2 * Math.PI);
+					if (lay.mult[c][i]) ctx.rect(lay.colX[c] - r, lay.nodeY[c][i] - r, 2 * r, 2 * r);
+					else {
+						ctx.moveTo(lay.colX[c] + r, lay.nodeY[c][i]);
+						ctx.arc(lay.colX[c], lay.nodeY[c][i], r, 0, 2 * Math.PI);
+					}
 					any = true;
 				}
 			}
@@ -173,6 +194,25 @@ export class CanvasRenderer implements Renderer {
 			ctx.strokeStyle = NODE_STROKE;
 			ctx.lineWidth = 1;
 			ctx.fill();
+			ctx.stroke();
+		}
+
+		if (anyMult) {
+			ctx.beginPath();
+			const h = r * 0.5;
+			for (let c = 0; c <= L; c++) {
+				for (let i = 0; i < structure.width[c]; i++) {
+					if (!lay.mult[c][i] || !lay.alive[c][i]) continue;
+					const x = lay.colX[c];
+					const y = lay.nodeY[c][i];
+					ctx.moveTo(x - h, y - h);
+					ctx.lineTo(x + h, y + h);
+					ctx.moveTo(x - h, y + h);
+					ctx.lineTo(x + h, y - h);
+				}
+			}
+			ctx.strokeStyle = NODE_STROKE;
+			ctx.lineWidth = 1;
 			ctx.stroke();
 		}
 

@@ -56,7 +56,7 @@ export class SvgRenderer implements Renderer {
 	private symText: (SVGTextElement | null)[] = [];
 	private lastOpacity: string[] = [];
 	private lastClass: Int8Array = new Int8Array(0);
-	private nodeEls: (SVGCircleElement | null)[][] = [];
+	private nodeEls: (SVGElement | null)[][] = [];
 	private nodeDoomedNow: Uint8Array[] = [];
 	private buf = new Float32Array(0);
 
@@ -155,18 +155,44 @@ export class SvgRenderer implements Renderer {
 		const nodes = el(doc, "g", { class: "kan-nodes", fill: NODE_FILL, stroke: NODE_STROKE, "stroke-width": 1.2 });
 		this.nodeEls = [];
 		this.nodeDoomedNow = [];
+		const R = lay.nodeR;
 		for (let c = 0; c <= L; c++) {
-			const row: (SVGCircleElement | null)[] = [];
+			const row: (SVGElement | null)[] = [];
+			// a multiplication node's operands: a dot each, joined to the node (their edges end there)
+			let links = "";
+			lay.subNode[c].forEach((i, q) => {
+				if (!lay.mult[c][i] || !lay.alive[c][i]) return;
+				links += `M${r1(lay.subX[c][q])},${r1(lay.subY[c][q])}L${r1(lay.colX[c] - R)},${r1(lay.nodeY[c][i])}`;
+				nodes.append(el(doc, "circle", {
+					class: "kan-operand", cx: r1(lay.subX[c][q]), cy: r1(lay.subY[c][q]), r: r1(Math.max(1, R * 0.35)),
+					fill: NODE_STROKE, stroke: "none",
+				}));
+			});
+			if (links) nodes.append(el(doc, "path", { class: "kan-operand-links", d: links, fill: "none" }));
 			for (let i = 0; i < structure.width[c]; i++) {
 				if (!lay.alive[c][i]) {
 					row.push(null);
 					continue;
 				}
-				const circle = el(doc, "circle", {
-					class: "kan-node", "data-node": `${c},${i}`, cx: r1(lay.colX[c]), cy: r1(lay.nodeY[c][i]), r: r1(lay.nodeR),
-				});
-				nodes.append(circle);
-				row.push(circle);
+				const x = lay.colX[c];
+				const y = lay.nodeY[c][i];
+				let node: SVGElement;
+				if (lay.mult[c][i]) {
+					// a square holding a times sign: a product, not a sum
+					node = el(doc, "g", { class: "kan-node kan-mult", "data-node": `${c},${i}` });
+					node.append(
+						el(doc, "rect", { x: r1(x - R), y: r1(y - R), width: r1(2 * R), height: r1(2 * R) }),
+						el(doc, "path", {
+							d: `M${r1(x - R * 0.5)},${r1(y - R * 0.5)}L${r1(x + R * 0.5)},${r1(y + R * 0.5)}`
+								+ `M${r1(x - R * 0.5)},${r1(y + R * 0.5)}L${r1(x + R * 0.5)},${r1(y - R * 0.5)}`,
+							fill: "none",
+						}),
+					);
+				} else {
+					node = el(doc, "circle", { class: "kan-node", "data-node": `${c},${i}`, cx: r1(x), cy: r1(y), r: r1(R) });
+				}
+				nodes.append(node);
+				row.push(node);
 			}
 			this.nodeEls.push(row);
 			this.nodeDoomedNow.push(new Uint8Array(structure.width[c]));

@@ -8,6 +8,10 @@
  * - "inline" (any size): the edge is a line from node to node whose middle part is the plot of
  *   phi (x along the line, phi across it), so thousands of edges stay drawable.
  * Every curve is normalised to its own min..max, like pykan's plots; importance is opacity.
+ *
+ * Multiplication nodes (pykan's MultKAN, `Structure.subs`): edges end on subnodes. A sum node is
+ * its own subnode; a multiplication node's operands are points in a short column just left of
+ * it, where their edges end (`subX`, `subY`), each joined to the node.
  */
 
 export type Mode = "boxes" | "inline";
@@ -27,6 +31,14 @@ export interface Layout {
 	nodeR: number;
 	/** per column, 1 = drawn (hidden nodes with no present edge in or out are gone) */
 	alive: Uint8Array[];
+	/** per layer, the edges' end count (subnodes of the next column; `dims[l + 1]` without products) */
+	outDims: number[];
+	/** per column, where each subnode's edges end, and the node it belongs to */
+	subX: Float32Array[];
+	subY: Float32Array[];
+	subNode: Int32Array[];
+	/** per column, 1 = a multiplication node */
+	mult: Uint8Array[];
 	/** boxes mode: per layer `[x, y, w, h]` per edge (NaN for absent edges); else null */
 	boxes: Float32Array[] | null;
 	/** inline mode: how far (px) the curve swings across the line at most */
@@ -45,6 +57,8 @@ export interface LayoutOptions {
 	/** names, only used to reserve margins */
 	inVars?: string[];
 	outVars?: string[];
+	/** per column, the node each subnode belongs to (`Structure.subs`); default: the identity */
+	subs?: Int32Array[];
 }
 
 export const MAX_HEIGHT = 560;
@@ -53,8 +67,8 @@ const PAD = 16;
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 
-/** Hidden nodes are drawn only if some present edge comes in and some goes out. */
-export function aliveNodes(dims: number[], masks: Uint8Array[] | null): Uint8Array[] {
+/** Hidden nodes are drawn only if some present edge comes in (to any operand) and some goes out. */
+export function aliveNodes(dims: number[], masks: Uint8Array[] | null, subs?: Int32Array[]): Uint8Array[] {
 	const L = dims.length - 1;
 	const alive: Uint8Array[] = [];
 	for (let c = 0; c <= L; c++) {
@@ -66,13 +80,17 @@ export function aliveNodes(dims: number[], masks: Uint8Array[] | null): Uint8Arr
 			const outM = masks[c];
 			const n = dims[c];
 			const nPrev = dims[c - 1];
-			const nNext = dims[c + 1];
+			const sub = subs?.[c];
+			const nSub = sub ? sub.length : n;
+			const nNext = subs ? subs[c + 1].length : dims[c + 1];
+			const hasIn = new Uint8Array(n);
+			for (let k = 0; k < nPrev; k++) {
+				for (let q = 0; q < nSub; q++) if (inM[k * nSub + q] > 0) hasIn[sub ? sub[q] : q] = 1;
+			}
 			for (let i = 0; i < n; i++) {
-				let hasIn = false;
-				for (let k = 0; k < nPrev && !hasIn; k++) hasIn = inM[k * n + i] > 0;
 				let hasOut = false;
 				for (let j = 0; j < nNext && !hasOut; j++) hasOut = outM[i * nNext + j] > 0;
-				a[i] = hasIn && hasOut ? 1 : 0;
+				a[i] = hasIn[i] && hasOut ? 1 : 0;
 			}
 		}
 		alive.push(a);
@@ -94,7 +112,9 @@ export function computeLayout(dims: number[], masks: Uint8Array[] | null, opts: 
 	const L = dims.length - 1;
 	const width = Math.max(320, Math.round(opts.width));
 	const maxNodes = Math.max(...dims);
-	const present = dims.slice(0, -1).map((n, l) => presentCount(masks?.[l], n * dims[l + 1]));
+	const subNode = opts.subs ?? dims.map((n) => Int32Array.from({ length: n }, (_, i) => i));
+	const outDims = subNode.slice(1).map((s) => s.length);
+	const present = dims.slice(0, -1).map((n, l) => presentCount(masks?.[l], n * outDims[l]));
 	const maxPresent = Math.max(0, ...present);
 	const left = labelWidth(opts.inVars);
 	const right = labelWidth(opts.outVars);
@@ -124,12 +144,35 @@ export function computeLayout(dims: number[], masks: Uint8Array[] | null, opts: 
 	const minSp = Math.min(...spacing);
 	const nodeR = clamp(minSp * 0.3, 1.5, 7);
 
+	// subnodes: a multiplication node's operands in a short column left of it
+	const mult: Uint8Array[] = [];
+	const subX: Float32Array[] = [];
+	const subY: Float32Array[] = [];
+	for (let c = 0; c <= L; c++) {
+		const sub = subNode[c];
+		const count = new Int32Array(dims[c]);
+		for (const i of sub) count[i]++;
+		const mk = new Uint8Array(dims[c]);
+		for (let i = 0; i < dims[c]; i++) mk[i] = count[i] > 1 ? 1 : 0;
+		const xs = new Float32Array(sub.length);
+		const ys = new Float32Array(sub.length);
+		const seen = new Int32Array(dims[c]);
+		for (let q = 0; q < sub.length; q++) {
+			const i = sub[q];
+			xs[q] = colX[c] - (mk[i] ? 3 * nodeR : 0);
+			ys[q] = nodeY[c][i] + (mk[i] ? (seen[i]++ - (count[i] - 1) / 2) * Math.min(2.4 * nodeR, spacing[c] / count[i]) : 0);
+		}
+		mult.push(mk);
+		subX.push(xs);
+		subY.push(ys);
+	}
+
 	let boxes: Float32Array[] | null = null;
 	if (mode === "boxes") {
 		boxes = [];
 		for (let l = 0; l < L; l++) {
 			const nIn = dims[l];
-			const nOut = dims[l + 1];
+			const nOut = outDims[l];
 			const b = new Float32Array(4 * nIn * nOut).fill(NaN);
 			const m = Math.max(1, present[l]);
 			const pitch = innerH / m;
@@ -159,7 +202,12 @@ export function computeLayout(dims: number[], masks: Uint8Array[] | null, opts: 
 		nodeY,
 		spacing,
 		nodeR,
-		alive: aliveNodes(dims, masks),
+		alive: aliveNodes(dims, masks, opts.subs),
+		outDims,
+		subX,
+		subY,
+		subNode,
+		mult,
 		boxes,
 		amp: clamp(minSp * 0.42, 3, 12),
 		labelFont: [labelFont(spacing[0]), labelFont(spacing[L])],
@@ -182,7 +230,7 @@ export function edgeCurve(
 	lay: Layout, l: number, i: number, j: number, ys: Float32Array | null, n: number,
 	maxPts: number, out: Float32Array,
 ): number {
-	const nOut = lay.dims[l + 1];
+	const nOut = lay.outDims[l];
 	const k = i * nOut + j;
 	const off = k * n;
 	let lo = Infinity;
@@ -217,8 +265,8 @@ export function edgeCurve(
 	}
 	const ax = lay.colX[l];
 	const ay = lay.nodeY[l][i];
-	const bx = lay.colX[l + 1];
-	const by = lay.nodeY[l + 1][j];
+	const bx = lay.subX[l + 1][j];
+	const by = lay.subY[l + 1][j];
 	const dx = bx - ax;
 	const dy = by - ay;
 	const len = Math.hypot(dx, dy) || 1;
@@ -241,26 +289,26 @@ export function edgeCurve(
 
 /** Boxes mode: the two connector segments of edge (l, i, j): node -> box, box -> node. */
 export function boxConnectors(lay: Layout, l: number, i: number, j: number): number[] {
-	const k = i * lay.dims[l + 1] + j;
+	const k = i * lay.outDims[l] + j;
 	const b = lay.boxes![l];
 	const midY = b[4 * k + 1] + b[4 * k + 3] / 2;
 	return [
 		lay.colX[l], lay.nodeY[l][i], b[4 * k], midY,
-		b[4 * k] + b[4 * k + 2], midY, lay.colX[l + 1], lay.nodeY[l + 1][j],
+		b[4 * k] + b[4 * k + 2], midY, lay.subX[l + 1][j], lay.subY[l + 1][j],
 	];
 }
 
 /** Middle of an edge's plot (for a symbolic name). */
 export function edgeLabelPos(lay: Layout, l: number, i: number, j: number): [number, number] {
 	if (lay.mode === "boxes" && lay.boxes) {
-		const k = i * lay.dims[l + 1] + j;
+		const k = i * lay.outDims[l] + j;
 		const b = lay.boxes[l];
 		return [b[4 * k] + b[4 * k + 2] / 2, b[4 * k + 1] + b[4 * k + 3] + 9];
 	}
 	const t = (T0 + T1) / 2;
 	return [
-		lay.colX[l] + (lay.colX[l + 1] - lay.colX[l]) * t,
-		lay.nodeY[l][i] + (lay.nodeY[l + 1][j] - lay.nodeY[l][i]) * t - lay.amp - 3,
+		lay.colX[l] + (lay.subX[l + 1][j] - lay.colX[l]) * t,
+		lay.nodeY[l][i] + (lay.subY[l + 1][j] - lay.nodeY[l][i]) * t - lay.amp - 3,
 	];
 }
 
@@ -287,7 +335,7 @@ export function edgeAt(
 	for (let l = 0; l < L; l++) {
 		if (x < lay.colX[l] - tol || x > lay.colX[l + 1] + tol) continue;
 		const nIn = lay.dims[l];
-		const nOut = lay.dims[l + 1];
+		const nOut = lay.outDims[l];
 		for (let i = 0; i < nIn; i++) {
 			for (let j = 0; j < nOut; j++) {
 				const k = i * nOut + j;
@@ -303,7 +351,7 @@ export function edgeAt(
 						d = Math.min(segDist(x, y, c[0], c[1], c[2], c[3]), segDist(x, y, c[4], c[5], c[6], c[7]));
 					}
 				} else {
-					d = segDist(x, y, lay.colX[l], lay.nodeY[l][i], lay.colX[l + 1], lay.nodeY[l + 1][j]);
+					d = segDist(x, y, lay.colX[l], lay.nodeY[l][i], lay.subX[l + 1][j], lay.subY[l + 1][j]);
 				}
 				if (d > tol) continue;
 				const cost = d + (1 - clamp(alpha(l, k), 0, 1)) * tol;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { parseNodes } from "./decode";
 import { CASES } from "./fixtures/plan_prune_cases";
 import { argmax, nodeScores, planPrune, previewText } from "./preview";
 
@@ -8,7 +9,8 @@ const u8 = (a: number[]) => Uint8Array.from(a);
 describe("planPrune", () => {
 	it("agrees with Python's plan_prune on generated cases", () => {
 		for (const c of CASES) {
-			const plan = planPrune(c.width, c.scores.map(f32), c.masks.map(u8), c.theta);
+			const subs = c.layout ? parseNodes(c.layout, c.width)!.subs : undefined;
+			const plan = planPrune(c.width, c.scores.map(f32), c.masks.map(u8), c.theta, c.theta, subs);
 			expect(plan.nodes.map((n) => Array.from(n)), `nodes ${c.width} θ=${c.theta}`).toEqual(c.nodes);
 			expect(plan.edges.map((e) => Array.from(e)), `edges ${c.width} θ=${c.theta}`).toEqual(c.edges);
 			const presentRemoved = c.masks.flat().filter((m, k) => m > 0 && c.edges.flat()[k] === 0).length;

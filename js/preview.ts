@@ -8,6 +8,10 @@
  *   strongest node (first on ties) is kept; inputs and outputs are never removed;
  * - an edge is kept iff it is present (mask 1), both its ends are kept, and its score > theta.
  *
+ * - multiplication nodes (`subs`, see decode.ts `Structure.subs`): edges end on a node's
+ *   operands; its incoming score is the largest over all of them, and an edge ending on an
+ *   operand is kept only with its node.
+ *
  * Comparisons are done in float32 like torch's (a float32 tensor against a Python float).
  * Pure: no DOM.
  */
@@ -24,7 +28,7 @@ export interface PrunePlan {
 }
 
 /** Node scores per column from per-layer edge scores `[in*out]` (Python's `_node_scores`). */
-export function nodeScores(width: number[], scores: Float32Array[]): Float32Array[] {
+export function nodeScores(width: number[], scores: Float32Array[], subs?: Int32Array[]): Float32Array[] {
 	const L = width.length - 1;
 	const out: Float32Array[] = [];
 	for (let c = 0; c <= L; c++) {
@@ -34,14 +38,19 @@ export function nodeScores(width: number[], scores: Float32Array[]): Float32Arra
 		if (c > 0) {
 			const s = scores[c - 1];
 			const nIn = width[c - 1];
+			const sub = subs?.[c];
+			const nSub = sub ? sub.length : n;
 			for (let k = 0; k < nIn; k++) {
-				const row = k * n;
-				for (let i = 0; i < n; i++) if (s[row + i] > incoming[i] || Number.isNaN(s[row + i])) incoming[i] = s[row + i];
+				const row = k * nSub;
+				for (let q = 0; q < nSub; q++) {
+					const i = sub ? sub[q] : q;
+					if (s[row + q] > incoming[i] || Number.isNaN(s[row + q])) incoming[i] = s[row + q];
+				}
 			}
 		}
 		if (c < L) {
 			const s = scores[c];
-			const nOut = width[c + 1];
+			const nOut = subs ? subs[c + 1].length : width[c + 1];
 			for (let i = 0; i < n; i++) {
 				let m = -Infinity;
 				for (let j = 0; j < nOut; j++) {
@@ -72,11 +81,12 @@ export function planPrune(
 	masks: Uint8Array[],
 	nodeTh: number,
 	edgeTh: number | null = nodeTh,
+	subs?: Int32Array[],
 ): PrunePlan {
 	const L = width.length - 1;
 	const th = Math.fround(nodeTh);
 	const eth = edgeTh === null ? null : Math.fround(edgeTh);
-	const ns = nodeScores(width, scores);
+	const ns = nodeScores(width, scores, subs);
 	const nodes: Uint8Array[] = [];
 	let removedNodes = 0;
 	for (let c = 0; c <= L; c++) {
@@ -101,7 +111,8 @@ export function planPrune(
 	let removedEdges = 0;
 	for (let l = 0; l < L; l++) {
 		const nIn = width[l];
-		const nOut = width[l + 1];
+		const sub = subs?.[l + 1];
+		const nOut = sub ? sub.length : width[l + 1];
 		const s = scores[l];
 		const m = masks[l];
 		const e = new Uint8Array(nIn * nOut);
@@ -109,7 +120,8 @@ export function planPrune(
 			for (let j = 0; j < nOut; j++) {
 				const k = i * nOut + j;
 				const present = m[k] > 0;
-				const kept = present && nodes[l][i] === 1 && nodes[l + 1][j] === 1 && (eth === null || s[k] > eth);
+				const end = sub ? sub[j] : j;
+				const kept = present && nodes[l][i] === 1 && nodes[l + 1][end] === 1 && (eth === null || s[k] > eth);
 				e[k] = kept ? 1 : 0;
 				if (present && !kept) removedEdges++;
 			}

@@ -57,7 +57,7 @@ export class SyncedState {
 	readMasks(): Level {
 		const net = this.net;
 		if (!net) return this.readStructure(), "rebuild";
-		const masks = splitEdges(asU8(this.model.get("masks")), net.structure.width);
+		const masks = splitEdges(asU8(this.model.get("masks")), net.structure.width, net.structure.subs);
 		const next = masks ?? net.structure.layers.map((ly) => new Uint8Array(ly.in * ly.out).fill(1));
 		const changed = !sameMasks(net.masks, next);
 		net.masks = next;
@@ -74,7 +74,7 @@ export class SyncedState {
 	readScores(): Level {
 		const net = this.net;
 		if (!net) return this.readStructure(), "rebuild";
-		net.scores = splitEdges(asF32(this.model.get("scores")), net.structure.width);
+		net.scores = splitEdges(asF32(this.model.get("scores")), net.structure.width, net.structure.subs);
 		return "style";
 	}
 
@@ -100,7 +100,7 @@ export class SyncedState {
 	 */
 	torn(): boolean {
 		if (!this.net) return false;
-		const want = expectedSizes(this.net.structure.width, this.net.structure.n_points);
+		const want = expectedSizes(this.net.structure.width, this.net.structure.n_points, this.net.structure.subs);
 		const m = this.model;
 		const off = (len: number, expected: number) => len > 0 && len !== expected;
 		return off(byteLength(m.get("curves")), want.curves)

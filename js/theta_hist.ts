@@ -18,9 +18,11 @@ export interface ScoreSets {
 }
 
 /** The scores a theta is compared with, as log10 values. */
-export function scoreSets(width: number[], scores: Float32Array[], masks: Uint8Array[]): ScoreSets {
+export function scoreSets(
+	width: number[], scores: Float32Array[], masks: Uint8Array[], subs?: Int32Array[],
+): ScoreSets {
 	const out: ScoreSets = { nodes: [], edges: [], zeros: 0 };
-	const ns = nodeScores(width, scores);
+	const ns = nodeScores(width, scores, subs);
 	for (let c = 1; c < width.length - 1; c++) {
 		for (const v of ns[c]) {
 			if (v > 0) out.nodes.push(Math.log10(v));
@@ -72,20 +74,22 @@ export interface NextCut {
  * smallest score above theta (a node that is the last survivor of its layer never goes); null if
  * nothing can go.
  */
-export function nextCut(width: number[], scores: Float32Array[], masks: Uint8Array[], theta: number): NextCut | null {
+export function nextCut(
+	width: number[], scores: Float32Array[], masks: Uint8Array[], theta: number, subs?: Int32Array[],
+): NextCut | null {
 	const th = Math.fround(theta);
 	let best: { score: number; kind: "node" | "edge"; at: number[] } | null = null;
 	const consider = (score: number, kind: "node" | "edge", at: number[]) => {
 		if (score > th && Number.isFinite(score) && (best === null || score < best.score)) best = { score, kind, at };
 	};
-	const ns = nodeScores(width, scores);
+	const ns = nodeScores(width, scores, subs);
 	for (let c = 1; c < width.length - 1; c++) {
 		const alive = Array.from(ns[c]).filter((v) => v > th).length;
 		if (alive < 2) continue; // the last node of a layer is kept whatever theta is
 		ns[c].forEach((v, i) => consider(v, "node", [c, i]));
 	}
 	for (let l = 0; l < scores.length; l++) {
-		const nOut = width[l + 1];
+		const nOut = subs ? subs[l + 1].length : width[l + 1];
 		for (let k = 0; k < scores[l].length; k++) {
 			if (masks[l][k] > 0) consider(scores[l][k], "edge", [l, Math.floor(k / nOut), k % nOut]);
 		}

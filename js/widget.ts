@@ -128,13 +128,13 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 	function refreshPreview(): void {
 		const net = synced.net;
 		const theta = controls.value("theta") ?? m.get("theta");
-		store.plan = net && net.scores ? planPrune(net.structure.width, net.scores, net.masks, theta) : null;
+		store.plan = net && net.scores ? planPrune(net.structure.width, net.scores, net.masks, theta, theta, net.structure.subs) : null;
 		let text = previewText(store.plan);
 		if (net && net.scores && store.plan && store.plan.removedNodes + store.plan.removedEdges === 0) {
-			text += `; ${nextCutText(nextCut(net.structure.width, net.scores, net.masks, theta))}`;
+			text += `; ${nextCutText(nextCut(net.structure.width, net.scores, net.masks, theta, net.structure.subs))}`;
 		}
 		preview.textContent = text;
-		hist?.update(net && net.scores ? scoreSets(net.structure.width, net.scores, net.masks) : null, theta);
+		hist?.update(net && net.scores ? scoreSets(net.structure.width, net.scores, net.masks, net.structure.subs) : null, theta);
 	}
 
 	function redraw(level: Level): void {

@@ -15,7 +15,8 @@ import torch
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "read", "write"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: ``nodes`` (multiplication nodes) in the header; format 1 files (sum nodes only) still read."""
 MAGIC = "kan-widget"
 
 

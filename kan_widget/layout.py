@@ -16,6 +16,9 @@ One layout for :meth:`KAN.plot` (and, later, the widget): pykan's picture, made 
 - Names (input and output variables, symbolic functions on edges, the title) are placed where
   there is room: fonts shrink to fit down to :data:`MIN_FONT` points, then labels that would
   collide with one already placed are left out.
+- Multiplication nodes (pykan's MultKAN): edges end on *subnodes*. A sum node is its own
+  subnode; a multiplication node's operands are small points in a row just below it, each the
+  end of its incoming edges, joined to the node (``sub_x``, ``sub_y``, ``mult``).
 - Masked (removed) edges take no box. With ``hide_dead=True`` hidden nodes with no present edge in
   or out are left out and the remaining nodes of that row spread out.
 """
@@ -91,7 +94,10 @@ class LayerLayout:
 class Layout:
     """The whole diagram: figure size ``fig_w x fig_h`` inches, node centres per row
     (``node_x[r]`` NaN for a node not drawn, ``node_y[r]`` the row's height), node radius,
-    per-layer edge layouts and the names that fit."""
+    per-layer edge layouts and the names that fit. Where edges end: ``sub_x[r]``, ``sub_y[r]``
+    per subnode of row ``r`` (the node itself for a sum node, an operand point below it for a
+    multiplication node); ``mult[r]`` marks row ``r``'s multiplication nodes and
+    ``sub_to_node[r]`` says whose each subnode is."""
 
     width: list[int]
     fig_w: float
@@ -102,6 +108,10 @@ class Layout:
     alive: list[np.ndarray]
     layers: list[LayerLayout]
     labels: list[Label] = field(default_factory=list)
+    sub_x: list[np.ndarray] = field(default_factory=list)
+    sub_y: list[np.ndarray] = field(default_factory=list)
+    mult: list[np.ndarray] = field(default_factory=list)
+    sub_to_node: list[np.ndarray] = field(default_factory=list)
 
     def box_rects(self, l: int) -> np.ndarray:
         """``[E, 4]`` (x0, y0, x1, y1) of layer ``l``'s boxes (empty for a lines layer)."""
@@ -164,11 +174,15 @@ def _spread(n_alive: int, x0: float, x1: float) -> np.ndarray:
     return x0 + (np.arange(n_alive) + 0.5) * (x1 - x0) / max(n_alive, 1)
 
 
-def _alive(width: list[int], present: list[np.ndarray], hide_dead: bool) -> list[np.ndarray]:
+def _alive(
+    width: list[int], present: list[np.ndarray], hide_dead: bool, s2n: list[np.ndarray]
+) -> list[np.ndarray]:
     alive = [np.ones(n, dtype=bool) for n in width]
     if hide_dead:
         for r in range(1, len(width) - 1):
-            alive[r] = np.asarray(present[r - 1].any(0) & present[r].any(1), dtype=bool)
+            incoming = np.zeros(width[r], dtype=bool)
+            np.logical_or.at(incoming, s2n[r], present[r - 1].any(0))  # any operand's edge
+            alive[r] = np.asarray(incoming & present[r].any(1), dtype=bool)
     return alive
 
 
@@ -197,31 +211,48 @@ def compute_layout(
     edge_names: Sequence[Mapping[tuple[int, int], str]] | None = None,
     title: str | None = None,
     varscale: float = 1.0,
+    sub_to_node: Sequence[Sequence[int]] | None = None,
 ) -> Layout:
     """Lay out a KAN of ``width`` (e.g. ``[2, 5, 1]``) whose present edges are ``present[l]``
     (bool ``[in, out]``; ``None``: all). ``scale`` is pykan's: 0.5 gives a 5-inch-wide picture of a
     small network; larger networks grow to at most 2.4 times that. ``in_vars``/``out_vars`` are
     the display strings of the input/output names, ``edge_names[l]`` ``{(i, j): name}`` the names
-    written by edges (symbolic functions), ``varscale`` the size of the variable names."""
+    written by edges (symbolic functions), ``varscale`` the size of the variable names.
+    ``sub_to_node[r]``: for each subnode of row ``r`` the node it belongs to (a model with
+    multiplication nodes, ``KAN.nodes[r].sub_to_node()``; then ``present[l]`` is
+    ``[width[l], subnodes of row l + 1]``); ``None``: every node is its own subnode."""
     width = [int(w) for w in width]
     depth = len(width) - 1
     if depth < 1 or min(width) < 1:
         raise ValueError(f"width must list at least 2 positive ints; got {width}")
+    if sub_to_node is None:
+        s2n = [np.arange(n) for n in width]
+    else:
+        s2n = [np.asarray(v, dtype=np.int64).reshape(-1) for v in sub_to_node]
+        if len(s2n) != len(width) or any(
+            len(v) and (v.min() < 0 or v.max() >= n) for v, n in zip(s2n, width)
+        ):
+            raise ValueError(f"sub_to_node must map each row's subnodes to its {width} nodes")
+    n_sub = [len(v) for v in s2n]
+    mult = [np.bincount(v, minlength=n) > 1 for v, n in zip(s2n, width)]
+    for r, (v, n) in enumerate(zip(s2n, width)):
+        if n and np.bincount(v, minlength=n).min() < 1:
+            raise ValueError(f"sub_to_node[{r}] leaves a node without subnodes")
     if not (isinstance(scale, (int, float)) and scale > 0 and math.isfinite(scale)):
         raise ValueError(f"scale must be a positive number such as 0.5; got {scale!r}")
     if not (isinstance(varscale, (int, float)) and varscale > 0 and math.isfinite(varscale)):
         raise ValueError(f"varscale must be a positive number such as 1.0; got {varscale!r}")
     pres = [
-        np.ones((width[l], width[l + 1]), dtype=bool)
+        np.ones((width[l], n_sub[l + 1]), dtype=bool)
         if present is None
         else np.asarray(present[l], dtype=bool)
         for l in range(depth)
     ]
     for l, p in enumerate(pres):
-        if p.shape != (width[l], width[l + 1]):
-            raise ValueError(f"present[{l}] has shape {p.shape}; expected {width[l], width[l + 1]}")
-    alive = _alive(width, pres, hide_dead)
-    pres = [p & alive[l][:, None] & alive[l + 1][None, :] for l, p in enumerate(pres)]
+        if p.shape != (width[l], n_sub[l + 1]):
+            raise ValueError(f"present[{l}] has shape {p.shape}; expected {width[l], n_sub[l + 1]}")
+    alive = _alive(width, pres, hide_dead, s2n)
+    pres = [p & alive[l][:, None] & alive[l + 1][s2n[l + 1]][None, :] for l, p in enumerate(pres)]
     m_max = max([int(p.sum()) for p in pres] + width)
 
     # picture size: pykan's 10*scale inches wide, grown with the busiest layer
@@ -249,15 +280,30 @@ def compute_layout(
         pitch.append((x1 - x0) / max(k, 1))
     node_r = min(max(0.3 * min(pitch) / 2, 0.012), 0.06 * 2 * scale)
 
+    # subnodes: a multiplication node's operands in a row just below it, spaced 2.4 radii
+    sub_x, sub_y = [], []
+    drop = 3.0 * node_r
+    for r in range(depth + 1):
+        v = s2n[r]
+        xs, ys = node_x[r][v].copy(), np.full(len(v), node_y[r])
+        for node in np.nonzero(mult[r])[0]:
+            ops = np.nonzero(v == node)[0]
+            off = (np.arange(len(ops)) - (len(ops) - 1) / 2) * 2.4 * node_r
+            xs[ops] = node_x[r][node] + off
+            ys[ops] = node_y[r] - drop
+        sub_x.append(xs)
+        sub_y.append(ys)
+
     layers = []
     s_max = 1.6 * scale
     for l in range(depth):
         p = pres[l]
         m = int(p.sum())
         pad = node_r + 0.08 * layer_h
-        b0, b1 = node_y[l] + pad, node_y[l + 1] - pad
+        top = pad + (drop if mult[l + 1].any() else 0.0)
+        b0, b1 = node_y[l] + pad, node_y[l + 1] - top
         rows, cols, side = _grid_shape(m, x1 - x0, b1 - b0, s_max)
-        centers = np.full((width[l], width[l + 1], 2), np.nan)
+        centers = np.full((width[l], n_sub[l + 1], 2), np.nan)
         if side >= MIN_BOX:
             pos = np.arange(m)
             col, row = pos // rows, pos % rows
@@ -272,12 +318,14 @@ def compute_layout(
             layers.append(LayerLayout("boxes", p, centers, side, rows, cols, (b0, b1)))
         else:
             ii, jj = np.nonzero(p)
-            centers[ii, jj, 0] = (node_x[l][ii] + node_x[l + 1][jj]) / 2
-            centers[ii, jj, 1] = (node_y[l] + node_y[l + 1]) / 2
+            centers[ii, jj, 0] = (node_x[l][ii] + sub_x[l + 1][jj]) / 2
+            centers[ii, jj, 1] = (node_y[l] + sub_y[l + 1][jj]) / 2
             amp = min(0.35 * min(pitch[l], pitch[l + 1]), 0.08 * layer_h, 0.15)
             layers.append(LayerLayout("lines", p, centers, amp, 1, 1, (b0, b1)))
 
-    lay = Layout(width, fig_w, fig_h, node_x, node_y, node_r, alive, layers)
+    lay = Layout(
+        width, fig_w, fig_h, node_x, node_y, node_r, alive, layers, [], sub_x, sub_y, mult, s2n
+    )
     placer = _Placer()
     if title:
         t = Label(fig_w / 2, fig_h - margin - title_h / 2, str(title), title_pt, "title")

@@ -10,8 +10,10 @@ Differences from pykan 0.2.8, on purpose:
 The work lives elsewhere (layer.py, training.py, pruning.py, io.py, symbolic/); what stays here
 is the model's state, how it is put together (``__init__``, ``from_config``, ``_install``,
 ``_build``) and one short method per engine operation. pykan's accessors, versions and picture
-(``rewind``, ``act_fun``, ``get_range``, ``plot``, ...) are the mixin in pykan_api.py. The ``symbolic`` methods import :mod:`kan_widget.symbolic` on first
-use, so that the engine alone never loads sympy.
+(``rewind``, ``act_fun``, ``get_range``, ``plot``, ...) are the mixin in pykan_api.py. The
+``symbolic`` methods import :mod:`kan_widget.symbolic` on first use, so that the engine alone
+never loads sympy. Multiplication nodes (``width=[2, [5, 2], 1]``) are :mod:`kan_widget.nodes`:
+the model runs their step between its layers.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from .config import KANConfig
 from .data import as_tensor
 from .higher import transforms_active
 from .layer import EdgeStats, KANLayer
+from .nodes import NodeLayout, NodeStep, parse_width, pykan_mult_arity, pykan_width
 from .pruning import node_scores_of, plan_prune
 from .pykan_api import PykanSurface
 from .regularizer import REG_METRICS
@@ -43,22 +46,8 @@ __all__ = ["KAN"]
 
 DEFAULT_METRIC = "edge_forward_spline_n"
 
-
-def _check_width(width) -> list[int]:
-    if isinstance(width, (str, bytes)) or not isinstance(width, Sequence):
-        raise TypeError(f"width must be a list of ints such as [2, 5, 1]; got {width!r}")
-    w = list(width)
-    if any(isinstance(v, (list, tuple)) for v in w):
-        raise ValueError(
-            "multiplication nodes (width entries like [5, 2]) are not supported; use ints, "
-            "e.g. [2, 5, 1]"
-        )
-    if len(w) < 2 or not all(is_int(v) and v >= 1 for v in w):
-        raise ValueError(
-            f"width must list at least 2 positive ints (inputs, ..., outputs), e.g. [2, 5, 1]; "
-            f"got {width!r}"
-        )
-    return [int(v) for v in w]
+AFFINE = ("subnode_scale", "subnode_bias", "node_scale", "node_bias")
+"""pykan's per-node affine maps, in the order :class:`~kan_widget.nodes.NodeStep` takes them."""
 
 
 class KAN(PykanSurface, Classifier, nn.Module):
@@ -93,30 +82,39 @@ class KAN(PykanSurface, Classifier, nn.Module):
     # an nn.ModuleList at run time; torch's stubs type its items as Module, not KANLayer
     layers: Sequence[KANLayer]
 
-    def __init__(self, width: Sequence[int], *options: Any, device=None, **named: Any):
+    def __init__(
+        self, width: Sequence[Any], *options: Any, mult_arity: Any = 2, device=None, **named: Any
+    ):
         # the options are KANConfig's fields (the signature below names them for help())
         super().__init__()
-        w = _check_width(width)
+        nodes = parse_width(width, mult_arity)
         config = KANConfig(*options, **named)
         gen = torch.Generator().manual_seed(config.seed)
-        layers = [KANLayer.initial(w[l], w[l + 1], config, gen, device) for l in range(len(w) - 1)]
+        layers = [
+            KANLayer.initial(nodes[l].n_nodes, nodes[l + 1].n_sub, config, gen, device)
+            for l in range(len(nodes) - 1)
+        ]
         self.train_input = None
         self.cache_data = None
         self.fit_rmse: float | None = None
-        self._install(config, layers, DEFAULT_METRIC, None)
+        self._install(config, layers, DEFAULT_METRIC, None, nodes=nodes)
         checkpoints.start(self, write=config.ckpt_path != KANConfig.ckpt_path)
 
     @classmethod
-    def from_config(cls, config: KANConfig, width: Sequence[int], device=None) -> KAN:
+    def from_config(
+        cls, config: KANConfig, width: Sequence[Any], device=None, mult_arity: Any = 2
+    ) -> KAN:
         """A freshly initialised model: ``KAN(width, **options)`` for the options in ``config``
-        (``model.config`` of any model), on ``device``. The same seed gives the same model."""
+        (``model.config`` of any model), on ``device``. The same seed gives the same model.
+        ``width`` and ``mult_arity`` as the constructor's (``model.width``,
+        ``model.mult_arity`` rebuild a model's shape)."""
         if not isinstance(config, KANConfig):
             raise TypeError(f"config must be a KANConfig (a model.config); got {config!r}")
         options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
         # ckpt_path named to the constructor means "write versions there": a rebuild (the
         # widget's Reset) writes nothing, and keeps the path in its config
         path = options.pop("ckpt_path")
-        new = cls(width, device=device, **options)
+        new = cls(width, device=device, mult_arity=mult_arity, **options)
         new.config = new.config.replace(ckpt_path=path)
         return new
 
@@ -127,10 +125,67 @@ class KAN(PykanSurface, Classifier, nn.Module):
         reg_metric: str,
         scores: list[torch.Tensor] | None,
         scaling: Scaling | None = None,
+        nodes: Sequence[NodeLayout] | None = None,
+        affine: Sequence[Sequence[torch.Tensor]] | None = None,
     ) -> None:
         """Make this model ``layers`` under ``config``: every attribute but ``train_input``. The
         one place a model is put together: the constructor, :meth:`restore` and :meth:`_build`
-        (copies, files, pruning) all end here."""
+        (copies, files, pruning) all end here.
+
+        ``nodes``: each layer of nodes' :class:`~kan_widget.nodes.NodeLayout` (``None``: sum
+        nodes only). ``affine``: per edge layer ``(subnode_scale, subnode_bias, node_scale,
+        node_bias)``, pykan's node maps (``None``: 1 and 0). A model with multiplication nodes
+        (or affine maps given) runs :mod:`kan_widget.nodes`' step after every layer and holds
+        the maps as pykan's ``node_scale`` etc.; any other model has neither (``None``), so it
+        computes exactly as a plain stack of layers."""
+        if nodes is None:
+            nodes = [NodeLayout(layers[0].in_dim)] + [NodeLayout(la.out_dim) for la in layers]
+        nodes = list(nodes)
+        if len(nodes) != len(layers) + 1 or any(
+            (la.in_dim, la.out_dim) != (nodes[l].n_nodes, nodes[l + 1].n_sub)
+            for l, la in enumerate(layers)
+        ):
+            raise ValueError(
+                f"layers of shapes {[(la.in_dim, la.out_dim) for la in layers]} do not fit the "
+                f"node layout {pykan_width(nodes)} (mult_arity {pykan_mult_arity(nodes)})"
+            )
+        self._nodes = nodes
+        stepped = affine is not None or any(lay.arities for lay in nodes)
+        if stepped:
+            dev, dt = layers[0].grid.device, config.dtype
+            lists: list[list[torch.Tensor]] = [[], [], [], []]
+            for l in range(len(layers)):
+                n_sub, n_nodes = nodes[l + 1].n_sub, nodes[l + 1].n_nodes
+                given = None if affine is None else affine[l]
+                ident = (
+                    torch.ones(n_sub),
+                    torch.zeros(n_sub),
+                    torch.ones(n_nodes),
+                    torch.zeros(n_nodes),
+                )
+                for k in range(4):
+                    t = ident[k] if given is None else given[k].detach()
+                    if t.shape != ident[k].shape:
+                        raise ValueError(
+                            f"node affine tensor {k} of layer {l} has shape {tuple(t.shape)}; "
+                            f"expected {tuple(ident[k].shape)}"
+                        )
+                    lists[k].append(t.to(device=dev, dtype=dt, copy=True))
+            for name, ts in zip(AFFINE, lists):
+                setattr(
+                    self,
+                    name,
+                    nn.ParameterList([nn.Parameter(t, requires_grad=False) for t in ts]),
+                )
+            self._steps: list[NodeStep] | None = [
+                NodeStep(nodes[l + 1], dev) for l in range(len(layers))
+            ]
+        else:
+            for name in AFFINE:
+                if name in self._modules:
+                    del self._modules[name]
+                self.__dict__[name] = None
+            self._steps = None
         self.config = config
         for layer in layers:  # pykan's per-model options that live on every layer
             layer.set_trainable(config.sp_trainable, config.sb_trainable)
@@ -150,21 +205,74 @@ class KAN(PykanSurface, Classifier, nn.Module):
         scores: list[torch.Tensor] | None = None,
         train_input: torch.Tensor | None = None,
         scaling: Scaling | None = None,
+        nodes: Sequence[NodeLayout] | None = None,
+        affine: Sequence[Sequence[torch.Tensor]] | None = None,
     ) -> KAN:
         """A model of existing ``layers`` (nothing drawn at random)."""
         new = cls.__new__(cls)
         nn.Module.__init__(new)
         new.train_input = train_input
         new.cache_data = None
-        new._install(config, layers, reg_metric, scores, scaling)
+        new._install(config, layers, reg_metric, scores, scaling, nodes, affine)
         checkpoints.ensure(new)
         return new
 
     # ------------------------------------------------------------------ shape
     @property
-    def width(self) -> list[int]:
-        """Current node counts per layer, as a new list of ints."""
-        return [self.layers[0].in_dim] + [layer.out_dim for layer in self.layers]
+    def width(self) -> list[Any]:
+        """The current shape as the constructor's ``width``, a new list: ints (node counts)
+        for a model without multiplication nodes; a layer with some is ``[n_sum, n_mult]``
+        (pykan's form). Node counts alone are :attr:`width_in`."""
+        return pykan_width(self._nodes)
+
+    @property
+    def width_in(self) -> list[int]:
+        """Nodes per layer (pykan's ``width_in``): what each edge layer's inputs index."""
+        return [lay.n_nodes for lay in self._nodes]
+
+    @property
+    def width_out(self) -> list[int]:
+        """Subnodes per layer (pykan's ``width_out``): what each edge layer's outputs index,
+        ``width_out[l + 1]`` for layer ``l``; equal to :attr:`width_in` without multiplication
+        nodes."""
+        return [lay.n_sub for lay in self._nodes]
+
+    @property
+    def nodes(self) -> list[NodeLayout]:
+        """Each layer of nodes' split: ``nodes[l].n_sum`` sum nodes then ``nodes[l].n_mult``
+        multiplication nodes of ``nodes[l].arities`` operands (:mod:`kan_widget.nodes`)."""
+        return list(self._nodes)
+
+    @property
+    def n_sum(self) -> list[int]:
+        """Sum nodes of each hidden layer (pykan's ``n_sum``)."""
+        return [lay.n_sum for lay in self._nodes[1:-1]]
+
+    @property
+    def n_mult(self) -> list[int]:
+        """Multiplication nodes of each hidden layer (pykan's ``n_mult``)."""
+        return [lay.n_mult for lay in self._nodes[1:-1]]
+
+    @property
+    def mult_arity(self) -> int | list[list[int]]:
+        """The constructor's ``mult_arity`` for the current shape (pykan's attribute)."""
+        return pykan_mult_arity(self._nodes)
+
+    @property
+    def has_node_step(self) -> bool:
+        """Whether layers' outputs go through :mod:`kan_widget.nodes`' step (multiplication
+        nodes, or pykan's node affine maps)."""
+        return self._steps is not None
+
+    def _affine(self, l: int) -> tuple[torch.Tensor, ...]:
+        return tuple(getattr(self, name)[l] for name in AFFINE)
+
+    def node_step(self, l: int, h: torch.Tensor) -> torch.Tensor:
+        """Layer ``l``'s outputs (subnode sums ``[B, width_out[l+1]]``) -> the nodes of layer
+        ``l + 1`` (the identity without multiplication nodes)."""
+        if self._steps is None:
+            return h
+        return self._steps[l].forward(h, self._affine(l))[0]
 
     @property
     def grid(self) -> int:
@@ -204,7 +312,13 @@ class KAN(PykanSurface, Classifier, nn.Module):
         return total
 
     def __repr__(self) -> str:
-        return f"KAN(width={self.width}, grid={self.grid}, k={self.k}, edges={self.n_edge})"
+        mult = "" if self._steps is None else f", mult_arity={self.mult_arity}"
+        return f"KAN(width={self.width}{mult}, grid={self.grid}, k={self.k}, edges={self.n_edge})"
+
+    def check_edge(self, l: Any, i: Any, j: Any) -> tuple[int, int, int]:
+        """``(l, i, j)`` as ints if edge ``(l, i, j)`` exists (``j`` indexes the subnodes of
+        layer ``l + 1``, :attr:`width_out`); else IndexError or TypeError naming the problem."""
+        return check_edge(l, i, j, self.width_in, self.width_out)
 
     # ------------------------------------------------------------------ forward
     def _input(self, x) -> torch.Tensor:
@@ -309,8 +423,12 @@ class KAN(PykanSurface, Classifier, nn.Module):
         """:meth:`forward` without the input checks and the scaling: ``x`` is already a
         ``[batch, width[0]]`` tensor of the model's dtype and device in the network's units,
         and so is the result (the trainer's batches; see :attr:`scaling`)."""
-        for layer in self.layers:
-            x = layer(x)
+        if self._steps is None:
+            for layer in self.layers:
+                x = layer(x)
+            return x
+        for l, layer in enumerate(self.layers):
+            x = self.node_step(l, layer(x))
         return x
 
     def forward_stats(self, x, metric: str | None = None) -> tuple[torch.Tensor, list[EdgeStats]]:
@@ -322,8 +440,9 @@ class KAN(PykanSurface, Classifier, nn.Module):
     def run_stats(self, x: torch.Tensor, metric: str) -> tuple[torch.Tensor, list[EdgeStats]]:
         """:meth:`forward_stats` without the input checks (see :meth:`run`)."""
         stats = []
-        for layer in self.layers:
+        for l, layer in enumerate(self.layers):
             x, s = layer.forward_stats(x, metric)
+            x = self.node_step(l, x)
             stats.append(s)
         return x, stats
 
@@ -334,8 +453,8 @@ class KAN(PykanSurface, Classifier, nn.Module):
         x = self._input(x)
         out = [x]
         with torch.no_grad():
-            for layer in self.layers:
-                x = layer(x)
+            for l, layer in enumerate(self.layers):
+                x = self.node_step(l, layer(x))
                 out.append(x)
         out[-1] = self._output(out[-1])
         return out
@@ -383,7 +502,7 @@ class KAN(PykanSurface, Classifier, nn.Module):
     def node_scores(self) -> list[torch.Tensor]:
         """Per-layer node importance ``[width[l]]``: min(max incoming, max outgoing) edge score
         for hidden nodes, max outgoing for inputs, max incoming for outputs."""
-        return node_scores_of(self._ensure_scores())
+        return node_scores_of(self._ensure_scores(), self._nodes)
 
     # ------------------------------------------------------------------ grids
     def update_grid(self, x=None) -> None:
@@ -402,7 +521,7 @@ class KAN(PykanSurface, Classifier, nn.Module):
         with torch.no_grad():
             for l, layer in enumerate(self.layers):
                 layer.refit_grid(x, num=num, min_span=0.0 if l == 0 else min_span)
-                x = layer(x)
+                x = self.node_step(l, layer(x))
 
     update_grid_from_samples = update_grid
 
@@ -438,15 +557,26 @@ class KAN(PykanSurface, Classifier, nn.Module):
             if v is not None and (not is_number(v) or v != v or v < 0):
                 raise ValueError(f"{name} must be a number >= 0; got {v!r}")
         scores = self._ensure_scores()
-        plan = plan_prune(scores, [layer.mask for layer in self.layers], node_th, None)
+        masks = [layer.mask for layer in self.layers]
+        plan = plan_prune(scores, masks, node_th, None, self._nodes)
         keep = [n.nonzero().flatten() for n in plan.nodes]
+        # a multiplication node keeps or loses all its operands (subnodes)
+        sub = [lay.sub_keep(n).nonzero().flatten() for lay, n in zip(self._nodes, plan.nodes)]
+        affine = None
+        if self._steps is not None:
+            affine = [
+                [t[sub[l + 1] if k < 2 else keep[l + 1]] for k, t in enumerate(self._affine(l))]
+                for l in range(self.depth)
+            ]
         new = KAN._build(
             self.config,
-            [layer.select(keep[l], keep[l + 1]) for l, layer in enumerate(self.layers)],
+            [layer.select(keep[l], sub[l + 1]) for l, layer in enumerate(self.layers)],
             reg_metric=self.reg_metric,
-            scores=[s[keep[l]][:, keep[l + 1]].clone() for l, s in enumerate(scores)],
+            scores=[s[keep[l]][:, sub[l + 1]].clone() for l, s in enumerate(scores)],
             train_input=self.train_input,
             scaling=self.scaling,
+            nodes=[lay.select(n.tolist()) for lay, n in zip(self._nodes, plan.nodes)],
+            affine=affine,
         )
         checkpoints.inherit(new, self)
         if new.train_input is not None:
@@ -471,7 +601,7 @@ class KAN(PykanSurface, Classifier, nn.Module):
 
     def remove_edge(self, l: int, i: int, j: int, log_history: bool = True) -> None:
         """Mask edge ``(l, i, j)``."""
-        l, i, j = check_edge(l, i, j, self.width)
+        l, i, j = self.check_edge(l, i, j)
         self.layers[l].mask[i, j] = 0.0
         if self._edge_scores is not None:
             self._edge_scores[l][i, j] = 0.0
@@ -496,6 +626,7 @@ class KAN(PykanSurface, Classifier, nn.Module):
         """An in-memory copy of the whole model state, for undo (no disk)."""
         return {
             "width": self.width,
+            "nodes": list(self._nodes),  # frozen dataclasses
             "config": self.config,  # frozen: shared, never changed
             "state": {k: v.detach().clone() for k, v in self.state_dict().items()},
             "sym_names": [dict(layer.sym_names) for layer in self.layers],
@@ -508,19 +639,30 @@ class KAN(PykanSurface, Classifier, nn.Module):
     def restore(self, state: dict[str, Any]) -> None:
         """Return to a :meth:`checkpoint` (the width may differ: layers are rebuilt)."""
         config = state["config"]
+        nodes = state.get("nodes")
         layers = _layers_from_state(
-            config, state["width"], state["grids"], state["state"], state["sym_names"]
+            config,
+            _edge_widths(state["width"], nodes),
+            state["grids"],
+            state["state"],
+            state["sym_names"],
         )
         scores = None if state["scores"] is None else [s.clone() for s in state["scores"]]
         self._install(
-            config, layers, state.get("reg_metric", DEFAULT_METRIC), scores, state.get("scaling")
+            config,
+            layers,
+            state.get("reg_metric", DEFAULT_METRIC),
+            scores,
+            state.get("scaling"),
+            nodes,
+            _affine_from_state(state["state"], len(layers)),
         )
 
     def copy(self) -> KAN:
         """A deep copy (no files written, unlike pykan's ``copy``)."""
         layers = _layers_from_state(
             self.config,
-            self.width,
+            _edge_widths(self.width, self._nodes),
             [layer.num for layer in self.layers],
             self.state_dict(),
             [layer.sym_names for layer in self.layers],
@@ -533,6 +675,8 @@ class KAN(PykanSurface, Classifier, nn.Module):
             scores=scores,
             train_input=self.train_input,
             scaling=self.scaling,
+            nodes=self._nodes,
+            affine=_affine_from_state(self.state_dict(), self.depth),
         )
         return checkpoints.inherit(new, self)
 
@@ -556,6 +700,8 @@ class KAN(PykanSurface, Classifier, nn.Module):
                 for layer in self.layers
             ],
             "scaling": None if self.scaling is None else self.scaling.to_dict(),
+            # format 2: the node layouts (multiplication nodes); format 1 files have none
+            "nodes": [lay.to_json() for lay in self._nodes],
         }
         io.write(path, meta, self.state_dict())
 
@@ -572,9 +718,17 @@ class KAN(PykanSurface, Classifier, nn.Module):
             sym_names = [
                 {(int(i), int(j)): str(n) for i, j, n in names} for names in meta["sym_names"]
             ]
+            nodes = meta.get("nodes")  # absent in format 1: sum nodes only
+            nodes = None if nodes is None else [NodeLayout.from_json(v) for v in nodes]
             layers = _layers_from_state(
-                config, meta["width"], meta["grids"], tensors, sym_names, device=device
+                config,
+                _edge_widths(meta["width"], nodes),
+                meta["grids"],
+                tensors,
+                sym_names,
+                device=device,
             )
+            affine = _affine_from_state(tensors, len(layers))
         except (ValueError, RuntimeError, KeyError, IndexError, TypeError) as e:
             raise ValueError(f"{name!r}: tensors do not match the stored config: {e}") from None
         if "scaling" not in meta:  # a file from before scaling: trained in the data's units
@@ -583,9 +737,17 @@ class KAN(PykanSurface, Classifier, nn.Module):
             scaling = None if meta.get("scaling") is None else Scaling.from_dict(meta["scaling"])
         except (ValueError, TypeError) as e:
             raise ValueError(f"{name!r} has an invalid scaling: {e}") from None
-        return cls._build(
-            config, layers, reg_metric=meta.get("reg_metric", DEFAULT_METRIC), scaling=scaling
-        )
+        try:
+            return cls._build(
+                config,
+                layers,
+                reg_metric=meta.get("reg_metric", DEFAULT_METRIC),
+                scaling=scaling,
+                nodes=nodes,
+                affine=affine,
+            )
+        except ValueError as e:
+            raise ValueError(f"{name!r}: tensors do not match the stored config: {e}") from None
 
     # ------------------------------------------------------------------ units
     def fit_scaling(self, x, y, in_vars=None, out_vars=None) -> Scaling:
@@ -681,9 +843,31 @@ def _pykan_fix_options(kwargs: dict[str, Any], fit_params: bool) -> bool:
     return fit_params
 
 
+def _edge_widths(width: Sequence[Any], nodes: Sequence[NodeLayout] | None) -> list[tuple[int, int]]:
+    """Each edge layer's ``(inputs, outputs)`` for a model of ``width`` (``nodes``: its node
+    layouts, ``None`` for sum nodes only, as in format-1 files)."""
+    if nodes is None:
+        nodes = parse_width(width)
+    if pykan_width(nodes) != list(width):
+        raise ValueError(
+            f"width {list(width)} does not match the node layouts {pykan_width(nodes)}"
+        )
+    return [(nodes[l].n_nodes, nodes[l + 1].n_sub) for l in range(len(nodes) - 1)]
+
+
+def _affine_from_state(
+    state: dict[str, torch.Tensor], depth: int
+) -> list[list[torch.Tensor]] | None:
+    """pykan's node affine maps held in ``state`` (keys ``node_scale.{l}`` etc.), or ``None``
+    where the state has none (a model without multiplication nodes)."""
+    if f"{AFFINE[0]}.0" not in state:
+        return None
+    return [[state[f"{name}.{l}"] for name in AFFINE] for l in range(depth)]
+
+
 def _layers_from_state(
     config: KANConfig,
-    width: Sequence[int],
+    dims: Sequence[tuple[int, int]],
     grids: Sequence[int],
     state: dict[str, torch.Tensor],
     sym_names: Sequence[dict],
@@ -691,11 +875,13 @@ def _layers_from_state(
 ) -> list[KANLayer]:
     """Layers holding copies of a model's ``state_dict`` (keys ``layers.{l}.{name}``), cast to
     the config's dtype, on ``device`` (``None``: where the tensors are). Raises ValueError
-    unless the tensors fit ``width`` and ``grids``."""
-    depth = len(width) - 1
+    unless the tensors fit each layer's ``(inputs, outputs)`` in ``dims`` and ``grids``."""
+    depth = len(dims)
     if len(grids) != depth or len(sym_names) != depth:
-        raise ValueError(f"width {list(width)} needs {depth} grids and sym_names lists")
+        raise ValueError(f"{depth} layers need {depth} grids and sym_names lists")
     want = {f"layers.{l}.{name}" for l in range(depth) for name in KANLayer.TENSORS}
+    if any(f"{name}.0" in state for name in AFFINE):  # a model with a node step
+        want |= {f"{name}.{l}" for l in range(depth) for name in AFFINE}
     if set(state) != want:
         raise ValueError(
             f"missing tensors {sorted(want - set(state))}, unexpected {sorted(set(state) - want)}"
@@ -716,11 +902,11 @@ def _layers_from_state(
             grid_eps=config.grid_eps,
             sym_names=sym_names[l],
         )
-        if (layer.in_dim, layer.out_dim, layer.num) != (width[l], width[l + 1], grids[l]):
+        if (layer.in_dim, layer.out_dim, layer.num) != (*dims[l], grids[l]):
             raise ValueError(
                 f"layer {l} has {layer.in_dim} -> {layer.out_dim} nodes on "
                 f"{layer.num} intervals; the width and grids say "
-                f"{width[l]} -> {width[l + 1]} on {grids[l]}"
+                f"{dims[l][0]} -> {dims[l][1]} on {grids[l]}"
             )
         layers.append(layer)
     return layers
@@ -736,7 +922,7 @@ def _signature() -> inspect.Signature:
             P(f.name, P.POSITIONAL_OR_KEYWORD, default=f.default)
             for f in dataclasses.fields(KANConfig)
         ]
-        + [P("device", P.KEYWORD_ONLY, default=None)]
+        + [P("mult_arity", P.KEYWORD_ONLY, default=2), P("device", P.KEYWORD_ONLY, default=None)]
     )
 
 

@@ -7,6 +7,10 @@ and autograd's part of it (recording the graph, the engine, the nodes of the wei
 loss and the penalty) was about a fifth of an L-BFGS closure for [2,5,1] (2.7 -> 2.2 ms,
 measured). The operations are those autograd would run, so losses and gradients are bit-identical
 (``tests/test_engine_math.py``); any other case goes through autograd.
+
+Multiplication nodes (:mod:`kan_widget.nodes`) stay on this path: their step runs between the
+layers and its hand-written gradient (the product rule) between their backward passes; equal to
+autograd's to rounding (not bit-identical: the other operands' products are formed differently).
 """
 
 from __future__ import annotations
@@ -43,10 +47,15 @@ def loss_and_grad(
     ``metric``: the magnitude for the penalty and the scores (``None``: neither). Returns
     ``(loss, mse, penalty, stats)``, all detached.
     """
-    tapes, values = [], []
+    tapes, values, node_tapes = [], [], []
+    steps = model._steps  # None without multiplication nodes (nothing between the layers)
     h = x
     for n, layer in enumerate(model.layers):
         h, value, tape = layer.forward_tape(h, metric, need_dx=n > 0)
+        if steps is not None:
+            with torch.no_grad():
+                h, ops = steps[n].forward(h, model._affine(n))
+            node_tapes.append(ops)
         tapes.append(tape)
         values.append(value)
     with torch.no_grad():
@@ -58,6 +67,9 @@ def loss_and_grad(
         loss = l_pred + lamb * reg
         g = d * (2.0 / d.numel())
     for n in range(len(tapes) - 1, -1, -1):
+        if steps is not None:
+            with torch.no_grad():
+                g = steps[n].backward(g, node_tapes[n], model._affine(n))
         gv = None if g_values is None else g_values[n] * lamb
         g = model.layers[n].backward_tape(tapes[n], g, gv)
     stats = None if metric is None else [EdgeStats(value=v, score=v) for v in values]

@@ -135,8 +135,8 @@ def plot(
         raise ValueError("scale and varscale must be > 0 (pykan's defaults: 0.5 and 1.0)")
     if folder is not None and not isinstance(folder, (str, os.PathLike)):
         raise TypeError(f"folder must be a path (str) or None; got {folder!r}")
-    in_names = _check_vars(in_vars, model.width[0], "in_vars")
-    out_names = _check_vars(out_vars, model.width[-1], "out_vars")
+    in_names = _check_vars(in_vars, model.width_in[0], "in_vars")
+    out_names = _check_vars(out_vars, model.width_in[-1], "out_vars")
     plt = _matplotlib()
 
     x, _ = _plot_input(model)
@@ -144,7 +144,7 @@ def plot(
     present = [(layer.mask > 0).cpu().numpy() for layer in model.layers]
     edge_names = [dict(layer.sym_names) for layer in model.layers]
     lay = compute_layout(
-        model.width,
+        model.width_in,
         present,
         scale=scale,
         hide_dead=bool(mask),
@@ -153,6 +153,7 @@ def plot(
         edge_names=edge_names,
         title=None if title is None else str(title),
         varscale=varscale,
+        sub_to_node=[lay.sub_to_node() for lay in model.nodes] if model.has_node_step else None,
     )
     fig = plt.figure(figsize=(lay.fig_w, lay.fig_h), FigureClass=_figure_class())
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
@@ -293,7 +294,7 @@ def _draw(ax, model, x, lay: Layout, scores, beta: float, tick: bool, sample: bo
         ) * 2 - 1  # [E, n]
         yn = _unit(ys[ii, jj])  # [E, n]
         a_x, a_y = lay.node_x[l][ii], np.full(len(ii), lay.node_y[l])
-        b_x, b_y = lay.node_x[l + 1][jj], np.full(len(ii), lay.node_y[l + 1])
+        b_x, b_y = lay.sub_x[l + 1][jj], lay.sub_y[l + 1][jj]  # subnodes (operands of products)
         if ll.mode == "boxes":
             cx, cy = ll.centers[ii, jj, 0], ll.centers[ii, jj, 1]
             h = ll.size / 2
@@ -426,11 +427,11 @@ def _draw(ax, model, x, lay: Layout, scores, beta: float, tick: bool, sample: bo
             gid="samples",
         )
 
-    # nodes
-    cx = np.concatenate([xr[np.isfinite(xr)] for xr in lay.node_x])
-    cy = np.concatenate(
-        [np.full(int(np.isfinite(xr).sum()), y) for xr, y in zip(lay.node_x, lay.node_y)]
-    )
+    _draw_mult_nodes(ax, lay)
+    # sum nodes (circles)
+    sums = [np.isfinite(xr) & ~m for xr, m in zip(lay.node_x, lay.mult)]
+    cx = np.concatenate([xr[k] for xr, k in zip(lay.node_x, sums)])
+    cy = np.concatenate([np.full(int(k.sum()), y) for k, y in zip(sums, lay.node_y)])
     diam = 2 * lay.node_r
     nodes = EllipseCollection(
         np.full(len(cx), diam),
@@ -474,4 +475,65 @@ def _draw(ax, model, x, lay: Layout, scores, beta: float, tick: bool, sample: bo
             color=colour,
             zorder=5,
             gid=f"label-{lab.kind}",
+        )
+
+
+def _draw_mult_nodes(ax, lay: Layout) -> None:
+    """Multiplication nodes, drawn apart from sum nodes: a square holding a ``×``, its operands
+    small dots in a row below it (where their edges end), each joined to the square."""
+    from matplotlib.collections import LineCollection, PolyCollection
+
+    r = lay.node_r
+    squares, links, dots = [], [], []
+    for row, m in enumerate(lay.mult):
+        for node in np.nonzero(m & np.isfinite(lay.node_x[row]))[0]:
+            x, y = lay.node_x[row][node], lay.node_y[row]
+            squares.append(
+                np.array([[x - r, y - r], [x + r, y - r], [x + r, y + r], [x - r, y + r]])
+            )
+            ax.text(
+                x,
+                y,
+                "\u00d7",
+                fontsize=max(4.0, 72 * 1.6 * r),
+                ha="center",
+                va="center",
+                color=NODE_STROKE,
+                zorder=5,
+                gid="mult-sign",
+            )
+    for row in range(len(lay.mult)):
+        if not lay.mult[row].any():
+            continue
+        for sx, sy, node in zip(lay.sub_x[row], lay.sub_y[row], lay.sub_to_node[row]):
+            if not np.isfinite(sx) or not lay.mult[row][node]:
+                continue  # a sum node's subnode is the node itself
+            node_x = lay.node_x[row][node]
+            links.append(np.array([[sx, sy], [node_x, lay.node_y[row] - r]]))
+            dots.append((sx, sy))
+    if not squares:
+        return
+    ax.add_collection(
+        LineCollection(links, colors=NODE_STROKE, linewidths=0.6, zorder=4, gid="mult-operands")
+    )
+    ax.add_collection(
+        PolyCollection(
+            squares,
+            facecolors=NODE_FILL,
+            edgecolors=NODE_STROKE,
+            linewidths=float(np.clip(r * 30, 0.4, 1.5)),
+            zorder=4,
+            gid="mult-nodes",
+        )
+    )
+    if dots:
+        d = np.array(dots)
+        ax.scatter(
+            d[:, 0],
+            d[:, 1],
+            s=max(1.0, (72 * 0.6 * r) ** 2),
+            c=NODE_STROKE,
+            linewidths=0,
+            zorder=4,
+            gid="mult-operand-dots",
         )

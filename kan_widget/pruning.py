@@ -4,23 +4,44 @@ Node rule (paper §2.5): a hidden node ``(l, i)`` survives iff its incoming scor
 ``I = max_k A[l-1][k, i]`` and its outgoing score ``O = max_j A[l][i, j]`` both exceed ``node_th``.
 Inputs and outputs are never removed. Edge rule (pykan's ``prune_edge``): an edge of the pruned
 model survives iff its score exceeds ``edge_th``.
+
+Multiplication nodes (:mod:`kan_widget.nodes`): edges end on subnodes, so a multiplication
+node's incoming score is the largest over all its operands' incoming edges; the node is kept or
+removed with all its operands (as pykan's ``prune_node``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
+from .nodes import NodeLayout
+
 __all__ = ["PrunePlan", "node_scores_of", "plan_prune"]
 
 
-def node_scores_of(scores: list[torch.Tensor]) -> list[torch.Tensor]:
+def _to_nodes(sub: torch.Tensor, layout: NodeLayout | None) -> torch.Tensor:
+    """Subnode scores ``[n_sub]`` -> node scores ``[n_nodes]``: the largest of each node's
+    operands (the scores themselves where there are no multiplication nodes)."""
+    if layout is None or not layout.arities:
+        return sub
+    index = torch.tensor(layout.sub_to_node(), device=sub.device)
+    return sub.new_zeros(layout.n_nodes).scatter_reduce(0, index, sub, "amax", include_self=False)
+
+
+def node_scores_of(
+    scores: list[torch.Tensor], nodes: Sequence[NodeLayout] | None = None
+) -> list[torch.Tensor]:
     """Node scores from per-layer edge scores ``[in, out]`` (paper §2.5's I and O): for a hidden
-    node min(max incoming, max outgoing), max outgoing for inputs, max incoming for outputs."""
+    node min(max incoming, max outgoing), max outgoing for inputs, max incoming for outputs.
+    ``nodes``: the model's node layouts, where edges end on subnodes (see the module doc)."""
     out: list[torch.Tensor] = []
     for l in range(len(scores) + 1):
-        incoming = scores[l - 1].amax(0) if l > 0 else None  # over inputs of layer l-1
+        incoming = None
+        if l > 0:  # over inputs of layer l-1
+            incoming = _to_nodes(scores[l - 1].amax(0), None if nodes is None else nodes[l])
         outgoing = scores[l].amax(1) if l < len(scores) else None
         if incoming is None:
             assert outgoing is not None  # l == 0 and a model has at least one layer
@@ -54,14 +75,21 @@ class PrunePlan:
 
 
 def plan_prune(
-    scores: list[torch.Tensor], masks: list[torch.Tensor], node_th: float, edge_th: float | None
+    scores: list[torch.Tensor],
+    masks: list[torch.Tensor],
+    node_th: float,
+    edge_th: float | None,
+    nodes: Sequence[NodeLayout] | None = None,
 ) -> PrunePlan:
     """Decide from edge scores ``[in, out]`` (and current masks) without building a model.
+    ``nodes``: the model's node layouts (``None``: sum nodes only); ``PrunePlan.nodes`` are
+    per node, ``PrunePlan.edges`` per edge (ending on subnodes).
 
     Vectorised over nodes and edges; used both by ``prune`` and by the widget's theta preview.
     """
-    node_scores = node_scores_of(scores)
-    nodes = []
+    layouts = nodes
+    node_scores = node_scores_of(scores, layouts)
+    keep_nodes = []
     for l, ns in enumerate(node_scores):
         keep = ns > node_th
         if 0 < l < len(node_scores) - 1:
@@ -70,11 +98,12 @@ def plan_prune(
                 keep[int(ns.argmax())] = True
         else:
             keep = torch.ones_like(keep)
-        nodes.append(keep)
+        keep_nodes.append(keep)
     edges = []
     for l, (s, m) in enumerate(zip(scores, masks)):
-        e = (m > 0) & nodes[l].unsqueeze(1) & nodes[l + 1].unsqueeze(0)
+        sub = keep_nodes[l + 1] if layouts is None else layouts[l + 1].sub_keep(keep_nodes[l + 1])
+        e = (m > 0) & keep_nodes[l].unsqueeze(1) & sub.unsqueeze(0)
         if edge_th is not None:
             e = e & (s > edge_th)
         edges.append(e)
-    return PrunePlan(nodes=nodes, edges=edges)
+    return PrunePlan(nodes=keep_nodes, edges=edges)

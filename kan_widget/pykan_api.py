@@ -18,7 +18,7 @@ import torch
 from . import checkpoints
 from .config import KANConfig
 from .layer import KANLayer
-from .validation import check_edge, is_int
+from .validation import is_int
 
 if TYPE_CHECKING:
     from .model import KAN
@@ -38,7 +38,7 @@ class PykanSurface:
         save_act: bool
 
         @property
-        def width(self) -> list[int]: ...
+        def width_in(self) -> list[int]: ...
         @property
         def depth(self) -> int: ...
         def forward(
@@ -83,7 +83,7 @@ class PykanSurface:
         symbolic function (it must have one: ``fix_symbolic``), any other mode but ``'ns'``
         switches it off. ``'ns'`` / ``'sn'`` (spline and symbolic function added) is refused:
         an edge here is one or the other."""
-        l, i, j = check_edge(l, i, j, self.width)
+        l, i, j = self._kan().check_edge(l, i, j)
         layer = self.layers[l]
         if mode in ("ns", "sn"):
             raise ValueError(
@@ -203,7 +203,7 @@ class PykanSurface:
     def get_fun(self, l: int, i: int, j: int):
         """Edge ``(l, i, j)``'s spline branch on the cached inputs, sorted by input, as numpy
         ``(inputs, outputs)``; also plots it in a small matplotlib figure (as pykan's)."""
-        l, i, j = check_edge(l, i, j, self.width)
+        l, i, j = self._kan().check_edge(l, i, j)
         pre, post = self._spline_acts(l)
         x = pre[:, j, i].cpu().numpy()
         y = post[:, j, i].cpu().numpy()
@@ -218,7 +218,7 @@ class PykanSurface:
     def get_range(self, l: int, i: int, j: int, verbose: bool = True):
         """``(x_min, x_max, y_min, y_max)`` of edge ``(l, i, j)`` on the cached inputs (0-d numpy
         arrays, as pykan's); printed with ``verbose``."""
-        l, i, j = check_edge(l, i, j, self.width)
+        l, i, j = self._kan().check_edge(l, i, j)
         pre, post = self._spline_acts(l)
         x, y = pre[:, j, i], post[:, j, i]
         out = tuple(v.cpu().numpy() for v in (x.min(), x.max(), y.min(), y.max()))
@@ -230,10 +230,11 @@ class PykanSurface:
     def remove_node(self, l: int, i: int, mode: str = "all", log_history: bool = True) -> None:
         """Cut node ``i`` of layer ``l`` (``l`` = 0 for inputs): ``mode='down'`` masks its
         incoming edges, ``'up'`` its outgoing ones, ``'all'`` both (as pykan's). The node stays
-        in ``width``; :meth:`prune` removes it."""
+        in ``width``; :meth:`prune` removes it. A multiplication node's incoming edges are
+        those of all its operands."""
         if mode not in ("all", "up", "down"):
             raise ValueError(f"mode must be 'all', 'up' or 'down'; got {mode!r}")
-        width = self.width
+        width = self.width_in
         if not is_int(l) or not 0 <= l < len(width):
             raise ValueError(f"l must be a layer of nodes, 0..{len(width) - 1}; got {l!r}")
         l = int(l)
@@ -244,9 +245,10 @@ class PykanSurface:
             raise ValueError(f"node ({l}, {i}) has no {'incoming' if l == 0 else 'outgoing'} edges")
         with torch.no_grad():
             if mode in ("all", "down") and l > 0:
-                self.layers[l - 1].mask[:, i] = 0.0
+                subs = [s for s, n in enumerate(self._kan().nodes[l].sub_to_node()) if n == i]
+                self.layers[l - 1].mask[:, subs] = 0.0
                 if self._edge_scores is not None:
-                    self._edge_scores[l - 1][:, i] = 0.0
+                    self._edge_scores[l - 1][:, subs] = 0.0
             if mode in ("all", "up") and l < self.depth:
                 self.layers[l].mask[i, :] = 0.0
                 if self._edge_scores is not None:

@@ -33,8 +33,13 @@ def require_int(name: str, v: Any, low: int | None = None, what: str = "") -> in
     return int(v)
 
 
-def edge_error(l: int, i: int, j: int, widths: Sequence[int]) -> str | None:
-    """``None`` if edge ``(l, i, j)`` exists in a model of ``widths``, else why not."""
+def edge_error(
+    l: int, i: int, j: int, widths: Sequence[int], out_widths: Sequence[int] | None = None
+) -> str | None:
+    """``None`` if edge ``(l, i, j)`` exists in a model of ``widths`` (node counts), else why
+    not. ``out_widths``: the subnode counts where edges end (a model with multiplication nodes,
+    ``model.width_out``); by default ``widths``."""
+    outs = widths if out_widths is None else out_widths
     for name, v in (("l", l), ("i", i), ("j", j)):
         if not is_int(v):
             return f"edge index {name} must be an int; got {v!r}"
@@ -43,15 +48,17 @@ def edge_error(l: int, i: int, j: int, widths: Sequence[int]) -> str | None:
         return f"layer l={l} out of range 0..{depth - 1}"
     if not 0 <= i < widths[l]:
         return f"input node i={i} out of range 0..{widths[l] - 1} for layer {l}"
-    if not 0 <= j < widths[l + 1]:
-        return f"output node j={j} out of range 0..{widths[l + 1] - 1} for layer {l}"
+    if not 0 <= j < outs[l + 1]:
+        return f"output node j={j} out of range 0..{outs[l + 1] - 1} for layer {l}"
     return None
 
 
-def check_edge(l: int, i: int, j: int, widths: Sequence[int]) -> tuple[int, int, int]:
+def check_edge(
+    l: int, i: int, j: int, widths: Sequence[int], out_widths: Sequence[int] | None = None
+) -> tuple[int, int, int]:
     """Raise (TypeError for a non-int index, IndexError out of range) unless the edge exists;
-    returns the indices as Python ints."""
-    err = edge_error(l, i, j, widths)
+    returns the indices as Python ints (``out_widths`` as :func:`edge_error`'s)."""
+    err = edge_error(l, i, j, widths, out_widths)
     if err is None:
         return int(l), int(i), int(j)
     raise (TypeError if "must be an int" in err else IndexError)(err)

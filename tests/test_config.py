@@ -225,8 +225,10 @@ def test_bad_options_are_refused_by_name(option, value, match):
 
 
 def test_unknown_option_and_base_functions():
-    with pytest.raises(TypeError, match="mult_arity"):
-        KAN([2, 1], mult_arity=2)
+    with pytest.raises(TypeError, match="mult_arities"):
+        KAN([2, 1], mult_arities=2)
+    with pytest.raises(ValueError, match="mult_arity must be an int >= 2"):
+        KAN([2, [1, 1]], mult_arity=1)
     assert set(BASE_FUNS) == set(BASE_FUNCTIONS)
 
 

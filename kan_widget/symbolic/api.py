@@ -16,7 +16,6 @@ from typing import NamedTuple
 import torch
 
 from ..threads import OneThread
-from ..validation import check_edge
 from .fit import fit_functions, r2_score, sample_quantiles
 from .library import SymbolicFunction, get_function, resolve_lib
 from .score import rank
@@ -156,7 +155,7 @@ def suggest_symbolic(
     ``verbose=True`` prints them. ``noise``: the edge's noise level (an RMSE); fits closer than
     that tie (default: the model's last training RMSE, ``model.fit_rmse``).
     """
-    l, i, j = check_edge(l, i, j, model.width)
+    l, i, j = model.check_edge(l, i, j)
     if not isinstance(topk, int) or topk < 1:
         raise ValueError(f"topk must be a positive int; got {topk!r}")
     entries = resolve_lib(lib)
@@ -214,7 +213,7 @@ def fix_symbolic(
     trainable: a later ``fit`` refines them. The edge's spline is kept, so
     :func:`unfix_symbolic` restores it.
     """
-    l, i, j = check_edge(l, i, j, model.width)
+    l, i, j = model.check_edge(l, i, j)
     entry = get_function(fun)
     layer = model.layers[l]
     if float(layer.mask[i, j]) == 0:
@@ -236,7 +235,7 @@ def fix_symbolic(
 
 def unfix_symbolic(model, l: int, i: int, j: int) -> None:
     """Return edge ``(l, i, j)`` to its spline (as it was when the edge was fixed)."""
-    l, i, j = check_edge(l, i, j, model.width)
+    l, i, j = model.check_edge(l, i, j)
     model.layers[l].clear_symbolic([i], [j])
 
 

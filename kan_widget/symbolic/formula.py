@@ -129,8 +129,31 @@ def _layer_exprs(model, xs: list[sympy.Expr]) -> list[sympy.Expr]:
                 else:
                     terms.append(sympy.Function(f"phi_{l}_{i}_{j}")(xs[i]))
             outs.append(sympy.Add(*terms))
-        xs = outs
+        xs = _node_exprs(model, l, outs)
     return _scaled_outputs(model, xs)
+
+
+def _affine_expr(scale: float, bias: float, e: sympy.Expr) -> sympy.Expr:
+    """``scale*e + bias``, written as ``e`` where the map is the identity."""
+    if scale != 1.0:
+        e = sympy.Float(scale) * e
+    return e + sympy.Float(bias) if bias != 0.0 else e
+
+
+def _node_exprs(model, l: int, subs: list[sympy.Expr]) -> list[sympy.Expr]:
+    """Layer ``l``'s subnode sums -> the nodes of layer ``l + 1``: pykan's node maps and the
+    products of multiplication nodes (:mod:`kan_widget.nodes`), as the forward computes them."""
+    if not model.has_node_step:
+        return subs
+    ss, sb, ns, nb = (t.detach().cpu().double().tolist() for t in model._affine(l))
+    subs = [_affine_expr(ss[j], sb[j], e) for j, e in enumerate(subs)]
+    layout = model.nodes[l + 1]
+    nodes = subs[: layout.n_sum]
+    start = layout.n_sum
+    for a in layout.arities:
+        nodes.append(sympy.Mul(*subs[start : start + a]))
+        start += a
+    return [_affine_expr(ns[j], nb[j], e) for j, e in enumerate(nodes)]
 
 
 def _scaled_inputs(model, xs: list[sympy.Expr]) -> list[sympy.Expr]:
@@ -519,7 +542,24 @@ def _expand_powers(expr: sympy.Expr, tol: float) -> sympy.Expr:
             and any(_snap(float(f), tol) is None for f in e.base.atoms(sympy.Float))
         )
 
-    return expr.replace(is_affine_power, sympy.expand_multinomial)
+    def is_affine_product(e):
+        # a multiplication node's product of affine operands, ``c*(a*x + b)*(e*y + f)``: the
+        # same reason (rounded factor by factor, 0.496*1.429*1.410 = 0.999 instead of 1.000)
+        if not isinstance(e, sympy.Mul):
+            return False
+        sums = [f for f in e.args if f.is_Add]
+        if not 1 <= len(sums) <= 4:
+            return False
+        for f in sums:
+            if len(f.free_symbols) != 1:
+                return False
+            (x,) = f.free_symbols
+            if not (f.is_polynomial(x) and sympy.degree(f, x) == 1):
+                return False
+        return any(_snap(float(f), tol) is None for f in e.atoms(sympy.Float))
+
+    expr = expr.replace(is_affine_power, sympy.expand_multinomial)
+    return expr.replace(is_affine_product, sympy.expand_mul)
 
 
 def clean(expr: sympy.Expr, digits: int = 2, simplify: bool = True) -> sympy.Expr:

@@ -176,7 +176,7 @@ class ClassView:
             "in_vars": self.in_vars,
             "grid": self.grid if self.n_in == 2 else 0,
             "node_grid": NODE_GRID if self.n_in == 2 else 0,
-            "width": [int(w) for w in model.width],
+            "width": [int(w) for w in model.width_in],  # nodes per layer (sum and mult)
             "lo": self.lo,
             "hi": self.hi,
             "confusion": None,

@@ -235,8 +235,11 @@ def check_state(state: dict[str, Any]) -> tuple[dict[str, Any], list[str], list[
     return accepted, rejected, errors
 
 
-def parse_command(content: Any, widths: list[int]) -> tuple[Command | None, str | None]:
-    """Validate a custom message against the protocol and the current model ``widths``.
+def parse_command(
+    content: Any, widths: list[int], out_widths: list[int] | None = None
+) -> tuple[Command | None, str | None]:
+    """Validate a custom message against the protocol and the current model ``widths`` (node
+    counts; ``out_widths``: where edges end, ``model.width_out``, for multiplication nodes).
 
     Returns ``(command, None)`` or ``(None, error)``. Unknown extra fields are errors too, so a
     front end that drifts from the protocol is noticed at once rather than half-obeyed.
@@ -263,7 +266,7 @@ def parse_command(content: Any, widths: list[int]) -> tuple[Command | None, str 
             return None, f"'{kind}' field '{name}' must be a non-empty string; got {v!r}"
         fields[name] = v
     if _EDGE.keys() <= entry.fields.keys():
-        err = edge_error(fields["l"], fields["i"], fields["j"], widths)
+        err = edge_error(fields["l"], fields["i"], fields["j"], widths, out_widths)
         if err:
             return None, f"'{kind}': {err}"
     if kind == "refine" and not 1 <= fields["grid"] <= MAX_GRID:

@@ -74,14 +74,17 @@ def structure(model, version: int, in_vars: list[str], out_vars: list[str], n_po
     for layer in model.layers:
         sym = [[int(i), int(j), str(name)] for (i, j), name in sorted(layer.sym_names.items())]
         layers.append({"in": int(layer.in_dim), "out": int(layer.out_dim), "sym": sym})
-    return {
+    out = {
         "version": int(version),
-        "width": [int(w) for w in model.width],
+        "width": [int(w) for w in model.width_in],
         "in_vars": list(in_vars),
         "out_vars": list(out_vars),
         "n_points": int(n_points),
         "layers": layers,
     }
+    if model.has_node_step:  # multiplication nodes: each column's [n_sum, [arities]]
+        out["nodes"] = [lay.to_json() for lay in model.nodes]
+    return out
 
 
 @dataclass
@@ -115,11 +118,14 @@ def edge_points(model, x: torch.Tensor, l: int, i: int, j: int, limit: int = 200
         return _f32(torch.stack([xi[order], phi[order]]))
 
 
-def expected_sizes(width: list[int], n_points: int) -> dict[str, int]:
-    """Byte lengths the protocol prescribes for ``width`` (used by tests and the front end's
+def expected_sizes(
+    width: list[int], n_points: int, out_widths: list[int] | None = None
+) -> dict[str, int]:
+    """Byte lengths the protocol prescribes for ``width`` (node counts; ``out_widths``: where
+    edges end, ``model.width_out``, for multiplication nodes) (used by tests and the front end's
     sanity checks)."""
     w = np.asarray(width)
-    n_in, n_out = w[:-1], w[1:]
+    n_in, n_out = w[:-1], np.asarray(width if out_widths is None else out_widths)[1:]
     edges = int((n_in * n_out).sum())
     return {
         "curves": 4 * int((n_in * n_points + n_in * n_out * n_points).sum()),

@@ -35,7 +35,7 @@ import traitlets as t
 from ..data import check_dataset
 from ..model import KAN
 from ..training import Diverged
-from ..validation import check_edge, is_int, require_int
+from ..validation import is_int, require_int
 from . import classify as cv
 from . import format as fmt
 from . import messages
@@ -145,7 +145,7 @@ class KANWidget(anywidget.AnyWidget):
             raise ValueError(
                 f"val_frac must be a number in [0, 1) (0: no validation rows); got {val_frac!r}"
             )
-        width = model.width
+        width = model.width_in  # node counts (model.width is [2, [5, 2], 1] with products)
         data = check_dataset(dataset, width[0], width[-1], dtype=model.dtype, device=model.device)
         # the widget trains on (1 - val_frac) of the training rows; the rest only watch for
         # overfitting and pick the best step (the test rows judge, they never choose)
@@ -183,7 +183,8 @@ class KANWidget(anywidget.AnyWidget):
         self._n_points = int(n_points)
         self._op_lock = threading.RLock()
         self._hp_lock = threading.Lock()
-        self._initial_width = list(width)
+        self._initial_width = model.width
+        self._initial_arity = model.mult_arity
         self._initial_config = model.config  # a frozen KANConfig: Reset rebuilds from it
         self._initial_metric = model.reg_metric
         self._history: History[KAN] = History()
@@ -601,7 +602,12 @@ class KANWidget(anywidget.AnyWidget):
             self._replace(new, "reset")
 
     def _fresh_model(self) -> KAN:
-        m = KAN.from_config(self._initial_config, self._initial_width, device=self._x.device)
+        m = KAN.from_config(
+            self._initial_config,
+            self._initial_width,
+            device=self._x.device,
+            mult_arity=self._initial_arity,
+        )
         m.reg_metric = self._initial_metric
         m.attribute(self._train_x)
         return m
@@ -685,7 +691,7 @@ class KANWidget(anywidget.AnyWidget):
 
     def fix_symbolic(self, l: int, i: int, j: int, fun, resume: bool = False, **kwargs: Any):
         """Make edge ``(l, i, j)`` the function ``fun`` (a library name); returns the fit's r^2."""
-        l, i, j = check_edge(l, i, j, self.model.width)
+        l, i, j = self.model.check_edge(l, i, j)
         with self._changing(resume):
             new = self.model.copy()
             r2 = new.fix_symbolic(l, i, j, fun, **kwargs)
@@ -694,7 +700,7 @@ class KANWidget(anywidget.AnyWidget):
 
     def unfix_symbolic(self, l: int, i: int, j: int, resume: bool = False) -> None:
         """Return edge ``(l, i, j)`` to its spline."""
-        l, i, j = check_edge(l, i, j, self.model.width)
+        l, i, j = self.model.check_edge(l, i, j)
         with self._changing(resume):
             new = self.model.copy()
             new.unfix_symbolic(l, i, j)
@@ -748,7 +754,7 @@ class KANWidget(anywidget.AnyWidget):
     def inspect(self, l: int, i: int, j: int, topk: int = 5) -> dict:
         """Fill ``inspector`` for edge ``(l, i, j)``: its score, symbolic function, the best
         ``topk`` library candidates and up to 200 (x, phi(x)) points; returns the dict."""
-        l, i, j = check_edge(l, i, j, self.model.width)
+        l, i, j = self.model.check_edge(l, i, j)
         self._set_status(message=f"fitting functions to edge ({l},{i},{j})", error=None)
         with self._runner.model_lock:
             # a private copy: the symbolic fit must not slow or race the training thread
@@ -784,7 +790,7 @@ class KANWidget(anywidget.AnyWidget):
         """Validate a command, then queue it, or run it at once if messages.COMMANDS says so
         (pause, refresh): the handler returns at once, so sliders, Pause and later commands
         are handled while a long one (symbolify, ...) runs on the command thread."""
-        cmd, err = parse_command(content, self.model.width)
+        cmd, err = parse_command(content, self.model.width_in, self.model.width_out)
         if err:
             self._set_status(error=err)
             return

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 NB = "kan_e2e.ipynb"
 # cells of kan_e2e.ipynb
-SETUP, WIDGET, RECORDER, BLOCKING, TABLE = 0, 1, 2, 3, 4
+SETUP, WIDGET, RECORDER, BLOCKING, TABLE, MULT = 0, 1, 2, 3, 4, 5
 TRAIN_STEPS = 40  # steps per Train press, typed into the steps box (LBFGS, ~0.08 s/step here)
 
 STATUS_RE = re.compile(
@@ -197,6 +197,62 @@ def screenshot(page, artifacts, name: str) -> None:
         out.screenshot(path=str(artifacts / f"{name}_widget.png"))
     except Exception:  # an element screenshot is a nice-to-have
         pass
+
+
+def test_mult_nodes_drawn_with_their_operands(page, jupyter_server, kernel, artifacts):
+    """Issue 16: a model with multiplication nodes ([2, [2, 1], 1], arity 3): the product is a
+    square with a times sign, its three operands dots joined to it, every edge of layer 0 ends
+    on a sum node or an operand; the theta preview marks the product with its operands' edges,
+    and Prune keeps the shape the kernel computes."""
+    fe = jupyter_server.frontend
+    open_notebook(page, jupyter_server)
+    page.evaluate(
+        "async () => { await window.jupyterapp.commands.execute("
+        "'notebook:clear-all-cell-outputs'); }"
+    )
+    page.wait_for_function("() => document.querySelectorAll('.kan-widget').length === 0")
+    run_cell(page, SETUP)
+    run_cell(page, MULT)
+    w = widget(page)
+    w.wait_for(state="visible", timeout=120_000)
+    wait_status(page, "/step 0/.test(t)")
+    assert kernel.eval("w.structure['nodes']") == [[2, []], [2, [3]], [1, []]]
+    diagram = w.locator(".kan-diagram")
+    mult = diagram.locator("g.kan-node.kan-mult")
+    assert mult.count() == 1 and mult.first.get_attribute("data-node") == "1,2"
+    assert mult.first.locator("rect").count() == 1
+    assert diagram.locator("circle.kan-operand").count() == 3
+    assert diagram.locator("circle.kan-node").count() == 2 + 2 + 1
+    # 2 inputs x (2 sum subnodes + 3 operands) + 3 nodes x 1 output edges, all present
+    assert diagram.locator("[data-edge]").count() == 2 * 5 + 3 * 1
+    # an edge into an operand ends at that operand's dot (to the pixel)
+    ends = page.evaluate(
+        """() => {
+            const svg = document.querySelector('.kan-widget .kan-diagram');
+            const dots = [...svg.querySelectorAll('circle.kan-operand')]
+                .map(c => [Number(c.getAttribute('cx')), Number(c.getAttribute('cy'))]);
+            const conn = svg.querySelector(
+                '[data-edge="0,0,4"] .kan-conn, path[data-edge="0,0,4"]');
+            const d = conn.getAttribute('d').trim();
+            const nums = d.match(/-?[0-9.]+/g).map(Number);
+            return {dots, end: nums.slice(-2)};
+        }"""
+    )
+    last = ends["dots"][2]
+    assert abs(ends["end"][0] - last[0]) < 1 and abs(ends["end"][1] - last[1]) < 1, ends
+    screenshot(page, artifacts, f"{fe}_mult_nodes")
+    # train a little, then Prune at a theta the kernel's plan agrees with
+    train_to_step(page, kernel, 5)
+    set_slider(page, "theta", 500)
+    kernel.wait_for("w.theta", lambda v: v > 0, what="theta from the slider")
+    want = kernel.eval(
+        "__import__('kan_widget.pruning', fromlist=['x']).plan_prune(w.model._ensure_scores(), "
+        "[la.mask for la in w.model.layers], w.theta, w.theta, w.model.nodes).width"
+    )
+    button(page, "Prune").click()
+    wait_status(page, "/pruned /.test(t)")
+    assert kernel.eval("w.model.width_in") == want
+    check_console(page)
 
 
 def check_console(page) -> None:
