@@ -587,7 +587,7 @@ class KANWidget(anywidget.AnyWidget):
         rebuilds ``new``'s width and config. The hyperparameters stay as they are."""
         with self._op_lock:
             self._paused()
-            new.attribute(self._train_x)
+            new.score_edges(self._train_x)
             self._initial_width = list(new.width)
             self._initial_config = new.config
             self._replace(new, message)
