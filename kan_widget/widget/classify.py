@@ -161,7 +161,7 @@ class ClassView:
         if self.node_x is None:
             return b""
         with torch.no_grad():
-            acts = model.acts(self.node_x)  # [x_0, ..., x_L]: every layer's nodes
+            acts = model.activations(self.node_x)  # [x_0, ..., x_L]: every layer's nodes
             flat = torch.cat([a.t() for a in acts], 0).to(torch.float32)
         if not bool(torch.isfinite(flat).all()):
             return b""
