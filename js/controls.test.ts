@@ -74,7 +74,7 @@ describe("Controls", () => {
 		}
 		const texts = [...document.querySelectorAll("button")].map((b) => b.textContent);
 		expect(texts).toEqual([
-			"Train", "Step", "Reset", "Prune", "Prune inputs", "Refine", "Symbolify", "Undo", "Redo", "Back to best",
+			"Train", "Step", "Reset", "Prune", "Prune inputs", "Refine", "Symbolify", "Discover", "Undo", "Redo", "Back to best",
 			"Start from formula", "Download SVG", "Download PNG",
 		]);
 		for (const e of document.querySelectorAll("input, select, button")) {
@@ -183,7 +183,7 @@ describe("Controls", () => {
 		expect(model.send).toHaveBeenLastCalledWith({ type: "pause" });
 		c.setStatus(parseStatus({ running: false }));
 		expect(train.textContent).toBe("Train");
-		for (const [cls, type] of [["step", "step"], ["reset", "reset"], ["prune", "prune"], ["symbolify", "symbolify"]]) {
+		for (const [cls, type] of [["step", "step"], ["reset", "reset"], ["prune", "prune"], ["symbolify", "symbolify"], ["discover", "discover"]]) {
 			q<HTMLButtonElement>(`.kan-btn-${cls}`).click();
 			expect(model.send).toHaveBeenLastCalledWith({ type });
 		}

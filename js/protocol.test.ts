@@ -20,7 +20,7 @@ describe("commandError", () => {
 	it("accepts every command the front end sends", () => {
 		const sent: Command[] = [
 			{ type: "train" }, { type: "pause" }, { type: "step" }, { type: "reset" }, { type: "prune" },
-			{ type: "refine", grid: 20 }, { type: "symbolify" }, { type: "undo" }, { type: "redo" },
+			{ type: "refine", grid: 20 }, { type: "symbolify" }, { type: "discover" }, { type: "undo" }, { type: "redo" },
 			{ type: "inspect", l: 0, i: 1, j: 2 }, { type: "fix", l: 0, i: 1, j: 2, name: "sin" },
 			{ type: "unfix", l: 0, i: 1, j: 2 }, { type: "refresh" }, { type: "back_to_best" },
 			{ type: "prune_input" }, { type: "remove_edge", l: 0, i: 1, j: 2 },

@@ -89,6 +89,7 @@ export const COMMAND_FIELDS = {
 	start_formula: { formula: "str" },
 	refine: { grid: "int" },
 	symbolify: {},
+	discover: {},
 	undo: {},
 	redo: {},
 	inspect: { l: "int", i: "int", j: "int" },

@@ -35,6 +35,7 @@ from .attribution import select_columns
 from .classification import Classifier
 from .config import KANConfig
 from .data import as_tensor
+from .discover import DiscoverResult, discover
 from .higher import transforms_active
 from .layer import EdgeStats, KANLayer
 from .nodes import NodeLayout, NodeStep, parse_width, pykan_mult_arity, pykan_width
@@ -631,6 +632,12 @@ class KAN(PykanSurface, Classifier, nn.Module):
         new = prune_minimal(self, dataset, **kwargs)
         checkpoints.log(new, "prune_minimal")
         return new
+
+    def discover(self, dataset: dict, restarts: int = 3, **kwargs: Any) -> DiscoverResult:
+        """Sparsify -> prune_minimal -> refine -> symbolify over ``restarts`` restarts; the
+        sparsest candidate within tolerance of the best loss is ``.model`` of the result.
+        ``self`` is unchanged. See :func:`kan_widget.discover.discover`."""
+        return discover(self, dataset, restarts, **kwargs)
 
     def prune_node(self, threshold: float = 1e-2) -> KAN:
         return self.prune(node_th=threshold, edge_th=None)

@@ -143,6 +143,8 @@ COMMANDS: dict[str, CommandSpec] = {
     "start_formula": CommandSpec({"formula": "str"}, "start_from_formula", busy="compiling"),
     "refine": CommandSpec({"grid": "int"}, "refine", busy="refining"),
     "symbolify": CommandSpec({}, "auto_symbolic", busy="symbolifying"),
+    # minutes long: it reports progress in status.message and the Pause button stops it
+    "discover": CommandSpec({}, "discover", busy="discovering"),
     "undo": CommandSpec({}, "undo", busy="undoing"),
     "redo": CommandSpec({}, "redo", busy="redoing"),
     "inspect": CommandSpec(_EDGE, "inspect", busy="inspecting"),

@@ -35,6 +35,7 @@ import traitlets as t
 from ..attribution import input_names
 from ..compiler import kanpiler
 from ..data import check_dataset
+from ..discover import DiscoverResult
 from ..model import KAN
 from ..training import Diverged
 from ..validation import is_int, require_int
@@ -198,6 +199,7 @@ class KANWidget(anywidget.AnyWidget):
         self._n_points = int(n_points)
         self._op_lock = threading.RLock()
         self._hp_lock = threading.Lock()
+        self._discover_stop = threading.Event()
         self._initial_width = model.width
         self._initial_arity = model.mult_arity
         self._initial_config = model.config  # a frozen KANConfig: Reset rebuilds from it
@@ -569,6 +571,7 @@ class KANWidget(anywidget.AnyWidget):
         """Stop training after the current step, and drop a Train or Step that the buttons
         queued and that has not started yet; with ``wait`` (default) return once stopped."""
         self._commands.discard(lambda c: c.type in ("train", "step"))
+        self._discover_stop.set()  # a running discover() ends after its current step
         return self._runner.stop(wait=wait, timeout=timeout)
 
     pause = stop
@@ -773,6 +776,50 @@ class KANWidget(anywidget.AnyWidget):
                 symbolify=info,
             )
             return result
+
+    def discover(self, restarts: int = 3, **kwargs: Any) -> DiscoverResult:
+        """Run :func:`kan_widget.discover.discover` on the widget's data (chosen on its
+        validation rows; ``lamb``, ``steps``, ``r2_threshold`` and the library default to the
+        widget's controls; ``kwargs`` as discover's). Progress is shown in the status line and
+        :meth:`stop` (the Pause button) ends it early. Every candidate goes into the undo
+        history and the chosen one becomes the model. Blocks; the button runs it off the main
+        thread."""
+        preset = SYM_PRESETS[self.sym_lib]
+        opts = {"lamb": self.lamb, "steps": self.steps, "r2_threshold": self.r2_threshold}
+        opts["lib"] = None if preset is None else list(preset)
+
+        def progress(stage: str, r: int, frac: float) -> None:
+            msg = f"discover: restart {r + 1}/{restarts}, {stage} ({frac:.0%})"
+            self._set_status(message=msg)
+
+        with self._changing(False):
+            self._discover_stop.clear()
+            self._set_status(running=True, error=None)  # so Pause shows and stops it
+            try:
+                res = self.model.discover(
+                    self._data,
+                    restarts,
+                    **{**opts, **kwargs},
+                    progress=progress,
+                    stop=self._discover_stop.is_set,
+                )
+            finally:
+                self._set_status(running=False)
+            best = res.best
+            if best is None:
+                self._set_status(message="discover stopped before any candidate")
+                return res
+            self._history.record(self.model)
+            for c in res.candidates:
+                c.model.score_edges(self._train_x)
+                if c is not best:
+                    self._history.record(c.model)
+            how = "stopped; " if res.stopped else ""
+            self._install(
+                best.model,
+                f"discover ({how}{len(res.candidates)} candidates): chose {best.summary()}",
+            )
+            return res
 
     def fix_symbolic(self, l: int, i: int, j: int, fun, resume: bool = False, **kwargs: Any):
         """Make edge ``(l, i, j)`` the function ``fun`` (a library name); returns the fit's r^2."""

@@ -429,6 +429,26 @@ def test_train_steer_prune_fix_symbolify_undo(page, jupyter_server, kernel, arti
     check_console(page)
 
 
+def test_discover_shows_progress_and_pause_stops_it(page, jupyter_server, kernel, artifacts):
+    """Discover runs on the command thread: the status line shows its stage, Train turns into
+    Pause, and Pause ends it (steps set so high that nothing else would end it soon)."""
+    from playwright.sync_api import expect
+
+    fe = jupyter_server.frontend
+    start_widget(page, jupyter_server, kernel)
+    set_steps(page, kernel, 100_000)
+    button(page, "Discover").click()
+    wait_status(page, "/discovering… /.test(t) && /discover: restart 1\\/3, sparsify/.test(t)")
+    screenshot(page, artifacts, f"{fe}_discovering")
+    button(page, "Pause").click()
+    wait_status(page, "/paused · step/.test(t) && /discover stopped before any candidate/.test(t)")
+    expect(button(page, "Train")).to_be_visible()
+    st = kernel.eval("w.status")
+    assert st["running"] is False and st["busy"] is None and st["error"] is None
+    assert kernel.eval("w.model.width") == [2, 5, 1]  # nothing chosen: the model is unchanged
+    check_console(page)
+
+
 def test_steerable_while_cell_blocks(page, jupyter_server, kernel, artifacts):
     """While a cell runs ``w.train(200, block=True)``, a lambda move reaches the kernel at once
     (its trait observer runs while training runs) and Pause ends the blocking cell early.
