@@ -117,7 +117,7 @@ export class SvgRenderer implements Renderer {
 						const b = lay.boxes![l];
 						// connectors go in a group under every box: a line never crosses a plot
 						const conn = el(doc, "path", {
-							class: "kan-conn", "stroke-width": 1,
+							class: "kan-conn", "stroke-width": 1, "data-conn": key,
 							d: `M${r1(c[0])},${r1(c[1])}L${r1(c[2])},${r1(c[3])}M${r1(c[4])},${r1(c[5])}L${r1(c[6])},${r1(c[7])}`,
 						});
 						connFrag.append(conn);

@@ -232,7 +232,7 @@ def test_mult_nodes_drawn_with_their_operands(page, jupyter_server, kernel, arti
             const dots = [...svg.querySelectorAll('circle.kan-operand')]
                 .map(c => [Number(c.getAttribute('cx')), Number(c.getAttribute('cy'))]);
             const conn = svg.querySelector(
-                '[data-edge="0,0,4"] .kan-conn, path[data-edge="0,0,4"]');
+                'path.kan-conn[data-conn="0,0,4"], path[data-edge="0,0,4"]');
             const d = conn.getAttribute('d').trim();
             const nums = d.match(/-?[0-9.]+/g).map(Number);
             return {dots, end: nums.slice(-2)};
