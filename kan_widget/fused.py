@@ -32,6 +32,7 @@ class Tape:
 
     def __init__(self, need_dx: bool):
         self.needs_input_grad = (need_dx, True)
+        self.layer_views: tuple[torch.Tensor, ...] = ()  # the layer's own (forward_tape)
 
     def set_materialize_grads(self, _value: bool) -> None:
         pass
