@@ -72,6 +72,7 @@ class Features:
         # the views the products use, made once (the input layer's live across evaluations)
         self.f2d = f.view(n_in * n_f, B)
         self.ft = self.f2d.t()
+        self.x0 = xt[:, 0]  # [in, B]
         self.prev = prev = x.new_empty(n_in, n_f, B) if need_dx else None
         self.cols = chunks(n_in, kn.knots.shape[1], B)
         if len(self.cols) == 1:  # one chunk: no column slices (small models count every op)
@@ -113,7 +114,7 @@ class Features:
         if not with_x_std:
             return Moments(fcs, mean, cov, None, None)
         # torch.std is 7x slower than this at [100, 1, 1000] (measured)
-        x0 = xt[:, 0]
+        x0 = self.x0
         xc = x0 - x0.mean(1, keepdim=True)  # [in, B]
         x_std = torch.linalg.vector_norm(xc, dim=1, keepdim=True).div_(math.sqrt(max(B - 1, 1)))
         x_std64 = x_std.double()
@@ -211,10 +212,11 @@ class SplineLayer(torch.autograd.Function):
             if cache is not None:
                 cache.store(x, kn, base_fun, feats)
         xt, f, prev, cols = feats.xt, feats.f, feats.prev, feats.cols
-        y = th.mm(feats.ft, w.reshape(-1, w.shape[2]))
+        w2d = w.reshape(-1, w.shape[2])
+        y = th.mm(feats.ft, w2d)
         ctx.set_materialize_grads(False)
         ctx.kn, ctx.base_fun, ctx.stats, ctx.chunks = kn, base_fun, stats, cols
-        ctx.f2d, ctx.m = feats.f2d, None
+        ctx.f2d, ctx.x0, ctx.w2d, ctx.m = feats.f2d, feats.x0, w2d, None
         if stats is None:
             ctx.save_for_backward(x, xt, w, f, prev)
             return y, None
@@ -248,7 +250,7 @@ class SplineLayer(torch.autograd.Function):
     def run_backward(ctx, th: OneThread, gy, gval):
         _, xt, w, feats, prev, *extra = ctx.saved_tensors
         kn, B = ctx.kn, xt.shape[2]
-        n_in, n_f, n_w = feats.shape[0], feats.shape[1], feats.shape[0] * feats.shape[1]
+        n_in, n_f = feats.shape[0], feats.shape[1]
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         one = len(ctx.chunks) == 1  # one chunk: no column slices
         gw = gx = M = g_xstd = None
@@ -258,7 +260,8 @@ class SplineLayer(torch.autograd.Function):
             zero = _zero(gstd)
             if ctx.stats == "n":
                 r = ctx.m.x_rden  # [in, 1]
-                g_xstd = -(gstd * std).sum(1, keepdim=True) * r * r
+                if need_x:
+                    g_xstd = -(gstd * std).sum(1, keepdim=True) * r * r
                 gstd = gstd * r
             # d std/d var = 1/(2 std), and d var/d w = 2 C w
             gvar = torch.where(std > 1e-15, gstd / std, zero).unsqueeze(1)  # 2 * dL/dvar
@@ -271,7 +274,7 @@ class SplineLayer(torch.autograd.Function):
             gw = g if gw is None else gw + g
         if need_x and (gy is not None or M is not None):
             gx = xt.new_zeros(n_in, B) if len(ctx.chunks) > 1 else None
-            w_flat = w.reshape(n_w, -1)
+            w_flat = ctx.w2d  # w as [in * (K+1), out]
             for n, c in enumerate(ctx.chunks):
                 gf = None
                 if gy is not None:
@@ -284,7 +287,7 @@ class SplineLayer(torch.autograd.Function):
                     g = torch.bmm(M, fcc).to(w.dtype)
                     gf = g if gf is None else gf.add_(g)
                 assert gf is not None  # gy or M is set (the condition above)
-                gc = _base_grad(ctx.base_fun, gf[:, 0], xt[:, 0] if one else xt[:, 0, c])
+                gc = _base_grad(ctx.base_fun, gf[:, 0], ctx.x0 if one else xt[:, 0, c])
                 if prev is not None:
                     d = basis_deriv_grad(prev if one else prev[..., c], kn, gf[:, 1:])
                     gc = d if gc is None else gc + d

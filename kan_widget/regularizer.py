@@ -47,7 +47,7 @@ def _spline_entropies(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     n_in, n_out = a.shape
     s_row = a.sum(0, keepdim=True) + 1  # [1, out]
     s_col = a.sum(1, keepdim=True) + 1  # [in, 1]
-    p = a / torch.stack([s_row.expand(n_in, n_out), s_col.expand(n_in, n_out)])
+    p = torch.stack([a / s_row, a / s_col])  # the same quotients as one broadcast divide
     pe = p + 1e-4
     lp = torch.log2(pe)
     ent = (p * lp).sum((1, 2)) / _divisors(n_in, n_out, a)
