@@ -387,11 +387,14 @@ class KANLayer(nn.Module):
         v = self._views
         if v.key != key:
             with torch.no_grad():
-                v.key, v.views = key, (
-                    self.scale_base.unsqueeze(1),
-                    self.scale_sp.unsqueeze(1),
-                    self.coef.transpose(1, 2),
-                    m.unsqueeze(1),
+                v.key, v.views = (
+                    key,
+                    (
+                        self.scale_base.unsqueeze(1),
+                        self.scale_sp.unsqueeze(1),
+                        self.coef.transpose(1, 2),
+                        m.unsqueeze(1),
+                    ),
                 )
         return v.views
 
