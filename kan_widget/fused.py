@@ -92,7 +92,7 @@ class Features:
         return self._moments[n]
 
     def _compute_moments(self, with_x_std: bool) -> Moments:
-        f, cols, xt = self.f, self.cols, self.xt
+        f, cols = self.f, self.cols
         n_in, n_f, B = f.shape
         # centred features in float64, per chunk (small contiguous pieces: one big buffer's
         # first-touch page faults cost more than the math). One chunk is kept for the
