@@ -64,7 +64,7 @@ describe("Controls", () => {
 
 	it("gives every control an accessible name and suppresses JupyterLab shortcuts", () => {
 		const { c } = setup();
-		for (const label of ["lambda", "mu1", "mu2", "theta", "beta"]) {
+		for (const label of ["lambda", "mu1", "mu2", "theta", "input threshold", "beta"]) {
 			const range = document.querySelector<HTMLInputElement>(`input[type=range][aria-label="${label}"]`);
 			expect(range, label).not.toBeNull();
 			expect(document.querySelector(`input[type=number][aria-label="${label} value"]`), label).not.toBeNull();
@@ -74,8 +74,8 @@ describe("Controls", () => {
 		}
 		const texts = [...document.querySelectorAll("button")].map((b) => b.textContent);
 		expect(texts).toEqual([
-			"Train", "Step", "Reset", "Prune", "Refine", "Symbolify", "Undo", "Redo", "Back to best", "Download SVG",
-			"Download PNG",
+			"Train", "Step", "Reset", "Prune", "Prune inputs", "Refine", "Symbolify", "Undo", "Redo", "Back to best",
+			"Start from formula", "Download SVG", "Download PNG",
 		]);
 		for (const e of document.querySelectorAll("input, select, button")) {
 			expect(e.getAttribute("data-lm-suppress-shortcuts"), e.outerHTML).toBe("true");
@@ -306,7 +306,8 @@ describe("built from the spec trait", () => {
 		// the other hyperparameters are fields, in Python's order, below the sliders
 		const fields = [...document.querySelectorAll(".kan-field [aria-label]")].map((e) => e.getAttribute("aria-label"));
 		expect(fields).toEqual([
-			"lambda", "mu1", "mu2", "steps", "optimizer", "learning rate", "r2 threshold", "simplicity weight", "library",
+			"lambda", "mu1", "mu2", "input threshold", "steps", "optimizer", "learning rate", "r2 threshold", "simplicity weight",
+			"library",
 		]);
 		c.dispose();
 	});
@@ -317,7 +318,7 @@ describe("built from the spec trait", () => {
 		const classes = [...c.panel.children].map((e) => e.className);
 		expect(classes).toEqual([
 			"kan-slider kan-slider-lambda", "kan-slider kan-slider-mu1", "kan-slider kan-slider-mu2",
-			"kan-slider kan-slider-theta", "kan-slider kan-slider-beta", "kan-field", "kan-field", "kan-field",
+			"kan-slider kan-slider-theta", "kan-slider kan-slider-input-threshold", "kan-slider kan-slider-beta", "kan-field", "kan-field", "kan-field",
 			"kan-field", "kan-field", "kan-field",
 		]);
 		// Symbolify's controls: r2 threshold and simplicity weight boxes, the library presets
@@ -331,7 +332,7 @@ describe("built from the spec trait", () => {
 		expect(c.panel.querySelector(".kan-opt")!.tagName).toBe("SELECT");
 		expect([q('[aria-label="lambda value"]').min, q('[aria-label="beta value"]').min]).toEqual(["0", "0.1"]);
 		expect([...c.panel.querySelectorAll(".kan-slider .kan-label")].map((e) => e.textContent))
-			.toEqual(["λ lambda", "μ1 mu1", "μ2 mu2", "θ theta", "β beta"]);
+			.toEqual(["λ lambda", "μ1 mu1", "μ2 mu2", "θ theta", "θ input threshold", "β beta"]);
 		c.dispose();
 	});
 

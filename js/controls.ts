@@ -20,7 +20,7 @@ export const DEBOUNCE_MS = 200;
 const DEFAULT_GRID = 10;
 
 /** The Greek letter shown before a slider's name (the name itself is its accessible label). */
-const SYMBOLS: Record<string, string> = { lambda: "λ", mu1: "μ1", mu2: "μ2", theta: "θ", beta: "β" };
+const SYMBOLS: Record<string, string> = { lambda: "λ", mu1: "μ1", mu2: "μ2", theta: "θ", "input threshold": "θ", beta: "β" };
 
 /** Round to 3 significant digits (what a slider position can mean anyway). */
 const sig3 = (v: number) => (v === 0 ? 0 : Number(v.toPrecision(3)));
@@ -144,6 +144,8 @@ export class Controls {
 	readonly panel: HTMLElement;
 	readonly buttons: Record<string, HTMLButtonElement> = {};
 	readonly grid: HTMLInputElement;
+	/** "start from a formula": the text box */
+	readonly formulaBox: HTMLInputElement;
 	/** the checked `spec` trait the inputs were built from */
 	readonly spec: Spec;
 	private sliders = new Map<HparamName, SliderParts>();
@@ -185,6 +187,8 @@ export class Controls {
 		add("reset", "Reset", send({ type: "reset" }), g1);
 		const g2 = group();
 		add("prune", "Prune", send({ type: "prune" }), g2);
+		const pi = add("prune_input", "Prune inputs", send({ type: "prune_input" }), g2);
+		pi.title = "drop the inputs whose attribution score is at most the input threshold (undoable)";
 		add("refine", "Refine", () => {
 			const g = this.gridValue();
 			this.grid.value = String(g);
@@ -206,6 +210,21 @@ export class Controls {
 		this.buttons.redo.disabled = true;
 		this.buttons.back_to_best.disabled = true;
 		this.buttons.back_to_best.title = "restore the model of the best validation step (undoable)";
+		// start from a formula: the text goes to Python's kanpiler (sympy's parser, never eval)
+		const g5 = group();
+		this.formulaBox = suppress(doc.createElement("input"));
+		Object.assign(this.formulaBox, {
+			type: "text", className: "kan-formula-box", placeholder: "formula, e.g. exp(sin(pi*x_1) + x_2^2)",
+			maxLength: this.spec.formulaChars, spellcheck: false,
+		});
+		this.formulaBox.setAttribute("aria-label", "formula");
+		const start = () => {
+			const text = this.formulaBox.value.trim();
+			if (text) model.send({ type: "start_formula", formula: text });
+		};
+		g5.append(this.formulaBox);
+		add("start_formula", "Start from formula", start, g5).title = "replace the model by one whose edges compute the formula (undoable)";
+		this.onEnter(this.formulaBox, start);
 		const g4 = group();
 		add("svg", "Download SVG", () => opts.onDownload?.("svg"), g4);
 		add("png", "Download PNG", () => opts.onDownload?.("png"), g4);
@@ -289,7 +308,7 @@ export class Controls {
 
 	private slider(doc: Document, spec: SliderParam): HTMLElement {
 		const row = doc.createElement("div");
-		row.className = `kan-slider kan-slider-${spec.label}`;
+		row.className = `kan-slider kan-slider-${spec.label.replace(/\W+/g, "-")}`;
 		const label = doc.createElement("span");
 		label.className = "kan-label";
 		label.textContent = SYMBOLS[spec.label] ? `${SYMBOLS[spec.label]} ${spec.label}` : spec.label;

@@ -83,12 +83,35 @@ export interface Candidate {
 	complexity: number;
 }
 
+/** A spline edge's two terms at the inspector's points: base function (SiLU) and spline. */
+export interface EdgeParts {
+	baseFun: string;
+	base: Float32Array;
+	spline: Float32Array;
+}
+
 export interface Inspector {
 	edge: [number, number, number];
 	score: number;
 	symbolic: string | null;
 	candidates: Candidate[];
 	points: number;
+	/** null for a symbolic or removed edge (one function: nothing to split) */
+	parts: EdgeParts | null;
+}
+
+function floats(v: unknown): Float32Array | null {
+	if (!Array.isArray(v)) return null;
+	return Float32Array.from(v, (x) => (typeof x === "number" && Number.isFinite(x) ? x : NaN));
+}
+
+function parseParts(raw: unknown): EdgeParts | null {
+	if (!raw || typeof raw !== "object") return null;
+	const r = raw as Record<string, unknown>;
+	const base = floats(r.base);
+	const spline = floats(r.spline);
+	if (!base || !spline || base.length !== spline.length) return null;
+	return { baseFun: typeof r.base_fun === "string" ? r.base_fun : "base", base, spline };
 }
 
 /** Per layer: `xs` is `[in, n]`, `ys` is `[in, out, n]` (views into the trait's buffer). */
@@ -384,6 +407,7 @@ export function parseInspector(raw: unknown): Inspector | null {
 		symbolic: typeof r.symbolic === "string" && r.symbolic ? r.symbolic : null,
 		candidates,
 		points: isInt(r.points) ? r.points : 0,
+		parts: parseParts(r.parts),
 	};
 }
 
@@ -438,6 +462,8 @@ export interface Spec {
 	presets: Record<string, string[]>;
 	/** Refine's grid box range (Python's messages.MAX_GRID); 1..1 when Python sent none */
 	refineGrid: { min: number; max: number };
+	/** the longest formula "start from a formula" accepts (Python's kanpiler limit) */
+	formulaChars: number;
 }
 
 export const isSlider = (p: Param): p is SliderParam => p.kind !== "choice" && p.slider !== null;
@@ -512,5 +538,9 @@ export function parseSpec(raw: unknown): Spec {
 	>;
 	const num = (v: unknown, d: number) => (typeof v === "number" && Number.isFinite(v) ? v : d);
 	const refineGrid = { min: num(rg.min, 1), max: Math.max(num(rg.min, 1), num(rg.max, 1)) };
-	return { params, sliders, commands, presets, refineGrid };
+	const fc = (lim.formula_chars && typeof lim.formula_chars === "object" ? lim.formula_chars : {}) as Record<
+		string,
+		unknown
+	>;
+	return { params, sliders, commands, presets, refineGrid, formulaChars: num(fc.max, 2000) };
 }

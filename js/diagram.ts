@@ -2,11 +2,13 @@
  * The diagram controller: picks SVG or canvas by size, keeps the layout, batches changes into one
  * draw per animation frame (rebuild on structural change, re-plot on a tick, restyle on beta or
  * preview), redraws when the output is re-attached or resized, turns clicks into edges, and
- * exports SVG / PNG.
+ * exports SVG / PNG. Beside each input node it keeps a bar of the input's attribution score, an
+ * HTML overlay on both renderers, orange while the input-threshold preview marks it as dropped.
  *
  * After each draw it sets `data-renderer`, `data-draw-ms` and `data-draw-count` on its wrapper and
  * dispatches a `kan-draw` event ({ms, level, renderer, edges}) there (used by bench/bench_draw.py).
  */
+import { barFractions } from "./attribution";
 import { CanvasRenderer } from "./draw_canvas";
 import { SvgRenderer } from "./draw_svg";
 import { computeLayout, edgeAt, type Layout } from "./layout";
@@ -29,6 +31,14 @@ export interface DiagramOptions {
 }
 
 const DEFAULT_WIDTH = 760;
+/** the longest feature-score bar, in layout px */
+export const BAR_MAX = 26;
+
+/** The input bars: each input's score, and (while previewing) 1 = kept per input. */
+export interface FeatureBars {
+	scores: number[];
+	keep: Uint8Array | null;
+}
 
 export class Diagram {
 	readonly wrap: HTMLElement;
@@ -41,6 +51,8 @@ export class Diagram {
 	private observers: { disconnect(): void }[] = [];
 	private lastWidth = 0;
 	private disposed = false;
+	private features: FeatureBars | null = null;
+	private bars: HTMLElement | null = null;
 	draws = 0;
 
 	constructor(wrap: HTMLElement, opts: DiagramOptions = {}) {
@@ -85,6 +97,56 @@ export class Diagram {
 		this.invalidate(level);
 	}
 
+	/** Show the input bars (null: none); placed now and after every draw. */
+	setFeatures(f: FeatureBars | null): void {
+		this.features = f;
+		this.placeBars();
+	}
+
+	private placeBars(): void {
+		const f = this.features;
+		const lay = this.layout;
+		const el = this.renderer?.element;
+		const n = lay ? lay.dims[0] : 0;
+		if (!f || !lay || !el || f.scores.length !== n) {
+			this.bars?.remove();
+			this.bars = null;
+			return;
+		}
+		const doc = this.wrap.ownerDocument;
+		if (!this.bars) {
+			this.bars = doc.createElement("div");
+			this.bars.className = "kan-features";
+		}
+		if (this.bars.parentNode !== this.wrap) this.wrap.append(this.bars);
+		const box = this.bars;
+		while (box.children.length > n) box.lastElementChild?.remove();
+		while (box.children.length < n) box.append(doc.createElement("div"));
+		// the drawing may be scaled (max-width) and offset inside the wrapper
+		const er = el.getBoundingClientRect();
+		const wr = this.wrap.getBoundingClientRect();
+		const k = er.width > 0 ? er.width / lay.width : 1;
+		const x0 = er.left - wr.left - this.wrap.clientLeft;
+		const y0 = er.top - wr.top - this.wrap.clientTop;
+		const frac = barFractions(f.scores);
+		for (let i = 0; i < n; i++) {
+			const bar = box.children[i] as HTMLElement;
+			const drop = f.keep !== null && f.keep[i] === 0;
+			bar.className = drop ? "kan-feature-bar kan-feature-drop" : "kan-feature-bar";
+			bar.dataset.input = String(i);
+			bar.dataset.drop = drop ? "1" : "0";
+			const s = f.scores[i];
+			const name = this.scene?.state.structure.in_vars[i] ?? `input ${i}`;
+			bar.title = `${name}: attribution score ${Number.isFinite(s) ? s.toPrecision(3) : "not finite"}`
+				+ (drop ? " (Prune inputs would drop it)" : "");
+			Object.assign(bar.style, {
+				left: `${x0 + (lay.colX[0] - lay.nodeR) * k}px`,
+				top: `${y0 + (lay.nodeY[0][i] + lay.nodeR + 2) * k}px`,
+				width: `${Math.max(1, frac[i] * BAR_MAX * k)}px`,
+			});
+		}
+	}
+
 	invalidate(level: Level): void {
 		if (this.disposed) return;
 		this.pending = Math.max(this.pending, RANK[level]);
@@ -117,6 +179,7 @@ export class Diagram {
 			this.renderer?.dispose();
 			this.renderer = null;
 			this.layout = null;
+			this.placeBars();
 			return;
 		}
 		const t0 = performance.now();
@@ -127,6 +190,7 @@ export class Diagram {
 		} else {
 			this.renderer.update(scene, this.layout, done);
 		}
+		this.placeBars();
 		const ms = performance.now() - t0;
 		this.draws++;
 		const w = this.wrap;
@@ -224,5 +288,7 @@ export class Diagram {
 		this.wrap.removeEventListener("mousemove", this.onMove);
 		this.renderer?.dispose();
 		this.renderer = null;
+		this.bars?.remove();
+		this.bars = null;
 	}
 }

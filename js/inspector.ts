@@ -1,9 +1,11 @@
 /**
  * The edge inspector panel (`.kan-inspector`): a larger plot of phi for the inspected edge with
  * the training inputs on it, its importance, and the top symbolic candidates with `Fix <name>`
- * buttons (or `Unfix` for a symbolic edge).
+ * buttons (or `Unfix` for a symbolic edge), and `Remove edge`. A spline edge's two terms, the
+ * base function's (SiLU) and the spline's, are drawn beside their sum phi (pykan issue #567),
+ * as the kernel computed them at the inspected points.
  */
-import type { Inspector } from "./decode";
+import type { EdgeParts, Inspector } from "./decode";
 import { closeButton, fmt } from "./controls";
 import { SVGNS } from "./draw_svg";
 import { COLORS } from "./scene";
@@ -22,6 +24,21 @@ export interface InspectorData {
 export interface InspectorOptions {
 	onFix: (l: number, i: number, j: number, name: string) => void;
 	onUnfix: (l: number, i: number, j: number) => void;
+	onRemove?: (l: number, i: number, j: number) => void;
+}
+
+/** Colours of the parts' lines: base function (SiLU) and spline. */
+export const PART_COLORS = { base: "#2b8a3e", spline: "#7048e8" };
+
+/** The parts' polylines `[x, y]` at the points' x (sorted), skipping non-finite values. */
+export function partLines(points: { x: Float32Array }, parts: EdgeParts | null): { base: [number, number][]; spline: [number, number][] } | null {
+	if (!parts || parts.base.length !== points.x.length || points.x.length < 2) return null;
+	const line = (ys: Float32Array) => {
+		const out: [number, number][] = [];
+		for (let p = 0; p < ys.length; p++) if (Number.isFinite(points.x[p]) && Number.isFinite(ys[p])) out.push([points.x[p], ys[p]]);
+		return out;
+	};
+	return { base: line(parts.base), spline: line(parts.spline) };
 }
 
 export const PLOT_W = 340;
@@ -51,14 +68,17 @@ function extent(arrays: Float32Array[]): [number, number] {
 }
 
 /** The plot of phi: the curve as a line, the training inputs as dots. */
-export function plotPhi(doc: Document, curve: InspectorData["curve"], points: InspectorData["points"]): SVGElement {
+export function plotPhi(
+	doc: Document, curve: InspectorData["curve"], points: InspectorData["points"], parts: EdgeParts | null = null,
+): SVGElement {
 	const svg = svgEl(doc, "svg", {
 		class: "kan-inspector-plot", width: PLOT_W, height: PLOT_H, viewBox: `0 0 ${PLOT_W} ${PLOT_H}`,
 		role: "img", "aria-label": "plot of phi", "font-size": 10,
 	});
 	const m = { l: 46, r: 10, t: 10, b: 26 };
+	const lines = partLines(points, parts);
 	const xs = [points.x, ...(curve ? [curve.x] : [])];
-	const ys = [points.y, ...(curve ? [curve.y] : [])];
+	const ys = [points.y, ...(curve ? [curve.y] : []), ...(lines && parts ? [parts.base, parts.spline] : [])];
 	const [x0, x1] = extent(xs);
 	const [y0, y1] = extent(ys);
 	const sx = (v: number) => m.l + ((v - x0) / (x1 - x0)) * (PLOT_W - m.l - m.r);
@@ -86,6 +106,15 @@ export function plotPhi(doc: Document, curve: InspectorData["curve"], points: In
 		svg.append(svgEl(doc, "path", {
 			class: "kan-inspector-points", d, stroke: "#868e96", "stroke-width": 4, "stroke-linecap": "round", "stroke-opacity": 0.7,
 		}));
+	}
+	if (lines) {
+		for (const key of ["base", "spline"] as const) {
+			const d = lines[key].map(([x, y], p) => `${p ? "L" : "M"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join("");
+			svg.append(svgEl(doc, "path", {
+				class: `kan-inspector-part kan-part-${key}`, d, fill: "none", stroke: PART_COLORS[key], "stroke-width": 1.5,
+				"stroke-dasharray": key === "base" ? "5 3" : "2 2",
+			}));
+		}
 	}
 	if (curve && curve.x.length > 1) {
 		let d = "";
@@ -125,7 +154,7 @@ export class InspectorPanel {
 		const root = this.element;
 		const info = data.info;
 		if (info && info === this.lastInfo && data.points === this.lastPoints && this.plot) {
-			const plot = plotPhi(doc, data.curve, data.points);
+			const plot = plotPhi(doc, data.curve, data.points, info.parts);
 			this.plot.replaceWith(plot);
 			this.plot = plot;
 			return;
@@ -165,8 +194,36 @@ export class InspectorPanel {
 		facts.textContent = `importance ${fmt(info.score)} · ${info.symbolic ? `symbolic: ${info.symbolic}` : "spline"}`
 			+ ` · ${info.points} points`;
 
-		this.plot = plotPhi(doc, data.curve, data.points);
+		this.plot = plotPhi(doc, data.curve, data.points, info.parts);
 		root.append(head, facts, this.plot);
+		if (info.parts) {
+			const key = doc.createElement("div");
+			key.className = "kan-part-legend";
+			const name = info.parts.baseFun === "silu" ? "SiLU" : info.parts.baseFun;
+			const items: [string, string, string][] = [
+				[COLORS[3], "solid", "φ = sum"], [PART_COLORS.base, "dashed", `${name} part`], [PART_COLORS.spline, "dotted", "spline part"],
+			];
+			for (const [color, style, text] of items) {
+				const s = doc.createElement("span");
+				s.style.marginRight = "10px";
+				const sw = doc.createElement("i");
+				Object.assign(sw.style, { display: "inline-block", width: "16px", borderTop: `2px ${style} ${color}`, marginRight: "3px", verticalAlign: "middle" });
+				s.append(sw, doc.createTextNode(text));
+				key.append(s);
+			}
+			root.append(key);
+		}
+		if (this.opts.onRemove) {
+			const onRemove = this.opts.onRemove;
+			const remove = doc.createElement("button");
+			remove.type = "button";
+			remove.className = "kan-btn kan-remove-edge";
+			remove.textContent = "Remove edge";
+			remove.title = "remove this edge (pykan's remove_edge; undoable)";
+			remove.setAttribute("data-lm-suppress-shortcuts", "true");
+			remove.addEventListener("click", () => onRemove(l, i, j));
+			root.append(remove);
+		}
 
 		if (info.symbolic) {
 			const unfix = doc.createElement("button");

@@ -23,6 +23,8 @@ describe("commandError", () => {
 			{ type: "refine", grid: 20 }, { type: "symbolify" }, { type: "undo" }, { type: "redo" },
 			{ type: "inspect", l: 0, i: 1, j: 2 }, { type: "fix", l: 0, i: 1, j: 2, name: "sin" },
 			{ type: "unfix", l: 0, i: 1, j: 2 }, { type: "refresh" }, { type: "back_to_best" },
+			{ type: "prune_input" }, { type: "remove_edge", l: 0, i: 1, j: 2 },
+			{ type: "start_formula", formula: "exp(sin(pi*x_1) + x_2^2)" },
 		];
 		expect(sent.map((c) => c.type).sort()).toEqual(Object.keys(COMMAND_FIELDS).sort());
 		for (const c of sent) expect(commandError(c, SPEC.commands), c.type).toBeNull();
@@ -79,12 +81,12 @@ describe("commandError", () => {
 describe("parseSpec", () => {
 	it("turns Python's table into sliders in display order and the other inputs", () => {
 		const s = parseSpec(SPEC);
-		expect(s.sliders.map((p) => p.label)).toEqual(["lambda", "mu1", "mu2", "theta", "beta"]);
+		expect(s.sliders.map((p) => p.label)).toEqual(["lambda", "mu1", "mu2", "theta", "input threshold", "beta"]);
 		expect(s.params.map((p) => p.name)).toEqual([
-			"lamb", "lamb_l1", "lamb_entropy", "theta", "beta", "steps", "opt", "lr", "r2_threshold", "weight_simple", "sym_lib",
+			"lamb", "lamb_l1", "lamb_entropy", "theta", "input_theta", "beta", "steps", "opt", "lr", "r2_threshold", "weight_simple", "sym_lib",
 		]);
 		expect(s.presets.polynomial).toEqual(["x", "x^2", "x^3", "x^4", "x^5", "0"]);
-		const [lamb, mu1, , , beta] = s.sliders;
+		const [lamb, mu1, , , , beta] = s.sliders;
 		expect(lamb).toMatchObject({ name: "lamb", min: 0, max: 1, default: 0.01, slider: { scale: "log0", lo: 1e-5, step: null } });
 		expect(mu1).toMatchObject({ min: 0, max: 10, default: 1, slider: { scale: "linear", lo: 0, step: 0.01 } });
 		expect(beta).toMatchObject({ min: 0.1, max: 100, default: 3, slider: { scale: "log", lo: 0.1 } });
@@ -102,6 +104,7 @@ describe("parseSpec", () => {
 			commands: {},
 			presets: {},
 			refineGrid: { min: 1, max: 1 },
+			formulaChars: 2000,
 		});
 		expect(parseSpec({ limits: { refine_grid: { min: 1, max: 1000 } } }).refineGrid).toEqual({ min: 1, max: 1000 });
 		expect(parseSpec(null).params).toEqual([]);

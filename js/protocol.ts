@@ -14,6 +14,7 @@ export const HPARAM_TYPES = {
 	lamb_l1: "number",
 	lamb_entropy: "number",
 	theta: "number",
+	input_theta: "number",
 	beta: "number",
 	steps: "number",
 	opt: "string",
@@ -68,7 +69,7 @@ export interface SpecTrait {
 	/** command type -> {field: kind} */
 	commands: Record<string, Record<string, FieldKind>>;
 	/** ranges of command fields: Refine's grid */
-	limits?: { refine_grid?: { min: number; max: number } };
+	limits?: { refine_grid?: { min: number; max: number }; formula_chars?: { min: number; max: number } };
 	/** Symbolify's library: every function's name, and each `sym_lib` preset's names */
 	symbolic?: { library: string[]; presets: Record<string, string[]> };
 }
@@ -82,6 +83,9 @@ export const COMMAND_FIELDS = {
 	step: {},
 	reset: {},
 	prune: {},
+	prune_input: {},
+	remove_edge: { l: "int", i: "int", j: "int" },
+	start_formula: { formula: "str" },
 	refine: { grid: "int" },
 	symbolify: {},
 	undo: {},
@@ -140,6 +144,8 @@ export type KanTraits = HparamTraits & {
 	scores: DataView | null;
 	/** uint8 */
 	masks: DataView | null;
+	/** each input's attribution score (pykan's feature_score); null where not finite */
+	feature_scores: (number | null)[];
 	status: Partial<Status>;
 	formula: Partial<Formula>;
 	inspector: Inspector | Empty;

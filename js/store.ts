@@ -3,6 +3,7 @@
  * whether the theta preview is showing and its plan, the redraw owed while buffers are torn).
  * Never sent to the kernel, never shared between views. No DOM.
  */
+import type { InputPlan } from "./attribution";
 import type { NetState } from "./decode";
 import type { PrunePlan } from "./preview";
 import { type Level, type Scene, stronger } from "./scene";
@@ -27,8 +28,12 @@ export class ViewStore {
 	selected: Edge | null = null;
 	/** what Prune would remove at the current theta; null until scores arrive */
 	plan: PrunePlan | null = null;
+	/** what Prune inputs would drop at the current input threshold; null without scores */
+	inputPlan: InputPlan | null = null;
 	private previewUntil = 0;
 	private thetaFocused = false;
+	private inputUntil = 0;
+	private inputFocused = false;
 	private timer: unknown = null;
 	private owed: Level | null = null;
 	private opts: StoreOptions;
@@ -57,6 +62,29 @@ export class ViewStore {
 		return this.thetaFocused || this.now() < this.previewUntil;
 	}
 
+	/** The input threshold moved: mark the inputs Prune inputs would drop, as theta does. */
+	inputMoved(): void {
+		this.inputUntil = this.now() + PREVIEW_HOLD_MS;
+		this.arm();
+	}
+
+	/** The input threshold's inputs gained or lost focus. */
+	inputFocus(focused: boolean): void {
+		this.inputFocused = focused;
+		if (!focused) this.inputUntil = Math.max(this.inputUntil, this.now() + BLUR_HOLD_MS);
+		this.arm();
+	}
+
+	/** Are the input preview marks showing now? */
+	inputPreviewing(): boolean {
+		return this.inputFocused || this.now() < this.inputUntil;
+	}
+
+	/** Per input, 1 = kept, while the input preview shows; else null (no marks). */
+	inputMarks(): Uint8Array | null {
+		return this.inputPreviewing() && this.inputPlan ? this.inputPlan.keep : null;
+	}
+
 	private clear(): void {
 		if (this.timer === null) return;
 		if (this.opts.clearTimer) this.opts.clearTimer(this.timer);
@@ -67,12 +95,15 @@ export class ViewStore {
 	private arm(): void {
 		const set = this.opts.setTimer ?? ((fn: () => void, ms: number) => setTimeout(fn, ms));
 		this.clear();
-		const wait = this.previewUntil - this.now();
-		if (wait > 0) {
+		// the next hold to run out (theta's or the input threshold's); then the one after it
+		const now = this.now();
+		const ends = [this.previewUntil, this.inputUntil].filter((t) => t > now);
+		if (ends.length > 0) {
 			this.timer = set(() => {
 				this.timer = null;
 				this.opts.onPreviewEnd();
-			}, wait + 20);
+				this.arm();
+			}, Math.min(...ends) - now + 20);
 		}
 	}
 

@@ -67,7 +67,12 @@ export const CSS = `
 .kan-widget svg.kan-diagram g.kan-edge:hover .kan-curve { stroke-width: 2.6; }
 .kan-widget .kan-legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 11px; color: var(--kan-fg2); }
 .kan-widget .kan-legend i { display: inline-block; width: 18px; height: 0; margin-right: 4px; vertical-align: middle; border-top: 2px solid; }
-.kan-widget .kan-preview { font-size: 12px; color: #b35c00; }
+.kan-widget .kan-preview, .kan-widget .kan-input-preview { font-size: 12px; color: #b35c00; }
+.kan-widget .kan-features { position: absolute; inset: 0; pointer-events: none; }
+.kan-widget .kan-feature-bar { position: absolute; height: 4px; background: #1c7ed6; border-radius: 1px; }
+.kan-widget .kan-feature-bar.kan-feature-drop { background: #f08c00; outline: 1px dashed #f08c00; outline-offset: 1px; }
+.kan-widget .kan-formula-box { width: 16em; }
+.kan-widget .kan-part-legend { font-size: 11px; color: var(--kan-fg2); }
 .kan-widget .kan-side { flex: 0 1 370px; min-width: 280px; display: flex; flex-direction: column; gap: 8px; }
 .kan-widget .kan-inspector, .kan-widget .kan-formula {
 	padding: 6px 8px; border: 1px solid var(--kan-border); border-radius: 4px; background: var(--kan-bg);

@@ -108,7 +108,7 @@ export function synthTraits(width: number[], opts: SynthOptions = {}): Record<st
 /** Every trait a fresh KANWidget has, plus a synthetic network. */
 export function widgetState(width: number[], opts: SynthOptions = {}): Record<string, unknown> {
 	return {
-		lamb: 0.01, lamb_l1: 1, lamb_entropy: 2, theta: 0.01, beta: 3, steps: 50, opt: "LBFGS", lr: 1,
+		lamb: 0.01, lamb_l1: 1, lamb_entropy: 2, theta: 0.01, input_theta: 0.01, beta: 3, steps: 50, opt: "LBFGS", lr: 1,
 		r2_threshold: 0.99, weight_simple: 0.8, sym_lib: "all",
 		spec: SPEC,
 		...synthTraits(width, opts),
@@ -116,6 +116,7 @@ export function widgetState(width: number[], opts: SynthOptions = {}): Record<st
 			running: false, step: 0, train_loss: null, test_loss: null, reg: null, steps_per_s: null,
 			n_edge: 0, n_params: 0, message: "", error: null, can_undo: false, can_redo: false,
 		},
+		feature_scores: [],
 		formula: {},
 		inspector: {},
 		inspector_points: null,

@@ -5,6 +5,7 @@
  * independent. Protocol: docs/WIDGET_PROTOCOL.md, typed in protocol.ts.
  */
 import type { RenderProps } from "@anywidget/types";
+import { inputPlan, inputPreviewText, parseFeatures } from "./attribution";
 import { Controls } from "./controls";
 import { Diagram } from "./diagram";
 import { FormulaPanel } from "./formula";
@@ -36,7 +37,7 @@ function legend(doc: Document): HTMLElement {
 	el.className = "kan-legend";
 	const items: [string, string, boolean][] = [
 		[COLORS[0], "spline edge", false], [COLORS[1], "symbolic edge", false],
-		[COLORS[2], "would be pruned (theta preview)", true], [COLORS[3], "inspected", false],
+		[COLORS[2], "would be pruned (theta / input threshold preview)", true], [COLORS[3], "inspected", false],
 		[COLORS[4], "spline kept by Symbolify (no good fit)", false],
 	];
 	for (const [color, text, dashed] of items) {
@@ -48,7 +49,7 @@ function legend(doc: Document): HTMLElement {
 		el.append(s);
 	}
 	const note = doc.createElement("span");
-	note.textContent = "opacity = tanh(β·importance); click an edge to inspect it";
+	note.textContent = "opacity = tanh(β·importance); bar under an input = its attribution score; click an edge to inspect it";
 	el.append(note);
 	return el;
 }
@@ -74,13 +75,18 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 				store.thetaMoved();
 				refreshPreview();
 				redraw("style");
+			} else if (trait === "input_theta") {
+				store.inputMoved();
+				refreshInputPreview();
+				redraw("style");
 			} else if (trait === "beta") {
 				redraw("style");
 			}
 		},
 		onFocus: (trait, focused) => {
-			if (trait !== "theta") return;
-			store.thetaFocus(focused);
+			if (trait === "theta") store.thetaFocus(focused);
+			else if (trait === "input_theta") store.inputFocus(focused);
+			else return;
 			redraw("style");
 		},
 		onDownload: (kind) => void saveDiagram(kind),
@@ -88,6 +94,7 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 	const inspector = new InspectorPanel(doc, {
 		onFix: (l, i, j, name) => m.send({ type: "fix", l, i, j, name }),
 		onUnfix: (l, i, j) => m.send({ type: "unfix", l, i, j }),
+		onRemove: (l, i, j) => m.send({ type: "remove_edge", l, i, j }),
 	});
 	const formula = new FormulaPanel(doc);
 	const diagramWrap = doc.createElement("div");
@@ -102,13 +109,16 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 	const preview = doc.createElement("div");
 	preview.className = "kan-preview";
 	preview.setAttribute("aria-live", "polite");
+	const inputPreview = doc.createElement("div");
+	inputPreview.className = "kan-input-preview";
+	inputPreview.setAttribute("aria-live", "polite");
 
 	// ---- layout
 	const main = doc.createElement("div");
 	main.className = "kan-main";
 	const col = doc.createElement("div");
 	col.className = "kan-diagram-col";
-	col.append(diagramWrap, legend(doc), preview);
+	col.append(diagramWrap, legend(doc), preview, inputPreview);
 	const side = doc.createElement("div");
 	side.className = "kan-side";
 	side.append(inspector.element, formula.element);
@@ -134,11 +144,24 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		hist?.update(net && net.scores ? scoreSets(net.structure.width, net.scores, net.masks, net.structure.subs) : null, theta);
 	}
 
+	/** What Prune inputs would drop at the input threshold (the bars turn orange while shown). */
+	function refreshInputPreview(): void {
+		const scores = parseFeatures(m.get("feature_scores"));
+		const theta = controls.value("input_theta") ?? m.get("input_theta");
+		const net = synced.net;
+		const fits = net && scores.length === net.structure.width[0];
+		store.inputPlan = fits && typeof theta === "number" ? inputPlan(scores, theta) : null;
+		inputPreview.textContent = store.inputPreviewing() ? inputPreviewText(store.inputPlan, net?.structure.in_vars ?? []) : "";
+	}
+
 	function redraw(level: Level): void {
 		const torn = synced.torn();
 		diagramWrap.dataset.state = torn ? "waiting" : "ok";
 		const todo = store.redraw(level, torn, diagram.draws > 0);
 		if (todo) diagram.setScene(store.scene(synced.net, controls.value("beta") ?? m.get("beta")), todo);
+		const scores = parseFeatures(m.get("feature_scores"));
+		diagram.setFeatures(scores.length ? { scores, keep: store.inputMarks() } : null);
+		if (!store.inputPreviewing()) inputPreview.textContent = "";
 	}
 
 	function refreshInspector(): void {
@@ -176,6 +199,7 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		// indices may mean other edges now; the kernel re-sends the inspector if it still applies
 		if (synced.readStructure()) store.selected = synced.inspector?.edge ?? null;
 		refreshPreview();
+		refreshInputPreview();
 		refreshInspector();
 		redraw("rebuild");
 	};
@@ -196,6 +220,10 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		const level = synced.readScores();
 		refreshPreview();
 		redraw(level);
+	};
+	const onFeatures = () => {
+		refreshInputPreview();
+		redraw("style");
 	};
 	const onStatus = () => {
 		const status = synced.readStatus();
@@ -219,6 +247,7 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		["masks", onMasks],
 		["curves", onCurves],
 		["scores", onScores],
+		["feature_scores", onFeatures],
 		["status", onStatus],
 		["formula", onFormula],
 		["inspector", onInspector],
@@ -228,7 +257,8 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		handlers.push([name, () => {
 			controls.sync(name);
 			if (name === "theta") refreshPreview();
-			if (name === "theta" || name === "beta") redraw("style");
+			if (name === "input_theta") refreshInputPreview();
+			if (name === "theta" || name === "beta" || name === "input_theta") redraw("style");
 		}]);
 	}
 	for (const [trait, fn] of handlers) m.on(`change:${trait}`, fn);
@@ -237,6 +267,7 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 	onStatus();
 	onFormula();
 	refreshPreview();
+	refreshInputPreview();
 	refreshInspector();
 	redraw("rebuild");
 

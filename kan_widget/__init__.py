@@ -23,6 +23,7 @@ _LAZY = {
     "KANWidget": ("kan_widget.widget", "KANWidget"),
     "SYMBOLIC_LIB": ("kan_widget.symbolic.library", "SYMBOLIC_LIB"),
     "LBFGS": ("kan_widget.lbfgs", "LBFGS"),
+    "kanpiler": ("kan_widget.compiler", "kanpiler"),
     "add_symbolic": ("kan_widget.utils", "add_symbolic"),
     "augment_input": ("kan_widget.utils", "augment_input"),
     "batch_hessian": ("kan_widget.utils", "batch_hessian"),

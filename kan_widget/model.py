@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from . import checkpoints, io, training
+from .attribution import select_columns
 from .config import KANConfig
 from .data import as_tensor
 from .higher import transforms_active
@@ -332,6 +333,8 @@ class KAN(PykanSurface, nn.Module):
     def _check_input(self, x) -> torch.Tensor:
         """``x`` as a finite ``[batch, width[0]]`` tensor of the model's dtype, in user units."""
         n_in = self.layers[0].in_dim
+        if self._input_select is not None:  # after prune_input: pykan's x[:, input_id]
+            x = select_columns(x, self._input_select, n_in)
         if (
             isinstance(x, torch.Tensor)
             and x.dim() == 2
@@ -383,7 +386,7 @@ class KAN(PykanSurface, nn.Module):
     @property
     def train_input(self) -> torch.Tensor | None:
         """The samples symbolic fitting, pruning scores, grid refits and plots use: the training
-        inputs last used by ``fit`` (or ``attribute(x)``), else the inputs of the last
+        inputs last used by ``fit`` (or ``score_edges(x)``), else the inputs of the last
         ``model(x)`` (pykan's ``cache_data``), else ``None``."""
         own = self._train_input
         return own if own is not None else self.cache_data
@@ -463,14 +466,15 @@ class KAN(PykanSurface, nn.Module):
         """Store per-edge scores (internal layout [in, out]) from a forward_stats pass."""
         self._edge_scores = [s.score.detach() * layer.mask for s, layer in zip(stats, self.layers)]
 
-    def attribute(self, x=None, metric: str | None = None) -> list[torch.Tensor]:
+    def score_edges(self, x=None, metric: str | None = None) -> list[torch.Tensor]:
         """Recompute edge and node scores on ``x`` (default: the training inputs) and return the
         edge scores. Unlike pykan's backward attribution, scores are the forward per-edge
-        magnitudes of ``metric`` (the same quantity the regulariser penalises)."""
+        magnitudes of ``metric`` (the same quantity the regulariser penalises). pykan's backward
+        attribution is :meth:`attribute` (``attribute(l, i)``, ``feature_score``)."""
         if x is None:
             if self.train_input is None:
                 raise RuntimeError(
-                    "no data to score edges on: call model.fit(dataset) or model.attribute(x)"
+                    "no data to score edges on: call model.fit(dataset) or model.score_edges(x)"
                 )
             x = self.train_input
         else:
@@ -488,7 +492,7 @@ class KAN(PykanSurface, nn.Module):
             s.shape != (layer.in_dim, layer.out_dim)
             for s, layer in zip(self._edge_scores, self.layers)
         ):
-            self.attribute()
+            self.score_edges()
         assert self._edge_scores is not None
         return self._edge_scores
 
@@ -578,8 +582,9 @@ class KAN(PykanSurface, nn.Module):
             affine=affine,
         )
         checkpoints.inherit(new, self)
+        new._input_select = self._input_select
         if new.train_input is not None:
-            new.attribute()
+            new.score_edges()
         if edge_th is not None:
             new.prune_edge(edge_th, log_history=False)
         checkpoints.log(new, "prune")
@@ -633,6 +638,7 @@ class KAN(PykanSurface, nn.Module):
             "scores": None if self._edge_scores is None else [s.clone() for s in self._edge_scores],
             "reg_metric": self.reg_metric,
             "scaling": self.scaling,  # frozen: shared, never changed
+            "input_select": self._input_select,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -656,6 +662,7 @@ class KAN(PykanSurface, nn.Module):
             nodes,
             _affine_from_state(state["state"], len(layers)),
         )
+        self._input_select = state.get("input_select")
 
     def copy(self) -> KAN:
         """A deep copy (no files written, unlike pykan's ``copy``)."""
@@ -677,6 +684,7 @@ class KAN(PykanSurface, nn.Module):
             nodes=self._nodes,
             affine=_affine_from_state(self.state_dict(), self.depth),
         )
+        new._input_select = self._input_select
         return checkpoints.inherit(new, self)
 
     def to(self, *args, **kwargs):  # keep config's dtype in step with the tensors
@@ -701,6 +709,9 @@ class KAN(PykanSurface, nn.Module):
             "scaling": None if self.scaling is None else self.scaling.to_dict(),
             # format 2: the node layouts (multiplication nodes); format 1 files have none
             "nodes": [lay.to_json() for lay in self._nodes],
+            "input_select": None
+            if self._input_select is None
+            else [list(self._input_select[0]), self._input_select[1]],
         }
         io.write(path, meta, self.state_dict())
 
@@ -737,7 +748,7 @@ class KAN(PykanSurface, nn.Module):
         except (ValueError, TypeError) as e:
             raise ValueError(f"{name!r} has an invalid scaling: {e}") from None
         try:
-            return cls._build(
+            new = cls._build(
                 config,
                 layers,
                 reg_metric=meta.get("reg_metric", DEFAULT_METRIC),
@@ -747,6 +758,13 @@ class KAN(PykanSurface, nn.Module):
             )
         except ValueError as e:
             raise ValueError(f"{name!r}: tensors do not match the stored config: {e}") from None
+        sel = meta.get("input_select")
+        if sel is not None:
+            try:
+                new._input_select = (tuple(int(v) for v in sel[0]), int(sel[1]))
+            except (TypeError, ValueError, IndexError) as e:
+                raise ValueError(f"{name!r} has an invalid input_select: {e}") from None
+        return new
 
     # ------------------------------------------------------------------ units
     def fit_scaling(self, x, y, in_vars=None, out_vars=None) -> Scaling:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, cast
 
 import torch
 
-from . import checkpoints
+from . import attribution, checkpoints
+from .attribution import Attribution
 from .config import KANConfig
 from .layer import KANLayer
 from .validation import is_int
@@ -255,6 +256,55 @@ class PykanSurface:
                     self._edge_scores[l][i, :] = 0.0
         if log_history:
             checkpoints.log(self._kan(), "remove_node")
+
+    # ------------------------------------------------------------------ attribution
+    _input_select: tuple[tuple[int, ...], int] | None = None
+    """After :meth:`prune_input`: (original column of each input, original input count)."""
+    _attribution: Attribution | None = None
+
+    def attribute(self, l=None, i=None, out_score=None, plot: bool = True):
+        """pykan's backward attribution (:mod:`kan_widget.attribution`) on the model's data
+        (:attr:`train_input`). ``attribute()`` computes every layer's scores and returns
+        ``None``; ``attribute(l)`` returns ``[width[l], width[0]]``, how much each input matters
+        to each node of layer ``l``; ``attribute(l, i)`` the row of node ``i`` (drawn as a bar
+        chart unless ``plot=False``). The regulariser's forward edge scores, which ``prune``
+        uses, are :meth:`score_edges`; pykan's call replaces ``edge_scores`` / ``node_scores``
+        with the backward ones, ours keeps them in :attr:`attribution`."""
+        return attribution.run(self._kan(), l, i, out_score, plot)
+
+    @property
+    def attribution(self) -> Attribution | None:
+        """The last :meth:`attribute` (node, edge and subnode scores as pykan's), or ``None``."""
+        return self._attribution
+
+    @property
+    def feature_score(self) -> torch.Tensor:
+        """pykan's ``feature_score``: each input's attribution score ``[width[0]]`` on the model's
+        data (recomputed on every read, as pykan's)."""
+        return attribution.feature_score(self._kan())
+
+    def node_attribute(self) -> None:
+        """pykan's ``node_attribute``: ``node_attribute_scores[l-1] = attribute(l)`` for every
+        layer after the inputs."""
+        self.node_attribute_scores = [self.attribute(l) for l in range(1, self.depth + 1)]
+
+    @property
+    def input_id(self) -> torch.Tensor:
+        """pykan's ``input_id``: the original column of each input (after :meth:`prune_input`);
+        ``model(x)`` and ``fit`` take rows of the original columns, as pykan's."""
+        cols = range(self.width_in[0]) if self._input_select is None else self._input_select[0]
+        return torch.tensor(list(cols), dtype=torch.long)
+
+    def prune_input(self, threshold: float = 1e-2, active_inputs=None, log_history: bool = True):
+        """pykan's ``prune_input``: a new model keeping the inputs whose :attr:`feature_score`
+        exceeds ``threshold`` (or exactly the indices ``active_inputs``); ``self`` is unchanged.
+        The kept inputs keep their names (``x_1, x_4`` stay so in the formula) and columns
+        (:attr:`input_id`: the model takes the original rows, or rows of the kept columns)."""
+        new = attribution.prune_input(self._kan(), threshold, active_inputs)
+        checkpoints.inherit(new, self._kan())
+        if log_history:
+            checkpoints.log(new, "prune_input")
+        return new
 
     def suggest_symbolic(
         self,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .attribution import select_dataset
 from .data import check_dataset
 from .lbfgs import LBFGS
 from .objective import loss_and_grad, tape_ok
@@ -73,6 +74,8 @@ class Trainer:
         if not isinstance(batch, int) or (batch != -1 and batch < 1):
             raise ValueError(f"batch must be -1 (full batch) or a positive int; got {batch!r}")
         self.model = model
+        # after prune_input the original columns are accepted (pykan's x[:, input_id])
+        dataset = select_dataset(model, dataset)
         self.data = check_dataset(
             dataset, model.width[0], model.width[-1], dtype=model.dtype, device=model.device
         )
@@ -487,5 +490,5 @@ def fit(
             break
     # scores for prune/plot/symbolic come from the training data, not the test set (pykan)
     with OneThread():
-        model.attribute(trainer.data["train_input"])
+        model.score_edges(trainer.data["train_input"])
     return history

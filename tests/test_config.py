@@ -59,7 +59,7 @@ def dataset():
 @pytest.fixture
 def model(dataset):
     m = KAN(WIDTH, **OPTIONS)
-    m.attribute(dataset["train_input"])
+    m.score_edges(dataset["train_input"])
     return m
 
 

@@ -473,7 +473,7 @@ def test_magnitudes_scores_and_penalty_vs_materialised_phi(metric, dtype):
         ref = _direct_penalty(want, metric, mu1, mu2)
         assert abs(got - ref) <= max(tol, 1e-6) * 10 * max(1.0, abs(ref))
     # scores through the public API: [out, in], masked, from the same data
-    model.attribute(x, metric=metric)
+    model.score_edges(x, metric=metric)
     for l, s in enumerate(model.edge_scores):
         assert s.shape == (model.width[l + 1], model.width[l])
         w = want[l].t() * model.layers[l].mask.t().double()
@@ -773,7 +773,7 @@ def test_prune_by_zeroing_edges():
     with torch.no_grad():
         model.layers[0].mask[:, 1] = 0.0  # hidden node 1: no incoming edges
         model.layers[1].mask[3, :] = 0.0  # hidden node 3: no outgoing edges
-    model.attribute(torch.rand(500, 2) * 2 - 1)
+    model.score_edges(torch.rand(500, 2) * 2 - 1)
     assert model.node_scores[1][1].item() == 0.0 and model.node_scores[1][3].item() == 0.0
     assert (model.node_scores[1][[0, 2, 4]] > 1e-2).all()
     small = model.prune(node_th=1e-2, edge_th=None)

@@ -142,7 +142,7 @@ def test_prune_drops_a_dead_mult_node_with_its_operands():
         model.layers[0].mask[:, 2:4] = 0.0  # both operands of mult node 2 get nothing
         model.layers[1].mask[0, :] = 0.0  # sum node 0 feeds nothing
     x = _inputs(2)
-    model.attribute(x)
+    model.score_edges(x)
     before = model(x)
     new = model.prune(node_th=1e-2, edge_th=None)
     assert new.width == [2, [1, 1], 1] and new.nodes[1] == NodeLayout(1, (2,))
@@ -160,7 +160,7 @@ def test_prune_keeps_a_mult_node_with_one_strong_operand():
         model.layers[0].mask[:, 1] = 0.0  # operand 1 of the mult node: constant 0 ... then
         model.layers[0].mask[0, 1] = 1.0  # one edge, strong
         model.layers[0].mask[:, 0] = 0.0  # sum node 0 dead
-    model.attribute(_inputs(2))
+    model.score_edges(_inputs(2))
     new = model.prune(node_th=1e-2, edge_th=None)
     assert new.width == [2, [0, 1], 1]
     assert new.width_out == [2, 2, 1]
@@ -206,7 +206,7 @@ def test_copy_checkpoint_restore_save_load(tmp_path):
 def test_formula_shows_the_product():
     model = KAN([2, [0, 1], 1], base_fun="identity", seed=0, dtype=torch.float64)
     x = _inputs(2).double()
-    model.attribute(x)
+    model.score_edges(x)
     model.fix_symbolic(0, 0, 0, "x", fit_params=False)
     model.fix_symbolic(0, 1, 1, "x", fit_params=False)
     model.fix_symbolic(1, 0, 0, "x", fit_params=False)
@@ -297,7 +297,7 @@ def test_widget_shows_and_prunes_a_mult_model():
         with torch.no_grad():  # silence sum node 0 and the 3-ary product
             w.model.layers[1].mask[0, 0] = 0.0
             w.model.layers[1].mask[3, 0] = 0.0
-        w.model.attribute()
+        w.model.score_edges()
         w.prune(theta=1e-3)
         assert w.model.width == [2, [1, 1], 1]
         assert w.structure["nodes"] == [[2, []], [1, [2]], [1, []]]

@@ -95,12 +95,22 @@ def check_scaling(nb) -> None:
     assert _widget_views(nb) >= 1
 
 
+def check_attribution(nb) -> None:
+    text = _all_text(nb)
+    assert "prune_input keeps x_1, x_3, x_5" in text  # the three inputs that matter
+    m = re.search(r"kanpiler RMSE before training (\S+)", text)
+    assert m and float(m.group(1)) < 1e-3, "kanpiler's RMSE line missing or too large"
+    assert re.search(r"product model width \[2, \[\d, 1\], 1\], RMSE \S+", text)
+    assert _widget_views(nb) >= 1
+
+
 CHECKS = {
     "01_quickstart.ipynb": check_quickstart,
     "02_mlp_vs_kan.ipynb": check_mlp_vs_kan,
     "03_physics_velocity_addition.ipynb": check_velocity_addition,
     "04_continual_learning.ipynb": check_continual_learning,
     "05_scaling.ipynb": check_scaling,
+    "07_attribution.ipynb": check_attribution,
 }
 
 

@@ -39,7 +39,7 @@ def _model(width, seed=0, data=True):
     m = KAN(width=width, grid=3, k=3, seed=seed)
     if data:
         g = torch.Generator().manual_seed(seed)
-        m.attribute(torch.rand(64, width[0], generator=g) * 2 - 1)  # scores + training inputs
+        m.score_edges(torch.rand(64, width[0], generator=g) * 2 - 1)  # scores + training inputs
     return m
 
 
@@ -185,7 +185,7 @@ def test_after_prune():
         m.layers[1].scale_base[2:] = 0
         m.layers[1].scale_sp[2:] = 0
         m.layers[1].coef[2:] = 0
-    m.attribute()  # scores of the changed model
+    m.score_edges()  # scores of the changed model
     p = m.prune(node_th=1e-2, edge_th=None)
     assert p.width[1] < 6
     fig = p.plot()

@@ -184,7 +184,7 @@ def test_acts_scale_spline_per_edge(in_tmp):
     assert stats_n[0].value[1, 2].item() < 1e-6
     assert pk.acts_scale_spline[0][2, 1].item() < 1e-6
     # and the scores (pykan's [out, in] layout) are what the stats say
-    model.attribute(x)
+    model.score_edges(x)
     for l, s in enumerate(model.edge_scores):
         want = pk.acts_scale[l] * pk.act_fun[l].mask.t()
         assert (s - want).abs().max().item() <= 1e-5

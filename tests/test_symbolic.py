@@ -568,6 +568,16 @@ def test_formula_needs_symbolic_edges():
         formula(model, var=["a"], allow_numeric=True)
 
 
+def test_formula_with_spline_edges_after_training_simplifies():
+    # with training inputs the simplification is checked numerically; a formula still holding
+    # spline edges (undefined phi_l_i_j) cannot be evaluated, and must not raise NameError
+    model = KAN([2, 1], seed=0)
+    model.train_input = torch.rand(32, 2) * 2 - 1
+    model.layers[0].set_symbolic([0], [0], ["sin"], torch.tensor([[1.0, 0.0, 1.0, 0.0]]))
+    (f,) = formula(model, var=["a", "b"], allow_numeric=True)
+    assert "phi_0_1_0(b)" in str(f) and "sin(1.0*a)" in str(f)
+
+
 def test_rounding_and_snapping():
     x, y = sympy.symbols("x_1 x_2")
     F = sympy.Float

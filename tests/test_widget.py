@@ -877,9 +877,12 @@ def test_spec_trait_is_the_protocol_table(w):
     assert w.get_state("spec")["spec"] == messages.spec()  # synced, JSON as is
     spec = w.spec
     assert set(spec) == {"hparams", "sliders", "commands", "limits", "symbolic"}
-    assert spec["limits"] == {"refine_grid": {"min": 1, "max": messages.MAX_GRID}}
+    assert spec["limits"] == {
+        "refine_grid": {"min": 1, "max": messages.MAX_GRID},
+        "formula_chars": {"min": 1, "max": messages.MAX_FORMULA_CHARS},
+    }
     assert spec["commands"] == {k: dict(c.fields) for k, c in messages.COMMANDS.items()}
-    assert spec["sliders"] == ["lamb", "lamb_l1", "lamb_entropy", "theta", "beta"]
+    assert spec["sliders"] == ["lamb", "lamb_l1", "lamb_entropy", "theta", "input_theta", "beta"]
     keys = {
         "kind",
         "min",

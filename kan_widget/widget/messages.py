@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..compiler import MAX_FORMULA_CHARS
 from ..symbolic.library import SYMBOLIC_LIB
 from ..validation import edge_error, is_int, is_number
 
@@ -88,6 +89,10 @@ HPARAMS: dict[str, HParam] = {
         "float", 2.0, "mu2", 0.0, 10.0, scale="linear", slider_min=0.0, step=0.01
     ),
     "theta": HParam("float", 0.01, "theta", 0.0, 1.0, scale="log0", slider_min=1e-5),
+    # Prune inputs' threshold on the inputs' attribution scores (pykan's prune_input default)
+    "input_theta": HParam(
+        "float", 0.01, "input threshold", 0.0, 1.0, scale="log0", slider_min=1e-5
+    ),
     "beta": HParam("float", 3.0, "beta", 0.1, 100.0, scale="log", slider_min=0.1),
     "steps": HParam("int", 50, "steps", 1, 100_000),
     "opt": HParam("choice", "LBFGS", "optimizer", options=OPTIMIZERS),
@@ -106,7 +111,7 @@ SYM_PRESETS: dict[str, tuple[str, ...] | None] = {
     "trig": ("x", "x^2", "sin", "cos", "tan", "arctan", "tanh", "0"),
 }
 # the sliders, in display order (every hyperparameter with a scale)
-SLIDERS: tuple[str, ...] = ("lamb", "lamb_l1", "lamb_entropy", "theta", "beta")
+SLIDERS: tuple[str, ...] = ("lamb", "lamb_l1", "lamb_entropy", "theta", "input_theta", "beta")
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,9 @@ COMMANDS: dict[str, CommandSpec] = {
     "step": CommandSpec({}, "step"),
     "reset": CommandSpec({}, "reset", busy="resetting"),
     "prune": CommandSpec({}, "prune", busy="pruning"),
+    "prune_input": CommandSpec({}, "prune_input", busy="pruning inputs"),
+    "remove_edge": CommandSpec(_EDGE, "remove_edge", busy="removing the edge"),
+    "start_formula": CommandSpec({"formula": "str"}, "start_from_formula", busy="compiling"),
     "refine": CommandSpec({"grid": "int"}, "refine", busy="refining"),
     "symbolify": CommandSpec({}, "auto_symbolic", busy="symbolifying"),
     "undo": CommandSpec({}, "undo", busy="undoing"),
@@ -151,6 +159,7 @@ OUTPUT_TRAITS = frozenset(
         "curves",
         "scores",
         "masks",
+        "feature_scores",
         "status",
         "formula",
         "inspector",
@@ -166,7 +175,10 @@ def spec() -> dict[str, Any]:
         "sliders": list(SLIDERS),
         "commands": {kind: dict(c.fields) for kind, c in COMMANDS.items()},
         # ranges of command fields (Refine's grid box), so the front end does not retype them
-        "limits": {"refine_grid": {"min": 1, "max": MAX_GRID}},
+        "limits": {
+            "refine_grid": {"min": 1, "max": MAX_GRID},
+            "formula_chars": {"min": 1, "max": MAX_FORMULA_CHARS},
+        },
         "symbolic": {
             "library": list(SYMBOLIC_LIB),
             "presets": {
@@ -262,6 +274,8 @@ def parse_command(
         err = edge_error(fields["l"], fields["i"], fields["j"], widths, out_widths)
         if err:
             return None, f"'{kind}': {err}"
+    if kind == "start_formula" and len(fields["formula"]) > MAX_FORMULA_CHARS:
+        return None, f"'start_formula': the formula is over {MAX_FORMULA_CHARS} characters"
     if kind == "refine" and not 1 <= fields["grid"] <= MAX_GRID:
         return None, f"'refine' grid must be in 1..{MAX_GRID}; got {fields['grid']}"
     return Command(kind, fields), None

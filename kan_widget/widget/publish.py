@@ -1,10 +1,11 @@
 """Engine state -> the widget's output traits (docs/WIDGET_PROTOCOL.md, "Python side details").
 
 A :class:`Publisher` is the only writer of ``structure``, ``curves``, ``scores``, ``masks``,
-``status``, ``formula`` and ``inspector``: every write takes :attr:`Publisher.lock`, so the
-training thread and the kernel never interleave inside one ``hold_sync()`` or overwrite a newer
-``status`` with an older one. A structural change sends everything in one sync message, so the
-buffers always match ``structure``. Live pushes from the training thread are paced here.
+``feature_scores``, ``status``, ``formula`` and ``inspector``: every write takes
+:attr:`Publisher.lock`, so the training thread and the kernel never interleave inside one
+``hold_sync()`` or overwrite a newer ``status`` with an older one. A structural change sends
+everything in one sync message, so the buffers always match ``structure``. Live pushes from the
+training thread are paced here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..attribution import input_names
 from ..training import Diverged
 from . import format as fmt
 from . import snapshot as snap
@@ -119,10 +121,16 @@ class Publisher:
         live: bool = False,
     ) -> None:
         """Compute the per-tick buffers and send them with the status (and ``values``)."""
+        # live ticks redraw the fit view and the input bars at most every FIT_INTERVAL_S: the
+        # browser redraws bqplot heatmaps via canvas.toDataURL, and nobody reads them at 10 Hz
+        now = time.monotonic()
+        slow_due = not live or now - self.fit_drawn >= FIT_INTERVAL_S
         with self._model_lock:
             model = self._get_model()
-            s = snap.snapshot(model, self._x, self._n_points)
+            s = snap.snapshot(model, self._x, self._n_points, features=slow_due)
             status = self._model_status()
+        if s.features is not None:
+            values = {**(values or {}), "feature_scores": s.features}
         with self.lock:
             self.status.update(status, **extra_status)
             self.assign(
@@ -136,10 +144,7 @@ class Publisher:
                 force=force,
             )
             self._plots.update_losses(self._losses)
-            now = time.monotonic()
-            # live ticks redraw the fit view at most every FIT_INTERVAL_S: the browser redraws
-            # bqplot heatmaps via canvas.toDataURL, and nobody reads them at 10 Hz
-            if not live or now - self.fit_drawn >= FIT_INTERVAL_S:
+            if slow_due:
                 self.fit_drawn = now
                 self._plots.update_fit(model, s.output)
 
@@ -209,7 +214,8 @@ class Publisher:
         """The formula trait's value; a failure empties it and is shown, never raised, because
         it must not undo the operation that has already replaced the model."""
         try:
-            return fmt.formula_dict(self._get_model(), self._in_vars, self._out_vars)
+            model = self._get_model()
+            return fmt.formula_dict(model, input_names(model, self._in_vars), self._out_vars)
         except Exception as e:
             self.set_status(error=f"formula failed: {describe_error(e)}")
             return dict(fmt.EMPTY_FORMULA)

@@ -7,17 +7,22 @@ and over symbolic edges (which are few and named one by one anyway).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ..attribution import input_names, scores_on
+
 __all__ = [
     "Snapshot",
     "curve_inputs",
     "curves_bytes",
+    "edge_parts",
     "edge_points",
     "expected_sizes",
+    "feature_scores",
     "masks_bytes",
     "scores_bytes",
     "snapshot",
@@ -69,6 +74,15 @@ def masks_bytes(model) -> bytes:
     return torch.cat(parts).numpy().tobytes()
 
 
+def feature_scores(model, acts: list[torch.Tensor]) -> list[float | None]:
+    """``feature_scores``: each input's attribution score (pykan's ``feature_score``) on the
+    rows of ``acts = model.acts(x)``, the bars beside the input nodes; a score that is not
+    finite is ``None`` (shown as such)."""
+    with torch.no_grad():
+        s = scores_on(model, acts).node_scores[0]
+    return [float(v) if math.isfinite(v) else None for v in s.tolist()]
+
+
 def structure(model, version: int, in_vars: list[str], out_vars: list[str], n_points: int) -> dict:
     layers = []
     for layer in model.layers:
@@ -77,7 +91,7 @@ def structure(model, version: int, in_vars: list[str], out_vars: list[str], n_po
     out = {
         "version": int(version),
         "width": [int(w) for w in model.width_in],
-        "in_vars": list(in_vars),
+        "in_vars": input_names(model, in_vars),  # after prune_input: the kept columns' names
         "out_vars": list(out_vars),
         "n_points": int(n_points),
         "layers": layers,
@@ -92,30 +106,55 @@ class Snapshot:
     curves: bytes
     scores: bytes
     masks: bytes
+    features: list[float | None] | None  # None: not computed this time (a paced live tick)
     output: torch.Tensor  # the model's output on x, for the plots (saves a forward pass)
 
 
-def snapshot(model, x: torch.Tensor, n_points: int) -> Snapshot:
-    """The per-tick buffers for ``model`` evaluated on data ``x`` (normally the training inputs)."""
+def snapshot(model, x: torch.Tensor, n_points: int, features: bool = True) -> Snapshot:
+    """The per-tick buffers for ``model`` evaluated on data ``x`` (normally the training inputs);
+    the input attribution scores too with ``features``."""
     acts = model.acts(x)
     return Snapshot(
         curves=curves_bytes(model, acts, n_points),
         scores=scores_bytes(model),
         masks=masks_bytes(model),
+        features=feature_scores(model, acts) if features else None,
         output=acts[-1],
     )
+
+
+def _edge_inputs(model, x: torch.Tensor, l: int, i: int, limit: int):
+    """Layer ``l``'s inputs at up to ``limit`` evenly spread rows of ``x``, and the order that
+    sorts input ``i`` (shared by the points and the parts, so they line up)."""
+    rows = x[:: max(1, -(-x.shape[0] // limit))][:limit]
+    a = model.acts(rows)[l]
+    return a, torch.argsort(a[:, i])
 
 
 def edge_points(model, x: torch.Tensor, l: int, i: int, j: int, limit: int = 200) -> bytes:
     """``inspector_points``: ``[2, n]`` float32, x then phi(x) of edge (l, i, j) at up to ``limit``
     training inputs, sorted by x so the front end can draw them as a line as well as dots."""
     with torch.no_grad():
-        rows = x[:: max(1, -(-x.shape[0] // limit))][:limit]
-        a = model.acts(rows)[l]
+        a, order = _edge_inputs(model, x, l, i, limit)
         phi = model.layers[l].edge_values(a)[:, i, j]
         xi = a[:, i]
-        order = torch.argsort(xi)
         return _f32(torch.stack([xi[order], phi[order]]))
+
+
+def edge_parts(model, x: torch.Tensor, l: int, i: int, j: int, limit: int = 200) -> dict | None:
+    """``inspector['parts']``: a spline edge's two terms at the points of :func:`edge_points`,
+    ``{"base_fun": name, "base": scale_base*b(x), "spline": scale_sp*spline(x)}`` (their sum
+    is phi); ``None`` for a symbolic or removed edge (one function, nothing to split)."""
+    layer = model.layers[l]
+    if (i, j) in layer.sym_names or not bool(layer.mask[i, j] > 0):
+        return None
+    with torch.no_grad():
+        a, order = _edge_inputs(model, x, l, i, limit)
+        xi = a[order][:, i]
+        base = layer.scale_base[i, j] * layer.base_fun(xi)
+        spline = layer.scale_sp[i, j] * layer.spline_values(a[order])[:, i, j]
+    as_list = lambda t: [float(v) if math.isfinite(v) else None for v in t.tolist()]  # noqa: E731
+    return {"base_fun": layer.base_fun_name, "base": as_list(base), "spline": as_list(spline)}
 
 
 def expected_sizes(

@@ -7,7 +7,7 @@ commands). history.py keeps the undo history and the loss curve. It never change
 computes.
 
 Why this file is over 400 lines: it is the public class, and most of it is the user's API (the
-constructor and fourteen documented methods, each a thin call into the engine under the op lock);
+constructor and seventeen documented methods, each a thin call into the engine under the op lock);
 moving public methods into mixins would scatter what a reader looks for in one place.
 
 Threads and locks (see runner.py for the training thread and the command thread, which runs the
@@ -32,6 +32,8 @@ import ipywidgets as ipw
 import torch
 import traitlets as t
 
+from ..attribution import input_names
+from ..compiler import kanpiler
 from ..data import check_dataset
 from ..model import KAN
 from ..training import Diverged
@@ -96,6 +98,7 @@ class KANWidget(anywidget.AnyWidget):
     lamb_l1 = _hparam_trait("lamb_l1")
     lamb_entropy = _hparam_trait("lamb_entropy")
     theta = _hparam_trait("theta")
+    input_theta = _hparam_trait("input_theta")
     beta = _hparam_trait("beta")
     steps = _hparam_trait("steps")
     opt = _hparam_trait("opt")
@@ -110,6 +113,8 @@ class KANWidget(anywidget.AnyWidget):
     curves = t.Bytes(b"").tag(sync=True)
     scores = t.Bytes(b"").tag(sync=True)
     masks = t.Bytes(b"").tag(sync=True)
+    # each input's attribution score (pykan's feature_score; None: not finite)
+    feature_scores: t.List = t.List().tag(sync=True)
     status = t.Dict().tag(sync=True)
     formula = t.Dict(dict(fmt.EMPTY_FORMULA)).tag(sync=True)
     inspector = t.Dict().tag(sync=True)
@@ -176,7 +181,7 @@ class KANWidget(anywidget.AnyWidget):
         self._hp: dict[str, Any] = {}
         self._model = model
         # scores and curve ranges always come from this widget's training data
-        model.attribute(self._train_x)
+        model.score_edges(self._train_x)
         super().__init__(**kwargs)
         with self._hp_lock:
             self._hp.update({name: getattr(self, name) for name in HPARAMS})
@@ -369,7 +374,7 @@ class KANWidget(anywidget.AnyWidget):
         t0 = time.perf_counter()
         if self._hparams()["lamb"] == 0:
             # with lambda = 0 the trainer skips the per-edge statistics, so scores would freeze.
-            # Not attribute(): that would also make the view rows the model's train_input.
+            # Not score_edges(): that would also make the view rows the model's train_input.
             with self._runner.model_lock, torch.no_grad():
                 _, stats = self.model.forward_stats(self._x)
                 self.model.set_scores(stats)
@@ -386,7 +391,7 @@ class KANWidget(anywidget.AnyWidget):
     def _on_train_end(self, error: BaseException | None) -> None:
         def rescore():  # as fit() does: leave scores computed on the training data
             with self._runner.model_lock:
-                self.model.attribute(self._train_x)
+                self.model.score_edges(self._train_x)
 
         self._pub.train_ended(error, self._step_count, self._runner.steps_per_s, rescore)
 
@@ -500,7 +505,7 @@ class KANWidget(anywidget.AnyWidget):
             mult_arity=self._initial_arity,
         )
         m.reg_metric = self._initial_metric
-        m.attribute(self._train_x)
+        m.score_edges(self._train_x)
         return m
 
     def prune(self, theta: float | None = None, resume: bool = False) -> KAN:
@@ -515,6 +520,49 @@ class KANWidget(anywidget.AnyWidget):
             new = self.model.prune(node_th=th, edge_th=th)
             self._replace(new, f"pruned {old} -> {new.width}")
             return new
+
+    def prune_input(self, threshold: float | None = None, resume: bool = False) -> KAN:
+        """Drop the inputs whose attribution score (pykan's ``feature_score``) is at most
+        ``threshold`` (default ``self.input_theta``), undoably; returns the new model, which
+        takes the widget's data as it is (its ``input_id`` picks the kept columns)."""
+        th = self.input_theta if threshold is None else threshold
+        err = check_hparam("input_theta", th)
+        if err:
+            raise ValueError(err)
+        with self._changing(resume):
+            old = self.model
+            old.score_edges(self._train_x)  # feature scores on this widget's training rows
+            new = old.prune_input(th)
+            new.score_edges(self._train_x)
+            dropped = [n for n in input_names(old, self._in_vars) if n not in self._names(new)]
+            self._replace(new, f"dropped input{'' if len(dropped) == 1 else 's'} {dropped}")
+            return new
+
+    def _names(self, model: KAN) -> list[str]:
+        return input_names(model, self._in_vars)
+
+    def remove_edge(self, l: int, i: int, j: int, resume: bool = False) -> None:
+        """Remove edge ``(l, i, j)`` (pykan's ``remove_edge``), undoably."""
+        l, i, j = self.model.check_edge(l, i, j)
+        with self._changing(resume):
+            new = self.model.copy()
+            new.remove_edge(l, i, j)
+            self._replace(new, f"edge ({l},{i},{j}) removed")
+
+    def start_from_formula(self, formula: str, resume: bool = False) -> KAN:
+        """Replace the model by one whose edges compute ``formula`` (text such as
+        ``"exp(sin(pi*x) + y^2)"`` in the widget's input names; :func:`kan_widget.kanpiler`),
+        undoably; the new model has the grid, k and options of the current one."""
+        if self.model.width_in[-1] != 1:
+            raise ValueError("start from a formula needs a model with one output")
+        cfg = self.model.config
+        names = self._in_vars
+        new = kanpiler(names, formula, grid=cfg.grid, k=cfg.k, seed=cfg.seed, base_fun=cfg.base_fun)
+        new.reg_metric = self.model.reg_metric
+        new.score_edges(self._train_x)
+        with self._changing(resume):
+            self._replace(new, f"started from {formula} ({new.width})")
+        return new
 
     def refine(self, grid: int, resume: bool = False) -> KAN:
         """Move every edge to a grid of ``grid`` intervals (same functions, more knots)."""
@@ -630,7 +678,7 @@ class KANWidget(anywidget.AnyWidget):
                 return False
             new = self.model.copy()
             new.restore(st)
-            new.attribute(self._train_x)
+            new.score_edges(self._train_x)
             step, val = self._watch.best_step, self._watch.best_val
             self._replace(new, f"back to best: step {step} (validation RMSE {val:.3g})")
             if resume and was:
@@ -661,6 +709,8 @@ class KANWidget(anywidget.AnyWidget):
             "symbolic": model.layers[l].sym_names.get((i, j)),
             "candidates": fmt.candidates(ranking),
             "points": len(points) // 8,
+            # the spline edge's two terms at the same points: base (SiLU) and spline parts
+            "parts": snap.edge_parts(model, self._x, l, i, j),
         }
         self._pub.assign({"inspector": info, "inspector_points": points})
         self._set_status(message=f"inspecting edge ({l},{i},{j})")
@@ -674,7 +724,8 @@ class KANWidget(anywidget.AnyWidget):
         ``formula['complete']``). ``digits`` rounds and snaps numbers as
         :func:`kan_widget.symbolic.clean` does; ``None`` keeps full precision.
         """
-        return fmt.formula_sympy(self.model, self._in_vars, simplify=simplify, digits=digits)
+        model = self.model
+        return fmt.formula_sympy(model, self._names(model), simplify=simplify, digits=digits)
 
     # ------------------------------------------------------------------ front-end commands
     def _on_frontend_msg(self, _widget, content, _buffers) -> None:

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 NB = "kan_e2e.ipynb"
 # cells of kan_e2e.ipynb
-SETUP, WIDGET, RECORDER, BLOCKING, TABLE, MULT = 0, 1, 2, 3, 4, 5
+SETUP, WIDGET, RECORDER, BLOCKING, TABLE, MULT, ATTRIBUTION = 0, 1, 2, 3, 4, 5, 6
 TRAIN_STEPS = 40  # steps per Train press, typed into the steps box (LBFGS, ~0.08 s/step here)
 
 STATUS_RE = re.compile(
@@ -757,4 +757,55 @@ def test_honest_numbers_on_a_table(page, jupyter_server, kernel, artifacts):
     info = kernel.eval("w.status['symbolify']")
     assert info["after"]["test_loss"] == pytest.approx(kernel.eval("w.status['test_loss']"))
     screenshot(page, artifacts, f"{fe}_table_symbolified")
+    check_console(page)
+
+
+def test_attribution_preview_and_prune_inputs(page, jupyter_server, kernel, artifacts):
+    """Issue 16: a bar beside each input (its attribution score); the input threshold marks the
+    inputs Prune inputs would drop, Prune inputs drops exactly those in the kernel, Undo brings
+    them back."""
+    from playwright.sync_api import expect
+
+    fe = jupyter_server.frontend
+    open_notebook(page, jupyter_server)
+    page.evaluate(
+        "async () => { await window.jupyterapp.commands.execute("
+        "'notebook:clear-all-cell-outputs'); }"
+    )
+    page.wait_for_function("() => document.querySelectorAll('.kan-widget').length === 0")
+    run_cell(page, SETUP)
+    run_cell(page, ATTRIBUTION)
+    w = widget(page)
+    w.wait_for(state="visible", timeout=120_000)
+    bars = w.locator(".kan-feature-bar")
+    expect(bars).to_have_count(4)
+    scores = kernel.eval("w.feature_scores")
+    noise, signal = max(scores[1], scores[3]), min(scores[0], scores[2])
+    assert signal > 10 * noise, scores
+    # the bars' lengths follow the scores (a's is the longest)
+    widths = [b.bounding_box()["width"] for b in bars.all()]
+    assert widths.index(max(widths)) == scores.index(max(scores)), (widths, scores)
+    expect(w.locator('.kan-feature-bar[data-drop="1"]')).to_have_count(0)
+
+    # ---- the input threshold between the noise and the signal scores: b and d are marked
+    th = float(f"{math.sqrt(noise * signal):.3g}")
+    box = w.locator('input[type="number"][aria-label="input threshold value"]')
+    box.fill(str(th))
+    box.press("Enter")
+    marked = w.locator('.kan-feature-bar[data-drop="1"]')
+    expect(marked).to_have_count(2)
+    assert [m.get_attribute("data-input") for m in marked.all()] == ["1", "3"]
+    expect(w.locator(".kan-input-preview")).to_have_text("Prune inputs would drop b, d")
+    kernel.wait_for("w.input_theta", lambda v: v == th, what="input threshold from its box")
+    screenshot(page, artifacts, f"{fe}_input_preview")
+
+    # ---- Prune inputs: the kernel's model keeps a and c; Undo restores all four
+    button(page, "Prune inputs").click()
+    kernel.wait_for("w.model.width", lambda v: v == [2, 3, 1], what="inputs pruned")
+    assert kernel.eval("w.structure['in_vars']") == ["a", "c"]
+    expect(bars).to_have_count(2)
+    wait_status(page, "/dropped inputs/.test(t)")
+    button(page, "Undo").click()
+    kernel.wait_for("w.model.width", lambda v: v == [4, 3, 1], what="undo of Prune inputs")
+    expect(bars).to_have_count(4)
     check_console(page)
