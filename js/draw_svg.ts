@@ -52,6 +52,8 @@ export class SvgRenderer implements Renderer {
 	/** per present edge: layer, i, j, k */
 	private idx = new Int32Array(0);
 	private edgeEls: SVGElement[] = [];
+	/** boxes mode: each edge's connector lines, parallel to edgeEls (else empty) */
+	private connEls: SVGPathElement[] = [];
 	private curveEls: SVGPathElement[] = [];
 	private symText: (SVGTextElement | null)[] = [];
 	private lastOpacity: string[] = [];
@@ -93,9 +95,11 @@ export class SvgRenderer implements Renderer {
 		const labels = el(doc, "g", { class: "kan-sym-labels", "font-size": 10, "text-anchor": "middle" });
 		const idx: number[] = [];
 		this.edgeEls = [];
+		this.connEls = [];
 		this.curveEls = [];
 		this.symText = [];
 		const frag = doc.createDocumentFragment();
+		const connFrag = doc.createDocumentFragment();
 		const boxes = lay.mode === "boxes" && lay.boxes !== null;
 		for (let l = 0; l < L; l++) {
 			const { in: nIn, out: nOut } = structure.layers[l];
@@ -111,11 +115,14 @@ export class SvgRenderer implements Renderer {
 						const g = el(doc, "g", { class: "kan-edge", "data-edge": key });
 						const c = boxConnectors(lay, l, i, j);
 						const b = lay.boxes![l];
+						// connectors go in a group under every box: a line never crosses a plot
+						const conn = el(doc, "path", {
+							class: "kan-conn", "stroke-width": 1,
+							d: `M${r1(c[0])},${r1(c[1])}L${r1(c[2])},${r1(c[3])}M${r1(c[4])},${r1(c[5])}L${r1(c[6])},${r1(c[7])}`,
+						});
+						connFrag.append(conn);
+						this.connEls.push(conn);
 						g.append(
-							el(doc, "path", {
-								class: "kan-conn", "stroke-width": 1,
-								d: `M${r1(c[0])},${r1(c[1])}L${r1(c[2])},${r1(c[3])}M${r1(c[4])},${r1(c[5])}L${r1(c[6])},${r1(c[7])}`,
-							}),
 							el(doc, "rect", {
 								class: "kan-box", x: r1(b[4 * k]), y: r1(b[4 * k + 1]), width: r1(b[4 * k + 2]),
 								height: r1(b[4 * k + 3]), rx: 2, fill: BACKGROUND, "stroke-width": 0.8,
@@ -132,7 +139,15 @@ export class SvgRenderer implements Renderer {
 					this.edgeEls.push(edgeEl);
 					this.curveEls.push(curve);
 					const name = sym[l][k];
-					if (name !== null) {
+					if (boxes) {
+						// every box names its edge on hover; the label under it only where it fits
+						const title = el(doc, "title", {});
+						const from = structure.in_vars[i] ?? `x${i + 1}`;
+						title.textContent = `edge (${key})${l === 0 ? ` from ${from}` : ""}${name !== null ? `: ${name}` : ""}`;
+						edgeEl.prepend(title);
+					}
+					const fits = !boxes || (lay.boxLabels[l] && (name ?? "").length * 5.6 <= lay.boxPitch[l]);
+					if (name !== null && fits) {
 						const [x, y] = edgeLabelPos(lay, l, i, j);
 						const t = el(doc, "text", { x: r1(x), y: r1(y), fill: COLORS[1], stroke: "none", "data-sym": key });
 						t.textContent = name;
@@ -146,6 +161,19 @@ export class SvgRenderer implements Renderer {
 			}
 		}
 		edges.append(frag);
+		if (boxes) {
+			const conns = el(doc, "g", {
+				class: "kan-conns", fill: "none", "stroke-linecap": "round", "pointer-events": "none",
+			});
+			conns.append(connFrag);
+			svg.append(conns);
+			// the hovered box is enlarged by CSS (styles.ts); drawn last, nothing covers it
+			edges.addEventListener("mouseover", (ev) => {
+				const t = ev.target as Element | null;
+				const g = t && typeof t.closest === "function" ? t.closest("g.kan-edge") : null;
+				if (g && g.parentNode === edges && g !== edges.lastElementChild) edges.append(g);
+			});
+		}
 		svg.append(edges, labels);
 		this.idx = Int32Array.from(idx);
 		this.lastOpacity = new Array(this.edgeEls.length).fill("");
@@ -190,6 +218,13 @@ export class SvgRenderer implements Renderer {
 					);
 				} else {
 					node = el(doc, "circle", { class: "kan-node", "data-node": `${c},${i}`, cx: r1(x), cy: r1(y), r: r1(R) });
+				}
+				// names that did not fit beside the nodes are still there on hover
+				const nodeName = c === 0 ? structure.in_vars[i] : c === L ? structure.out_vars[i] : null;
+				if (nodeName) {
+					const title = el(doc, "title", {});
+					title.textContent = nodeName;
+					node.append(title);
 				}
 				nodes.append(node);
 				row.push(node);
@@ -245,8 +280,10 @@ export class SvgRenderer implements Renderer {
 			const cls = edgeClass(scene, l, i, j, k);
 			const op = edgeAlpha(scene, l, k, cls).toFixed(3);
 			const edgeEl = this.edgeEls[e];
+			const conn = this.connEls[e];
 			if (op !== this.lastOpacity[e]) {
 				edgeEl.setAttribute("opacity", op);
+				conn?.setAttribute("opacity", (0.7 * Number(op)).toFixed(3));
 				const t = this.symText[e];
 				if (t) t.setAttribute("opacity", op);
 				this.lastOpacity[e] = op;
@@ -254,8 +291,14 @@ export class SvgRenderer implements Renderer {
 			if (cls !== this.lastClass[e]) {
 				edgeEl.setAttribute("stroke", COLORS[cls]);
 				edgeEl.setAttribute("data-kind", COLOR_NAMES[cls]);
-				if (cls === DOOMED) edgeEl.setAttribute("stroke-dasharray", "4 3");
-				else edgeEl.removeAttribute("stroke-dasharray");
+				conn?.setAttribute("stroke", COLORS[cls]);
+				if (cls === DOOMED) {
+					edgeEl.setAttribute("stroke-dasharray", "4 3");
+					conn?.setAttribute("stroke-dasharray", "4 3");
+				} else {
+					edgeEl.removeAttribute("stroke-dasharray");
+					conn?.removeAttribute("stroke-dasharray");
+				}
 				this.lastClass[e] = cls;
 			}
 		}

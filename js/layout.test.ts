@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { aliveNodes, computeLayout, edgeAt, edgeCurve, MAX_HEIGHT, T0, T1 } from "./layout";
+import { aliveNodes, boxGrid, computeLayout, edgeAt, edgeCurve, MAX_HEIGHT, T0, T1 } from "./layout";
 
 const ones = (dims: number[]) => dims.slice(0, -1).map((n, l) => new Uint8Array(n * dims[l + 1]).fill(1));
 
@@ -23,9 +23,46 @@ describe("computeLayout", () => {
 		const small = computeLayout([2, 5, 1], ones([2, 5, 1]), { width: 800 });
 		expect(small.mode).toBe("boxes");
 		expect(small.boxes!.length).toBe(2);
-		const big = computeLayout([4, 16, 16, 1], ones([4, 16, 16, 1]), { width: 800 });
+		// up to a few hundred edges a layer, boxes in a grid; thousands: inline
+		for (const dims of [[10, 5, 1], [30, 10, 1]]) {
+			expect(computeLayout(dims, ones(dims), { width: 860 }).mode).toBe("boxes");
+		}
+		const big = computeLayout([64, 64, 64, 10], ones([64, 64, 64, 10]), { width: 800 });
 		expect(big.mode).toBe("inline");
 		expect(big.boxes).toBeNull();
+	});
+
+	it("lays a layer's boxes in a grid without overlaps, each input's boxes level with it", () => {
+		for (const dims of [[10, 5, 1], [30, 10, 1], [50, 5, 1]]) {
+			const lay = computeLayout(dims, ones(dims), { width: 860 });
+			expect(lay.mode).toBe("boxes");
+			const b = lay.boxes![0];
+			const n = dims[0] * dims[1];
+			for (let p = 0; p < n; p++) {
+				expect(Math.min(b[4 * p + 2], b[4 * p + 3])).toBeGreaterThanOrEqual(14);
+				for (let q = p + 1; q < n; q++) {
+					const apart = b[4 * p] + b[4 * p + 2] <= b[4 * q] || b[4 * q] + b[4 * q + 2] <= b[4 * p]
+						|| b[4 * p + 1] + b[4 * p + 3] <= b[4 * q + 1] || b[4 * q + 1] + b[4 * q + 3] <= b[4 * p + 1];
+					expect(apart).toBe(true);
+				}
+			}
+			// the first and last input's boxes are at the top and the bottom, as their nodes
+			expect(b[1]).toBeLessThan(lay.nodeY[0][1]);
+			expect(b[4 * (n - 1) + 1] + b[4 * (n - 1) + 3]).toBeGreaterThan(lay.nodeY[0][dims[0] - 2]);
+		}
+	});
+
+	it("picks the grid that makes the boxes largest", () => {
+		const one = boxGrid(5, 400, 500);
+		expect(one.cols).toBe(1);
+		const g = boxGrid(300, 400, 528);
+		expect(g.cols * g.rows).toBeGreaterThanOrEqual(300);
+		for (const cols of [g.cols - 2, g.cols + 2]) {
+			const rows = Math.ceil(300 / cols);
+			const h = Math.min((528 / rows) * 0.78, 44);
+			const w = Math.min(((400 * 0.72) / cols) * 0.86, h * 1.7, 84);
+			expect(Math.min(w, h)).toBeLessThanOrEqual(Math.min(g.w, g.h) + 0.25);
+		}
 	});
 
 	it("gives every present edge its own non-overlapping box, absent edges none", () => {
@@ -35,9 +72,14 @@ describe("computeLayout", () => {
 		const lay = computeLayout(dims, masks, { width: 800 });
 		const b = lay.boxes![0];
 		expect(Number.isNaN(b[4 * 3])).toBe(true);
-		const ys: number[] = [];
-		for (let k = 0; k < 10; k++) if (k !== 3) ys.push(b[4 * k + 1]);
-		for (let q = 1; q < ys.length; q++) expect(ys[q]).toBeGreaterThanOrEqual(ys[q - 1] + b[4 * 0 + 3]);
+		for (let p = 0; p < 10; p++) {
+			for (let q = p + 1; q < 10; q++) {
+				if (p === 3 || q === 3) continue;
+				const apart = b[4 * p] + b[4 * p + 2] <= b[4 * q] || b[4 * q] + b[4 * q + 2] <= b[4 * p]
+					|| b[4 * p + 1] + b[4 * p + 3] <= b[4 * q + 1] || b[4 * q + 1] + b[4 * q + 3] <= b[4 * p + 1];
+				expect(apart).toBe(true);
+			}
+		}
 	});
 
 	it("hides hidden nodes without a present edge in or out", () => {

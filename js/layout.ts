@@ -3,8 +3,13 @@
  *
  * Layers run left to right: inputs in the first column (names on the left), outputs in the last
  * (names on the right). Two ways to draw an edge's function phi:
- * - "boxes" (pykan's look, for small networks): each present edge gets a little plot box in the
- *   band between its two columns; lines run from the input node to the box and on to the output.
+ * - "boxes" (pykan's look, up to a few hundred edges per layer): each present edge gets its own
+ *   plot box in the band between its two columns, the boxes of a layer in a grid of sub-columns
+ *   chosen to make them as large as the band allows (kan_widget/layout.py's rule for the static
+ *   plot), never overlapping, in pykan's order (edge (i, j) at i*out + j, filled row by row
+ *   from the top, so each input's boxes stay together level with it); lines run from the input node to
+ *   the box and on to the output. A symbolic name is written under its box where the row gap
+ *   leaves room (`boxLabels`), else only on hover.
  * - "inline" (any size): the edge is a line from node to node whose middle part is the plot of
  *   phi (x along the line, phi across it), so thousands of edges stay drawable.
  * Every curve is normalised to its own min..max, like pykan's plots; importance is opacity.
@@ -41,6 +46,10 @@ export interface Layout {
 	mult: Uint8Array[];
 	/** boxes mode: per layer `[x, y, w, h]` per edge (NaN for absent edges); else null */
 	boxes: Float32Array[] | null;
+	/** boxes mode: per layer, the horizontal pitch of its grid (px) and whether the gap under
+	 * each box has room for a symbolic name */
+	boxPitch: number[];
+	boxLabels: boolean[];
 	/** inline mode: how far (px) the curve swings across the line at most */
 	amp: number;
 	/** font size (px) of the input / output names, 0 = too crowded to label */
@@ -62,8 +71,50 @@ export interface LayoutOptions {
 }
 
 export const MAX_HEIGHT = 560;
-const BOX_PITCH = 26; // least vertical px per box in boxes mode
 const PAD = 16;
+/** Least box height (px) for a layer to be drawn as boxes; smaller, every layer goes inline. */
+export const MIN_BOX = 14;
+const BOX_MAX_H = 44;
+const BOX_MAX_W = 84;
+const BOX_ASPECT = 1.7; // widest box over its height
+const BAND_USE = 0.72; // share of a band's width the grid may take (the rest: the fan of lines)
+const LABEL_GAP = 11; // px under a box needed to write its symbolic name
+
+export interface BoxGrid {
+	cols: number;
+	rows: number;
+	/** pitch (px) of the grid's slots */
+	px: number;
+	py: number;
+	/** box size (px) */
+	w: number;
+	h: number;
+}
+
+/**
+ * The grid for `m` boxes in a band `bandW` x `innerH` px: the number of sub-columns that makes
+ * the smaller box side largest (fewest columns on a tie).
+ */
+export function boxGrid(m: number, bandW: number, innerH: number): BoxGrid {
+	let best: BoxGrid = { cols: 1, rows: 1, px: 0, py: 0, w: 0, h: 0 };
+	let bestSide = -1;
+	const n = Math.max(1, m);
+	for (let cols = 1; cols <= n; cols++) {
+		const rows = Math.ceil(n / cols);
+		if (cols > 1 && Math.ceil(n / (cols - 1)) === rows) continue; // same rows, narrower
+		const py = innerH / rows;
+		const px = (bandW * BAND_USE) / cols;
+		const h = Math.min(py * 0.78, BOX_MAX_H);
+		const w = Math.min(px * 0.86, h * BOX_ASPECT, BOX_MAX_W);
+		const side = Math.min(w, h);
+		if (side > bestSide + 0.25) {
+			bestSide = side;
+			best = { cols, rows, px, py, w, h };
+		}
+		if (px * 0.86 < h) break; // more columns only narrow the boxes further
+	}
+	return best;
+}
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 
@@ -120,11 +171,12 @@ export function computeLayout(dims: number[], masks: Uint8Array[] | null, opts: 
 	const right = labelWidth(opts.outVars);
 	const bandW = (width - left - right) / Math.max(1, L);
 
-	const boxesFit = maxPresent * BOX_PITCH <= MAX_HEIGHT - 2 * PAD && bandW >= 90;
+	// boxes: one column of boxes while they fit at 32 px a row, then the full height for a grid
+	const boxesH = clamp(Math.max(maxPresent * 32, maxNodes * 26) + 2 * PAD, 220, MAX_HEIGHT);
+	const grids = present.map((m) => boxGrid(m, bandW, boxesH - 2 * PAD));
+	const boxesFit = bandW >= 90 && grids.every((g) => Math.min(g.w, g.h) >= MIN_BOX);
 	const mode: Mode = opts.mode && opts.mode !== "auto" ? opts.mode : boxesFit ? "boxes" : "inline";
-	const height = mode === "boxes"
-		? clamp(maxPresent * 32 + 2 * PAD, 220, MAX_HEIGHT)
-		: clamp(maxNodes * 26 + 2 * PAD, 180, MAX_HEIGHT);
+	const height = mode === "boxes" ? boxesH : clamp(maxNodes * 26 + 2 * PAD, 180, MAX_HEIGHT);
 	const top = PAD;
 	const bottom = height - PAD;
 	const innerH = bottom - top;
@@ -168,27 +220,32 @@ export function computeLayout(dims: number[], masks: Uint8Array[] | null, opts: 
 	}
 
 	let boxes: Float32Array[] | null = null;
+	const boxPitch: number[] = [];
+	const boxLabels: boolean[] = [];
 	if (mode === "boxes") {
 		boxes = [];
 		for (let l = 0; l < L; l++) {
 			const nIn = dims[l];
 			const nOut = outDims[l];
 			const b = new Float32Array(4 * nIn * nOut).fill(NaN);
-			const m = Math.max(1, present[l]);
-			const pitch = innerH / m;
-			const bh = Math.min(pitch * 0.78, 44);
-			const bw = Math.min(bandW * 0.42, bh * 1.7, 84);
-			const cx = (colX[l] + colX[l + 1]) / 2;
+			const g = boxGrid(present[l], bandW, innerH);
+			// a single column keeps the old spacing (one row per edge, labels under the boxes)
+			const bw = g.cols === 1 ? Math.min(bandW * 0.42, g.h * BOX_ASPECT, BOX_MAX_W) : g.w;
+			const x0 = (colX[l] + colX[l + 1]) / 2 - (g.cols * g.px) / 2;
 			let idx = 0;
 			for (let k = 0; k < nIn * nOut; k++) {
 				if (masks && !(masks[l][k] > 0)) continue;
-				b[4 * k] = cx - bw / 2;
-				b[4 * k + 1] = top + pitch * (idx + 0.5) - bh / 2;
+				const row = Math.floor(idx / g.cols);
+				const col = idx - row * g.cols;
+				b[4 * k] = x0 + g.px * (col + 0.5) - bw / 2;
+				b[4 * k + 1] = top + g.py * (row + 0.5) - g.h / 2;
 				b[4 * k + 2] = bw;
-				b[4 * k + 3] = bh;
+				b[4 * k + 3] = g.h;
 				idx++;
 			}
 			boxes.push(b);
+			boxPitch.push(g.cols === 1 ? bandW : g.px);
+			boxLabels.push(g.py - g.h >= LABEL_GAP);
 		}
 	}
 
@@ -209,6 +266,8 @@ export function computeLayout(dims: number[], masks: Uint8Array[] | null, opts: 
 		subNode,
 		mult,
 		boxes,
+		boxPitch,
+		boxLabels,
 		amp: clamp(minSp * 0.42, 3, 12),
 		labelFont: [labelFont(spacing[0]), labelFont(spacing[L])],
 		top,

@@ -65,6 +65,14 @@ export const CSS = `
 .kan-widget svg.kan-diagram .kan-edge { cursor: pointer; }
 .kan-widget svg.kan-diagram path.kan-edge:hover { stroke-width: 2.6; }
 .kan-widget svg.kan-diagram g.kan-edge:hover .kan-curve { stroke-width: 2.6; }
+/* boxes: the hovered edge's plot grows to read its shape (draw_svg raises it above the rest) */
+.kan-widget svg.kan-diagram[data-mode="boxes"] g.kan-edge:hover { opacity: 1; }
+.kan-widget svg.kan-diagram[data-mode="boxes"] g.kan-edge:hover .kan-box,
+.kan-widget svg.kan-diagram[data-mode="boxes"] g.kan-edge:hover .kan-curve {
+	transform: scale(2.4); transform-box: fill-box; transform-origin: center;
+	vector-effect: non-scaling-stroke;
+}
+.kan-widget svg.kan-diagram[data-mode="boxes"] g.kan-edge:hover .kan-box { stroke-width: 1.2; }
 .kan-widget .kan-legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 11px; color: var(--kan-fg2); }
 .kan-widget .kan-legend i { display: inline-block; width: 18px; height: 0; margin-right: 4px; vertical-align: middle; border-top: 2px solid; }
 .kan-widget .kan-preview, .kan-widget .kan-input-preview { font-size: 12px; color: #b35c00; }

@@ -5,7 +5,8 @@ lazily so that using the engine alone never loads ipywidgets.
 
 ``from kan_widget import *`` gives what pykan 0.2.8's ``from kan import *`` gives its tutorials:
 ``torch``, ``nn``, ``np``, ``plt``, ``sympy`` (and ``nsimplify``, ``latex``, ``symbols``),
-``copy``, ``os``, ``random``, ``tqdm``, ``LBFGS``, ``SYMBOLIC_LIB`` and the ``kan.utils`` names
+``copy``, ``os``, ``random``, ``tqdm``, ``LBFGS``, ``SYMBOLIC_LIB``, ``MultKAN`` (``KAN``) and the
+``kan.utils`` names
 (:mod:`kan_widget.utils`). They are loaded on first use (``import kan_widget`` alone loads
 neither matplotlib nor sympy); the star import loads them.
 """
@@ -30,6 +31,9 @@ _LAZY = {
     "batch_jacobian": ("kan_widget.utils", "batch_jacobian"),
     "ex_round": ("kan_widget.utils", "ex_round"),
     "fit_params": ("kan_widget.utils", "fit_params"),
+    "get_derivative": ("kan_widget.utils", "get_derivative"),
+    "model2param": ("kan_widget.utils", "model2param"),
+    "MultKAN": ("kan_widget.model", "KAN"),
     "sparse_mask": ("kan_widget.utils", "sparse_mask"),
     "torch": ("torch", None),
     "nn": ("torch.nn", None),

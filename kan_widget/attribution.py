@@ -113,13 +113,13 @@ def activation_spreads(
             f"attribution needs at least 2 samples to measure spreads; got {x.shape[0]}: "
             "fit the model or call model(x) on more rows first"
         )
-    return spreads_of_acts(model, model.acts(x))
+    return spreads_of_acts(model, model.activations(x))
 
 
 def spreads_of_acts(
     model: KAN, acts: Sequence[torch.Tensor]
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """:func:`activation_spreads` from ``model.acts(x)`` already computed (the widget's tick
+    """:func:`activation_spreads` from ``model.activations(x)`` already computed (the widget's tick
     has them): every layer's input, in the network's units."""
     edges, subs = [], []
     with torch.no_grad():
@@ -164,7 +164,7 @@ def attribute(
 
 
 def scores_on(model: KAN, acts: Sequence[torch.Tensor]) -> Attribution:
-    """The full attribution on the activations ``acts = model.acts(x)``, without storing
+    """The full attribution on the activations ``acts = model.activations(x)``, without storing
     anything on the model (the widget's bars, on its own rows)."""
     if acts[0].shape[0] < 2:
         raise ValueError("attribution needs at least 2 samples to measure spreads")

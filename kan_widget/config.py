@@ -47,8 +47,9 @@ class KANConfig:
       ``torch.set_default_dtype(torch.float64)``).
     - ``scale_base_mu``, ``scale_base_sigma``: initial ``scale_base`` is
       ``mu/sqrt(in) + sigma*U(-1, 1)/sqrt(in)``.
-    - ``grid_min_span``: hidden-layer grids never span less than this (0 = pykan's grid update;
-      see :class:`~kan_widget.model.KAN`).
+    - ``grid_min_span``: hidden-layer grids never span less than this while ``fit`` trains
+      with a penalty (0 = pykan's grid update, which ``update_grid`` and ``refine`` use; see
+      :class:`~kan_widget.model.KAN`).
     - ``normalize``: ``"auto"`` (default), ``True`` or ``False``: whether the first ``fit``
       fits the model's :class:`~kan_widget.tables.Scaling` (inputs onto the grid range, labels
       standardised) where the data are not already O(1), always, or never (pykan). A deliberate

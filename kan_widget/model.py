@@ -5,7 +5,8 @@ Differences from pykan 0.2.8, on purpose:
 - nothing is ever written to disk unless you call :meth:`save`;
 - ``fit`` leaves scores computed on the *training* data (pykan's on the test data);
 - ``prune`` follows the paper's node rule (a hidden node survives iff its largest incoming and
-  largest outgoing edge scores both exceed ``node_th``); pykan uses a backward attribution.
+  largest outgoing edge scores both exceed ``node_th``); pykan uses a backward attribution;
+  the pruned model keeps the removed parts' constant output (``keep_constants``).
 
 The work lives elsewhere (layer.py, training.py, pruning.py, io.py, symbolic/); what stays here
 is the model's state, how it is put together (``__init__``, ``from_config``, ``_install``,
@@ -36,7 +37,7 @@ from .data import as_tensor
 from .higher import transforms_active
 from .layer import EdgeStats, KANLayer
 from .nodes import NodeLayout, NodeStep, parse_width, pykan_mult_arity, pykan_width
-from .pruning import node_scores_of, plan_prune
+from .pruning import carry_constants, node_scores_of, plan_prune
 from .pykan_api import PykanSurface
 from .regularizer import REG_METRICS
 from .tables import Scaling, fit_scaling
@@ -61,10 +62,15 @@ class KAN(PykanSurface, nn.Module):
     range its values take; when a node is being switched off by the sparsity penalty that range
     shrinks towards a point, and a grid squeezed onto it lets the next layer's splines magnify
     the node's last variations, so it survives pruning. Hidden-layer grids therefore never span
-    less than ``grid_min_span`` (a narrow range gets a uniform grid of that width around its
-    centre). On ``exp(sin(pi*x)+y^2)`` ([2,5,1], 50 LBFGS steps, lamb=0.01, seeds 0-9) pruning
-    finds [2,1,1] in 10 of 10 seeds instead of 8 (pykan's count). ``grid_min_span=0`` is pykan's
-    grid update exactly. Input grids always follow the data.
+    less than ``grid_min_span`` while the penalty trains (``fit(lamb > 0)``; a narrow range gets
+    a uniform grid of that width around its centre). Without a penalty no node is being
+    switched off: ``fit(lamb=0)``, :meth:`update_grid` and :meth:`refine` use pykan's rule.
+    pykan's first example ([2,1,1], lamb=0) starts with its hidden node 0.1 wide, and a floor
+    there left the next spline linear (test RMSE 0.68 instead of 0.014); its PDE tutorial calls
+    ``update_grid_from_samples`` in its own loop (l2 0.049 instead of 0.008). On
+    ``exp(sin(pi*x)+y^2)`` ([2,5,1], 50 LBFGS steps, lamb=0.01, seeds 0-9) pruning finds [2,1,1]
+    in 10 of 10 seeds instead of 8 (pykan's count). ``grid_min_span=0`` is pykan's grid update
+    exactly. Input grids always follow the data.
 
     A deliberate difference: ``normalize`` (default ``"auto"``). The penalty ``lamb``, the
     pruning thresholds and the symbolic thresholds act on the network's own numbers, so with
@@ -76,7 +82,8 @@ class KAN(PykanSurface, nn.Module):
     every column (``True``), or never (``False``: pykan's behaviour). The network trains in the
     scaled units; ``model(x)``, ``fit``'s losses and ``symbolic_formula()`` speak the data's own
     units (and a table's column names, see :func:`~kan_widget.tables.create_dataset_from_data`).
-    ``model.acts(x)`` lists the layers' inputs in the network's units, then the output in yours.
+    ``model.activations(x)`` lists the layers' inputs in the network's units, then the output in
+    yours.
     """
 
     # an nn.ModuleList at run time; torch's stubs type its items as Module, not KANLayer
@@ -213,6 +220,7 @@ class KAN(PykanSurface, nn.Module):
         nn.Module.__init__(new)
         new.train_input = train_input
         new.cache_data = None
+        new.fit_rmse = None
         new._install(config, layers, reg_metric, scores, scaling, nodes, affine)
         checkpoints.ensure(new)
         return new
@@ -448,7 +456,7 @@ class KAN(PykanSurface, nn.Module):
             stats.append(s)
         return x, stats
 
-    def acts(self, x) -> list[torch.Tensor]:
+    def activations(self, x) -> list[torch.Tensor]:
         """Inputs to every layer followed by the output: ``[x_0, x_1, ..., x_L]``. The layers'
         inputs are in the network's units (``x_0`` scaled, see :attr:`scaling`), the output
         ``x_L`` in the data's."""
@@ -515,12 +523,15 @@ class KAN(PykanSurface, nn.Module):
         x = self.train_input if x is None else x
         if x is None:
             raise RuntimeError("update_grid needs samples: pass x or call fit first")
-        self._refit_grids(self._input(x))
+        self._refit_grids(self._input(x), min_span=0.0)  # the floor is fit(lamb > 0)'s
 
-    def _refit_grids(self, x: torch.Tensor, num: int | None = None) -> None:
+    def _refit_grids(
+        self, x: torch.Tensor, num: int | None = None, min_span: float | None = None
+    ) -> None:
         """Refit every layer's grid (to ``num`` intervals) on its inputs, layer by layer from
-        ``x``; hidden layers' grids are kept ``grid_min_span`` wide (see the class doc)."""
-        min_span = self.config.grid_min_span
+        ``x``; hidden layers' grids are kept ``min_span`` wide (default ``grid_min_span``; see
+        the class doc)."""
+        min_span = self.config.grid_min_span if min_span is None else min_span
         with torch.no_grad():
             for l, layer in enumerate(self.layers):
                 layer.refit_grid(x, num=num, min_span=0.0 if l == 0 else min_span)
@@ -544,27 +555,44 @@ class KAN(PykanSurface, nn.Module):
             raise RuntimeError("refine needs samples: pass x or call fit first")
         x = self._input(x)
         new = self.copy()
-        new._refit_grids(x, num=new_grid)
+        new._refit_grids(x, num=new_grid, min_span=0.0)
         new.config = new.config.replace(grid=new_grid)
         new._edge_scores = None
         checkpoints.log(new, "refine")
         return new
 
     # ------------------------------------------------------------------ pruning
-    def prune(self, node_th: float = 1e-2, edge_th: float | None = 3e-2) -> KAN:
+    def prune(
+        self, node_th: float = 1e-2, edge_th: float | None = 3e-2, *, keep_constants: bool = True
+    ) -> KAN:
         """A smaller model: hidden nodes whose incoming and outgoing scores both exceed
         ``node_th`` are kept (paper §2.5), then edges scoring below ``edge_th`` are removed
         (``None`` keeps all edges). Returns a new KAN; ``self`` is unchanged. See
-        :mod:`kan_widget.pruning`."""
+        :mod:`kan_widget.pruning`.
+
+        ``keep_constants`` (ours; pykan's prune is ``False``): what the removed nodes and edges
+        contributed on average over the training inputs is moved into a surviving edge of each
+        node, so the pruned model computes what the model did up to the removed parts'
+        variation (:func:`~kan_widget.pruning.carry_constants`), not that plus an offset."""
         for name, v in (("node_th", node_th), ("edge_th", edge_th)):
             if v is not None and (not is_number(v) or v != v or v < 0):
                 raise ValueError(f"{name} must be a number >= 0; got {v!r}")
         scores = self._ensure_scores()
         masks = [layer.mask for layer in self.layers]
         plan = plan_prune(scores, masks, node_th, None, self._nodes)
-        keep = [n.nonzero().flatten() for n in plan.nodes]
+        new = self._subset([n.nonzero().flatten() for n in plan.nodes], edge_th, keep_constants)
+        checkpoints.log(new, "prune")
+        return new
+
+    def _subset(self, keep: list[torch.Tensor], edge_th: float | None, keep_constants: bool) -> KAN:
+        """A new model of the nodes ``keep[l]`` (indices per layer), edges scoring at most
+        ``edge_th`` masked, constants carried (see :meth:`prune`); nothing logged."""
+        scores = self._ensure_scores()
         # a multiplication node keeps or loses all its operands (subnodes)
-        sub = [lay.sub_keep(n).nonzero().flatten() for lay, n in zip(self._nodes, plan.nodes)]
+        keep_mask = [torch.zeros(w, dtype=torch.bool) for w in self.width_in]
+        for m, k in zip(keep_mask, keep, strict=True):
+            m[k.cpu()] = True
+        sub = [lay.sub_keep(n).nonzero().flatten() for lay, n in zip(self._nodes, keep_mask)]
         affine = None
         if self._steps is not None:
             affine = [
@@ -578,7 +606,7 @@ class KAN(PykanSurface, nn.Module):
             scores=[s[keep[l]][:, sub[l + 1]].clone() for l, s in enumerate(scores)],
             train_input=self.train_input,
             scaling=self.scaling,
-            nodes=[lay.select(n.tolist()) for lay, n in zip(self._nodes, plan.nodes)],
+            nodes=[lay.select(n.tolist()) for lay, n in zip(self._nodes, keep_mask)],
             affine=affine,
         )
         checkpoints.inherit(new, self)
@@ -587,7 +615,20 @@ class KAN(PykanSurface, nn.Module):
             new.score_edges()
         if edge_th is not None:
             new.prune_edge(edge_th, log_history=False)
-        checkpoints.log(new, "prune")
+        if keep_constants and new.train_input is not None:
+            carry_constants(self, new, sub, self._input(new.train_input))
+        new.fit_rmse = self.fit_rmse
+        return new
+
+    def prune_minimal(self, dataset: dict, **kwargs: Any) -> KAN:
+        """The smallest structure that fits as well: :meth:`prune`, then hidden nodes removed
+        one at a time while a short retraining (``steps``, default 20) keeps the training RMSE
+        within tolerance (``tol``, ``atol``); ``node_th``, ``edge_th``, ``verbose`` as named.
+        Returns the retrained model; ``self`` is unchanged. See :mod:`kan_widget.structure`."""
+        from .structure import prune_minimal
+
+        new = prune_minimal(self, dataset, **kwargs)
+        checkpoints.log(new, "prune_minimal")
         return new
 
     def prune_node(self, threshold: float = 1e-2) -> KAN:
@@ -684,6 +725,7 @@ class KAN(PykanSurface, nn.Module):
             nodes=self._nodes,
             affine=_affine_from_state(self.state_dict(), self.depth),
         )
+        new.fit_rmse = self.fit_rmse  # the symbolic noise floor (refine and prune keep it too)
         new._input_select = self._input_select
         return checkpoints.inherit(new, self)
 
@@ -782,7 +824,9 @@ class KAN(PykanSurface, nn.Module):
         mode = self.config.normalize
         if any(bool(layer.sym_mask.any()) for layer in self.layers):
             mode = False
-        scaling = fit_scaling(xs, ys, mode, self.config.grid_range, in_vars, out_vars)
+        scaling = fit_scaling(
+            xs, ys, mode, self.config.grid_range, in_vars, out_vars, grid=self.grid
+        )
         if y is None:
             scaling = dataclasses.replace(
                 scaling, out_scale=(1.0,) * n_out, out_shift=(0.0,) * n_out

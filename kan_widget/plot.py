@@ -204,7 +204,7 @@ def _figure_class():
 def _curves(model, x: torch.Tensor, ns: list[int]):
     """Per layer: ``xs [in, n]`` evenly spaced over each input's range on ``x``, ``ys [in, out, n]``
     every edge's value there, and the activations (layer inputs) ``acts``."""
-    acts = model.acts(x)
+    acts = model.activations(x)
     out = []
     with torch.no_grad():
         for layer, a, n in zip(model.layers, acts[:-1], ns):

@@ -46,7 +46,8 @@ class PykanSurface:
             self, x, singularity_avoiding: bool = False, y_th: float = 10.0
         ) -> torch.Tensor: ...
         def _input(self, x) -> torch.Tensor: ...
-        def acts(self, x) -> list[torch.Tensor]: ...
+        def update_grid(self, x=None) -> None: ...
+        def activations(self, x) -> list[torch.Tensor]: ...
         def save(self, path) -> None: ...
         @classmethod
         def load(cls, path, device=None) -> KAN: ...
@@ -88,8 +89,9 @@ class PykanSurface:
         layer = self.layers[l]
         if mode in ("ns", "sn"):
             raise ValueError(
-                "mode 'ns' (spline plus symbolic function on one edge) is not supported: an edge "
-                "is either a spline ('n') or a symbolic function ('s')"
+                f"mode {mode!r} (spline plus symbolic function summed on one edge) is not "
+                "supported: an edge is either a spline or a symbolic function. Use 'n' to keep "
+                "the spline, or 's' for the symbolic function (fix_symbolic sets it)"
             )
         with torch.no_grad():
             if mode == "n":
@@ -173,6 +175,19 @@ class PykanSurface:
             self.forward(x)
         self.cache_data = self._input(x).detach()  # also with save_act=False, as pykan's
 
+    @property
+    def acts(self) -> list[torch.Tensor]:
+        """pykan's ``model.acts``: every layer's input and then the output, ``[x_0, ..., x_L]``
+        (``[batch, width[l]]``, detached), on the inputs of the last forward pass
+        (:attr:`cache_data`; before any, the training inputs). pykan fills this list during
+        every forward; here it is computed when read, from the current parameters, so training
+        stores nothing. With a data scaling (``model.scaling``) the layers' inputs are in the
+        network's units; :meth:`activations` computes the same list for any ``x``."""
+        x = self.cache_data if self.cache_data is not None else self.train_input
+        if x is None:
+            raise ValueError("model.acts needs a forward pass first: run model(x) or get_act(x)")
+        return [a.detach() for a in self.activations(x)]
+
     def _spline_acts(self, l: int) -> tuple[torch.Tensor, torch.Tensor]:
         """pykan's ``spline_preacts[l]``, ``spline_postacts[l]`` ``[B, out, in]`` on the cached
         inputs: each edge's input and its spline branch ``scale_base*b(x) +
@@ -180,7 +195,7 @@ class PykanSurface:
         x = self.cache_data if self.cache_data is not None else self.train_input
         if x is None:
             raise ValueError("no inputs to read activations from: run model(x) or get_act(x)")
-        acts = self.acts(x)
+        acts = self.activations(x)
         layer = self.layers[l]
         xl = acts[l]
         with torch.no_grad():
@@ -256,6 +271,87 @@ class PykanSurface:
                     self._edge_scores[l][i, :] = 0.0
         if log_history:
             checkpoints.log(self._kan(), "remove_node")
+
+    def update_grid_from_samples(self, x) -> None:
+        """pykan's name for :meth:`update_grid` (knots moved to the samples ``x``)."""
+        self._kan().update_grid(x)
+
+    # ------------------------------------------------------------------ node order
+    def swap(self, l: int, i1: int, i2: int, log_history: bool = True) -> None:
+        """Exchange hidden nodes ``i1`` and ``i2`` of layer ``l`` (1..depth-1) with their
+        incoming and outgoing edges (splines, symbolic functions, masks, scores): the function
+        computed is unchanged (pykan's). Models with multiplication nodes or node maps are
+        refused (their operands would have to move together)."""
+        model = self._sum_nodes_only("swap")
+        width = model.width_in
+        if not is_int(l) or not 0 < l < len(width) - 1:
+            raise ValueError(f"l must be a hidden layer, 1..{len(width) - 2}; got {l!r}")
+        l = int(l)
+        for i in (i1, i2):
+            if not is_int(i) or not 0 <= i < width[l]:
+                raise ValueError(f"node {i!r} does not exist: layer {l} has {width[l]} nodes")
+        perm = torch.arange(width[l])
+        perm[[int(i1), int(i2)]] = perm[[int(i2), int(i1)]]
+        self._permute_nodes(l, perm)
+        if log_history:
+            checkpoints.log(self._kan(), "swap")
+
+    def _sum_nodes_only(self, what: str) -> KAN:
+        model = self._kan()
+        if any(n.n_mult for n in model.nodes) or getattr(model, "node_scale", None) is not None:
+            raise ValueError(
+                f"{what} works on models of sum nodes only; this model has multiplication "
+                "nodes or node maps (node_scale, ...)"
+            )
+        return model
+
+    def _permute_nodes(self, l: int, perm: torch.Tensor) -> None:
+        """Reorder hidden layer ``l``'s nodes: new node ``n`` is old node ``perm[n]``."""
+        model = self._kan()
+        layers = list(self.layers)
+        before, after = layers[l - 1], layers[l]
+        layers[l - 1] = before.select(torch.arange(before.in_dim), perm)
+        layers[l] = after.select(perm, torch.arange(after.out_dim))
+        scores = None
+        if self._edge_scores is not None:
+            scores = list(self._edge_scores)
+            scores[l - 1] = scores[l - 1][:, perm.to(scores[l - 1].device)]
+            scores[l] = scores[l][perm.to(scores[l].device)]
+        model._install(self.config, layers, model.reg_metric, scores, model.scaling)
+
+    @property
+    def connection_cost(self) -> torch.Tensor:
+        """``sum_edges score * |x_in - x_out|`` with each layer's nodes placed evenly on [0, 1]
+        (pykan's; the edge scores are ours, see :attr:`edge_scores`)."""
+        return _connection_cost(self._kan()._ensure_scores())
+
+    def auto_swap_l(self, l: int) -> None:
+        """Reorder layer ``l``'s nodes to lower :attr:`connection_cost`: each node in turn goes
+        to the place that lowers it most (pykan's greedy pass; scores move with their edges,
+        so no forward pass is needed per trial)."""
+        n = self._sum_nodes_only("auto_swap").width_in[l]
+        scores = [s.clone() for s in self._kan()._ensure_scores()]
+        for i in range(n):
+            costs = []
+            for j in range(n):
+                perm = torch.arange(n)
+                perm[[i, j]] = perm[[j, i]]
+                trial = list(scores)
+                trial[l - 1], trial[l] = scores[l - 1][:, perm], scores[l][perm]
+                costs.append(float(_connection_cost(trial)))
+            j = int(torch.tensor(costs).argmin())
+            if j != i:
+                perm = torch.arange(n)
+                perm[[i, j]] = perm[[j, i]]
+                scores[l - 1], scores[l] = scores[l - 1][:, perm], scores[l][perm]
+                self.swap(l, i, j, log_history=False)
+
+    def auto_swap(self) -> None:
+        """:meth:`auto_swap_l` on every hidden layer (pykan's)."""
+        self._sum_nodes_only("auto_swap")
+        for l in range(1, self.depth):
+            self.auto_swap_l(l)
+        checkpoints.log(self._kan(), "auto_swap")
 
     # ------------------------------------------------------------------ attribution
     _input_select: tuple[tuple[int, ...], int] | None = None
@@ -440,6 +536,16 @@ class SymbolicView:
 
     def __repr__(self) -> str:
         return f"Symbolic_KANLayer view (in_dim={self.in_dim}, out_dim={self.out_dim})"
+
+
+def _connection_cost(scores: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``sum score[i, j] * |a_i - b_j|`` over layers, nodes at ``(k + 1/2) / n`` on [0, 1]."""
+    total = torch.zeros(())
+    for t in scores:
+        a = (torch.arange(t.shape[0], device=t.device) + 0.5) / t.shape[0]
+        b = (torch.arange(t.shape[1], device=t.device) + 0.5) / t.shape[1]
+        total = total + ((a[:, None] - b[None, :]).abs() * t).sum().cpu()
+    return total
 
 
 def _ckpt_file(path) -> str:

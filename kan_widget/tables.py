@@ -141,22 +141,26 @@ def fit_scaling(
     grid_range: tuple[float, float] = (-1.0, 1.0),
     in_vars=None,
     out_vars=None,
+    grid: int | None = None,
 ) -> Scaling:
     """The :class:`Scaling` for training inputs ``x [N, n_in]`` and labels ``y [N, n_out]``.
 
     Each input column's training range ``[min, max]`` is mapped onto ``grid_range``; each label
     column is standardised (mean 0, std 1). ``mode=True`` scales every column, ``False`` none
     (pykan), ``"auto"`` only the columns that are not already O(1): an input column is left alone
-    when its values lie within ``grid_range`` and span at least half of it, a label column when
-    its std is within [0.5, 2] and its mean within [-2, 2]. A constant column is shifted, not
-    scaled."""
+    when its values lie within ``grid_range`` and span at least half of it, or two of the
+    ``grid`` intervals where that is less (a fine grid resolves a narrow column: pykan's
+    continual-learning example fits one fifth of the range at a time on grid=200), a label column
+    when its std is within [0.5, 2] and its mean within [-2, 2]. A constant column is shifted,
+    not scaled."""
     _check_mode(mode)
     lo, hi = float(grid_range[0]), float(grid_range[1])
     xd, yd = x.detach().double().cpu(), y.detach().double().cpu()
     in_scale, in_shift, out_scale, out_shift = [], [], [], []
     for c in range(xd.shape[1]):
         mn, mx = float(xd[:, c].min()), float(xd[:, c].max())
-        inside = lo <= mn and mx <= hi and (mx - mn) >= INPUT_MIN_SPAN * (hi - lo)
+        min_span = INPUT_MIN_SPAN if grid is None else min(INPUT_MIN_SPAN, 2 / grid)
+        inside = lo <= mn and mx <= hi and (mx - mn) >= min_span * (hi - lo)
         if mode is False or (mode == "auto" and inside):
             a, b = 1.0, 0.0
         elif mx > mn:

@@ -37,6 +37,47 @@ def _mse(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.mean((pred - y) ** 2)
 
 
+OUTSIDE_GRID_TOL = 0.1
+"""How far (a fraction of the grid's span) new training inputs may reach past the first layer's
+grid, on a later fit without grid updates, before :class:`Trainer` warns."""
+
+
+def _warn_outside_grid(model, z: torch.Tensor) -> None:
+    """Warn when inputs ``z`` (network units) reach well past the first layer's grid.
+
+    The model's scaling is fitted once, on the first fit's data (``KAN(normalize=...)``), and it
+    must stay fixed: changing it would change what the trained network computes. Data that
+    arrive in parts (continual learning) can then lie outside the grid the first part set, where
+    a spline is zero; with ``update_grid=True`` the grid follows the data, without it nothing
+    does, so this says so instead of training silently on the base function alone."""
+    if z.numel() == 0:
+        return
+    layer = model.layers[0]
+    k = layer.k
+    g = layer.grid.detach()
+    lo, hi = g[:, k], g[:, -k - 1]
+    tol = OUTSIDE_GRID_TOL * (hi - lo)
+    zmin, zmax = z.detach().amin(0), z.detach().amax(0)
+    bad = ((zmin < lo - tol) | (zmax > hi + tol)).nonzero(as_tuple=True)[0].tolist()
+    if not bad:
+        return
+    sc = model.scaling
+    names = getattr(sc, "in_vars", None) if sc is not None else None
+    c = bad[0]
+    name = names[c] if names else f"input {c}"
+    warnings.warn(
+        f"{len(bad)} input column(s) ({name} first) reach outside the first layer's grid on this "
+        f"fit (in the network's units [{float(zmin[c]):.3g}, {float(zmax[c]):.3g}] against "
+        f"[{float(lo[c]):.3g}, {float(hi[c]):.3g}]): the model's scaling was fitted on the first "
+        "fit's data and stays fixed, and update_grid=False keeps the grid where it is, so "
+        "the splines are zero out there. Fit the scaling on the whole input range before the "
+        "first fit (model.fit_scaling(x_all, y_all)), or use KAN(normalize=False) with a "
+        "grid_range that covers every part of the data, or fit with update_grid=True",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
 class Trainer:
     """Step-by-step training of a KAN on a dataset dict.
 
@@ -87,7 +128,8 @@ class Trainer:
             )
         model.reg_metric = metric
         model.train_input = self.data["train_input"]
-        if model.scaling is None:  # the first fit: the model's units (see KAN's normalize)
+        first = model.scaling is None
+        if first:  # the first fit: the model's units (see KAN's normalize)
             names = [self.data.get(k) for k in ("in_vars", "out_vars")]
             y = self.data["train_label"]
             # class indices, or a loss of the user's own: the labels keep their units
@@ -100,6 +142,8 @@ class Trainer:
             x, y = self.data[f"{split}_input"], self.data[f"{split}_label"]
             self._z[f"{split}_input"] = scaling.inputs_to_model(x)
             self._z[f"{split}_label"] = scaling.labels_to_model(y)
+        if not first and not update_grid:
+            _warn_outside_grid(model, self._z["train_input"])
         self.opt_name = opt
         self.lr = float(lr if lr is not None else (1.0 if opt == "LBFGS" else 1e-3))
         self.lamb, self.lamb_l1, self.lamb_entropy = lamb, lamb_l1, lamb_entropy
@@ -227,7 +271,8 @@ class Trainer:
                 and self.start_grid_update_step <= step < self.stop_grid_update_step
                 and self._has_spline_edges()
             ):
-                model._refit_grids(x)
+                # the hidden-grid floor is for nodes the penalty switches off (KAN's doc)
+                model._refit_grids(x, min_span=None if lamb > 0 else 0.0)
             if isinstance(self._optimizer, LBFGS):
                 key = self._objective_key(lamb, need_stats, x, y)
                 carry, self._carry = self._carry, None

@@ -30,6 +30,8 @@ __all__ = [
     "create_dataset_from_data",
     "ex_round",
     "fit_params",
+    "get_derivative",
+    "model2param",
     "sparse_mask",
 ]
 
@@ -152,3 +154,80 @@ def batch_hessian(model, x: torch.Tensor, create_graph: bool = False) -> torch.T
     return torch.autograd.functional.jacobian(summed_jac, x, create_graph=create_graph).permute(
         1, 0, 2
     )
+
+
+def model2param(model: torch.nn.Module) -> torch.Tensor:
+    """Every parameter of ``model`` flattened into one vector, in ``model.parameters()`` order
+    (pykan's). Our KAN's parameters are not pykan's (see docs/PYKAN_DIFFERENCES.md), so the
+    vector's length differs from a pykan model of the same width."""
+    params = [p.reshape(-1) for p in model.parameters()]
+    if not params:
+        raise ValueError("model has no parameters")
+    return torch.cat(params)
+
+
+def get_derivative(
+    model,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    derivative: str = "hessian",
+    loss_mode: str = "pred",
+    reg_metric: str = "w",
+    lamb: float = 0.0,
+    lamb_l1: float = 1.0,
+    lamb_entropy: float = 0.0,
+) -> torch.Tensor:
+    """The Jacobian ``[1, P]`` or Hessian ``[1, P, P]`` of the loss in the flattened parameters
+    (:func:`model2param`, ``P`` of them), as pykan's. ``loss_mode='pred'``: ``mean((model(x) -
+    y)^2)``; ``'reg'``: the sparsity penalty with metric ``reg_metric`` (a KAN's
+    ``edge_forward_spline_n`` / ``_u`` / ``edge_mean_abs``); ``'all'``: ``pred + lamb * reg``.
+    The model is not changed: the loss is evaluated with ``torch.func.functional_call``."""
+    from torch.func import functional_call
+
+    if derivative not in ("hessian", "jacobian"):
+        raise ValueError(f"derivative must be 'hessian' or 'jacobian'; got {derivative!r}")
+    if loss_mode not in ("pred", "reg", "all"):
+        raise ValueError(f"loss_mode must be 'pred', 'reg' or 'all'; got {loss_mode!r}")
+    if loss_mode != "pred":
+        from .regularizer import REG_METRICS
+
+        if reg_metric not in REG_METRICS or not hasattr(model, "run_stats"):
+            raise ValueError(
+                f"loss_mode={loss_mode!r} needs a KAN and reg_metric one of {REG_METRICS}; got "
+                f"reg_metric={reg_metric!r} (use loss_mode='pred' for the prediction loss only)"
+            )
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for _, p in model.named_parameters()]
+    sizes = [p.numel() for _, p in model.named_parameters()]
+
+    def loss_of(p: torch.Tensor) -> torch.Tensor:
+        params = {n: t.reshape(s) for n, t, s in zip(names, p[0].split(sizes), shapes)}
+        total = p.new_zeros(1, 1)
+        if loss_mode in ("pred", "all"):
+            pred = functional_call(model, params, (inputs,))
+            total = total + torch.mean((pred - labels) ** 2)
+        if loss_mode in ("reg", "all"):
+            from .regularizer import edge_penalty
+
+            wrapped = {f"model.{n}": t for n, t in params.items()}
+            stats = functional_call(_Stats(model, reg_metric), wrapped, (inputs,))
+            reg = edge_penalty([s.value for s in stats], reg_metric, lamb_l1, lamb_entropy)
+            total = total + (reg if loss_mode == "reg" else lamb * reg)
+        return total
+
+    p = model2param(model).detach()[None, :]
+    if derivative == "hessian":
+        return batch_hessian(loss_of, p)
+    return batch_jacobian(loss_of, p)
+
+
+class _Stats(torch.nn.Module):
+    """``model``'s per-edge magnitudes as a module's forward (for ``functional_call``)."""
+
+    def __init__(self, model, metric: str):
+        super().__init__()
+        self.model = model
+        self.metric = metric
+
+    def forward(self, x):
+        return self.model.run_stats(self.model._input(x), self.metric)[1]

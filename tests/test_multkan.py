@@ -82,7 +82,7 @@ def test_forward_parity_with_pykan(tmp_path, monkeypatch, width, mult_arity):
         got = model(x)
     assert got.shape == want.shape
     assert (got - want).abs().max().item() <= 1e-5 * max(1.0, want.abs().max().item())
-    for a, b in zip(pk.acts, model.acts(x), strict=True):  # every layer's nodes
+    for a, b in zip(pk.acts, model.activations(x), strict=True):  # every layer's nodes
         assert (a - b).abs().max().item() <= 1e-5 * max(1.0, a.abs().max().item())
     # the regulariser: per edge layer, on the edges' own magnitudes (before the products)
     from kan_widget.regularizer import edge_penalty

@@ -106,7 +106,7 @@ def test_forward_parity_float32(in_tmp, nonuniform):
     assert got.dtype == torch.float32
     assert (got - want).abs().max().item() <= 1e-5
     # the inner layers agree too (inputs to each layer)
-    for a, b in zip(pk.acts, model.acts(x), strict=True):
+    for a, b in zip(pk.acts, model.activations(x), strict=True):
         assert (a - b).abs().max().item() <= 1e-5
 
 
@@ -122,7 +122,7 @@ def test_edge_values_match_pykan_postacts(in_tmp):
     x = _inputs(WIDTH[0], B=200)
     with torch.no_grad():
         pk(x)
-        acts = model.acts(x)
+        acts = model.activations(x)
         for l, layer in enumerate(model.layers):
             ours = layer.edge_values(acts[l])  # [B, in, out]
             theirs = pk.spline_postacts[l].permute(0, 2, 1)  # pykan: [B, out, in]

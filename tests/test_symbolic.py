@@ -718,6 +718,33 @@ def test_fit_records_rmse_for_the_noise_floor():
     assert model.fit_rmse == hist["train_loss"][-1]
 
 
+def test_noise_floor_is_in_the_networks_units():
+    """The floor compares the training RMSE (labels' units) with the edges' spread (network
+    units): labels 100x larger give the same floor, and copy / prune / refine keep fit_rmse."""
+    from kan_widget import create_dataset
+    from kan_widget.symbolic.api import _noise_floor
+
+    floors = []
+    for scale in (1.0, 100.0):
+        ds = create_dataset(
+            lambda x, s=scale: s * x[:, [0]] ** 2, n_var=1, train_num=200, test_num=10, seed=0
+        )
+        model = KAN([1, 1], grid=5, k=3, seed=0, normalize=True)
+        model.fit(ds, opt="LBFGS", steps=5)
+        assert model.fit_rmse is not None
+        phi = model.layers[0].edge_values(model.activations(ds["train_input"])[0])[:, 0, 0].detach()
+        floor = _noise_floor(model, phi[None], None)
+        assert floor is not None
+        # the same noise relative to the labels: the floor is (fit_rmse/scale / spread)^2
+        want = (model.fit_rmse / model.scaling.out_scale[0] / phi.double().std()) ** 2
+        assert float(floor[0]) == pytest.approx(min(float(want), 1e-2), rel=1e-6)
+        floors.append(float(floor[0]))
+        for other in (model.copy(), model.prune(), model.refine(7)):
+            assert other.fit_rmse == model.fit_rmse
+    # the two trainings see identical standardised labels, so the floors agree closely
+    assert floors[1] == pytest.approx(floors[0], rel=1e-2)
+
+
 def test_cos_over_four_radians_is_not_a_gaussian():
     """``cos(y)`` on [-2, 2] (the issue's case) spans 4 radians: a sinusoid, not degenerate, so
     the gaussian that also fits it does not win."""
@@ -731,3 +758,33 @@ def test_cos_over_four_radians_is_not_a_gaussian():
     res = fit_functions(x[None].expand(len(ys), -1), ys, entries)
     order, _ = rank(res.r2, entries, degenerate=res.degenerate)
     assert {entries[int(k)].name for k in order[:, 0]} <= {"sin", "cos"}
+
+
+def test_held_out_r2_keeps_exact_functions_and_checks_the_ends():
+    """held_out_r2 fits on the inner 80% of each edge's range and scores on all of it: an
+    exact function predicts the ends (r2 ~ 1), a function fitted to imitate another on the
+    inner range loses accuracy at the ends; bad fractions are refused, too few samples skip."""
+    from kan_widget.symbolic.fit import fit_functions
+    from kan_widget.symbolic.heldout import held_out_r2
+    from kan_widget.symbolic.library import resolve_lib
+
+    entries = resolve_lib(["x^2", "sin", "exp", "1/x", "tanh"])
+    names = [e.name for e in entries]
+    x1 = torch.linspace(1, 2, 100, dtype=torch.float64)
+    x2 = torch.linspace(-1, 1, 100, dtype=torch.float64)
+    cases = [(x1, 1 / x1, "1/x"), (x2, torch.exp(x2), "exp"), (x2, torch.sin(2 * x2), "sin")]
+    x3 = torch.linspace(0, 1, 100, dtype=torch.float64)
+    cases.append((x3, 3 * x3**2 - 1, "x^2"))
+    X = torch.stack([c[0] for c in cases])
+    Y = torch.stack([c[1] for c in cases])
+    ho = held_out_r2(X, Y, entries)
+    res = fit_functions(X, Y, entries)
+    assert ho is not None and ho.shape == (len(cases), len(entries))
+    for e, (_, _, name) in enumerate(cases):
+        assert float(ho[e, names.index(name)]) > 1 - 1e-8  # exact: predicts the ends
+    # tanh imitating a parabola on [0.1, 0.9] misses the ends by more than it does in-sample
+    t = names.index("tanh")
+    assert 1 - float(ho[3, t]) > 2 * (1 - float(res.r2[3, t]))
+    with pytest.raises(ValueError, match="frac"):
+        held_out_r2(X, Y, entries, frac=0.5)
+    assert held_out_r2(X[:, :10], Y[:, :10], entries) is None

@@ -150,8 +150,8 @@ def test_scaling_round_trips_exactly(table_model):
     # the reported losses are in the data's units
     rmse = float(torch.sqrt(torch.mean((model(x).detach() - d["test_label"]) ** 2)))
     assert hist["test_loss"][-1] == pytest.approx(rmse, rel=1e-4)
-    assert model.acts(x)[-1].shape == (x.shape[0], 1)
-    assert torch.equal(model.acts(x)[-1], model(x))
+    assert model.activations(x)[-1].shape == (x.shape[0], 1)
+    assert torch.equal(model.activations(x)[-1], model(x))
 
 
 def test_save_load_copy_prune_restore_keep_the_scaling(table_model, tmp_path):
@@ -213,6 +213,29 @@ def test_sqrt_example_learns_with_the_default_penalty():
     model = KAN([2, 5, 1], seed=0)
     hist = model.fit(d, steps=30, lamb=0.01)
     assert hist["test_loss"][-1] < 0.2 * float(d["test_label"].std())
+
+
+def test_data_in_parts_outside_the_fitted_scaling_warn_and_fit_scaling_first_helps():
+    # continual learning: the first part sets the scaling ("auto" maps [-1, -0.6] onto the
+    # grid), so a later part lies outside the grid; without grid updates nothing follows it
+    parts = []
+    for c in (-0.8, 0.4):
+        x = torch.linspace(c - 0.2, c + 0.2, 40)[:, None]
+        parts.append({"train_input": x, "train_label": torch.sin(3 * x)})
+    for d in parts:
+        d["test_input"], d["test_label"] = d["train_input"], d["train_label"]
+    model = KAN([1, 1], grid=20, seed=0)
+    model.fit(parts[0], steps=2, update_grid=False)
+    with pytest.warns(RuntimeWarning, match=r"outside the first layer's grid.*fit_scaling"):
+        model.fit(parts[1], steps=2, update_grid=False)
+    # the scaling fitted on the whole range first: no warning
+    x_all = torch.linspace(-1, 1, 100)[:, None]
+    model = KAN([1, 1], grid=20, seed=0)
+    model.fit_scaling(x_all, torch.sin(3 * x_all))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for d in parts:
+            model.fit(d, steps=2, update_grid=False)
 
 
 # ---------------------------------------------------------------------- bounded formula

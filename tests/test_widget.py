@@ -177,7 +177,7 @@ def test_buffer_sizes_match_protocol(w):
 def test_buffer_contents(w, dataset):
     model, n = w.model, 100
     curves = np.frombuffer(w.curves, dtype="<f4")
-    acts = model.acts(dataset["train_input"])
+    acts = model.activations(dataset["train_input"])
     off = 0
     for l, layer in enumerate(model.layers):
         n_in, n_out = layer.in_dim, layer.out_dim

@@ -196,6 +196,39 @@ def test_overfitting_note_and_back_to_best():
         w.close()
 
 
+def test_early_stop_goes_back_to_the_best_step_undoably():
+    # the same overfitting table as above, with early_stop=True: the run stops once
+    # the validation loss has risen for a window of steps, and the best step's model is current
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(60, 1, generator=g) * 2 - 1
+    y = torch.sin(3 * x) + 0.5 * torch.randn(60, 1, generator=g)
+    xt = torch.linspace(-1, 1, 200)[:, None]
+    ds = {"train_input": x, "train_label": y, "test_input": xt, "test_label": torch.sin(3 * xt)}
+    w = KANWidget(KAN([1, 8, 1], grid=20, seed=0), ds, lamb=0.0, steps=200, early_stop=True)
+    try:
+        w.train(block=True)
+        assert w.wait(30)
+        best, last = w._watch.best_step, w._step_count
+        assert best is not None and last < 200, "training did not stop early"
+        assert last - best >= mx.OVERFIT_WINDOW  # it waited for the rise to be confirmed
+        st = w.status
+        assert st["message"].startswith(f"stopped early at step {last}: validation loss rising")
+        assert f"back to step {best}" in st["message"]
+        assert st["val_loss"] == pytest.approx(w._watch.best_val, rel=1e-4)
+        assert not any(n.startswith("overfitting") for n in st["notes"])
+        assert_current(w)
+        assert w.undo() is True  # the last step's model comes back, overfitting note and all
+        assert w.status["val_loss"] > w._watch.best_val * (1 + mx.OVERFIT_TOL)
+        assert any(n.startswith("overfitting") for n in w.status["notes"])
+    finally:
+        w.close()
+
+
+def test_early_stop_is_checked(dataset):
+    with pytest.raises(ValueError, match="early_stop must be True or False"):
+        KANWidget(KAN([2, 5, 1]), dataset, early_stop="yes")
+
+
 def test_back_to_best_without_training_says_why(w):
     assert w.back_to_best() is False
     assert "no best step" in w.status["message"] and w.status["error"] is None

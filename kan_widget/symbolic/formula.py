@@ -96,7 +96,7 @@ def _layer_inputs(model) -> list[torch.Tensor] | None:
     if data is None:
         return None
     with torch.no_grad(), OneThread():
-        return [a.detach().to(torch.float64) for a in model.acts(data)]
+        return [a.detach().to(torch.float64) for a in model.activations(data)]
 
 
 def numeric_edges(model) -> list[tuple[int, int, int]]:

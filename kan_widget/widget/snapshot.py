@@ -76,7 +76,7 @@ def masks_bytes(model) -> bytes:
 
 def feature_scores(model, acts: list[torch.Tensor]) -> list[float | None]:
     """``feature_scores``: each input's attribution score (pykan's ``feature_score``) on the
-    rows of ``acts = model.acts(x)``, the bars beside the input nodes; a score that is not
+    rows of ``acts = model.activations(x)``, the bars beside the input nodes; a score that is not
     finite is ``None`` (shown as such)."""
     with torch.no_grad():
         s = scores_on(model, acts).node_scores[0]
@@ -113,7 +113,7 @@ class Snapshot:
 def snapshot(model, x: torch.Tensor, n_points: int, features: bool = True) -> Snapshot:
     """The per-tick buffers for ``model`` evaluated on data ``x`` (normally the training inputs);
     the input attribution scores too with ``features``."""
-    acts = model.acts(x)
+    acts = model.activations(x)
     return Snapshot(
         curves=curves_bytes(model, acts, n_points),
         scores=scores_bytes(model),
@@ -127,7 +127,7 @@ def _edge_inputs(model, x: torch.Tensor, l: int, i: int, limit: int):
     """Layer ``l``'s inputs at up to ``limit`` evenly spread rows of ``x``, and the order that
     sorts input ``i`` (shared by the points and the parts, so they line up)."""
     rows = x[:: max(1, -(-x.shape[0] // limit))][:limit]
-    a = model.acts(rows)[l]
+    a = model.activations(rows)[l]
     return a, torch.argsort(a[:, i])
 
 
