@@ -202,6 +202,8 @@ export class Controls {
 		this.grid.title = "grid intervals for Refine";
 		g2.append(this.grid);
 		add("symbolify", "Symbolify", send({ type: "symbolify" }), g2);
+		add("discover", "Discover", send({ type: "discover" }), g2).title =
+			"sparsify, prune, refine and symbolify over a few restarts; keeps the sparsest model near the best loss (Pause stops it; every candidate is undoable)";
 		const g3 = group();
 		add("undo", "Undo", send({ type: "undo" }), g3);
 		add("redo", "Redo", send({ type: "redo" }), g3);

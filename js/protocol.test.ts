@@ -20,7 +20,7 @@ describe("commandError", () => {
 	it("accepts every command the front end sends", () => {
 		const sent: Command[] = [
 			{ type: "train" }, { type: "pause" }, { type: "step" }, { type: "reset" }, { type: "prune" },
-			{ type: "refine", grid: 20 }, { type: "symbolify" }, { type: "undo" }, { type: "redo" },
+			{ type: "refine", grid: 20 }, { type: "symbolify" }, { type: "discover" }, { type: "undo" }, { type: "redo" },
 			{ type: "inspect", l: 0, i: 1, j: 2 }, { type: "fix", l: 0, i: 1, j: 2, name: "sin" },
 			{ type: "unfix", l: 0, i: 1, j: 2 }, { type: "refresh" }, { type: "back_to_best" },
 			{ type: "prune_input" }, { type: "remove_edge", l: 0, i: 1, j: 2 },
@@ -83,7 +83,7 @@ describe("parseSpec", () => {
 		const s = parseSpec(SPEC);
 		expect(s.sliders.map((p) => p.label)).toEqual(["lambda", "mu1", "mu2", "theta", "input threshold", "beta"]);
 		expect(s.params.map((p) => p.name)).toEqual([
-			"lamb", "lamb_l1", "lamb_entropy", "theta", "input_theta", "beta", "steps", "opt", "lr", "r2_threshold", "weight_simple", "sym_lib",
+			"lamb", "lamb_l1", "lamb_entropy", "theta", "input_theta", "beta", "steps", "opt", "lr", "r2_threshold", "weight_simple", "sym_lib", "problem",
 		]);
 		expect(s.presets.polynomial).toEqual(["x", "x^2", "x^3", "x^4", "x^5", "0"]);
 		const [lamb, mu1, , , , beta] = s.sliders;

@@ -32,8 +32,10 @@ from torch import nn
 
 from . import checkpoints, io, training
 from .attribution import select_columns
+from .classification import Classifier
 from .config import KANConfig
 from .data import as_tensor
+from .discover import DiscoverResult, discover
 from .higher import transforms_active
 from .layer import EdgeStats, KANLayer
 from .nodes import NodeLayout, NodeStep, parse_width, pykan_mult_arity, pykan_width
@@ -51,7 +53,7 @@ AFFINE = ("subnode_scale", "subnode_bias", "node_scale", "node_bias")
 """pykan's per-node affine maps, in the order :class:`~kan_widget.nodes.NodeStep` takes them."""
 
 
-class KAN(PykanSurface, nn.Module):
+class KAN(PykanSurface, Classifier, nn.Module):
     """Kolmogorov–Arnold Network, ``KAN(width=[2, 5, 1], grid=3, k=3, seed=1)``.
 
     Each edge ``(l, i, j)`` (layer, input node, output node) carries
@@ -630,6 +632,12 @@ class KAN(PykanSurface, nn.Module):
         new = prune_minimal(self, dataset, **kwargs)
         checkpoints.log(new, "prune_minimal")
         return new
+
+    def discover(self, dataset: dict, restarts: int = 3, **kwargs: Any) -> DiscoverResult:
+        """Sparsify -> prune_minimal -> refine -> symbolify over ``restarts`` restarts; the
+        sparsest candidate within tolerance of the best loss is ``.model`` of the result.
+        ``self`` is unchanged. See :func:`kan_widget.discover.discover`."""
+        return discover(self, dataset, restarts, **kwargs)
 
     def prune_node(self, threshold: float = 1e-2) -> KAN:
         return self.prune(node_th=threshold, edge_th=None)

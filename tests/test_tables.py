@@ -216,21 +216,22 @@ def test_sqrt_example_learns_with_the_default_penalty():
 
 
 def test_data_in_parts_outside_the_fitted_scaling_warn_and_fit_scaling_first_helps():
-    # continual learning: the first part sets the scaling ("auto" maps [-1, -0.6] onto the
-    # grid), so a later part lies outside the grid; without grid updates nothing follows it
+    # continual learning on a coarse grid: the first part sets the scaling ("auto" maps [-1, -0.6]
+    # onto the grid; a part spanning two grid intervals is left alone), so a later part lies
+    # outside the grid; without grid updates nothing follows it
     parts = []
     for c in (-0.8, 0.4):
         x = torch.linspace(c - 0.2, c + 0.2, 40)[:, None]
         parts.append({"train_input": x, "train_label": torch.sin(3 * x)})
     for d in parts:
         d["test_input"], d["test_label"] = d["train_input"], d["train_label"]
-    model = KAN([1, 1], grid=20, seed=0)
+    model = KAN([1, 1], grid=3, seed=0)
     model.fit(parts[0], steps=2, update_grid=False)
     with pytest.warns(RuntimeWarning, match=r"outside the first layer's grid.*fit_scaling"):
         model.fit(parts[1], steps=2, update_grid=False)
     # the scaling fitted on the whole range first: no warning
     x_all = torch.linspace(-1, 1, 100)[:, None]
-    model = KAN([1, 1], grid=20, seed=0)
+    model = KAN([1, 1], grid=3, seed=0)
     model.fit_scaling(x_all, torch.sin(3 * x_all))
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)

@@ -33,11 +33,11 @@ PREVIEW_RE = re.compile(r"Prune would remove (\d+) nodes?, (\d+) edges?")
 
 
 # --------------------------------------------------------------------------- page helpers
-def open_notebook(page, server) -> str:
-    """Open the notebook and wait for its kernel; returns the kernel id."""
+def open_notebook(page, server, name: str = NB) -> str:
+    """Open the notebook ``name`` and wait for its kernel; returns the kernel id."""
     fe = server.frontend
     t0 = time.perf_counter()
-    page.goto(server.notebook_url(NB))
+    page.goto(server.notebook_url(name))
     page.wait_for_function(
         "() => window.jupyterapp?.shell?.currentWidget?.sessionContext", timeout=120_000
     )
@@ -426,6 +426,26 @@ def test_train_steer_prune_fix_symbolify_undo(page, jupyter_server, kernel, arti
     assert kernel.eval("w.status['error']") is None
     screenshot(page, artifacts, f"{fe}_after_undo")
     expect(w.locator(".kan-error")).to_be_hidden()
+    check_console(page)
+
+
+def test_discover_shows_progress_and_pause_stops_it(page, jupyter_server, kernel, artifacts):
+    """Discover runs on the command thread: the status line shows its stage, Train turns into
+    Pause, and Pause ends it (steps set so high that nothing else would end it soon)."""
+    from playwright.sync_api import expect
+
+    fe = jupyter_server.frontend
+    start_widget(page, jupyter_server, kernel)
+    set_steps(page, kernel, 100_000)
+    button(page, "Discover").click()
+    wait_status(page, "/discovering… /.test(t) && /discover: restart 1\\/3, sparsify/.test(t)")
+    screenshot(page, artifacts, f"{fe}_discovering")
+    button(page, "Pause").click()
+    wait_status(page, "/paused · step/.test(t) && /discover stopped before any candidate/.test(t)")
+    expect(button(page, "Train")).to_be_visible()
+    st = kernel.eval("w.status")
+    assert st["running"] is False and st["busy"] is None and st["error"] is None
+    assert kernel.eval("w.model.width") == [2, 5, 1]  # nothing chosen: the model is unchanged
     check_console(page)
 
 

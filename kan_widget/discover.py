@@ -1,0 +1,236 @@
+"""Discover: the paper's whole recipe in one call, over a few restarts, keeping the sparsest
+model that fits about as well as the best (``discover(model, dataset)``, ``model.discover``).
+
+Each restart runs sparsify (fit with the penalty) -> :func:`~kan_widget.structure.prune_minimal`
+-> refine (grid up) and fit -> auto_symbolic (edges with ``r^2 >= r2_threshold`` only) and fit.
+Restart 0 starts from the model as it is; restart ``r > 0`` from a fresh initialisation of the
+same width and options with seed ``model.config.seed + r`` (the seed decides how the penalty
+splits the work between nodes, so restarts find different structures).
+
+Each restart leaves two candidates: the refined spline model and the symbolified one (a symbolic
+fit can cost accuracy; the spline model is then the honest fallback). The chosen candidate is
+the sparsest (fewest edges, then fewest edges still splines, then lowest loss) whose loss is
+within ``loss <= rtol * best + atol * std(labels)`` of the best candidate's.
+
+Which loss chooses: the validation rows' RMSE when the dataset has ``val_input`` (the widget
+holds some out), else the training RMSE. The test rows never choose; their RMSE is reported.
+
+Restarts run one after another, not in parallel: each fit already uses the CPU's threads through
+torch, and processes would have to pickle models and datasets both ways for no gain on 2 cores.
+Nothing is written to disk and ``model`` is never changed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .validation import is_int, is_number
+
+if TYPE_CHECKING:
+    from .model import KAN
+
+__all__ = ["STAGES", "Candidate", "DiscoverResult", "discover"]
+
+# the stages of one restart, in order (progress reports these names)
+STAGES = ("sparsify", "prune", "refine", "symbolify")
+
+
+@dataclass
+class Candidate:
+    """One model a restart produced: ``stage`` is "refine" (splines) or "symbolify"."""
+
+    restart: int
+    stage: str
+    model: KAN
+    loss: float  # the RMSE that chooses (validation rows if any, else training rows)
+    train_loss: float
+    test_loss: float | None
+    n_edge: int
+    n_spline: int  # edges still splines (0: the formula is complete)
+    width: list[Any]
+    formula: str
+
+    def summary(self) -> str:
+        test = "n/a" if self.test_loss is None else f"{self.test_loss:.3g}"
+        return (
+            f"restart {self.restart} {self.stage}: {self.width}, {self.n_edge} edges "
+            f"({self.n_spline} splines), loss {self.loss:.3g}, test {test}"
+        )
+
+
+@dataclass
+class DiscoverResult:
+    """``model``: the chosen candidate's model (``None`` if stopped before any); ``candidates``
+    in the order they were made; ``chosen`` their index; ``stopped``: stop() ended it early."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    chosen: int | None = None
+    stopped: bool = False
+    select: str = "train"  # the split whose RMSE chose
+
+    @property
+    def model(self) -> KAN | None:
+        return None if self.chosen is None else self.candidates[self.chosen].model
+
+    @property
+    def best(self) -> Candidate | None:
+        return None if self.chosen is None else self.candidates[self.chosen]
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _rmse(model: KAN, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        err = (model.predict(x) - y).double()
+    return float(err.pow(2).mean().sqrt())
+
+
+def _formula(model: KAN) -> str:
+    try:
+        return "; ".join(str(f) for f in model.formula(digits=3))
+    except Exception as e:  # a formula is a convenience: never lose a candidate over it
+        return f"(no formula: {type(e).__name__})"
+
+
+def _check(dataset: Any, restarts: Any, steps: Any, kw: dict[str, Any]) -> None:
+    if (
+        not isinstance(dataset, dict)
+        or "train_input" not in dataset
+        or "train_label" not in dataset
+    ):
+        raise ValueError("dataset must be a dict with 'train_input' and 'train_label' (as for fit)")
+    if not is_int(restarts) or restarts < 1:
+        raise ValueError(f"restarts must be an int >= 1; got {restarts!r}")
+    for name, v in steps.items():
+        if not is_int(v) or v < 1:
+            raise ValueError(f"{name} must be an int >= 1; got {v!r}")
+    for name, v in kw.items():
+        if not is_number(v) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"{name} must be a finite number >= 0; got {v!r}")
+    if kw["rtol"] < 1:
+        raise ValueError(
+            f"rtol must be >= 1 (1.1 keeps models within 10% of the best); got {kw['rtol']!r}"
+        )
+    if not 0 <= kw["r2_threshold"] <= 1:
+        raise ValueError(f"r2_threshold must be in [0, 1]; got {kw['r2_threshold']!r}")
+
+
+def discover(
+    model: KAN,
+    dataset: dict,
+    restarts: int = 3,
+    *,
+    steps: int = 50,
+    lamb: float = 0.01,
+    prune_steps: int = 20,
+    grid: int | None = None,
+    fit_steps: int = 50,
+    r2_threshold: float = 0.99,
+    rtol: float = 1.1,
+    atol: float = 1e-3,
+    lib: Any = None,
+    progress: Callable[[str, int, float], Any] | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> DiscoverResult:
+    """Run the discover schedule (module doc) ``restarts`` times and choose a candidate.
+
+    ``steps`` LBFGS steps with penalty ``lamb`` sparsify; ``prune_steps`` retrain each
+    pruning trial; ``grid`` is the refined grid (default twice the model's, at least 10);
+    ``fit_steps`` follow the refine and the symbolify; ``r2_threshold`` and ``lib`` go to
+    auto_symbolic. ``progress(stage, restart, fraction)`` is called as each stage starts
+    (``fraction`` of the whole run done, 1.0 at the end); ``stop()`` is checked between stages
+    and every training step: when it returns true, the candidates so far are chosen from and
+    ``stopped`` is set."""
+    kw = {"lamb": lamb, "r2_threshold": r2_threshold, "rtol": rtol, "atol": atol}
+    counts = {"steps": steps, "prune_steps": prune_steps, "fit_steps": fit_steps}
+    _check(dataset, restarts, counts, kw)
+    grid = max(10, 2 * model.grid) if grid is None else grid
+    if not is_int(grid) or grid < 1:
+        raise ValueError(f"grid must be an int >= 1; got {grid!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError("progress must be callable(stage, restart, fraction) or None")
+    if stop is not None and not callable(stop):
+        raise TypeError("stop must be callable() -> bool or None")
+    select = "val" if "val_input" in dataset and "val_label" in dataset else "train"
+    y = torch.as_tensor(dataset["train_label"]).double()
+    floor = atol * float(y.std()) if y.numel() > 1 else atol
+    result = DiscoverResult(select=select)
+    total = restarts * len(STAGES)
+
+    def halt() -> None:
+        if stop is not None and stop():
+            raise _Stopped
+
+    def cb(_step: int, _m: dict) -> bool:
+        return not (stop is not None and stop())
+
+    def fit(m: KAN, n: int, lam: float = 0.0) -> None:
+        hist = m.fit(dataset, opt="LBFGS", steps=n, lamb=lam, callback=cb)
+        if hist.get("stopped") == "callback":
+            raise _Stopped
+
+    def record(r: int, stage: str, m: KAN) -> None:
+        xs, ys = dataset[f"{select}_input"], dataset[f"{select}_label"]
+        loss = _rmse(m, xs, ys)
+        train = (
+            loss if select == "train" else _rmse(m, dataset["train_input"], dataset["train_label"])
+        )
+        test = None
+        if "test_input" in dataset and "test_label" in dataset:
+            test = _rmse(m, dataset["test_input"], dataset["test_label"])
+        n_spline = sum(int(layer.numeric_mask().sum()) for layer in m.layers)
+        result.candidates.append(
+            Candidate(r, stage, m, loss, train, test, m.n_edge, n_spline, m.width, _formula(m))
+        )
+
+    try:
+        for r in range(restarts):
+
+            def at(stage: str, r: int = r) -> None:
+                halt()
+                if progress is not None:
+                    progress(stage, r, (r * len(STAGES) + STAGES.index(stage)) / total)
+
+            if r == 0:
+                m = model.copy()
+            else:
+                m = type(model).from_config(
+                    model.config.replace(seed=int(model.config.seed) + r),
+                    model.width,
+                    device=model.device,
+                    mult_arity=model.mult_arity,
+                )
+                m.reg_metric = model.reg_metric
+            at("sparsify")
+            fit(m, steps, lamb)
+            at("prune")
+            m = m.prune_minimal(dataset, steps=prune_steps)
+            at("refine")
+            if grid != m.grid:
+                m = m.refine(grid)
+            fit(m, fit_steps)
+            record(r, "refine", m)
+            at("symbolify")
+            s = m.copy()
+            s.auto_symbolic(lib=lib, r2_threshold=r2_threshold, verbose=0)
+            fit(s, fit_steps)
+            record(r, "symbolify", s)
+    except _Stopped:
+        result.stopped = True
+    losses = [c.loss for c in result.candidates]
+    ok = [i for i, v in enumerate(losses) if math.isfinite(v)]
+    if ok:
+        best = min(losses[i] for i in ok)
+        near = [i for i in ok if losses[i] <= rtol * best + floor]
+        c = result.candidates
+        result.chosen = min(near, key=lambda i: (c[i].n_edge, c[i].n_spline, c[i].loss))
+    if progress is not None and not result.stopped:
+        progress("done", restarts - 1, 1.0)
+    return result
