@@ -32,6 +32,7 @@ class Tape:
 
     def __init__(self, need_dx: bool):
         self.needs_input_grad = (need_dx, True)
+        self.layer_views: tuple[torch.Tensor, ...] = ()  # the layer's own (forward_tape)
 
     def set_materialize_grads(self, _value: bool) -> None:
         pass
@@ -43,30 +44,46 @@ class Tape:
 class Moments(NamedTuple):
     """What the magnitudes need from a layer's features, whatever the weights: the float64
     centred features (``fc``, one chunk; ``None`` when the backward recomputes them per chunk),
-    their ``mean`` and Gram matrix ``cov``, and for the ``"n"`` metric the centred inputs ``xc``
-    and their std."""
+    their ``mean`` and Gram matrix ``cov``, and for the ``"n"`` metric the centred inputs ``xc``,
+    their std, and the float64 terms derived from it that the forward and backward share
+    (``x_std64``, the divisor ``x_den = x_std + 0.1`` and its reciprocal ``x_rden``): computed
+    once per features, so the input layer's are computed once per grid, not per evaluation."""
 
     fc: list[torch.Tensor] | None
     mean: torch.Tensor
     cov: torch.Tensor
     xc: torch.Tensor | None
     x_std: torch.Tensor | None
+    x_std64: torch.Tensor | None = None
+    x_den: torch.Tensor | None = None
+    x_rden: torch.Tensor | None = None
 
 
 class Features:
     """A layer's features ``f [in, K+1, B]`` (base function, then the basis) for inputs ``x``,
-    the order-(k-1) basis ``prev`` when the input's gradient is needed, and, computed on first
-    use, their :class:`Moments`."""
+    the order-(k-1) basis ``prev`` (one tensor per batch chunk) when the input's gradient is
+    needed, and, computed on first use, their :class:`Moments`."""
 
     def __init__(self, x: torch.Tensor, kn: Knots, base_fun: str, need_dx: bool):
         B, n_in = x.shape
         n_f = kn.knots.shape[1] - len(kn.inv)  # K + 1
         self.xt = xt = x.t().contiguous().unsqueeze(1)  # [in, 1, B]
         self.f = f = x.new_empty(n_in, n_f, B)
-        self.prev = prev = x.new_empty(n_in, n_f, B) if need_dx else None
-        self.cols = chunks(n_in, kn.knots.shape[1], B)
-        for c in self.cols:
-            recursion(xt[..., c], kn, f[:, 1:, c], None if prev is None else prev[..., c])
+        # the views the products use, made once (the input layer's live across evaluations)
+        self.f2d = f.view(n_in * n_f, B)
+        self.ft = self.f2d.t()
+        self.x0 = xt[:, 0]  # [in, B]
+        self.cols = cols = chunks(n_in, kn.knots.shape[1], B)
+        # the order-(k-1) basis, one contiguous tensor per chunk: the recursion writes each
+        # level straight into it (a strided slice of one buffer took a copy per chunk, 6% of
+        # the wide case's step, measured), and the backward reads it per chunk
+        self.prev: list[torch.Tensor] | None = (
+            [x.new_empty(n_in, n_f, c.stop - c.start) for c in cols] if need_dx else None
+        )
+        if len(cols) == 1:  # one chunk: no column slices (small models count every op)
+            recursion(xt, kn, f[:, 1:], None if self.prev is None else self.prev[0])
+        for n, c in enumerate(cols if len(cols) > 1 else ()):
+            recursion(xt[..., c], kn, f[:, 1:, c], None if self.prev is None else self.prev[n])
         if base_fun == "silu":
             torch.ops.aten.silu.out(xt, out=f[:, :1])
         else:
@@ -80,7 +97,7 @@ class Features:
         return self._moments[n]
 
     def _compute_moments(self, with_x_std: bool) -> Moments:
-        f, cols, xt = self.f, self.cols, self.xt
+        f, cols = self.f, self.cols
         n_in, n_f, B = f.shape
         # centred features in float64, per chunk (small contiguous pieces: one big buffer's
         # first-touch page faults cost more than the math). One chunk is kept for the
@@ -99,12 +116,15 @@ class Features:
             for fcc in [_centred(f, c, mean) for c in cols]:
                 cov.baddbmm_(fcc, fcc.transpose(1, 2))
             fcs = None
-        xc = x_std = None
-        if with_x_std:
-            # torch.std is 7x slower than this at [100, 1, 1000] (measured)
-            xc = xt[:, 0] - xt[:, 0].mean(1, keepdim=True)  # [in, B]
-            x_std = torch.linalg.vector_norm(xc, dim=1, keepdim=True).div_(math.sqrt(max(B - 1, 1)))
-        return Moments(fcs, mean, cov, xc, x_std)
+        if not with_x_std:
+            return Moments(fcs, mean, cov, None, None)
+        # torch.std is 7x slower than this at [100, 1, 1000] (measured)
+        x0 = self.x0
+        xc = x0 - x0.mean(1, keepdim=True)  # [in, B]
+        x_std = torch.linalg.vector_norm(xc, dim=1, keepdim=True).div_(math.sqrt(max(B - 1, 1)))
+        x_std64 = x_std.double()
+        x_den = x_std64 + 0.1
+        return Moments(fcs, mean, cov, xc, x_std, x_std64, x_den, 1.0 / x_den)
 
 
 class InputCache:
@@ -196,20 +216,23 @@ class SplineLayer(torch.autograd.Function):
             feats = Features(x, kn, base_fun, need_dx)
             if cache is not None:
                 cache.store(x, kn, base_fun, feats)
-        xt, f, prev, cols = feats.xt, feats.f, feats.prev, feats.cols
-        y = th.mm(f.view(-1, B).t(), w.reshape(-1, w.shape[2]))
+        xt, f, cols = feats.xt, feats.f, feats.cols
+        w2d = w.reshape(-1, w.shape[2])
+        y = th.mm(feats.ft, w2d)
         ctx.set_materialize_grads(False)
         ctx.kn, ctx.base_fun, ctx.stats, ctx.chunks = kn, base_fun, stats, cols
+        ctx.f2d, ctx.x0, ctx.w2d, ctx.m = feats.f2d, feats.x0, w2d, None
+        ctx.prev = feats.prev  # a list (per chunk), kept beside the saved tensors
         if stats is None:
-            ctx.save_for_backward(x, xt, w, f, prev)
+            ctx.save_for_backward(x, xt, w, f)
             return y, None
-        m = feats.moments(stats)
+        ctx.m = m = feats.moments(stats)
         ctx.fc, ctx.mean = m.fc, m.mean
         wd = w.double()
         cw = torch.bmm(m.cov, wd).div_(max(B - 1, 1))
         std = (wd * cw).sum(1).clamp_min_(1e-30).sqrt_()  # [in, out]; var 0: no gradient
-        value = std if m.x_std is None else std / (m.x_std.double() + 0.1)
-        ctx.save_for_backward(x, xt, w, f, prev, wd, cw, std, m.xc, m.x_std)
+        value = std if m.x_den is None else std / m.x_den
+        ctx.save_for_backward(x, xt, w, f, wd, cw, std, m.xc, m.x_std)
         return y, value.to(x.dtype)
 
     @staticmethod
@@ -231,34 +254,38 @@ class SplineLayer(torch.autograd.Function):
 
     @staticmethod
     def run_backward(ctx, th: OneThread, gy, gval):
-        _, xt, w, feats, prev, *extra = ctx.saved_tensors
+        _, xt, w, feats, *extra = ctx.saved_tensors
+        prev = ctx.prev
         kn, B = ctx.kn, xt.shape[2]
-        n_in, n_f, n_w = feats.shape[0], feats.shape[1], feats.shape[0] * feats.shape[1]
+        n_in, n_f = feats.shape[0], feats.shape[1]
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        one = len(ctx.chunks) == 1  # one chunk: no column slices
         gw = gx = M = g_xstd = None
         if gval is not None:
             wd, cw, std, xc, x_std = extra
             gstd = gval.double()
+            zero = _zero(gstd)
             if ctx.stats == "n":
-                r = 1.0 / (x_std.double() + 0.1)  # [in, 1]
-                g_xstd = -(gstd * std).sum(1, keepdim=True) * r * r
+                r = ctx.m.x_rden  # [in, 1]
+                if need_x:
+                    g_xstd = -(gstd * std).sum(1, keepdim=True) * r * r
                 gstd = gstd * r
             # d std/d var = 1/(2 std), and d var/d w = 2 C w
-            gvar = torch.where(std > 1e-15, gstd / std, 0.0).unsqueeze(1)  # 2 * dL/dvar
+            gvar = torch.where(std > 1e-15, gstd / std, zero).unsqueeze(1)  # 2 * dL/dvar
             if need_w:
                 gw = (cw * gvar).to(w.dtype)
             if need_x:
                 M = torch.bmm(wd * gvar, wd.transpose(1, 2)).div_(max(B - 1, 1))
         if gy is not None and need_w:
-            g = th.mm(feats.view(n_w, B), gy).view(w.shape)
+            g = th.mm(ctx.f2d, gy).view(w.shape)
             gw = g if gw is None else gw + g
         if need_x and (gy is not None or M is not None):
             gx = xt.new_zeros(n_in, B) if len(ctx.chunks) > 1 else None
-            w_flat = w.reshape(n_w, -1)
+            w_flat = ctx.w2d  # w as [in * (K+1), out]
             for n, c in enumerate(ctx.chunks):
                 gf = None
                 if gy is not None:
-                    gf = th.mm(w_flat, gy[c].t()).view(n_in, n_f, -1)
+                    gf = th.mm(w_flat, (gy if one else gy[c]).t()).view(n_in, n_f, -1)
                 if M is not None:
                     # the Gram derivative; centring drops out (rows of fc are centred, so this
                     # gradient already has zero mean over the batch)
@@ -267,9 +294,9 @@ class SplineLayer(torch.autograd.Function):
                     g = torch.bmm(M, fcc).to(w.dtype)
                     gf = g if gf is None else gf.add_(g)
                 assert gf is not None  # gy or M is set (the condition above)
-                gc = _base_grad(ctx.base_fun, gf[:, 0], xt[:, 0, c])
+                gc = _base_grad(ctx.base_fun, gf[:, 0], ctx.x0 if one else xt[:, 0, c])
                 if prev is not None:
-                    d = basis_deriv_grad(prev[..., c], kn, gf[:, 1:])
+                    d = basis_deriv_grad(prev[n], kn, gf[:, 1:])
                     gc = d if gc is None else gc + d
                 if gx is None:
                     gx = gc
@@ -277,10 +304,24 @@ class SplineLayer(torch.autograd.Function):
                     gx[:, c] += gc
             if g_xstd is not None and B > 1:
                 # d std(x_i)/d x_bi = (x_bi - mean_i) / ((B-1) std_i); a constant input: 0
-                s = torch.where(x_std > 0, g_xstd / (x_std.double() * (B - 1)), 0.0)
+                s = torch.where(x_std > 0, g_xstd / (ctx.m.x_std64 * (B - 1)), zero)
                 g = xc * s.to(xt.dtype)
                 gx = g if gx is None else gx + g
         return None if gx is None else gx.t(), gw, None, None, None, None, None
+
+
+_ZEROS: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
+
+
+def _zero(like: torch.Tensor) -> torch.Tensor:
+    """A 0-dim zero of ``like``'s dtype and device, made once: ``torch.where(c, a, 0.0)``
+    dispatches a ``scalar_tensor`` op for the 0.0 every call (small models count every op)."""
+    key = (like.dtype, like.device)
+    z = _ZEROS.get(key)
+    if z is None:
+        with torch.inference_mode(False), torch.no_grad():
+            z = _ZEROS[key] = torch.zeros((), dtype=like.dtype, device=like.device)
+    return z
 
 
 def _centred(feats: torch.Tensor, c: slice, mean: torch.Tensor) -> torch.Tensor:

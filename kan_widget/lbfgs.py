@@ -69,6 +69,7 @@ class LBFGS:
         self.state: dict = {}
         self.final: tuple[torch.Tensor, torch.Tensor] | None = None
         self._sizes = [p.numel() for p in self._params]
+        self._zero_grads: dict[tuple, torch.Tensor] = {}
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self._params:
@@ -79,11 +80,18 @@ class LBFGS:
 
     def _flat_grad(self) -> torch.Tensor:
         return torch.cat(
-            [
-                (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                for p in self._params
-            ]
+            [(p.grad if p.grad is not None else self._zeros(p)).reshape(-1) for p in self._params]
         )
+
+    def _zeros(self, p: torch.Tensor) -> torch.Tensor:
+        """Zeros standing for a parameter without a gradient (a layer's ``sym_params`` while no
+        edge is symbolic), made once per shape: only read by ``torch.cat``, which copies them;
+        a fresh ``zeros_like`` was two ops of every evaluation of a [2,5,1] model."""
+        key = (p.shape, p.dtype, p.device)
+        z = self._zero_grads.get(key)
+        if z is None:
+            z = self._zero_grads[key] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+        return z
 
     def _add(self, t: float, d: torch.Tensor) -> None:
         parts = d.split(self._sizes)
@@ -140,16 +148,17 @@ class LBFGS:
                     stps.append(s)
                     ro.append(1.0 / ys)
                     h_diag = ys / float(y.dot(y))
-                # two-loop recursion: d = -H g
+                # two-loop recursion: d = -H g (q and d are this iteration's own: updated in
+                # place, the same arithmetic without a new vector per history entry)
                 q = -g
                 alpha = [0.0] * len(dirs)
                 for i in range(len(dirs) - 1, -1, -1):
                     alpha[i] = float(stps[i].dot(q)) * ro[i]
-                    q = q - alpha[i] * dirs[i]
+                    q.sub_(alpha[i] * dirs[i])
                 d = q * h_diag
                 for i in range(len(dirs)):
                     beta = float(dirs[i].dot(d)) * ro[i]
-                    d = d + stps[i] * (alpha[i] - beta)
+                    d.add_(stps[i] * (alpha[i] - beta))
             prev_g, prev_loss = g.clone(), loss
             t = min(1.0, 1.0 / float(g.abs().sum())) * lr if state["n_iter"] == 1 else lr
             gtd = float(g.dot(d))

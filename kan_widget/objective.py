@@ -61,9 +61,10 @@ def loss_and_grad(
     with torch.no_grad():
         d = h - y
         l_pred = torch.mean(d * d)
-        reg, g_values = h.new_zeros(()), None
         if metric is not None and lamb > 0:
             reg, g_values = spline_penalty(values, lamb_l1, lamb_entropy)
+        else:
+            reg, g_values = h.new_zeros(()), None
         loss = l_pred + lamb * reg
         g = d * (2.0 / d.numel())
     for n in range(len(tapes) - 1, -1, -1):

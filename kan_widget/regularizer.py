@@ -47,16 +47,32 @@ def _spline_entropies(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     n_in, n_out = a.shape
     s_row = a.sum(0, keepdim=True) + 1  # [1, out]
     s_col = a.sum(1, keepdim=True) + 1  # [in, 1]
-    p = a / torch.stack([s_row.expand(n_in, n_out), s_col.expand(n_in, n_out)])
+    p = torch.stack([a / s_row, a / s_col])  # the same quotients as one broadcast divide
     pe = p + 1e-4
     lp = torch.log2(pe)
-    ent = (p * lp).sum((1, 2)) / a.new_tensor([-n_out, -n_in])
+    ent = (p * lp).sum((1, 2)) / _divisors(n_in, n_out, a)
     # d(-p log2(p + eps))/dp, then through p = a / (sum + 1): (h - sum(h p)) / (sum + 1)
     h = lp + p / (pe * _LN2)
     hp = h * p
-    g_row = torch.sub(hp[0].sum(0, keepdim=True), h[0]).div_(s_row * n_out)
-    g_col = torch.sub(hp[1].sum(1, keepdim=True), h[1]).div_(s_col * n_in)
+    # unbind: both axes' views in one op instead of two selects
+    (h_row, h_col), (hp_row, hp_col) = h.unbind(), hp.unbind()
+    g_row = torch.sub(hp_row.sum(0, keepdim=True), h_row).div_(s_row * n_out)
+    g_col = torch.sub(hp_col.sum(1, keepdim=True), h_col).div_(s_col * n_in)
     return ent.sum(), g_row.add_(g_col)
+
+
+_DIVISORS: dict[tuple, torch.Tensor] = {}
+
+
+def _divisors(n_in: int, n_out: int, like: torch.Tensor) -> torch.Tensor:
+    """``[-n_out, -n_in]`` in ``like``'s dtype and device, made once per shape (a new tensor
+    each call was an op of the small models' closures)."""
+    key = (n_in, n_out, like.dtype, like.device)
+    d = _DIVISORS.get(key)
+    if d is None:
+        with torch.inference_mode(False), torch.no_grad():
+            d = _DIVISORS[key] = torch.tensor([-n_out, -n_in], dtype=like.dtype, device=like.device)
+    return d
 
 
 def spline_penalty(
@@ -64,10 +80,12 @@ def spline_penalty(
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """The penalty of the ``edge_forward_spline_*`` metrics over all layers and its gradient in
     each layer's magnitudes, computed together (the trainer's gradient pass uses both)."""
-    total = values[0].new_zeros(())
+    total: torch.Tensor | None = None
     grads = []
     for a in values:
-        total = total + lamb_l1 * a.sum()
+        l1 = lamb_l1 * a.sum()
+        # magnitudes are >= 0, so starting from the first term equals starting from 0 + it
+        total = l1 if total is None else total + l1
         g = torch.full_like(a, lamb_l1)
         if lamb_entropy:
             # pykan's [out, in] layout has rows = output nodes (our columns); both are summed
@@ -75,6 +93,7 @@ def spline_penalty(
             total = total + lamb_entropy * ent
             g = g.add_(g_ent, alpha=lamb_entropy)
         grads.append(g)
+    assert total is not None, "spline_penalty needs at least one layer's magnitudes"
     return total, grads
 
 
