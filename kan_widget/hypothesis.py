@@ -21,16 +21,16 @@ import torch
 from .utils import batch_hessian, batch_jacobian
 
 __all__ = [
+    "batch_grad_normgrad",
     "detect_separability",
-    "test_separability",
-    "test_general_separability",
-    "test_symmetry",
-    "test_symmetry_var",
     "get_dependence",
     "get_molecule",
     "get_tree_node",
     "plot_tree",
-    "batch_grad_normgrad",
+    "test_general_separability",
+    "test_separability",
+    "test_symmetry",
+    "test_symmetry_var",
 ]
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
@@ -98,8 +98,8 @@ def _complete_linkage(dist: torch.Tensor, n_clusters: int) -> list[int]:
     read, as scikit-learn's). Ties merge the pair with the smallest indices; labels are numbered
     by each cluster's smallest member, so equal partitions give equal labels."""
     n = dist.shape[0]
-    d = torch.triu(dist, 1)
-    d = (d + d.T).tolist()
+    upper = torch.triu(dist, 1)
+    d: list[list[float]] = (upper + upper.T).tolist()
     clusters: list[list[int]] = [[i] for i in range(n)]
     while len(clusters) > n_clusters:
         best: tuple[float, int, int] | None = None
@@ -148,9 +148,13 @@ def detect_separability(
     elif n_clusters is None:
         lo, hi = 1, n
     else:
-        raise TypeError(f"n_clusters must be None, an int or a [low, high] list; got {n_clusters!r}")
+        raise TypeError(
+            f"n_clusters must be None, an int or a [low, high] list; got {n_clusters!r}"
+        )
     if not 1 <= lo <= hi <= n:
-        raise ValueError(f"n_clusters must lie in [1, {n}] (the number of inputs); got {n_clusters!r}")
+        raise ValueError(
+            f"n_clusters must lie in [1, {n}] (the number of inputs); got {n_clusters!r}"
+        )
 
     total = torch.sum(score_mat)
     for k in range(lo, hi + 1):
@@ -445,7 +449,9 @@ def plot_tree(
                     acc_arity += arity
                     if prop != "GS":
                         symbol = "+" if prop == "Add" else "*"
-                        plt.text(cx, cy + b, symbol, ha="center", va="center", color="red", fontsize=40)
+                        plt.text(
+                            cx, cy + b, symbol, ha="center", va="center", color="red", fontsize=40
+                        )
                 elif prop == "Id":
                     plt.plot([cx, cx], [cy - width_y / 2, cy + width_y / 2], color="black")
                 else:
@@ -484,7 +490,9 @@ def test_symmetry_var(
     x = _check_x(x)
     input_vars = list(input_vars)
     if len(input_vars) > x.shape[1]:
-        raise ValueError(f"input_vars names {len(input_vars)} variables; x has {x.shape[1]} columns")
+        raise ValueError(
+            f"input_vars names {len(input_vars)} variables; x has {x.shape[1]} columns"
+        )
     unknown = symmetry_var.free_symbols - set(input_vars)
     if unknown:
         raise ValueError(

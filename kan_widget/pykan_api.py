@@ -129,13 +129,14 @@ class PykanSurface:
         verbose: bool = False,
     ) -> None:
         """pykan's ``tree``: :func:`kan_widget.hypothesis.plot_tree` of the model as a function,
-        on ``x`` or else the inputs of the last forward pass (:attr:`cache_data`)."""
+        on ``x``, else the inputs of the last forward pass (:attr:`cache_data`), else the
+        training inputs (pykan's ``fit`` leaves those in ``cache_data``)."""
         from .hypothesis import plot_tree  # matplotlib is optional: imported on use
 
         if x is None:
-            if self.cache_data is None:
-                raise ValueError("tree() needs inputs: pass x, or run the model on some first")
-            x = self.cache_data
+            x = self.cache_data if self.cache_data is not None else self.train_input
+            if x is None:
+                raise ValueError("tree() needs inputs: pass x, or fit or run the model first")
         plot_tree(
             self._kan(),
             x,
