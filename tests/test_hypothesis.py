@@ -176,3 +176,20 @@ def test_parity_with_pykan(f, n, mode, tmp_path, monkeypatch):
             rtol=1e-4,
             atol=1e-6,
         )
+
+
+def test_pykan_import_lines_are_rewritten_and_work():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "pykan_tutorials.py"
+    spec = importlib.util.spec_from_file_location("pykan_tutorials", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    src = "from kan.hypothesis import *\nfrom kan.hypothesis import plot_tree"
+    out = mod.rewrite(src)
+    assert out == "from kan_widget.hypothesis import *\nfrom kan_widget.hypothesis import plot_tree"
+    scope: dict = {}
+    exec(out, scope)
+    assert {"detect_separability", "test_symmetry_var", "plot_tree"} <= scope.keys()
