@@ -1,4 +1,5 @@
-// Bundle the front end: js/widget.ts -> kan_widget/static/widget.js (ESM, minified, KaTeX inside).
+// Bundle the front end: js/widget.ts -> kan_widget/static/widget.js (ESM, minified, KaTeX inside),
+// and KANPlayground's panel: js/playground.ts -> kan_widget/static/playground.js.
 // The CSS is part of the JS (js/styles.ts, injected per view), so there is no widget.css.
 //   node js/build.mjs            one build
 //   node js/build.mjs --watch    rebuild on every change (npm run dev; pair with ANYWIDGET_HMR=1)
@@ -8,13 +9,14 @@ import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const outfile = join(root, "kan_widget", "static", "widget.js");
+const outdir = join(root, "kan_widget", "static");
+const outfiles = ["widget.js", "playground.js"].map((f) => join(outdir, f));
 const watch = process.argv.includes("--watch");
 
 /** @type {esbuild.BuildOptions} */
 const options = {
-	entryPoints: [join(root, "js", "widget.ts")],
-	outfile,
+	entryPoints: [join(root, "js", "widget.ts"), join(root, "js", "playground.ts")],
+	outdir,
 	bundle: true,
 	format: "esm",
 	target: ["es2020"],
@@ -33,8 +35,10 @@ const report = {
 	setup(build) {
 		build.onEnd(async (result) => {
 			if (result.errors.length) return;
-			const { size } = await stat(outfile);
-			console.log(`built ${relative(root, outfile)} (${(size / 1024).toFixed(1)} KiB)`);
+			for (const outfile of outfiles) {
+				const { size } = await stat(outfile);
+				console.log(`built ${relative(root, outfile)} (${(size / 1024).toFixed(1)} KiB)`);
+			}
 		});
 	},
 };

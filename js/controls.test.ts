@@ -307,7 +307,7 @@ describe("built from the spec trait", () => {
 		const fields = [...document.querySelectorAll(".kan-field [aria-label]")].map((e) => e.getAttribute("aria-label"));
 		expect(fields).toEqual([
 			"lambda", "mu1", "mu2", "input threshold", "steps", "optimizer", "learning rate", "r2 threshold", "simplicity weight",
-			"library",
+			"library", "problem",
 		]);
 		c.dispose();
 	});
@@ -319,8 +319,11 @@ describe("built from the spec trait", () => {
 		expect(classes).toEqual([
 			"kan-slider kan-slider-lambda", "kan-slider kan-slider-mu1", "kan-slider kan-slider-mu2",
 			"kan-slider kan-slider-theta", "kan-slider kan-slider-input-threshold", "kan-slider kan-slider-beta", "kan-field", "kan-field", "kan-field",
-			"kan-field", "kan-field", "kan-field",
+			"kan-field", "kan-field", "kan-field", "kan-field",
 		]);
+		// the problem type (regression / classification), a choice like the optimiser
+		const problem = c.panel.querySelector<HTMLSelectElement>(".kan-problem")!;
+		expect([...problem.options].map((o) => o.value)).toEqual(["regression", "classification"]);
 		// Symbolify's controls: r2 threshold and simplicity weight boxes, the library presets
 		expect([q(".kan-r2_threshold").min, q(".kan-r2_threshold").max]).toEqual(["0", "1"]);
 		expect([q(".kan-weight_simple").min, q(".kan-weight_simple").max]).toEqual(["0", "1"]);

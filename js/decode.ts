@@ -61,6 +61,63 @@ export interface Status {
 	can_back_to_best: boolean;
 	/** Symbolify's losses before and after, until the next change; null otherwise */
 	symbolify: SymbolifyInfo | null;
+	/** "regression" or "classification": the loss is an RMSE or a cross-entropy */
+	problem: string;
+	/** fractions of rows classified right (a classification; null otherwise) */
+	train_acc: number | null;
+	val_acc: number | null;
+	test_acc: number | null;
+}
+
+/** The `classify` trait: how to read `class_grid` and `class_points`. */
+export interface ClassInfo {
+	problem: string;
+	classes: number;
+	n_in: number;
+	in_vars: string[];
+	/** cells per side of `class_grid` (0: no boundary, the inputs are not two) */
+	grid: number;
+	/** the input square: [x_lo, y_lo], [x_hi, y_hi] */
+	lo: number[];
+	hi: number[];
+	/** confusion[split][true][predicted] counts, for models of other than two inputs */
+	confusion: Record<string, number[][]> | null;
+	/** cells per side of each node's picture in `class_nodes` (0: none) */
+	node_grid: number;
+	/** the model's width: how many node pictures each layer has */
+	width: number[];
+}
+
+/** The `classify` trait checked, or null when it is absent or malformed. */
+export function parseClassInfo(raw: unknown): ClassInfo | null {
+	if (!raw || typeof raw !== "object") return null;
+	const r = raw as Record<string, unknown>;
+	if (!isInt(r.classes) || r.classes < 2 || !isInt(r.n_in) || !isInt(r.grid) || r.grid < 0) return null;
+	const nums = (v: unknown) => (Array.isArray(v) && v.every((x) => typeof x === "number" && Number.isFinite(x)) ? (v as number[]) : []);
+	const lo = nums(r.lo);
+	const hi = nums(r.hi);
+	if (r.grid > 0 && (lo.length !== 2 || hi.length !== 2)) return null;
+	let confusion: Record<string, number[][]> | null = null;
+	if (r.confusion && typeof r.confusion === "object") {
+		confusion = {};
+		const k = r.classes;
+		for (const [split, m] of Object.entries(r.confusion as Record<string, unknown>)) {
+			const ok = Array.isArray(m) && m.length === k && m.every((row) => Array.isArray(row) && row.length === k && row.every(isInt));
+			if (ok) confusion[split] = m as number[][];
+		}
+	}
+	return {
+		problem: typeof r.problem === "string" ? r.problem : "regression",
+		classes: r.classes,
+		n_in: r.n_in,
+		in_vars: names(r.in_vars, r.n_in, "x"),
+		grid: r.grid,
+		lo,
+		hi,
+		confusion,
+		node_grid: isInt(r.node_grid) && r.node_grid > 0 ? r.node_grid : 0,
+		width: Array.isArray(r.width) && r.width.every(isInt) ? (r.width as number[]) : [],
+	};
 }
 
 export interface SymbolifyInfo {
@@ -356,6 +413,10 @@ export function parseStatus(raw: unknown): Status {
 		best_step: isInt(r.best_step) ? r.best_step : null,
 		can_back_to_best: r.can_back_to_best === true,
 		symbolify: parseSymbolify(r.symbolify),
+		problem: r.problem === "classification" ? "classification" : "regression",
+		train_acc: num(r.train_acc),
+		val_acc: num(r.val_acc),
+		test_acc: num(r.test_acc),
 	};
 }
 

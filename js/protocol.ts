@@ -4,7 +4,7 @@
  * mirror Python's kan_widget/widget/messages.py (HPARAMS, COMMANDS); js/protocol.test.ts checks
  * them against the `spec` trait Python sends (fixture js/fixtures/spec.json).
  */
-import type { Formula, Inspector, Status, Structure } from "./decode";
+import type { ClassInfo, Formula, Inspector, Status, Structure } from "./decode";
 
 // ---- hyperparameters (traits the front end writes)
 
@@ -22,6 +22,7 @@ export const HPARAM_TYPES = {
 	r2_threshold: "number",
 	weight_simple: "number",
 	sym_lib: "string",
+	problem: "string",
 } as const;
 
 type ValueOf<T extends "number" | "string"> = T extends "number" ? number : string;
@@ -152,6 +153,16 @@ export type KanTraits = HparamTraits & {
 	inspector: Inspector | Empty;
 	/** float32 `[2, n]` */
 	inspector_points: DataView | null;
+	/** the classification drawing: what class_grid and class_points hold */
+	classify: ClassInfo | Empty;
+	/** float32 `[grid*grid, classes]` class probabilities over the input square */
+	class_grid: DataView | null;
+	/** float32 rows `[x, y, class, split]` (split 0 train, 1 test) */
+	class_points: DataView | null;
+	/** float32 `[nodes, node_grid^2]`: every node's value over the input square */
+	class_nodes: DataView | null;
+	/** lesson mode: names of the controls to hide */
+	hide: string[];
 };
 
 export type TraitName = keyof KanTraits;

@@ -17,14 +17,24 @@ export function rowsText(s: Status): string {
 	return parts.join(", ");
 }
 
+/** A percentage with one decimal: "97.8%" ("–" when unknown). */
+export const pct = (v: number | null) => (v === null ? "–" : `${(100 * v).toFixed(1)}%`);
+
 export function statusText(s: Status): string {
 	const parts = [
 		s.busy ? `${s.busy}…` : s.running ? "running" : "paused",
 		`step ${s.step}`,
-		`train loss ${withR2(s.train_loss, s.train_r2)}`,
 	];
-	if (s.n_val > 0) parts.push(`val loss ${withR2(s.val_loss, s.val_r2)}`);
-	parts.push(`test loss ${withR2(s.test_loss, s.test_r2)}`);
+	if (s.problem === "classification") {
+		// accuracy first: it is what a classifier is judged by; the loss is the cross-entropy
+		parts.push(`train acc ${pct(s.train_acc)}`);
+		if (s.n_val > 0) parts.push(`val acc ${pct(s.val_acc)}`);
+		parts.push(`test acc ${pct(s.test_acc)}`, `cross-entropy ${fmt(s.train_loss)} / ${fmt(s.test_loss)} (train / test)`);
+	} else {
+		parts.push(`train loss ${withR2(s.train_loss, s.train_r2)}`);
+		if (s.n_val > 0) parts.push(`val loss ${withR2(s.val_loss, s.val_r2)}`);
+		parts.push(`test loss ${withR2(s.test_loss, s.test_r2)}`);
+	}
 	if (s.reg !== null) parts.push(`reg ${fmt(s.reg)}`);
 	if (s.steps_per_s !== null) parts.push(`${fmt(s.steps_per_s)} steps/s`);
 	parts.push(`${s.n_edge} edges`, `${s.n_params} params`);

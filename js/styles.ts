@@ -126,4 +126,16 @@ export const CSS = `
 .kan-widget .kan-r2_threshold, .kan-widget .kan-weight_simple { width: 6.5em; }
 /* theta's row holds the score histogram too: it wraps under the slider when narrow */
 .kan-widget .kan-slider-theta { flex-wrap: wrap; }
+.kan-widget .kan-class { display: flex; flex-direction: column; gap: 4px; }
+.kan-widget .kan-class-title { font-weight: 600; color: var(--kan-fg2); }
+.kan-widget .kan-boundary { border: 1px solid var(--kan-border); border-radius: 3px; }
+.kan-widget .kan-class-toggles { display: flex; gap: 12px; color: var(--kan-fg2); }
+.kan-widget .kan-confusion table { border-collapse: collapse; margin: 4px 0; font-variant-numeric: tabular-nums; }
+.kan-widget .kan-confusion caption { text-align: left; color: var(--kan-fg2); }
+.kan-widget .kan-confusion th, .kan-widget .kan-confusion td { padding: 2px 8px; text-align: right; border: 1px solid var(--kan-border); }
+.kan-widget .kan-node-maps { display: flex; flex-direction: column; gap: 2px; }
+.kan-widget .kan-node-row { display: flex; gap: 3px; align-items: center; }
+.kan-widget .kan-node-row > span { width: 4.5em; color: var(--kan-fg2); font-size: 11px; }
+.kan-widget .kan-node-map { width: 28px; height: 28px; image-rendering: auto; border: 1px solid var(--kan-border); transition: transform 0.1s; transform-origin: left center; }
+.kan-widget .kan-node-map:hover { transform: scale(4); position: relative; z-index: 10; box-shadow: 0 2px 8px rgba(0,0,0,0.3); }
 `;

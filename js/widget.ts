@@ -5,8 +5,10 @@
  * independent. Protocol: docs/WIDGET_PROTOCOL.md, typed in protocol.ts.
  */
 import type { RenderProps } from "@anywidget/types";
+import { ClassPanel } from "./boundary";
 import { inputPlan, inputPreviewText, parseFeatures } from "./attribution";
 import { Controls } from "./controls";
+import { parseClassInfo } from "./decode";
 import { Diagram } from "./diagram";
 import { FormulaPanel } from "./formula";
 import { InspectorPanel } from "./inspector";
@@ -97,6 +99,7 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		onRemove: (l, i, j) => m.send({ type: "remove_edge", l, i, j }),
 	});
 	const formula = new FormulaPanel(doc);
+	const classPanel = new ClassPanel(doc);
 	const diagramWrap = doc.createElement("div");
 	diagramWrap.className = "kan-diagram-wrap";
 	const diagram = new Diagram(diagramWrap, {
@@ -121,7 +124,7 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 	col.append(diagramWrap, legend(doc), preview, inputPreview);
 	const side = doc.createElement("div");
 	side.className = "kan-side";
-	side.append(inspector.element, formula.element);
+	side.append(classPanel.element, inspector.element, formula.element);
 	main.append(col, side);
 	root.append(style, controls.toolbar, statusView.line, statusView.notes, statusView.error, main, controls.panel);
 	el.append(root);
@@ -241,6 +244,20 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		synced.readPoints();
 		refreshInspector();
 	};
+	const onClass = () =>
+		classPanel.update(parseClassInfo(m.get("classify")), m.get("class_grid"), m.get("class_points"), m.get("class_nodes"));
+	const onClassNodes = () => classPanel.setNodes(m.get("class_nodes"));
+	const onClassGrid = () => classPanel.setGrid(m.get("class_grid"));
+	// lesson mode: the controls a notebook author hides (buttons and hyperparameters by name)
+	const onHide = () => {
+		const raw = (m as unknown as { get(k: string): unknown }).get("hide");
+		const hide = new Set(Array.isArray(raw) ? raw.filter((v): v is string => typeof v === "string") : []);
+		for (const [name, b] of Object.entries(controls.buttons)) b.hidden = hide.has(name);
+		for (const p of controls.spec.params) {
+			const el = controls.panel.querySelector(`.kan-${p.name}`)?.closest(".kan-field") ?? controls.panel.querySelector(`.kan-slider-${p.label}`);
+			if (el instanceof HTMLElement) el.hidden = hide.has(p.name);
+		}
+	};
 
 	const handlers: [TraitName, () => void][] = [
 		["structure", onStructure],
@@ -252,6 +269,11 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		["formula", onFormula],
 		["inspector", onInspector],
 		["inspector_points", onPoints],
+		["classify", onClass],
+		["class_grid", onClassGrid],
+		["class_points", onClass],
+		["class_nodes", onClassNodes],
+		["hide", onHide],
 	];
 	for (const { name } of controls.spec.params) {
 		handlers.push([name, () => {
@@ -266,6 +288,8 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 	// ---- first frame from the synced traits alone
 	onStatus();
 	onFormula();
+	onClass();
+	onHide();
 	refreshPreview();
 	refreshInputPreview();
 	refreshInspector();

@@ -22,6 +22,7 @@ from .training import Diverged, Trainer, fit
 # name -> (module, attribute or None for the module itself), resolved on first use
 _LAZY = {
     "KANWidget": ("kan_widget.widget", "KANWidget"),
+    "KANPlayground": ("kan_widget.widget.playground", "KANPlayground"),
     "SYMBOLIC_LIB": ("kan_widget.symbolic.library", "SYMBOLIC_LIB"),
     "LBFGS": ("kan_widget.lbfgs", "LBFGS"),
     "kanpiler": ("kan_widget.compiler", "kanpiler"),
@@ -52,12 +53,13 @@ _LAZY = {
 __all__ = [
     "KAN",
     "Diverged",
+    "KANPlayground",
     "KANWidget",
     "Trainer",
     "create_dataset",
     "create_dataset_from_data",
     "fit",
-    *sorted(set(_LAZY) - {"KANWidget"}),
+    *sorted(set(_LAZY) - {"KANWidget", "KANPlayground"}),
 ]
 __version__ = "0.1.0"
 

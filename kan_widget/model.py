@@ -32,6 +32,7 @@ from torch import nn
 
 from . import checkpoints, io, training
 from .attribution import select_columns
+from .classification import Classifier
 from .config import KANConfig
 from .data import as_tensor
 from .discover import DiscoverResult, discover
@@ -52,7 +53,7 @@ AFFINE = ("subnode_scale", "subnode_bias", "node_scale", "node_bias")
 """pykan's per-node affine maps, in the order :class:`~kan_widget.nodes.NodeStep` takes them."""
 
 
-class KAN(PykanSurface, nn.Module):
+class KAN(PykanSurface, Classifier, nn.Module):
     """Kolmogorov–Arnold Network, ``KAN(width=[2, 5, 1], grid=3, k=3, seed=1)``.
 
     Each edge ``(l, i, j)`` (layer, input node, output node) carries

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import classification as cls
 from .attribution import select_dataset
 from .data import check_dataset
 from .lbfgs import LBFGS
@@ -106,6 +107,7 @@ class Trainer:
         track_scores: bool = False,
         seed: int = 0,
         max_iter: int = 20,
+        problem: str | None = None,
     ):
         if opt not in ("LBFGS", "Adam"):
             raise ValueError(f"opt must be 'LBFGS' or 'Adam'; got {opt!r}")
@@ -120,20 +122,17 @@ class Trainer:
         self.data = check_dataset(
             dataset, model.width[0], model.width[-1], dtype=model.dtype, device=model.device
         )
-        if loss_fn is None and self.data["train_label"].dim() == 1:
-            raise ValueError(
-                "the labels are class indices (1-D integers), which the default mean squared "
-                "error cannot compare with the model's outputs: pass "
-                "loss_fn=torch.nn.CrossEntropyLoss(), or give float labels [rows, width[-1]]"
-            )
+        # "classification" or "regression" (kan_widget.classification), from the raw labels
+        self.problem = _problem(dataset, self.data, model.width[-1], problem, model.dtype)
+        classify = self.problem == "classification"
         model.reg_metric = metric
         model.train_input = self.data["train_input"]
         first = model.scaling is None
         if first:  # the first fit: the model's units (see KAN's normalize)
             names = [self.data.get(k) for k in ("in_vars", "out_vars")]
             y = self.data["train_label"]
-            # class indices, or a loss of the user's own: the labels keep their units
-            own_units = y.dim() == 1 or loss_fn is not None
+            # classes, or a loss of the user's own: the labels keep their units
+            own_units = classify or y.dim() == 1 or loss_fn is not None
             model.fit_scaling(self.data["train_input"], None if own_units else y, *names)
         # the data in the network's units (the same tensors where the scaling is the identity)
         scaling = model.scaling
@@ -141,7 +140,7 @@ class Trainer:
         for split in ("train", "test"):
             x, y = self.data[f"{split}_input"], self.data[f"{split}_label"]
             self._z[f"{split}_input"] = scaling.inputs_to_model(x)
-            self._z[f"{split}_label"] = scaling.labels_to_model(y)
+            self._z[f"{split}_label"] = y if classify else scaling.labels_to_model(y)
         if not first and not update_grid:
             _warn_outside_grid(model, self._z["train_input"])
         self.opt_name = opt
@@ -154,11 +153,13 @@ class Trainer:
         self.start_grid_update_step = start_grid_update_step
         self.stop_grid_update_step = stop_grid_update_step
         self.batch = batch
-        self.loss_fn = loss_fn or _mse
+        # classification: cross-entropy (softmax for k outputs, on the logit for one)
+        self.loss_fn = loss_fn or (cls.class_loss if classify else _mse)
         self.metric = metric
         self.track_scores = track_scores
         self.max_iter = max_iter
         self.steps_done = 0
+        self._last_loss: float | None = None  # the previous step's training loss
         self._gen = torch.Generator().manual_seed(seed)
         self._optimizer: LBFGS | torch.optim.Adam  # set by _build_optimizer below
         # (objective key, L-BFGS's final (loss, gradient), the tensors the key names)
@@ -296,6 +297,16 @@ class Trainer:
             raise
         if not finite:
             self._rollback(snapshot, grids)
+            prev = self._last_loss
+            if self.problem == "classification" and prev is not None and prev < 1e-6:
+                # separable classes: the cross-entropy's gradient vanishes as the logits grow,
+                # and L-BFGS's curvature pairs of ~0 then give an unbounded step
+                raise Diverged(
+                    f"training stopped at step {step}: the cross-entropy had reached {prev:.2g} "
+                    f"(every training row right by a wide margin), where the logits grow "
+                    f"without bound and the next step overflowed; the model was kept at its "
+                    f"last finite state. Train fewer steps, or set lamb > 0 to bound the logits."
+                )
             raise Diverged(
                 f"training diverged at step {step} (loss became {float(loss.detach()):.3g}); "
                 f"the model was restored to its last finite state. Lower the learning rate "
@@ -315,13 +326,29 @@ class Trainer:
                 self._user_mse(pt, yt, test_loss, is_pred=True),
             )
         reg = float(last["reg"])
-        return {
+        self._last_loss = train_loss
+        out = {
             "step": step,
             "train_loss": math.sqrt(max(train_user, 0.0)),
             "test_loss": math.sqrt(max(test_user, 0.0)),
             "reg": reg,
             "loss": train_loss + lamb * reg,
         }
+        if self.problem == "classification":
+            out.update(self.accuracies(pt, yt))
+        return out
+
+    def accuracies(self, test_pred=None, test_y=None) -> dict[str, float]:
+        """``train_acc`` on every training row and ``test_acc`` (on ``test_pred`` against
+        ``test_y`` if given, else on every test row) of the current model."""
+        with torch.no_grad():
+            xt, yt = self._z["train_input"], self._z["train_label"]
+            out = {"train_acc": cls.accuracy(self.model.run(xt), yt)}
+            if test_pred is None:
+                test_y = self._z["test_label"]
+                test_pred = self.model.run(self._z["test_input"])
+            out["test_acc"] = cls.accuracy(test_pred, test_y)
+        return out
 
     def _user_mse(self, a: torch.Tensor, y: torch.Tensor, mse: float, is_pred: bool = False):
         """``mse`` (in the network's units, of prediction ``a`` or of the model on inputs ``a``)
@@ -378,6 +405,23 @@ class Trainer:
                 p.data = s
         # optimiser history refers to the failed trajectory
         self._build_optimizer()
+
+
+def _problem(raw: Any, data: dict, n_out: int, problem: str | None, dtype) -> str:
+    """The problem type of ``data`` (checked by check_dataset; ``raw`` the caller's dict), and
+    ``data``'s labels put in its form (in place): ``None`` detects it (class indices are a
+    classification, float labels a regression, as pykan); ``"classification"`` also takes one-hot
+    rows or a 0/1 column; ``"regression"`` regresses class indices as one-hot rows."""
+    if problem is not None and problem not in cls.PROBLEMS:
+        raise ValueError(f"problem must be one of {cls.PROBLEMS} or None (detect); got {problem!r}")
+    kind = problem or cls.detect_problem(raw["train_label"], n_out, one_hot=False)
+    for split in ("train", "test"):
+        y = data[f"{split}_label"]
+        if kind == "classification":
+            data[f"{split}_label"] = cls.prepare_labels(y, n_out, name=f"{split}_label")
+        elif y.dim() == 1:  # class indices regressed: one-hot rows (pykan's MSE on them)
+            data[f"{split}_label"] = torch.nn.functional.one_hot(y, n_out).to(dtype)
+    return kind
 
 
 class _Frames:
@@ -453,6 +497,7 @@ def fit(
     stop_event: threading.Event | None = None,
     verbose: bool = False,
     seed: int = 0,
+    problem: str | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` on ``dataset``; pykan 0.2.8's ``fit`` signature and defaults.
 
@@ -473,7 +518,15 @@ def fit(
     - ``display_metrics``: accepted for pykan's signature (it chooses what pykan's progress bar
       shows); ``verbose=True`` prints every logged step's losses.
 
-    Returns ``{"train_loss": [...], "test_loss": [...], "reg": [...]}`` (RMSE per step), plus one
+    - ``problem`` (ours): ``None`` detects it from the labels: 1-D integer class indices are a
+      classification (cross-entropy on the logits: softmax for ``k`` outputs, binary on the
+      logit for one output, labels 0/1), float labels a regression (MSE, pykan's);
+      ``"classification"`` also takes one-hot rows (or a 0/1 column for one output);
+      ``"regression"`` regresses class indices as one-hot rows. A ``loss_fn`` replaces the loss.
+
+    Returns ``{"train_loss": [...], "test_loss": [...], "reg": [...]}`` (per step the square
+    root of the loss, as pykan: the RMSE for a regression), for a classification
+    ``"train_acc"`` and ``"test_acc"`` (fractions of rows classified right), plus one
     list per ``metrics`` callable, and ``"stopped"``: why training ended early (or ``None``). A
     diverging run stops, keeps its last finite parameters and warns.
     """
@@ -500,10 +553,15 @@ def fit(
         loss_fn=loss_fn,
         reg_metric=reg_metric,
         seed=seed,
+        problem=problem,
     )
     history: dict[str, Any] = {"train_loss": [], "test_loss": [], "reg": []}
     for f in metrics or []:
         history[f.__name__] = []
+    # a classification's accuracies, unless the caller's metrics fill them (pykan's tutorials)
+    acc_keys = cls.history_keys(history) if trainer.problem == "classification" else ()
+    for key in acc_keys:
+        history[key] = []
     history["stopped"] = None
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -521,6 +579,8 @@ def fit(
         history["train_loss"].append(np.float64(m["train_loss"]))
         history["test_loss"].append(np.float64(m["test_loss"]))
         history["reg"].append(np.float64(m["reg"]))
+        for key in acc_keys:
+            history[key].append(np.float64(m[key]))
         for f in metrics or []:
             history[f.__name__].append(_metric_value(f()))
         if verbose and log and m["step"] % log == 0:

@@ -95,12 +95,24 @@ def check_scaling(nb) -> None:
     assert _widget_views(nb) >= 1
 
 
+def check_playground(nb) -> None:
+    text = _all_text(nb)
+    m = re.search(r"circle: test accuracy (\d\.\d+)", text)
+    assert m and float(m.group(1)) > 0.8, "lesson 1 summary missing"
+    assert re.search(r"spiral: test accuracy \d\.\d+ with \[2, 2, 1\], \d\.\d+ with", text)
+    assert "recovered:" in text
+    assert _widget_views(nb) >= 3  # one playground per lesson
+
+
 def check_attribution(nb) -> None:
     text = _all_text(nb)
     assert "prune_input keeps x_1, x_3, x_5" in text  # the three inputs that matter
     m = re.search(r"kanpiler RMSE before training (\S+)", text)
     assert m and float(m.group(1)) < 1e-3, "kanpiler's RMSE line missing or too large"
     assert re.search(r"product model width \[2, \[\d, 1\], 1\], RMSE \S+", text)
+    # data that are a product: multiplication nodes find x_1*x_2 (10 of 10 seeds in
+    # bench/bench_multkan.py, so a margin across CPUs)
+    assert "product formula: x_1*x_2" in text
     assert _widget_views(nb) >= 1
 
 
@@ -110,6 +122,7 @@ CHECKS = {
     "03_physics_velocity_addition.ipynb": check_velocity_addition,
     "04_continual_learning.ipynb": check_continual_learning,
     "05_scaling.ipynb": check_scaling,
+    "06_playground.ipynb": check_playground,
     "07_attribution.ipynb": check_attribution,
 }
 

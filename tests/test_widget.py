@@ -144,6 +144,10 @@ def test_construct_publishes_state(w):
         "best_step",
         "can_back_to_best",
         "symbolify",
+        "problem",
+        "train_acc",
+        "val_acc",
+        "test_acc",
     }
 
 

@@ -11,11 +11,21 @@ from __future__ import annotations
 import collections
 from typing import Any, Generic, TypeVar
 
-__all__ = ["HISTORY_CAP", "HISTORY_LIMIT", "LOSS_KEYS", "History", "new_losses", "record_losses"]
+__all__ = [
+    "ACC_KEYS",
+    "HISTORY_CAP",
+    "HISTORY_LIMIT",
+    "LOSS_KEYS",
+    "History",
+    "new_losses",
+    "record_losses",
+]
 
 HISTORY_LIMIT = 20  # models kept for undo
 HISTORY_CAP = 4000  # loss-curve points kept; older points are thinned 2:1 beyond this
 LOSS_KEYS = ("train_loss", "test_loss", "reg", "val_loss")
+# a classification's accuracies (None for a regression), beside the losses
+ACC_KEYS = ("train_acc", "val_acc", "test_acc")
 
 M = TypeVar("M")
 
@@ -65,7 +75,7 @@ def new_losses() -> dict[str, list]:
     """An empty loss curve: ``{"step": [...], "train_loss": [...], "test_loss": [...],
     "reg": [...], "val_loss": [...]}``, one entry per step in each list (``val_loss`` is
     ``None`` when no validation rows are held out)."""
-    return {"step": [], **{k: [] for k in LOSS_KEYS}}
+    return {"step": [], **{k: [] for k in (*LOSS_KEYS, *ACC_KEYS)}}
 
 
 def record_losses(
@@ -74,7 +84,7 @@ def record_losses(
     """Append one step's ``metrics`` to ``losses``; past ``cap`` points, halve the resolution of
     the whole curve (the lists stay aligned)."""
     losses["step"].append(step)
-    for k in LOSS_KEYS:
+    for k in (*LOSS_KEYS, *ACC_KEYS):
         losses[k].append(metrics.get(k))
     if len(losses["step"]) > cap:
         for k in losses:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..classification import PROBLEMS
 from ..compiler import MAX_FORMULA_CHARS
 from ..symbolic.library import SYMBOLIC_LIB
 from ..validation import edge_error, is_int, is_number
@@ -101,6 +102,8 @@ HPARAMS: dict[str, HParam] = {
     "r2_threshold": HParam("float", 0.99, "r2 threshold", 0.0, 1.0),
     "weight_simple": HParam("float", 0.8, "simplicity weight", 0.0, 1.0),
     "sym_lib": HParam("choice", "all", "library", options=("all", "pykan", "polynomial", "trig")),
+    # the loss and the numbers shown; KANWidget starts from the one its labels suggest
+    "problem": HParam("choice", "regression", "problem", options=PROBLEMS),
 }
 # Symbolify's library presets: names of kan_widget.symbolic.SYMBOLIC_LIB (None: all of it, as
 # it is when Symbolify runs). Sent in `spec` so the front end shows what each preset holds.
@@ -166,6 +169,10 @@ OUTPUT_TRAITS = frozenset(
         "formula",
         "inspector",
         "inspector_points",
+        "classify",
+        "class_grid",
+        "class_points",
+        "class_nodes",
     ]
 )
 

@@ -146,13 +146,64 @@ def _figure(marks, axes, title: str) -> bq.Figure:
 class Plots:
     """Owns the bqplot widgets; ``panel`` is what the widget places under the diagram."""
 
-    def __init__(self, data: dict, in_vars: list[str], out_vars: list[str]):
+    def __init__(
+        self, data: dict, in_vars: list[str], out_vars: list[str], problem: str = "regression"
+    ):
         self._data = data
         self._n_in = data["train_input"].shape[1]
         self._in_vars, self._out_vars = in_vars, out_vars
+        self._problem = problem
         self._build_loss()
+        self._build_accuracy()
         self._build_fit()
-        self.panel = ipw.HBox([self.loss_box, *self.fit_figures])
+        self.panel = ipw.HBox([self.loss_box, *self._shown()])
+
+    def _shown(self) -> list:
+        """The figures beside the loss plot: the fit view of a regression, or a
+        classification's accuracy (its decision boundary is drawn by the widget itself)."""
+        return [self.acc_figure] if self._problem == "classification" else self.fit_figures
+
+    def set_problem(self, problem: str, data: dict) -> None:
+        """Show ``problem``'s figures for ``data`` (the view rows, labels in its form)."""
+        old = self.fit_figures
+        self._problem, self._data = problem, data
+        self._build_fit()
+        self.panel.children = [self.loss_box, *self._shown()]
+        for fig in old:
+            _close_figure(fig, set())
+        label = "cross-entropy" if problem == "classification" else "RMSE"
+        self.loss_axis.label = label
+        self.loss_lines.labels = [f"{k} {label}" for k in ("train", "test", "val")]
+        self.loss_legend.value = self._legend_for(label).value
+
+    def _legend_for(self, label: str) -> ipw.HTML:
+        return _legend(
+            [
+                (f"train {label}", "#1f77b4", False),
+                (f"test {label}", "#ff7f0e", False),
+                (f"validation {label}", "#2ca02c", False),
+                ("reg (right axis)", "#7f7f7f", True),
+            ]
+        )
+
+    def _build_accuracy(self) -> None:
+        sx, sy = bq.LinearScale(), bq.LinearScale(min=0.0, max=1.0)
+        self.acc_lines = bq.Lines(
+            x=np.zeros(0),
+            y=np.zeros((3, 0)),
+            scales={"x": sx, "y": sy},
+            labels=["train accuracy", "test accuracy", "val accuracy"],
+            colors=["#1f77b4", "#ff7f0e", "#2ca02c"],
+            display_legend=True,
+        )
+        self.acc_figure = _figure(
+            [self.acc_lines],
+            [
+                bq.Axis(scale=sx, label="step", tick_format="d"),
+                bq.Axis(scale=sy, side="left", label="accuracy", tick_format=".0%"),
+            ],
+            "accuracy",
+        )
 
     # ------------------------------------------------------------------ building
     def _build_loss(self) -> None:
@@ -200,6 +251,10 @@ class Plots:
             ]
         )
         # the box takes the figure's size and shrinks like the other figures in the row
+        if self._problem == "classification":
+            self.loss_axis.label = "cross-entropy"
+            self.loss_lines.labels = [f"{k} cross-entropy" for k in ("train", "test", "val")]
+            self.loss_legend = self._legend_for("cross-entropy")
         self.loss_figure.layout.width = "100%"
         self.loss_box = ipw.VBox(
             [self.loss_figure, self.loss_legend],
@@ -219,7 +274,9 @@ class Plots:
         y_name = self._out_vars[0]
         self._lo = _np(self._data["train_input"].amin(0))
         self._hi = _np(self._data["train_input"].amax(0))
-        if self._n_in == 1:
+        if self._problem == "classification":  # no fit view: the boundary is the widget's
+            self.fit_figures = []
+        elif self._n_in == 1:
             sx, sy = bq.LinearScale(), bq.LinearScale()
             order = decimate(x_tr.shape[0], FIT_POINTS * 2)
             self._target_x = _np(x_tr[order, 0])
@@ -364,6 +421,19 @@ class Plots:
             self.reg_lines.x = steps[pos]
             self.reg_lines.y = reg[pos]
         self._update_ticks(steps, np.concatenate([train, test, val]), reg[pos])
+        if self._problem == "classification":
+            acc = [
+                np.asarray(
+                    [np.nan if v is None else v for v in history.get(k, [])]
+                    if len(history.get(k, [])) == n
+                    else [np.nan] * n,
+                    dtype=np.float64,
+                )[idx]
+                for k in ("train_acc", "test_acc", "val_acc")
+            ]
+            with self.acc_lines.hold_sync():
+                self.acc_lines.x = steps
+                self.acc_lines.y = np.stack(acc) if n else np.zeros((3, 0))
 
     def _update_ticks(self, steps: np.ndarray, loss: np.ndarray, reg: np.ndarray) -> None:
         def span(v: np.ndarray, log: bool) -> tuple[float, float] | None:
@@ -379,6 +449,8 @@ class Plots:
 
     def update_fit(self, model, train_pred: torch.Tensor) -> None:
         """Redraw the fit view; ``train_pred`` is the model's output on the training inputs."""
+        if self._problem == "classification":
+            return
         with torch.no_grad():
             if self._n_in == 1:
                 grid = torch.as_tensor(self._grid, dtype=model.dtype).unsqueeze(1)
@@ -418,15 +490,20 @@ class Plots:
         seen: set[int] = set()
         self.loss_legend.close()
         self.loss_box.close()
-        for fig in [self.loss_figure, *self.fit_figures]:
-            for w in [*fig.marks, *fig.axes]:
-                for s in getattr(w, "scales", {}).values():
-                    if id(s) not in seen:
-                        seen.add(id(s))
-                        s.close()
-                if hasattr(w, "scale") and id(w.scale) not in seen:
-                    seen.add(id(w.scale))
-                    w.scale.close()
-                w.close()
-            fig.close()
+        for fig in [self.loss_figure, self.acc_figure, *self.fit_figures]:
+            _close_figure(fig, seen)
         self.panel.close()
+
+
+def _close_figure(fig: bq.Figure, seen: set[int]) -> None:
+    """Close a figure with its marks, axes and scales (``seen``: scales closed already)."""
+    for w in [*fig.marks, *fig.axes]:
+        for s in getattr(w, "scales", {}).values():
+            if id(s) not in seen:
+                seen.add(id(s))
+                s.close()
+        if hasattr(w, "scale") and id(w.scale) not in seen:
+            seen.add(id(w.scale))
+            w.scale.close()
+        w.close()
+    fig.close()

@@ -20,6 +20,7 @@ from ..attribution import input_names
 from ..training import Diverged
 from . import format as fmt
 from . import snapshot as snap
+from .history import ACC_KEYS
 from .runner import describe_error
 
 __all__ = ["FIT_INTERVAL_S", "PUSH_BYTES_PER_S", "PUSH_TIME_SHARE", "Publisher"]
@@ -54,6 +55,7 @@ class Publisher:
         in_vars: list[str],
         out_vars: list[str],
         model_lock,
+        extra: Callable[[Any, bool], dict] | None = None,
     ):
         self._widget = widget
         self._plots = plots
@@ -65,6 +67,8 @@ class Publisher:
         self._n_points = n_points
         self._in_vars, self._out_vars = in_vars, out_vars
         self._model_lock = model_lock
+        # more traits sent with every push (the classification drawing): (model, live) -> dict
+        self._extra = extra
         self.lock = threading.RLock()
         self.status: dict[str, Any] = {
             "running": False,
@@ -92,6 +96,11 @@ class Publisher:
             "best_step": None,
             "can_back_to_best": False,
             "symbolify": None,
+            # classification (classify.py): the problem type and each split's accuracy
+            "problem": "regression",
+            "train_acc": None,
+            "val_acc": None,
+            "test_acc": None,
         }
         self.version = 0  # structure.version
         self.fit_drawn = -math.inf  # when the fit view was last redrawn (time.monotonic)
@@ -129,6 +138,7 @@ class Publisher:
             model = self._get_model()
             s = snap.snapshot(model, self._x, self._n_points, features=slow_due)
             status = self._model_status()
+            extra = self._extra(model, live) if self._extra is not None else {}
         if s.features is not None:
             values = {**(values or {}), "feature_scores": s.features}
         with self.lock:
@@ -136,6 +146,7 @@ class Publisher:
             self.assign(
                 {
                     **(values or {}),
+                    **extra,
                     "curves": s.curves,
                     "scores": s.scores,
                     "masks": s.masks,
@@ -168,6 +179,10 @@ class Publisher:
             )
         self.send_buffers({"message": message, **self._metrics()}, values, force=force)
 
+    def fit_due(self) -> bool:
+        """Whether a live push now would redraw the fit view (every FIT_INTERVAL_S)."""
+        return time.monotonic() - self.fit_drawn >= FIT_INTERVAL_S
+
     def next_gap(self, cost: float) -> float:
         """Seconds to leave before the next live push, given that this one took ``cost`` s."""
         return max(cost / PUSH_TIME_SHARE, len(self._widget.curves) / PUSH_BYTES_PER_S)
@@ -176,8 +191,8 @@ class Publisher:
         """The status fields of the loss curve's last point."""
         h = self._losses
         last = {
-            k: fmt.finite(h[k][-1]) if h[k] and h[k][-1] is not None else None
-            for k in ("train_loss", "test_loss", "reg", "val_loss")
+            k: fmt.finite(h[k][-1]) if h.get(k) and h[k][-1] is not None else None
+            for k in ("train_loss", "test_loss", "reg", "val_loss", *ACC_KEYS)
         }
         return {**last, "steps_per_s": steps_per_s}
 

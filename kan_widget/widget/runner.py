@@ -110,10 +110,11 @@ class Runner:
     # ------------------------------------------------------------------ the thread
     def _trainer_for(self, model, hp: dict) -> Trainer:
         t = self.trainer
-        if t is None or t.model is not model or t.opt_name != hp["opt"]:
+        problem = hp.get("problem")
+        if t is None or t.model is not model or t.opt_name != hp["opt"] or t.problem != problem:
             # a changed optimiser alone keeps the step count, so grid updates are not redone
             done = t.steps_done if t is not None and t.model is model else 0
-            t = Trainer(model, self._data, opt=hp["opt"], lr=hp["lr"])
+            t = Trainer(model, self._data, opt=hp["opt"], lr=hp["lr"], problem=problem)
             t.steps_done = done
             self.trainer = t
         t.lr = hp["lr"]

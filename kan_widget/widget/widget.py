@@ -39,12 +39,13 @@ from ..discover import DiscoverResult
 from ..model import KAN
 from ..training import Diverged
 from ..validation import is_int, require_int
+from . import classify as cv
 from . import format as fmt
 from . import messages
 from . import metrics as mx
 from . import snapshot as snap
 from .bundle import ESM
-from .history import History, new_losses, record_losses
+from .history import ACC_KEYS, History, new_losses, record_losses
 from .messages import (
     COMMANDS,
     DEFAULT_LR,
@@ -112,6 +113,7 @@ class KANWidget(anywidget.AnyWidget):
     r2_threshold = _hparam_trait("r2_threshold")
     weight_simple = _hparam_trait("weight_simple")
     sym_lib = _hparam_trait("sym_lib")
+    problem = _hparam_trait("problem")  # set from the labels at construction (classify.py)
 
     # outputs: only Python writes these
     spec = t.Dict(read_only=True).tag(sync=True)  # messages.spec(), never changed
@@ -125,6 +127,14 @@ class KANWidget(anywidget.AnyWidget):
     formula = t.Dict(dict(fmt.EMPTY_FORMULA)).tag(sync=True)
     inspector = t.Dict().tag(sync=True)
     inspector_points = t.Bytes(b"").tag(sync=True)
+    # classification drawing (classify.py): what the buffers hold, class probabilities over the
+    # input square (float32 [grid*grid, classes]), points (float32 rows [x, y, class, split])
+    classify = t.Dict().tag(sync=True)
+    class_grid = t.Bytes(b"").tag(sync=True)
+    class_points = t.Bytes(b"").tag(sync=True)
+    class_nodes = t.Bytes(b"").tag(sync=True)  # float32 [nodes, node_grid^2] node pictures
+    # lesson mode: names of controls the front end hides (buttons, hyperparameters)
+    hide = t.List(t.Unicode()).tag(sync=True)
 
     def __init__(
         self,
@@ -155,11 +165,13 @@ class KANWidget(anywidget.AnyWidget):
             data, float(val_frac), require_int("val_seed", val_seed)
         )
         data = {k: v for k, v in self._data.items() if not k.startswith("val_")}
-        self._stds = {
-            s: float(((y - y.mean(dim=0, keepdim=True)).double() ** 2).mean().sqrt())
-            for s in ("train", "val", "test")
-            if (y := self._data.get(f"{s}_label")) is not None and y.numel() and y.dim() == 2
-        }
+        self._n_out, self._dtype = width[-1], model.dtype
+        # the problem type: from the labels, unless the caller names one (switchable later)
+        self._problem = kwargs.setdefault("problem", cv.detect(data["train_label"], width[-1]))
+        err = check_hparam("problem", self._problem) or self._problem_error(self._problem)
+        if err:
+            raise ValueError(err)
+        self._use_problem(self._problem)
         if not isinstance(early_stop, bool):
             raise ValueError(f"early_stop must be True or False; got {early_stop!r}")
         self._early_stop = early_stop
@@ -173,11 +185,17 @@ class KANWidget(anywidget.AnyWidget):
         out_vars = data.get("out_vars") if out_vars is None else out_vars
         self._in_vars = _names(in_vars, width[0], "in_vars", "x")
         self._out_vars = _names(out_vars, width[-1], "out_vars", "y")
+        # the decision boundary / confusion matrix, for labels that can be classes
+        self._class_view: cv.ClassView | None = None
+        if self._problem_error("classification") is None:
+            cdata = cv.problem_data(self._data, "classification", width[-1], model.dtype)
+            self._class_view = cv.ClassView(cdata, width[-1], self._in_vars)
         # a bounded, evenly spread subset keeps each push's forward pass cheap on big data
         rows = slice(None, None, -(-data["train_input"].shape[0] // VIEW_ROWS))
         self._train_x = data["train_input"]
         self._x = data["train_input"][rows]
-        view = {"train_input": self._x, "train_label": data["train_label"][rows]}
+        self._view_rows = rows
+        view = {"train_input": self._x, "train_label": self._pdata["train_label"][rows]}
         self._n_points = int(n_points)
         self._op_lock = threading.RLock()
         self._hp_lock = threading.Lock()
@@ -205,7 +223,7 @@ class KANWidget(anywidget.AnyWidget):
             push=self._push_tick,
             on_end=self._on_train_end,
         )
-        self._plots = Plots(view, self._in_vars, self._out_vars)
+        self._plots = Plots(view, self._in_vars, self._out_vars, problem=self._problem)
         self._pub = Publisher(
             self,
             self._plots,
@@ -218,6 +236,7 @@ class KANWidget(anywidget.AnyWidget):
             in_vars=self._in_vars,
             out_vars=self._out_vars,
             model_lock=self._runner.model_lock,
+            extra=self._class_traits,
         )
         # button commands run in order on their own thread, never in the comm handler
         self._commands = CommandQueue(self._run_command)
@@ -225,6 +244,7 @@ class KANWidget(anywidget.AnyWidget):
         self.on_msg(self._on_frontend_msg)
         _route_to_sender(self.comm)
         self.formula = self._pub.formula()  # the model may arrive with symbolic edges
+        self._pub.status["problem"] = self._problem
         self._publish_model(message="ready")
 
     @t.default("spec")
@@ -273,6 +293,8 @@ class KANWidget(anywidget.AnyWidget):
     @t.validate(*HPARAMS)
     def _validate_hparam(self, proposal):
         err = check_hparam(proposal["trait"].name, proposal["value"])
+        if not err and proposal["trait"].name == "problem" and "_data" in self.__dict__:
+            err = self._problem_error(proposal["value"])
         if err:
             raise t.TraitError(err)
         return proposal["value"]
@@ -281,6 +303,8 @@ class KANWidget(anywidget.AnyWidget):
     def _hparam_changed(self, change):
         with self._hp_lock:
             self._hp[change["name"]] = change["new"]
+        if change["name"] == "problem" and "_pub" in self.__dict__:
+            self._switch_problem(change["new"])
         if change["name"] == "opt":
             # an LBFGS learning rate of 1.0 would blow Adam up at once; keep a tuned lr though.
             # (In the constructor traitlets reports no old value: that is the class default.)
@@ -305,6 +329,65 @@ class KANWidget(anywidget.AnyWidget):
         if rejected:
             self.send_state(rejected)
             self._set_status(error="; ".join(errors))
+
+    # ------------------------------------------------------------------ problem type
+    def _problem_error(self, problem: str) -> str | None:
+        """Why the labels cannot be treated as ``problem`` (None if they can)."""
+        if problem != "classification":
+            return None
+        err = cv.can_classify(self._data["train_label"], self._n_out)
+        return None if err is None else f"problem cannot be 'classification': {err}"
+
+    def _use_problem(self, problem: str) -> None:
+        """The labels of every split in ``problem``'s form, and what depends on them."""
+        self._problem = problem
+        self._pdata = cv.problem_data(self._data, problem, self._n_out, self._dtype)
+        self._stds = {
+            s: float(((y - y.mean(dim=0, keepdim=True)).double() ** 2).mean().sqrt())
+            for s in ("train", "val", "test")
+            if (y := self._pdata.get(f"{s}_label")) is not None and y.numel() and y.dim() == 2
+        }
+
+    def _switch_problem(self, problem: str) -> None:
+        """The ``problem`` trait changed: the loss, the numbers and the pictures follow; the
+        loss curve starts afresh (its numbers meant the other loss)."""
+        with self._op_lock:
+            self._paused()
+            self._use_problem(problem)
+            self._runner.forget_trainer()
+            for v in self.history.values():
+                v.clear()
+            self._watch.reset()
+            self._watch_model = None
+            view = {
+                "train_input": self._x,
+                "train_label": self._pdata["train_label"][self._view_rows],
+            }
+            self._plots.set_problem(problem, view)
+            with self._pub.lock:
+                self._pub.status["problem"] = problem
+            self._publish_model(f"problem: {problem}")
+
+    def _class_traits(self, model: KAN, live: bool) -> dict:
+        """The classification drawing's traits for a push (empty for a regression)."""
+        view = self._class_view
+        if view is None:
+            return {}
+        if self._problem != "classification":
+            return {
+                "classify": view.info(model, self._problem),
+                "class_grid": b"",
+                "class_nodes": b"",
+            }
+        out: dict[str, Any] = {
+            "class_grid": view.probabilities(model),
+            "class_nodes": view.node_maps(model),
+        }
+        if not live or view.n_in == 2 or self._pub.fit_due():
+            out["classify"] = view.info(model, self._problem)
+        if not self.class_points:
+            out["class_points"] = view.points()
+        return out
 
     # ------------------------------------------------------------------ status and pushes
     def _set_status(self, **changes: Any) -> None:
@@ -337,12 +420,14 @@ class KANWidget(anywidget.AnyWidget):
         since = self._watch.since if watching else None
         spline = self._spline_test if fmt.has_symbolic(self.model) else None
         out: dict[str, Any] = {k: fmt.finite(v) if v is not None else None for k, v in m.items()}
+        classify = self._problem == "classification"
         for split in ("train", "val", "test"):
-            if out.get(f"{split}_r2") is None:
+            if out.get(f"{split}_r2") is None and not classify:  # R² is a regression's
                 out[f"{split}_r2"] = self._r2(split, out.get(f"{split}_loss"))
-        out["notes"] = mx.notes(
-            {**out, "test_std": self._stds.get("test")}, overfit_since=since, spline_test=spline
-        )
+            if not classify:
+                out[f"{split}_acc"] = None
+        std = None if classify else self._stds.get("test")
+        out["notes"] = mx.notes({**out, "test_std": std}, overfit_since=since, spline_test=spline)
         out.pop("test_std", None)
         out["best_step"] = self._watch.best_step if watching else None
         out["can_back_to_best"] = watching and self._watch.best_state is not None
@@ -352,15 +437,21 @@ class KANWidget(anywidget.AnyWidget):
     def _fresh_metrics(self) -> dict:
         """The status fields of the current model, evaluated now on every split."""
         with self._runner.model_lock:
-            m = mx.evaluate(self.model, self._data)
+            m = self._evaluate(self.model)
         return self._honest(m)
+
+    def _evaluate(self, model: KAN) -> dict:
+        """Each split's loss (RMSE, or cross-entropy for a classification) and R² or accuracy."""
+        if self._problem == "classification":
+            return cv.class_metrics(model, self._pdata)
+        return mx.evaluate(model, self._pdata)
 
     def _tick_metrics(self) -> dict:
         """The status fields of a live tick, from the last step's losses (no extra forward)."""
         h = self.history
         m = {
             k: fmt.finite(h[k][-1]) if h[k] and h[k][-1] is not None else None
-            for k in ("train_loss", "val_loss", "test_loss")
+            for k in ("train_loss", "val_loss", "test_loss", *ACC_KEYS)
         }
         return self._honest(m)
 
@@ -374,15 +465,23 @@ class KANWidget(anywidget.AnyWidget):
         if self._watch_model is not model:  # a new model: a new training session to watch
             self._watch.reset()
             self._watch_model = model
-        val = None
+        val = val_acc = None
+        classify = self._problem == "classification"
+        if classify:  # the widget shows the cross-entropy itself, fit records its square root
+            m = {**m, **{k: m[k] ** 2 for k in ("train_loss", "test_loss") if m.get(k) is not None}}
         if "val_input" in self._data:
             with self._runner.model_lock:
-                val, _ = mx.rmse_r2(model, self._data["val_input"], self._data["val_label"])
+                if classify:
+                    x, y = self._pdata["val_input"], self._pdata["val_label"]
+                    got = cv.class_metrics(model, {"val_input": x, "val_label": y})
+                    val, val_acc = got["val_loss"], got["val_acc"]
+                else:
+                    val, _ = mx.rmse_r2(model, self._pdata["val_input"], self._pdata["val_label"])
             self._watch.update(model, self._step_count, val, m.get("train_loss"))
             if self._early_stop and self._watch.overfitting and self._stopped_early is None:
                 self._stopped_early = self._watch.best_step
                 self._runner.stop(wait=False)  # the loop ends after this step
-        record_losses(self.history, self._step_count, {**m, "val_loss": val})
+        record_losses(self.history, self._step_count, {**m, "val_loss": val, "val_acc": val_acc})
 
     def _push_tick(self) -> float:
         """A live update from the training thread; returns the gap to leave before the next."""
@@ -523,6 +622,16 @@ class KANWidget(anywidget.AnyWidget):
             self._pub.status["error"] = None  # sent with the rest below, in one message
         self._publish_model(message, bump=True)
 
+    def rebuild(self, new: KAN, message: str) -> None:
+        """Replace the model by ``new`` (another shape, say) as one undoable step; Reset then
+        rebuilds ``new``'s width and config. The hyperparameters stay as they are."""
+        with self._op_lock:
+            self._paused()
+            new.score_edges(self._train_x)
+            self._initial_width = list(new.width)
+            self._initial_config = new.config
+            self._replace(new, message)
+
     def reset(self) -> None:
         """A freshly initialised model with the original width and config (undoable); clears
         the loss history and the step count."""
@@ -648,7 +757,7 @@ class KANWidget(anywidget.AnyWidget):
             before = self._fresh_metrics()
             new = self.model.copy()
             result = new.auto_symbolic(lib=lib, r2_threshold=th, weight_simple=ws, **kwargs)
-            after = mx.evaluate(new, self._data)
+            after = self._evaluate(new)
             if not fmt.has_symbolic(self.model):
                 self._spline_test = before["test_loss"]
             kept = sum(int(layer.numeric_mask().sum()) for layer in new.layers)

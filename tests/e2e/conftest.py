@@ -129,7 +129,8 @@ def run_jupyter(frontend: str, root: Path, home: Path) -> Iterator[JupyterServer
     tests/e2e/kan_e2e.ipynb in ``root`` and every Jupyter/IPython dir under ``home``; shut down
     (kernels included) on exit. Also used by measure_latency.py."""
     app = "LabApp" if frontend == "lab" else "JupyterNotebookApp"
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    for nb in HERE.glob("*.ipynb"):  # kan_e2e.ipynb and playground_e2e.ipynb
+        shutil.copy(nb, root / nb.name)
     port, token = _free_port(), "e2e-" + os.urandom(8).hex()
     runtime_dir = home / "runtime"
     pythonpath = os.environ.get("PYTHONPATH", "")

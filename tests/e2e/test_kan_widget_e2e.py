@@ -33,11 +33,11 @@ PREVIEW_RE = re.compile(r"Prune would remove (\d+) nodes?, (\d+) edges?")
 
 
 # --------------------------------------------------------------------------- page helpers
-def open_notebook(page, server) -> str:
-    """Open the notebook and wait for its kernel; returns the kernel id."""
+def open_notebook(page, server, name: str = NB) -> str:
+    """Open the notebook ``name`` and wait for its kernel; returns the kernel id."""
     fe = server.frontend
     t0 = time.perf_counter()
-    page.goto(server.notebook_url(NB))
+    page.goto(server.notebook_url(name))
     page.wait_for_function(
         "() => window.jupyterapp?.shell?.currentWidget?.sessionContext", timeout=120_000
     )

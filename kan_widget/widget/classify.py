@@ -1,0 +1,192 @@
+"""Classification in the widget: the problem type of the data, its numbers (cross-entropy and
+accuracy per split, a confusion matrix), and the drawing data of the decision boundary.
+
+The engine's rules (which labels are classes, the loss, accuracy) are
+:mod:`kan_widget.classification`'s; this module only puts them into the widget's shapes. The
+boundary is computed here, in the kernel (class probabilities over a grid of the input square,
+float32), and drawn by the front end (js/boundary.ts) on a canvas.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import classification as cls
+
+__all__ = [
+    "BOUNDARY_GRID",
+    "MAX_POINTS",
+    "NODE_GRID",
+    "ClassView",
+    "can_classify",
+    "class_metrics",
+    "detect",
+    "problem_data",
+]
+
+NODE_GRID = 20  # cells per side of each node's picture
+BOUNDARY_GRID = 48  # cells per side of the probability grid (48^2 forwards: ~1 ms for [2,5,2])
+MAX_POINTS = 600  # points per split drawn over the boundary
+PAD = 0.05  # the input square extends the data's range by this fraction on each side
+
+
+def detect(labels: torch.Tensor, n_out: int) -> str:
+    """The widget's problem type for checked labels: class indices, one-hot rows or a 0/1
+    column are a classification (switchable), anything else a regression."""
+    return cls.detect_problem(labels, n_out, one_hot=True)
+
+
+def can_classify(labels: torch.Tensor, n_out: int) -> str | None:
+    """``None`` if these labels can be classes for ``n_out`` outputs, else why not."""
+    try:
+        cls.prepare_labels(labels, n_out)
+    except ValueError as e:
+        return f"these labels are not classes ({e})"
+    return None
+
+
+def problem_data(data: dict, problem: str, n_out: int, dtype: torch.dtype) -> dict:
+    """``data`` (checked splits) with every split's labels in ``problem``'s form: classes as
+    training takes them, or for a regression class indices as one-hot rows."""
+    out = dict(data)
+    for key in [k for k in data if k.endswith("_label")]:
+        y = data[key]
+        if problem == "classification":
+            out[key] = cls.prepare_labels(y, n_out, name=key)
+        elif y.dim() == 1:
+            out[key] = torch.nn.functional.one_hot(y, n_out).to(dtype)
+    return out
+
+
+def class_metrics(model, data: dict) -> dict[str, float | None]:
+    """Cross-entropy (``{split}_loss``) and accuracy (``{split}_acc``) of ``model`` on every
+    split of ``data`` present (labels in classification's form); R² does not apply (None)."""
+    out: dict[str, float | None] = {}
+    for split in ("train", "val", "test"):
+        x, y = data.get(f"{split}_input"), data.get(f"{split}_label")
+        loss = acc = None
+        if x is not None and y is not None and x.shape[0] > 0:
+            with torch.no_grad():
+                logits = model.predict(x)
+                ce = float(cls.class_loss(logits, y))
+                loss = ce if math.isfinite(ce) else None
+                acc = cls.accuracy(logits, y)
+        out[f"{split}_loss"], out[f"{split}_acc"], out[f"{split}_r2"] = loss, acc, None
+    return out
+
+
+def _subset(n: int, limit: int) -> torch.Tensor:
+    return torch.arange(n) if n <= limit else torch.linspace(0, n - 1, limit).round().long()
+
+
+class ClassView:
+    """The drawing data of one widget's classification: for two inputs the input square, its
+    grid and the points; for any number of inputs the confusion matrices."""
+
+    def __init__(self, data: dict, n_out: int, in_vars: list[str], grid: int = BOUNDARY_GRID):
+        self.data = data
+        self.n_out = n_out
+        self.classes = max(2, n_out)
+        self.in_vars = list(in_vars)
+        x = data["train_input"]
+        self.n_in = int(x.shape[1])
+        self.grid = int(grid)
+        self.lo: list[float] = []
+        self.hi: list[float] = []
+        self.grid_x: torch.Tensor | None = None
+        self.node_x: torch.Tensor | None = None
+        if self.n_in == 2:
+            allx = torch.cat([data[k] for k in data if k.endswith("_input")])
+            lo, hi = allx.amin(0).double(), allx.amax(0).double()
+            span = torch.where(hi > lo, hi - lo, torch.ones_like(hi))
+            lo, hi = lo - PAD * span, hi + PAD * span
+            self.lo, self.hi = lo.tolist(), hi.tolist()
+            # cell centres, row r = second input ascending, column c = first input ascending
+            t = (torch.arange(self.grid, dtype=torch.float64) + 0.5) / self.grid
+            gx = lo[0] + (hi[0] - lo[0]) * t
+            gy = lo[1] + (hi[1] - lo[1]) * t
+            yy, xx = torch.meshgrid(gy, gx, indexing="ij")
+            self.grid_x = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1).to(x.dtype)
+            t = (torch.arange(NODE_GRID, dtype=torch.float64) + 0.5) / NODE_GRID
+            yy, xx = torch.meshgrid(
+                lo[1] + (hi[1] - lo[1]) * t, lo[0] + (hi[0] - lo[0]) * t, indexing="ij"
+            )
+            self.node_x = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1).to(x.dtype)
+
+    def points(self) -> bytes:
+        """float32 rows ``[x, y, class, split]`` (split 0 train, 1 test), at most
+        :data:`MAX_POINTS` per split; empty unless there are two inputs."""
+        if self.n_in != 2:
+            return b""
+        rows = []
+        for s, split in enumerate(("train", "test")):
+            x, y = self.data.get(f"{split}_input"), self.data.get(f"{split}_label")
+            if x is None or y is None:
+                continue
+            idx = _subset(int(x.shape[0]), MAX_POINTS)
+            lab = y[idx, 0] if y.dim() == 2 else y[idx]
+            part = torch.cat(
+                [
+                    x[idx].double(),
+                    lab.double().unsqueeze(1),
+                    torch.full((len(idx), 1), float(s), dtype=torch.float64),
+                ],
+                1,
+            )
+            rows.append(part)
+        if not rows:
+            return b""
+        return torch.cat(rows).to(torch.float32).numpy().astype("<f4").tobytes()
+
+    def probabilities(self, model) -> bytes:
+        """float32 ``[grid*grid, classes]`` class probabilities over the input square (row-major
+        as :attr:`grid_x`); empty unless there are two inputs."""
+        if self.grid_x is None:
+            return b""
+        with torch.no_grad():
+            p = cls.probabilities(model.predict(self.grid_x))
+        a = p.to(torch.float32).numpy()
+        if not np.isfinite(a).all():  # never draw a stale or made-up boundary: draw none
+            return b""
+        return a.astype("<f4").tobytes()
+
+    def node_maps(self, model) -> bytes:
+        """float32 ``[nodes, NODE_GRID^2]``: every node's value over the input square (TF
+        Playground's neuron pictures), layer by layer (inputs first, the outputs' logits last),
+        rows as :attr:`grid_x`; empty unless there are two inputs or a value is not finite."""
+        if self.node_x is None:
+            return b""
+        with torch.no_grad():
+            acts = model.activations(self.node_x)  # [x_0, ..., x_L]: every layer's nodes
+            flat = torch.cat([a.t() for a in acts], 0).to(torch.float32)
+        if not bool(torch.isfinite(flat).all()):
+            return b""
+        return flat.contiguous().numpy().astype("<f4").tobytes()
+
+    def info(self, model, problem: str) -> dict[str, Any]:
+        """The ``classify`` trait: what the front end needs to read the buffers."""
+        out: dict[str, Any] = {
+            "problem": problem,
+            "classes": self.classes,
+            "n_in": self.n_in,
+            "in_vars": self.in_vars,
+            "grid": self.grid if self.n_in == 2 else 0,
+            "node_grid": NODE_GRID if self.n_in == 2 else 0,
+            "width": [int(w) for w in model.width_in],  # nodes per layer (sum and mult)
+            "lo": self.lo,
+            "hi": self.hi,
+            "confusion": None,
+        }
+        if problem == "classification" and self.n_in != 2:
+            conf = {}
+            with torch.no_grad():
+                for split in ("train", "test"):
+                    x, y = self.data.get(f"{split}_input"), self.data.get(f"{split}_label")
+                    if x is not None and y is not None:
+                        conf[split] = cls.confusion_matrix(model.predict(x), y)
+            out["confusion"] = conf
+        return out

@@ -1,0 +1,96 @@
+"""KANWidget on class labels: the problem type, accuracy in the status, the decision boundary's
+buffers and the confusion matrix (kan_widget/widget/classify.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kan_widget import KAN, KANWidget, create_dataset
+from kan_widget.widget import classify as cv
+
+
+def _circle(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 2, generator=g) * 2 - 1
+    return x, (x.norm(dim=1) < 0.6).long()
+
+
+@pytest.fixture
+def circle():
+    x, y = _circle(300, 0)
+    xt, yt = _circle(300, 1)
+    return {"train_input": x, "train_label": y, "test_input": xt, "test_label": yt}
+
+
+def test_class_labels_make_a_classifying_widget(circle):
+    w = KANWidget(KAN([2, 4, 2], grid=5, seed=0), circle)
+    try:
+        assert w.problem == "classification" and w.status["problem"] == "classification"
+        g = cv.BOUNDARY_GRID
+        assert len(w.class_grid) == g * g * 2 * 4 and w.classify["grid"] == g
+        probs = np.frombuffer(w.class_grid, dtype="<f4").reshape(g * g, 2)
+        assert np.allclose(probs.sum(1), 1, atol=1e-5)
+        nodes = np.frombuffer(w.class_nodes, dtype="<f4")  # every node's picture
+        assert len(nodes) == sum(w.model.width) * cv.NODE_GRID**2 and np.isfinite(nodes).all()
+        pts = np.frombuffer(w.class_points, dtype="<f4").reshape(-1, 4)
+        assert len(pts) == w.status["n_train"] + 300 and set(pts[:, 3]) == {0.0, 1.0}
+        w.train(10, block=True)
+        s = w.status
+        assert s["error"] is None and s["train_r2"] is None
+        assert s["test_acc"] > 0.9 and s["train_acc"] > 0.9 and s["val_acc"] is not None
+        with torch.no_grad():
+            want = w.model.accuracy(circle["test_input"], circle["test_label"])
+        assert s["test_acc"] == pytest.approx(want)
+        # the widget's loss is the cross-entropy itself (fit records its square root)
+        assert w.history["train_acc"][-1] is not None and w.history["train_loss"][-1] < 0.5
+        # a grid drawn from the trained model: the centre is inside the circle (class 1)
+        probs = np.frombuffer(w.class_grid, dtype="<f4").reshape(g, g, 2)
+        assert probs[g // 2, g // 2, 1] > 0.5 and probs[0, 0, 0] > 0.5
+    finally:
+        w.close()
+
+
+def test_problem_switches_and_refuses_non_classes(circle):
+    w = KANWidget(KAN([2, 3, 2], grid=5, seed=0), circle)
+    try:
+        w.problem = "regression"  # class indices regressed as one-hot rows
+        assert w.status["train_acc"] is None and w.status["train_r2"] is not None
+        assert w.class_grid == b"" and w.classify["problem"] == "regression"
+        w.train(2, block=True)
+        assert w.status["error"] is None
+        w.problem = "classification"
+        w.train(2, block=True)
+        assert w.status["train_acc"] is not None and len(w.class_grid) > 0
+    finally:
+        w.close()
+    reg = create_dataset(lambda x: x[:, [0]] ** 2, n_var=2, train_num=100, test_num=100)
+    w = KANWidget(KAN([2, 3, 1], seed=0), reg)
+    try:
+        assert w.problem == "regression" and w.classify == {}
+        with pytest.raises(Exception, match="not classes"):
+            w.problem = "classification"
+        assert w.problem == "regression"
+    finally:
+        w.close()
+
+
+def test_binary_one_output_and_confusion_for_more_inputs(circle):
+    w = KANWidget(KAN([2, 3, 1], grid=5, seed=0), circle)
+    try:
+        assert w.problem == "classification" and w.classify["classes"] == 2
+        w.train(2, block=True)
+        assert w.status["test_acc"] > 0.5
+    finally:
+        w.close()
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(200, 4, generator=g)
+    y = (x.sum(1) > 2).long()
+    w = KANWidget(KAN([4, 2, 2], seed=0), {"train_input": x, "train_label": y})
+    try:
+        conf = w.classify["confusion"]
+        assert w.classify["grid"] == 0 and w.class_grid == b""
+        assert sum(map(sum, conf["train"])) == w.status["n_train"]
+    finally:
+        w.close()
