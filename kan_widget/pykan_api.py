@@ -118,6 +118,36 @@ class PykanSurface:
         self.save_act = False
         return torch.compile(self._kan()) if compile else self
 
+    def tree(
+        self,
+        x=None,
+        in_var=None,
+        style: str = "tree",
+        sym_th: float = 1e-3,
+        sep_th: float = 1e-1,
+        skip_sep_test: bool = False,
+        verbose: bool = False,
+    ) -> None:
+        """pykan's ``tree``: :func:`kan_widget.hypothesis.plot_tree` of the model as a function,
+        on ``x``, else the inputs of the last forward pass (:attr:`cache_data`), else the
+        training inputs (pykan's ``fit`` leaves those in ``cache_data``)."""
+        from .hypothesis import plot_tree  # matplotlib is optional: imported on use
+
+        if x is None:
+            x = self.cache_data if self.cache_data is not None else self.train_input
+            if x is None:
+                raise ValueError("tree() needs inputs: pass x, or fit or run the model first")
+        plot_tree(
+            self._kan(),
+            x,
+            in_var=in_var,
+            style=style,
+            sym_th=sym_th,
+            sep_th=sep_th,
+            skip_sep_test=skip_sep_test,
+            verbose=verbose,
+        )
+
     def rewind(self, model_id: str) -> KAN:
         """A copy of version ``model_id`` (e.g. ``'0.1'``) that starts a new round, as pykan's.
         Versions are kept in memory (the last ``checkpoints.MAX_VERSIONS``); an unknown name
