@@ -78,6 +78,8 @@ def test_playground_data_shape_and_lessons():
         pg.panel.hidden = [3, 2]  # a rebuild: one undoable step, the sliders kept
         assert pg.model.width == [2, 3, 2, 1] and pg.widget.lamb == 0.0
         assert pg.widget.undo() and pg.model.width == [2, 3, 1]
+        assert pg.panel.hidden == [3]  # the panel shows the model Undo brought back
+        assert pg.widget.redo() and pg.panel.hidden == [3, 2]
         pg.panel.hidden = [99]
         assert "1..8 nodes" in pg.panel.error and pg.panel.hidden == [3, 2]
         first = pg.widget

@@ -226,7 +226,26 @@ class KANPlayground(ipw.VBox):
         w = KANWidget(model, self.dataset, val_frac=0.0, hide=self._widget_hide())
         for name, value in self._hparams.items():
             setattr(w, name, value)
+        w.observe(self._model_changed, names=["structure"])
         return w
+
+    def _model_changed(self, _change: dict) -> None:
+        """The shape panel shows the current model's shape: after Undo or Redo of a rebuild,
+        and after Prune, it follows the model (without rebuilding it)."""
+        model = self.widget.model
+        if model.has_node_step:  # multiplication nodes: the panel's ints cannot say it
+            return
+        hidden = [int(w) for w in model.width[1:-1]]
+        self._quiet = True
+        try:
+            if list(self.panel.hidden) != hidden:
+                self.panel.hidden = hidden
+            if int(self.panel.grid) != model.grid:
+                self.panel.grid = model.grid
+            if int(self.panel.k) != model.k:
+                self.panel.k = model.k
+        finally:
+            self._quiet = False
 
     @staticmethod
     def _box(w: KANWidget) -> ipw.VBox:
