@@ -106,7 +106,10 @@ class JupyterServer:
 
     def notebook_url(self, name: str) -> str:
         path = f"/lab/tree/{name}" if self.frontend == "lab" else f"/notebooks/{name}"
-        return f"{self.base_url}{path}?token={self.token}"
+        # lab's "reset": an empty workspace, so the notebook an earlier test had open is not
+        # restored beside this one (its kernel would be a second session)
+        reset = "&reset" if self.frontend == "lab" else ""
+        return f"{self.base_url}{path}?token={self.token}{reset}"
 
     def log_tail(self, n: int = 3000) -> str:
         try:
