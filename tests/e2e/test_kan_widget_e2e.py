@@ -313,6 +313,7 @@ def test_train_steer_prune_fix_symbolify_undo(page, jupyter_server, kernel, arti
 
     # ---- Train: the status line counts steps up and the loss falls; lambda moved meanwhile
     run_cell(page, RECORDER)
+    loss0 = kernel.eval("w.status['test_loss']")  # the untrained model's, shown before Train
     t0 = time.perf_counter()
     record_status(page)
     button(page, "Train").click()
@@ -332,7 +333,9 @@ def test_train_steer_prune_fix_symbolify_undo(page, jupyter_server, kernel, arti
     assert any(p["running"] for p in parsed), f"never showed 'running': {log}"
     losses = [p["test_loss"] for p in parsed if p["step"] > 0 and p["test_loss"] is not None]
     assert len(losses) >= 2, f"too few loss updates in the status line: {log}"
-    assert losses[-1] < losses[0], f"the test loss shown did not fall: {losses}"
+    # against the untrained model: lambda moved up mid-run may raise the loss after its first
+    # update (how many steps ran before the move depends on the machine's speed)
+    assert loss0 is not None and losses[-1] < 0.5 * loss0, f"did not fall: {loss0}, {losses}"
     st = kernel.eval("w.status")
     assert st["step"] == TRAIN_STEPS and not st["running"], st
     hist = kernel.eval("w.history['test_loss']")
