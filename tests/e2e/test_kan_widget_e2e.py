@@ -825,7 +825,8 @@ def test_attribution_preview_and_prune_inputs(page, jupyter_server, kernel, arti
     # ---- Prune inputs: the kernel's model keeps a and c; Undo restores all four
     button(page, "Prune inputs").click()
     kernel.wait_for("w.model.width", lambda v: v == [2, 3, 1], what="inputs pruned")
-    assert kernel.eval("w.structure['in_vars']") == ["a", "c"]
+    # the structure trait is published just after the model is swapped in
+    kernel.wait_for("w.structure['in_vars']", lambda v: v == ["a", "c"], what="kept inputs")
     expect(bars).to_have_count(2)
     wait_status(page, "/dropped inputs/.test(t)")
     button(page, "Undo").click()
