@@ -21,6 +21,8 @@ def canonical(x: torch.Tensor) -> torch.Tensor:
 
 def _feed(h, model: KAN, hist: dict) -> None:
     for k, v in sorted(model.state_dict().items()):
+        if k.endswith(".ns_mask") and not bool(v.any()):
+            continue  # the 'ns' buffer (issue 13) while unused: hashes as before it existed
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
     for k in sorted(hist):

@@ -189,7 +189,7 @@ class Classifier:
         """The fraction of rows of ``x`` whose predicted class is their label ``y`` (class
         indices, one-hot rows, or a 0/1 column for a one-output model)."""
         model: KAN = self  # type: ignore[assignment]
-        labels = prepare_labels(y, model.width[-1], name="y")
+        labels = prepare_labels(y, model.width_in[-1], name="y")
         with torch.no_grad():
             return accuracy(self.predict(x), labels)
 

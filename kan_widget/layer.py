@@ -96,8 +96,22 @@ class KANLayer(nn.Module):
     the two (see ``tests/test_pykan_parity.py``).
     """
 
-    TENSORS = ("coef", "scale_base", "scale_sp", "sym_params", "grid", "mask", "sym_mask")
-    """What :meth:`state_dict` holds, in its order: the parameters, then the buffers."""
+    TENSORS = (
+        "coef",
+        "scale_base",
+        "scale_sp",
+        "sym_params",
+        "grid",
+        "mask",
+        "sym_mask",
+        "ns_mask",
+    )
+    """What :meth:`state_dict` holds, in its order: the parameters, then the buffers.
+
+    ``mask`` switches an edge on (and scales it); ``sym_mask`` makes it its symbolic function
+    instead of its spline; ``ns_mask`` is the spline's weight on an edge that is symbolic too
+    (pykan's ``set_mode('ns')`` and ``perturb``: both of pykan's masks non-zero), 0 unless
+    asked for, so an edge is one or the other by default."""
 
     # declared for the type checker (nn.Module's __getattr__ would type them ``Tensor | Module``)
     coef: nn.Parameter
@@ -107,6 +121,7 @@ class KANLayer(nn.Module):
     grid: torch.Tensor
     mask: torch.Tensor
     sym_mask: torch.Tensor
+    ns_mask: torch.Tensor
     base_fun: Callable[[torch.Tensor], torch.Tensor]
 
     def __init__(
@@ -145,7 +160,7 @@ class KANLayer(nn.Module):
         self.base_fun_name = base_fun
         self.base_fun = BASE_FUNCTIONS[base_fun]
         for name in self.TENSORS:
-            if name in ("grid", "mask", "sym_mask"):
+            if name in ("grid", "mask", "sym_mask", "ns_mask"):
                 self.register_buffer(name, t[name])
             else:
                 setattr(self, name, nn.Parameter(t[name]))
@@ -193,6 +208,7 @@ class KANLayer(nn.Module):
             "grid": grid,
             "mask": mask,
             "sym_mask": torch.zeros(in_dim, out_dim, dtype=torch.bool, device=device),
+            "ns_mask": torch.zeros(in_dim, out_dim, dtype=c.dtype, device=device),
         }
         return cls(tensors, k=c.k, base_fun=c.base_fun, grid_eps=c.grid_eps)
 
@@ -237,16 +253,27 @@ class KANLayer(nn.Module):
         return self._mask_state()[1]
 
     def _mask_state(self) -> tuple[torch.Tensor, bool]:
-        """``(mask * ~sym_mask, whether any active edge is still a spline)``, cached until either
-        mask is replaced or changed in place (small models are bound by per-operation
-        overhead)."""
-        m, s, c = self.mask, self.sym_mask, self._mask_cache
-        if c is None or c[0] is not m or c[1] != m._version or c[2] is not s or c[3] != s._version:
-            state = (m * (~s), bool(self.numeric_mask().any()))
+        """``(the splines' mask, whether any edge has its spline on)``: ``mask`` on spline
+        edges, ``ns_mask`` on symbolic ones (0 unless ``'ns'``), cached until a mask is
+        replaced or changed in place (small models are bound by per-operation overhead)."""
+        m, s, n, c = self.mask, self.sym_mask, self.ns_mask, self._mask_cache
+        if (
+            c is None
+            or c[0] is not m
+            or c[1] != m._version
+            or c[2] is not s
+            or c[3] != s._version
+            or c[4] is not n
+            or c[5] != n._version
+        ):
+            spline = m * (~s)
+            if bool((n != 0).any()):  # edges with both parts: pykan's 'ns'
+                spline = torch.where(s, n, spline)
+            state = (spline, bool((spline != 0).any()))
             if torch.is_inference_mode_enabled() or transforms_active():  # see _knots
                 return state
-            c = self._mask_cache = (m, m._version, s, s._version, *state)
-        return c[4], c[5]
+            c = self._mask_cache = (m, m._version, s, s._version, n, n._version, *state)
+        return c[6], c[7]
 
     def _numeric_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Effective weights: base ``[in, out]``, spline ``[in, K, out]``, masks folded in."""
@@ -434,7 +461,8 @@ class KANLayer(nn.Module):
             "bik,iko->bio", basis(x, self.grid, self.k), ws
         )
         for ii, jj, vals in self._symbolic_values(x):
-            phi[:, ii, jj] = vals
+            both = self.ns_mask[ii, jj] != 0  # 'ns' edges: the spline part added
+            phi[:, ii, jj] = torch.where(both, phi[:, ii, jj] + vals, vals)
         return phi
 
     def spline_values(self, x: torch.Tensor) -> torch.Tensor:
@@ -531,6 +559,7 @@ class KANLayer(nn.Module):
             if params is not None:
                 self.sym_params[i_idx, j_idx] = torch.as_tensor(params).to(self.sym_params)
             self.sym_mask[i_idx, j_idx] = True
+            self.ns_mask[i_idx, j_idx] = 0.0  # the function alone, as pykan's fix_symbolic
         for i, j, n in zip(i_idx.tolist(), j_idx.tolist(), names):
             self.sym_names[(i, j)] = n
         self._sym_groups = None
@@ -540,6 +569,7 @@ class KANLayer(nn.Module):
         i_idx = torch.as_tensor(i_idx, dtype=torch.long).reshape(-1)
         j_idx = torch.as_tensor(j_idx, dtype=torch.long).reshape(-1)
         self.sym_mask[i_idx, j_idx] = False
+        self.ns_mask[i_idx, j_idx] = 0.0
         for i, j in zip(i_idx.tolist(), j_idx.tolist()):
             self.sym_names.pop((i, j), None)
         self._sym_groups = None

@@ -824,7 +824,7 @@ class KAN(PykanSurface, Classifier, nn.Module):
         with symbolic edges already computes functions of the data as it is: it keeps the
         identity."""
         xs = self._check_input(x)
-        n_out = self.layers[-1].out_dim
+        n_out = self.width_in[-1]
         if y is None:  # labels that keep their units (class indices, a custom loss)
             ys = torch.zeros(xs.shape[0], n_out, dtype=self.dtype)
         else:
@@ -949,6 +949,12 @@ def _layers_from_state(
     if len(grids) != depth or len(sym_names) != depth:
         raise ValueError(f"{depth} layers need {depth} grids and sym_names lists")
     want = {f"layers.{l}.{name}" for l in range(depth) for name in KANLayer.TENSORS}
+    if not any(f"layers.{l}.ns_mask" in state for l in range(depth)):
+        # saved before edges could be spline plus symbolic: none is
+        state = dict(state)
+        for l in range(depth):
+            if f"layers.{l}.mask" in state:
+                state[f"layers.{l}.ns_mask"] = torch.zeros_like(state[f"layers.{l}.mask"])
     if any(f"{name}.0" in state for name in AFFINE):  # a model with a node step
         want |= {f"{name}.{l}" for l in range(depth) for name in AFFINE}
     if set(state) != want:

@@ -82,28 +82,29 @@ class PykanSurface:
 
     def set_mode(self, l: int, i: int, j: int, mode: str, mask_n=None) -> None:
         """pykan's ``set_mode``: ``'n'`` makes edge ``(l, i, j)`` its spline, ``'s'`` its fixed
-        symbolic function (it must have one: ``fix_symbolic``), any other mode but ``'ns'``
-        switches it off. ``'ns'`` / ``'sn'`` (spline and symbolic function added) is refused:
-        an edge here is one or the other."""
+        symbolic function (it must have one: ``fix_symbolic``), ``'ns'`` / ``'sn'`` both summed
+        (the spline weighted by ``mask_n``, default 1, as pykan's), any other mode switches it
+        off. An edge with no symbolic function under ``'ns'`` is its spline (pykan's ``'0'``
+        function adds nothing)."""
         l, i, j = self._kan().check_edge(l, i, j)
         layer = self.layers[l]
-        if mode in ("ns", "sn"):
-            raise ValueError(
-                f"mode {mode!r} (spline plus symbolic function summed on one edge) is not "
-                "supported: an edge is either a spline or a symbolic function. Use 'n' to keep "
-                "the spline, or 's' for the symbolic function (fix_symbolic sets it)"
-            )
         with torch.no_grad():
             if mode == "n":
                 layer.clear_symbolic([i], [j])
                 layer.mask[i, j] = 1.0 if mask_n is None else float(mask_n)
-            elif mode == "s":
+            elif mode in ("s", "ns", "sn"):
+                weight = 0.0 if mode == "s" else (1.0 if mask_n is None else float(mask_n))
                 if (i, j) not in layer.sym_names:
-                    raise ValueError(
-                        f"edge ({l}, {i}, {j}) has no symbolic function: fix_symbolic it first"
-                    )
+                    if mode == "s":
+                        raise ValueError(
+                            f"edge ({l}, {i}, {j}) has no symbolic function: fix_symbolic it "
+                            "first"
+                        )
+                    layer.mask[i, j] = weight  # the spline alone: pykan's '0' adds nothing
+                    return
                 layer.sym_mask[i, j] = True
                 layer.mask[i, j] = 1.0
+                layer.ns_mask[i, j] = weight
             else:
                 layer.mask[i, j] = 0.0
                 if self._edge_scores is not None:

@@ -120,10 +120,10 @@ class Trainer:
         # after prune_input the original columns are accepted (pykan's x[:, input_id])
         dataset = select_dataset(model, dataset)
         self.data = check_dataset(
-            dataset, model.width[0], model.width[-1], dtype=model.dtype, device=model.device
+            dataset, model.width_in[0], model.width_in[-1], dtype=model.dtype, device=model.device
         )
         # "classification" or "regression" (kan_widget.classification), from the raw labels
-        self.problem = _problem(dataset, self.data, model.width[-1], problem, model.dtype)
+        self.problem = _problem(dataset, self.data, model.width_in[-1], problem, model.dtype)
         classify = self.problem == "classification"
         model.reg_metric = metric
         model.train_input = self.data["train_input"]
