@@ -245,8 +245,9 @@ class KANLayer(nn.Module):
         return f"in={self.in_dim}, out={self.out_dim}, grid={self.num}, k={self.k}"
 
     def numeric_mask(self) -> torch.Tensor:
-        """``[in, out]`` bool: the active edges that are still splines (not pruned, not fixed)."""
-        return (self.mask != 0) & ~self.sym_mask
+        """``[in, out]`` bool: the active edges with a spline part: not fixed, or fixed with the
+        spline added (``'ns'``; pykan's ``auto_symbolic`` fits those again too)."""
+        return (self.mask != 0) & (~self.sym_mask | (self.ns_mask != 0))
 
     def has_numeric_edges(self) -> bool:
         """Whether any active edge is still a spline (cached until a mask changes)."""

@@ -36,6 +36,7 @@ from .classification import Classifier
 from .config import KANConfig
 from .data import as_tensor
 from .discover import DiscoverResult, discover
+from .expand import Expand
 from .higher import transforms_active
 from .layer import EdgeStats, KANLayer
 from .nodes import NodeLayout, NodeStep, parse_width, pykan_mult_arity, pykan_width
@@ -53,7 +54,7 @@ AFFINE = ("subnode_scale", "subnode_bias", "node_scale", "node_bias")
 """pykan's per-node affine maps, in the order :class:`~kan_widget.nodes.NodeStep` takes them."""
 
 
-class KAN(PykanSurface, Classifier, nn.Module):
+class KAN(PykanSurface, Expand, Classifier, nn.Module):
     """Kolmogorov–Arnold Network, ``KAN(width=[2, 5, 1], grid=3, k=3, seed=1)``.
 
     Each edge ``(l, i, j)`` (layer, input node, output node) carries

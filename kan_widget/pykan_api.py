@@ -97,8 +97,7 @@ class PykanSurface:
                 if (i, j) not in layer.sym_names:
                     if mode == "s":
                         raise ValueError(
-                            f"edge ({l}, {i}, {j}) has no symbolic function: fix_symbolic it "
-                            "first"
+                            f"edge ({l}, {i}, {j}) has no symbolic function: fix_symbolic it first"
                         )
                     layer.mask[i, j] = weight  # the spline alone: pykan's '0' adds nothing
                     return

@@ -442,8 +442,8 @@ def test_fix_symbolic_takes_pykans_keywords_and_set_mode():
     assert ours.symbolic_fun[0].funs_name[0][1] == "0" and ours.act_fun[0].mask[1, 0] == 1
     ours.set_mode(0, 0, 1, "off")
     assert ours.act_fun[0].mask[0, 1] == 0
-    with pytest.raises(ValueError, match="'ns'"):
-        ours.set_mode(0, 1, 0, "ns")
+    ours.set_mode(0, 1, 0, "ns", mask_n=0.5)  # no function: the spline, weighted (pykan's '0')
+    assert ours.act_fun[0].mask[1, 0] == 0.5 and ours.symbolic_fun[0].funs_name[0][1] == "0"
     with pytest.raises(ValueError, match="fix_symbolic it first"):
         ours.set_mode(0, 1, 0, "s")
     _same_signature(KAN.set_mode, kan.KAN.set_mode)

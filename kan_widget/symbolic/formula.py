@@ -126,6 +126,8 @@ def _layer_exprs(model, xs: list[sympy.Expr]) -> list[sympy.Expr]:
                     p = params[i, j]
                     u = None if acts is None else p[0] * acts[l][:, i] + p[1]
                     terms.append(edge_expr(layer.sym_names[(i, j)], p.tolist(), xs[i], u))
+                    if layer.ns_mask[i, j] != 0:  # 'ns': the spline part beside it
+                        terms.append(sympy.Function(f"phi_{l}_{i}_{j}")(xs[i]))
                 else:
                     terms.append(sympy.Function(f"phi_{l}_{i}_{j}")(xs[i]))
             outs.append(sympy.Add(*terms))
