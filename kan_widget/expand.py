@@ -87,9 +87,8 @@ class Expand:
 
     def _reinstall(self, layers, nodes, affine) -> None:
         model = self._kan()
+        # scores (None) are recomputed when next asked for; cache_data keeps the inputs
         model._install(model.config, layers, model.reg_metric, None, model.scaling, nodes, affine)
-        if model.cache_data is not None:
-            model.get_act(model.cache_data)
 
     def expand_depth(self) -> None:
         """pykan's ``expand_depth``: a layer added at the output end, each output node joined
@@ -233,7 +232,5 @@ class Expand:
                     quiet = sym_on | to_spline
                     layer.scale_base[quiet] = 0.0
                     layer.scale_sp[quiet] = 0.0
-        model._edge_scores = None
-        if model.cache_data is not None:
-            model.get_act(model.cache_data)
+        model._edge_scores = None  # recomputed when next asked for
         model.log_history("perturb")

@@ -109,6 +109,47 @@ class PykanSurface:
                 if self._edge_scores is not None:
                     self._edge_scores[l][i, j] = 0.0
 
+    def reg(
+        self,
+        reg_metric: str = "edge_forward_spline_n",
+        lamb_l1: float = 1.0,
+        lamb_entropy: float = 2.0,
+        lamb_coef: float = 0.0,
+        lamb_coefdiff: float = 0.0,
+    ) -> torch.Tensor:
+        """pykan's ``reg``: the penalty ``fit(lamb=...)`` multiplies by ``lamb`` (L1 and entropy
+        of the per-edge magnitudes ``reg_metric``, plus the coefficient terms), on the inputs of
+        the last forward pass (:attr:`cache_data`), differentiable in the parameters: for
+        training loops of one's own (pykan's Physics_2B). pykan reads magnitudes its last
+        forward stored; here that forward is run again (the same value)."""
+        from .regularizer import REG_METRICS, coef_penalty, edge_penalty
+
+        if reg_metric not in REG_METRICS:
+            raise ValueError(
+                f"reg_metric must be one of {REG_METRICS}; got {reg_metric!r} (pykan's "
+                "'edge_forward_sum', 'edge_backward' and 'node_backward' are not supported)"
+            )
+        model = self._kan()
+        x = self.cache_data if self.cache_data is not None else self.train_input
+        if x is None:
+            raise ValueError("reg() needs the inputs of a forward pass: run model(x) first")
+        xm = x if model.scaling is None else model.scaling.inputs_to_model(x)
+        _, stats = model.run_stats(xm, reg_metric)
+        penalty = edge_penalty([s.value for s in stats], reg_metric, lamb_l1, lamb_entropy)
+        coefs: list[torch.Tensor] = [layer.coef for layer in self.layers]
+        return penalty + coef_penalty(coefs, lamb_coef, lamb_coefdiff)
+
+    def get_reg(
+        self,
+        reg_metric: str = "edge_forward_spline_n",
+        lamb_l1: float = 1.0,
+        lamb_entropy: float = 2.0,
+        lamb_coef: float = 0.0,
+        lamb_coefdiff: float = 0.0,
+    ) -> torch.Tensor:
+        """pykan's ``get_reg``: :meth:`reg` (a hook for subclasses, as pykan's)."""
+        return self.reg(reg_metric, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff)
+
     def speed(self, compile: bool = False):
         """pykan's ``speed``: stop logging versions (``auto_save=False``), leave symbolic edges
         out of the forward (``symbolic_enabled=False``) and keep no inputs (``save_act=False``);
@@ -203,7 +244,8 @@ class PykanSurface:
             x = self.cache_data
         with torch.no_grad():
             self.forward(x)
-        self.cache_data = self._input(x).detach()  # also with save_act=False, as pykan's
+        # in the data's units, as forward keeps it; also with save_act=False, as pykan's
+        self.cache_data = self._kan()._check_input(x).detach()
 
     @property
     def acts(self) -> list[torch.Tensor]:

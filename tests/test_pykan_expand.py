@@ -213,3 +213,34 @@ def test_expand_on_a_model_with_node_maps_keeps_the_function():
     ours.expand_depth()
     ours.perturb()
     torch.testing.assert_close(ours(x).detach(), y, atol=1e-6, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------ reg
+@pytest.mark.parametrize("lambs", [(1.0, 2.0, 0.0, 0.0), (0.5, 1.0, 1.0, 0.5)])
+def test_reg_matches_pykan_and_has_gradients(in_tmp, lambs):
+    """pykan's ``model.reg(...)`` for hand-written training loops (Physics_2B): the value on
+    the last forward's inputs, differentiable in the parameters."""
+    kan = pytest.importorskip("kan")
+    pk = kan.KAN(width=[2, 3, 1], grid=5, k=3, seed=0, auto_save=False).double()
+    ours = KAN([2, 3, 1], grid=5, k=3, seed=0, dtype=torch.float64, auto_save=False)
+    with torch.no_grad():
+        for l, layer in enumerate(ours.layers):
+            src = pk.act_fun[l]
+            layer.grid = src.grid.detach().clone()
+            layer.coef.data = src.coef.detach().clone()
+            layer.scale_base.copy_(src.scale_base)
+            layer.scale_sp.copy_(src.scale_sp)
+    x = _x(2, B=100, seed=4)
+    pk.symbolic_enabled = False
+    pk(x)
+    ours(x)
+    r_pk = pk.reg("edge_forward_spline_n", *lambs)
+    r = ours.reg("edge_forward_spline_n", *lambs)
+    assert abs(float(r) - float(r_pk)) <= 1e-8 * max(1.0, abs(float(r_pk)))
+    r.backward()
+    assert ours.layers[0].coef.grad is not None and float(ours.layers[0].coef.grad.abs().sum()) > 0
+    assert float(ours.get_reg("edge_forward_spline_n", *lambs)) == pytest.approx(float(r))
+    with pytest.raises(ValueError, match="reg_metric"):
+        ours.reg("edge_backward", 1.0, 2.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="forward pass"):
+        KAN([2, 1]).reg()
