@@ -18,10 +18,7 @@ x1, x2, x3 = sympy.symbols("x1 x2 x3")
 EXPR = sympy.exp(sympy.sin(x1) + x2**2)
 
 
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("one_thread")  # in_tmp and one_thread: tests/conftest.py
 
 
 def _x(n_in: int, B: int = 64, seed: int = 0, dtype=torch.float64) -> torch.Tensor:
