@@ -116,13 +116,22 @@ class PykanSurface:
         lamb_entropy: float = 2.0,
         lamb_coef: float = 0.0,
         lamb_coefdiff: float = 0.0,
+        *,
+        entropy_offset: float = 1e-4,
     ) -> torch.Tensor:
         """pykan's ``reg``: the penalty ``fit(lamb=...)`` multiplies by ``lamb`` (L1 and entropy
         of the per-edge magnitudes ``reg_metric``, plus the coefficient terms), on the inputs of
         the last forward pass (:attr:`cache_data`), differentiable in the parameters: for
         training loops of one's own (pykan's Physics_2B). pykan reads magnitudes its last
-        forward stored; here that forward is run again (the same value)."""
+        forward stored; here that forward is run again (the same value). ``entropy_offset``
+        (a later pykan's keyword): the ``1e-4`` inside the entropy's log, fixed in pykan 0.2.8
+        and here; another value is refused."""
         from .regularizer import REG_METRICS, coef_penalty, edge_penalty
+
+        if entropy_offset != 1e-4:
+            raise ValueError(
+                f"entropy_offset={entropy_offset!r}: only pykan 0.2.8's fixed 1e-4 is supported"
+            )
 
         if reg_metric not in REG_METRICS:
             raise ValueError(

@@ -237,6 +237,9 @@ def test_reg_matches_pykan_and_has_gradients(in_tmp, lambs):
     r.backward()
     assert ours.layers[0].coef.grad is not None and float(ours.layers[0].coef.grad.abs().sum()) > 0
     assert float(ours.get_reg("edge_forward_spline_n", *lambs)) == pytest.approx(float(r))
+    assert float(ours.reg("edge_forward_spline_n", *lambs, entropy_offset=1e-4)) == float(r)
+    with pytest.raises(ValueError, match="entropy_offset"):
+        ours.reg(entropy_offset=1e-3)
     with pytest.raises(ValueError, match="reg_metric"):
         ours.reg("edge_backward", 1.0, 2.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="forward pass"):
