@@ -12,7 +12,12 @@
    playground's controls for noisy data (grid 3, 50 steps, lamb 1e-3: the sparsity penalty
    keeps the logits and the splines from chasing the noise).
 
-    PYTHONPATH=. .venv/bin/python bench/bench_classify.py [--seeds 3] [--quick]
+3. Noise 0.25 through the playground itself (``KANPlayground``: its data panel, its shape panel
+   and the widget's hyperparameters, trained with the widget's own ``train``): its defaults
+   (grid 5, lamb 0.01, 50 steps), and the noisy-data settings a lesson would set through the
+   same controls (grid 3, lamb 1e-3, 50 steps); the MLP of section 2 as the reference.
+
+    PYTHONPATH=. .venv/bin/python bench/bench_classify.py [--seeds 3] [--quick] [--playground-only]
 """
 
 from __future__ import annotations
@@ -73,14 +78,67 @@ def mlp_run(name: str, seed: int, noise: float, n_params: int, steps: int = 2000
     return float((pred == d["test_label"]).double().mean()), n
 
 
+def playground_run(name: str, seed: int, noise: float, **settings) -> tuple[float, int]:
+    """Test accuracy of a KANPlayground trained through its own controls (its ``steps``)."""
+    from kan_widget import KANPlayground
+
+    pg = KANPlayground(
+        name, noise=noise, n_samples=1000, train_ratio=0.5, data_seed=seed, seed=seed,
+        hidden=HIDDEN[name], **settings,
+    )
+    try:
+        pg.widget.train(block=True)
+        with torch.no_grad():
+            acc = pg.model.accuracy(pg.dataset["test_input"], pg.dataset["test_label"])
+        return float(acc), int(pg.model.n_params)
+    finally:
+        pg.widget.close()
+        pg.close()
+
+
+PLAYGROUND_SETTINGS: dict[str, dict] = {
+    "playground defaults": {},
+    "noisy settings": {"grid": 3, "lamb": 1e-3, "steps": 50},
+}
+
+
+def playground_section(seeds) -> None:
+    print("noise 0.25 through KANPlayground's own controls vs the tanh MLP")
+    for name in SETS:
+        m_acc = []
+        parts = []
+        res: dict[str, list[float]] = {k: [] for k in PLAYGROUND_SETTINGS}
+        n_par: dict[str, int] = {}
+        for s in seeds:
+            for label, kw in PLAYGROUND_SETTINGS.items():
+                acc, n = playground_run(name, s, 0.25, **kw)
+                res[label].append(acc)
+                n_par[label] = n
+            m_acc.append(mlp_run(name, s, 0.25, n_par["playground defaults"])[0])
+        mean_mlp = sum(m_acc) / len(m_acc)
+        for label, accs in res.items():
+            mean = sum(accs) / len(accs)
+            parts.append(
+                f"{label} {' '.join(f'{a:.3f}' for a in accs)} mean {mean:.3f} "
+                f"({100 * (mean - mean_mlp):+.1f})"
+            )
+        print(f"{name:7s} MLP {mean_mlp:.3f}; " + "; ".join(parts))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--quick", action="store_true", help="one seed, the playground model only")
+    ap.add_argument(
+        "--playground-only", action="store_true", help="only section 3 (through KANPlayground)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     seeds = range(1 if args.quick else args.seeds)
+    if args.playground_only:
+        playground_section(seeds)
+        return
     print(f"no noise, 500 training points, <= {args.steps} LBFGS steps")
     variants = (
         [("playground", False)] if args.quick else [("playground", False), ("CE [2,5,2]", True)]
@@ -127,6 +185,7 @@ def main() -> None:
             f"{name:7s} MLP 2-{round((n_params['clean settings'] - 1) / 4)}-1 ({n_mlp} params) "
             f"{mean_mlp:.3f}; " + "; ".join(parts) + " (target: KAN - MLP >= -3 points)"
         )
+    playground_section(seeds)
 
 
 if __name__ == "__main__":

@@ -133,9 +133,22 @@ export const CSS = `
 .kan-widget .kan-confusion table { border-collapse: collapse; margin: 4px 0; font-variant-numeric: tabular-nums; }
 .kan-widget .kan-confusion caption { text-align: left; color: var(--kan-fg2); }
 .kan-widget .kan-confusion th, .kan-widget .kan-confusion td { padding: 2px 8px; text-align: right; border: 1px solid var(--kan-border); }
-.kan-widget .kan-node-maps { display: flex; flex-direction: column; gap: 2px; }
-.kan-widget .kan-node-row { display: flex; gap: 3px; align-items: center; }
-.kan-widget .kan-node-row > span { width: 4.5em; color: var(--kan-fg2); font-size: 11px; }
-.kan-widget .kan-node-map { width: 28px; height: 28px; image-rendering: auto; border: 1px solid var(--kan-border); transition: transform 0.1s; transform-origin: left center; }
-.kan-widget .kan-node-map:hover { transform: scale(4); position: relative; z-index: 10; box-shadow: 0 2px 8px rgba(0,0,0,0.3); }
+/* node pictures, over the diagram's nodes (node_pics.ts): hover enlarges one */
+.kan-widget .kan-node-pics { position: absolute; inset: 0; pointer-events: none; }
+.kan-widget .kan-node-pic {
+	position: absolute; box-sizing: border-box; pointer-events: auto; image-rendering: auto;
+	border: 1px solid #343a40; border-radius: 2px; background: #fff;
+	transition: transform 0.1s; transform-origin: center;
+}
+.kan-widget .kan-node-pic:hover { transform: scale(4); z-index: 10; box-shadow: 0 2px 8px rgba(0,0,0,0.3); }
+/* hover cards on edges and nodes (cards.ts) */
+.kan-widget .kan-card {
+	position: absolute; z-index: 20; pointer-events: none; max-width: 280px; padding: 4px 8px;
+	font-size: 12px; background: rgba(255,255,255,0.97); color: var(--kan-fg, #212529);
+	border: 1px solid var(--kan-border); border-radius: 4px; box-shadow: 0 2px 8px rgba(0,0,0,0.18);
+}
+.kan-widget .kan-card-title { font-weight: 600; margin-bottom: 2px; }
+.kan-widget .kan-card table { border-collapse: collapse; }
+.kan-widget .kan-card th { text-align: left; font-weight: normal; color: var(--kan-fg2); padding: 0 8px 0 0; white-space: nowrap; }
+.kan-widget .kan-card td { font-variant-numeric: tabular-nums; white-space: nowrap; }
 `;
