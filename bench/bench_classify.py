@@ -83,8 +83,14 @@ def playground_run(name: str, seed: int, noise: float, **settings) -> tuple[floa
     from kan_widget import KANPlayground
 
     pg = KANPlayground(
-        name, noise=noise, n_samples=1000, train_ratio=0.5, data_seed=seed, seed=seed,
-        hidden=HIDDEN[name], **settings,
+        name,
+        noise=noise,
+        n_samples=1000,
+        train_ratio=0.5,
+        data_seed=seed,
+        seed=seed,
+        hidden=HIDDEN[name],
+        **settings,
     )
     try:
         pg.widget.train(block=True)

@@ -126,6 +126,7 @@ export function confusionAccuracy(m: number[][]): number | null {
 export class ClassPanel {
 	readonly element: HTMLElement;
 	private canvas: HTMLCanvasElement;
+	private small: HTMLCanvasElement | null = null;
 	private title: HTMLElement;
 	private matrix: HTMLElement;
 	private showTest: HTMLInputElement;
@@ -224,9 +225,12 @@ export class ClassPanel {
 		ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
 		ctx.clearRect(0, 0, this.size, this.size);
 		if (px) {
-			const small = this.doc.createElement("canvas");
-			small.width = info.grid;
-			small.height = info.grid;
+			// the grid's pixels go on a grid-sized canvas (kept between draws), scaled up once
+			const small = (this.small ??= this.doc.createElement("canvas"));
+			if (small.width !== info.grid) {
+				small.width = info.grid;
+				small.height = info.grid;
+			}
 			const sctx = small.getContext("2d");
 			if (sctx) {
 				sctx.putImageData(new ImageData(px, info.grid, info.grid), 0, 0);
@@ -252,6 +256,7 @@ export class ClassPanel {
 			ctx.stroke();
 		}
 		this.draws += 1;
+		this.canvas.dataset.draws = String(this.draws);
 	}
 
 	private drawMatrix(info: ClassInfo): void {

@@ -44,7 +44,7 @@ export const CSS = `
 .kan-widget .kan-grid { width: 4.5em; }
 .kan-widget .kan-status { font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 12px; color: var(--kan-fg2); }
 .kan-widget .kan-status.kan-running { color: var(--kan-fg); }
-.kan-widget .kan-theta-hist { flex: none; vertical-align: middle; margin-left: 6px; }
+.kan-widget .kan-theta-hist { flex: none; vertical-align: middle; }
 .kan-widget .kan-notes { display: flex; flex-direction: column; gap: 2px; font-size: 12px; }
 .kan-widget .kan-note-warn { color: #a61e4d; font-weight: 600; }
 .kan-widget .kan-note-info { color: var(--kan-fg2); }
@@ -122,10 +122,17 @@ export const CSS = `
 .kan-widget .kan-slider, .kan-widget .kan-field { display: flex; align-items: center; gap: 6px; }
 .kan-widget .kan-label { min-width: 6.5em; white-space: nowrap; }
 .kan-widget input[type="range"] { flex: 1 1 auto; min-width: 80px; }
-.kan-widget .kan-num, .kan-widget .kan-lr, .kan-widget .kan-steps { width: 6.5em; }
+.kan-widget .kan-num, .kan-widget .kan-lr, .kan-widget .kan-steps, .kan-widget .kan-batch { width: 6.5em; }
 .kan-widget .kan-r2_threshold, .kan-widget .kan-weight_simple { width: 6.5em; }
-/* theta's row holds the score histogram too: it wraps under the slider when narrow */
+/* a slider's label has a fixed width and wraps ("θ input threshold" on two lines) rather than
+   run under its slider; the slider gives way first */
+.kan-widget .kan-slider .kan-label { flex: none; width: 6.5em; white-space: normal; line-height: 1.15; }
+.kan-widget .kan-slider input[type="range"] { flex: 1 1 60px; min-width: 60px; }
+/* theta's row holds the score histogram too: label, slider and number on the first line, the
+   histogram on its own line under the slider (the ::after is the line break) */
 .kan-widget .kan-slider-theta { flex-wrap: wrap; }
+.kan-widget .kan-slider-theta::after { content: ""; flex-basis: 100%; height: 0; order: 5; }
+.kan-widget .kan-slider-theta .kan-theta-hist { order: 10; margin-left: calc(6.5em + 6px); }
 .kan-widget .kan-class { display: flex; flex-direction: column; gap: 4px; }
 .kan-widget .kan-class-title { font-weight: 600; color: var(--kan-fg2); }
 .kan-widget .kan-boundary { border: 1px solid var(--kan-border); border-radius: 3px; }
