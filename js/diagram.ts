@@ -346,12 +346,16 @@ export class Diagram {
 
 	/** What is under the pointer: a node or an edge (DOM first, then hit-testing). */
 	private hitAt(ev: MouseEvent): { node: [number, number] } | { edge: [number, number, number] } | null {
-		const t = ev.target as Element | null;
 		const ints = (v: string | null, n: number) => {
 			const a = (v ?? "").split(",").map(Number);
 			return a.length === n && a.every(Number.isInteger) ? a : null;
 		};
-		const el = t && typeof t.closest === "function" ? t.closest("[data-node],[data-edge]") : null;
+		const tagged = (t: Element | null) => (t && typeof t.closest === "function" ? t.closest("[data-node],[data-edge]") : null);
+		// the event's own target, else what is under the pointer now: raising a hovered box
+		// (draw_svg's mouseover) re-inserts it, and the event then names its parent group
+		const doc = this.wrap.ownerDocument;
+		let el = tagged(ev.target as Element | null);
+		if (!el && typeof doc.elementFromPoint === "function") el = tagged(doc.elementFromPoint(ev.clientX, ev.clientY));
 		if (el) {
 			const node = ints(el.getAttribute("data-node"), 2);
 			if (node) return { node: [node[0], node[1]] };
