@@ -1,9 +1,8 @@
 // @vitest-environment jsdom
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { edgeCard, nodeCard, num3, rangeText } from "./cards";
 import { decodeState } from "./decode";
-import { render } from "./widget";
-import { fakeModel, synthTraits, widgetState } from "./test_util";
+import { mount, synthTraits, useFakeFrames } from "./test_util";
 
 function state(width: number[], opts = {}) {
 	const t = synthTraits(width, { n: 8, ...opts });
@@ -51,22 +50,10 @@ describe("card text", () => {
 });
 
 describe("hover cards in the widget", () => {
-	beforeEach(() => {
-		vi.useFakeTimers();
-		vi.stubGlobal("requestAnimationFrame", (cb: FrameRequestCallback) => setTimeout(() => cb(0), 16) as unknown as number);
-		vi.stubGlobal("cancelAnimationFrame", (id: number) => clearTimeout(id));
-	});
-	afterEach(() => {
-		vi.useRealTimers();
-		vi.unstubAllGlobals();
-	});
+	useFakeFrames();
 
 	it("shows an edge's and a node's card on hover and hides it on leave", async () => {
-		const model = fakeModel(widgetState([2, 3, 1], { n: 16 }));
-		const el = document.createElement("div");
-		document.body.replaceChildren(el);
-		const dispose = render({ model: model as never, el });
-		await vi.advanceTimersByTimeAsync(50);
+		const { el, dispose } = await mount([2, 3, 1]);
 		const wrap = el.querySelector(".kan-diagram-wrap") as HTMLElement;
 		const edge = el.querySelector('[data-edge="0,1,2"]') as Element;
 		edge.dispatchEvent(new MouseEvent("mousemove", { bubbles: true, clientX: 10, clientY: 10 }));

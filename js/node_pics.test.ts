@@ -1,9 +1,8 @@
 // @vitest-environment jsdom
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { columnOffsets, NODE_PIC_PX, picsFit } from "./node_pics";
 import { computeLayout } from "./layout";
-import { render } from "./widget";
-import { fakeModel, widgetState } from "./test_util";
+import { frames, mount, useFakeFrames } from "./test_util";
 
 const ones = (dims: number[]) => dims.slice(0, -1).map((n, l) => new Uint8Array(n * dims[l + 1]).fill(1));
 const dv = (a: Float32Array) => new DataView(a.buffer, a.byteOffset, a.byteLength);
@@ -33,24 +32,14 @@ describe("node pictures: geometry", () => {
 });
 
 describe("node pictures in the widget's diagram", () => {
-	beforeEach(() => {
-		vi.useFakeTimers();
-		vi.stubGlobal("requestAnimationFrame", (cb: FrameRequestCallback) => setTimeout(() => cb(0), 16) as unknown as number);
-		vi.stubGlobal("cancelAnimationFrame", (id: number) => clearTimeout(id));
-	});
-	afterEach(() => {
-		vi.useRealTimers();
-		vi.unstubAllGlobals();
-	});
+	useFakeFrames();
 
 	const classify = { problem: "classification", classes: 2, n_in: 2, grid: 2, lo: [0, 0], hi: [1, 1], node_grid: 3, width: [2, 3, 1] };
 
 	it("puts one picture in every node, repaints on a tick, and drops them when they stop fitting", async () => {
-		const model = fakeModel({ ...widgetState([2, 3, 1], { n: 16 }), classify, class_grid: dv(new Float32Array(8)), class_points: null, class_nodes: dv(new Float32Array(6 * 9)) });
-		const el = document.createElement("div");
-		document.body.replaceChildren(el);
-		const dispose = render({ model: model as never, el });
-		await vi.advanceTimersByTimeAsync(50);
+		const { model, el, dispose } = await mount([2, 3, 1], {
+			classify, class_grid: dv(new Float32Array(8)), class_points: null, class_nodes: dv(new Float32Array(6 * 9)),
+		});
 		const pics = [...el.querySelectorAll<HTMLCanvasElement>(".kan-diagram-wrap canvas.kan-node-pic")];
 		expect(pics.map((c) => c.dataset.node)).toEqual(["0,0", "0,1", "1,0", "1,1", "1,2", "2,0"]);
 		expect(pics.every((c) => c.width === 3 && c.height === 3)).toBe(true);
@@ -60,21 +49,17 @@ describe("node pictures in the widget's diagram", () => {
 		const before = Number(wrap.dataset.picPaints);
 		const draws = Number(wrap.dataset.drawCount);
 		model.push({ class_nodes: dv(Float32Array.from({ length: 54 }, (_, i) => i - 27)) });
-		await vi.advanceTimersByTimeAsync(50);
+		await frames();
 		expect(Number(wrap.dataset.picPaints)).toBe(before + 1);
 		expect(Number(wrap.dataset.drawCount)).toBe(draws); // a picture tick redraws no edges
 		model.push({ class_nodes: dv(new Float32Array(5)) }); // a wrong size: none, never misdrawn
-		await vi.advanceTimersByTimeAsync(50);
+		await frames();
 		expect(el.querySelectorAll("canvas.kan-node-pic").length).toBe(0);
 		dispose();
 	});
 
 	it("a regression widget (no pictures) keeps the small nodes", async () => {
-		const model = fakeModel(widgetState([2, 3, 1], { n: 16 }));
-		const el = document.createElement("div");
-		document.body.replaceChildren(el);
-		const dispose = render({ model: model as never, el });
-		await vi.advanceTimersByTimeAsync(50);
+		const { el, dispose } = await mount([2, 3, 1]);
 		expect(el.querySelectorAll("canvas.kan-node-pic").length).toBe(0);
 		const r = Number(el.querySelector("circle.kan-node")?.getAttribute("r"));
 		expect(r).toBeLessThanOrEqual(7);
