@@ -51,9 +51,11 @@ TRAITS = (
 def _widget(seed: int = 0):
     from kan_widget import KAN, KANWidget
     from kan_widget.datasets import make_dataset
+    from kan_widget.widget.playground import PLAYGROUND_HPARAMS, SHAPE_TRAITS
 
     d = make_dataset("spiral", n=1000, noise=0.0, train_ratio=0.5, seed=seed)
-    return KANWidget(KAN(width=WIDTH, grid=5, k=3, seed=seed), d)
+    model = KAN(width=WIDTH, grid=SHAPE_TRAITS["grid"][1], k=3, seed=seed)
+    return KANWidget(model, d, **PLAYGROUND_HPARAMS)  # as the playground starts
 
 
 def _traits(w) -> dict:
