@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { edgeCard, nodeCard, num3, rangeText } from "./cards";
 import { decodeState } from "./decode";
-import { mount, synthTraits, useFakeFrames } from "./test_util";
+import { frames, mount, synthTraits, useFakeFrames } from "./test_util";
 
 function state(width: number[], opts = {}) {
 	const t = synthTraits(width, { n: 8, ...opts });
@@ -53,7 +53,7 @@ describe("hover cards in the widget", () => {
 	useFakeFrames();
 
 	it("shows an edge's and a node's card on hover and hides it on leave", async () => {
-		const { el, dispose } = await mount([2, 3, 1]);
+		const { el, model, dispose } = await mount([2, 3, 1]);
 		const wrap = el.querySelector(".kan-diagram-wrap") as HTMLElement;
 		const edge = el.querySelector('[data-edge="0,1,2"]') as Element;
 		edge.dispatchEvent(new MouseEvent("mousemove", { bubbles: true, clientX: 10, clientY: 10 }));
@@ -61,6 +61,12 @@ describe("hover cards in the widget", () => {
 		expect(card.hidden).toBe(false);
 		expect(card.textContent).toContain("edge (0, 1, 2)");
 		expect(card.textContent).toContain("importance");
+		// a tick while the pointer rests: the card shows the new numbers
+		const scores = Float32Array.from({ length: 9 }, () => 0.5);
+		scores[5] = 0.125; // edge (0, 1, 2) = k 5 of layer 0
+		model.push({ scores: new DataView(scores.buffer) });
+		await frames();
+		expect(card.textContent).toContain("importance0.125");
 		const node = el.querySelector('[data-node="1,0"]') as Element;
 		node.dispatchEvent(new MouseEvent("mousemove", { bubbles: true, clientX: 10, clientY: 10 }));
 		expect(card.textContent).toContain("node (1, 0)");

@@ -64,6 +64,8 @@ export class Diagram {
 	private picsDirty = false;
 	private picView: NodePictures;
 	private card: HoverCard;
+	/** the pointer's last move over the diagram (null once it left): its card is kept current */
+	private lastMove: MouseEvent | null = null;
 	draws = 0;
 
 	constructor(wrap: HTMLElement, opts: DiagramOptions = {}) {
@@ -233,7 +235,10 @@ export class Diagram {
 	flush(): void {
 		if (this.disposed) return;
 		if (this.pending === 0) {
-			if (this.picsDirty) this.drawPics(false); // a tick of the pictures alone
+			if (this.picsDirty) {
+				this.drawPics(false); // a tick of the pictures alone
+				this.refreshCard();
+			}
 			return;
 		}
 		const level = this.pending;
@@ -258,6 +263,7 @@ export class Diagram {
 		this.drawPics(done === "rebuild");
 		const ms = performance.now() - t0;
 		this.draws++;
+		this.refreshCard(); // after the count: the card's key names the draw
 		const w = this.wrap;
 		const kind = this.rendererKind;
 		w.dataset.renderer = kind ?? "";
@@ -369,6 +375,16 @@ export class Diagram {
 	}
 
 	private onMove = (ev: MouseEvent) => {
+		this.lastMove = ev;
+		this.cardFor(ev);
+	};
+
+	/** After a draw: the card under a resting pointer shows the new numbers, never stale ones. */
+	private refreshCard(): void {
+		if (this.lastMove && !this.card.element.hidden) this.cardFor(this.lastMove);
+	}
+
+	private cardFor(ev: MouseEvent): void {
 		const hit = this.hitAt(ev);
 		// SVG edges get their pointer cursor from CSS; a canvas needs hit-testing
 		if (this.renderer?.kind === "canvas") this.renderer.element.style.cursor = hit && "edge" in hit ? "pointer" : "default";
@@ -398,9 +414,12 @@ export class Diagram {
 		const wr = this.wrap.getBoundingClientRect();
 		// the numbers change every tick: rewrite the card when its subject or its state does
 		this.card.show(card, `${key}:${this.draws}:${this.picView.paints}`, ev.clientX - wr.left, ev.clientY - wr.top, this.wrap.clientWidth, this.wrap.clientHeight);
-	};
+	}
 
-	private onLeave = () => this.card.hide();
+	private onLeave = () => {
+		this.lastMove = null;
+		this.card.hide();
+	};
 
 	/** Standalone SVG of the current scene (built off-screen when the canvas is in use). */
 	svgText(): string | null {
