@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .lbfgs import LBFGS
+from .threads import OneThread
 from .validation import is_int
 
 __all__ = ["MLP"]
@@ -245,22 +246,25 @@ class MLP(nn.Module):
                 self.save_act = True
             idx = rng.choice(n_tr, bs, replace=False)
             idx_te = rng.choice(n_te, min(bs_te, n_te), replace=False)
-            if isinstance(optimizer, LBFGS):
+            # one thread per step, as KAN's Trainer (kan_widget/threads.py says why); the
+            # user's metrics below run on their own thread count
+            with OneThread():
+                if isinstance(optimizer, LBFGS):
 
-                def closure(idx=idx) -> torch.Tensor:
-                    optimizer.zero_grad()
+                    def closure(idx=idx) -> torch.Tensor:
+                        optimizer.zero_grad()
+                        loss = objective(idx)
+                        loss.backward()
+                        return loss
+
+                    optimizer.step(closure)
+                else:
                     loss = objective(idx)
+                    optimizer.zero_grad()
                     loss.backward()
-                    return loss
-
-                optimizer.step(closure)
-            else:
-                loss = objective(idx)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-            with torch.no_grad():
-                test_loss = loss_of(self.forward(x_te[idx_te].to(self.device)), y_te[idx_te])
+                    optimizer.step()
+                with torch.no_grad():
+                    test_loss = loss_of(self.forward(x_te[idx_te].to(self.device)), y_te[idx_te])
             for f in metrics:
                 v = f()
                 results[f.__name__].append(float(v.item() if hasattr(v, "item") else v))
