@@ -20,10 +20,16 @@ explain to be kept (by default 1% of the labels' spread; ``atol=0`` keeps every 
 helps by more than ``tol``). Cost: one short fit per surviving hidden
 node tried (two when the merge fails), after the first prune has removed the clearly dead
 ones.
+
+Multiplication nodes (pykan's MultKAN): sum nodes fold into the strongest other sum node of
+their layer as above (through pykan's node affine maps); a multiplication node is only ever
+removed, and nothing folds into one: a product of subnodes is not a sum of edges, so no set of
+incoming edges computes ``u*v + r*w``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -58,14 +64,28 @@ def merged_node(model: KAN, l: int, i: int, j: int) -> KAN | None:
     Why: removing a node throws its work away, and a short retraining rarely rebuilds it in
     another node (``sin(x) + y^2`` on [2,2,1]: 0.31 after removal and 20 steps); folding it in
     starts the smaller model where an additive structure already fits. None when an edge
-    involved is symbolic (their sum is not one library function), and for a model with
-    multiplication nodes or node affine maps (a node is not one sum of edges there)."""
+    involved is symbolic (their sum is not one library function) and when ``i`` or ``j`` is a
+    multiplication node: a product of subnodes is not a sum of edges, so ``u*v + r*(p*q)`` (or
+    ``u*v + r*(a + b)``) has no form as one node's incoming edges; such a node can only be
+    removed. Sum nodes of a model with multiplication nodes fold as in a plain model; pykan's
+    node affine maps (``node = ns*(ss*S + sb) + nb``, ``S`` the edge sum) are accounted for: node
+    ``i``'s edges enter node ``j``'s sum with the factor ``r*a_i/a_j``, ``a = ns*ss``."""
     x = getattr(model, "train_input", None)
-    if x is None or model.has_node_step:
+    if x is None:
+        return None
+    n_sum = model._nodes[l].n_sum  # sum nodes come first in a layer of nodes
+    if i >= n_sum or j >= n_sum:
         return None
     inc, out = model.layers[l - 1], model.layers[l]
     if bool(inc.sym_mask[:, [i, j]].any()) or bool(out.sym_mask[[i, j]].any()):
         return None
+    # a sum node's value is a*S + c, S its edge sum (a = 1 without affine maps)
+    a_i = a_j = 1.0
+    if model.has_node_step:
+        ss, _, ns, _ = (t.detach().double() for t in model._affine(l - 1))
+        a_i, a_j = float(ns[i] * ss[i]), float(ns[j] * ss[j])
+        if a_j == 0.0 or not math.isfinite(a_i / a_j):
+            return None
     with torch.no_grad():
         h = model.activations(x)[l].double()  # [N, width[l]]: node values in network units
         g = out.edge_values(h.to(out.coef.dtype)).double()  # [N, n_l, n_out]
@@ -76,7 +96,8 @@ def merged_node(model: KAN, l: int, i: int, j: int) -> KAN | None:
         den = float((slope_j * slope_j).sum())
         if not den > 0:
             return None
-        r = float((slope_j * slope).sum()) / den
+        # node j's new value a_j*(S_j + r*a_i/a_j*S_i) + c_j = node_j + r*(node_i - c_i)
+        r = float((slope_j * slope).sum()) / den * a_i / a_j
         new = model.copy()
         a = new.layers[l - 1]
         m = a.mask.detach()
@@ -138,8 +159,12 @@ def prune_minimal(
             for i in range(len(scores[l]))
         )
         for _, l, i in trials:
-            others = [(float(scores[l][k]), k) for k in range(len(scores[l])) if k != i]
-            merged = merged_node(current, l, i, max(others)[1]) if merge else None
+            # fold into the strongest other sum node (a multiplication node takes no fold)
+            n_sum = current._nodes[l].n_sum
+            others = [(float(scores[l][k]), k) for k in range(n_sum) if k != i]
+            merged = None
+            if merge and i < n_sum and others:
+                merged = merged_node(current, l, i, max(others)[1])
             ok = False
             for how, start in (("merged", merged), ("removed", None)):
                 if how == "merged" and start is None:
