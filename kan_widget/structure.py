@@ -30,6 +30,7 @@ incoming edges computes ``u*v + r*w``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -117,8 +118,20 @@ def merged_node(model: KAN, l: int, i: int, j: int) -> KAN | None:
     return small
 
 
-def _retrain(model: KAN, dataset: dict, steps: int) -> tuple[KAN, float]:
-    hist = model.fit(dataset, opt="LBFGS", steps=steps)
+StepCallback = Callable[["KAN", int, dict], Any]
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _retrain(
+    model: KAN, dataset: dict, steps: int, callback: StepCallback | None = None
+) -> tuple[KAN, float]:
+    cb = None if callback is None else (lambda i, m: callback(model, i, m))
+    hist = model.fit(dataset, opt="LBFGS", steps=steps, callback=cb)
+    if hist.get("stopped") == "callback":
+        raise _Stopped
     return model, float(hist["train_loss"][-1])
 
 
@@ -133,12 +146,19 @@ def prune_minimal(
     atol: float = 1e-2,
     merge: bool = True,
     verbose: bool = False,
+    callback: StepCallback | None = None,
 ) -> KAN:
     """``model.prune(node_th, edge_th)``, retrained ``steps`` steps, then hidden nodes removed
     one at a time while the retrained smaller model's training RMSE ``r`` stays within
     ``r^2 <= ((1 + tol) * best)^2 + (atol * std(labels))^2``. Returns the retrained,
     smallest model found (``.prune_log`` lists the trials); ``model`` is unchanged. See the
-    module doc."""
+    module doc.
+
+    ``callback(trained_model, step, metrics)`` runs after every retraining step (``step``
+    counts from 0 in each retraining, ``metrics`` as fit's callback gets them); returning
+    ``False`` stops: the trial being retrained is dropped and the smallest model kept so far
+    is returned, its ``prune_log`` ending with ``{"stopped": True}`` (if the first retraining
+    is stopped, that is the pruned model as far as it was retrained)."""
     for name, v in (("tol", tol), ("atol", atol)):
         if not is_number(v) or not v >= 0:
             raise ValueError(f"{name} must be a number >= 0; got {v!r}")
@@ -148,40 +168,52 @@ def prune_minimal(
         raise ValueError("dataset needs 'train_input' and 'train_label' (as for fit)")
     y = torch.as_tensor(dataset["train_label"])
     floor = atol * float(y.double().std()) if y.numel() > 1 else 0.0
-    current, best = _retrain(model.prune(node_th, edge_th), dataset, steps)
+    if callback is not None and not callable(callback):
+        raise TypeError("callback must be callable(model, step, metrics) or None")
+    current = model.prune(node_th, edge_th)
+    try:
+        current, best = _retrain(current, dataset, steps, callback)
+    except _Stopped:
+        current.__dict__["prune_log"] = [{"width": current.width, "stopped": True}]
+        return current
     log: list[dict[str, Any]] = [{"width": current.width, "rmse": best, "kept": True}]
-    while True:
-        scores = current.node_scores
-        trials = sorted(
-            (float(scores[l][i]), l, i)
-            for l in range(1, len(scores) - 1)
-            if len(scores[l]) > 1
-            for i in range(len(scores[l]))
-        )
-        for _, l, i in trials:
-            # fold into the strongest other sum node (a multiplication node takes no fold)
-            n_sum = current._nodes[l].n_sum
-            others = [(float(scores[l][k]), k) for k in range(n_sum) if k != i]
-            merged = None
-            if merge and i < n_sum and others:
-                merged = merged_node(current, l, i, max(others)[1])
-            ok = False
-            for how, start in (("merged", merged), ("removed", None)):
-                if how == "merged" and start is None:
-                    continue
-                cand, err = _retrain(start or without_node(current, l, i), dataset, steps)
-                ok = err**2 <= ((1 + tol) * best) ** 2 + floor**2
-                log.append(
-                    {"width": cand.width, "rmse": err, "kept": ok, "node": (l, i), "how": how}
-                )
-                if verbose:
-                    print(f"prune_minimal: node ({l},{i}) {how}: {cand.width} rmse {err:.3e} {ok}")
+    try:  # `current` changes only when a trial is kept: a stop leaves the last kept model
+        while True:
+            scores = current.node_scores
+            trials = sorted(
+                (float(scores[l][i]), l, i)
+                for l in range(1, len(scores) - 1)
+                if len(scores[l]) > 1
+                for i in range(len(scores[l]))
+            )
+            for _, l, i in trials:
+                # fold into the strongest other sum node (a multiplication node takes no fold)
+                n_sum = current._nodes[l].n_sum
+                others = [(float(scores[l][k]), k) for k in range(n_sum) if k != i]
+                merged = None
+                if merge and i < n_sum and others:
+                    merged = merged_node(current, l, i, max(others)[1])
+                ok = False
+                for how, start in (("merged", merged), ("removed", None)):
+                    if how == "merged" and start is None:
+                        continue
+                    cand, err = _retrain(
+                        start or without_node(current, l, i), dataset, steps, callback
+                    )
+                    ok = err**2 <= ((1 + tol) * best) ** 2 + floor**2
+                    log.append(
+                        {"width": cand.width, "rmse": err, "kept": ok, "node": (l, i), "how": how}
+                    )
+                    if verbose:
+                        print(f"prune_minimal: node ({l},{i}) {how}: {cand.width} {err:.3e} {ok}")
+                    if ok:
+                        current, best = cand, min(best, err)
+                        break
                 if ok:
-                    current, best = cand, min(best, err)
                     break
-            if ok:
+            else:
                 break
-        else:
-            break
+    except _Stopped:
+        log.append({"width": current.width, "stopped": True})
     current.__dict__["prune_log"] = log  # an nn.Module: a plain attribute, not a submodule
     return current

@@ -23,6 +23,7 @@ nothing holds ``Publisher.lock`` or ``model_lock`` while waiting for the thread.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from typing import Any
@@ -35,7 +36,7 @@ import traitlets as t
 from ..attribution import input_names
 from ..compiler import kanpiler
 from ..data import check_dataset
-from ..discover import DiscoverResult
+from ..discover import DiscoverResult, DiscoverStep
 from ..model import KAN
 from ..training import Diverged
 from ..validation import is_int, require_int
@@ -460,9 +461,14 @@ class KANWidget(anywidget.AnyWidget):
 
     # --- called on the training thread
     def _on_step(self, m: dict) -> None:
+        self._record_step(m, self.model, watch=True)
+
+    def _record_step(self, m: dict, model: KAN, watch: bool) -> None:
+        """One training step of ``model`` onto the loss curve (``m``: the trainer's metrics);
+        ``watch``: ``model`` is the widget's own, so the overfitting watch follows it (not
+        for Discover's steps, whose models are candidates)."""
         self._step_count += 1
-        model = self.model
-        if self._watch_model is not model:  # a new model: a new training session to watch
+        if watch and self._watch_model is not model:  # a new model: a new session to watch
             self._watch.reset()
             self._watch_model = model
         val = val_acc = None
@@ -477,6 +483,7 @@ class KANWidget(anywidget.AnyWidget):
                     val, val_acc = got["val_loss"], got["val_acc"]
                 else:
                     val, _ = mx.rmse_r2(model, self._pdata["val_input"], self._pdata["val_label"])
+        if watch and "val_input" in self._data:
             self._watch.update(model, self._step_count, val, m.get("train_loss"))
             if self._early_stop and self._watch.overfitting and self._stopped_early is None:
                 self._stopped_early = self._watch.best_step
@@ -780,17 +787,39 @@ class KANWidget(anywidget.AnyWidget):
     def discover(self, restarts: int = 3, **kwargs: Any) -> DiscoverResult:
         """Run :func:`kan_widget.discover.discover` on the widget's data (chosen on its
         validation rows; ``lamb``, ``steps``, ``r2_threshold`` and the library default to the
-        widget's controls; ``kwargs`` as discover's). Progress is shown in the status line and
-        :meth:`stop` (the Pause button) ends it early. Every candidate goes into the undo
-        history and the chosen one becomes the model. Blocks; the button runs it off the main
-        thread."""
+        widget's controls; ``kwargs`` as discover's). Every training step of the run goes onto
+        the loss curve as a Train step does (the status line: the stage, step i of n, the
+        loss; the drawing stays the current model until the end) and :meth:`stop` (the Pause
+        button) ends it after the current step. Every candidate goes into the undo history and
+        the chosen one becomes the model. Blocks; the button runs it off the main thread."""
         preset = SYM_PRESETS[self.sym_lib]
         opts = {"lamb": self.lamb, "steps": self.steps, "r2_threshold": self.r2_threshold}
         opts["lib"] = None if preset is None else list(preset)
+        pace = {"last": -math.inf, "gap": self._runner.push_interval, "t0": time.perf_counter()}
+        n_steps = [0]
 
         def progress(stage: str, r: int, frac: float) -> None:
-            msg = f"discover: restart {r + 1}/{restarts}, {stage} ({frac:.0%})"
-            self._set_status(message=msg)
+            if stage != "done":
+                self._set_status(message=f"discover: restart {r + 1}/{restarts}, {stage}")
+
+        def on_step(s: DiscoverStep) -> None:
+            # on the command thread, as the runner's steps: the same curve, the same pacing
+            self._record_step(s.metrics, s.model, watch=False)
+            n_steps[0] += 1
+            now = time.perf_counter()
+            if now - pace["last"] < pace["gap"]:
+                return
+            pace["last"] = now
+            rate = n_steps[0] / max(now - pace["t0"], 1e-9)
+            status = {
+                "running": True,
+                "message": f"discover: {s.describe(restarts)}",
+                **self._pub.loss_status(rate),
+                **self._tick_metrics(),
+            }
+            self._pub.send_buffers(status, live=True)
+            cost = time.perf_counter() - now
+            pace["gap"] = max(self._runner.push_interval, self._pub.next_gap(cost))
 
         with self._changing(False):
             self._discover_stop.clear()
@@ -802,12 +831,14 @@ class KANWidget(anywidget.AnyWidget):
                     **{**opts, **kwargs},
                     progress=progress,
                     stop=self._discover_stop.is_set,
+                    on_step=on_step,
                 )
             finally:
-                self._set_status(running=False)
+                # the numbers are the current model's again (the ticks showed the run's)
+                self._set_status(running=False, **self._fresh_metrics())
             best = res.best
             if best is None:
-                self._set_status(message="discover stopped before any candidate")
+                self._publish_model("discover stopped before any candidate")
                 return res
             self._history.record(self.model)
             for c in res.candidates:
