@@ -116,10 +116,25 @@ def minimal_run(ds, grid: int, seed: int) -> tuple[bool, list[int], float]:
     return small.width == [2, 1, 1] and err < 0.05, small.width, err
 
 
+def table_a(counts: dict[tuple[str, int, int], int], n: int, grids, draws) -> None:
+    """The target's table: per grid and draw, the seeds that reached [2,1,1] with test RMSE
+    < 0.05 (target: at least 9 of 10 at each grid, on each draw)."""
+    impls = list(dict.fromkeys(k[0] for k in counts))
+    head = "".join(f"  {f'{impl} d{d}':>13s}" for impl in impls for d in draws)
+    print(f"  table: seeds of {n} at [2,1,1] with test RMSE < 0.05 (target >= 9 of 10)")
+    print(f"  grid{head}")
+    for grid in grids:
+        cells = "".join(
+            f"  {f'{counts[(impl, d, grid)]}/{n}':>13s}" for impl in impls for d in draws
+        )
+        print(f"  {grid:4d}{cells}")
+
+
 def part_a(impls, grids, draws, seeds, minimal):
     print("(a) canonical pruning: [2,5,1] -> prune() == [2,1,1] and test RMSE < 0.05")
     if minimal:
         print("    minimal: ours, prune_minimal(ds) == [2,1,1] and its test RMSE < 0.05")
+    counts: dict[tuple[str, int, int], int] = {}
     for draw in draws:
         ds = uniform_data(canonical, 2, draw)
         for grid in grids:
@@ -131,6 +146,7 @@ def part_a(impls, grids, draws, seeds, minimal):
                 else:
                     runs = [prune_run(impl, ds, grid, s) for s in seeds]
                 ok = sum(r[0] for r in runs)
+                counts[(impl, draw, grid)] = ok
                 fails = ", ".join(
                     f"s{s}:{r[1]}/{r[2]:.3f}" for s, r in zip(seeds, runs, strict=True) if not r[0]
                 )
@@ -138,6 +154,7 @@ def part_a(impls, grids, draws, seeds, minimal):
                 if fails:
                     line += f" [{fails}]"
             print(line, flush=True)
+    table_a(counts, len(seeds), grids, draws)
 
 
 # ---------------------------------------------------------------------- (b) toy functions
