@@ -19,8 +19,8 @@ side by side with pykan 0.2.8 (same data, same seeds, float32).
 pykan runs from a temporary directory (its checkpoint files go there) with its output silenced.
 
 Run: ``PYTHONPATH=. .venv/bin/python bench/bench_recovery.py [--quick] [--no-pykan |
---only-pykan] [--no-minimal] [--seeds N] [--toy-seeds N] [--grids 3,5] [--draws 100]
-[--parts abc]``. ``--quick``: grids 3 and 5 on one draw with 3 seeds, the toys
+--only-pykan] [--no-minimal] [--seeds N] [--toy-seeds N] [--toys xy,J0] [--grids 3,5]
+[--draws 100] [--parts abc]``. ``--quick``: grids 3 and 5 on one draw with 3 seeds, the toys
 without the 100-variable one, recovery with 1 seed and noise 0 only.
 """
 
@@ -188,9 +188,11 @@ def _toys(quick: bool) -> list[tuple[str, list[int], int, Callable]]:
     return toys
 
 
-def part_b(impls, quick, seeds):
+def part_b(impls, quick, seeds, only=None):
     print(f"(b) toy functions, grid 5, 100 LBFGS steps: median test RMSE over seeds {seeds}")
     for name, width, n_var, f in _toys(quick):
+        if only and not any(name.startswith(o) or (len(o) > 2 and o in name) for o in only):
+            continue
         ds = create_dataset(f, n_var=n_var, train_num=1000, test_num=1000, seed=0)
         row = {}
         for impl in impls:
@@ -352,6 +354,7 @@ def main() -> None:
     ap.add_argument("--only-pykan", action="store_true")
     ap.add_argument("--no-minimal", action="store_true", help="(a) without prune_minimal")
     ap.add_argument("--toy-seeds", type=int, default=3, help="(b) seeds per toy (median)")
+    ap.add_argument("--toys", default=None, help="(b) only these toys, e.g. xy,J0")
     ap.add_argument("--grids", default=None, help="(a) grids, e.g. 3,5,10")
     ap.add_argument("--draws", default=None, help="(a) data draws, e.g. 100,101")
     ap.add_argument("--seeds", type=int, default=None)
@@ -378,7 +381,8 @@ def main() -> None:
     if "a" in args.parts:
         part_a(impls, grids, draws, seeds_a, "ours" in impls and not args.no_minimal)
     if "b" in args.parts:
-        part_b(impls, args.quick, list(range(args.toy_seeds)))
+        only = args.toys.split(",") if args.toys else None
+        part_b(impls, args.quick, list(range(args.toy_seeds)), only)
     if "c" in args.parts:
         part_c(impls, seeds_c, noises, args.verbose)
     print(f"total {time.perf_counter() - t0:.0f} s")
