@@ -195,6 +195,9 @@ def test_widget_discover_puts_every_candidate_in_undo(w):
         seen.append(w.model)
     assert seen[: len(others)] == others[::-1]
     assert seen[len(others)] is start
+    # more candidates than the undo history holds would lose the old model: refused
+    with pytest.raises(ValueError, match="undo history keeps 20 models: use at most 10"):
+        w.discover(restarts=11)
 
 
 def test_widget_discover_steps_are_on_the_loss_curve(w):

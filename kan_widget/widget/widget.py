@@ -792,6 +792,13 @@ class KANWidget(anywidget.AnyWidget):
         loss; the drawing stays the current model until the end) and :meth:`stop` (the Pause
         button) ends it after the current step. Every candidate goes into the undo history and
         the chosen one becomes the model. Blocks; the button runs it off the main thread."""
+        # the old model and every candidate but the chosen one go into the undo history
+        if is_int(restarts) and 2 * restarts > self._history.limit:
+            raise ValueError(
+                f"restarts={restarts} makes {2 * restarts} candidates, but the undo history "
+                f"keeps {self._history.limit} models: use at most {self._history.limit // 2} "
+                "restarts here (or model.discover() outside the widget)"
+            )
         preset = SYM_PRESETS[self.sym_lib]
         opts = {"lamb": self.lamb, "steps": self.steps, "r2_threshold": self.r2_threshold}
         opts["lib"] = None if preset is None else list(preset)
