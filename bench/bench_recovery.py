@@ -8,9 +8,10 @@ side by side with pykan 0.2.8 (same data, same seeds, float32).
     10, on fresh data draws (uniform [-1,1]^2, 1000 train / 1000 test, seeds 100, 101).
 (b) **fit quality** on the KAN paper's toy functions (Fig. 3.1), grid 5, 100 LBFGS steps: the
     median test RMSE over ``--toy-seeds`` seeds (3), ours against pykan's (target: ours <= 1.1 x
-    pykan). One seed decides nothing: on ``xy`` seed 0 gives ours 3.1e-3 / pykan 1.6e-3, the
-    five-seed median of ours is 1.6e-3; on the 100-variable function seeds 0-2 give 0.13,
-    4e-4, 0.10.
+    pykan). One seed decides nothing: on ``xy`` (same initialisation as pykan's for each seed)
+    seeds 0-4 give ours 1.6e-3 2.2e-4 4.4e-4 2.1e-4 1.7e-3, pykan 1.8e-3 2.5e-4 3.9e-4 2.5e-4
+    2.0e-3 (ours lower on 4 of 5; the median seed decides the ratio); on the 100-variable
+    function seeds 0-2 give 0.13, 4e-4, 0.10. ``--toys xy,J0`` runs only those.
 (c) **formula recovery** on functions with known truth (paper toys and Feynman equations of 2-4
     variables): fit (lamb=0.01) -> prune -> fit -> ``auto_symbolic()`` (whole library) -> fit
     -> ``symbolic_formula()``; a run counts when the formula's relative RMSE against the truth on
