@@ -20,9 +20,9 @@ side by side with pykan 0.2.8 (same data, same seeds, float32).
 pykan runs from a temporary directory (its checkpoint files go there) with its output silenced.
 
 Run: ``PYTHONPATH=. .venv/bin/python bench/bench_recovery.py [--quick] [--no-pykan |
---only-pykan] [--no-minimal] [--seeds N] [--toy-seeds N] [--toys xy,J0] [--grids 3,5]
-[--draws 100] [--parts abc]``. ``--quick``: grids 3 and 5 on one draw with 3 seeds, the toys
-without the 100-variable one, recovery with 1 seed and noise 0 only.
+--only-pykan] [--no-minimal | --minimal-only] [--seeds N] [--toy-seeds N] [--toys xy,J0]
+[--grids 3,5] [--draws 100] [--parts abc]``. ``--quick``: grids 3 and 5 on one draw with 3
+seeds, the toys without the 100-variable one, recovery with 1 seed and noise 0 only.
 """
 
 from __future__ import annotations
@@ -354,6 +354,7 @@ def main() -> None:
     ap.add_argument("--no-pykan", action="store_true")
     ap.add_argument("--only-pykan", action="store_true")
     ap.add_argument("--no-minimal", action="store_true", help="(a) without prune_minimal")
+    ap.add_argument("--minimal-only", action="store_true", help="(a) only prune_minimal")
     ap.add_argument("--toy-seeds", type=int, default=3, help="(b) seeds per toy (median)")
     ap.add_argument("--toys", default=None, help="(b) only these toys, e.g. xy,J0")
     ap.add_argument("--grids", default=None, help="(a) grids, e.g. 3,5,10")
@@ -380,7 +381,8 @@ def main() -> None:
         draws = [int(d) for d in args.draws.split(",")]
     t0 = time.perf_counter()
     if "a" in args.parts:
-        part_a(impls, grids, draws, seeds_a, "ours" in impls and not args.no_minimal)
+        minimal = "ours" in impls and not args.no_minimal
+        part_a([] if args.minimal_only else impls, grids, draws, seeds_a, minimal)
     if "b" in args.parts:
         only = args.toys.split(",") if args.toys else None
         part_b(impls, args.quick, list(range(args.toy_seeds)), only)

@@ -179,8 +179,9 @@ def discover(
 ) -> DiscoverResult:
     """Run the discover schedule (module doc) ``restarts`` times and choose a candidate.
 
-    ``steps`` LBFGS steps with penalty ``lamb`` sparsify; ``prune_steps`` retrain each
-    pruning trial; ``grid`` is the refined grid (default twice the model's, at least 10);
+    ``steps`` LBFGS steps with penalty ``lamb`` sparsify (and train prune_minimal's fresh
+    starts); ``prune_steps`` retrain each pruning trial; ``grid`` is the refined grid
+    (default twice the model's, at least 10);
     ``fit_steps`` follow the refine and the symbolify; ``r2_threshold`` and ``lib`` go to
     auto_symbolic. ``progress(stage, restart, fraction)`` is called as each stage starts
     (``fraction`` of the whole run done, 1.0 at the end); ``on_step(DiscoverStep)`` after every
@@ -266,7 +267,8 @@ def discover(
             m = m.prune_minimal(
                 dataset,
                 steps=prune_steps,
-                callback=lambda t, i, d: stepped(t, i, d, prune_steps),
+                fresh_steps=steps,  # a fresh start of a smaller structure: the first fit's budget
+                callback=lambda t, i, d: stepped(t, i, d, int(d.get("n_steps", prune_steps))),
             )
             halt()  # a stopped prune returns the last model it kept: not a candidate
             at("refine")

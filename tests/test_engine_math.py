@@ -1062,3 +1062,30 @@ def test_merged_node_accounts_for_node_affine_maps_and_refuses_a_product():
             assert float((a(x) - b(x)).abs().max()) <= 1e-4 * scale, (i, j)
     assert merged_node(model, 1, 3, 0) is None  # node 3 is the multiplication node
     assert merged_node(model, 1, 0, 3) is None
+
+
+def test_reinitialised_keeps_the_structure_and_starts_the_functions_afresh():
+    """prune_minimal's fresh starts: the same width, edge masks and scaling, every edge's
+    coefficients, scales and knots as a new model of the config and seed has them; refused
+    (None) where edges are not all splines of a plain model."""
+    from kan_widget.structure import reinitialised
+
+    f = lambda x: torch.sin(x[:, [0]]) + 3 * x[:, [1]] ** 2  # noqa: E731
+    ds = create_dataset(f, n_var=2, train_num=100, test_num=10, seed=0)
+    model = KAN([2, 3, 1], grid=5, k=3, seed=0)
+    model.fit(ds, opt="LBFGS", steps=3)
+    model.remove_edge(0, 1, 2, log_history=False)
+    new = reinitialised(model, 7)
+    assert new is not None and new.width == model.width and new.scaling == model.scaling
+    ref = KAN([2, 3, 1], grid=5, k=3, seed=7)
+    for a, b, m in zip(new.layers, ref.layers, model.layers, strict=True):
+        assert torch.equal(a.mask, m.mask)  # the structure found stays
+        for name in ("coef", "scale_base", "scale_sp", "grid"):
+            assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert float(new.layers[0].mask[1, 2]) == 0.0
+    with torch.no_grad():  # the old model is untouched
+        assert not torch.equal(model.layers[0].coef, new.layers[0].coef)
+    sym = model.copy()
+    sym.fix_symbolic(0, 0, 0, "sin", verbose=False)
+    assert reinitialised(sym, 7) is None
+    assert reinitialised(KAN([2, [1, 1], 1], grid=5, k=3, seed=0), 7) is None
