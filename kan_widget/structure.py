@@ -21,6 +21,12 @@ helps by more than ``tol``). Cost: one short fit per surviving hidden
 node tried (two when the merge fails), after the first prune has removed the clearly dead
 ones.
 
+When no node's fold or removal fits, the smaller structure gets ``fresh`` new starts
+(:func:`reinitialised`: the masks kept, the functions re-initialised) of ``fresh_steps`` steps
+each before the search ends: at a fine grid the work can be split over nodes so that neither
+a fold nor a removal starts near a fit, while a new start of the smaller structure does (in
+about half the seeds, hence two).
+
 Multiplication nodes (pykan's MultKAN): sum nodes fold into the strongest other sum node of
 their layer as above (through pykan's node affine maps); a multiplication node is only ever
 removed, and nothing folds into one: a product of subnodes is not a sum of edges, so no set of
