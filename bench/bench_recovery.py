@@ -8,7 +8,7 @@ side by side with pykan 0.2.8 (same data, same seeds, float32).
     10, on fresh data draws (uniform [-1,1]^2, 1000 train / 1000 test, seeds 100, 101).
     Measured (10 seeds, draws 100/101): minimal 10/10, 10/10, 9/10 on draw 100 and 10/10,
     10/10, 10/10 on draw 101 at grids 3/5/10; prune() 8, 7, 5 and 10, 6, 4; pykan (draw
-    101, seeds 0-1) 2/2 at grid 3, 0/2 at grid 5.
+    101, seeds 0-1) 2/2 at grid 3, 0/2 at grid 5, 0/2 at grid 10.
 (b) **fit quality** on the KAN paper's toy functions (Fig. 3.1), grid 5, 100 LBFGS steps: the
     median test RMSE over ``--toy-seeds`` seeds (3), ours against pykan's (target: ours <= 1.1 x
     pykan). One seed decides nothing: on ``xy`` (same initialisation as pykan's for each seed)
