@@ -322,9 +322,9 @@ def _tensor_split(
             f"inputs have {inputs.shape[0]} rows but labels have {labels.shape[0]}; they must "
             "match row for row"
         )
-    for what, t in (("inputs", inputs), ("labels", labels)):
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            bad = ~torch.isfinite(t.reshape(t.shape[0], -1)).all(1)
+    for what, v in (("inputs", inputs), ("labels", labels)):
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            bad = ~torch.isfinite(v.reshape(v.shape[0], -1)).all(1)
             raise ValueError(
                 f"{what} are NaN or inf in {_bad_rows(bad.cpu().numpy(), None)}; drop or impute "
                 "those rows first"

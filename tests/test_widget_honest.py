@@ -384,3 +384,26 @@ def test_keep_best_returns_to_the_best_validation_step_undoably():
         w.close()
     with pytest.raises(ValueError, match="keep_best must be True or False"):
         KANWidget(KAN([1, 1]), ds, keep_best=1)
+
+
+def test_your_own_table_gets_the_table_defaults(dataset):
+    from kan_widget.tables import create_dataset_from_data
+    from kan_widget.widget.messages import TABLE_DEFAULTS
+
+    x, y = dataset["train_input"][:100], dataset["train_label"][:100]
+    table = create_dataset_from_data(x.numpy(), y.numpy())  # names: x_1, x_2 -> a table
+    plain = {"train_input": x, "train_label": y}
+    for ds, lamb in (
+        (table, TABLE_DEFAULTS["lamb"]),
+        (plain, HPARAMS["lamb"].default),
+    ):
+        w = KANWidget(KAN([2, 3, 1], seed=0), ds)
+        try:
+            assert w.lamb == lamb
+        finally:
+            w.close()
+    w = KANWidget(KAN([2, 3, 1], seed=0), table, lamb=0.005)  # the caller's value wins
+    try:
+        assert w.lamb == 0.005
+    finally:
+        w.close()

@@ -51,6 +51,7 @@ from .messages import (
     DEFAULT_LR,
     HPARAMS,
     SYM_PRESETS,
+    TABLE_DEFAULTS,
     check_hparam,
     check_state,
     parse_command,
@@ -170,6 +171,9 @@ class KANWidget(anywidget.AnyWidget):
         )
         data = {k: v for k, v in self._data.items() if not k.startswith("val_")}
         self._n_out, self._dtype = width[-1], model.dtype
+        if data.get("in_vars") is not None:  # your own table: its defaults, unless given
+            for name, value in TABLE_DEFAULTS.items():
+                kwargs.setdefault(name, value)
         # the problem type: from the labels, unless the caller names one (switchable later)
         self._problem = kwargs.setdefault("problem", cv.detect(data["train_label"], width[-1]))
         err = check_hparam("problem", self._problem) or self._problem_error(self._problem)
