@@ -20,10 +20,16 @@
    with a categorical column stored as integers (``group`` 0-3 shifts the response; 400 rows).
    ``--seeds N`` runs each table with seeds 0..N-1.
 
-The widget's defaults at work: ``lamb`` 0.01, ``theta`` 0.01, ``early_stop=False``, Symbolify's
-r2 threshold 0.99 with the extrapolation guard (kan_widget/symbolic/extrapolate.py).
+The widget's defaults at work: for a table (a dataset from ``create_dataset_from_data``)
+``lamb`` 0.02 (``TABLE_DEFAULTS`` in kan_widget/widget/messages.py; 0.01 otherwise), ``theta``
+0.01, ``keep_best=True`` (a run ending above its best validation loss installs the best step),
+``early_stop=False``, Symbolify's r2 threshold 0.99 with the extrapolation guard
+(kan_widget/symbolic/extrapolate.py). ``--widget key=value`` compares other settings (e.g.
+``--widget lamb=0.01 --widget keep_best=0``: the defaults before issue 18's last session); the
+run ends with each table's formula test R2 per seed.
 
-Run: ``PYTHONPATH=. .venv/bin/python bench/bench_tables.py [--only diabetes|scale|more]``.
+Run: ``PYTHONPATH=. .venv/bin/python bench/bench_tables.py [--only diabetes|scale|more]
+[--seeds 5] [--widget KEY=VALUE ...]``.
 """
 
 from __future__ import annotations
