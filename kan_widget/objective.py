@@ -21,18 +21,27 @@ from collections.abc import Callable
 
 import torch
 
+from . import classification as cls
 from .layer import EdgeStats
 from .regularizer import spline_penalty
 
 __all__ = ["loss_and_grad", "tape_ok"]
 
 
+# loss functions (besides the default, mean squared error) with a hand-written gradient:
+# loss_fn -> (pred, y) -> (loss, d loss / d pred)
+LOSS_GRADS: dict[Callable, Callable] = {cls.class_loss: cls.class_loss_grad}
+
+
 def tape_ok(model, metric: str | None, loss_fn: Callable | None, coef_terms: bool) -> bool:
-    """Whether :func:`loss_and_grad` computes this objective: the default loss, no coefficient
-    penalty, a fused magnitude (or none), and symbolic edges (if any) of library functions with
-    a hand-written derivative (:mod:`kan_widget.symtape`)."""
+    """Whether :func:`loss_and_grad` computes this objective: the default loss (``None``) or
+    one of :data:`LOSS_GRADS` (classification's), no coefficient penalty, a fused magnitude
+    (or none), and symbolic edges (if any) of library functions with a hand-written derivative
+    (:mod:`kan_widget.symtape`)."""
     return (
-        loss_fn is None and not coef_terms and all(layer.tape_ok(metric) for layer in model.layers)
+        (loss_fn is None or loss_fn in LOSS_GRADS)
+        and not coef_terms
+        and all(layer.tape_ok(metric) for layer in model.layers)
     )
 
 
@@ -44,11 +53,13 @@ def loss_and_grad(
     lamb: float,
     lamb_l1: float,
     lamb_entropy: float,
+    loss_fn: Callable | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[EdgeStats] | None]:
-    """``mean((model(x) - y)^2) + lamb * penalty`` with every parameter's ``.grad`` set.
+    """``mean((model(x) - y)^2) + lamb * penalty`` (or ``loss_fn(model(x), y)`` for a
+    ``loss_fn`` of :data:`LOSS_GRADS`) with every parameter's ``.grad`` set.
 
     ``metric``: the magnitude for the penalty and the scores (``None``: neither). Returns
-    ``(loss, mse, penalty, stats)``, all detached.
+    ``(loss, prediction loss, penalty, stats)``, all detached.
     """
     tapes, values, scores, node_tapes = [], [], [], []
     steps = model._steps  # None without multiplication nodes (nothing between the layers)
@@ -63,14 +74,18 @@ def loss_and_grad(
         values.append(value)
         scores.append(score)
     with torch.no_grad():
-        d = h - y
-        l_pred = torch.mean(d * d)
+        if loss_fn is None:
+            d = h - y
+            l_pred = torch.mean(d * d)
+        else:
+            l_pred, g = LOSS_GRADS[loss_fn](h, y)
         if metric is not None and lamb > 0:
             reg, g_values = spline_penalty(values, lamb_l1, lamb_entropy)
         else:
             reg, g_values = h.new_zeros(()), None
         loss = l_pred + lamb * reg
-        g = d * (2.0 / d.numel())
+        if loss_fn is None:
+            g = d * (2.0 / d.numel())
     for n in range(len(tapes) - 1, -1, -1):
         if steps is not None:
             with torch.no_grad():

@@ -9,8 +9,7 @@ import math
 import pytest
 import torch
 
-from kan_widget import KAN
-from kan_widget import symtape
+from kan_widget import KAN, symtape
 from kan_widget.objective import loss_and_grad, tape_ok
 from kan_widget.regularizer import edge_penalty
 from kan_widget.symbolic import library
