@@ -169,6 +169,7 @@ class KANLayer(nn.Module):
         self._sym_groups: list[tuple[str, torch.Tensor, torch.Tensor]] | None = None
         self._knot_cache: tuple[torch.Tensor, int, Knots] | None = None
         self._mask_cache: tuple | None = None
+        self._sym_mask_cache: tuple | None = None
         self._input_cache = InputCache()
         self._views = _ViewCache()
         self._knots()  # part of the grid's state: not the first training step's work
@@ -377,7 +378,7 @@ class KANLayer(nn.Module):
             score = value
             if groups:
                 y_sym, sym, vals = symtape.forward(
-                    groups, self.sym_params, self.mask, x, self.out_dim
+                    groups, self.sym_params, self._sym_masks(), x, self.out_dim
                 )
                 y = y_sym if y is None else y + y_sym
                 if stats is not None:
@@ -537,6 +538,19 @@ class KANLayer(nn.Module):
                 for name, edges in by_name.items()
             ]
         return g
+
+    def _sym_masks(self) -> list[torch.Tensor | None]:
+        """Each symbolic group's ``mask[ii, jj]``, ``None`` where all ones (the tape skips the
+        exact product), cached until the mask or the groups change (small models are bound by
+        the number of operations)."""
+        groups, m, c = self._groups(), self.mask, self._sym_mask_cache
+        if c is None or c[0] is not m or c[1] != m._version or c[2] is not groups:
+            masks = [m[ii, jj] for _, ii, jj in groups]
+            c = (m, m._version, groups, [None if bool((v == 1).all()) else v for v in masks])
+            if torch.is_inference_mode_enabled() or transforms_active():  # see _knots
+                return c[3]
+            self._sym_mask_cache = c
+        return c[3]
 
     def _symbolic_values(self, x: torch.Tensor):
         """``(input indices, output indices, values [B, E])`` of the symbolic edges, one entry per

@@ -31,16 +31,18 @@ Deriv = Callable[[torch.Tensor, torch.Tensor], torch.Tensor | None]
 
 
 class SymGroup(NamedTuple):
-    """What one function group's backward needs: edge indices, the parameters ``p [E, 4]``
-    (a, b, c, d), the inputs ``xi = x[:, ii]``, the argument ``u``, ``f(u)`` and the mask."""
+    """What one function group's backward needs: edge indices, the parameters ``a`` and ``c``
+    ``[E]``, the inputs ``xi = x[:, ii]``, the argument ``u``, ``f(u)``, the mask (``None``:
+    all ones) and ``f'``."""
 
     ii: torch.Tensor
     jj: torch.Tensor
-    p: torch.Tensor
+    a: torch.Tensor
+    c: torch.Tensor
     xi: torch.Tensor
     u: torch.Tensor
     fu: torch.Tensor
-    m: torch.Tensor
+    m: torch.Tensor | None
     deriv: Deriv
 
 
@@ -176,26 +178,33 @@ def supported(names, y_th: float | None) -> bool:
 
 
 def forward(
-    groups, sym_params: torch.Tensor, mask: torch.Tensor, x: torch.Tensor, out_dim: int
+    groups,
+    sym_params: torch.Tensor,
+    masks: list[torch.Tensor | None],
+    x: torch.Tensor,
+    out_dim: int,
 ) -> tuple[torch.Tensor, list[SymGroup], list[torch.Tensor]]:
     """``(y [B, out], saved groups, values [B, E] per group)`` of the symbolic edges in
-    ``groups`` (``KANLayer._groups``): the operations of ``KANLayer._symbolic_forward``, so
-    the values are the bits autograd's path computes."""
+    ``groups`` (``KANLayer._groups``) with their masks ``masks`` (``None``: all ones, whose
+    product is skipped: exact): the operations of ``KANLayer._symbolic_forward``, so the values
+    are the bits autograd's path computes."""
     from .symbolic.library import get_function
 
     y = x.new_zeros(x.shape[0], out_dim)
     saved, values = [], []
-    for name, ii, jj in groups:
+    for (name, ii, jj), m in zip(groups, masks, strict=True):
         p = sym_params[ii, jj]  # [E, 4]
+        a, b, c, d = p.unbind(1)  # one op for the four views
         deriv = derivative(name)
         assert deriv is not None, f"symtape.forward: {name!r} has no derivative (supported())"
         xi = x[:, ii]
-        u = p[:, 0] * xi + p[:, 1]
+        u = a * xi + b
         fu = get_function(name).torch_fn(u)
-        m = mask[ii, jj]
-        vals = (p[:, 2] * fu + p[:, 3]) * m
+        vals = c * fu + d
+        if m is not None:
+            vals = vals * m
         y = y.index_add(1, jj, vals)
-        saved.append(SymGroup(ii, jj, p, xi, u, fu, m, deriv))
+        saved.append(SymGroup(ii, jj, a, c, xi, u, fu, m, deriv))
         values.append(vals)
     return y, saved, values
 
@@ -209,15 +218,17 @@ def backward(
     g_p = torch.zeros_like(sym_params)
     gx = gy.new_zeros(gy.shape[0], in_dim) if need_dx else None
     for s in saved:
-        gv = gy[:, s.jj] * s.m  # through index_add and the mask
+        gv = gy[:, s.jj]  # through index_add
+        if s.m is not None:
+            gv = gv * s.m
         gc = (gv * s.fu).sum(0)
         gd = gv.sum(0)
-        gfu = gv * s.p[:, 2]
+        gfu = gv * s.c
         d = s.deriv(s.u, s.fu)
         gu = gfu if d is None else gfu * d
         ga = (gu * s.xi).sum(0)
         gb = gu.sum(0)
         g_p[s.ii, s.jj] = torch.stack([ga, gb, gc, gd], 1)
         if gx is not None:
-            gx.index_add_(1, s.ii, gu * s.p[:, 0])
+            gx.index_add_(1, s.ii, gu * s.a)
     return gx, g_p

@@ -185,3 +185,23 @@ def test_partly_symbolic_fit_matches_autograd(monkeypatch):
     loss_a, p_a = fit(False)
     assert math.isclose(loss_t, loss_a, rel_tol=1e-6)
     assert _close(p_t, p_a, 1e-6)
+
+
+def test_masked_symbolic_edges_and_mask_edits():
+    """A symbolic edge switched off by the mask (in place, after a first evaluation filled the
+    per-group mask cache) gives autograd's values and gradients; switched back on, too."""
+    model, x, y = _model("sin")
+    metric = "edge_forward_spline_n"
+    for value in (0.0, 1.0):
+        _tape(model, x, y, metric, 0.01)  # fills the cache
+        with torch.no_grad():
+            model.layers[0].mask[0, 1] = value
+            model.layers[1].mask[2, 0] = value
+        loss, grads, stats = _autograd(model, x, y, metric, 0.01)
+        loss2, grads2, stats2 = _tape(model, x, y, metric, 0.01)
+        assert torch.equal(loss, loss2)
+        for a, b in zip(grads, grads2, strict=True):
+            assert (a is None) == (b is None)
+            assert a is None or _close(b, a, 1e-10)
+        for s, s2 in zip(stats, stats2, strict=True):
+            assert torch.equal(s.score, s2.score)
