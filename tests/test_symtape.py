@@ -205,3 +205,23 @@ def test_masked_symbolic_edges_and_mask_edits():
             assert a is None or _close(b, a, 1e-10)
         for s, s2 in zip(stats, stats2, strict=True):
             assert torch.equal(s.score, s2.score)
+
+
+def test_multiplication_nodes_with_symbolic_edges():
+    """A MultKAN with symbolic edges (node steps between the layers) on the tape: gradients
+    equal autograd's; and with symbolic_enabled=False the edges are left out on both paths."""
+    model = KAN([2, [2, 1], 1], grid=3, k=3, seed=4, dtype=torch.float64)
+    model.layers[0].set_symbolic([0, 1], [0, 2], ["sin", "x^2"])
+    model.layers[1].set_symbolic([1], [0], ["tanh"])
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(80, 2, generator=g, dtype=torch.float64) * 2 - 1
+    y = torch.randn(80, 1, generator=g, dtype=torch.float64)
+    for enabled in (True, False):
+        model.symbolic_enabled = enabled
+        metric = "edge_forward_spline_n"
+        loss, grads, _ = _autograd(model, x, y, metric, 0.01)
+        loss2, grads2, _ = _tape(model, x, y, metric, 0.01)
+        assert float((loss - loss2).abs()) <= 1e-12 * float(loss.abs())
+        for a, b in zip(grads, grads2, strict=True):
+            assert (a is None) == (b is None)
+            assert a is None or _close(b, a, 1e-10)
