@@ -249,17 +249,19 @@ class KANLayer(nn.Module):
         """Whether any active edge is still a spline (cached until a mask changes)."""
         return self._mask_state()[1]
 
-    def _mask_state(self) -> tuple[torch.Tensor, bool]:
-        """``(mask * ~sym_mask, whether any active edge is still a spline)``, cached until either
-        mask is replaced or changed in place (small models are bound by per-operation
-        overhead)."""
+    def _mask_state(self) -> tuple[torch.Tensor, bool, bool]:
+        """``(mask * ~sym_mask, whether any active edge is still a spline, whether that
+        product is all ones)``, cached until either mask is replaced or changed in place (small
+        models are bound by per-operation overhead; the tape skips products by an all-ones
+        mask, which are exact)."""
         m, s, c = self.mask, self.sym_mask, self._mask_cache
         if c is None or c[0] is not m or c[1] != m._version or c[2] is not s or c[3] != s._version:
-            state = (m * (~s), bool(self.numeric_mask().any()))
+            ms = m * (~s)
+            state = (ms, bool(self.numeric_mask().any()), bool((ms == 1).all()))
             if torch.is_inference_mode_enabled() or transforms_active():  # see _knots
                 return state
             c = self._mask_cache = (m, m._version, s, s._version, *state)
-        return c[4], c[5]
+        return c[4], c[5], c[6]
 
     def _numeric_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Effective weights: base ``[in, out]``, spline ``[in, K, out]``, masks folded in."""
@@ -359,8 +361,11 @@ class KANLayer(nn.Module):
             if stats is not None or self.has_numeric_edges():
                 # _weights' operations on cached views: the same values in 4 ops instead of 7
                 sb1, sp1, coef_t, m1 = self._tape_views()
-                spm1 = sp1 * m1
-                w = torch.cat([sb1 * m1, spm1 * coef_t], 1)
+                if self._mask_state()[2]:  # no edge masked: the products by 1 are exact
+                    spm1, sbm1 = sp1, sb1
+                else:
+                    spm1, sbm1 = sp1 * m1, sb1 * m1
+                w = torch.cat([sbm1, spm1 * coef_t], 1)
                 spline = Tape(need_dx)
                 spline.layer_views = (coef_t, spm1)
                 with OneThread() as th:
@@ -401,13 +406,14 @@ class KANLayer(nn.Module):
             if tape.spline is not None:
                 with OneThread() as th:
                     gx, gw, *_ = SplineLayer.run_backward(tape.spline, th, gy, gvalue)
-                m = self._mask_state()[0]
+                m, _, ones = self._mask_state()
                 # the forward's coef^T and (scale_sp * m)[:, None]
                 coef_t, spm1 = tape.spline.layer_views
                 gs = gw[:, 1:]  # [in, K, out]: the gradient of (scale_sp * m) * coef^T
+                g_sb, g_sp = gw[:, 0], (gs * coef_t).sum(1)
                 grads = (
-                    (self.scale_base, gw[:, 0] * m),
-                    (self.scale_sp, (gs * coef_t).sum(1) * m),
+                    (self.scale_base, g_sb if ones else g_sb * m),
+                    (self.scale_sp, g_sp if ones else g_sp * m),
                     (self.coef, (gs * spm1).transpose(1, 2)),
                 )
                 for p, g in grads:
