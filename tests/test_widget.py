@@ -898,6 +898,7 @@ def test_spec_trait_is_the_protocol_table(w):
         "step",
         "options",
         "default",
+        "excluded",
     }
     traits = KANWidget.class_traits()
     for name, p in spec["hparams"].items():

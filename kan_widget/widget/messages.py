@@ -54,7 +54,8 @@ class HParam:
     ``None`` for a choice). A slider (``scale`` not ``None``) spans ``slider_min`` .. ``max``:
     ``"log0"`` is a log scale from ``slider_min`` (its smallest non-zero value) whose first
     position means 0, ``"log"`` a log scale from ``slider_min``, ``"linear"`` a linear one from
-    ``slider_min`` rounded to ``step``. ``label`` is the input's ``aria-label``.
+    ``slider_min`` rounded to ``step``. ``label`` is the input's ``aria-label``. ``excluded``:
+    values inside the range that mean nothing (``batch`` 0: -1 is "every row", 1.. a count).
     """
 
     kind: str  # "float" | "int" | "choice"
@@ -67,6 +68,7 @@ class HParam:
     slider_min: float | None = None
     step: float | None = None
     options: tuple[str, ...] | None = None
+    excluded: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,6 +82,7 @@ class HParam:
             "step": self.step,
             "options": None if self.options is None else list(self.options),
             "default": self.default,
+            "excluded": list(self.excluded),
         }
 
 
@@ -96,6 +99,8 @@ HPARAMS: dict[str, HParam] = {
     ),
     "beta": HParam("float", 3.0, "beta", 0.1, 100.0, scale="log", slider_min=0.1),
     "steps": HParam("int", 50, "steps", 1, 100_000),
+    # rows per training step, pykan's fit(batch=...): -1 every training row, else a random batch
+    "batch": HParam("int", -1, "batch size", -1, 1_000_000, excluded=(0,)),
     "opt": HParam("choice", "LBFGS", "optimizer", options=OPTIMIZERS),
     "lr": HParam("float", DEFAULT_LR["LBFGS"], "learning rate", 0.0, 10.0, min_inclusive=False),
     # Symbolify's controls (auto_symbolic's r2_threshold, weight_simple and lib)
@@ -225,6 +230,9 @@ def check_hparam(name: str, value: Any) -> str | None:
     if not (low_ok and value <= p.max):
         bracket = "[" if p.min_inclusive else "("
         return f"{name} must be in {bracket}{p.min}, {p.max}]; got {value!r}"
+    if value in p.excluded:
+        allowed = ", ".join(f"{v:g}" for v in p.excluded)
+        return f"{name} cannot be {value!r}: any value in [{p.min}, {p.max}] but {allowed}"
     return None
 
 

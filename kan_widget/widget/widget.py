@@ -108,6 +108,7 @@ class KANWidget(anywidget.AnyWidget):
     input_theta = _hparam_trait("input_theta")
     beta = _hparam_trait("beta")
     steps = _hparam_trait("steps")
+    batch = _hparam_trait("batch")  # pykan's fit(batch=...): -1 every training row
     opt = _hparam_trait("opt")
     lr = _hparam_trait("lr")
     r2_threshold = _hparam_trait("r2_threshold")
@@ -379,10 +380,8 @@ class KANWidget(anywidget.AnyWidget):
                 "class_grid": b"",
                 "class_nodes": b"",
             }
-        out: dict[str, Any] = {
-            "class_grid": view.probabilities(model),
-            "class_nodes": view.node_maps(model),
-        }
+        grid, nodes = view.frame(model)  # one forward pass draws both
+        out: dict[str, Any] = {"class_grid": grid, "class_nodes": nodes}
         if not live or view.n_in == 2 or self._pub.fit_due():
             out["classify"] = view.info(model, self._problem)
         if not self.class_points:
