@@ -24,6 +24,7 @@ import dataclasses
 import inspect
 import math
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
@@ -40,7 +41,7 @@ from .expand import Expand
 from .higher import transforms_active
 from .layer import EdgeStats, KANLayer
 from .nodes import NodeLayout, NodeStep, parse_width, pykan_mult_arity, pykan_width
-from .pruning import carry_constants, node_scores_of, plan_prune
+from .pruning import carry_constants, node_scores_of, plan_prune, unreached_outputs
 from .pykan_api import PykanSurface
 from .regularizer import REG_METRICS
 from .tables import Scaling, fit_scaling
@@ -584,8 +585,27 @@ class KAN(PykanSurface, Expand, Classifier, nn.Module):
         masks = [layer.mask for layer in self.layers]
         plan = plan_prune(scores, masks, node_th, None, self._nodes)
         new = self._subset([n.nonzero().flatten() for n in plan.nodes], edge_th, keep_constants)
+        new._warn_cut_outputs(self, "prune")
         checkpoints.log(new, "prune")
         return new
+
+    def _warn_cut_outputs(self, before: KAN, what: str) -> None:
+        """Say so when ``what`` left an output that ``before`` computed from the inputs with no
+        path from any input: its formula is then a constant (pykan's Physics_2B printed ``0``
+        without a word)."""
+        masks_before = [layer.mask for layer in before.layers]
+        lost = set(unreached_outputs([layer.mask for layer in self.layers], self._nodes))
+        lost -= set(unreached_outputs(masks_before, before._nodes))
+        if lost:
+            ids = sorted(lost)
+            names = ("output " if len(ids) == 1 else "outputs ") + ", ".join(map(str, ids))
+            warnings.warn(
+                f"{what} removed every path from the inputs to {names}: the model now predicts "
+                "a constant there. Use a lower threshold (edge_th / node_th), or train longer "
+                "before pruning.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _subset(self, keep: list[torch.Tensor], edge_th: float | None, keep_constants: bool) -> KAN:
         """A new model of the nodes ``keep[l]`` (indices per layer), edges scoring at most
@@ -646,10 +666,13 @@ class KAN(PykanSurface, Expand, Classifier, nn.Module):
     def prune_edge(self, threshold: float = 3e-2, log_history: bool = True) -> None:
         """Remove (mask) edges whose score is at most ``threshold``, in place (as pykan)."""
         scores = self._ensure_scores()
+        before = self.copy() if log_history else None  # called by prune: it warns itself
         with torch.no_grad():
             for layer, s in zip(self.layers, scores):
                 layer.mask.mul_((s > threshold).to(layer.mask.dtype))
         self._edge_scores = [s * layer.mask for s, layer in zip(scores, self.layers)]
+        if before is not None:
+            self._warn_cut_outputs(before, "prune_edge")
         if log_history:
             checkpoints.log(self, "prune_edge")
 

@@ -19,7 +19,7 @@ import torch
 
 from .nodes import NodeLayout
 
-__all__ = ["PrunePlan", "carry_constants", "node_scores_of", "plan_prune"]
+__all__ = ["PrunePlan", "carry_constants", "node_scores_of", "plan_prune", "unreached_outputs"]
 
 
 def _to_nodes(sub: torch.Tensor, layout: NodeLayout | None) -> torch.Tensor:
@@ -29,6 +29,20 @@ def _to_nodes(sub: torch.Tensor, layout: NodeLayout | None) -> torch.Tensor:
         return sub
     index = torch.tensor(layout.sub_to_node(), device=sub.device)
     return sub.new_zeros(layout.n_nodes).scatter_reduce(0, index, sub, "amax", include_self=False)
+
+
+def unreached_outputs(
+    masks: Sequence[torch.Tensor], nodes: Sequence[NodeLayout] | None = None
+) -> list[int]:
+    """Outputs that no chain of switched-on edges (``mask != 0``) joins to any input: such an
+    output is a constant whatever the inputs are. A multiplication node counts as reached when
+    any of its operands is (the others then scale it)."""
+    reach = torch.ones(masks[0].shape[0], dtype=torch.bool, device=masks[0].device)
+    for l, m in enumerate(masks):
+        sub = (reach.to(m.dtype) @ (m != 0).to(m.dtype)) > 0
+        layout = None if nodes is None else nodes[l + 1]
+        reach = _to_nodes(sub.to(m.dtype), layout) > 0
+    return [int(i) for i in (~reach).nonzero().flatten()]
 
 
 def node_scores_of(

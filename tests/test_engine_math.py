@@ -820,6 +820,35 @@ def test_prune_by_zeroing_edges():
         assert (kept(x) - model(x)).abs().max().item() <= 1e-5
 
 
+def test_pruning_every_path_to_an_output_warns():
+    """pykan's Physics_2B pruned its only output edge and printed the formula 0 without a word:
+    ours warns when a prune leaves an output no input reaches, and only then."""
+    import warnings
+
+    from kan_widget.pruning import unreached_outputs
+
+    model = _perturbed([2, 3, 2], dtype=torch.float32, mask_edge=False)
+    model.score_edges(torch.rand(300, 2) * 2 - 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.prune(node_th=0.0, edge_th=None)  # nothing cut: silent
+    cut = model.copy()
+    with torch.no_grad():
+        cut.layers[1].mask[:, 1] = 0.0  # nothing reaches output 1 any more
+    assert unreached_outputs([layer.mask for layer in cut.layers]) == [1]
+    assert unreached_outputs([layer.mask for layer in model.layers]) == []
+    with pytest.warns(UserWarning, match="every path from the inputs to outputs 0, 1:"):
+        model.prune(node_th=0.0, edge_th=1e9)  # every edge scores below: both outputs cut
+    edged = model.copy()
+    with pytest.warns(UserWarning, match="prune_edge removed every path"):
+        edged.prune_edge(1e9)
+    # an output cut before the prune is not news
+    cut.score_edges(torch.rand(300, 2) * 2 - 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cut.prune(node_th=0.0, edge_th=None)
+
+
 def test_prune_keeps_constants_of_removed_nodes_and_edges():
     """A trained model pruned to fewer nodes and edges computes what it did on the training
     inputs up to the removed parts' variation: the constant they added is carried into a

@@ -110,6 +110,19 @@ def test_status_is_the_current_models_after_every_command(w):
     assert len(seen) >= 4  # the numbers really moved with the model
 
 
+def test_status_says_when_no_input_reaches_an_output(w):
+    """pykan's Physics_2B printed the formula 0 after a prune removed its only output edge: the
+    widget's status says when no input reaches an output, and Undo takes the note away."""
+    w.train(3, block=True)
+    assert not any("no input reaches" in n for n in w.status["notes"])
+    for i in range(5):  # every edge into the output
+        send(w, {"type": "remove_edge", "l": 1, "i": i, "j": 0})
+    assert w.status["error"] is None, w.status["error"]
+    assert any(n.startswith("no input reaches y_1 any more") for n in w.status["notes"]), w.status
+    send(w, {"type": "undo"})
+    assert not any("no input reaches" in n for n in w.status["notes"])
+
+
 def test_r2_and_rmse_agree(w):
     st = w.status
     for split in ("train", "val", "test"):

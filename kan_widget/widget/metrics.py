@@ -143,13 +143,20 @@ def notes(
     spline_test: float | None = None,
     margin: float = FORMULA_MARGIN,
     wild_edges: list[tuple[int, int, int, str]] | None = None,
+    cut_outputs: list[str] | None = None,
 ) -> list[str]:
     """The warnings the status line shows for metrics ``m`` (of :func:`evaluate`): overfitting,
     a model no better than predicting the mean, and a formula worse than the splines it replaced
     (``spline_test``: the splines' test RMSE just before Symbolify), and fixed edges that now
     blow up just past their data (``wild_edges``, of
-    :func:`kan_widget.symbolic.extrapolate.wild_fixed`: training moved them)."""
+    :func:`kan_widget.symbolic.extrapolate.wild_fixed`: training moved them), and outputs no
+    input reaches any more (``cut_outputs``: a prune removed every path to them)."""
     out = []
+    if cut_outputs:
+        out.append(
+            f"no input reaches {', '.join(cut_outputs)} any more: the model predicts a constant "
+            "there (a prune removed every path); Undo, or prune with a lower θ"
+        )
     if overfit_since is not None:
         out.append(f"overfitting: validation loss rising since step {overfit_since}")
     r2, test, std = m.get("test_r2"), m.get("test_loss"), m.get("test_std")

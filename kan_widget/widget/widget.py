@@ -38,6 +38,7 @@ from ..compiler import kanpiler
 from ..data import check_dataset
 from ..discover import DiscoverResult, DiscoverStep
 from ..model import KAN
+from ..pruning import unreached_outputs
 from ..training import Diverged
 from ..validation import is_int, require_int
 from . import classify as cv
@@ -441,8 +442,13 @@ class KANWidget(anywidget.AnyWidget):
                 out[f"{split}_acc"] = None
         std = None if classify else self._stds.get("test")
         wild = self._wild[1] if self._wild[0] is self.model else []
+        cut = unreached_outputs([layer.mask for layer in self.model.layers], self.model.nodes)
         out["notes"] = mx.notes(
-            {**out, "test_std": std}, overfit_since=since, spline_test=spline, wild_edges=wild
+            {**out, "test_std": std},
+            overfit_since=since,
+            spline_test=spline,
+            wild_edges=wild,
+            cut_outputs=[self._out_vars[i] for i in cut],
         )
         out.pop("test_std", None)
         out["best_step"] = self._watch.best_step if watching else None
