@@ -13,8 +13,10 @@ side by side with pykan 0.2.8 (same data, same seeds, float32).
     4e-4, 0.10.
 (c) **formula recovery** on functions with known truth (paper toys and Feynman equations of 2-4
     variables): fit (lamb=0.01) -> prune -> fit -> ``auto_symbolic()`` (whole library) -> fit
-    -> ``symbolic_formula()``; a run counts when the formula's relative RMSE against the truth on
-    2000 fresh points is < 1e-3 (2e-2 with 1% label noise). Noise 0 and 1%, ``--seeds`` seeds.
+    -> ``symbolic_formula()``, ours with ``auto_symbolic(dataset=ds)`` (choices checked on the
+    data, ``kan_widget/symbolic/verify.py``; ``--plain``: also without it); a run counts when
+    the formula's relative RMSE against the truth on 2000 fresh points is < 1e-3 (2e-2 with 1%
+    label noise). Noise 0 and 1%, ``--seeds`` seeds.
 
 pykan runs from a temporary directory (its checkpoint files go there) with its output silenced.
 
@@ -273,18 +275,20 @@ def formula_error(p: Problem, expr, symbols) -> float:
 
 
 def recover(impl: str, p: Problem, seed: int, noise: float) -> tuple[float, str]:
+    # "ours" chooses with the data (auto_symbolic(dataset=ds), symbolic/verify.py); "plain" is
+    # our auto_symbolic() without it (pykan's call), for the difference the data makes
     ds = recovery_data(p, seed, noise)
     n = len(p.ranges)
     symbols = [sympy.Symbol(f"x_{k + 1}") for k in range(n)]
     try:
-        if impl == "ours":
+        if impl in ("ours", "plain"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model = KAN(p.width, grid=5, k=3, seed=seed)
                 model.fit(ds, opt="LBFGS", steps=STEPS, lamb=0.01)
                 model = model.prune()
                 model.fit(ds, opt="LBFGS", steps=STEPS)
-                model.auto_symbolic()
+                model.auto_symbolic(dataset=ds if impl == "ours" else None)
                 model.fit(ds, opt="LBFGS", steps=STEPS)
                 out = model.symbolic_formula()
                 expr = out[0][0] if isinstance(out, tuple) else out[0]
@@ -340,6 +344,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--parts", default="abc")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--plain", action="store_true", help="(c) also ours without dataset=")
     args = ap.parse_args()
     torch.set_num_threads(1)
     impls = ["ours"] if args.no_pykan else ["pykan"] if args.only_pykan else ["ours", "pykan"]
@@ -363,7 +368,8 @@ def main() -> None:
     if "b" in args.parts:
         part_b(impls, args.quick, list(range(args.toy_seeds)))
     if "c" in args.parts:
-        part_c(impls, seeds_c, noises, args.verbose)
+        impls_c = [*impls, "plain"] if args.plain and "ours" in impls else impls
+        part_c(impls_c, seeds_c, noises, args.verbose)
     print(f"total {time.perf_counter() - t0:.0f} s")
 
 
