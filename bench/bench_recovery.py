@@ -344,6 +344,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--parts", default="abc")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--noises", default=None, help="(c) label noise levels, e.g. 0,0.01")
     ap.add_argument("--plain", action="store_true", help="(c) also ours without dataset=")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -360,6 +361,8 @@ def main() -> None:
         noises = [0.0, 0.01]
     if args.grids:
         grids = [int(g) for g in args.grids.split(",")]
+    if args.noises:
+        noises = [float(v) for v in args.noises.split(",")]
     if args.draws:
         draws = [int(d) for d in args.draws.split(",")]
     t0 = time.perf_counter()

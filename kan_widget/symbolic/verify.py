@@ -14,13 +14,15 @@ activations the already fixed layers below produce):
 1. fit every still-numeric edge of the layer against the library and rank the candidates
    exactly as :func:`~kan_widget.symbolic.api.auto_symbolic` does (negligible edges become
    ``'0'`` at once);
-2. per edge, strongest first, try the plausible candidates (``r^2 >= R2_MIN``) **simplest
-   first** (complexity, then the ranking): fix the edge, train the whole model ``steps`` L-BFGS
-   steps (no grid update, no penalty), and accept the first candidate whose training RMSE stays
-   within ``RTOL`` of the splines' (``rmse <= (1 + RTOL)*base + ATOL*std(y)``); a rejected trial
-   is undone exactly (:meth:`~kan_widget.model.KAN.checkpoint`);
-3. if no candidate passes, the one with the lowest RMSE is kept (a formula is always produced,
-   as ``auto_symbolic`` does; the final ``fit`` and the honest gap show what it costs).
+2. per edge, strongest first, try the ranking's ``MAX_TRIALS`` best plausible candidates
+   (``r^2 >= R2_MIN``) plus ``x`` and ``x^2`` when plausible: fix the edge, train the whole
+   model ``steps`` L-BFGS steps (no grid update, no penalty), note the training RMSE, undo
+   exactly (:meth:`~kan_widget.model.KAN.checkpoint`);
+3. the best trial and the simpler ones near it (within ``SETTLE`` times its RMSE) train
+   ``2*steps`` more (a short refit favours whatever perturbs the model least);
+4. the **simplest** trial (complexity, then searched parameters, then the ranking) whose RMSE
+   is within ``RTOL`` of the best's (plus ``ATOL*std(y)``) is kept. The best trial always
+   qualifies, so a formula is always produced, as ``auto_symbolic`` does.
 
 So among functions that explain the data to the splines' level, the simplest is chosen (the
 physicist's choice), and "fits to the noise level" is measured on the model's output, where the
@@ -43,19 +45,30 @@ from .fit import fit_functions
 from .library import SymbolicFunction
 from .score import _KIND_ORDER, rank
 
-__all__ = ["ATOL", "MAX_TRIALS", "R2_MIN", "RTOL", "TRIAL_STEPS", "auto_symbolic_verified"]
+__all__ = [
+    "ATOL",
+    "MAX_TRIALS",
+    "R2_MIN",
+    "RTOL",
+    "SETTLE",
+    "TRIAL_STEPS",
+    "auto_symbolic_verified",
+]
 
 R2_MIN = 0.9
 """Candidates fitting an edge worse than this are not tried (the rest of the model cannot
 absorb a 10% misfit on one edge)."""
 MAX_TRIALS = 4
-"""Trials per edge: the simplest plausible candidates, then the ranking's winner."""
+"""Trials per edge: the ranking's best plausible candidates (plus ``x`` and ``x^2``)."""
 TRIAL_STEPS = 10
 """L-BFGS steps the model gets to adapt to each trial."""
 RTOL = 0.25
-"""A trial passes when the training RMSE is at most ``1 + RTOL`` times the splines'..."""
+"""A trial ties with the best when its training RMSE is at most ``1 + RTOL`` times the best's..."""
 ATOL = 1e-4
 """...plus this fraction of the labels' standard deviation (an exact fit of noiseless data)."""
+SETTLE = 4.0
+"""Simpler trials within this factor of the best one's RMSE get a longer refit before the
+comparison (:func:`_settle`)."""
 
 
 def _kind(entry: SymbolicFunction) -> int:
@@ -80,6 +93,24 @@ def _trials(entries: list[SymbolicFunction], order: torch.Tensor, r2: torch.Tens
     if ranked[0] not in picked and entries[ranked[0]].kind != "zero":
         picked.append(ranked[0])
     return sorted(set(picked), key=lambda k: (entries[k].complexity, _kind(entries[k]), pos[k]))
+
+
+def _settle(tried: list, model, refit, atol: float) -> list:
+    """Give the lowest-loss trial and every simpler one within ``SETTLE`` times its RMSE
+    another ``2*steps`` each before they are compared: a short refit favours the candidate
+    closest to the spline (it perturbs the model least), not the one the data prefers; an exact
+    ``x`` that the next layer still has to adapt to needs the longer run."""
+    best = min(range(len(tried)), key=lambda t: tried[t][0])
+    lowest = tried[best][0]
+    near = [t for t in range(best) if tried[t][0] <= SETTLE * lowest + atol]
+    if not near or not math.isfinite(lowest):
+        return tried
+    out = list(tried)
+    for t in [*near, best]:
+        model.restore(tried[t][2])
+        loss = refit(2)
+        out[t] = (loss, tried[t][1], model.checkpoint())
+    return out
 
 
 def _rmse(model, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -129,10 +160,10 @@ def auto_symbolic_verified(
     has_zero = any(e.kind == "zero" for e in entries)
     chosen: list[tuple[int, int, int, str, float]] = []
 
-    def refit() -> float:
+    def refit(times: int = 1) -> float:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            training.fit(model, dataset, opt="LBFGS", steps=steps, update_grid=False, log=0)
+            training.fit(model, dataset, opt="LBFGS", steps=times * steps, update_grid=False, log=0)
         return _rmse(model, x, y)
 
     for l in range(len(model.layers)):
@@ -169,6 +200,7 @@ def auto_symbolic_verified(
                     print(f"  trial ({l},{i},{j}) {entries[k].name}: rmse {loss:.3e}")
                 tried.append((loss, k, model.checkpoint()))
                 model.restore(start)
+            tried = _settle(tried, model, refit, atol)
             lowest = min(t[0] for t in tried)
             bar = (1 + RTOL) * lowest + atol
             # trials are in simplicity order: the first within the bar of the best is chosen
