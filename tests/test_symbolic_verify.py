@@ -77,3 +77,26 @@ def test_dataset_errors():
     with pytest.raises(ValueError, match="steps"):
         auto_symbolic(model, dataset=ds, steps=0)
     assert not bool(model.layers[0].sym_mask.any())  # refused calls fix nothing
+
+
+def test_an_error_mid_way_leaves_the_model_as_it_was(monkeypatch):
+    from kan_widget import training
+
+    model, ds = _distorted_square()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    calls = []
+    real_fit = training.fit
+
+    def failing_fit(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # a user's stop in the middle of the trials
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(training, "fit", failing_fit)
+    with pytest.raises(KeyboardInterrupt):
+        auto_symbolic(model, dataset=ds)
+    assert len(calls) == 2
+    assert not bool(model.layers[0].sym_mask.any()) and model.layers[0].sym_names == {}
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)

@@ -146,9 +146,31 @@ def auto_symbolic_verified(
     steps: int = TRIAL_STEPS,
     verbose: bool = False,
 ) -> list[tuple[int, int, int, str, float]]:
-    """Fix every numeric edge, layer by layer, to the simplest candidate that keeps the model's
-    training RMSE within ``RTOL`` of the splines' after ``steps`` steps of adaptation (see the
-    module docstring). Returns ``(l, i, j, name, r2)`` per fixed edge."""
+    """Fix every numeric edge, layer by layer, to the simplest candidate whose model, after
+    ``steps`` steps of adaptation, fits the training data within ``RTOL`` of the best trial's
+    (see the module docstring). Returns ``(l, i, j, name, r2)`` per fixed edge. On an error
+    (or an interrupt) the model is returned to its state before the call."""
+    origin = model.checkpoint()
+    try:
+        return _verified(
+            model, dataset, entries, weight_simple, zero_tol, n_samples, noise, steps, verbose
+        )
+    except BaseException:
+        model.restore(origin)
+        raise
+
+
+def _verified(
+    model,
+    dataset: dict,
+    entries: list[SymbolicFunction],
+    weight_simple: float,
+    zero_tol: float,
+    n_samples: int,
+    noise: float | None,
+    steps: int,
+    verbose: bool,
+) -> list[tuple[int, int, int, str, float]]:
     from .api import _demoted, _inputs, _layer_samples, _negligible, _noise_floor
 
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
