@@ -1,31 +1,9 @@
 // @vitest-environment jsdom
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { render } from "./widget";
-import { fakeModel, widgetState } from "./test_util";
+import { describe, expect, it, vi } from "vitest";
+import { frames, mount, useFakeFrames } from "./test_util";
 import { partLines, plotPhi } from "./inspector";
 
-async function frames() {
-	await vi.advanceTimersByTimeAsync(50);
-}
-
-async function mount(width: number[], extra: Record<string, unknown> = {}) {
-	const model = fakeModel({ ...widgetState(width, { n: 16 }), ...extra });
-	const el = document.createElement("div");
-	document.body.replaceChildren(el);
-	const dispose = render({ model: model as never, el });
-	await frames();
-	return { model, el, dispose, q: <T extends Element = HTMLElement>(s: string) => el.querySelector(s) as T | null };
-}
-
-beforeEach(() => {
-	vi.useFakeTimers();
-	vi.stubGlobal("requestAnimationFrame", (cb: FrameRequestCallback) => setTimeout(() => cb(0), 16) as unknown as number);
-	vi.stubGlobal("cancelAnimationFrame", (id: number) => clearTimeout(id));
-});
-afterEach(() => {
-	vi.useRealTimers();
-	vi.unstubAllGlobals();
-});
+useFakeFrames();
 
 describe("feature score bars and the input-threshold preview", () => {
 	it("draws one bar per input, longest for the top score", async () => {

@@ -1,7 +1,8 @@
 /**
  * Test helpers (not shipped): a fake anywidget model and synthetic protocol states.
  */
-import { vi } from "vitest";
+import { afterEach, beforeEach, vi } from "vitest";
+import { render } from "./widget";
 import { SPEC } from "./fixtures/spec";
 import type { HparamName, KanTraits, TraitName } from "./protocol";
 
@@ -121,4 +122,33 @@ export function widgetState(width: number[], opts: SynthOptions = {}): Record<st
 		inspector: {},
 		inspector_points: null,
 	};
+}
+
+/** Run pending animation frames (jsdom has no real rendering loop). */
+export async function frames(): Promise<void> {
+	await vi.advanceTimersByTimeAsync(50);
+}
+
+/** Render the widget into a fresh element on a fake model of `width` (plus `extra` traits). */
+export async function mount(width: number[] = [2, 5, 1], extra: Record<string, unknown> = {}) {
+	const model = fakeModel({ ...widgetState(width, { n: 16 }), ...extra });
+	const el = document.createElement("div");
+	document.body.replaceChildren(el);
+	const dispose = render({ model: model as never, el });
+	await frames();
+	return { model, el, dispose, q: <T extends Element = HTMLElement>(s: string) => el.querySelector(s) as T | null };
+}
+
+/** Fake timers, and animation frames on them (jsdom's requestAnimationFrame only exists with
+ * pretendToBeVisual): call once at the top of a test file. */
+export function useFakeFrames(): void {
+	beforeEach(() => {
+		vi.useFakeTimers();
+		vi.stubGlobal("requestAnimationFrame", (cb: FrameRequestCallback) => setTimeout(() => cb(0), 16) as unknown as number);
+		vi.stubGlobal("cancelAnimationFrame", (id: number) => clearTimeout(id));
+	});
+	afterEach(() => {
+		vi.useRealTimers();
+		vi.unstubAllGlobals();
+	});
 }

@@ -1,35 +1,12 @@
 // @vitest-environment jsdom
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { CanvasRenderer } from "./draw_canvas";
 import { chooseRenderer, Diagram, SVG_MAX_EDGES } from "./diagram";
 import { decodeState } from "./decode";
 import widget, { render } from "./widget";
-import { fakeModel, synthTraits, widgetState } from "./test_util";
+import { fakeModel, frames, mount, synthTraits, useFakeFrames, widgetState } from "./test_util";
 
-/** Run pending animation frames (jsdom has no real rendering loop). */
-async function frames() {
-	await vi.advanceTimersByTimeAsync(50);
-}
-
-async function mount(width = [2, 5, 1], extra: Record<string, unknown> = {}) {
-	const model = fakeModel({ ...widgetState(width, { n: 16 }), ...extra });
-	const el = document.createElement("div");
-	document.body.replaceChildren(el);
-	const dispose = render({ model: model as never, el });
-	await frames();
-	return { model, el, dispose, q: <T extends Element = HTMLElement>(s: string) => el.querySelector(s) as T | null };
-}
-
-beforeEach(() => {
-	vi.useFakeTimers();
-	// jsdom's requestAnimationFrame only exists with pretendToBeVisual; use timers either way
-	vi.stubGlobal("requestAnimationFrame", (cb: FrameRequestCallback) => setTimeout(() => cb(0), 16) as unknown as number);
-	vi.stubGlobal("cancelAnimationFrame", (id: number) => clearTimeout(id));
-});
-afterEach(() => {
-	vi.useRealTimers();
-	vi.unstubAllGlobals();
-});
+useFakeFrames();
 
 describe("render", () => {
 	it("exports an anywidget module with render", () => {

@@ -11,13 +11,7 @@ import torch
 from kan_widget import KAN, create_dataset
 from kan_widget.attribution import Attribution, attribute, subnode_structure
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _linear_model(weights: list[list[float]]) -> KAN:
@@ -143,12 +137,6 @@ def test_prune_input_survives_save_and_checkpoint(tmp_path):
 
 # ------------------------------------------------------------------ parity with pykan 0.2.8
 kan = pytest.importorskip("kan")
-
-
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def _pair(width, seed=0):

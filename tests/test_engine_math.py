@@ -25,14 +25,7 @@ from kan_widget.splines import basis, basis_reference, curve2coef, uniform_grid
 METRICS = list(REG_METRICS)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: intra-op threads only add barrier waits, which on a loaded 2-core machine
-    made small-tensor tests up to 50x slower (measured)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def canonical(x):

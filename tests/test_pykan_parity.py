@@ -23,21 +23,7 @@ from kan_widget.splines import basis, curve2coef  # noqa: E402
 WIDTH = [3, 5, 4, 2]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: intra-op threads only add barrier waits, which on a loaded 2-core machine
-    made these tests 50x slower (measured)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    """Run pykan in a scratch directory: it writes files into the working directory."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _pykan(width, grid=5, k=3, seed=0, **kw):
