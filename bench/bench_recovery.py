@@ -307,10 +307,12 @@ def recover(impl: str, p: Problem, seed: int, noise: float) -> tuple[float, str]
     return formula_error(p, expr, symbols), str(expr)[:90]
 
 
-def part_c(impls, seeds, noises, verbose):
+def part_c(impls, seeds, noises, verbose, only=None):
     print("(c) recovery: fit->prune->fit->auto_symbolic->fit->formula; rel. RMSE vs truth")
     totals = {impl: [0, 0] for impl in impls}
-    for p in problems():
+    for k, p in enumerate(problems()):
+        if only is not None and k not in only:
+            continue
         line = f"  {p.name[:34]:34s}"
         for impl in impls:
             ok = 0
@@ -344,6 +346,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--parts", default="abc")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--problems", default=None, help="(c) which problems (0-based), e.g. 8,9")
     ap.add_argument("--noises", default=None, help="(c) label noise levels, e.g. 0,0.01")
     ap.add_argument("--plain", action="store_true", help="(c) also ours without dataset=")
     args = ap.parse_args()
@@ -372,7 +375,8 @@ def main() -> None:
         part_b(impls, args.quick, list(range(args.toy_seeds)))
     if "c" in args.parts:
         impls_c = [*impls, "plain"] if args.plain and "ours" in impls else impls
-        part_c(impls_c, seeds_c, noises, args.verbose)
+        only = None if args.problems is None else {int(v) for v in args.problems.split(",")}
+        part_c(impls_c, seeds_c, noises, args.verbose, only)
     print(f"total {time.perf_counter() - t0:.0f} s")
 
 

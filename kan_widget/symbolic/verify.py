@@ -28,7 +28,9 @@ So among functions that explain the data to the splines' level, the simplest is 
 physicist's choice), and "fits to the noise level" is measured on the model's output, where the
 noise is known, not on one edge, where it is not.
 
-Cost: one short training per trial (a [2,2,1] model: 4-10 trials).
+Cost: one short training per trial (a [2,2,1] model: 4-6 trials per edge). Measured
+(``bench/bench_recovery.py --parts c --no-pykan --seeds 2``, 14 functions, under heavy load):
+noise 0 18/28, noise 1% 25/28 recovered; seed 0 noise 0 9/14 against 7/14 without ``dataset``.
 """
 
 from __future__ import annotations
