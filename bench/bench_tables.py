@@ -20,10 +20,16 @@
    with a categorical column stored as integers (``group`` 0-3 shifts the response; 400 rows).
    ``--seeds N`` runs each table with seeds 0..N-1.
 
-The widget's defaults at work: ``lamb`` 0.01, ``theta`` 0.01, ``early_stop=False``, Symbolify's
-r2 threshold 0.99 with the extrapolation guard (kan_widget/symbolic/extrapolate.py).
+The widget's defaults at work: for a table (a dataset from ``create_dataset_from_data``)
+``lamb`` 0.02 (``TABLE_DEFAULTS`` in kan_widget/widget/messages.py; 0.01 otherwise), ``theta``
+0.01, ``keep_best=True`` (a run ending above its best validation loss installs the best step),
+``early_stop=False``, Symbolify's r2 threshold 0.99 with the extrapolation guard
+(kan_widget/symbolic/extrapolate.py). ``--widget key=value`` compares other settings (e.g.
+``--widget lamb=0.01 --widget keep_best=0``: the defaults before issue 18's last session); the
+run ends with each table's formula test R2 per seed.
 
-Run: ``PYTHONPATH=. .venv/bin/python bench/bench_tables.py [--only diabetes|scale|more]``.
+Run: ``PYTHONPATH=. .venv/bin/python bench/bench_tables.py [--only diabetes|scale|more]
+[--seeds 5] [--widget KEY=VALUE ...]``.
 """
 
 from __future__ import annotations
@@ -48,9 +54,13 @@ def r2(pred: torch.Tensor, y: torch.Tensor) -> float:
     return float(1 - ((p - t) ** 2).sum() / ((t - t.mean()) ** 2).sum())
 
 
+WIDGET_KW: dict = {}  # --widget key=value: the widget's settings to compare (default: none)
+SUMMARY: dict[str, list[float]] = {}  # table -> the formula's test R2 per seed
+
+
 def table_pipeline(name: str, d: dict, width: list[int], steps: int = 50, seed: int = 0) -> dict:
     model = KAN(width=width, seed=seed)
-    w = KANWidget(model, d)  # the table's column names come with the dataset
+    w = KANWidget(model, d, **WIDGET_KW)  # the table's column names come with the dataset
     xt, yt = d["test_input"], d["test_label"]
     out: dict = {}
     t0 = time.perf_counter()
@@ -111,6 +121,7 @@ def table_pipeline(name: str, d: dict, width: list[int], steps: int = 50, seed: 
     )
     print(f"  formula: {text[:400]}{' ...' if len(text) > 400 else ''}")
     print(f"  ({out['seconds']:.0f} s)")
+    SUMMARY.setdefault(name, []).append(out["symbolic"])
     return out
 
 
@@ -220,7 +231,17 @@ def main() -> None:
     ap.add_argument("--only", choices=("diabetes", "scale", "more"))
     ap.add_argument("--baseline", action="store_true", help="also print linear regression")
     ap.add_argument("--seeds", type=int, default=1, help="model seeds 0..N-1 per table")
+    ap.add_argument(
+        "--widget",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a KANWidget setting for every table, e.g. --widget lamb=0.03 --widget keep_best=0",
+    )
     args = ap.parse_args()
+    for kv in args.widget:
+        key, _, value = kv.partition("=")
+        WIDGET_KW[key] = bool(int(value)) if key in ("keep_best", "early_stop") else float(value)
     torch.set_num_threads(1)
     np.set_printoptions(precision=3)
     if args.only in (None, "diabetes"):
@@ -229,6 +250,11 @@ def main() -> None:
         scale_examples()
     if args.only in (None, "more"):
         more_tables(args.seeds)
+    if SUMMARY:
+        print(f"formula test R2 per seed (widget settings {WIDGET_KW or 'default'}):")
+        for name, vals in SUMMARY.items():
+            got = " ".join(f"{v:.3f}" for v in vals)
+            print(f"  {name[:40]:40s} {got}  (median {float(np.median(vals)):.3f})")
 
 
 if __name__ == "__main__":

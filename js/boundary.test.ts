@@ -64,16 +64,6 @@ describe("node pictures", () => {
 		expect(nodePixels(new Float32Array(3), 2)).toBeNull();
 		expect(Array.from(nodePixels(new Float32Array(4), 2) as Uint8ClampedArray).slice(0, 3)).toEqual([255, 255, 255]);
 	});
-
-	it("one canvas per node, a row per layer", () => {
-		const panel = new ClassPanel(document);
-		const info = parseClassInfo({ problem: "classification", classes: 2, n_in: 2, grid: 2, lo: [0, 0], hi: [1, 1], node_grid: 2, width: [2, 3, 1] });
-		panel.update(info, new Float32Array(8), null, new Float32Array(6 * 4));
-		const rows = panel.element.querySelectorAll(".kan-node-row");
-		expect([...rows].map((r) => r.querySelectorAll("canvas").length)).toEqual([2, 3, 1]);
-		panel.setNodes(new Float32Array(5)); // a wrong size hides them, never misdraws
-		expect((panel.element.querySelector(".kan-node-maps") as HTMLElement).hidden).toBe(true);
-	});
 });
 
 describe("class panel", () => {

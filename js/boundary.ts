@@ -2,7 +2,8 @@
  * A classification's picture, as TensorFlow Playground draws it: for two inputs the class
  * probability as the background over the input square (the kernel computes the grid, `class_grid`;
  * this file only colours it), the training points on top, the test points and "discretize output"
- * on toggles; for other input counts a confusion matrix per split. The colouring and geometry are
+ * on toggles; for other input counts a confusion matrix per split (the node pictures are drawn in
+ * the diagram's nodes, node_pics.ts, coloured by `nodePixels`). The colouring and geometry are
  * pure functions (vitest); `ClassPanel` puts them on a canvas.
  */
 import type { ClassInfo } from "./decode";
@@ -125,10 +126,9 @@ export function confusionAccuracy(m: number[][]): number | null {
 export class ClassPanel {
 	readonly element: HTMLElement;
 	private canvas: HTMLCanvasElement;
+	private small: HTMLCanvasElement | null = null;
 	private title: HTMLElement;
 	private matrix: HTMLElement;
-	private nodes: HTMLElement;
-	private nodeValues: Float32Array = new Float32Array(0);
 	private showTest: HTMLInputElement;
 	private discretize: HTMLInputElement;
 	private info: ClassInfo | null = null;
@@ -172,9 +172,7 @@ export class ClassPanel {
 		this.discretize = box("discretize output", false);
 		this.matrix = doc.createElement("div");
 		this.matrix.className = "kan-confusion";
-		this.nodes = doc.createElement("div");
-		this.nodes.className = "kan-node-maps";
-		this.element.append(this.title, this.canvas, toggles, this.nodes, this.matrix);
+		this.element.append(this.title, this.canvas, toggles, this.matrix);
 	}
 
 	/** The view toggles, for a playground that saves them. */
@@ -188,17 +186,11 @@ export class ClassPanel {
 		this.draw();
 	}
 
-	update(info: ClassInfo | null, grid: unknown, points: unknown, nodes?: unknown): void {
+	update(info: ClassInfo | null, grid: unknown, points: unknown): void {
 		this.info = info;
 		this.probs = asF32(grid);
 		this.points = decodeClassPoints(points);
-		if (nodes !== undefined) this.nodeValues = asF32(nodes);
 		this.draw();
-	}
-
-	setNodes(nodes: unknown): void {
-		this.nodeValues = asF32(nodes);
-		if (this.info) this.drawNodes(this.info);
 	}
 
 	setGrid(grid: unknown): void {
@@ -217,7 +209,6 @@ export class ClassPanel {
 		(this.discretize.parentElement as HTMLElement).hidden = !two;
 		this.title.textContent = two ? `decision boundary (${info.in_vars[0]} →, ${info.in_vars[1]} ↑)` : "confusion matrix (rows: true class, columns: predicted)";
 		if (two) this.drawBoundary(info);
-		this.drawNodes(info);
 		this.drawMatrix(info);
 	}
 
@@ -234,9 +225,12 @@ export class ClassPanel {
 		ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
 		ctx.clearRect(0, 0, this.size, this.size);
 		if (px) {
-			const small = this.doc.createElement("canvas");
-			small.width = info.grid;
-			small.height = info.grid;
+			// the grid's pixels go on a grid-sized canvas (kept between draws), scaled up once
+			const small = (this.small ??= this.doc.createElement("canvas"));
+			if (small.width !== info.grid) {
+				small.width = info.grid;
+				small.height = info.grid;
+			}
 			const sctx = small.getContext("2d");
 			if (sctx) {
 				sctx.putImageData(new ImageData(px, info.grid, info.grid), 0, 0);
@@ -262,47 +256,7 @@ export class ClassPanel {
 			ctx.stroke();
 		}
 		this.draws += 1;
-	}
-
-	/** Every node's value over the input square, one small canvas per node, a row per layer;
-	 * hovering one enlarges it (CSS). Redrawn in place: the canvases are kept while the width is. */
-	private drawNodes(info: ClassInfo): void {
-		const g = info.node_grid;
-		const total = info.width.reduce((a, b) => a + b, 0);
-		const ok = g > 0 && total > 0 && this.nodeValues.length === total * g * g;
-		this.nodes.hidden = !ok;
-		if (!ok) return;
-		const doc = this.doc;
-		const key = `${info.width.join(",")}:${g}`;
-		if (this.nodes.dataset.key !== key) {
-			this.nodes.dataset.key = key;
-			const rows = info.width.map((n, l) => {
-				const row = doc.createElement("div");
-				row.className = "kan-node-row";
-				const label = doc.createElement("span");
-				label.textContent = l === 0 ? "inputs" : l === info.width.length - 1 ? "logits" : `layer ${l}`;
-				row.append(label);
-				for (let j = 0; j < n; j++) {
-					const c = doc.createElement("canvas");
-					c.width = g;
-					c.height = g;
-					c.className = "kan-node-map";
-					c.title = `node ${j} of ${label.textContent}: its value over the input square`;
-					row.append(c);
-				}
-				return row;
-			});
-			const head = doc.createElement("div");
-			head.className = "kan-class-title";
-			head.textContent = "node pictures (hover to enlarge)";
-			this.nodes.replaceChildren(head, ...rows);
-		}
-		const canvases = this.nodes.querySelectorAll<HTMLCanvasElement>("canvas.kan-node-map");
-		canvases.forEach((c, k) => {
-			const px = nodePixels(this.nodeValues.subarray(k * g * g, (k + 1) * g * g), g);
-			const ctx = c.getContext("2d");
-			if (px && ctx) ctx.putImageData(new ImageData(px, g, g), 0, 0);
-		});
+		this.canvas.dataset.draws = String(this.draws);
 	}
 
 	private drawMatrix(info: ClassInfo): void {

@@ -138,6 +138,24 @@ describe("Controls", () => {
 		expect(model.save_changes).toHaveBeenCalledTimes(2);
 	});
 
+	it("builds the batch size box from the spec: -1 (every row) or a count, never 0", () => {
+		const { model, q } = setup();
+		model.state.batch = -1;
+		const box = q<HTMLInputElement>('[aria-label="batch size"]');
+		expect(box).not.toBeNull();
+		expect(box.min).toBe("-1");
+		box.value = "64";
+		box.dispatchEvent(new Event("change"));
+		expect(model.get("batch")).toBe(64);
+		box.value = "0"; // means nothing: not written, the box shows the value again
+		box.dispatchEvent(new Event("change"));
+		expect(model.get("batch")).toBe(64);
+		expect(box.value).toBe("64");
+		const p = parseSpec(SPEC).params.find((x) => x.name === "batch")!;
+		expect(p.kind !== "choice" && acceptValue(p, "0")).toBeNull();
+		expect(p.kind !== "choice" && acceptValue(p, "-1")).toBe(-1);
+	});
+
 	it("writes steps, optimizer and learning rate", () => {
 		const { model, q } = setup();
 		const steps = q<HTMLInputElement>('[aria-label="steps"]');
@@ -306,7 +324,7 @@ describe("built from the spec trait", () => {
 		// the other hyperparameters are fields, in Python's order, below the sliders
 		const fields = [...document.querySelectorAll(".kan-field [aria-label]")].map((e) => e.getAttribute("aria-label"));
 		expect(fields).toEqual([
-			"lambda", "mu1", "mu2", "input threshold", "steps", "optimizer", "learning rate", "r2 threshold", "simplicity weight",
+			"lambda", "mu1", "mu2", "input threshold", "steps", "batch size", "optimizer", "learning rate", "r2 threshold", "simplicity weight",
 			"library", "problem",
 		]);
 		c.dispose();
@@ -319,7 +337,7 @@ describe("built from the spec trait", () => {
 		expect(classes).toEqual([
 			"kan-slider kan-slider-lambda", "kan-slider kan-slider-mu1", "kan-slider kan-slider-mu2",
 			"kan-slider kan-slider-theta", "kan-slider kan-slider-input-threshold", "kan-slider kan-slider-beta", "kan-field", "kan-field", "kan-field",
-			"kan-field", "kan-field", "kan-field", "kan-field",
+			"kan-field", "kan-field", "kan-field", "kan-field", "kan-field",
 		]);
 		// the problem type (regression / classification), a choice like the optimiser
 		const problem = c.panel.querySelector<HTMLSelectElement>(".kan-problem")!;

@@ -79,7 +79,8 @@ export function acceptValue(spec: NumberParam, text: string): number | null {
 	if (text.trim() === "" || !Number.isFinite(v)) return null;
 	if (spec.kind === "int") v = Math.round(v);
 	if (!spec.minInclusive && v <= spec.min) return null;
-	return clampValue(spec, v);
+	v = clampValue(spec, v);
+	return spec.excluded.includes(v) ? null : v;
 }
 
 /** Short text for a number: 0.01, 3, 1.5e-4. */

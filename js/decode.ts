@@ -496,6 +496,8 @@ export interface NumberParam {
 	max: number;
 	minInclusive: boolean;
 	default: number;
+	/** values inside min..max that are refused (`batch` 0) */
+	excluded: number[];
 	/** null: typed into a number box, not a slider */
 	slider: SliderScale | null;
 }
@@ -558,6 +560,7 @@ function parseParam(name: string, raw: unknown): Param | null {
 	return {
 		name, kind: r.kind, label, min, max, minInclusive: r.min_inclusive !== false,
 		default: d ?? min, slider,
+		excluded: Array.isArray(r.excluded) ? r.excluded.filter((v): v is number => typeof v === "number" && Number.isFinite(v)) : [],
 	};
 }
 

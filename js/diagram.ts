@@ -5,13 +5,18 @@
  * exports SVG / PNG. Beside each input node it keeps a bar of the input's attribution score, an
  * HTML overlay on both renderers, orange while the input-threshold preview marks it as dropped.
  *
+ * For two-input models each node holds its picture (node_pics.ts: the node's value over the input
+ * square, hover to enlarge), and every edge and node has a hover card (cards.ts).
+ *
  * After each draw it sets `data-renderer`, `data-draw-ms` and `data-draw-count` on its wrapper and
  * dispatches a `kan-draw` event ({ms, level, renderer, edges}) there (used by bench/bench_draw.py).
  */
 import { barFractions } from "./attribution";
+import { edgeCard, HoverCard, nodeCard } from "./cards";
 import { CanvasRenderer } from "./draw_canvas";
 import { SvgRenderer } from "./draw_svg";
 import { computeLayout, edgeAt, type Layout } from "./layout";
+import { columnOffsets, NODE_PIC_PX, type NodePicData, NodePictures, picsFit } from "./node_pics";
 import { edgeAlpha, edgeClass, type Level, levelOf, presentEdges, RANK, type Renderer, type Scene } from "./scene";
 
 /** Above this many present edges the diagram is drawn on a canvas. */
@@ -53,6 +58,14 @@ export class Diagram {
 	private disposed = false;
 	private features: FeatureBars | null = null;
 	private bars: HTMLElement | null = null;
+	private pics: NodePicData | null = null;
+	/** whether the current layout was made for node pictures (bigger nodes) */
+	private picLayout = false;
+	private picsDirty = false;
+	private picView: NodePictures;
+	private card: HoverCard;
+	/** the pointer's last move over the diagram (null once it left): its card is kept current */
+	private lastMove: MouseEvent | null = null;
 	draws = 0;
 
 	constructor(wrap: HTMLElement, opts: DiagramOptions = {}) {
@@ -60,6 +73,9 @@ export class Diagram {
 		this.opts = opts;
 		wrap.addEventListener("click", this.onClick);
 		wrap.addEventListener("mousemove", this.onMove);
+		wrap.addEventListener("mouseleave", this.onLeave);
+		this.picView = new NodePictures(wrap.ownerDocument);
+		this.card = new HoverCard(wrap.ownerDocument);
 		const view = wrap.ownerDocument.defaultView as (Window & typeof globalThis) | null;
 		if (view && typeof view.ResizeObserver === "function") {
 			const ro = new view.ResizeObserver(() => {
@@ -97,6 +113,51 @@ export class Diagram {
 		this.invalidate(level);
 	}
 
+	/**
+	 * Show node pictures (null: none). Pictures that fit the network are painted in the next
+	 * frame; when they start or stop fitting, the layout changes (bigger nodes): a rebuild.
+	 */
+	setNodePictures(p: NodePicData | null): void {
+		this.pics = p;
+		const fits = picsFit(p, this.scene?.state.structure.width ?? []);
+		if (fits !== this.picLayout) {
+			this.invalidate("rebuild");
+		} else if (fits) {
+			this.picsDirty = true;
+			this.requestFrame();
+		}
+	}
+
+	/** How the drawing sits in the wrapper: its origin (px) and its scale (max-width). */
+	private frame(lay: Layout, el: Element): { x0: number; y0: number; k: number } {
+		const er = el.getBoundingClientRect();
+		const wr = this.wrap.getBoundingClientRect();
+		return {
+			x0: er.left - wr.left - this.wrap.clientLeft,
+			y0: er.top - wr.top - this.wrap.clientTop,
+			k: er.width > 0 ? er.width / lay.width : 1,
+		};
+	}
+
+	/** Paint (if due) and place the node pictures; remove them when they do not fit. */
+	private drawPics(placeToo: boolean): void {
+		const lay = this.layout;
+		const el = this.renderer?.element;
+		const width = this.scene?.state.structure.width ?? [];
+		if (!lay || !el || !this.picLayout || !picsFit(this.pics, width)) {
+			this.picView.clear();
+			return;
+		}
+		if (this.picView.element.parentNode !== this.wrap) this.wrap.append(this.picView.element);
+		if (this.picsDirty || placeToo) this.picView.paint(this.pics, width);
+		this.picsDirty = false;
+		if (placeToo) {
+			const f = this.frame(lay, el);
+			this.picView.place(lay, f.x0, f.y0, f.k);
+		}
+		this.wrap.dataset.picPaints = String(this.picView.paints);
+	}
+
 	/** Show the input bars (null: none); placed now and after every draw. */
 	setFeatures(f: FeatureBars | null): void {
 		this.features = f;
@@ -123,11 +184,7 @@ export class Diagram {
 		while (box.children.length > n) box.lastElementChild?.remove();
 		while (box.children.length < n) box.append(doc.createElement("div"));
 		// the drawing may be scaled (max-width) and offset inside the wrapper
-		const er = el.getBoundingClientRect();
-		const wr = this.wrap.getBoundingClientRect();
-		const k = er.width > 0 ? er.width / lay.width : 1;
-		const x0 = er.left - wr.left - this.wrap.clientLeft;
-		const y0 = er.top - wr.top - this.wrap.clientTop;
+		const { x0, y0, k } = this.frame(lay, el);
 		const frac = barFractions(f.scores);
 		for (let i = 0; i < n; i++) {
 			const bar = box.children[i] as HTMLElement;
@@ -150,7 +207,12 @@ export class Diagram {
 	invalidate(level: Level): void {
 		if (this.disposed) return;
 		this.pending = Math.max(this.pending, RANK[level]);
-		if (this.cancelFrame !== null) return;
+		this.requestFrame();
+	}
+
+	/** One flush in the next animation frame (at most one pending). */
+	private requestFrame(): void {
+		if (this.disposed || this.cancelFrame !== null) return;
 		const run = () => {
 			this.cancelFrame = null;
 			this.flush();
@@ -171,7 +233,14 @@ export class Diagram {
 
 	/** Draw now whatever is pending. */
 	flush(): void {
-		if (this.disposed || this.pending === 0) return;
+		if (this.disposed) return;
+		if (this.pending === 0) {
+			if (this.picsDirty) {
+				this.drawPics(false); // a tick of the pictures alone
+				this.refreshCard();
+			}
+			return;
+		}
 		const level = this.pending;
 		this.pending = 0;
 		const scene = this.scene;
@@ -191,8 +260,10 @@ export class Diagram {
 			this.renderer.update(scene, this.layout, done);
 		}
 		this.placeBars();
+		this.drawPics(done === "rebuild");
 		const ms = performance.now() - t0;
 		this.draws++;
+		this.refreshCard(); // after the count: the card's key names the draw
 		const w = this.wrap;
 		const kind = this.rendererKind;
 		w.dataset.renderer = kind ?? "";
@@ -209,11 +280,13 @@ export class Diagram {
 		const measured = this.wrap.clientWidth;
 		const width = measured > 0 ? measured : this.lastWidth || DEFAULT_WIDTH;
 		this.lastWidth = width;
+		this.picLayout = picsFit(this.pics, st.structure.width);
 		this.layout = computeLayout(st.structure.width, st.masks, {
 			width,
 			inVars: st.structure.in_vars,
 			outVars: st.structure.out_vars,
 			subs: st.structure.subs,
+			nodePic: this.picLayout ? NODE_PIC_PX : 0,
 		});
 		const kind = chooseRenderer(presentEdges(st), this.opts.svgMaxEdges);
 		let r = this.renderer;
@@ -259,11 +332,93 @@ export class Diagram {
 		if (edge) this.opts.onEdge?.(edge[0], edge[1], edge[2]);
 	};
 
+	/** The node at a client point (within its radius), or null. */
+	nodeAtClient(clientX: number, clientY: number): [number, number] | null {
+		const lay = this.layout;
+		const target = this.renderer?.element;
+		if (!lay || !target) return null;
+		const rect = target.getBoundingClientRect();
+		const k = rect.width > 0 ? rect.width / lay.width : 1;
+		const x = (clientX - rect.left) / k;
+		const y = (clientY - rect.top) / k;
+		const r = lay.nodeR + 2;
+		for (let c = 0; c < lay.colX.length; c++) {
+			if (Math.abs(x - lay.colX[c]) > r) continue;
+			const ys = lay.nodeY[c];
+			for (let i = 0; i < ys.length; i++) if (lay.alive[c][i] && Math.abs(y - ys[i]) <= r) return [c, i];
+		}
+		return null;
+	}
+
+	/** What is under the pointer: a node or an edge (DOM first, then hit-testing). */
+	private hitAt(ev: MouseEvent): { node: [number, number] } | { edge: [number, number, number] } | null {
+		const ints = (v: string | null, n: number) => {
+			const a = (v ?? "").split(",").map(Number);
+			return a.length === n && a.every(Number.isInteger) ? a : null;
+		};
+		const tagged = (t: Element | null) => (t && typeof t.closest === "function" ? t.closest("[data-node],[data-edge]") : null);
+		// the event's own target, else what is under the pointer now: raising a hovered box
+		// (draw_svg's mouseover) re-inserts it, and the event then names its parent group
+		const doc = this.wrap.ownerDocument;
+		let el = tagged(ev.target as Element | null);
+		if (!el && typeof doc.elementFromPoint === "function") el = tagged(doc.elementFromPoint(ev.clientX, ev.clientY));
+		if (el) {
+			const node = ints(el.getAttribute("data-node"), 2);
+			if (node) return { node: [node[0], node[1]] };
+			const edge = ints(el.getAttribute("data-edge"), 3);
+			if (edge) return { edge: [edge[0], edge[1], edge[2]] };
+		}
+		const node = this.nodeAtClient(ev.clientX, ev.clientY);
+		if (node) return { node };
+		const edge = this.renderer?.kind === "canvas" ? this.edgeAtClient(ev.clientX, ev.clientY) : null;
+		return edge ? { edge } : null;
+	}
+
 	private onMove = (ev: MouseEvent) => {
+		this.lastMove = ev;
+		this.cardFor(ev);
+	};
+
+	/** After a draw: the card under a resting pointer shows the new numbers, never stale ones. */
+	private refreshCard(): void {
+		if (this.lastMove && !this.card.element.hidden) this.cardFor(this.lastMove);
+	}
+
+	private cardFor(ev: MouseEvent): void {
+		const hit = this.hitAt(ev);
 		// SVG edges get their pointer cursor from CSS; a canvas needs hit-testing
-		if (this.renderer?.kind !== "canvas") return;
-		const edge = this.edgeAtClient(ev.clientX, ev.clientY);
-		this.renderer.element.style.cursor = edge ? "pointer" : "default";
+		if (this.renderer?.kind === "canvas") this.renderer.element.style.cursor = hit && "edge" in hit ? "pointer" : "default";
+		const state = this.scene?.state;
+		let card = null;
+		let key = "";
+		if (state && hit && "node" in hit) {
+			const [c, i] = hit.node;
+			const p = this.pics;
+			let pic: Float32Array | null = null;
+			if (picsFit(p, state.structure.width)) {
+				const gg = p.grid * p.grid;
+				const at = columnOffsets(state.structure.width)[c] + i;
+				pic = p.values.subarray(at * gg, (at + 1) * gg);
+			}
+			card = nodeCard(state, c, i, pic);
+			key = `node:${c},${i}`;
+		} else if (state && hit && "edge" in hit) {
+			card = edgeCard(state, ...hit.edge);
+			key = `edge:${hit.edge.join(",")}`;
+		}
+		if (!card) {
+			this.card.hide();
+			return;
+		}
+		if (this.card.element.parentNode !== this.wrap) this.wrap.append(this.card.element);
+		const wr = this.wrap.getBoundingClientRect();
+		// the numbers change every tick: rewrite the card when its subject or its state does
+		this.card.show(card, `${key}:${this.draws}:${this.picView.paints}`, ev.clientX - wr.left, ev.clientY - wr.top, this.wrap.clientWidth, this.wrap.clientHeight);
+	}
+
+	private onLeave = () => {
+		this.lastMove = null;
+		this.card.hide();
 	};
 
 	/** Standalone SVG of the current scene (built off-screen when the canvas is in use). */
@@ -286,6 +441,9 @@ export class Diagram {
 		this.observers = [];
 		this.wrap.removeEventListener("click", this.onClick);
 		this.wrap.removeEventListener("mousemove", this.onMove);
+		this.wrap.removeEventListener("mouseleave", this.onLeave);
+		this.picView.clear();
+		this.card.element.remove();
 		this.renderer?.dispose();
 		this.renderer = null;
 		this.bars?.remove();

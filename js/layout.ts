@@ -68,6 +68,9 @@ export interface LayoutOptions {
 	outVars?: string[];
 	/** per column, the node each subnode belongs to (`Structure.subs`); default: the identity */
 	subs?: Int32Array[];
+	/** side (px) of a picture drawn in every node (node heatmaps); nodes grow to hold it where
+	 * the spacing allows, and the name margins with them */
+	nodePic?: number;
 }
 
 export const MAX_HEIGHT = 560;
@@ -167,8 +170,11 @@ export function computeLayout(dims: number[], masks: Uint8Array[] | null, opts: 
 	const outDims = subNode.slice(1).map((s) => s.length);
 	const present = dims.slice(0, -1).map((n, l) => presentCount(masks?.[l], n * outDims[l]));
 	const maxPresent = Math.max(0, ...present);
-	const left = labelWidth(opts.inVars);
-	const right = labelWidth(opts.outVars);
+	// a node picture makes the nodes (and so the gap to their names) larger than the usual 7 px
+	const picR = opts.nodePic && opts.nodePic > 0 ? opts.nodePic / 2 : 0;
+	const extra = Math.max(0, picR - 7);
+	const left = labelWidth(opts.inVars) + extra;
+	const right = labelWidth(opts.outVars) + extra;
 	const bandW = (width - left - right) / Math.max(1, L);
 
 	// boxes: one column of boxes while they fit at 32 px a row, then the full height for a grid
@@ -194,7 +200,8 @@ export function computeLayout(dims: number[], masks: Uint8Array[] | null, opts: 
 		spacing.push(sp);
 	}
 	const minSp = Math.min(...spacing);
-	const nodeR = clamp(minSp * 0.3, 1.5, 7);
+	// with pictures: as large as asked, but never more than 45% of the spacing (neighbours apart)
+	const nodeR = picR > 0 ? Math.max(clamp(minSp * 0.3, 1.5, 7), Math.min(picR, minSp * 0.45)) : clamp(minSp * 0.3, 1.5, 7);
 
 	// subnodes: a multiplication node's operands in a short column left of it
 	const mult: Uint8Array[] = [];

@@ -83,7 +83,7 @@ describe("parseSpec", () => {
 		const s = parseSpec(SPEC);
 		expect(s.sliders.map((p) => p.label)).toEqual(["lambda", "mu1", "mu2", "theta", "input threshold", "beta"]);
 		expect(s.params.map((p) => p.name)).toEqual([
-			"lamb", "lamb_l1", "lamb_entropy", "theta", "input_theta", "beta", "steps", "opt", "lr", "r2_threshold", "weight_simple", "sym_lib", "problem",
+			"lamb", "lamb_l1", "lamb_entropy", "theta", "input_theta", "beta", "steps", "batch", "opt", "lr", "r2_threshold", "weight_simple", "sym_lib", "problem",
 		]);
 		expect(s.presets.polynomial).toEqual(["x", "x^2", "x^3", "x^4", "x^5", "0"]);
 		const [lamb, mu1, , , , beta] = s.sliders;

@@ -17,6 +17,7 @@ export const HPARAM_TYPES = {
 	input_theta: "number",
 	beta: "number",
 	steps: "number",
+	batch: "number",
 	opt: "string",
 	lr: "number",
 	r2_threshold: "number",
@@ -61,6 +62,8 @@ export interface HparamSpecTrait {
 	/** the allowed values of a "choice" */
 	options: string[] | null;
 	default: number | string;
+	/** values inside min..max that are refused (`batch` 0); absent from older kernels */
+	excluded?: number[];
 }
 
 export interface SpecTrait {

@@ -44,7 +44,7 @@ export const CSS = `
 .kan-widget .kan-grid { width: 4.5em; }
 .kan-widget .kan-status { font-family: var(--jp-code-font-family, ui-monospace, monospace); font-size: 12px; color: var(--kan-fg2); }
 .kan-widget .kan-status.kan-running { color: var(--kan-fg); }
-.kan-widget .kan-theta-hist { flex: none; vertical-align: middle; margin-left: 6px; }
+.kan-widget .kan-theta-hist { flex: none; vertical-align: middle; }
 .kan-widget .kan-notes { display: flex; flex-direction: column; gap: 2px; font-size: 12px; }
 .kan-widget .kan-note-warn { color: #a61e4d; font-weight: 600; }
 .kan-widget .kan-note-info { color: var(--kan-fg2); }
@@ -122,10 +122,17 @@ export const CSS = `
 .kan-widget .kan-slider, .kan-widget .kan-field { display: flex; align-items: center; gap: 6px; }
 .kan-widget .kan-label { min-width: 6.5em; white-space: nowrap; }
 .kan-widget input[type="range"] { flex: 1 1 auto; min-width: 80px; }
-.kan-widget .kan-num, .kan-widget .kan-lr, .kan-widget .kan-steps { width: 6.5em; }
+.kan-widget .kan-num, .kan-widget .kan-lr, .kan-widget .kan-steps, .kan-widget .kan-batch { width: 6.5em; }
 .kan-widget .kan-r2_threshold, .kan-widget .kan-weight_simple { width: 6.5em; }
-/* theta's row holds the score histogram too: it wraps under the slider when narrow */
+/* a slider's label has a fixed width and wraps ("θ input threshold" on two lines) rather than
+   run under its slider; the slider gives way first */
+.kan-widget .kan-slider .kan-label { flex: none; width: 6.5em; white-space: normal; line-height: 1.15; }
+.kan-widget .kan-slider input[type="range"] { flex: 1 1 60px; min-width: 60px; }
+/* theta's row holds the score histogram too: label, slider and number on the first line, the
+   histogram on its own line under the slider (the ::after is the line break) */
 .kan-widget .kan-slider-theta { flex-wrap: wrap; }
+.kan-widget .kan-slider-theta::after { content: ""; flex-basis: 100%; height: 0; order: 5; }
+.kan-widget .kan-slider-theta .kan-theta-hist { order: 10; margin-left: calc(6.5em + 6px); }
 .kan-widget .kan-class { display: flex; flex-direction: column; gap: 4px; }
 .kan-widget .kan-class-title { font-weight: 600; color: var(--kan-fg2); }
 .kan-widget .kan-boundary { border: 1px solid var(--kan-border); border-radius: 3px; }
@@ -133,9 +140,22 @@ export const CSS = `
 .kan-widget .kan-confusion table { border-collapse: collapse; margin: 4px 0; font-variant-numeric: tabular-nums; }
 .kan-widget .kan-confusion caption { text-align: left; color: var(--kan-fg2); }
 .kan-widget .kan-confusion th, .kan-widget .kan-confusion td { padding: 2px 8px; text-align: right; border: 1px solid var(--kan-border); }
-.kan-widget .kan-node-maps { display: flex; flex-direction: column; gap: 2px; }
-.kan-widget .kan-node-row { display: flex; gap: 3px; align-items: center; }
-.kan-widget .kan-node-row > span { width: 4.5em; color: var(--kan-fg2); font-size: 11px; }
-.kan-widget .kan-node-map { width: 28px; height: 28px; image-rendering: auto; border: 1px solid var(--kan-border); transition: transform 0.1s; transform-origin: left center; }
-.kan-widget .kan-node-map:hover { transform: scale(4); position: relative; z-index: 10; box-shadow: 0 2px 8px rgba(0,0,0,0.3); }
+/* node pictures, over the diagram's nodes (node_pics.ts): hover enlarges one */
+.kan-widget .kan-node-pics { position: absolute; inset: 0; pointer-events: none; }
+.kan-widget .kan-node-pic {
+	position: absolute; box-sizing: border-box; pointer-events: auto; image-rendering: auto;
+	border: 1px solid #343a40; border-radius: 2px; background: #fff;
+	transition: transform 0.1s; transform-origin: center;
+}
+.kan-widget .kan-node-pic:hover { transform: scale(4); z-index: 10; box-shadow: 0 2px 8px rgba(0,0,0,0.3); }
+/* hover cards on edges and nodes (cards.ts) */
+.kan-widget .kan-card {
+	position: absolute; z-index: 20; pointer-events: none; max-width: 280px; padding: 4px 8px;
+	font-size: 12px; background: rgba(255,255,255,0.97); color: var(--kan-fg, #212529);
+	border: 1px solid var(--kan-border); border-radius: 4px; box-shadow: 0 2px 8px rgba(0,0,0,0.18);
+}
+.kan-widget .kan-card-title { font-weight: 600; margin-bottom: 2px; }
+.kan-widget .kan-card table { border-collapse: collapse; }
+.kan-widget .kan-card th { text-align: left; font-weight: normal; color: var(--kan-fg2); padding: 0 8px 0 0; white-space: nowrap; }
+.kan-widget .kan-card td { font-variant-numeric: tabular-nums; white-space: nowrap; }
 `;

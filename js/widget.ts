@@ -8,7 +8,7 @@ import type { RenderProps } from "@anywidget/types";
 import { ClassPanel } from "./boundary";
 import { inputPlan, inputPreviewText, parseFeatures } from "./attribution";
 import { Controls } from "./controls";
-import { parseClassInfo } from "./decode";
+import { asF32, parseClassInfo } from "./decode";
 import { Diagram } from "./diagram";
 import { FormulaPanel } from "./formula";
 import { InspectorPanel } from "./inspector";
@@ -244,9 +244,18 @@ export function render({ model, el }: Pick<RenderProps<KanTraits>, "model" | "el
 		synced.readPoints();
 		refreshInspector();
 	};
-	const onClass = () =>
-		classPanel.update(parseClassInfo(m.get("classify")), m.get("class_grid"), m.get("class_points"), m.get("class_nodes"));
-	const onClassNodes = () => classPanel.setNodes(m.get("class_nodes"));
+	// node pictures (two inputs): drawn in the diagram's nodes, for the regression widget too
+	let nodeGrid = 0;
+	const onClassNodes = () => {
+		const values = asF32(m.get("class_nodes"));
+		diagram.setNodePictures(nodeGrid > 0 && values.length > 0 ? { grid: nodeGrid, values } : null);
+	};
+	const onClass = () => {
+		const info = parseClassInfo(m.get("classify"));
+		classPanel.update(info, m.get("class_grid"), m.get("class_points"));
+		nodeGrid = info?.node_grid ?? 0;
+		onClassNodes();
+	};
 	const onClassGrid = () => classPanel.setGrid(m.get("class_grid"));
 	// lesson mode: the controls a notebook author hides (buttons and hyperparameters by name)
 	const onHide = () => {

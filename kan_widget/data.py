@@ -11,6 +11,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+# the one implementation (pykan's name and arguments; tables and arrays too)
+from .tables import create_dataset_from_data
+
 __all__ = [
     "as_tensor",
     "check_dataset",
@@ -201,51 +204,3 @@ def create_dataset(
         ytr, yte = (ytr - m) / s, (yte - m) / s
     out = {"train_input": xtr, "train_label": ytr, "test_input": xte, "test_label": yte}
     return {k: v.to(device=device, dtype=dtype) for k, v in out.items()}
-
-
-def create_dataset_from_data(
-    inputs, labels, train_ratio: float = 0.8, device=None, *, seed: int | None = None
-) -> dict[str, torch.Tensor]:
-    """Split ``inputs [N, n_in]`` and ``labels [N, n_out]`` into a dataset dict (pykan's): a
-    random ``train_ratio`` of the rows for training, the rest for testing, rows kept in order
-    within each split. ``seed`` (ours) makes the split repeatable; the global RNGs are
-    untouched either way.
-
-    A table (a pandas DataFrame or Series, a dict of them, or ``labels`` naming columns of the
-    ``inputs`` DataFrame) goes to :func:`kan_widget.tables.create_dataset_from_data`: checked
-    column by column (text, dates, NaN, a constant label refused by name), with the column names
-    as ``in_vars`` / ``out_vars``."""
-    if isinstance(inputs, dict) or any(
-        not isinstance(v, (torch.Tensor, np.ndarray))
-        and (hasattr(v, "dtypes") or (hasattr(v, "index") and hasattr(v, "name")))
-        for v in (inputs, labels)
-    ) or isinstance(labels, str) or (
-        isinstance(labels, list) and labels and all(isinstance(v, str) for v in labels)
-    ):  # fmt: skip
-        from .tables import create_dataset_from_data as from_table
-
-        return from_table(
-            inputs, labels, train_ratio, "cpu" if device is None else device,
-            seed=0 if seed is None else seed,
-        )  # fmt: skip
-    if not isinstance(train_ratio, (int, float)) or not 0 < train_ratio < 1:
-        raise ValueError(f"train_ratio must be a number in (0, 1); got {train_ratio!r}")
-    x = inputs if isinstance(inputs, torch.Tensor) else torch.as_tensor(np.asarray(inputs))
-    y = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(np.asarray(labels))
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"inputs has {x.shape[0]} rows but labels has {y.shape[0]}; they must match row for row"
-        )
-    num = x.shape[0]
-    n_train = int(num * train_ratio)
-    if n_train < 1 or n_train >= num:
-        raise ValueError(f"{num} rows with train_ratio={train_ratio} leave a split empty")
-    perm = np.random.default_rng(seed).permutation(num)
-    train_id = torch.as_tensor(np.sort(perm[:n_train]))
-    test_id = torch.as_tensor(np.sort(perm[n_train:]))
-    return {
-        "train_input": x[train_id].detach().to(device),
-        "test_input": x[test_id].detach().to(device),
-        "train_label": y[train_id].detach().to(device),
-        "test_label": y[test_id].detach().to(device),
-    }

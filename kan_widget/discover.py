@@ -34,7 +34,7 @@ from .validation import is_int, is_number
 if TYPE_CHECKING:
     from .model import KAN
 
-__all__ = ["STAGES", "Candidate", "DiscoverResult", "discover"]
+__all__ = ["STAGES", "Candidate", "DiscoverResult", "DiscoverStep", "discover"]
 
 # the stages of one restart, in order (progress reports these names)
 STAGES = ("sparsify", "prune", "refine", "symbolify")
@@ -63,6 +63,34 @@ class Candidate:
         )
 
 
+@dataclass(frozen=True)
+class DiscoverStep:
+    """One training step of a discover run, as ``on_step`` gets it: restart ``restart`` (from
+    0), ``stage`` (a name of :data:`STAGES`), step ``step`` of ``n_steps`` of the current fit
+    (from 1); in the prune stage each trial is a fit of its own, counted by ``trial`` (0 is the
+    retraining after the first prune; 0 in the other stages). ``metrics`` as fit's callback
+    gets them (``train_loss``, ``test_loss`` (RMSE), ``reg``); ``model`` the model being
+    trained (not a copy: read it, do not change it)."""
+
+    restart: int
+    stage: str
+    step: int
+    n_steps: int
+    trial: int
+    metrics: dict[str, Any]
+    model: KAN
+
+    def describe(self, restarts: int) -> str:
+        """The status line's text: ``restart 1/3, prune (trial 2) step 5/20, loss 0.0123``."""
+        trial = f" (trial {self.trial})" if self.stage == "prune" else ""
+        loss = self.metrics.get("train_loss")
+        text = "n/a" if loss is None else f"{loss:.3g}"
+        return (
+            f"restart {self.restart + 1}/{restarts}, {self.stage}{trial} "
+            f"step {self.step}/{self.n_steps}, loss {text}"
+        )
+
+
 @dataclass
 class DiscoverResult:
     """``model``: the chosen candidate's model (``None`` if stopped before any); ``candidates``
@@ -84,6 +112,15 @@ class DiscoverResult:
 
 class _Stopped(Exception):
     pass
+
+
+@dataclass
+class _Where:
+    """Where a run is, for the steps it reports."""
+
+    restart: int = 0
+    stage: str = STAGES[0]
+    trial: int = -1
 
 
 def _rmse(model: KAN, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -138,16 +175,20 @@ def discover(
     lib: Any = None,
     progress: Callable[[str, int, float], Any] | None = None,
     stop: Callable[[], bool] | None = None,
+    on_step: Callable[[DiscoverStep], Any] | None = None,
 ) -> DiscoverResult:
     """Run the discover schedule (module doc) ``restarts`` times and choose a candidate.
 
-    ``steps`` LBFGS steps with penalty ``lamb`` sparsify; ``prune_steps`` retrain each
-    pruning trial; ``grid`` is the refined grid (default twice the model's, at least 10);
+    ``steps`` LBFGS steps with penalty ``lamb`` sparsify (and train prune_minimal's fresh
+    starts); ``prune_steps`` retrain each pruning trial; ``grid`` is the refined grid
+    (default twice the model's, at least 10);
     ``fit_steps`` follow the refine and the symbolify; ``r2_threshold`` and ``lib`` go to
     auto_symbolic. ``progress(stage, restart, fraction)`` is called as each stage starts
-    (``fraction`` of the whole run done, 1.0 at the end); ``stop()`` is checked between stages
-    and every training step: when it returns true, the candidates so far are chosen from and
-    ``stopped`` is set."""
+    (``fraction`` of the whole run done, 1.0 at the end); ``on_step(DiscoverStep)`` after every
+    training step of every stage (the prune stage's retraining trials included), so a caller
+    can draw the run's loss curve; ``stop()`` is checked between stages and after every
+    training step (the prune stage's too): when it returns true, the candidates so far are
+    chosen from and ``stopped`` is set."""
     kw = {"lamb": lamb, "r2_threshold": r2_threshold, "rtol": rtol, "atol": atol}
     counts = {"steps": steps, "prune_steps": prune_steps, "fit_steps": fit_steps}
     _check(dataset, restarts, counts, kw)
@@ -158,6 +199,8 @@ def discover(
         raise TypeError("progress must be callable(stage, restart, fraction) or None")
     if stop is not None and not callable(stop):
         raise TypeError("stop must be callable() -> bool or None")
+    if on_step is not None and not callable(on_step):
+        raise TypeError("on_step must be callable(DiscoverStep) or None")
     select = "val" if "val_input" in dataset and "val_label" in dataset else "train"
     y = torch.as_tensor(dataset["train_label"]).double()
     floor = atol * float(y.std()) if y.numel() > 1 else atol
@@ -168,11 +211,20 @@ def discover(
         if stop is not None and stop():
             raise _Stopped
 
-    def cb(_step: int, _m: dict) -> bool:
+    where = _Where()
+
+    def stepped(m: KAN, step: int, metrics: dict, n: int) -> bool:
+        if step == 0 and where.stage == "prune":  # each prune trial is a fit from step 0
+            where.trial += 1
+        if on_step is not None:
+            trial = where.trial if where.stage == "prune" else 0
+            on_step(DiscoverStep(where.restart, where.stage, step + 1, n, trial, metrics, m))
         return not (stop is not None and stop())
 
     def fit(m: KAN, n: int, lam: float = 0.0) -> None:
-        hist = m.fit(dataset, opt="LBFGS", steps=n, lamb=lam, callback=cb)
+        hist = m.fit(
+            dataset, opt="LBFGS", steps=n, lamb=lam, callback=lambda i, d: stepped(m, i, d, n)
+        )
         if hist.get("stopped") == "callback":
             raise _Stopped
 
@@ -195,6 +247,7 @@ def discover(
 
             def at(stage: str, r: int = r) -> None:
                 halt()
+                where.restart, where.stage, where.trial = r, stage, -1
                 if progress is not None:
                     progress(stage, r, (r * len(STAGES) + STAGES.index(stage)) / total)
 
@@ -211,7 +264,13 @@ def discover(
             at("sparsify")
             fit(m, steps, lamb)
             at("prune")
-            m = m.prune_minimal(dataset, steps=prune_steps)
+            m = m.prune_minimal(
+                dataset,
+                steps=prune_steps,
+                fresh_steps=steps,  # a fresh start of a smaller structure: the first fit's budget
+                callback=lambda t, i, d: stepped(t, i, d, int(d.get("n_steps", prune_steps))),
+            )
+            halt()  # a stopped prune returns the last model it kept: not a candidate
             at("refine")
             if grid != m.grid:
                 m = m.refine(grid)

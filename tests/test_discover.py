@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from kan_widget import KAN, create_dataset
-from kan_widget.discover import STAGES, discover
+from kan_widget.discover import STAGES, DiscoverStep, discover
 from kan_widget.widget import KANWidget
 
 pytestmark = pytest.mark.timeout(300)
@@ -33,12 +33,15 @@ def result(data):
     model = KAN([2, 3, 1], grid=3, k=3, seed=0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     calls: list[tuple[str, int, float]] = []
-    res = discover(model, data, 2, **TINY, progress=lambda *a: calls.append(a))
-    return model, before, res, calls
+    steps: list[DiscoverStep] = []
+    res = discover(
+        model, data, 2, **TINY, progress=lambda *a: calls.append(a), on_step=steps.append
+    )
+    return model, before, res, calls, steps
 
 
 def test_candidates_and_choice_rule(result, data):
-    model, before, res, _ = result
+    model, before, res, *_ = result
     # the input model is never changed
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
     assert [(c.restart, c.stage) for c in res.candidates] == [
@@ -69,11 +72,60 @@ def test_candidates_and_choice_rule(result, data):
 
 
 def test_progress_reports_every_stage_in_order(result):
-    *_, calls = result
+    *_, calls, _ = result
     assert [(s, r) for s, r, _ in calls[:-1]] == [(s, r) for r in (0, 1) for s in STAGES]
     fracs = [f for *_, f in calls]
     assert fracs == sorted(fracs) and fracs[0] == 0.0
     assert calls[-1] == ("done", 1, 1.0)
+
+
+def test_every_training_step_is_reported(result):
+    """on_step sees every step of every stage, prune trials included, in order: the widget
+    draws the run's loss curve from these."""
+    *_, res, _, steps = result
+    n = {"sparsify": TINY["steps"], "prune": TINY["prune_steps"], "refine": TINY["fit_steps"]}
+    n["symbolify"] = TINY["fit_steps"]
+    for r in (0, 1):
+        mine = [s for s in steps if s.restart == r]
+        assert [s.stage for s in mine] == sorted((s.stage for s in mine), key=STAGES.index)
+        for stage in STAGES:
+            got = [(s.trial, s.step, s.n_steps) for s in mine if s.stage == stage]
+            trials = max(t for t, *_ in got) + 1
+            assert trials == (1 if stage != "prune" else trials)
+            # each fit counts 1..n (a prune trial is a fit of its own: prune_steps, or the
+            # first fit's steps for prune_minimal's fresh starts)
+            lengths = [ns for t, i, ns in got if i == 1]
+            want = [(t, i, lengths[t]) for t in range(trials) for i in range(1, lengths[t] + 1)]
+            assert got == want
+            assert set(lengths) <= {n[stage], TINY["steps"]}
+        prune = [s for s in mine if s.stage == "prune"]
+        assert prune[0].trial == 0 and prune[-1].trial >= 0
+    for s in steps:
+        assert s.metrics["train_loss"] >= 0 and s.metrics["test_loss"] >= 0
+    # the last step of a restart's symbolify trained the candidate that was recorded
+    last = [s for s in steps if s.restart == 0 and s.stage == "symbolify"][-1]
+    assert last.model is res.candidates[1].model
+    assert "restart 1/2, symbolify step 5/5, loss" in last.describe(2)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stop_takes_effect_after_the_current_step(data, stage):
+    """stop() is read after every step of every stage (the prune stage's retraining trials
+    too): no step is trained after it says stop."""
+    model = KAN([2, 3, 1], grid=3, k=3, seed=0)
+    seen: list[DiscoverStep] = []
+    want = {"stop": False}
+
+    def on_step(s: DiscoverStep) -> None:
+        seen.append(s)
+        if s.stage == stage and s.step == 2:
+            want["stop"] = True
+
+    res = discover(model, data, 1, **TINY, on_step=on_step, stop=lambda: want["stop"])
+    assert res.stopped
+    assert seen[-1].stage == stage and seen[-1].step == 2
+    done = {"sparsify": 0, "prune": 0, "refine": 0, "symbolify": 1}[stage]
+    assert len(res.candidates) == done  # a stopped fit leaves no candidate
 
 
 def test_stop_between_stages_and_inside_fit(data):
@@ -113,10 +165,11 @@ def test_stop_between_stages_and_inside_fit(data):
         ({"r2_threshold": 2.0}, r"r2_threshold must be in \[0, 1\]"),
         ({"grid": 0}, "grid must be an int >= 1"),
         ({"progress": 3}, "progress must be callable"),
+        ({"on_step": 3}, "on_step must be callable"),
     ],
 )
 def test_bad_arguments_say_what_to_fix(data, kwargs, match):
-    err = TypeError if "progress" in kwargs else ValueError
+    err = TypeError if "progress" in kwargs or "on_step" in kwargs else ValueError
     with pytest.raises(err, match=match):
         KAN([2, 3, 1], seed=0).discover(data, **kwargs)
 
@@ -146,6 +199,30 @@ def test_widget_discover_puts_every_candidate_in_undo(w):
         seen.append(w.model)
     assert seen[: len(others)] == others[::-1]
     assert seen[len(others)] is start
+    # more candidates than the undo history holds would lose the old model: refused
+    with pytest.raises(ValueError, match="undo history keeps 20 models: use at most 10"):
+        w.discover(restarts=11)
+
+
+def test_widget_discover_steps_are_on_the_loss_curve(w):
+    """Discover's training steps go onto the widget's loss curve (with the validation rows'
+    loss, as Train's steps) and the step count; afterwards the status shows the chosen model's
+    own numbers, not the run's last step."""
+    from kan_widget.widget import metrics as mx
+
+    n0 = len(w.history["step"])
+    res = w.discover(restarts=1, **TINY)
+    h = w.history
+    added = len(h["step"]) - n0
+    # sparsify 5 + prune (>= 1 trial of 3) + refine 5 + symbolify 5
+    assert added >= 5 + 3 + 5 + 5 and (added - 15) % 3 == 0
+    assert h["step"][-added:] == list(range(h["step"][-added], h["step"][-1] + 1))
+    assert w.status["step"] == h["step"][-1]
+    assert all(v is not None and v >= 0 for v in h["val_loss"][-added:])
+    assert all(v is not None and v >= 0 for v in h["train_loss"][-added:])
+    now = mx.evaluate(res.model, w._pdata)
+    for k in ("train_loss", "val_loss", "test_loss"):
+        assert w.status[k] == pytest.approx(now[k], rel=1e-5), k
 
 
 def test_discover_button_stops_on_pause(w):
@@ -162,3 +239,31 @@ def test_discover_button_stops_on_pause(w):
     assert w.status["error"] is None
     assert w.status["message"] == "discover stopped before any candidate"
     assert not w.status["can_undo"]
+    # the run's steps are on the loss curve; the numbers shown are the (unchanged) model's
+    assert len(w.history["step"]) >= 1 and w.status["step"] == w.history["step"][-1]
+    from kan_widget.widget import metrics as mx
+
+    now = mx.evaluate(w.model, w._pdata)
+    assert w.status["train_loss"] == pytest.approx(now["train_loss"], rel=1e-5)
+
+
+def test_prune_minimal_stops_and_keeps_the_last_kept_model(data):
+    """prune_minimal's callback sees every retraining step; returning False drops the trial
+    being retrained and returns the last model it kept (its log ends with the stop)."""
+    model = KAN([2, 3, 1], grid=3, k=3, seed=0)
+    model.fit(data, opt="LBFGS", steps=5)
+    seen: list[tuple[int, int]] = []
+    trained: list[KAN] = []
+
+    def cb(m: KAN, step: int, metrics: dict) -> bool:
+        if step == 0:
+            trained.append(m)
+        seen.append((len(trained) - 1, step))
+        return len(trained) < 2 or step < 1  # stop at the second trial's second step
+
+    small = model.prune_minimal(data, steps=3, callback=cb)
+    assert seen[-1] == (1, 1) and [s for t, s in seen if t == 0] == [0, 1, 2]
+    assert small is trained[0]  # the first retraining's model: the trial was dropped
+    assert small.prune_log[-1]["stopped"] is True and small.prune_log[0]["kept"] is True
+    with pytest.raises(TypeError, match="callback must be callable"):
+        model.prune_minimal(data, callback=3)

@@ -1012,3 +1012,80 @@ def test_prune_minimal_folds_an_additive_split_and_keeps_a_needed_node():
         spread = float(w.layers[1].edge_values(w.activations(x)[1])[:, weakest, 0].std())
         assert float((cut(x) - w(x)).std()) <= 1.5 * spread + 1e-6
         assert abs(float((cut(x) - w(x)).mean())) < 1e-4
+
+
+def test_prune_minimal_folds_sum_nodes_of_a_multiplication_model():
+    """On a model with multiplication nodes, prune_minimal folds sum nodes into each other as in
+    a plain model (before, it only removed nodes there): sin(x) + y^2 + x*y on [2,[3,1],1]
+    leaves at most one sum node, and at least one fold was kept on the way."""
+    f = lambda x: torch.sin(x[:, [0]]) + x[:, [1]] ** 2 + x[:, [0]] * x[:, [1]]  # noqa: E731
+    ds = create_dataset(f, n_var=2, train_num=300, test_num=100, seed=0)
+    model = KAN([2, [3, 1], 1], grid=5, k=3, seed=0)
+    model.fit(ds, opt="LBFGS", steps=30)
+    small = model.prune_minimal(ds, atol=0.1)
+    assert small.n_sum[0] <= 1 and small.n_mult == [1], small.prune_log
+    assert any(e.get("how") == "merged" and e["kept"] for e in small.prune_log), small.prune_log
+    # the acceptance bound is ~0.06 (atol 0.1 of a label std ~0.6); measured ~1e-3
+    assert rmse_of(small, ds["test_input"], ds["test_label"]) < 0.03
+
+
+def rmse_of(model, x, y) -> float:
+    with torch.no_grad():
+        return float((model(x) - y).pow(2).mean().sqrt())
+
+
+def test_merged_node_accounts_for_node_affine_maps_and_refuses_a_product():
+    """merged_node folds sum node i into sum node j through pykan's node affine maps: a model
+    whose node i is scaled by 2 (node_scale) with its incoming edges halved computes the same
+    function, and its fold must compute the same as the plain model's fold. A multiplication
+    node takes no fold (a product is not a sum of edges): None."""
+    from kan_widget.structure import merged_node
+
+    f = lambda x: torch.sin(x[:, [0]]) + x[:, [1]] ** 2 + x[:, [0]] * x[:, [1]]  # noqa: E731
+    ds = create_dataset(f, n_var=2, train_num=200, test_num=10, seed=1)
+    model = KAN([2, [3, 1], 1], grid=5, k=3, seed=0)
+    model.fit(ds, opt="LBFGS", steps=10)
+    x = ds["train_input"]
+    twin = model.copy()
+    with torch.no_grad():
+        twin.node_scale[0][0] = 2.0
+        twin.subnode_scale[0][1] = 4.0  # node 1: its edge sum enters 4x, its edges are quartered
+        for i, s in ((0, 2.0), (1, 4.0)):
+            twin.layers[0].scale_sp[:, i] /= s
+            twin.layers[0].scale_base[:, i] /= s
+        assert torch.allclose(twin(x), model(x), atol=1e-5)
+    for i, j in ((0, 1), (1, 0), (2, 0)):
+        a, b = merged_node(model, 1, i, j), merged_node(twin, 1, i, j)
+        assert a is not None and b is not None
+        with torch.no_grad():
+            scale = float(model(x).std())
+            assert float((a(x) - b(x)).abs().max()) <= 1e-4 * scale, (i, j)
+    assert merged_node(model, 1, 3, 0) is None  # node 3 is the multiplication node
+    assert merged_node(model, 1, 0, 3) is None
+
+
+def test_reinitialised_keeps_the_structure_and_starts_the_functions_afresh():
+    """prune_minimal's fresh starts: the same width, edge masks and scaling, every edge's
+    coefficients, scales and knots as a new model of the config and seed has them; refused
+    (None) where edges are not all splines of a plain model."""
+    from kan_widget.structure import reinitialised
+
+    f = lambda x: torch.sin(x[:, [0]]) + 3 * x[:, [1]] ** 2  # noqa: E731
+    ds = create_dataset(f, n_var=2, train_num=100, test_num=10, seed=0)
+    model = KAN([2, 3, 1], grid=5, k=3, seed=0)
+    model.fit(ds, opt="LBFGS", steps=3)
+    model.remove_edge(0, 1, 2, log_history=False)
+    new = reinitialised(model, 7)
+    assert new is not None and new.width == model.width and new.scaling == model.scaling
+    ref = KAN([2, 3, 1], grid=5, k=3, seed=7)
+    for a, b, m in zip(new.layers, ref.layers, model.layers, strict=True):
+        assert torch.equal(a.mask, m.mask)  # the structure found stays
+        for name in ("coef", "scale_base", "scale_sp", "grid"):
+            assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert float(new.layers[0].mask[1, 2]) == 0.0
+    with torch.no_grad():  # the old model is untouched
+        assert not torch.equal(model.layers[0].coef, new.layers[0].coef)
+    sym = model.copy()
+    sym.fix_symbolic(0, 0, 0, "sin", verbose=False)
+    assert reinitialised(sym, 7) is None
+    assert reinitialised(KAN([2, [1, 1], 1], grid=5, k=3, seed=0), 7) is None

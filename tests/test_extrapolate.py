@@ -62,3 +62,34 @@ def test_wild_fits_are_demoted_with_the_degenerate_ones():
     degenerate = torch.tensor([[False, False, True]])
     res = FitResult([e.name for e in entries], torch.zeros(1, 3), params, degenerate)
     assert _demoted(x, y, entries, res).tolist() == [[False, True, True]]
+
+
+# ---------------------------------------------------------------------- re-check after training
+def _fixed_model(b: float):
+    """[1, 1] with its edge fixed to ``1/(x + b)`` on data in [-1, 1]: the pole at ``-b``."""
+    from kan_widget import KAN
+
+    model = KAN([1, 1], seed=0, normalize=False)
+    x = torch.linspace(-1, 1, 101)[:, None]
+    model(x)  # the data the edge is fixed on
+    model.fix_symbolic(0, 0, 0, "1/x", fit_params=False)
+    with torch.no_grad():
+        model.layers[0].sym_params[0, 0] = torch.tensor([1.0, b, 1.0, 0.0])
+    return model, x
+
+
+def test_wild_fixed_finds_a_pole_that_moved_next_to_the_data():
+    from kan_widget.symbolic.extrapolate import wild_fixed
+
+    model, x = _fixed_model(3.0)  # the pole 2 past the data: tame (as when it was fitted)
+    assert wild_fixed(model, x) == []
+    with torch.no_grad():  # training moved b: the pole now 5% of the range past -1
+        model.layers[0].sym_params[0, 0, 1] = 1.1
+    assert wild_fixed(model, x) == [(0, 0, 0, "1/x")]
+    # a pruned (masked) edge is not reported; a model without fixed edges has nothing to check
+    with torch.no_grad():
+        model.layers[0].mask[0, 0] = 0.0
+    assert wild_fixed(model, x) == []
+    from kan_widget import KAN
+
+    assert wild_fixed(KAN([1, 1], seed=0), x) == []

@@ -290,3 +290,33 @@ def test_the_public_name_takes_tables_too():
     assert d["train_input"].shape == (40, 3) and "in_vars" not in d
     d = create_dataset_from_data({"t": torch.arange(10.0), "u": np.ones(10)}, torch.rand(10))
     assert d["in_vars"] == ["t", "u"] and d["train_input"].shape == (8, 2)
+
+
+def test_one_implementation_with_pykans_tensor_semantics():
+    import kan_widget
+    from kan_widget import data, tables
+
+    assert data.create_dataset_from_data is tables.create_dataset_from_data
+    assert kan_widget.create_dataset_from_data is tables.create_dataset_from_data
+    # two tensors: pykan's four keys, each tensor indexed as it is
+    x = torch.rand(50, 3, dtype=torch.float64)
+    y = torch.randint(0, 3, (50,))  # class indices, 1-D
+    d = kan_widget.create_dataset_from_data(x, y)
+    assert set(d) == {"train_input", "train_label", "test_input", "test_label"}
+    assert d["train_input"].dtype == torch.float64 and d["train_label"].dtype == torch.int64
+    assert d["train_label"].shape == (40,) and d["test_label"].shape == (10,)
+    rows = torch.cat([d["train_input"], d["test_input"]])
+    assert torch.equal(rows.sort(0).values, x.sort(0).values)  # every row once
+    f32 = kan_widget.create_dataset_from_data(x, y, dtype=torch.float32)
+    assert f32["train_input"].dtype == torch.float32 and f32["train_label"].dtype == torch.int64
+    # seed=None: a fresh split each call (the global RNGs untouched)
+    np.random.seed(5)
+    splits = {
+        tuple(kan_widget.create_dataset_from_data(x, y, seed=None)["test_label"].tolist())
+        for _ in range(5)
+    }
+    assert len(splits) > 1 and np.random.randint(10**6) == np.random.RandomState(5).randint(10**6)
+    bad = x.clone()
+    bad[7, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"NaN or inf in 1 row\(s\): \[7\]"):
+        kan_widget.create_dataset_from_data(bad, y)

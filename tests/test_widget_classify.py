@@ -94,3 +94,76 @@ def test_binary_one_output_and_confusion_for_more_inputs(circle):
         assert sum(map(sum, conf["train"])) == w.status["n_train"]
     finally:
         w.close()
+
+
+def test_one_pass_draws_boundary_and_node_pictures(circle):
+    """The pictures are 2x2 block means of the boundary's grid: an input node's picture is
+    its coordinate at the picture cells' centres, exactly (it is linear); the probabilities
+    are the model's own at the grid's cells; the logits' pictures are block means of them."""
+    model = KAN([2, 3, 2], grid=5, seed=0)
+    view = cv.ClassView(circle, 2, ["x", "y"])
+    probs, nodes = view.frame(model)
+    g, h = view.grid, view.node_grid
+    assert h == g // 2 == cv.NODE_GRID
+    p = np.frombuffer(probs, dtype="<f4").reshape(g * g, 2)
+    with torch.no_grad():
+        logits = model.predict(view.grid_x)
+        want = torch.softmax(logits, 1).numpy()
+    assert np.allclose(p, want, atol=1e-5)
+    pics = np.frombuffer(nodes, dtype="<f4").reshape(sum(model.width), h, h)
+    lo, hi = np.array(view.lo), np.array(view.hi)
+    centres = lo[0] + (hi[0] - lo[0]) * (np.arange(h) + 0.5) / h
+    assert np.allclose(pics[0], centres[None, :], atol=1e-5)  # x: along the columns
+    rows = lo[1] + (hi[1] - lo[1]) * (np.arange(h) + 0.5) / h
+    assert np.allclose(pics[1], rows[:, None], atol=1e-5)  # y: along the rows
+    block = logits.numpy().reshape(h, 2, h, 2, 2).mean((1, 3))  # [h, h, classes]
+    assert np.allclose(pics[-2], block[..., 0], atol=1e-4)
+    assert np.allclose(pics[-1], block[..., 1], atol=1e-4)
+    with pytest.raises(ValueError, match="even"):
+        cv.ClassView(circle, 2, ["x", "y"], grid=47)
+
+
+def test_batch_size_is_a_hyperparameter(circle):
+    """``batch`` (pykan's fit(batch=...)) is in the hyperparameter table: checked there (0
+    refused with the reason, the old value kept), handed to the trainer, -1 = every row."""
+    from kan_widget.widget.messages import HPARAMS, check_hparam, spec
+
+    assert spec()["hparams"]["batch"]["default"] == -1 and HPARAMS["batch"].excluded == (0,)
+    assert check_hparam("batch", 0) is not None and "batch" in check_hparam("batch", 0)
+    assert check_hparam("batch", -2) is not None and check_hparam("batch", 2.5) is not None
+    assert check_hparam("batch", -1) is None and check_hparam("batch", 32) is None
+    w = KANWidget(KAN([2, 3, 2], grid=5, seed=0), circle, batch=32)
+    try:
+        w.set_state({"batch": 0})  # as the front end would write it
+        assert w.batch == 32 and "batch" in (w.status["error"] or "")
+        w.train(2, block=True)
+        assert w._runner.trainer.batch == 32 and w.status["step"] == 2
+        w.batch = -1
+        w.train(1, block=True)
+        assert w._runner.trainer.batch == -1
+    finally:
+        w.close()
+
+
+def test_step_axes_have_whole_number_ticks_from_step_zero(circle):
+    """Before training and after one step the loss and accuracy plots' step axes span one
+    whole step with whole-number ticks (bqplot's own domain around a lone point is fractional
+    and "d" rounds its ticks into repeats); later they follow the steps."""
+    from kan_widget.widget.plots import step_span
+
+    assert step_span(np.zeros(0)) == (0.0, 1.0) and step_span(np.array([0.0])) == (0.0, 1.0)
+    assert step_span(np.array([7.0])) == (6.0, 7.0) and step_span(np.array([1.0, 9.0])) == (1, 9)
+    w = KANWidget(KAN([2, 3, 2], grid=5, seed=0), circle)
+    try:
+        p = w._plots
+        for axis in (p.step_axis, p.acc_step_axis):
+            assert list(axis.tick_values) == [0, 1] and (axis.scale.min, axis.scale.max) == (0, 1)
+        w.train(1, block=True)
+        for axis in (p.step_axis, p.acc_step_axis):
+            ticks = list(axis.tick_values)
+            assert ticks == [0, 1] and all(float(t).is_integer() for t in ticks)
+        w.train(4, block=True)
+        for axis in (p.step_axis, p.acc_step_axis):
+            assert list(axis.tick_values) == [1, 2, 3, 4, 5] and axis.scale.min is None
+    finally:
+        w.close()

@@ -169,7 +169,7 @@ def test_overfitting_note_and_back_to_best():
     y = torch.sin(3 * x) + 0.5 * torch.randn(60, 1, generator=g)
     xt = torch.linspace(-1, 1, 200)[:, None]
     ds = {"train_input": x, "train_label": y, "test_input": xt, "test_label": torch.sin(3 * xt)}
-    w = KANWidget(KAN([1, 8, 1], grid=20, seed=0), ds, lamb=0.0, steps=60)
+    w = KANWidget(KAN([1, 8, 1], grid=20, seed=0), ds, lamb=0.0, steps=60, keep_best=False)
     try:
         w.train(block=True)
         st = w.status
@@ -330,5 +330,80 @@ def test_losses_are_in_the_data_units_when_the_model_rescales():
         assert m.scaling is not None
         rmse = float(((m.predict(d["test_input"]) - d["test_label"]) ** 2).mean().sqrt())
         assert abs(w.status["test_loss"] - rmse) <= 1e-4 * rmse
+    finally:
+        w.close()
+
+
+def test_status_says_when_training_moved_a_fixed_edge_next_to_a_pole():
+    # y = 1/(x + 3) on [-1, 1], the edge fixed to 1/x: tame where it was fitted; then its shift
+    # moves (as training can move it) so that the pole sits 5% of the range past the data
+    x = torch.linspace(-1, 1, 200)[:, None]
+    y = 1 / (x + 3)
+    ds = {"train_input": x, "train_label": y, "test_input": x, "test_label": y}
+    w = KANWidget(KAN([1, 1], seed=0, normalize=False), ds, opt="Adam", lr=1e-9, keep_best=False)
+    try:
+        w.fix_symbolic(0, 0, 0, "1/x", fit_params=False)
+        with torch.no_grad():
+            w.model.layers[0].sym_params[0, 0] = torch.tensor([1.0, 3.0, 1.0, 0.0])
+        w.train(1, block=True)
+        assert w.wait(30)
+        assert not any("blow up" in n for n in w.status["notes"])
+        with torch.no_grad():
+            w.model.layers[0].sym_params[0, 0, 1] = 1.1
+        w.train(1, block=True)  # the check runs on the model training left
+        assert w.wait(30)
+        (note,) = [n for n in w.status["notes"] if "blow up" in n]
+        assert note.startswith("fixed edge (0,0,0) 1/x now blow up just past the data")
+        w.unfix_symbolic(0, 0, 0)  # a spline again: nothing to warn about
+        assert not any("blow up" in n for n in w.status["notes"])
+    finally:
+        w.close()
+
+
+def test_keep_best_returns_to_the_best_validation_step_undoably():
+    # the overfitting table of the tests above: at the end of the run the widget keeps the best
+    # validation step (keep_best=True) and says so; Undo returns to the last step
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(60, 1, generator=g) * 2 - 1
+    y = torch.sin(3 * x) + 0.5 * torch.randn(60, 1, generator=g)
+    xt = torch.linspace(-1, 1, 200)[:, None]
+    ds = {"train_input": x, "train_label": y, "test_input": xt, "test_label": torch.sin(3 * xt)}
+    w = KANWidget(KAN([1, 8, 1], grid=20, seed=0), ds, lamb=0.0, steps=60, keep_best=True)
+    try:
+        w.train(block=True)
+        assert w.wait(30)
+        best, last = w._watch.best_step, w._step_count
+        assert best is not None and best < last
+        st = w.status
+        assert st["message"].startswith(f"kept the best validation step {best} of steps up to 60")
+        assert st["val_loss"] == pytest.approx(w._watch.best_val, rel=1e-4)
+        assert_current(w)
+        assert w.undo() is True
+        assert w.status["val_loss"] > w._watch.best_val
+    finally:
+        w.close()
+    with pytest.raises(ValueError, match="keep_best must be True or False"):
+        KANWidget(KAN([1, 1]), ds, keep_best=1)
+
+
+def test_your_own_table_gets_the_table_defaults(dataset):
+    from kan_widget.tables import create_dataset_from_data
+    from kan_widget.widget.messages import TABLE_DEFAULTS
+
+    x, y = dataset["train_input"][:100], dataset["train_label"][:100]
+    table = create_dataset_from_data(x.numpy(), y.numpy())  # names: x_1, x_2 -> a table
+    plain = {"train_input": x, "train_label": y}
+    for ds, lamb in (
+        (table, TABLE_DEFAULTS["lamb"]),
+        (plain, HPARAMS["lamb"].default),
+    ):
+        w = KANWidget(KAN([2, 3, 1], seed=0), ds)
+        try:
+            assert w.lamb == lamb
+        finally:
+            w.close()
+    w = KANWidget(KAN([2, 3, 1], seed=0), table, lamb=0.005)  # the caller's value wins
+    try:
+        assert w.lamb == 0.005
     finally:
         w.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 
 from .. import classification as cls
@@ -28,8 +27,10 @@ __all__ = [
     "problem_data",
 ]
 
-NODE_GRID = 20  # cells per side of each node's picture
-BOUNDARY_GRID = 48  # cells per side of the probability grid (48^2 forwards: ~1 ms for [2,5,2])
+BOUNDARY_GRID = 48  # cells per side of the probability grid
+# cells per side of each node's picture: every 2x2 block of the boundary's grid, so one forward
+# pass over the grid draws both (the pictures' buffer stays small: 24^2 floats a node)
+NODE_GRID = BOUNDARY_GRID // 2
 MAX_POINTS = 600  # points per split drawn over the boundary
 PAD = 0.05  # the input square extends the data's range by this fraction on each side
 
@@ -95,10 +96,12 @@ class ClassView:
         x = data["train_input"]
         self.n_in = int(x.shape[1])
         self.grid = int(grid)
+        if self.grid < 2 or self.grid % 2:
+            raise ValueError(f"the boundary grid must be even (a picture cell is 2x2); got {grid}")
+        self.node_grid = self.grid // 2
         self.lo: list[float] = []
         self.hi: list[float] = []
         self.grid_x: torch.Tensor | None = None
-        self.node_x: torch.Tensor | None = None
         if self.n_in == 2:
             allx = torch.cat([data[k] for k in data if k.endswith("_input")])
             lo, hi = allx.amin(0).double(), allx.amax(0).double()
@@ -111,11 +114,6 @@ class ClassView:
             gy = lo[1] + (hi[1] - lo[1]) * t
             yy, xx = torch.meshgrid(gy, gx, indexing="ij")
             self.grid_x = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1).to(x.dtype)
-            t = (torch.arange(NODE_GRID, dtype=torch.float64) + 0.5) / NODE_GRID
-            yy, xx = torch.meshgrid(
-                lo[1] + (hi[1] - lo[1]) * t, lo[0] + (hi[0] - lo[0]) * t, indexing="ij"
-            )
-            self.node_x = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1).to(x.dtype)
 
     def points(self) -> bytes:
         """float32 rows ``[x, y, class, split]`` (split 0 train, 1 test), at most
@@ -142,30 +140,33 @@ class ClassView:
             return b""
         return torch.cat(rows).to(torch.float32).numpy().astype("<f4").tobytes()
 
-    def probabilities(self, model) -> bytes:
-        """float32 ``[grid*grid, classes]`` class probabilities over the input square (row-major
-        as :attr:`grid_x`); empty unless there are two inputs."""
+    def frame(self, model) -> tuple[bytes, bytes]:
+        """One live push's drawing, from one forward pass over the grid: the class
+        probabilities (float32 ``[grid*grid, classes]``, row-major as :attr:`grid_x`) and every
+        node's picture (float32 ``[nodes, node_grid^2]``, layer by layer, inputs first and the
+        outputs' logits last; each cell the mean of the 2x2 grid cells it covers). Either is
+        empty when not finite (never a stale or made-up picture), both unless there are two
+        inputs."""
         if self.grid_x is None:
-            return b""
+            return b"", b""
         with torch.no_grad():
-            p = cls.probabilities(model.predict(self.grid_x))
-        a = p.to(torch.float32).numpy()
-        if not np.isfinite(a).all():  # never draw a stale or made-up boundary: draw none
-            return b""
-        return a.astype("<f4").tobytes()
+            acts = model.activations(self.grid_x)  # [x_0, ..., x_L]: every layer's nodes
+            p = cls.probabilities(acts[-1]).to(torch.float32)
+            flat = torch.cat([a.t() for a in acts], 0).to(torch.float32)  # [nodes, grid^2]
+            h = self.node_grid
+            blocks = flat.reshape(-1, h, 2, h, 2).mean((2, 4)).reshape(-1, h * h)
+        probs = p.numpy().astype("<f4").tobytes() if bool(torch.isfinite(p).all()) else b""
+        ok = bool(torch.isfinite(blocks).all())
+        nodes = blocks.contiguous().numpy().astype("<f4").tobytes() if ok else b""
+        return probs, nodes
+
+    def probabilities(self, model) -> bytes:
+        """The class probabilities of :meth:`frame`."""
+        return self.frame(model)[0]
 
     def node_maps(self, model) -> bytes:
-        """float32 ``[nodes, NODE_GRID^2]``: every node's value over the input square (TF
-        Playground's neuron pictures), layer by layer (inputs first, the outputs' logits last),
-        rows as :attr:`grid_x`; empty unless there are two inputs or a value is not finite."""
-        if self.node_x is None:
-            return b""
-        with torch.no_grad():
-            acts = model.activations(self.node_x)  # [x_0, ..., x_L]: every layer's nodes
-            flat = torch.cat([a.t() for a in acts], 0).to(torch.float32)
-        if not bool(torch.isfinite(flat).all()):
-            return b""
-        return flat.contiguous().numpy().astype("<f4").tobytes()
+        """The node pictures of :meth:`frame` (TF Playground's neuron pictures)."""
+        return self.frame(model)[1]
 
     def info(self, model, problem: str) -> dict[str, Any]:
         """The ``classify`` trait: what the front end needs to read the buffers."""
@@ -175,7 +176,7 @@ class ClassView:
             "n_in": self.n_in,
             "in_vars": self.in_vars,
             "grid": self.grid if self.n_in == 2 else 0,
-            "node_grid": NODE_GRID if self.n_in == 2 else 0,
+            "node_grid": self.node_grid if self.n_in == 2 else 0,
             "width": [int(w) for w in model.width_in],  # nodes per layer (sum and mult)
             "lo": self.lo,
             "hi": self.hi,

@@ -47,6 +47,11 @@ class History(Generic[M]):
         return bool(self._redo)
 
     @property
+    def limit(self) -> int:
+        """How many models the undo history keeps at most."""
+        return int(self._undo.maxlen or 0)
+
+    @property
     def undo_depth(self) -> int:
         """How many models Undo can go back to."""
         return len(self._undo)

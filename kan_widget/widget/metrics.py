@@ -127,6 +127,11 @@ class OverfitWatch:
             self.since = None
 
     @property
+    def last_val(self) -> float | None:
+        """The last recorded step's validation loss (``None`` before the first)."""
+        return self._recent[-1][0] if self._recent else None
+
+    @property
     def overfitting(self) -> bool:
         return self.since is not None
 
@@ -137,10 +142,13 @@ def notes(
     overfit_since: int | None = None,
     spline_test: float | None = None,
     margin: float = FORMULA_MARGIN,
+    wild_edges: list[tuple[int, int, int, str]] | None = None,
 ) -> list[str]:
     """The warnings the status line shows for metrics ``m`` (of :func:`evaluate`): overfitting,
     a model no better than predicting the mean, and a formula worse than the splines it replaced
-    (``spline_test``: the splines' test RMSE just before Symbolify)."""
+    (``spline_test``: the splines' test RMSE just before Symbolify), and fixed edges that now
+    blow up just past their data (``wild_edges``, of
+    :func:`kan_widget.symbolic.extrapolate.wild_fixed`: training moved them)."""
     out = []
     if overfit_since is not None:
         out.append(f"overfitting: validation loss rising since step {overfit_since}")
@@ -157,6 +165,14 @@ def notes(
         out.append(
             f"formula fits worse than the splines: test RMSE {_g(test)} vs {_g(spline_test)} "
             f"(+{100 * (test / spline_test - 1):.0f}%)"
+        )
+    if wild_edges:
+        shown = ", ".join(f"({l},{i},{j}) {name}" for l, i, j, name in wild_edges[:4])
+        more = f" and {len(wild_edges) - 4} more" if len(wild_edges) > 4 else ""
+        out.append(
+            f"fixed edge{'s' if len(wild_edges) > 1 else ''} {shown}{more} now blow up just past "
+            "the data (training moved a pole or steep part next to it): predictions a little "
+            "outside the training range are unsafe; Symbolify again or unfix the edge"
         )
     return out
 

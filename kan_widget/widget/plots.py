@@ -112,6 +112,18 @@ def linear_ticks(
     return np.asarray([float(f"{(first + i) * step:.12g}") for i in range(max(n, 0))])
 
 
+def step_span(steps: np.ndarray) -> tuple[float, float]:
+    """The step axis's range: the steps' own, at least one step wide (``(0, 1)`` before any)."""
+    v = steps[np.isfinite(steps)]
+    if not v.size:
+        return (0.0, 1.0)
+    lo, hi = float(v.min()), float(v.max())
+    if hi - lo >= 1:
+        return (lo, hi)
+    lo = hi - 1.0 if hi >= 1 else lo  # a lone step n: the axis from n - 1 to n
+    return (lo, lo + 1.0)
+
+
 def _legend(items: list[tuple[str, str, bool]]) -> ipw.HTML:
     """A legend under the loss plot (bqplot's own sits inside the plot, over the curves)."""
     spans = "".join(
@@ -188,6 +200,7 @@ class Plots:
 
     def _build_accuracy(self) -> None:
         sx, sy = bq.LinearScale(), bq.LinearScale(min=0.0, max=1.0)
+        self.acc_step_axis = bq.Axis(scale=sx, label="step", tick_format="d")
         self.acc_lines = bq.Lines(
             x=np.zeros(0),
             y=np.zeros((3, 0)),
@@ -199,7 +212,7 @@ class Plots:
         self.acc_figure = _figure(
             [self.acc_lines],
             [
-                bq.Axis(scale=sx, label="step", tick_format="d"),
+                self.acc_step_axis,
                 bq.Axis(scale=sy, side="left", label="accuracy", tick_format=".0%"),
             ],
             "accuracy",
@@ -440,8 +453,21 @@ class Plots:
             v = v[np.isfinite(v) & (v > 0)] if log else v[np.isfinite(v)]
             return (float(v.min()), float(v.max())) if v.size else None
 
-        s = span(steps, False)
-        self._set_ticks(self.step_axis, "step", None if s is None else linear_ticks(*s))
+        ss = step_span(steps)
+        ticks = linear_ticks(*ss)
+        lone = not len(steps) or float(np.nanmax(steps) - np.nanmin(steps)) < 1
+        axes = [("step", self.step_axis), ("acc_step", getattr(self, "acc_step_axis", None))]
+        for key, axis in axes:
+            if axis is None:
+                continue
+            self._set_ticks(axis, key, ticks)
+            # a lone step (or none yet) gets an axis one step wide: bqplot's own domain around a
+            # single point would be fractional, and "d" rounds its ticks into repeats (0, 0, 1)
+            narrow = ss if lone else None
+            if self._ticks.get(f"{key}_domain", ()) != narrow:
+                self._ticks[f"{key}_domain"] = narrow
+                with axis.scale.hold_sync():
+                    axis.scale.min, axis.scale.max = (None, None) if narrow is None else narrow
         s = span(loss, True)
         self._set_ticks(self.loss_axis, "loss", None if s is None else log_ticks(*s))
         s = span(reg, True)

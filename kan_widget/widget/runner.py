@@ -119,6 +119,7 @@ class Runner:
             self.trainer = t
         t.lr = hp["lr"]
         t.lamb, t.lamb_l1, t.lamb_entropy = hp["lamb"], hp["lamb_l1"], hp["lamb_entropy"]
+        t.batch = hp["batch"]  # checked by messages.check_hparam (-1 or a row count)
         return t
 
     def _run(self, n_steps: int) -> None:

@@ -23,6 +23,7 @@ nothing holds ``Publisher.lock`` or ``model_lock`` while waiting for the thread.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from typing import Any
@@ -35,7 +36,7 @@ import traitlets as t
 from ..attribution import input_names
 from ..compiler import kanpiler
 from ..data import check_dataset
-from ..discover import DiscoverResult
+from ..discover import DiscoverResult, DiscoverStep
 from ..model import KAN
 from ..training import Diverged
 from ..validation import is_int, require_int
@@ -51,6 +52,7 @@ from .messages import (
     DEFAULT_LR,
     HPARAMS,
     SYM_PRESETS,
+    TABLE_DEFAULTS,
     check_hparam,
     check_state,
     parse_command,
@@ -93,7 +95,10 @@ class KANWidget(anywidget.AnyWidget):
     by itself (undoable: :meth:`undo` returns to the last step). It is off by default: on
     diabetes the validation RMSE is flat within 2% after the first LBFGS steps, so choosing a
     step by it picks noise, and a more eager watch stopped the noise-free canonical example at
-    step 8 (bench/bench_tables.py). The status line
+    step 8 (bench/bench_tables.py). ``keep_best=True`` (the default) trains every step asked
+    for and, when the run ends above its best validation loss, installs the best step
+    (undoable): a penalty's sparsifying steps still run, so the noise-free canonical example
+    prunes to the same [2,1,1] and the same test RMSE. The status line
     says "trained on N rows, validated on M, tested on K" and shows each split's RMSE and R²,
     recomputed on the current model after every command.
     """
@@ -108,6 +113,7 @@ class KANWidget(anywidget.AnyWidget):
     input_theta = _hparam_trait("input_theta")
     beta = _hparam_trait("beta")
     steps = _hparam_trait("steps")
+    batch = _hparam_trait("batch")  # pykan's fit(batch=...): -1 every training row
     opt = _hparam_trait("opt")
     lr = _hparam_trait("lr")
     r2_threshold = _hparam_trait("r2_threshold")
@@ -147,6 +153,7 @@ class KANWidget(anywidget.AnyWidget):
         val_frac: float = 0.2,
         val_seed: int = 0,
         early_stop: bool = False,
+        keep_best: bool = True,
         **kwargs: Any,
     ):
         if not isinstance(model, KAN):
@@ -166,6 +173,9 @@ class KANWidget(anywidget.AnyWidget):
         )
         data = {k: v for k, v in self._data.items() if not k.startswith("val_")}
         self._n_out, self._dtype = width[-1], model.dtype
+        if data.get("in_vars") is not None:  # your own table: its defaults, unless given
+            for name, value in TABLE_DEFAULTS.items():
+                kwargs.setdefault(name, value)
         # the problem type: from the labels, unless the caller names one (switchable later)
         self._problem = kwargs.setdefault("problem", cv.detect(data["train_label"], width[-1]))
         err = check_hparam("problem", self._problem) or self._problem_error(self._problem)
@@ -175,11 +185,16 @@ class KANWidget(anywidget.AnyWidget):
         if not isinstance(early_stop, bool):
             raise ValueError(f"early_stop must be True or False; got {early_stop!r}")
         self._early_stop = early_stop
+        if not isinstance(keep_best, bool):
+            raise ValueError(f"keep_best must be True or False; got {keep_best!r}")
+        self._keep_best = keep_best
         self._stopped_early: int | None = None  # the best step, once a run stopped for it
         self._watch = mx.OverfitWatch()
         self._watch_model: KAN | None = None  # the model object the watch has followed
         self._spline_test: float | None = None  # the splines' test RMSE before Symbolify
         self._symbolify_info: dict | None = None
+        # fixed edges that leave their range just past their data (of the model checked last)
+        self._wild: tuple[KAN | None, list[tuple[int, int, int, str]]] = (None, [])
         # a table's column names (create_dataset_from_data) unless the caller names them
         in_vars = data.get("in_vars") if in_vars is None else in_vars
         out_vars = data.get("out_vars") if out_vars is None else out_vars
@@ -379,10 +394,8 @@ class KANWidget(anywidget.AnyWidget):
                 "class_grid": b"",
                 "class_nodes": b"",
             }
-        out: dict[str, Any] = {
-            "class_grid": view.probabilities(model),
-            "class_nodes": view.node_maps(model),
-        }
+        grid, nodes = view.frame(model)  # one forward pass draws both
+        out: dict[str, Any] = {"class_grid": grid, "class_nodes": nodes}
         if not live or view.n_in == 2 or self._pub.fit_due():
             out["classify"] = view.info(model, self._problem)
         if not self.class_points:
@@ -427,7 +440,10 @@ class KANWidget(anywidget.AnyWidget):
             if not classify:
                 out[f"{split}_acc"] = None
         std = None if classify else self._stds.get("test")
-        out["notes"] = mx.notes({**out, "test_std": std}, overfit_since=since, spline_test=spline)
+        wild = self._wild[1] if self._wild[0] is self.model else []
+        out["notes"] = mx.notes(
+            {**out, "test_std": std}, overfit_since=since, spline_test=spline, wild_edges=wild
+        )
         out.pop("test_std", None)
         out["best_step"] = self._watch.best_step if watching else None
         out["can_back_to_best"] = watching and self._watch.best_state is not None
@@ -438,6 +454,13 @@ class KANWidget(anywidget.AnyWidget):
         """The status fields of the current model, evaluated now on every split."""
         with self._runner.model_lock:
             m = self._evaluate(self.model)
+            # training moves fixed edges' (a, b, c, d): re-check the extrapolation guard
+            wild = []
+            if fmt.has_symbolic(self.model):
+                from ..symbolic.extrapolate import wild_fixed  # sympy: with the first fixed edge
+
+                wild = wild_fixed(self.model, self._train_x)
+            self._wild = (self.model, wild)
         return self._honest(m)
 
     def _evaluate(self, model: KAN) -> dict:
@@ -460,9 +483,14 @@ class KANWidget(anywidget.AnyWidget):
 
     # --- called on the training thread
     def _on_step(self, m: dict) -> None:
+        self._record_step(m, self.model, watch=True)
+
+    def _record_step(self, m: dict, model: KAN, watch: bool) -> None:
+        """One training step of ``model`` onto the loss curve (``m``: the trainer's metrics);
+        ``watch``: ``model`` is the widget's own, so the overfitting watch follows it (not
+        for Discover's steps, whose models are candidates)."""
         self._step_count += 1
-        model = self.model
-        if self._watch_model is not model:  # a new model: a new training session to watch
+        if watch and self._watch_model is not model:  # a new model: a new session to watch
             self._watch.reset()
             self._watch_model = model
         val = val_acc = None
@@ -477,6 +505,7 @@ class KANWidget(anywidget.AnyWidget):
                     val, val_acc = got["val_loss"], got["val_acc"]
                 else:
                     val, _ = mx.rmse_r2(model, self._pdata["val_input"], self._pdata["val_label"])
+        if watch and "val_input" in self._data:
             self._watch.update(model, self._step_count, val, m.get("train_loss"))
             if self._early_stop and self._watch.overfitting and self._stopped_early is None:
                 self._stopped_early = self._watch.best_step
@@ -510,8 +539,17 @@ class KANWidget(anywidget.AnyWidget):
         self._pub.train_ended(error, self._step_count, self._runner.steps_per_s, rescore)
         if error is None and self._stopped_early is not None:
             self._restore_after_early_stop()
+        elif error is None and self._keep_best and self._watch_model is self.model:
+            step, val, last_val = self._watch.best_step, self._watch.best_val, self._watch.last_val
+            if step is not None and step != self._step_count and last_val is not None:
+                if val < last_val:
+                    self._restore_after_early_stop(
+                        f"kept the best validation step {step} of steps up to "
+                        f"{self._step_count} (validation RMSE {val:.3g}, last step "
+                        f"{last_val:.3g}; Undo returns to step {self._step_count})"
+                    )
 
-    def _restore_after_early_stop(self) -> None:
+    def _restore_after_early_stop(self, message: str | None = None) -> None:
         """On the training thread, after a run stopped because the validation loss rose: make
         the best step's model current (undoable). Skipped if another operation holds the op
         lock: it is about to replace the model anyway (and may be waiting for this thread)."""
@@ -526,7 +564,8 @@ class KANWidget(anywidget.AnyWidget):
                 new.score_edges(self._train_x)
             self._replace(
                 new,
-                f"stopped early at step {last}: validation loss rising since step {step}; "
+                message
+                or f"stopped early at step {last}: validation loss rising since step {step}; "
                 f"back to step {step} (validation RMSE {val:.3g}; Undo returns to step {last})",
             )
         finally:
@@ -780,17 +819,46 @@ class KANWidget(anywidget.AnyWidget):
     def discover(self, restarts: int = 3, **kwargs: Any) -> DiscoverResult:
         """Run :func:`kan_widget.discover.discover` on the widget's data (chosen on its
         validation rows; ``lamb``, ``steps``, ``r2_threshold`` and the library default to the
-        widget's controls; ``kwargs`` as discover's). Progress is shown in the status line and
-        :meth:`stop` (the Pause button) ends it early. Every candidate goes into the undo
-        history and the chosen one becomes the model. Blocks; the button runs it off the main
-        thread."""
+        widget's controls; ``kwargs`` as discover's). Every training step of the run goes onto
+        the loss curve as a Train step does (the status line: the stage, step i of n, the
+        loss; the drawing stays the current model until the end) and :meth:`stop` (the Pause
+        button) ends it after the current step. Every candidate goes into the undo history and
+        the chosen one becomes the model. Blocks; the button runs it off the main thread."""
+        # the old model and every candidate but the chosen one go into the undo history
+        if is_int(restarts) and 2 * restarts > self._history.limit:
+            raise ValueError(
+                f"restarts={restarts} makes {2 * restarts} candidates, but the undo history "
+                f"keeps {self._history.limit} models: use at most {self._history.limit // 2} "
+                "restarts here (or model.discover() outside the widget)"
+            )
         preset = SYM_PRESETS[self.sym_lib]
         opts = {"lamb": self.lamb, "steps": self.steps, "r2_threshold": self.r2_threshold}
         opts["lib"] = None if preset is None else list(preset)
+        pace = {"last": -math.inf, "gap": self._runner.push_interval, "t0": time.perf_counter()}
+        n_steps = [0]
 
         def progress(stage: str, r: int, frac: float) -> None:
-            msg = f"discover: restart {r + 1}/{restarts}, {stage} ({frac:.0%})"
-            self._set_status(message=msg)
+            if stage != "done":
+                self._set_status(message=f"discover: restart {r + 1}/{restarts}, {stage}")
+
+        def on_step(s: DiscoverStep) -> None:
+            # on the command thread, as the runner's steps: the same curve, the same pacing
+            self._record_step(s.metrics, s.model, watch=False)
+            n_steps[0] += 1
+            now = time.perf_counter()
+            if now - pace["last"] < pace["gap"]:
+                return
+            pace["last"] = now
+            rate = n_steps[0] / max(now - pace["t0"], 1e-9)
+            status = {
+                "running": True,
+                "message": f"discover: {s.describe(restarts)}",
+                **self._pub.loss_status(rate),
+                **self._tick_metrics(),
+            }
+            self._pub.send_buffers(status, live=True)
+            cost = time.perf_counter() - now
+            pace["gap"] = max(self._runner.push_interval, self._pub.next_gap(cost))
 
         with self._changing(False):
             self._discover_stop.clear()
@@ -802,12 +870,14 @@ class KANWidget(anywidget.AnyWidget):
                     **{**opts, **kwargs},
                     progress=progress,
                     stop=self._discover_stop.is_set,
+                    on_step=on_step,
                 )
             finally:
-                self._set_status(running=False)
+                # the numbers are the current model's again (the ticks showed the run's)
+                self._set_status(running=False, **self._fresh_metrics())
             best = res.best
             if best is None:
-                self._set_status(message="discover stopped before any candidate")
+                self._publish_model("discover stopped before any candidate")
                 return res
             self._history.record(self.model)
             for c in res.candidates:

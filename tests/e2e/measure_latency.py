@@ -12,6 +12,11 @@ the training thread) and moves the lambda slider several times; the kernel's tra
   200 ms debounce (js/controls.ts DEBOUNCE_MS), so this one cannot be under 200 ms by design;
 - blocking cell: a release while a cell runs ``w.train(200, block=True)``; waits at most 6 s.
 
+``--classify`` measures the same on a classification widget (issue 15's redraw target): the
+notebook's model and data are swapped, before the widget cell runs, for a [2,5,5,2] KAN on the
+spiral (500 training points), so every push also carries the decision boundary and the node
+pictures.
+
 Then (``--live SECONDS``, default 60; 0 skips it) a long live run, the issue's "60 s of live
 training keeps the page responsive": Train with 100000 steps, a lambda release every ``--every``
 seconds (latency as above), and in the page: the gaps between ``requestAnimationFrame``
@@ -41,6 +46,13 @@ import conftest as e2e  # noqa: E402
 import test_kan_widget_e2e as t  # noqa: E402
 
 TARGET_MS = 200.0
+# --classify: an expression (the kernel probe evaluates expressions) that replaces the notebook's
+# model and data before its widget cell runs
+CLASSIFY_EXPR = (
+    "globals().update(dataset=__import__('kan_widget.datasets', fromlist=['make_dataset'])"
+    ".make_dataset('spiral', n=1000, train_ratio=0.5, seed=0), "
+    "model=__import__('kan_widget').KAN([2, 5, 5, 2], grid=5, k=3, seed=0))"
+)
 MOVE_JS = """([pos, release]) => {
     const r = document.querySelector('.kan-widget input[type="range"][aria-label="lambda"]');
     const t0 = Date.now() / 1000;
@@ -96,7 +108,12 @@ PERF_STOP_JS = """() => {
 
 
 def measure(
-    frontend: str, n_moves: int, browser, live: float = 0.0, every: float = 3.0
+    frontend: str,
+    n_moves: int,
+    browser,
+    live: float = 0.0,
+    every: float = 3.0,
+    classify: bool = False,
 ) -> dict[str, list[float | None]]:
     with tempfile.TemporaryDirectory(prefix="kan-latency-") as tmp:
         root, home = Path(tmp, "root"), Path(tmp, "home")
@@ -109,17 +126,25 @@ def measure(
             page.timings = e2e.TIMINGS  # the test helpers record timings here
             kernel = e2e.KernelProbe(server)
             try:
-                return _run(page, server, kernel, n_moves, live, every)
+                return _run(page, server, kernel, n_moves, live, every, classify)
             finally:
                 kernel.close()
                 ctx.close()
 
 
 def _run(
-    page, server, kernel, n_moves: int, live: float = 0.0, every: float = 3.0
+    page,
+    server,
+    kernel,
+    n_moves: int,
+    live: float = 0.0,
+    every: float = 3.0,
+    classify: bool = False,
 ) -> dict[str, list[float | None]]:
     t.open_notebook(page, server)
     t.run_cell(page, t.SETUP)
+    if classify:
+        kernel.eval(CLASSIFY_EXPR)
     t.run_cell(page, t.WIDGET)
     page.locator(".kan-widget").wait_for(state="visible")
     t.run_cell(page, t.RECORDER)
@@ -239,6 +264,11 @@ def main() -> int:
         default=3.0,
         help="seconds between lambda moves in the live run (default 3)",
     )
+    ap.add_argument(
+        "--classify",
+        action="store_true",
+        help="a [2,5,5,2] classification widget on the spiral (boundary and node pictures)",
+    )
     args = ap.parse_args()
     reason = e2e._missing_requirement()
     if reason:
@@ -253,7 +283,8 @@ def main() -> int:
         )
         try:
             for fe in args.frontends:
-                for kind, lat in measure(fe, args.moves, browser, args.live, args.every).items():
+                got = measure(fe, args.moves, browser, args.live, args.every, args.classify)
+                for kind, lat in got.items():
                     if kind == "live page":
                         pages.append((fe, lat))
                     else:

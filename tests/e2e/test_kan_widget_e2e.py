@@ -433,15 +433,28 @@ def test_train_steer_prune_fix_symbolify_undo(page, jupyter_server, kernel, arti
 
 
 def test_discover_shows_progress_and_pause_stops_it(page, jupyter_server, kernel, artifacts):
-    """Discover runs on the command thread: the status line shows its stage, Train turns into
-    Pause, and Pause ends it (steps set so high that nothing else would end it soon)."""
+    """Discover runs on the command thread: the status line shows its stage and step i of n,
+    its training steps grow the loss curve (the kernel's and the browser's loss plot) and the
+    step count, Train turns into Pause, and Pause ends it within a step (steps set so high
+    that nothing else would end it soon)."""
     from playwright.sync_api import expect
 
     fe = jupyter_server.frontend
     start_widget(page, jupyter_server, kernel)
     set_steps(page, kernel, 100_000)
+    n0 = kernel.eval("len(w.history['step'])")
+    out = page.locator(".jp-OutputArea-output", has=widget(page)).first
+    line = out.locator(".bqplot", has_text="loss").first.locator(".curve path.line").first
     button(page, "Discover").click()
-    wait_status(page, "/discovering… /.test(t) && /discover: restart 1\\/3, sparsify/.test(t)")
+    stepping = "/discover: restart 1\\/3, sparsify step \\d+\\/100000, loss /.test(t)"
+    wait_status(page, f"/discovering… /.test(t) && {stepping}")
+    # "discovering… · step N · train loss ...": Discover's busy word replaces "running"
+    first = int(re.search(r" step (\d+) · train loss", status_text(page))[1])
+    d0 = line.get_attribute("d") or ""
+    # the status line counts Discover's steps as Train's; the loss plot's line grows
+    wait_status(page, f"{stepping} && +/ step (\\d+) /.exec(t)[1] >= {first + 3}")
+    expect(line).not_to_have_attribute("d", d0)
+    assert kernel.eval("len(w.history['step'])") >= n0 + 3
     screenshot(page, artifacts, f"{fe}_discovering")
     button(page, "Pause").click()
     wait_status(page, "/paused · step/.test(t) && /discover stopped before any candidate/.test(t)")
@@ -449,6 +462,11 @@ def test_discover_shows_progress_and_pause_stops_it(page, jupyter_server, kernel
     st = kernel.eval("w.status")
     assert st["running"] is False and st["busy"] is None and st["error"] is None
     assert kernel.eval("w.model.width") == [2, 5, 1]  # nothing chosen: the model is unchanged
+    # stopped within a step: the curve does not grow any more; its last point is the step shown
+    n1 = kernel.eval("len(w.history['step'])")
+    time.sleep(1.0)
+    assert kernel.eval("len(w.history['step'])") == n1
+    assert kernel.eval("w.history['step'][-1]") == st["step"]
     check_console(page)
 
 

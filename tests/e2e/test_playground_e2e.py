@@ -1,7 +1,8 @@
 """KANPlayground in a real browser (JupyterLab 4 and Notebook 7): choose the spiral, add a hidden
 layer, train, see the test accuracy rise in the widget and in the kernel, toggle the test points,
 type a formula target and see the data change, type a malicious and a broken formula and see an
-error (nothing runs). Screenshots: test-artifacts/<frontend>_playground_*.png."""
+error (nothing runs); the node pictures in the diagram's nodes, hover cards on a node and an
+edge, the batch size box. Screenshots: test-artifacts/<frontend>_playground_*.png."""
 
 from __future__ import annotations
 
@@ -71,8 +72,45 @@ def test_spiral_layer_train_formula(page, jupyter_server, kernel, artifacts):
     expect(boundary).to_be_visible()
     w.get_by_label("show test data").check()
     w.get_by_label("discretize output").check()
+
+    # ---- node pictures in the diagram's nodes (one per node, painted), hover enlarges one
+    pics = w.locator(".kan-diagram-wrap canvas.kan-node-pic")
+    expect(pics).to_have_count(2 + 4 + 4 + 1)
+    painted = page.evaluate(
+        """() => [...document.querySelectorAll('.kan-widget canvas.kan-node-pic')].map((c) => {
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let coloured = 0;  // a picture is drawn: some pixel is not white
+            for (let i = 0; i < d.length; i += 4) if (d[i] < 250 || d[i + 2] < 250) coloured++;
+            return coloured;
+        })"""
+    )
+    assert all(n > 0 for n in painted), painted
+    hidden = w.locator('.kan-diagram-wrap canvas.kan-node-pic[data-node="1,0"]')
+    small = hidden.bounding_box()
+    hidden.hover()
+    card = w.locator(".kan-diagram-wrap .kan-card")
+    expect(card).to_be_visible()
+    expect(card).to_contain_text("node (1, 0)")
+    expect(card).to_contain_text("importance")
+    page.wait_for_timeout(300)  # the enlargement's transition
+    big = hidden.bounding_box()
+    assert small and big and big["width"] > 2 * small["width"], (small, big)
     w.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / f"{fe}_playground_spiral.png"))
+    # ---- an edge's hover card: its function, ranges and importance
+    w.locator('.kan-diagram-wrap [data-edge="0,0,0"] .kan-box').hover(force=True)
+    expect(card).to_contain_text("edge (0, 0, 0)")
+    expect(card).to_contain_text("φ range")
+    page.screenshot(path=str(artifacts / f"{fe}_playground_edge_card.png"))
+    page.mouse.move(0, 0)
+    expect(card).to_be_hidden()
+
+    # ---- the batch size box (pykan's fit(batch=...)) reaches the kernel
+    batch = w.locator('input[type="number"][aria-label="batch size"]')
+    expect(batch).to_have_value("-1")
+    batch.fill("64")
+    batch.blur()
+    kernel.wait_for("pg.widget.batch", lambda v: v == 64, what="batch size from the box")
 
     # ---- a typed formula: regression on it, the data change
     formula = panel.get_by_label("formula")
