@@ -332,29 +332,37 @@ def recover(impl: str, p: Problem, seed: int, noise: float) -> tuple[float, str]
 
 def part_c(impls, seeds, noises, verbose, only=None):
     print("(c) recovery: fit->prune->fit->auto_symbolic->fit->formula; rel. RMSE vs truth")
-    totals = {impl: [0, 0] for impl in impls}
+    print(
+        f"  runs recovered per noise level ({', '.join(f'{n:g}' for n in noises)}), seeds {seeds}"
+    )
+    totals = {(impl, n): [0, 0] for impl in impls for n in noises}
     for k, p in enumerate(problems()):
         if only is not None and k not in only:
             continue
         line = f"  {p.name[:34]:34s}"
         for impl in impls:
-            ok = 0
-            runs = 0
+            cells = []
             t0 = time.perf_counter()
             for noise in noises:
                 tol = 1e-3 if noise == 0 else 2e-2
+                ok = 0
                 for s in seeds:
                     err, text = recover(impl, p, s, noise)
                     ok += err < tol
-                    runs += 1
                     if verbose:
                         print(f"    {impl} noise {noise} seed {s}: {err:.2e}  {text}", flush=True)
-            totals[impl][0] += ok
-            totals[impl][1] += runs
-            line += f"  {impl} {ok}/{runs} ({time.perf_counter() - t0:.0f}s)"
+                totals[(impl, noise)][0] += ok
+                totals[(impl, noise)][1] += len(seeds)
+                cells.append(f"{ok}/{len(seeds)}")
+            line += f"  {impl} {' '.join(cells)} ({time.perf_counter() - t0:.0f}s)"
         print(line, flush=True)
-    for impl, (ok, runs) in totals.items():
-        print(f"  total {impl}: {ok}/{runs} = {ok / max(runs, 1):.0%}")
+    for impl in impls:
+        ok = sum(totals[(impl, n)][0] for n in noises)
+        runs = sum(totals[(impl, n)][1] for n in noises)
+        per = ", ".join(
+            f"noise {n:g} {totals[(impl, n)][0]}/{totals[(impl, n)][1]}" for n in noises
+        )
+        print(f"  total {impl}: {ok}/{runs} = {ok / max(runs, 1):.0%} ({per})")
 
 
 def main() -> None:
