@@ -35,6 +35,9 @@ What is measured (float32, ``torch.set_num_threads(--threads)``, default 2):
   pins its bound). Counts do not depend on the CPU or its load.
 - ms per LBFGS closure, ours only (info): [2,5,1] with the regulariser and [2,1,1] without,
   B=1000, timed inside ``Trainer``'s LBFGS steps (the symbolic pipeline's small fits).
+- tape (info): CPU ms (``time.process_time``) and aten ops per LBFGS closure of the objectives
+  the trainer's tape took over from autograd (symbolic edges, classification's cross-entropy),
+  each also forced through autograd, the two alternating step by step.
 
 Busy machine (``--no-busy`` skips it): every timed row (fit steps, ``update_grid``, the wide case,
 the LBFGS closures) is measured again while a second process keeps one core busy (a Python loop,
@@ -562,6 +565,120 @@ def time_closures(cfg) -> list[dict]:
     return rows
 
 
+def _tape_cases(device):
+    """(name, model, data, lamb) of the objectives the tape took over from autograd: symbolic
+    edges (kan_widget/symtape.py) and classification's cross-entropy."""
+    from kan_widget import KAN
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(1000, 2, generator=g) * 2 - 1).to(device)
+    y = torch.exp(torch.sin(torch.pi * x[:, :1]) + x[:, 1:] ** 2)
+    reg = {"train_input": x, "train_label": y, "test_input": x, "test_label": y}
+    cls = ((x[:, 0] > 0).long() + (x[:, 1] > 0.3).long()) % 3
+    clf = {"train_input": x, "train_label": cls, "test_input": x, "test_label": cls}
+
+    def all_symbolic():
+        m = KAN([2, 1, 1], grid=5, k=3, seed=0, device=device)
+        p = torch.tensor([[3.14, 0.0, 1.0, 0.0], [1.0, 0.0, 1.0, 0.0]])
+        m.layers[0].set_symbolic([0, 1], [0, 0], ["sin", "x^2"], p)
+        m.layers[1].set_symbolic([0], [0], ["exp"])
+        return m
+
+    def partly_symbolic():
+        m = KAN([2, 5, 1], grid=5, k=3, seed=0, device=device)
+        m.layers[0].set_symbolic([0, 1, 1], [0, 0, 3], ["sin", "x^2", "x"])
+        m.layers[1].set_symbolic([0], [0], ["exp"])
+        return m
+
+    return [
+        ("all edges symbolic, [2, 1, 1], λ=0", all_symbolic, reg, 0.0),
+        ("4 of 15 edges symbolic, [2, 5, 1], λ=0.01", partly_symbolic, reg, LAMB),
+        (
+            "3-class cross-entropy, [2, 5, 3], λ=0.01",
+            lambda: KAN([2, 5, 3], grid=5, k=3, seed=0, device=device),
+            clf,
+            LAMB,
+        ),
+    ]
+
+
+def time_tape(cfg) -> list[dict]:
+    """CPU ms and aten ops per LBFGS closure on the trainer's tape and through autograd (the
+    path these objectives took before), alternating the two paths step by step."""
+    import kan_widget.training as training
+    from kan_widget.training import Trainer
+
+    rows = []
+    real_ok = training.tape_ok
+    for name, make, data, lamb in _tape_cases(cfg.device):
+        res = {}
+        trainers = {}
+        for tape in (True, False):
+            training.tape_ok = real_ok if tape else (lambda *a: False)
+            try:
+                tr = Trainer(make(), data, opt="LBFGS", lamb=lamb, update_grid=False)
+                counter = OpCounter()
+                real = tr._optimizer.step
+                times: list[float] = []
+
+                def timed_step(closure, start=None, real=real, times=times, counter=counter):
+                    def timed():
+                        t0 = time.process_time()
+                        loss = closure()
+                        sync(cfg.device)
+                        times.append(time.process_time() - t0)
+                        return loss
+
+                    if not counter.total:
+                        closure()
+                        with counter:  # a steady closure
+                            closure()
+                    return real(timed, start=start)
+
+                tr._optimizer.step = timed_step
+                trainers[tape] = (tr, times, counter)
+            finally:
+                training.tape_ok = real_ok
+        for _ in range(3 if cfg.quick else 8):
+            for tape in (True, False):
+                training.tape_ok = real_ok if tape else (lambda *a: False)
+                try:
+                    trainers[tape][0].step()
+                finally:
+                    training.tape_ok = real_ok
+        for tape, (_, times, counter) in trainers.items():
+            res[tape] = (med_ms(times), counter.total)
+        rows.append(
+            {
+                "name": name,
+                "tape_ms": res[True][0],
+                "tape_ops": res[True][1],
+                "autograd_ms": res[False][0],
+                "autograd_ops": res[False][1],
+            }
+        )
+        print(
+            f"  tape {name}: {res[True][0]:.2f} ms ({res[True][1]} ops) vs autograd "
+            f"{res[False][0]:.2f} ms ({res[False][1]} ops)",
+            file=sys.stderr,
+        )
+    return rows
+
+
+def render_tape(rows) -> str:
+    lines = [
+        "| LBFGS closure, B=1000 (CPU time) | tape | autograd | autograd / tape |",
+        "| --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {_fmt_ms(r['tape_ms'])} ({r['tape_ops']} ops) | "
+            f"{_fmt_ms(r['autograd_ms'])} ({r['autograd_ops']} ops) | "
+            f"{_x(r['autograd_ms'] / r['tape_ms'])} |"
+        )
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------------------- memory
 def _rss_kib(field: str) -> int:
     with open("/proc/self/status") as f:
@@ -792,7 +909,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--skip",
         default="",
-        help="comma list of sections to skip: fit,mult,grid,memory,wide,ops,closure",
+        help="comma list of sections to skip: fit,mult,grid,memory,wide,ops,closure,tape",
     )
     ap.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     ap.add_argument("--_mem-child", dest="mem_child", help=argparse.SUPPRESS)
@@ -836,6 +953,7 @@ def main(argv=None) -> int:
         else {"ours": "–", "pykan": None, "ours_top": [], "pykan_top": None}
     )
     closures = time_closures(cfg) if "closure" not in skip else []
+    tape_rows = time_tape(cfg) if "tape" not in skip else []
     table, ok = render(fit_rows, grid_rows, mem_rows, wide, ops, use_pykan, closures)
     busy_table, busy_ok = (
         ("", True) if cfg.no_busy else render_busy(fit_rows, grid_rows, wide, closures, use_pykan)
@@ -860,6 +978,12 @@ def main(argv=None) -> int:
         "Memory: peak RSS growth during a 3-step fit call after a warm-up call, one fresh "
         "process per case (see the module doc)."
     )
+    if tape_rows:
+        print(
+            "\nObjectives that trained through autograd before (symbolic edges, "
+            "classification), ours on the tape and through autograd, alternated:\n"
+        )
+        print(render_tape(tape_rows))
     if busy_table:
         print(
             "\nWith one core kept busy by another process (quiet and busy phases alternate "

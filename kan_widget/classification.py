@@ -31,6 +31,7 @@ __all__ = [
     "Classifier",
     "accuracy",
     "class_loss",
+    "class_loss_grad",
     "confusion_matrix",
     "detect_problem",
     "is_one_hot",
@@ -116,6 +117,24 @@ def class_loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     if pred.shape[1] == 1:
         return F.binary_cross_entropy_with_logits(pred, y.to(pred.dtype))
     return F.cross_entropy(pred, y)
+
+
+def class_loss_grad(pred: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`class_loss` and its gradient in ``pred``, without autograd (the trainer's tape,
+    :mod:`kan_widget.objective`). Softmax: the operations ``F.cross_entropy`` runs (log-softmax,
+    then NLL), differentiated by the same aten backward kernels autograd calls, so both are
+    autograd's bits; one logit: autograd's formula ``(sigmoid(pred) - y) / n``."""
+    if pred.shape[1] == 1:
+        t = y.to(pred.dtype)
+        loss = F.binary_cross_entropy_with_logits(pred, t)
+        return loss, (torch.sigmoid(pred) - t).div_(pred.numel())
+    aten = torch.ops.aten
+    lsm = torch.log_softmax(pred, 1)
+    mean, ignore = 1, -100  # reduction "mean", the default ignore_index
+    loss, total = aten.nll_loss_forward(lsm, y, None, mean, ignore)
+    one = torch.ones((), dtype=pred.dtype, device=pred.device)
+    g = aten.nll_loss_backward(one, lsm, y, None, mean, ignore, total)
+    return loss, aten._log_softmax_backward_data(g, lsm, 1, pred.dtype)
 
 
 def predicted_classes(logits: torch.Tensor) -> torch.Tensor:

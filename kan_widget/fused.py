@@ -124,7 +124,8 @@ class Features:
         x_std = torch.linalg.vector_norm(xc, dim=1, keepdim=True).div_(math.sqrt(max(B - 1, 1)))
         x_std64 = x_std.double()
         x_den = x_std64 + 0.1
-        return Moments(fcs, mean, cov, xc, x_std, x_std64, x_den, 1.0 / x_den)
+        # reciprocal alone: "1.0 / t" is reciprocal then a product by 1.0 (exact), two ops
+        return Moments(fcs, mean, cov, xc, x_std, x_std64, x_den, torch.reciprocal(x_den))
 
 
 class InputCache:

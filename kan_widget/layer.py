@@ -19,11 +19,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import symtape
 from .config import KANConfig
 from .fused import STATISTIC, InputCache, SplineLayer, Tape
 from .higher import layer_reference, transforms_active
@@ -87,6 +89,16 @@ class _ViewCache:
 
     def __setstate__(self, _state) -> None:
         self.__init__()  # type: ignore[misc]
+
+
+class _LayerTape(NamedTuple):
+    """:meth:`KANLayer.forward_tape`'s record for :meth:`KANLayer.backward_tape`: the spline
+    part's (``None`` when it did not run: every edge fixed, no magnitudes), the symbolic
+    edges' (``None``: none), and whether the input's gradient is wanted."""
+
+    spline: Tape | None
+    sym: list[symtape.SymGroup] | None
+    need_dx: bool
 
 
 class KANLayer(nn.Module):
@@ -157,6 +169,7 @@ class KANLayer(nn.Module):
         self._sym_groups: list[tuple[str, torch.Tensor, torch.Tensor]] | None = None
         self._knot_cache: tuple[torch.Tensor, int, Knots] | None = None
         self._mask_cache: tuple | None = None
+        self._sym_mask_cache: tuple | None = None
         self._input_cache = InputCache()
         self._views = _ViewCache()
         self._knots()  # part of the grid's state: not the first training step's work
@@ -236,17 +249,19 @@ class KANLayer(nn.Module):
         """Whether any active edge is still a spline (cached until a mask changes)."""
         return self._mask_state()[1]
 
-    def _mask_state(self) -> tuple[torch.Tensor, bool]:
-        """``(mask * ~sym_mask, whether any active edge is still a spline)``, cached until either
-        mask is replaced or changed in place (small models are bound by per-operation
-        overhead)."""
+    def _mask_state(self) -> tuple[torch.Tensor, bool, bool]:
+        """``(mask * ~sym_mask, whether any active edge is still a spline, whether that
+        product is all ones)``, cached until either mask is replaced or changed in place (small
+        models are bound by per-operation overhead; the tape skips products by an all-ones
+        mask, which are exact)."""
         m, s, c = self.mask, self.sym_mask, self._mask_cache
         if c is None or c[0] is not m or c[1] != m._version or c[2] is not s or c[3] != s._version:
-            state = (m * (~s), bool(self.numeric_mask().any()))
+            ms = m * (~s)
+            state = (ms, bool(self.numeric_mask().any()), bool((ms == 1).all()))
             if torch.is_inference_mode_enabled() or transforms_active():  # see _knots
                 return state
             c = self._mask_cache = (m, m._version, s, s._version, *state)
-        return c[4], c[5]
+        return c[4], c[5], c[6]
 
     def _numeric_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Effective weights: base ``[in, out]``, spline ``[in, K, out]``, masks folded in."""
@@ -325,54 +340,93 @@ class KANLayer(nn.Module):
 
     # ------------------------------------------------------------------ gradient without autograd
     def tape_ok(self, metric: str | None) -> bool:
-        """Whether :meth:`forward_tape` can run this layer: every edge a spline (symbolic edges'
-        library functions are differentiated by autograd) and a magnitude the fused layer
-        computes (``None``, or an ``edge_forward_spline_*`` metric)."""
-        return (not self.sym_names or not self.symbolic_enabled) and metric in STATISTIC
+        """Whether :meth:`forward_tape` can run this layer: a magnitude the fused layer
+        computes (``None``, or an ``edge_forward_spline_*`` metric) and symbolic edges whose
+        functions have a hand-written derivative (:func:`kan_widget.symtape.supported`)."""
+        if metric not in STATISTIC:
+            return False
+        if not self.sym_names or not self.symbolic_enabled:
+            return True
+        return symtape.supported(self.sym_names.values(), self.y_th)
 
     def forward_tape(self, x: torch.Tensor, metric: str | None, need_dx: bool):
-        """:meth:`forward_stats` outside autograd: ``(y, magnitudes or None, tape)``, the tape
-        holding what :meth:`backward_tape` needs. ``need_dx``: whether the input's gradient
-        will be asked for (not for the first layer)."""
+        """:meth:`forward_stats` outside autograd: ``(y, magnitudes or None, scores or None,
+        tape)``, the tape holding what :meth:`backward_tape` needs. ``need_dx``: whether the
+        input's gradient will be asked for (not for the first layer). The same operations as
+        :meth:`_forward`, so the values are bit-identical."""
+        stats = STATISTIC[metric]
+        groups = self._groups() if self.symbolic_enabled else []
+        y = value = spline = sym = None
         with torch.no_grad():
-            # _weights' operations on cached views: the same values in 4 ops instead of 7
-            sb1, sp1, coef_t, m1 = self._tape_views()
-            spm1 = sp1 * m1
-            w = torch.cat([sb1 * m1, spm1 * coef_t], 1)
-            tape = Tape(need_dx)
-            tape.layer_views = (coef_t, spm1)
-            with OneThread() as th:
-                y, value = SplineLayer.run_forward(
-                    tape,
-                    th,
-                    x,
-                    w,
-                    self._knots(),
-                    self.base_fun_name,
-                    STATISTIC[metric],
-                    True,
-                    None if need_dx else self._input_cache,
+            if stats is not None or self.has_numeric_edges():
+                # _weights' operations on cached views: the same values in 4 ops instead of 7
+                sb1, sp1, coef_t, m1 = self._tape_views()
+                if self._mask_state()[2]:  # no edge masked: the products by 1 are exact
+                    spm1, sbm1 = sp1, sb1
+                else:
+                    spm1, sbm1 = sp1 * m1, sb1 * m1
+                w = torch.cat([sbm1, spm1 * coef_t], 1)
+                spline = Tape(need_dx)
+                spline.layer_views = (coef_t, spm1)
+                with OneThread() as th:
+                    y, value = SplineLayer.run_forward(
+                        spline,
+                        th,
+                        x,
+                        w,
+                        self._knots(),
+                        self.base_fun_name,
+                        stats,
+                        True,
+                        None if need_dx else self._input_cache,
+                    )
+            score = value
+            if groups:
+                y_sym, sym, vals = symtape.forward(
+                    groups, self.sym_params, self._sym_masks(), x, self.out_dim
                 )
-        return y, value, tape
+                y = y_sym if y is None else y + y_sym
+                if stats is not None:
+                    sym_std = x.new_zeros(self.in_dim, self.out_dim)
+                    for (_, ii, jj), v in zip(groups, vals, strict=True):
+                        sym_std[ii, jj] = v.std(0) if v.shape[0] > 1 else v.abs().mean(0)
+                    score = self._fused_stats(x, stats, value, sym_std).score
+            elif y is None:  # every active edge fixed, none enabled: as _forward
+                y = x.new_zeros(x.shape[0], self.out_dim)
+        return y, value, score, _LayerTape(spline, sym, need_dx)
 
-    def backward_tape(self, tape: Tape, gy: torch.Tensor, gvalue: torch.Tensor | None):
+    def backward_tape(self, tape: _LayerTape, gy: torch.Tensor, gvalue: torch.Tensor | None):
         """Set the parameters' ``.grad`` (replacing, not accumulating) from the gradients of the
-        output ``gy`` and of the magnitudes ``gvalue``; return the input's gradient. The same
-        operations autograd runs through :meth:`_weights`, so the gradients are bit-identical."""
+        output ``gy`` and of the magnitudes ``gvalue``; return the input's gradient. The spline
+        part runs the operations autograd runs through :meth:`_weights` (bit-identical
+        gradients); the symbolic part is :func:`kan_widget.symtape.backward` (equal to
+        rounding)."""
+        gx = None
         with torch.no_grad():
-            with OneThread() as th:
-                gx, gw, *_ = SplineLayer.run_backward(tape, th, gy, gvalue)
-            m = self._mask_state()[0]
-            coef_t, spm1 = tape.layer_views  # the forward's coef^T and (scale_sp * m)[:, None]
-            gs = gw[:, 1:]  # [in, K, out]: the gradient of (scale_sp * m) * coef^T
-            grads = (
-                (self.scale_base, gw[:, 0] * m),
-                (self.scale_sp, (gs * coef_t).sum(1) * m),
-                (self.coef, (gs * spm1).transpose(1, 2)),
-            )
-            for p, g in grads:
-                if p.requires_grad:
-                    p.grad = g
+            if tape.spline is not None:
+                with OneThread() as th:
+                    gx, gw, *_ = SplineLayer.run_backward(tape.spline, th, gy, gvalue)
+                m, _, ones = self._mask_state()
+                # the forward's coef^T and (scale_sp * m)[:, None]
+                coef_t, spm1 = tape.spline.layer_views
+                gs = gw[:, 1:]  # [in, K, out]: the gradient of (scale_sp * m) * coef^T
+                g_sb, g_sp = gw[:, 0], (gs * coef_t).sum(1)
+                grads = (
+                    (self.scale_base, g_sb if ones else g_sb * m),
+                    (self.scale_sp, g_sp if ones else g_sp * m),
+                    (self.coef, (gs * spm1).transpose(1, 2)),
+                )
+                for p, g in grads:
+                    if p.requires_grad:
+                        p.grad = g
+            if tape.sym is not None:
+                gxs, g_sym = symtape.backward(
+                    tape.sym, gy, self.sym_params, self.in_dim, tape.need_dx
+                )
+                if self.sym_params.requires_grad:
+                    self.sym_params.grad = g_sym
+                if gxs is not None:
+                    gx = gxs if gx is None else gx + gxs
         return gx
 
     def _tape_views(self) -> tuple[torch.Tensor, ...]:
@@ -490,6 +544,19 @@ class KANLayer(nn.Module):
                 for name, edges in by_name.items()
             ]
         return g
+
+    def _sym_masks(self) -> list[torch.Tensor | None]:
+        """Each symbolic group's ``mask[ii, jj]``, ``None`` where all ones (the tape skips the
+        exact product), cached until the mask or the groups change (small models are bound by
+        the number of operations)."""
+        groups, m, c = self._groups(), self.mask, self._sym_mask_cache
+        if c is None or c[0] is not m or c[1] != m._version or c[2] is not groups:
+            masks = [m[ii, jj] for _, ii, jj in groups]
+            c = (m, m._version, groups, [None if bool((v == 1).all()) else v for v in masks])
+            if torch.is_inference_mode_enabled() or transforms_active():  # see _knots
+                return c[3]
+            self._sym_mask_cache = c
+        return c[3]
 
     def _symbolic_values(self, x: torch.Tensor):
         """``(input indices, output indices, values [B, E])`` of the symbolic edges, one entry per

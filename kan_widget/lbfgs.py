@@ -70,6 +70,13 @@ class LBFGS:
         self.final: tuple[torch.Tensor, torch.Tensor] | None = None
         self._sizes = [p.numel() for p in self._params]
         self._zero_grads: dict[tuple, torch.Tensor] = {}
+        # per-step vectors' storage and views, made once per parameter shapes (small models
+        # are bound by the number of operations; a view per parameter is one each): see _bufs
+        self._buf_key: tuple | None = None
+        self._grad_flat = self._dir = torch.empty(0)
+        self._grad_views: list[torch.Tensor] = []
+        self._dir_views: list[torch.Tensor] = []
+        self._x0: list[torch.Tensor] = []
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self._params:
@@ -78,10 +85,35 @@ class LBFGS:
             else:
                 p.grad.zero_()
 
+    def _bufs(self) -> bool:
+        """Make the flat gradient buffer, the direction buffer and the step's start point
+        (with their per-parameter views) for the parameters' current shapes; ``False`` when
+        the parameters do not share one dtype and device (then the plain path runs)."""
+        ps = self._params
+        key = tuple((p.shape, p.dtype, p.device) for p in ps)
+        if key == self._buf_key:
+            return True
+        if not ps or len({(p.dtype, p.device) for p in ps}) != 1:
+            return False
+        sizes = [p.numel() for p in ps]
+        self._sizes = sizes
+        self._grad_flat = ps[0].new_empty(sum(sizes))
+        self._dir = ps[0].new_empty(sum(sizes))
+        self._grad_views = [v.view_as(p) for v, p in zip(self._grad_flat.split(sizes), ps)]
+        self._dir_views = [v.view_as(p) for v, p in zip(self._dir.split(sizes), ps)]
+        self._x0 = [torch.empty_like(p) for p in ps]
+        self._buf_key = key
+        return True
+
     def _flat_grad(self) -> torch.Tensor:
-        return torch.cat(
-            [(p.grad if p.grad is not None else self._zeros(p)).reshape(-1) for p in self._params]
-        )
+        """The parameters' gradients as one new vector: copied into the cached views of one
+        buffer in one op, then cloned (callers keep it), instead of a reshape per parameter
+        and a cat; the same values."""
+        grads = [p.grad if p.grad is not None else self._zeros(p) for p in self._params]
+        if not self._bufs():
+            return torch.cat([g.reshape(-1) for g in grads])
+        torch._foreach_copy_(self._grad_views, grads)
+        return self._grad_flat.clone()
 
     def _zeros(self, p: torch.Tensor) -> torch.Tensor:
         """Zeros standing for a parameter without a gradient (a layer's ``sym_params`` while no
@@ -94,10 +126,11 @@ class LBFGS:
         return z
 
     def _add(self, t: float, d: torch.Tensor) -> None:
-        parts = d.split(self._sizes)
-        torch._foreach_add_(
-            self._params, [v.view_as(p) for v, p in zip(parts, self._params)], alpha=t
-        )
+        if d is self._dir:  # the direction buffer: its views are made once
+            views = self._dir_views
+        else:
+            views = [v.view_as(p) for v, p in zip(d.split(self._sizes), self._params)]
+        torch._foreach_add_(self._params, views, alpha=t)
 
     def _set(self, values: list[torch.Tensor]) -> None:
         torch._foreach_copy_(self._params, values)
@@ -135,8 +168,13 @@ class LBFGS:
 
         for n_iter in range(1, max_iter + 1):
             state["n_iter"] += 1
+            # the direction lives in one buffer (see _add) while the parameters keep their
+            # shapes; everything reading the previous direction (s = d * t) runs before the
+            # new one is written
+            buffered = self._bufs()
             if state["n_iter"] == 1:
-                d, dirs, stps, ro, h_diag = -g, [], [], [], 1.0
+                d = torch.neg(g, out=self._dir) if buffered else -g
+                dirs, stps, ro, h_diag = [], [], [], 1.0
             else:
                 assert prev_g is not None and d is not None and t is not None  # from iteration 1
                 y, s = g - prev_g, d * t
@@ -155,7 +193,7 @@ class LBFGS:
                 for i in range(len(dirs) - 1, -1, -1):
                     alpha[i] = float(stps[i].dot(q)) * ro[i]
                     q.sub_(alpha[i] * dirs[i])
-                d = q * h_diag
+                d = torch.mul(q, h_diag, out=self._dir) if buffered else q * h_diag
                 for i in range(len(dirs)):
                     beta = float(dirs[i].dot(d)) * ro[i]
                     d.add_(stps[i] * (alpha[i] - beta))
@@ -182,7 +220,11 @@ class LBFGS:
                 ):
                     break
                 continue
-            x0 = [p.clone() for p in self._params]
+            if buffered:  # the start point of this line search only: one buffer reused
+                x0 = self._x0
+                torch._foreach_copy_(x0, self._params)
+            else:
+                x0 = [p.clone() for p in self._params]
             at = [0.0]  # the parameters hold x0 + at[0] * d (0: x0 itself)
 
             def obj(x, step, direction, at=at):

@@ -83,7 +83,9 @@ def spline_penalty(
     total: torch.Tensor | None = None
     grads = []
     for a in values:
-        l1 = lamb_l1 * a.sum()
+        l1 = a.sum()
+        if lamb_l1 != 1.0:  # pykan's default is 1: a product by 1.0 is exact (an op saved)
+            l1 = lamb_l1 * l1
         # magnitudes are >= 0, so starting from the first term equals starting from 0 + it
         total = l1 if total is None else total + l1
         g = torch.full_like(a, lamb_l1)

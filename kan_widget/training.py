@@ -240,7 +240,7 @@ class Trainer:
                 p.grad = None
             if use_tape:
                 loss, l_pred, reg, stats = loss_and_grad(
-                    model, x, y, metric, lamb, self.lamb_l1, self.lamb_entropy
+                    model, x, y, metric, lamb, self.lamb_l1, self.lamb_entropy, custom_loss
                 )
             else:
                 if need_stats:

@@ -312,8 +312,8 @@ def test_input_layer_features_are_reused_only_while_valid():
 
 
 def test_tape_path_is_used_only_where_it_applies():
-    """Symbolic edges, a custom loss, coefficient penalties and the paper's metric go through
-    autograd."""
+    """A custom loss, coefficient penalties, the paper's metric and symbolic edges without a
+    hand-written derivative go through autograd (library functions: tests/test_symtape.py)."""
     from kan_widget.objective import tape_ok
 
     model = _perturbed([2, 3, 1], grid=4)
@@ -322,7 +322,10 @@ def test_tape_path_is_used_only_where_it_applies():
     assert not tape_ok(model, None, torch.nn.functional.l1_loss, False)
     assert not tape_ok(model, None, None, True)
     model.layers[0].set_symbolic([0], [0], ["sin"])
-    assert not tape_ok(model, None, None, False)
+    assert tape_ok(model, None, None, False)
+    with model.singularity_avoiding(10.0):
+        model.layers[0].set_symbolic([1], [0], ["1/x"])
+        assert not tape_ok(model, None, None, False)
 
 
 @pytest.mark.parametrize("metric", ["edge_forward_spline_n", "edge_forward_spline_u"])

@@ -237,3 +237,40 @@ def test_trainer_reevaluates_after_edits_between_steps():
     h2, p2, n2 = _trainer_run(reuse=False, between=edit)
     assert h1 == h2 and all(torch.equal(a, b) for a, b in zip(p1, p2, strict=True))
     assert n2 - n1 == 2  # steps 1 and 3: each edit cost the step after it its carry
+
+
+def test_reused_buffers_give_the_plain_paths_iterates_bit_for_bit(monkeypatch):
+    """The flat gradient, direction and start-point buffers (made once per parameter shapes)
+    change no bit of the iterates: the same run with them switched off ends at the same point,
+    with several parameters of different shapes, one without a gradient, and both step modes.
+    Parameters of different dtypes take the plain path."""
+    g = torch.Generator().manual_seed(3)
+    target = [torch.randn(3, 4, generator=g), torch.randn(5, generator=g)]
+
+    def run(search, buffered: bool, dtypes=(torch.float32, torch.float32)):
+        ps = [torch.nn.Parameter(torch.zeros(3, 4, dtype=dtypes[0]))]
+        ps += [
+            torch.nn.Parameter(torch.zeros(5, dtype=dtypes[1])),
+            torch.nn.Parameter(torch.ones(2)),
+        ]
+        opt = _ours(ps, max_iter=7, line_search_fn=search)
+        if not buffered:
+            monkeypatch.setattr(opt, "_bufs", lambda: False)
+
+        def closure():
+            opt.zero_grad()
+            loss = sum(((p - t.to(p.dtype)) ** 4).sum() for p, t in zip(ps, target))
+            loss = loss + (ps[0] * ps[0]).sum() * ps[1].sum() ** 2  # couples them
+            loss.backward()
+            return loss
+
+        for _ in range(4):
+            opt.step(closure)
+        assert ps[2].grad is None
+        return [p.detach().clone() for p in ps]
+
+    for search in ("strong_wolfe", None):
+        a, b = run(search, True), run(search, False)
+        assert all(torch.equal(u, v) for u, v in zip(a, b)), search
+    mixed = run("strong_wolfe", True, (torch.float32, torch.float64))
+    assert all(torch.isfinite(p).all() for p in mixed)
