@@ -17,8 +17,10 @@ side by side with pykan 0.2.8 (same data, same seeds, float32).
     function seeds 0-2 give 0.13, 4e-4, 0.10. ``--toys xy,J0`` runs only those.
 (c) **formula recovery** on functions with known truth (paper toys and Feynman equations of 2-4
     variables): fit (lamb=0.01) -> prune -> fit -> ``auto_symbolic()`` (whole library) -> fit
-    -> ``symbolic_formula()``; a run counts when the formula's relative RMSE against the truth on
-    2000 fresh points is < 1e-3 (2e-2 with 1% label noise). Noise 0 and 1%, ``--seeds`` seeds.
+    -> ``symbolic_formula()``, ours with ``auto_symbolic(dataset=ds)`` (choices checked on the
+    data, ``kan_widget/symbolic/verify.py``; ``--plain``: also without it); a run counts when
+    the formula's relative RMSE against the truth on 2000 fresh points is < 1e-3 (2e-2 with 1%
+    label noise). Noise 0 and 1%, ``--seeds`` seeds.
 
 pykan runs from a temporary directory (its checkpoint files go there) with its output silenced.
 
@@ -296,18 +298,20 @@ def formula_error(p: Problem, expr, symbols) -> float:
 
 
 def recover(impl: str, p: Problem, seed: int, noise: float) -> tuple[float, str]:
+    # "ours" chooses with the data (auto_symbolic(dataset=ds), symbolic/verify.py); "plain" is
+    # our auto_symbolic() without it (pykan's call), for the difference the data makes
     ds = recovery_data(p, seed, noise)
     n = len(p.ranges)
     symbols = [sympy.Symbol(f"x_{k + 1}") for k in range(n)]
     try:
-        if impl == "ours":
+        if impl in ("ours", "plain"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model = KAN(p.width, grid=5, k=3, seed=seed)
                 model.fit(ds, opt="LBFGS", steps=STEPS, lamb=0.01)
                 model = model.prune()
                 model.fit(ds, opt="LBFGS", steps=STEPS)
-                model.auto_symbolic()
+                model.auto_symbolic(dataset=ds if impl == "ours" else None)
                 model.fit(ds, opt="LBFGS", steps=STEPS)
                 out = model.symbolic_formula()
                 expr = out[0][0] if isinstance(out, tuple) else out[0]
@@ -326,29 +330,39 @@ def recover(impl: str, p: Problem, seed: int, noise: float) -> tuple[float, str]
     return formula_error(p, expr, symbols), str(expr)[:90]
 
 
-def part_c(impls, seeds, noises, verbose):
+def part_c(impls, seeds, noises, verbose, only=None):
     print("(c) recovery: fit->prune->fit->auto_symbolic->fit->formula; rel. RMSE vs truth")
-    totals = {impl: [0, 0] for impl in impls}
-    for p in problems():
+    print(
+        f"  runs recovered per noise level ({', '.join(f'{n:g}' for n in noises)}), seeds {seeds}"
+    )
+    totals = {(impl, n): [0, 0] for impl in impls for n in noises}
+    for k, p in enumerate(problems()):
+        if only is not None and k not in only:
+            continue
         line = f"  {p.name[:34]:34s}"
         for impl in impls:
-            ok = 0
-            runs = 0
+            cells = []
             t0 = time.perf_counter()
             for noise in noises:
                 tol = 1e-3 if noise == 0 else 2e-2
+                ok = 0
                 for s in seeds:
                     err, text = recover(impl, p, s, noise)
                     ok += err < tol
-                    runs += 1
                     if verbose:
                         print(f"    {impl} noise {noise} seed {s}: {err:.2e}  {text}", flush=True)
-            totals[impl][0] += ok
-            totals[impl][1] += runs
-            line += f"  {impl} {ok}/{runs} ({time.perf_counter() - t0:.0f}s)"
+                totals[(impl, noise)][0] += ok
+                totals[(impl, noise)][1] += len(seeds)
+                cells.append(f"{ok}/{len(seeds)}")
+            line += f"  {impl} {' '.join(cells)} ({time.perf_counter() - t0:.0f}s)"
         print(line, flush=True)
-    for impl, (ok, runs) in totals.items():
-        print(f"  total {impl}: {ok}/{runs} = {ok / max(runs, 1):.0%}")
+    for impl in impls:
+        ok = sum(totals[(impl, n)][0] for n in noises)
+        runs = sum(totals[(impl, n)][1] for n in noises)
+        per = ", ".join(
+            f"noise {n:g} {totals[(impl, n)][0]}/{totals[(impl, n)][1]}" for n in noises
+        )
+        print(f"  total {impl}: {ok}/{runs} = {ok / max(runs, 1):.0%} ({per})")
 
 
 def main() -> None:
@@ -365,6 +379,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--parts", default="abc")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--problems", default=None, help="(c) which problems (0-based), e.g. 8,9")
+    ap.add_argument("--noises", default=None, help="(c) label noise levels, e.g. 0,0.01")
+    ap.add_argument("--plain", action="store_true", help="(c) also ours without dataset=")
     args = ap.parse_args()
     torch.set_num_threads(1)
     impls = ["ours"] if args.no_pykan else ["pykan"] if args.only_pykan else ["ours", "pykan"]
@@ -380,6 +397,8 @@ def main() -> None:
         noises = [0.0, 0.01]
     if args.grids:
         grids = [int(g) for g in args.grids.split(",")]
+    if args.noises:
+        noises = [float(v) for v in args.noises.split(",")]
     if args.draws:
         draws = [int(d) for d in args.draws.split(",")]
     t0 = time.perf_counter()
@@ -390,7 +409,9 @@ def main() -> None:
         only = args.toys.split(",") if args.toys else None
         part_b(impls, args.quick, list(range(args.toy_seeds)), only)
     if "c" in args.parts:
-        part_c(impls, seeds_c, noises, args.verbose)
+        impls_c = [*impls, "plain"] if args.plain and "ours" in impls else impls
+        only = None if args.problems is None else {int(v) for v in args.problems.split(",")}
+        part_c(impls_c, seeds_c, noises, args.verbose, only)
     print(f"total {time.perf_counter() - t0:.0f} s")
 
 

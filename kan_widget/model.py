@@ -870,7 +870,9 @@ class KAN(PykanSurface, Expand, Classifier, nn.Module):
     def auto_symbolic(
         self, lib=None, r2_threshold: float = 0.0, weight_simple: float = 0.8, **kwargs
     ):
-        """Fit every active edge against every library function (batched) and fix the best."""
+        """Fit every active edge against every library function (batched) and fix the best.
+        ``dataset=`` (ours) chooses with the data: per layer, the simplest candidate whose short
+        refit fits as well as the best (:mod:`kan_widget.symbolic.verify`); it trains the model."""
         from .symbolic import api
 
         log_history = kwargs.pop("log_history", True)

@@ -21,6 +21,7 @@ from .fit import FitResult, fit_functions, r2_score, sample_quantiles
 from .heldout import held_out_r2
 from .library import SymbolicFunction, get_function, resolve_lib
 from .score import rank
+from .verify import TRIAL_STEPS
 
 __all__ = [
     "N_SAMPLES",
@@ -288,9 +289,17 @@ def auto_symbolic(
     n_samples: int = N_SAMPLES,
     noise: float | None = None,
     held_out: float | None = None,
+    dataset: dict | None = None,
+    steps: int = TRIAL_STEPS,
 ) -> list[SymbolicChoice]:
     """Fit every active, not yet symbolic edge against every function of ``lib`` (all of them by
     default) in one batched pass, and fix each edge to its best candidate.
+
+    ``dataset`` (ours, opt-in): choose with the data instead (:mod:`kan_widget.symbolic.verify`):
+    layer by layer, each edge takes the simplest plausible candidate that keeps the model's
+    training RMSE within 25% of the splines' after ``steps`` L-BFGS steps of adaptation; this
+    trains the model (pykan's ``auto_symbolic`` only fixes edges). ``r2_threshold`` and
+    ``held_out`` do not apply there.
 
     Returns what was fixed, as ``(l, i, j, name, r2)`` tuples (and prints it with ``verbose``).
     An edge whose best r^2 is below ``r2_threshold`` is left as a spline; a negligible edge (see
@@ -300,6 +309,20 @@ def auto_symbolic(
     """
     start = time.perf_counter()
     entries = resolve_lib(lib)
+    if dataset is not None:
+        if x is not None:
+            raise ValueError("pass x or dataset, not both: dataset's train_input is the x")
+        from .verify import auto_symbolic_verified
+
+        picked = auto_symbolic_verified(
+            model, dataset, entries, weight_simple, zero_tol, n_samples, noise, steps, verbose
+        )
+        out = sorted(SymbolicChoice(*c) for c in picked)
+        if verbose:
+            for c in out:
+                print(f"fixing ({c.l},{c.i},{c.j}) with {c.name}, r2={c.r2:.6f}")
+            print(f"auto_symbolic: {len(out)} edges fixed in {time.perf_counter() - start:.2f} s")
+        return out
     acts = _inputs(model, x)
     xs, ys, negs = [], [], []
     where: list[tuple[int, int, int]] = []
