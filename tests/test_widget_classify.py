@@ -132,7 +132,9 @@ def test_batch_size_is_a_hyperparameter(circle):
     assert check_hparam("batch", 0) is not None and "batch" in check_hparam("batch", 0)
     assert check_hparam("batch", -2) is not None and check_hparam("batch", 2.5) is not None
     assert check_hparam("batch", -1) is None and check_hparam("batch", 32) is None
-    w = KANWidget(KAN([2, 3, 2], grid=5, seed=0), circle, batch=32)
+    w = KANWidget(
+        KAN([2, 3, 2], grid=5, seed=0), circle, batch=32, keep_best=False
+    )  # keep_best would swap the model
     try:
         w.set_state({"batch": 0})  # as the front end would write it
         assert w.batch == 32 and "batch" in (w.status["error"] or "")
