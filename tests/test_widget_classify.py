@@ -68,7 +68,8 @@ def test_problem_switches_and_refuses_non_classes(circle):
     reg = create_dataset(lambda x: x[:, [0]] ** 2, n_var=2, train_num=100, test_num=100)
     w = KANWidget(KAN([2, 3, 1], seed=0), reg)
     try:
-        assert w.problem == "regression" and w.classify == {}
+        assert w.problem == "regression" and w.classify["problem"] == "regression"
+        assert w.class_grid == b"" and w.class_points == b"" and len(w.class_nodes) > 0
         with pytest.raises(Exception, match="not classes"):
             w.problem = "classification"
         assert w.problem == "regression"
@@ -121,6 +122,63 @@ def test_one_pass_draws_boundary_and_node_pictures(circle):
     assert np.allclose(pics[-1], block[..., 1], atol=1e-4)
     with pytest.raises(ValueError, match="even"):
         cv.ClassView(circle, 2, ["x", "y"], grid=47)
+
+
+def _pictures(w):
+    h = w.classify["node_grid"]
+    return h, np.frombuffer(w.class_nodes, dtype="<f4").reshape(sum(w.model.width), h, h)
+
+
+def test_two_input_regression_sends_node_pictures():
+    """A two-input regression gets TF Playground's neuron pictures through the same trait and
+    the same forward as a classification: on a hand-set [2,1] model whose edges are fixed to
+    x and y^2, the output node's picture is x + y^2 averaged over each 2x2 block of the grid
+    (closed form), and after training each node's picture is the model's own node values.
+    A three-input regression sends none."""
+    data = create_dataset(
+        lambda x: x[:, [0]] + x[:, [1]] ** 2, n_var=2, train_num=200, test_num=100, seed=0
+    )
+    model = KAN([2, 1], grid=3, seed=0)
+    x = data["train_input"]
+    model.fix_symbolic(0, 0, 0, "x", fit_params=False, x=x)
+    model.fix_symbolic(0, 1, 0, "x^2", fit_params=False, x=x)
+    w = KANWidget(model, data)
+    try:
+        assert w.problem == "regression" and w.class_grid == b"" and w.class_points == b""
+        info = w.classify
+        assert info["problem"] == "regression" and info["grid"] == cv.BOUNDARY_GRID
+        assert info["width"] == [2, 1]
+        h, pics = _pictures(w)
+        assert h == cv.NODE_GRID and np.isfinite(pics).all()
+        g = cv.BOUNDARY_GRID
+        lo, hi = np.array(info["lo"]), np.array(info["hi"])
+        t = (np.arange(g) + 0.5) / g
+        gx, gy = lo[0] + (hi[0] - lo[0]) * t, lo[1] + (hi[1] - lo[1]) * t
+        want = (gx[None, :] + gy[:, None] ** 2).reshape(h, 2, h, 2).mean((1, 3))
+        assert np.allclose(pics[2], want, atol=1e-4)  # the output: x + y^2, exactly
+        assert np.allclose(pics[0], gx.reshape(h, 2).mean(1)[None, :], atol=1e-5)
+    finally:
+        w.close()
+    w = KANWidget(KAN([2, 3, 1], grid=3, seed=0), data)
+    try:
+        w.train(3, block=True)
+        assert w.status["error"] is None
+        h, pics = _pictures(w)
+        view = w._class_view
+        with torch.no_grad():
+            acts = w.model.activations(view.grid_x)
+        for layer, a in enumerate(acts):  # each node's picture: its own values, block means
+            first = sum(w.model.width[:layer])
+            want = a.t().numpy().reshape(-1, h, 2, h, 2).mean((2, 4))
+            assert np.allclose(pics[first : first + a.shape[1]], want, atol=1e-4)
+    finally:
+        w.close()
+    three = create_dataset(lambda x: x[:, [0]] * x[:, [2]], n_var=3, train_num=50, test_num=50)
+    w = KANWidget(KAN([3, 2, 1], grid=3, seed=0), three)
+    try:
+        assert w.class_nodes == b"" and w.class_grid == b"" and w.classify["node_grid"] == 0
+    finally:
+        w.close()
 
 
 def test_batch_size_is_a_hyperparameter(circle):

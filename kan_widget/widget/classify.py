@@ -1,6 +1,11 @@
 """Classification in the widget: the problem type of the data, its numbers (cross-entropy and
 accuracy per split, a confusion matrix), and the drawing data of the decision boundary.
 
+The input square's drawing is not a classification's alone: for any two-input model (a
+regression too) :meth:`ClassView.frame` gives every node's value over the square (TF
+Playground's neuron pictures), from the same forward pass that gives a classification its
+probabilities.
+
 The engine's rules (which labels are classes, the loss, accuracy) are
 :mod:`kan_widget.classification`'s; this module only puts them into the widget's shapes. The
 boundary is computed here, in the kernel (class probabilities over a grid of the input square,
@@ -85,11 +90,23 @@ def _subset(n: int, limit: int) -> torch.Tensor:
 
 
 class ClassView:
-    """The drawing data of one widget's classification: for two inputs the input square, its
-    grid and the points; for any number of inputs the confusion matrices."""
+    """The drawing data over one widget's input square: for two inputs the square, its grid and
+    every node's picture (any problem type); for labels that are classes also the points and,
+    for any number of inputs, the confusion matrices.
 
-    def __init__(self, data: dict, n_out: int, in_vars: list[str], grid: int = BOUNDARY_GRID):
+    ``classes``: whether ``data``'s labels are classes (in classification's form); False for a
+    regression's data, whose view draws the node pictures alone."""
+
+    def __init__(
+        self,
+        data: dict,
+        n_out: int,
+        in_vars: list[str],
+        grid: int = BOUNDARY_GRID,
+        classes: bool = True,
+    ):
         self.data = data
+        self.has_classes = bool(classes)
         self.n_out = n_out
         self.classes = max(2, n_out)
         self.in_vars = list(in_vars)
@@ -117,8 +134,9 @@ class ClassView:
 
     def points(self) -> bytes:
         """float32 rows ``[x, y, class, split]`` (split 0 train, 1 test), at most
-        :data:`MAX_POINTS` per split; empty unless there are two inputs."""
-        if self.n_in != 2:
+        :data:`MAX_POINTS` per split; empty unless there are two inputs and the labels are
+        classes."""
+        if self.n_in != 2 or not self.has_classes:
             return b""
         rows = []
         for s, split in enumerate(("train", "test")):
@@ -140,22 +158,29 @@ class ClassView:
             return b""
         return torch.cat(rows).to(torch.float32).numpy().astype("<f4").tobytes()
 
-    def frame(self, model) -> tuple[bytes, bytes]:
+    def frame(self, model, probabilities: bool = True) -> tuple[bytes, bytes]:
         """One live push's drawing, from one forward pass over the grid: the class
-        probabilities (float32 ``[grid*grid, classes]``, row-major as :attr:`grid_x`) and every
-        node's picture (float32 ``[nodes, node_grid^2]``, layer by layer, inputs first and the
-        outputs' logits last; each cell the mean of the 2x2 grid cells it covers). Either is
-        empty when not finite (never a stale or made-up picture), both unless there are two
-        inputs."""
+        probabilities (float32 ``[grid*grid, classes]``, row-major as :attr:`grid_x`; empty
+        unless ``probabilities``, which a regression leaves off) and every node's picture
+        (float32 ``[nodes, node_grid^2]``, layer by layer, inputs first and the outputs last, a
+        classification's logits or a regression's predictions; each cell the mean of the 2x2
+        grid cells it covers). Either is empty when not finite (never a stale or made-up
+        picture), both unless there are two inputs."""
         if self.grid_x is None:
             return b"", b""
+        if probabilities and not self.has_classes:
+            raise ValueError("class probabilities need labels that are classes (classes=True)")
         with torch.no_grad():
             acts = model.activations(self.grid_x)  # [x_0, ..., x_L]: every layer's nodes
-            p = cls.probabilities(acts[-1]).to(torch.float32)
+            if probabilities:
+                p = cls.probabilities(acts[-1]).to(torch.float32)
+            else:
+                p = torch.empty(0, dtype=torch.float32)
             flat = torch.cat([a.t() for a in acts], 0).to(torch.float32)  # [nodes, grid^2]
             h = self.node_grid
             blocks = flat.reshape(-1, h, 2, h, 2).mean((2, 4)).reshape(-1, h * h)
-        probs = p.numpy().astype("<f4").tobytes() if bool(torch.isfinite(p).all()) else b""
+        ok_p = p.numel() > 0 and bool(torch.isfinite(p).all())
+        probs = p.numpy().astype("<f4").tobytes() if ok_p else b""
         ok = bool(torch.isfinite(blocks).all())
         nodes = blocks.contiguous().numpy().astype("<f4").tobytes() if ok else b""
         return probs, nodes
@@ -166,7 +191,7 @@ class ClassView:
 
     def node_maps(self, model) -> bytes:
         """The node pictures of :meth:`frame` (TF Playground's neuron pictures)."""
-        return self.frame(model)[1]
+        return self.frame(model, probabilities=False)[1]
 
     def info(self, model, problem: str) -> dict[str, Any]:
         """The ``classify`` trait: what the front end needs to read the buffers."""
@@ -182,7 +207,7 @@ class ClassView:
             "hi": self.hi,
             "confusion": None,
         }
-        if problem == "classification" and self.n_in != 2:
+        if problem == "classification" and self.n_in != 2 and self.has_classes:
             conf = {}
             with torch.no_grad():
                 for split in ("train", "test"):

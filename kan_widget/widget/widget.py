@@ -201,11 +201,13 @@ class KANWidget(anywidget.AnyWidget):
         out_vars = data.get("out_vars") if out_vars is None else out_vars
         self._in_vars = _names(in_vars, width[0], "in_vars", "x")
         self._out_vars = _names(out_vars, width[-1], "out_vars", "y")
-        # the decision boundary / confusion matrix, for labels that can be classes
-        self._class_view: cv.ClassView | None = None
+        # the input square's drawing: node pictures for any two-input model; the decision
+        # boundary / confusion matrix too for labels that can be classes
         if self._problem_error("classification") is None:
             cdata = cv.problem_data(self._data, "classification", width[-1], model.dtype)
             self._class_view = cv.ClassView(cdata, width[-1], self._in_vars)
+        else:
+            self._class_view = cv.ClassView(self._data, width[-1], self._in_vars, classes=False)
         # a bounded, evenly spread subset keeps each push's forward pass cheap on big data
         rows = slice(None, None, -(-data["train_input"].shape[0] // VIEW_ROWS))
         self._train_x = data["train_input"]
@@ -385,19 +387,13 @@ class KANWidget(anywidget.AnyWidget):
             self._publish_model(f"problem: {problem}")
 
     def _class_traits(self, model: KAN, live: bool) -> dict:
-        """The classification drawing's traits for a push (empty for a regression)."""
+        """The input square's traits for a push: every node's picture for two inputs (either
+        problem type) and, for a classification, the boundary, points and confusion."""
         view = self._class_view
-        if view is None:
-            return {}
-        if self._problem != "classification":
-            return {
-                "classify": view.info(model, self._problem),
-                "class_grid": b"",
-                "class_nodes": b"",
-            }
-        grid, nodes = view.frame(model)  # one forward pass draws both
+        classify = self._problem == "classification"
+        grid, nodes = view.frame(model, probabilities=classify)  # one forward pass draws both
         out: dict[str, Any] = {"class_grid": grid, "class_nodes": nodes}
-        if not live or view.n_in == 2 or self._pub.fit_due():
+        if not live or not classify or view.n_in == 2 or self._pub.fit_due():
             out["classify"] = view.info(model, self._problem)
         if not self.class_points:
             out["class_points"] = view.points()
