@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { describe, expect, it } from "vitest";
 import { decodeState } from "./decode";
-import { SvgRenderer, pathData } from "./draw_svg";
+import { BOX_ZOOM, SvgRenderer, pathData, zoomShift } from "./draw_svg";
 import { computeLayout } from "./layout";
 import { planPrune } from "./preview";
 import { COLORS, opacity, type Scene } from "./scene";
@@ -150,5 +150,52 @@ describe("helpers", () => {
 		expect(opacity(3, 0.2)).toBeCloseTo(Math.tanh(0.6));
 		expect(opacity(3, 0)).toBe(0);
 		expect(opacity(3, Number.NaN)).toBe(0);
+	});
+});
+
+describe("zoomShift (a hovered box's enlargement stays inside the diagram)", () => {
+	const W = 400;
+	const H = 300;
+	const inside = (x: number, y: number, w: number, h: number, z: number) => {
+		const [dx, dy] = zoomShift(x, y, w, h, z, W, H);
+		const cx = x + w / 2 + dx;
+		const cy = y + h / 2 + dy;
+		return { dx, dy, l: cx - (w * z) / 2, r: cx + (w * z) / 2, t: cy - (h * z) / 2, b: cy + (h * z) / 2 };
+	};
+	it("leaves a box that fits where it is", () => {
+		expect(zoomShift(150, 120, 20, 16, 2.4, W, H)).toEqual([0, 0]);
+	});
+	it("moves a top-row box down just enough, a side box left or right", () => {
+		const top = inside(150, 2, 20, 16, 2.4); // grown 48x38.4 about y=10: top at -9.2
+		expect(top.dx).toBe(0);
+		expect(top.dy).toBeCloseTo(10.2, 6); // to 1 px below the top
+		expect(top.t).toBeCloseTo(1, 6);
+		const right = inside(388, 2, 10, 10, 3);
+		expect(right.dx).toBeLessThan(0);
+		expect(right.r).toBeCloseTo(W - 1, 6);
+		expect(right.t).toBeCloseTo(1, 6);
+		const left = inside(0, 280, 10, 10, 3);
+		expect(left.l).toBeCloseTo(1, 6);
+		expect(left.b).toBeCloseTo(H - 1, 6);
+	});
+	it("keeps the top-left corner of a box larger than the diagram in view", () => {
+		const big = inside(100, 100, 300, 200, 2.4);
+		expect(big.l).toBeCloseTo(1, 6);
+		expect(big.t).toBeCloseTo(1, 6);
+	});
+	it("a hovered top-row box gets the shift as CSS variables", () => {
+		const scene = sceneFor([2, 3, 1], { n: 12, seed: 1 });
+		const { svg, lay } = draw(scene, "boxes");
+		const boxes = [...svg.querySelectorAll("g.kan-edge rect.kan-box")] as SVGRectElement[];
+		const ys = boxes.map((b) => Number(b.getAttribute("y")));
+		const box = boxes[ys.indexOf(Math.min(...ys))]; // a box of the top row
+		const g = box.parentNode as SVGGElement;
+		const n = (a: string) => Number(box.getAttribute(a));
+		const [, dy] = zoomShift(n("x"), n("y"), n("width"), n("height"), BOX_ZOOM, lay.width, lay.height);
+		expect(dy).toBeGreaterThan(0); // enlarged in place, it would be cut at the top
+		box.dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
+		expect(g.style.getPropertyValue("--kan-dy")).toBe(`${Math.round(dy * 10) / 10}px`);
+		expect(g.parentNode?.lastElementChild).toBe(g); // raised above the rest
+		svg.remove();
 	});
 });

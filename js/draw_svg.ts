@@ -45,6 +45,28 @@ function el<K extends keyof SVGElementTagNameMap>(
 	return e;
 }
 
+/** how many times a hovered edge's box grows (boxes mode; styles.ts scales by it) */
+export const BOX_ZOOM = 2.4;
+
+/**
+ * The shift `[dx, dy]` (layout px) that keeps box (`x`, `y`, `w`, `h`), enlarged `zoom` times
+ * about its centre, inside the diagram `[0, W] x [0, H]` with `pad` px to spare: moved
+ * down, left or right only as far as needed (0 where it fits), so a top-row edge's enlarged
+ * curve is not cut off by the diagram's edge. A box larger than the diagram keeps its top-left
+ * corner in view.
+ */
+export function zoomShift(x: number, y: number, w: number, h: number, zoom: number, W: number, H: number, pad = 1): [number, number] {
+	const axis = (lo: number, side: number, bound: number): number => {
+		const grown = side * zoom;
+		const start = lo + side / 2 - grown / 2;
+		let d = 0;
+		if (start + grown > bound - pad) d = bound - pad - (start + grown);
+		if (start + d < pad) d = pad - start;
+		return d;
+	};
+	return [axis(x, w, W), axis(y, h, H)];
+}
+
 export class SvgRenderer implements Renderer {
 	readonly kind = "svg";
 	readonly element: SVGSVGElement;
@@ -167,11 +189,20 @@ export class SvgRenderer implements Renderer {
 			});
 			conns.append(connFrag);
 			svg.append(conns);
-			// the hovered box is enlarged by CSS (styles.ts); drawn last, nothing covers it
+			// the hovered box is enlarged by CSS (styles.ts); drawn last, nothing covers it, and
+			// shifted (--kan-dx/--kan-dy) to stay inside the diagram
 			edges.addEventListener("mouseover", (ev) => {
 				const t = ev.target as Element | null;
 				const g = t && typeof t.closest === "function" ? t.closest("g.kan-edge") : null;
-				if (g && g.parentNode === edges && g !== edges.lastElementChild) edges.append(g);
+				if (!g || g.parentNode !== edges) return;
+				if (g !== edges.lastElementChild) edges.append(g);
+				const box = g.querySelector("rect.kan-box");
+				if (!box) return;
+				const n = (a: string) => Number(box.getAttribute(a));
+				const [dx, dy] = zoomShift(n("x"), n("y"), n("width"), n("height"), BOX_ZOOM, lay.width, lay.height);
+				const style = (g as SVGElement).style;
+				style.setProperty("--kan-dx", `${r1(dx)}px`);
+				style.setProperty("--kan-dy", `${r1(dy)}px`);
 			});
 		}
 		svg.append(edges, labels);

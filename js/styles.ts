@@ -4,6 +4,8 @@
  * Every rule is scoped under `.kan-widget`; colours follow JupyterLab's theme variables where set.
  * The diagram itself is styled with SVG attributes, so its exports need no CSS.
  */
+import { BOX_ZOOM } from "./draw_svg";
+
 export const CSS = `
 .kan-widget {
 	--kan-border: var(--jp-border-color2, #dee2e6);
@@ -69,7 +71,9 @@ export const CSS = `
 .kan-widget svg.kan-diagram[data-mode="boxes"] g.kan-edge:hover { opacity: 1; }
 .kan-widget svg.kan-diagram[data-mode="boxes"] g.kan-edge:hover .kan-box,
 .kan-widget svg.kan-diagram[data-mode="boxes"] g.kan-edge:hover .kan-curve {
-	transform: scale(2.4); transform-box: fill-box; transform-origin: center;
+	/* draw_svg sets the shift that keeps the enlarged box inside the diagram */
+	transform: translate(var(--kan-dx, 0px), var(--kan-dy, 0px)) scale(${BOX_ZOOM});
+	transform-box: fill-box; transform-origin: center;
 	vector-effect: non-scaling-stroke;
 }
 .kan-widget svg.kan-diagram[data-mode="boxes"] g.kan-edge:hover .kan-box { stroke-width: 1.2; }
