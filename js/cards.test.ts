@@ -46,6 +46,22 @@ describe("card text", () => {
 		expect(out.title).toBe("y1");
 		expect(Object.fromEntries(out.rows)["value range (input square)"]).toBe("-2 … 4");
 		expect(nodeCard(s, 3, 0)).toBeNull();
+		expect(hidden["node bias"]).toBeUndefined(); // no node step: no node map
+	});
+
+	it("a node of a model with a node step: pykan's node_scale and node_bias", () => {
+		const t = synthTraits([2, 3, 1], { n: 8 });
+		const structure = { ...t.structure, node_scale: [[1, 2, 1], [1]], node_bias: [[0, -0.25, null], [3]] };
+		const s = decodeState(structure, t.curves, t.scores, t.masks)!;
+		const hidden = Object.fromEntries(nodeCard(s, 1, 1)!.rows);
+		expect(hidden["node scale"]).toBe("2");
+		expect(hidden["node bias"]).toBe("-0.25");
+		expect(Object.fromEntries(nodeCard(s, 1, 2)!.rows)["node bias"]).toBe("not finite");
+		expect(Object.fromEntries(nodeCard(s, 2, 0)!.rows)["node bias"]).toBe("3");
+		expect(Object.fromEntries(nodeCard(s, 0, 0)!.rows)["node bias"]).toBeUndefined();
+		// a map that does not fit the width is dropped, never misread
+		const bad = { ...t.structure, node_bias: [[0, 1], [3]] };
+		expect(decodeState(bad, t.curves, t.scores, t.masks)!.structure.node_bias).toBeNull();
 	});
 });
 

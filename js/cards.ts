@@ -95,6 +95,13 @@ export function nodeCard(state: NetState, c: number, i: number, picture?: Float3
 		const r = rangeText(picture);
 		if (r) rows.push(["value range (input square)", r]);
 	}
+	// pykan's node map, where the model has one (a node step): node = scale * n + bias
+	if (c > 0) {
+		for (const [label, map] of [["node scale", s.node_scale], ["node bias", s.node_bias]] as const) {
+			const v = map?.[c - 1]?.[i];
+			if (v !== undefined) rows.push([label, v === null ? "not finite" : num3(v)]);
+		}
+	}
 	return { title: nodeLabel(state, c, i), rows };
 }
 

@@ -29,6 +29,13 @@ export interface Structure {
 	out_vars: string[];
 	n_points: number;
 	layers: LayerSpec[];
+	/**
+	 * pykan's node map `node = node_scale * n + node_bias`, per column after the inputs (index
+	 * c - 1), for models with a node step (multiplication nodes); null otherwise. A null entry:
+	 * not finite.
+	 */
+	node_scale: (number | null)[][] | null;
+	node_bias: (number | null)[][] | null;
 }
 
 export interface Status {
@@ -272,7 +279,18 @@ export function parseStructure(raw: unknown): Structure | null {
 		out_vars: names(r.out_vars, w[w.length - 1], "y"),
 		n_points: n,
 		layers,
+		node_scale: nodeMap(r.node_scale, w),
+		node_bias: nodeMap(r.node_bias, w),
 	};
+}
+
+/** A per-node map over the columns after the inputs (`structure.node_bias`), or null if absent
+ * or not one number (or null: not finite) per node. */
+function nodeMap(raw: unknown, width: number[]): (number | null)[][] | null {
+	if (!Array.isArray(raw) || raw.length !== width.length - 1) return null;
+	const ok = raw.every((col, l) => Array.isArray(col) && col.length === width[l + 1]
+		&& col.every((v) => v === null || (typeof v === "number" && Number.isFinite(v))));
+	return ok ? (raw as (number | null)[][]) : null;
 }
 
 /**

@@ -955,3 +955,18 @@ def test_reset_rebuilds_from_the_whole_config(dataset):
     for a, b in zip(widget.model.layers, fresh.layers, strict=True):
         assert torch.equal(a.coef, b.coef) and torch.equal(a.scale_base, b.scale_base)
     widget.close()
+
+
+def test_structure_carries_pykan_node_map_for_a_node_step():
+    """The hover card's node bias: ``structure`` carries pykan's ``node_scale`` / ``node_bias``
+    per column after the inputs for a model with a node step (multiplication nodes), a non-finite
+    entry as None (never a made-up number), and nothing for a plain model."""
+    model = KAN([2, [1, 1], 1], seed=0, dtype=torch.float32)
+    with torch.no_grad():
+        model.node_bias[0][1] = 0.75
+        model.node_scale[1][0] = 2.0
+        model.node_bias[1][0] = float("nan")
+    s = snap.structure(model, 0, ["x", "y"], ["z"], 8)
+    assert s["node_bias"] == [[0.0, 0.75], [None]] and s["node_scale"] == [[1.0, 1.0], [2.0]]
+    plain = snap.structure(KAN([2, 2, 1], seed=0), 0, ["x", "y"], ["z"], 8)
+    assert "node_bias" not in plain and "node_scale" not in plain

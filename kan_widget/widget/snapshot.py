@@ -98,6 +98,13 @@ def structure(model, version: int, in_vars: list[str], out_vars: list[str], n_po
     }
     if model.has_node_step:  # multiplication nodes: each column's [n_sum, [arities]]
         out["nodes"] = [lay.to_json() for lay in model.nodes]
+        # pykan's node map (node = node_scale * n + node_bias), per column after the inputs;
+        # constants in training (affine_trainable=False), so structural pushes carry them
+        for name in ("node_scale", "node_bias"):
+            out[name] = [
+                [v if math.isfinite(v) else None for v in t.detach().double().tolist()]
+                for t in getattr(model, name)
+            ]
     return out
 
 
