@@ -307,6 +307,17 @@ def test_train_steer_prune_fix_symbolify_undo(page, jupyter_server, kernel, arti
     assert edge_elements(page).count() == 15, "a [2,5,1] KAN has 15 edges in the diagram"
     expect(button(page, "Undo")).to_be_disabled()
     screenshot(page, artifacts, f"{fe}_initial")
+    # two inputs, a regression: every node holds its picture too (TF Playground's thumbnails)
+    expect(w.locator(".kan-diagram-wrap canvas.kan-node-pic")).to_have_count(2 + 5 + 1)
+    painted = page.evaluate(
+        """() => [...document.querySelectorAll('.kan-widget canvas.kan-node-pic')].map((c) => {
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let coloured = 0;  // a picture is drawn: some pixel is not white
+            for (let i = 0; i < d.length; i += 4) if (d[i] < 250 || d[i + 2] < 250) coloured++;
+            return coloured;
+        })"""
+    )
+    assert all(n > 0 for n in painted), painted
 
     # ---- steps per press, through the steps box
     set_steps(page, kernel, TRAIN_STEPS)
