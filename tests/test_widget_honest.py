@@ -399,6 +399,36 @@ def test_keep_best_returns_to_the_best_validation_step_undoably():
         KANWidget(KAN([1, 1]), ds, keep_best=1)
 
 
+def test_keep_best_leaves_a_run_whose_penalty_moved_alone(monkeypatch):
+    """A lambda moved mid-run (the user steering) changes what training minimises: the best
+    step of the old objective is not installed behind the user's back."""
+    from kan_widget import Trainer
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(60, 1, generator=g) * 2 - 1
+    y = torch.sin(3 * x) + 0.5 * torch.randn(60, 1, generator=g)
+    xt = torch.linspace(-1, 1, 200)[:, None]
+    ds = {"train_input": x, "train_label": y, "test_input": xt, "test_label": torch.sin(3 * xt)}
+    w = KANWidget(KAN([1, 8, 1], grid=20, seed=0), ds, lamb=0.0, steps=60, keep_best=True)
+    real = Trainer.step
+
+    def step(self):  # the slider moves during the first step
+        if w.lamb == 0.0:
+            w.lamb = 1e-4
+        return real(self)
+
+    monkeypatch.setattr(Trainer, "step", step)
+    try:
+        before = w.model
+        w.train(block=True)
+        assert w.wait(30)
+        assert w.lamb == 1e-4 and w._step_count == 60
+        assert not w.status["message"].startswith("kept the best"), w.status["message"]
+        assert w.model is before  # trained in place, not swapped for an earlier step
+    finally:
+        w.close()
+
+
 def test_your_own_table_gets_the_table_defaults(dataset):
     from kan_widget.tables import create_dataset_from_data
     from kan_widget.widget.messages import TABLE_DEFAULTS

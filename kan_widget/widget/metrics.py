@@ -127,6 +127,11 @@ class OverfitWatch:
             self.since = None
 
     @property
+    def last_train(self) -> float | None:
+        """The last recorded step's training loss (``None`` before the first)."""
+        return self._recent[-1][1] if self._recent else None
+
+    @property
     def last_val(self) -> float | None:
         """The last recorded step's validation loss (``None`` before the first)."""
         return self._recent[-1][0] if self._recent else None

@@ -189,6 +189,7 @@ class KANWidget(anywidget.AnyWidget):
         if not isinstance(keep_best, bool):
             raise ValueError(f"keep_best must be True or False; got {keep_best!r}")
         self._keep_best = keep_best
+        self._run_hp: dict = {}  # the penalty weights the current run started with
         self._stopped_early: int | None = None  # the best step, once a run stopped for it
         self._watch = mx.OverfitWatch()
         self._watch_model: KAN | None = None  # the model object the watch has followed
@@ -329,6 +330,11 @@ class KANWidget(anywidget.AnyWidget):
             old = change["old"] if change["old"] in DEFAULT_LR else HPARAMS["opt"].default
             if self.lr == DEFAULT_LR[old]:
                 self.lr = DEFAULT_LR[change["new"]]
+
+    def _objective_hp(self) -> dict:
+        """The hyperparameters that define what training minimises (penalty weights)."""
+        hp = self._hparams()
+        return {k: v for k, v in hp.items() if k.startswith("lamb")}
 
     def _hparams(self) -> dict:
         with self._hp_lock:
@@ -542,9 +548,14 @@ class KANWidget(anywidget.AnyWidget):
         if error is None and self._stopped_early is not None:
             self._restore_after_early_stop()
         elif error is None and self._keep_best and self._watch_model is self.model:
-            step, val, last_val = self._watch.best_step, self._watch.best_val, self._watch.last_val
+            w = self._watch
+            step, val, last_val, last_train = w.best_step, w.best_val, w.last_val, w.last_train
             if step is not None and step != self._step_count and last_val is not None:
-                if val < last_val:
+                # only where the run overfitted: validation above its best while the training
+                # loss went below its value there, under one objective: a run whose penalty
+                # was moved mid-run (the user steering) is not undone behind their back.
+                same = self._run_hp == self._objective_hp()
+                if same and val < last_val and last_train is not None and last_train < w.best_train:
                     self._restore_after_early_stop(
                         f"kept the best validation step {step} of steps up to "
                         f"{self._step_count} (validation RMSE {val:.3g}, last step "
@@ -592,6 +603,7 @@ class KANWidget(anywidget.AnyWidget):
                 return False
             self._set_status(running=True, error=None, message=f"training {int(n)} steps")
             self._stopped_early = None
+            self._run_hp = self._objective_hp()  # keep_best compares runs of one objective
             started = self._runner.start(int(n))
         if block and started:
             self._block()
