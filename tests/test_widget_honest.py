@@ -175,13 +175,19 @@ def test_watch_ignores_noise_and_joint_rises():
     assert not run_watch([5, 4, 3, 3.5, 4], [5, 4, 3, 2, 1]).overfitting
 
 
-def test_overfitting_note_and_back_to_best():
-    # few noisy rows and a flexible model: the validation loss must rise as training goes on
+def overfit_table() -> dict:
+    """Few noisy rows of sin(3x) and clean test rows: a flexible [1,8,1] grid-20 KAN trained
+    without penalty overfits them (the validation loss rises while the training loss falls)."""
     g = torch.Generator().manual_seed(0)
     x = torch.rand(60, 1, generator=g) * 2 - 1
     y = torch.sin(3 * x) + 0.5 * torch.randn(60, 1, generator=g)
     xt = torch.linspace(-1, 1, 200)[:, None]
-    ds = {"train_input": x, "train_label": y, "test_input": xt, "test_label": torch.sin(3 * xt)}
+    return {"train_input": x, "train_label": y, "test_input": xt, "test_label": torch.sin(3 * xt)}
+
+
+def test_overfitting_note_and_back_to_best():
+    # few noisy rows and a flexible model: the validation loss must rise as training goes on
+    ds = overfit_table()
     w = KANWidget(KAN([1, 8, 1], grid=20, seed=0), ds, lamb=0.0, steps=60, keep_best=False)
     try:
         w.train(block=True)
@@ -212,11 +218,7 @@ def test_overfitting_note_and_back_to_best():
 def test_early_stop_goes_back_to_the_best_step_undoably():
     # the same overfitting table as above, with early_stop=True: the run stops once
     # the validation loss has risen for a window of steps, and the best step's model is current
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(60, 1, generator=g) * 2 - 1
-    y = torch.sin(3 * x) + 0.5 * torch.randn(60, 1, generator=g)
-    xt = torch.linspace(-1, 1, 200)[:, None]
-    ds = {"train_input": x, "train_label": y, "test_input": xt, "test_label": torch.sin(3 * xt)}
+    ds = overfit_table()
     w = KANWidget(KAN([1, 8, 1], grid=20, seed=0), ds, lamb=0.0, steps=200, early_stop=True)
     try:
         w.train(block=True)
@@ -376,11 +378,7 @@ def test_status_says_when_training_moved_a_fixed_edge_next_to_a_pole():
 def test_keep_best_returns_to_the_best_validation_step_undoably():
     # the overfitting table of the tests above: at the end of the run the widget keeps the best
     # validation step (keep_best=True) and says so; Undo returns to the last step
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(60, 1, generator=g) * 2 - 1
-    y = torch.sin(3 * x) + 0.5 * torch.randn(60, 1, generator=g)
-    xt = torch.linspace(-1, 1, 200)[:, None]
-    ds = {"train_input": x, "train_label": y, "test_input": xt, "test_label": torch.sin(3 * xt)}
+    ds = overfit_table()
     w = KANWidget(KAN([1, 8, 1], grid=20, seed=0), ds, lamb=0.0, steps=60, keep_best=True)
     try:
         w.train(block=True)
@@ -404,11 +402,7 @@ def test_keep_best_leaves_a_run_whose_penalty_moved_alone(monkeypatch):
     step of the old objective is not installed behind the user's back."""
     from kan_widget import Trainer
 
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(60, 1, generator=g) * 2 - 1
-    y = torch.sin(3 * x) + 0.5 * torch.randn(60, 1, generator=g)
-    xt = torch.linspace(-1, 1, 200)[:, None]
-    ds = {"train_input": x, "train_label": y, "test_input": xt, "test_label": torch.sin(3 * xt)}
+    ds = overfit_table()
     w = KANWidget(KAN([1, 8, 1], grid=20, seed=0), ds, lamb=0.0, steps=60, keep_best=True)
     real = Trainer.step
 
