@@ -51,7 +51,7 @@ describe("card text", () => {
 
 	it("a node of a model with a node step: pykan's node_scale and node_bias", () => {
 		const t = synthTraits([2, 3, 1], { n: 8 });
-		const structure = { ...t.structure, node_scale: [[1, 2, 1], [1]], node_bias: [[0, -0.25, null], [3]] };
+		const structure = { ...(t.structure as Record<string, unknown>), node_scale: [[1, 2, 1], [1]], node_bias: [[0, -0.25, null], [3]] };
 		const s = decodeState(structure, t.curves, t.scores, t.masks)!;
 		const hidden = Object.fromEntries(nodeCard(s, 1, 1)!.rows);
 		expect(hidden["node scale"]).toBe("2");
@@ -60,7 +60,7 @@ describe("card text", () => {
 		expect(Object.fromEntries(nodeCard(s, 2, 0)!.rows)["node bias"]).toBe("3");
 		expect(Object.fromEntries(nodeCard(s, 0, 0)!.rows)["node bias"]).toBeUndefined();
 		// a map that does not fit the width is dropped, never misread
-		const bad = { ...t.structure, node_bias: [[0, 1], [3]] };
+		const bad = { ...(t.structure as Record<string, unknown>), node_bias: [[0, 1], [3]] };
 		expect(decodeState(bad, t.curves, t.scores, t.masks)!.structure.node_bias).toBeNull();
 	});
 });
