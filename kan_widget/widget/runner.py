@@ -26,6 +26,9 @@ from ..training import Diverged, Trainer
 __all__ = ["COMMAND_THREAD_NAME", "THREAD_NAME", "CommandQueue", "Runner", "describe_error"]
 
 THREAD_NAME = "kan-widget-train"
+# the shortest gap between live pushes: 20 a second at most, so a step of 50-100 ms pushes every
+# step (TF Playground-like 10+ redraws a second); costly pushes widen the gap (publish.next_gap)
+PUSH_INTERVAL_S = 0.05
 COMMAND_THREAD_NAME = "kan-widget-command"
 
 
@@ -45,7 +48,7 @@ class Runner:
         on_step: Callable[[dict], None],
         push: Callable[[], float | None],
         on_end: Callable[[BaseException | None], None],
-        push_interval: float = 0.1,
+        push_interval: float = PUSH_INTERVAL_S,
     ):
         self._get_model = get_model
         self._data = data
