@@ -10,6 +10,7 @@ import torch
 
 from kan_widget import KAN, create_dataset
 from kan_widget.attribution import Attribution, attribute, subnode_structure
+from tests.pykan_twin import copy_into_ours
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -152,14 +153,7 @@ def _pair(width, seed=0):
             layer.scale_base.add_(0.3 * torch.randn(layer.scale_base.shape, generator=g))
         pk.act_fun[0].mask[1, :] = 0.0  # input 1 unused: its score is exactly 0 in both
     ours = KAN(list(width), grid=5, k=3, seed=seed)
-    with torch.no_grad():
-        for l, layer in enumerate(ours.layers):
-            src = pk.act_fun[l]
-            layer.grid = src.grid.detach().clone()
-            layer.coef.data = src.coef.detach().clone()
-            layer.scale_base.copy_(src.scale_base)
-            layer.scale_sp.copy_(src.scale_sp)
-            layer.mask.copy_(src.mask)
+    copy_into_ours(pk, ours)
     return pk, ours
 
 

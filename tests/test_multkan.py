@@ -10,6 +10,7 @@ import torch
 
 from kan_widget import KAN
 from kan_widget.nodes import NodeLayout, parse_width
+from tests.pykan_twin import copy_into_ours
 
 # pykan-side layouts: (width, mult_arity)
 SHAPES = [
@@ -64,13 +65,8 @@ def test_forward_parity_with_pykan(tmp_path, monkeypatch, width, mult_arity):
     x = _inputs(model.width_in[0])
     with torch.no_grad():
         pk.update_grid_from_samples(x)  # non-uniform knots
-        for l, layer in enumerate(model.layers):
-            src = pk.act_fun[l]
-            layer.grid = src.grid.detach().clone()
-            layer.coef.data = src.coef.detach().clone()
-            layer.scale_base.copy_(src.scale_base)
-            layer.scale_sp.copy_(src.scale_sp)
-            layer.mask.copy_(src.mask)
+        copy_into_ours(pk, model)
+        for l in range(len(model.layers)):
             for name in ("subnode_scale", "subnode_bias", "node_scale", "node_bias"):
                 getattr(pk, name)[l].data = getattr(model, name)[l].detach().clone()
         want = pk(x)

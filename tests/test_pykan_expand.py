@@ -13,6 +13,7 @@ import torch
 
 from kan_widget import KAN, kanpiler
 from kan_widget.symbolic.formula import numeric_edges
+from tests.pykan_twin import copy_into_ours
 
 x1, x2, x3 = sympy.symbols("x1 x2 x3")
 EXPR = sympy.exp(sympy.sin(x1) + x2**2)
@@ -45,14 +46,7 @@ def test_ns_forward_matches_pykan(in_tmp):
     torch.manual_seed(0)
     pk = kan.KAN(width=[2, 3, 1], grid=5, k=3, seed=0, auto_save=False).double()
     ours = KAN([2, 3, 1], grid=5, k=3, seed=0, dtype=torch.float64)
-    with torch.no_grad():
-        for l, layer in enumerate(ours.layers):
-            src = pk.act_fun[l]
-            layer.grid = src.grid.detach().clone()
-            layer.coef.data = src.coef.detach().clone()
-            layer.scale_base.copy_(src.scale_base)
-            layer.scale_sp.copy_(src.scale_sp)
-            layer.mask.copy_(src.mask)
+    copy_into_ours(pk, ours)
     params = [0.8, 0.1, 1.3, -0.2]  # a, b, c, d of c*sin(a*x + b) + d
     pk.fix_symbolic(0, 0, 1, "sin", fit_params_bool=False, verbose=False, log_history=False)
     with torch.no_grad():

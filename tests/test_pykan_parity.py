@@ -19,6 +19,7 @@ from kan.spline import B_batch  # noqa: E402
 from kan_widget import KAN  # noqa: E402
 from kan_widget.regularizer import coef_penalty, edge_penalty  # noqa: E402
 from kan_widget.splines import basis, curve2coef  # noqa: E402
+from tests.pykan_twin import copy_into_ours  # noqa: E402
 
 WIDTH = [3, 5, 4, 2]
 
@@ -32,17 +33,6 @@ def _pykan(width, grid=5, k=3, seed=0, **kw):
         return kan.KAN(width=list(width), grid=grid, k=k, seed=seed, auto_save=False, **kw)
     finally:
         torch.set_rng_state(rng)
-
-
-def _copy_into_ours(pk, model: KAN) -> None:
-    with torch.no_grad():
-        for l, layer in enumerate(model.layers):
-            src = pk.act_fun[l]
-            layer.grid = src.grid.detach().clone().to(layer.grid)
-            layer.coef.data = src.coef.detach().clone().to(layer.coef)
-            layer.scale_base.copy_(src.scale_base)
-            layer.scale_sp.copy_(src.scale_sp)
-            layer.mask.copy_(src.mask)
 
 
 def _pair(width=WIDTH, grid=5, k=3, *, nonuniform=True, dtype=torch.float32, seed=0):
@@ -69,7 +59,7 @@ def _pair(width=WIDTH, grid=5, k=3, *, nonuniform=True, dtype=torch.float32, see
         pk = pk.double()
     # grid_min_span=0: pykan's grid update (ours keeps hidden grids at least 1 wide by default)
     model = KAN(width, grid=grid, k=k, seed=seed, dtype=dtype, grid_min_span=0.0)
-    _copy_into_ours(pk, model)
+    copy_into_ours(pk, model)
     return pk, model
 
 

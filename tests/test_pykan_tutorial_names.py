@@ -14,6 +14,7 @@ import torch
 from kan_widget import KAN, create_dataset
 from kan_widget.MLP import MLP
 from kan_widget.utils import get_derivative, model2param
+from tests.pykan_twin import copy_into_ours
 
 kan = pytest.importorskip("kan")
 pykan_mlp = pytest.importorskip("kan.MLP")
@@ -36,17 +37,6 @@ def _pykan_kan(width, **kw):
     return _keep_rng(lambda: kan.KAN(width=list(width), auto_save=False, **kw))
 
 
-def _copy_into_ours(pk, model: KAN) -> None:
-    with torch.no_grad():
-        for l, layer in enumerate(model.layers):
-            src = pk.act_fun[l]
-            layer.grid = src.grid.detach().clone().to(layer.grid)
-            layer.coef.data = src.coef.detach().clone().to(layer.coef)
-            layer.scale_base.copy_(src.scale_base)
-            layer.scale_sp.copy_(src.scale_sp)
-            layer.mask.copy_(src.mask)
-
-
 def _dataset(n_var=2, n=200, seed=0):
     return create_dataset(
         lambda x: (
@@ -65,7 +55,7 @@ def _dataset(n_var=2, n=200, seed=0):
 def test_acts_is_pykans_list_of_the_last_forward(in_tmp):
     pk = _pykan_kan([2, 5, 3, 1], grid=5, seed=0)
     model = KAN([2, 5, 3, 1], grid=5, seed=0, auto_save=False)
-    _copy_into_ours(pk, model)
+    copy_into_ours(pk, model)
     x = torch.rand(64, 2) * 2 - 1
     with torch.no_grad():
         pk(x)
@@ -160,7 +150,7 @@ def test_get_derivative_prediction_hessian_as_pykans_on_the_coefficients(in_tmp)
     """The coefficient block of the loss Hessian: the same model, the same number as pykan's."""
     pk = _pykan_kan([1, 3, 1], grid=3, seed=0)
     model = KAN([1, 3, 1], grid=3, seed=0, auto_save=False)
-    _copy_into_ours(pk, model)
+    copy_into_ours(pk, model)
     x = torch.rand(30, 1) * 2 - 1
     y = x**2
     theirs = pykan_utils.get_derivative(pk, x, y, derivative="hessian")[0]
