@@ -165,3 +165,29 @@ def _fit_params(threads: int, width, n: int, opt: str) -> list[torch.Tensor]:
 def test_thread_count_changes_no_number(width, n, opt):
     one, two = _fit_params(1, width, n, opt), _fit_params(2, width, n, opt)
     assert all(torch.equal(a, b) for a, b in zip(one, two))
+
+
+@pytest.mark.parametrize("how", ["update_grid", "refine", "layer"])
+def test_grid_refits_run_on_one_thread(two_threads, monkeypatch, how):
+    """A refit's solves and Gram products ran on the pool outside any step, and on a busy
+    machine took 15x their quiet time (issue 17)."""
+    import kan_widget.layer as layer_mod
+
+    seen: list[int] = []
+    real = layer_mod.refit_coef
+
+    def spy(*args, **kw):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kw)
+
+    monkeypatch.setattr(layer_mod, "refit_coef", spy)
+    model = KAN([2, 3, 1], grid=3, seed=0)
+    x = _data()["train_input"]
+    if how == "update_grid":
+        model.update_grid(x)
+    elif how == "refine":
+        model.refine(5, x)
+    else:
+        model.layers[0].refit_grid(x)
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == 2
