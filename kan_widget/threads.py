@@ -28,26 +28,56 @@ against 11 ms quiet (in one run under load 1.7: 1267 ms at 2 threads, 43 ms in t
 Nested blocks are one block: an inner :class:`OneThread` (the fused layer inside a step) keeps
 the outermost block's caller count for :meth:`OneThread.mm`, and only the outermost block
 restores it. The count is only ever lowered, never raised above what the caller set.
+
+Whether the large products gain from the caller's threads depends on the load, not on sizes
+alone: with the cores free two threads win, with another process on a core a product at two
+threads waits for a descheduled worker and the spinning worker steals the main thread's core.
+Measured in one process, alternated, 2 threads, load ~6 (a shared 2-core machine), Adam steps
+with products at 2 threads against all on one: [64,64,64,10] B=1024 470 vs 181 ms,
+[10,32,32,1] B=10000 430 vs 228 ms, [4,100,100,100,1] B=1000 297 vs 154 ms; quiet, the same
+products at 2 threads made the steps faster. So a repeated block (a training step) takes a
+:class:`ThreadChoice`: it times the block both ways, per large product, keeps the faster, and
+re-tries the other now and then (the load changes). A block with no large product is never
+timed and runs as before.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Hashable
 
 import torch
 
-__all__ = ["PAR_FLOPS", "OneThread", "caller_threads", "thread_local_counts"]
+__all__ = [
+    "PAR_FLOPS",
+    "OneThread",
+    "ThreadChoice",
+    "caller_threads",
+    "choice_for",
+    "thread_local_counts",
+]
 
 PAR_FLOPS = 1 << 24
 _openmp: bool | None = None  # ATen's parallel backend is OpenMP (decided on first use)
-# per OS thread: the caller's thread count while a OneThread block is open (None: none open)
-_open = threading.local()
+
+
+class _Open(threading.local):
+    """Per OS thread, while a :class:`OneThread` block is open: the caller's count (``n``,
+    ``None``: no block open), the count large products may use (``mm_n``: ``n``, or 1 when
+    the block's :class:`ThreadChoice` said so), and how many large products ran (``large``)."""
+
+    n: int | None = None
+    mm_n: int = 1
+    large: int = 0
+
+
+_open = _Open()
 
 
 def caller_threads() -> int:
     """The thread count the caller chose: inside a :class:`OneThread` block, the count from
     before the outermost block; elsewhere ``torch.get_num_threads()``."""
-    n = getattr(_open, "n", None)
+    n = _open.n
     return torch.get_num_threads() if n is None else n
 
 
@@ -64,36 +94,133 @@ def thread_local_counts() -> bool:
 
 class OneThread:
     """Context: the calling thread runs ATen ops on one thread; :meth:`mm` uses the caller's
-    thread count for large products. ``torch.set_num_threads`` sets the calling thread's OpenMP
-    and MKL counts (both thread-local), so other threads, a widget's training thread included,
-    are unaffected, and the caller's setting is back when the block ends (or raises). Where the
-    count is not thread-local (:func:`thread_local_counts`) nothing is changed."""
+    thread count for large products (``par=False``: one thread for those too). ``torch.
+    set_num_threads`` sets the calling thread's OpenMP and MKL counts (both thread-local), so
+    other threads, a widget's training thread included, are unaffected, and the caller's setting
+    is back when the block ends (or raises). Where the count is not thread-local
+    (:func:`thread_local_counts`) nothing is changed. Nested blocks follow the outermost one
+    (its count, its ``par``); after the outermost block, ``large`` is the number of products
+    that passed ``PAR_FLOPS`` inside it."""
 
-    __slots__ = ("n", "outermost")
+    __slots__ = ("large", "n", "outermost", "par")
+
+    def __init__(self, par: bool = True):
+        self.par = par
+        self.large = 0
 
     def __enter__(self):
-        outer = getattr(_open, "n", None)
+        outer = _open.n
         self.outermost = outer is None
         if outer is not None:  # nested: the outermost block set one thread and restores
             self.n = outer
             return self
         self.n = torch.get_num_threads() if thread_local_counts() else 1
-        _open.n = self.n
+        _open.n, _open.mm_n, _open.large = self.n, self.n if self.par else 1, 0
         if self.n > 1:
             torch.set_num_threads(1)
         return self
 
     def __exit__(self, *exc):
         if self.outermost:
+            self.large = _open.large
             _open.n = None
             if self.n > 1:
                 torch.set_num_threads(self.n)
 
     def mm(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         if self.n > 1 and 2 * a.shape[0] * a.shape[1] * b.shape[1] >= PAR_FLOPS:
-            torch.set_num_threads(self.n)
-            try:
-                return a @ b
-            finally:
-                torch.set_num_threads(1)
+            _open.large += 1
+            n = _open.mm_n
+            if n > 1:
+                torch.set_num_threads(n)
+                try:
+                    return a @ b
+                finally:
+                    torch.set_num_threads(1)
         return a @ b
+
+
+def _median(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
+
+
+class ThreadChoice:
+    """Whether a repeated block's large products run on the caller's threads (``True``) or on
+    one, decided by timing the block both ways.
+
+    Use: ``par = choice.pick()``, run the block as ``OneThread(par)``, then ``choice.record(par,
+    seconds, block.large)``. Times are per large product (an L-BFGS step runs a varying number
+    of closures, each the same products), each way's estimate the median of its last
+    ``WINDOW`` blocks. The first blocks alternate the two ways; then the faster one runs, and
+    the other is tried again after ``gap`` blocks: the gap doubles (up to ``MAX_GAP``) while
+    the other way stays slower, and a try that beats the estimate is followed at once by
+    another, so a change of load switches the choice within a few blocks. Blocks without a
+    large product are not recorded (the choice changes nothing there)."""
+
+    WINDOW = 3
+    MIN_GAP, MAX_GAP = 4, 32
+
+    __slots__ = ("gap", "probe_in", "times")
+
+    def __init__(self) -> None:
+        self.times: tuple[list[float], list[float]] = ([], [])  # one thread, caller's threads
+        self.gap = self.MIN_GAP
+        self.probe_in = self.MIN_GAP
+
+    def best(self) -> bool:
+        """The way that is faster so far (``True``: the caller's threads; also before any
+        block was timed both ways)."""
+        one, par = self.times
+        if not one or not par:
+            return True
+        return _median(par) <= _median(one)
+
+    def pick(self) -> bool:
+        one, par = self.times
+        if len(one) < 2 or len(par) < 2:  # start: alternate, the caller's threads first
+            return len(par) <= len(one)
+        return self.best() if self.probe_in > 0 else not self.best()
+
+    def record(self, par: bool, seconds: float, large: int) -> None:
+        if large <= 0:
+            return
+        one, both = self.times
+        started = len(one) >= 2 and len(both) >= 2
+        before = self.best()
+        arm = self.times[par]
+        arm.append(seconds / large)
+        del arm[: -self.WINDOW]
+        if not started:
+            return
+        if par == before:  # the chosen way
+            self.probe_in -= 1
+            return
+        # a try of the other way
+        if self.best() != before:
+            self.gap = self.MIN_GAP  # switched
+            self.probe_in = self.gap
+        elif seconds / large < _median(self.times[before]):
+            self.probe_in = 0  # faster this time: try again at once
+        else:
+            self.gap = min(2 * self.gap, self.MAX_GAP)
+            self.probe_in = self.gap
+
+
+_choices: dict[Hashable, ThreadChoice] = {}
+_choices_lock = threading.Lock()
+_MAX_CHOICES = 64
+
+
+def choice_for(key: Hashable) -> ThreadChoice:
+    """The :class:`ThreadChoice` of the work ``key`` names (shapes, batch, optimiser), kept
+    across calls so that each ``fit`` does not time both ways anew; at most ``_MAX_CHOICES``
+    are kept (the oldest go first)."""
+    with _choices_lock:
+        c = _choices.pop(key, None)
+        if c is None:
+            c = ThreadChoice()
+            if len(_choices) >= _MAX_CHOICES:
+                del _choices[next(iter(_choices))]
+        _choices[key] = c  # most recent last
+        return c

@@ -191,3 +191,77 @@ def test_grid_refits_run_on_one_thread(two_threads, monkeypatch, how):
         model.layers[0].refit_grid(x)
     assert seen and set(seen) == {1}
     assert torch.get_num_threads() == 2
+
+
+def _feed(choice, cost, blocks):
+    """Run ``blocks`` blocks through ``choice``, each way costing ``cost[way]`` per product;
+    returns the ways picked."""
+    picked = []
+    for _ in range(blocks):
+        par = choice.pick()
+        picked.append(par)
+        choice.record(par, 3 * cost[par], 3)
+    return picked
+
+
+def test_thread_choice_keeps_the_faster_way_and_follows_the_load():
+    c = threads_mod.ThreadChoice()
+    # start: both ways twice, alternating, the caller's threads first
+    assert _feed(c, {True: 1.0, False: 2.0}, 4) == [True, False, True, False]
+    picked = _feed(c, {True: 1.0, False: 2.0}, 200)
+    # the slower way is only re-tried, ever more rarely (the gap doubles up to MAX_GAP)
+    assert 3 <= picked.count(False) <= 200 // threads_mod.ThreadChoice.MIN_GAP
+    assert picked[-threads_mod.ThreadChoice.MAX_GAP :].count(False) <= 1
+    # the load changes (another process on a core): one thread becomes the faster way
+    picked = _feed(c, {True: 5.0, False: 2.0}, 3 * threads_mod.ThreadChoice.MAX_GAP + 10)
+    assert picked[-20:].count(True) <= 4
+    assert c.best() is False
+    # and back
+    picked = _feed(c, {True: 1.0, False: 2.0}, 3 * threads_mod.ThreadChoice.MAX_GAP + 10)
+    assert c.best() is True and picked[-20:].count(False) <= 4
+
+
+def test_thread_choice_ignores_blocks_without_large_products():
+    c = threads_mod.ThreadChoice()
+    for _ in range(5):
+        assert c.pick() is True
+        c.record(True, 1.0, 0)
+    assert c.times == ([], [])
+
+
+def test_choice_for_is_shared_and_bounded():
+    a = threads_mod.choice_for(("test", 1))
+    assert threads_mod.choice_for(("test", 1)) is a
+    for i in range(threads_mod._MAX_CHOICES + 5):
+        threads_mod.choice_for(("test-fill", i))
+    assert len(threads_mod._choices) <= threads_mod._MAX_CHOICES
+    assert threads_mod.choice_for(("test", 1)) is not a  # the oldest went first
+
+
+def test_steps_time_both_ways_and_use_the_choice(two_threads, count_log):
+    """A model whose products pass PAR_FLOPS: its steps try the caller's threads and one
+    thread, and record per-product times for each; the numbers do not depend on the way."""
+    model = KAN([8, 32, 1], grid=3, seed=0)
+    trainer = Trainer(model, _data(8, 8000), opt="Adam", lamb=0.01, update_grid=False)
+    choice = trainer._thread_choice()
+    assert choice is not None
+    choice.times[0].clear()
+    choice.times[1].clear()
+    count_log.clear()
+    for _ in range(4):
+        trainer.step()
+    assert len(choice.times[0]) == 2 and len(choice.times[1]) == 2
+    assert all(t > 0 for arm in choice.times for t in arm)
+    # steps at one thread for their products never raise the count inside the step
+    assert count_log.count(2) >= 2  # the caller's-threads steps' products (and restores)
+    assert torch.get_num_threads() == 2
+
+
+def test_no_choice_at_one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        trainer = Trainer(KAN([2, 3, 1], grid=3, seed=0), _data(), opt="Adam")
+        assert trainer._thread_choice() is None
+    finally:
+        torch.set_num_threads(old)
