@@ -38,7 +38,12 @@ with products at 2 threads against all on one: [64,64,64,10] B=1024 470 vs 181 m
 products at 2 threads made the steps faster. So a repeated block (a training step) takes a
 :class:`ThreadChoice`: it times the block both ways, per large product, keeps the faster, and
 re-tries the other now and then (the load changes). A block with no large product is never
-timed and runs as before.
+timed and runs as before. Timing smaller blocks does not work: per product, or per fused
+forward and backward (a user's own loop of ``forward_stats`` and ``backward()``), both ways
+timed about equal while the loop at 2 threads was 3x slower than on one (wide case under load:
+411-468 ms a step choosing per block, 509-567 at 2 threads, 141-179 on one, measured): the
+cost is the spinning workers' theft of the main thread's core after the products and the
+pool's wake-ups in the ops around them, which only a whole step's time sees.
 """
 
 from __future__ import annotations
