@@ -541,9 +541,11 @@ class KAN(PykanSurface, Expand, Classifier, nn.Module):
         # the pool (and MKL's LAPACK threads); with another process on a core a refit at 2
         # threads took 160 ms-1.3 s instead of 11-43 ms ([4,16,16,1] B=1000, measured)
         with torch.no_grad(), OneThread():
+            last = len(self.layers) - 1
             for l, layer in enumerate(self.layers):
                 layer.refit_grid(x, num=num, min_span=0.0 if l == 0 else min_span)
-                x = self.node_step(l, layer(x))
+                if l < last:  # the last layer's outputs feed no grid
+                    x = self.node_step(l, layer(x))
 
     update_grid_from_samples = update_grid
 
