@@ -38,17 +38,22 @@ with products at 2 threads against all on one: [64,64,64,10] B=1024 470 vs 181 m
 products at 2 threads made the steps faster. So a repeated block (a training step) takes a
 :class:`ThreadChoice`: it times the block both ways, per large product, keeps the faster, and
 re-tries the other now and then (the load changes). A block with no large product is never
-timed and runs as before. Timing smaller blocks does not work: per product, or per fused
-forward and backward (a user's own loop of ``forward_stats`` and ``backward()``), both ways
-timed about equal while the loop at 2 threads was 3x slower than on one (wide case under load:
-411-468 ms a step choosing per block, 509-567 at 2 threads, 141-179 on one, measured): the
-cost is the spinning workers' theft of the main thread's core after the products and the
-pool's wake-ups in the ops around them, which only a whole step's time sees.
+timed and runs as before. Outside a training step (a caller's own loop of forward and
+``backward()``, the wide benchmark's) there is no step to time, so :func:`free_block` times
+the caller's loop: the period between two forwards of the same fused layer (the first one
+seen anchors it) is one iteration, run with the large products on the caller's threads or on
+one as the anchor's :class:`ThreadChoice` says. Timing smaller blocks does not work: per
+product, or per fused forward and per backward, both ways timed about equal while the loop
+at 2 threads was 3x slower than on one (wide case under load: 411-468 ms a step choosing per
+block, 509-567 at 2 threads, 141-179 on one, measured): the cost is the spinning workers'
+theft of the main thread's core after the products and the pool's wake-ups in the ops around
+them, which only a whole step's time sees.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Hashable
 
 import torch
@@ -59,6 +64,7 @@ __all__ = [
     "ThreadChoice",
     "caller_threads",
     "choice_for",
+    "free_block",
     "thread_local_counts",
 ]
 
@@ -128,6 +134,7 @@ class OneThread:
     def __exit__(self, *exc):
         if self.outermost:
             self.large = _open.large
+            _loop.large += self.large
             _open.n = None
             if self.n > 1:
                 torch.set_num_threads(self.n)
@@ -229,3 +236,43 @@ def choice_for(key: Hashable) -> ThreadChoice:
                 del _choices[next(iter(_choices))]
         _choices[key] = c  # most recent last
         return c
+
+
+class _Loop(threading.local):
+    """Per OS thread, the caller's loop as :func:`free_block` sees it: the ``anchor`` key, when
+    its last period began (``t``), the way that period runs (``par``), and the large products
+    since (``large``)."""
+
+    anchor: Hashable | None = None
+    t: float = 0.0
+    par: bool = True
+    large: int = 0
+
+
+_loop = _Loop()
+LOOP_STALE_S = 5.0  # a longer gap between two anchors is a pause, not an iteration
+
+
+def free_block(key: Hashable | None = None) -> OneThread:
+    """The block for the fused layer's work outside a training step: inside an open block (a
+    step: its own choice), with one thread asked for, or where counts are not per thread, a
+    plain :class:`OneThread`; else one whose large products run as the caller's loop's
+    :class:`ThreadChoice` says. ``key`` (a forward's shapes) marks a point of the loop: the
+    first key seen (again after a pause of ``LOOP_STALE_S``) anchors it, and each return to
+    the anchor ends one timed iteration and picks the way of the next; the other keys (the
+    other layers, the backward: ``None``) run as the current iteration's way."""
+    if _open.n is not None or torch.get_num_threads() < 2 or not thread_local_counts():
+        return OneThread()
+    lp = _loop
+    if key is not None:
+        now = time.perf_counter()
+        stale = now - lp.t > LOOP_STALE_S
+        if lp.anchor is None or (stale and key != lp.anchor):
+            lp.anchor, lp.large = key, 0
+            lp.t, lp.par = now, choice_for(("loop", key)).pick()
+        elif key == lp.anchor:
+            choice = choice_for(("loop", key))
+            if not stale:
+                choice.record(lp.par, now - lp.t, lp.large)
+            lp.t, lp.par, lp.large = now, choice.pick(), 0
+    return OneThread(lp.par)

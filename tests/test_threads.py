@@ -265,3 +265,82 @@ def test_no_choice_at_one_thread():
         assert trainer._thread_choice() is None
     finally:
         torch.set_num_threads(old)
+
+
+@pytest.fixture
+def fresh_loop(monkeypatch):
+    monkeypatch.setattr(threads_mod, "_loop", threads_mod._Loop())
+    return threads_mod._loop
+
+
+def test_a_callers_loop_is_timed_between_anchor_forwards(two_threads, fresh_loop, count_log):
+    """Outside a step, each return to the first key seen ends one timed iteration of the
+    caller's loop; other keys and backward blocks (no key) run as the iteration's way."""
+    a, b = torch.randn(512, 256), torch.randn(256, 128)  # 2^25 flops >= PAR_FLOPS
+    anchor, other = ("test-loop", "a"), ("test-loop", "b")
+    threads_mod._choices.pop(("loop", anchor), None)
+    ways = []
+    for _ in range(6):
+        with threads_mod.free_block(anchor) as th:
+            ways.append(th.par)
+            th.mm(a, b)
+        with threads_mod.free_block(other) as th2:
+            th2.mm(a, b)
+        with threads_mod.free_block() as th3:
+            th3.mm(a, b)
+        assert th2.par == th3.par == ways[-1]
+    assert fresh_loop.anchor == anchor
+    choice = threads_mod.choice_for(("loop", anchor))
+    # five whole iterations timed (the sixth is open), alternating from the caller's threads
+    assert ways[:4] == [True, False, True, False]
+    assert sum(map(len, choice.times)) == 5
+    assert all(t > 0 for arm in choice.times for t in arm)
+    assert torch.get_num_threads() == 2
+
+
+def test_a_pause_restarts_the_loop(two_threads, fresh_loop, monkeypatch):
+    monkeypatch.setattr(threads_mod, "LOOP_STALE_S", 0.0)
+    first, second = ("test-pause", 1), ("test-pause", 2)
+    threads_mod._choices.pop(("loop", first), None)
+    with threads_mod.free_block(first):
+        pass
+    with threads_mod.free_block(second):  # after a pause: anchors the loop anew
+        pass
+    assert fresh_loop.anchor == second
+    with threads_mod.free_block(second):  # a pause again: not an iteration, not timed
+        pass
+    assert threads_mod.choice_for(("loop", first)).times == ([], [])
+    assert threads_mod.choice_for(("loop", second)).times == ([], [])
+
+
+def test_no_loop_inside_a_step_or_at_one_thread(fresh_loop):
+    with threads_mod.OneThread(par=False) as outer:
+        with threads_mod.free_block(("test-inside", 1)) as th:
+            assert not th.outermost
+        assert outer.n == torch.get_num_threads() or outer.n >= 1
+    assert fresh_loop.anchor is None
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threads_mod.free_block(("test-inside", 2)):
+            pass
+        assert fresh_loop.anchor is None
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_a_callers_own_loop_gets_the_same_gradients(two_threads, fresh_loop):
+    """A forward and backward outside any step (the wide benchmark's loop): iterations run
+    either way, and the gradients do not depend on it."""
+    model = KAN([8, 64, 1], grid=3, seed=0)
+    x = torch.rand(8000, 8) * 2 - 1
+    grads = []
+    for _ in range(5):
+        model.zero_grad(set_to_none=True)
+        pred, stats = model.forward_stats(x, "edge_forward_spline_n")
+        (pred.square().mean() + sum(s.value.sum() for s in stats)).backward()
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert all(torch.equal(g, h) for gs in grads[1:] for g, h in zip(gs, grads[0], strict=True))
+    assert fresh_loop.anchor is not None
+    choice = threads_mod.choice_for(("loop", fresh_loop.anchor))
+    assert len(choice.times[0]) >= 1 and len(choice.times[1]) >= 1
