@@ -97,6 +97,8 @@ def table_pipeline(name: str, d: dict, width: list[int], steps: int = 50, seed: 
     out["target_range"] = (lo, hi)
     span = hi - lo
     out["inside_2x"] = bool(pred.min() >= lo - span / 2 and pred.max() <= hi + span / 2)
+    sc = w.model.scaling
+    out["outside"] = sc.outside(xt) if sc is not None else {"rows": 0, "columns": {}}
     out["seconds"] = time.perf_counter() - t0
     w.close()
     print(
@@ -119,6 +121,10 @@ def table_pipeline(name: str, d: dict, width: list[int], steps: int = 50, seed: 
         f"  test predictions {out['pred_range'][0]:.1f} .. {out['pred_range'][1]:.1f}; target "
         f"range {lo:g} .. {hi:g}; within twice the range: {out['inside_2x']}"
     )
+    past = ", ".join(f"{c} {n} rows up to {f:.0%}" for c, (n, f) in out["outside"]["columns"].items())
+    if past:
+        held = "held at the range's edge" if out["outside"].get("clipped") else "not held"
+        print(f"  test rows past the training range: {out['outside']['rows']} ({past}; {held})")
     print(f"  formula: {text[:400]}{' ...' if len(text) > 400 else ''}")
     print(f"  ({out['seconds']:.0f} s)")
     SUMMARY.setdefault(name, []).append(out["symbolic"])

@@ -277,6 +277,9 @@ def fit_scaling(
             s, m = (std if std > 0 else 1.0), mean
         out_scale.append(s)
         out_shift.append(m)
+    # the ranges only where a column is scaled (all that prediction holds; mode False and
+    # O(1) data stay equal to the identity)
+    scaled = any(a != 1.0 or b != 0.0 for a, b in zip(in_scale, in_shift))
     return Scaling(
         tuple(in_scale),
         tuple(in_shift),
@@ -284,8 +287,8 @@ def fit_scaling(
         tuple(out_shift),
         in_vars,
         out_vars,
-        in_min=tuple(float(v) for v in xd.amin(0)),
-        in_max=tuple(float(v) for v in xd.amax(0)),
+        in_min=tuple(float(v) for v in xd.amin(0)) if scaled else None,
+        in_max=tuple(float(v) for v in xd.amax(0)) if scaled else None,
     )
 
 
