@@ -121,7 +121,8 @@ def table_pipeline(name: str, d: dict, width: list[int], steps: int = 50, seed: 
         f"  test predictions {out['pred_range'][0]:.1f} .. {out['pred_range'][1]:.1f}; target "
         f"range {lo:g} .. {hi:g}; within twice the range: {out['inside_2x']}"
     )
-    past = ", ".join(f"{c} {n} rows up to {f:.0%}" for c, (n, f) in out["outside"]["columns"].items())
+    cols = out["outside"]["columns"].items()
+    past = ", ".join(f"{c} {n} rows up to {f:.0%}" for c, (n, f) in cols)
     if past:
         held = "held at the range's edge" if out["outside"].get("clipped") else "not held"
         print(f"  test rows past the training range: {out['outside']['rows']} ({past}; {held})")
