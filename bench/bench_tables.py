@@ -21,10 +21,13 @@
    ``--seeds N`` runs each table with seeds 0..N-1.
 
 The widget's defaults at work: for a table (a dataset from ``create_dataset_from_data``)
-``lamb`` 0.02 (``TABLE_DEFAULTS`` in kan_widget/widget/messages.py; 0.01 otherwise), ``theta``
+``lamb`` 0.02 and Symbolify's ``weight_simple`` 0.5 (``TABLE_DEFAULTS`` in
+kan_widget/widget/messages.py; 0.01 and 0.8 otherwise), ``theta``
 0.01, ``keep_best=True`` (a run ending above its best validation loss installs the best step),
 ``early_stop=False``, Symbolify's r2 threshold 0.99 with the extrapolation guard
-(kan_widget/symbolic/extrapolate.py). ``--widget key=value`` compares other settings (e.g.
+(kan_widget/symbolic/extrapolate.py), and prediction holding each scaled input within its
+training range (``Scaling.clip`` in kan_widget/tables.py; the run prints the test rows past
+it). ``--widget key=value`` compares other settings (e.g.
 ``--widget lamb=0.01 --widget keep_best=0``: the defaults before issue 18's last session); the
 run ends with each table's formula test R2 per seed.
 
