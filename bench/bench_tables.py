@@ -192,28 +192,36 @@ def scale_examples() -> None:
 
 
 def sqrt_penalty_bias() -> None:
-    """What limits ``sqrt(1+x^2+y^2)`` before pruning: the sparsity penalty's bias, not steps or
-    grid (measured: 50 or 100 steps give the same error; grid 5 is worse)."""
-    d = create_dataset(
-        lambda x: torch.sqrt(1 + x[:, [0]] ** 2 + x[:, [1]] ** 2),
-        n_var=2,
-        train_num=1000,
-        test_num=1000,
-        seed=0,
+    """What limits ``sqrt(1+x^2+y^2)`` before pruning (issue 18's 1% target): the sparsity
+    penalty's bias, not steps or grid. Prints the error after 50 steps (100 for one row) of
+    ``fit(lamb)`` for lamb, steps, grid and the penalty's two parts (pykan's ``lamb_l1`` 1,
+    ``lamb_entropy`` 2), beside the canonical example's. Measured (seed 0): sqrt 3.41% at the
+    README's settings, 3.41% with 100 steps, 5.99% on grid 5, 1.60% without the entropy part,
+    5.08% without the L1 part, 0.38% without a penalty; canonical 2.05%, 1.11% without entropy.
+    The entropy part, pykan's default, penalises a node fed by two equal edges (x^2 and y^2
+    here), so a symmetric function pays more."""
+    cases = {
+        "sqrt(1+x^2+y^2)": lambda x: torch.sqrt(1 + x[:, [0]] ** 2 + x[:, [1]] ** 2),
+        "exp(sin(pi x)+y^2)": lambda x: torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2),
+    }
+    settings = (
+        ("lamb 0.01", {}, 50, 3),
+        ("100 steps", {}, 100, 3),
+        ("grid 5", {}, 50, 5),
+        ("no entropy part", {"lamb_entropy": 0.0}, 50, 3),
+        ("no L1 part", {"lamb_l1": 0.0}, 50, 3),
+        ("lamb 0.003", {"lamb": 0.003}, 50, 3),
+        ("lamb 0", {"lamb": 0.0}, 50, 3),
     )
-    std = float(d["test_label"].std())
-    got = []
-    for lamb, steps, grid in (
-        (0.01, 50, 3),
-        (0.01, 100, 3),
-        (0.01, 50, 5),
-        (0.003, 50, 3),
-        (0, 50, 3),
-    ):
-        model = KAN([2, 5, 1], seed=0, grid=grid)
-        rmse = model.fit(d, steps=steps, lamb=lamb)["test_loss"][-1]
-        got.append(f"lamb {lamb:g} steps {steps} grid {grid}: {rmse / std:.2%}")
-    print("  sqrt(1+x^2+y^2) before pruning, test RMSE / label std: " + "; ".join(got))
+    for name, f in cases.items():
+        d = create_dataset(f, n_var=2, train_num=1000, test_num=1000, seed=0)
+        std = float(d["test_label"].std())
+        got = []
+        for label, kw, steps, grid in settings:
+            model = KAN([2, 5, 1], seed=0, grid=grid)
+            rmse = model.fit(d, steps=steps, **{"lamb": 0.01, **kw})["test_loss"][-1]
+            got.append(f"{label} {rmse / std:.2%}")
+        print(f"  {name} before pruning, test RMSE / label std: " + "; ".join(got))
 
 
 def categorical_table(n: int = 400, seed: int = 0):
