@@ -17,7 +17,8 @@
 3. More tables, the same pipeline as 1: linnerud (predict ``Weight`` from the three exercises,
    20 rows), wine (predict ``alcohol`` from the other 12 columns, 178 rows), scikit-learn's
    ``make_friedman1`` (10 inputs of which 5 matter, noise 1.0, 500 rows) and a synthetic table
-   with a categorical column stored as integers (``group`` 0-3 shifts the response; 400 rows).
+   with a categorical column stored as integers (``group`` 0-3 shifts the response; 400 rows),
+   and breast_cancer's ``mean concavity`` from its other nine ``mean ...`` columns (569 rows).
    ``--seeds N`` runs each table with seeds 0..N-1.
 
 The widget's defaults at work: for a table (a dataset from ``create_dataset_from_data``)
@@ -241,11 +242,13 @@ def categorical_table(n: int = 400, seed: int = 0):
     return pd.DataFrame({"group": group, "dose": dose, "weight kg": weight, "response": response})
 
 
-def more_tables(seeds: int = 1) -> None:
-    from sklearn.datasets import load_linnerud, load_wine, make_friedman1
+def more_tables(seeds: int = 1, only: str | None = None) -> None:
+    from sklearn.datasets import load_breast_cancer, load_linnerud, load_wine, make_friedman1
 
     lin = load_linnerud(as_frame=True)
     wine = load_wine(as_frame=True).data
+    cancer = load_breast_cancer(as_frame=True).data
+    cancer = cancer[[c for c in cancer.columns if c.startswith("mean ")]]
     xf, yf = make_friedman1(n_samples=500, n_features=10, noise=1.0, random_state=0)
     tables = [
         (
@@ -258,6 +261,11 @@ def more_tables(seeds: int = 1) -> None:
             create_dataset_from_data(wine, "alcohol", seed=0),
             [12, 5, 1],
         ),
+        (
+            "breast_cancer (mean concavity from the other 9 mean columns)",
+            create_dataset_from_data(cancer, "mean concavity", seed=0),
+            [9, 5, 1],
+        ),
         ("friedman1 (noise 1.0)", create_dataset_from_data(xf, yf, seed=0), [10, 5, 1]),
         (
             "categorical-as-int (group 0-3, dose, weight kg)",
@@ -266,6 +274,8 @@ def more_tables(seeds: int = 1) -> None:
         ),
     ]
     for name, d, width in tables:
+        if only is not None and not name.startswith(only):
+            continue
         for seed in range(seeds):
             table_pipeline(name, d, width, seed=seed)
 
@@ -274,6 +284,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", choices=("diabetes", "scale", "more"))
     ap.add_argument("--baseline", action="store_true", help="also print linear regression")
+    ap.add_argument("--table", help="with --only more: the tables whose name starts with this")
     ap.add_argument("--seeds", type=int, default=1, help="model seeds 0..N-1 per table")
     ap.add_argument(
         "--widget",
@@ -293,7 +304,7 @@ def main() -> None:
     if args.only in (None, "scale"):
         scale_examples()
     if args.only in (None, "more"):
-        more_tables(args.seeds)
+        more_tables(args.seeds, args.table)
     if SUMMARY:
         print(f"formula test R2 per seed (widget settings {WIDGET_KW or 'default'}):")
         for name, vals in SUMMARY.items():
