@@ -203,6 +203,23 @@ class Scaling:
             return t
         return t * self._t(self.out_scale, t) + self._t(self.out_shift, t)
 
+    def select_inputs(self, keep: Sequence[int], in_vars=None) -> Scaling:
+        """The scaling of the input columns ``keep`` (in that order; ``prune_input``), their
+        training ranges and the clip with them; ``in_vars`` names the kept columns."""
+        cols = [int(c) for c in keep]
+
+        def pick(v: tuple[float, ...] | None) -> tuple[float, ...] | None:
+            return None if v is None else tuple(v[c] for c in cols)
+
+        return dataclasses.replace(
+            self,
+            in_scale=tuple(self.in_scale[c] for c in cols),
+            in_shift=tuple(self.in_shift[c] for c in cols),
+            in_vars=in_vars,
+            in_min=pick(self.in_min),
+            in_max=pick(self.in_max),
+        )
+
     def with_names(self, in_vars=None, out_vars=None) -> Scaling:
         return dataclasses.replace(self, in_vars=in_vars, out_vars=out_vars)
 

@@ -132,3 +132,20 @@ def test_saved_model_keeps_its_clip(tmp_path):
     far = torch.tensor([[100.0, -100.0]])
     with torch.no_grad():
         assert torch.allclose(back(far), model(far))
+
+
+def test_prune_input_keeps_the_kept_columns_ranges():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"dose": rng.uniform(0, 10, 150), "noise": rng.uniform(-50, 50, 150)})
+    df["y"] = 3.0 * np.sin(df["dose"]) + 20
+    d = create_dataset_from_data(df, "y", seed=0)
+    model = KAN(width=[2, 2, 1], seed=0)
+    model.fit(d, steps=20, lamb=0.01)
+    pruned = model.prune_input(0.05)
+    assert pruned.scaling.in_vars == ("dose",)
+    s = model.scaling
+    assert pruned.scaling.in_min == (s.in_min[0],) and pruned.scaling.in_max == (s.in_max[0],)
+    far = torch.tensor([[s.in_max[0] + 100.0, 0.0]])
+    edge = torch.tensor([[s.in_max[0], 0.0]])
+    with torch.no_grad():
+        assert torch.equal(pruned(far), pruned(edge))
