@@ -87,7 +87,9 @@ class KAN(PykanSurface, Expand, Classifier, nn.Module):
     scaled units; ``model(x)``, ``fit``'s losses and ``symbolic_formula()`` speak the data's own
     units (and a table's column names, see :func:`~kan_widget.tables.create_dataset_from_data`).
     ``model.activations(x)`` lists the layers' inputs in the network's units, then the output in
-    yours.
+    yours. A prediction (``model(x)``, ``predict``, ``fit``'s test loss) holds each scaled input
+    column within its training range (``Scaling.clip``): a spline is not extrapolated past the
+    data it was fitted on; ``model.scaling.outside(x)`` says which rows lie past it.
     """
 
     # an nn.ModuleList at run time; torch's stubs type its items as Module, not KANLayer
