@@ -12,12 +12,13 @@ autograd (``KANLayer.forward_tape``).
 from __future__ import annotations
 
 import math
+import threading
 from typing import NamedTuple
 
 import torch
 
 from .higher import differentiable_backward, layer_reference
-from .splines import Knots, basis_deriv_grad, chunks, recursion
+from .splines import Knots, Scratch, basis_deriv_grad, chunks, recursion
 from .threads import OneThread, free_block
 
 __all__ = ["STATISTIC", "Features", "InputCache", "Moments", "SplineLayer", "Tape"]
@@ -82,8 +83,14 @@ class Features:
         )
         if len(cols) == 1:  # one chunk: no column slices (small models count every op)
             recursion(xt, kn, f[:, 1:], None if self.prev is None else self.prev[0])
-        for n, c in enumerate(cols if len(cols) > 1 else ()):
-            recursion(xt[..., c], kn, f[:, 1:, c], None if self.prev is None else self.prev[n])
+        if len(cols) > 1:
+            # the recursion's temporaries in this thread's reused buffers: fresh ~1 MB ones
+            # per op came from new pages, and the page faults cost more than the math (wide
+            # case, measured)
+            scratch = _scratch(x, n_in * kn.knots.shape[1] * (cols[0].stop - cols[0].start))
+            for n, c in enumerate(cols):
+                prev_n = None if self.prev is None else self.prev[n]
+                recursion(xt[..., c], kn, f[:, 1:, c], prev_n, scratch)
         if base_fun == "silu":
             torch.ops.aten.silu.out(xt, out=f[:, :1])
         else:
@@ -111,10 +118,19 @@ class Features:
             fcs = [fc.sub_(mean)]
             cov = torch.bmm(fc, fc.transpose(1, 2))
         else:
+            # shifted data: centre each chunk (cast into one reused float64 buffer) on the
+            # float32 mean, then correct the Gram by the exact mean's offset ``s / B`` from it
+            # (``sum (f - a)(f - a)^T = C + B d d^T``, d = mean - a): no float64 copy of the
+            # whole features for the mean (its fresh pages were a tenth of the wide step)
+            shift = f.mean(2, keepdim=True).double()
             cov = torch.zeros(n_in, n_f, n_f, dtype=torch.float64, device=f.device)
-            mean = f.mean(2, keepdim=True, dtype=torch.float64)
-            for fcc in [_centred(f, c, mean) for c in cols]:
+            s = torch.zeros_like(shift)
+            for c in cols:
+                fcc = _centred(f, c, shift)
                 cov.baddbmm_(fcc, fcc.transpose(1, 2))
+                s.add_(fcc.sum(2, keepdim=True))
+            cov.baddbmm_(s, s.transpose(1, 2), alpha=-1.0 / B)
+            mean = shift.add_(s, alpha=1.0 / B)
             fcs = None
         if not with_x_std:
             return Moments(fcs, mean, cov, None, None)
@@ -328,8 +344,31 @@ def _zero(like: torch.Tensor) -> torch.Tensor:
 
 
 def _centred(feats: torch.Tensor, c: slice, mean: torch.Tensor) -> torch.Tensor:
-    """Columns ``c`` of ``feats [in, n_f, B]`` in float64, minus ``mean [in, n_f, 1]``."""
-    return feats[..., c].to(torch.float64, copy=True).sub_(mean)
+    """Columns ``c`` of ``feats [in, n_f, B]`` in float64, minus ``mean [in, n_f, 1]``, in this
+    thread's reused float64 buffer: valid until the next call (each caller consumes it at once)."""
+    part = feats[..., c]
+    out = _scratch(mean, part.numel(), 1).get(0, part.shape)
+    return out.copy_(part).sub_(mean)
+
+
+class _PerThread(threading.local):
+    def __init__(self) -> None:
+        self.scratch: dict[tuple[torch.dtype, torch.device, int], Scratch] = {}
+
+
+_PER_THREAD = _PerThread()
+
+
+def _scratch(like: torch.Tensor, numel: int, n: int = 3) -> Scratch:
+    """This thread's :class:`Scratch` of ``n`` buffers of ``like``'s dtype and device holding at
+    least ``numel`` elements (grown when a larger layer needs more). Per thread: a model trained
+    in one thread while another evaluates one never shares a temporary."""
+    key = (like.dtype, like.device, n)
+    sc = _PER_THREAD.scratch.get(key)
+    if sc is None or sc.bufs[0].numel() < numel:
+        with torch.inference_mode(False), torch.no_grad():
+            sc = _PER_THREAD.scratch[key] = Scratch(like.detach(), numel, n)
+    return sc
 
 
 def _base_grad(base_fun: str, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:

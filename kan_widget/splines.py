@@ -151,13 +151,13 @@ def recursion(
 
 
 class Scratch:
-    """Three reusable buffers for :func:`recursion`'s temporaries over many calls (a grid
-    refit's chunks): a fresh ~1 MB temporary per op came from new pages, and the page faults
+    """Reusable buffers (three by default) for :func:`recursion`'s temporaries over many calls
+    (a grid refit's chunks): a fresh ~1 MB temporary per op came from new pages, and the page faults
     were half of a small model's ``update_grid`` (measured). Views of the first elements of
     each, so any shape up to the first call's fits; the values are those of fresh tensors."""
 
-    def __init__(self, like: torch.Tensor, numel: int):
-        self.bufs = [like.new_empty(numel) for _ in range(3)]
+    def __init__(self, like: torch.Tensor, numel: int, n: int = 3):
+        self.bufs = [like.new_empty(numel) for _ in range(n)]
 
     def get(self, i: int, shape: tuple[int, ...]) -> torch.Tensor:
         n = 1
