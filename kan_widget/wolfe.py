@@ -1,8 +1,12 @@
 """The strong-Wolfe line search of ``torch.optim.LBFGS``, copied so the engine relies on no private
 torch name (``torch.optim.lbfgs._strong_wolfe`` may change or vanish in any release).
 
-Copied verbatim (names made public, comments and formatting kept) from ``torch/optim/lbfgs.py`` of
-PyTorch 2.13.0, under PyTorch's BSD-style licence, reproduced below as it requires.
+Copied (names made public, comments and formatting kept) from ``torch/optim/lbfgs.py`` of
+PyTorch 2.13.0, under PyTorch's BSD-style licence, reproduced below as it requires. Changed since:
+the directional derivatives and the direction's norm are Python floats (torch keeps 0-dim
+tensors, and every comparison and interpolation on them dispatched tensor operations), so the
+interpolation runs in float64 for float32 models too; and the fresh gradient ``obj_func``
+returns is kept without a copy (a new vector each call, never written to).
 """
 
 # From PyTorch:
@@ -48,9 +52,21 @@ PyTorch 2.13.0, under PyTorch's BSD-style licence, reproduced below as it requir
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 __all__ = ["cubic_interpolate", "strong_wolfe"]
+
+
+def _ratio(a: float, b: float) -> float:
+    """``a / b`` as a 0-dim tensor divides: a zero ``b`` gives an infinity or NaN, not an
+    exception (the derivatives were tensors in torch's code)."""
+    if b != 0:
+        return a / b
+    if a != 0 and a == a:
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+    return math.nan
 
 
 def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
@@ -69,13 +85,13 @@ def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
     #   min_pos = x2 - (x2 - x1)*((g2 + d2 - d1)/(g2 - g1 + 2*d2));
     #   t_new = min(max(min_pos,xmin_bound),xmax_bound);
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
-    d2_square = d1**2 - g1 * g2
+    d2_square = d1 * d1 - g1 * g2  # (a float's ** 2 raises on overflow; a tensor's gave inf)
     if d2_square >= 0:
-        d2 = d2_square.sqrt()
+        d2 = math.sqrt(d2_square)
         if x1 <= x2:
-            min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+            min_pos = x2 - (x2 - x1) * _ratio(g2 + d2 - d1, g2 - g1 + 2 * d2)
         else:
-            min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+            min_pos = x1 - (x1 - x2) * _ratio(g1 + d2 - d1, g1 - g2 + 2 * d2)
         return min(max(min_pos, xmin_bound), xmax_bound)
     else:
         return (xmin_bound + xmax_bound) / 2.0
@@ -83,12 +99,12 @@ def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
 
 def strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25):
     # ported from https://github.com/torch/optim/blob/master/lswolfe.lua
-    d_norm = d.abs().max()
+    d_norm = float(d.abs().max())
     g = g.clone(memory_format=torch.contiguous_format)
     # evaluate objective and gradient using initial step
     f_new, g_new = obj_func(x, t, d)
     ls_func_evals = 1
-    gtd_new = g_new.dot(d)
+    gtd_new = float(g_new.dot(d))
 
     # bracket an interval containing a point satisfying the Wolfe criteria
     t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
@@ -99,7 +115,7 @@ def strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change
         if f_new > (f + c1 * t * gtd) or (ls_iter > 1 and f_new >= f_prev):
             bracket = [t_prev, t]
             bracket_f = [f_prev, f_new]
-            bracket_g = [g_prev, g_new.clone(memory_format=torch.contiguous_format)]
+            bracket_g = [g_prev, g_new]
             bracket_gtd = [gtd_prev, gtd_new]
             break
 
@@ -113,7 +129,7 @@ def strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change
         if gtd_new >= 0:
             bracket = [t_prev, t]
             bracket_f = [f_prev, f_new]
-            bracket_g = [g_prev, g_new.clone(memory_format=torch.contiguous_format)]
+            bracket_g = [g_prev, g_new]
             bracket_gtd = [gtd_prev, gtd_new]
             break
 
@@ -128,11 +144,11 @@ def strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change
         # next step
         t_prev = tmp
         f_prev = f_new
-        g_prev = g_new.clone(memory_format=torch.contiguous_format)
+        g_prev = g_new
         gtd_prev = gtd_new
         f_new, g_new = obj_func(x, t, d)
         ls_func_evals += 1
-        gtd_new = g_new.dot(d)
+        gtd_new = float(g_new.dot(d))
         ls_iter += 1
 
     # reached max number of iterations?
@@ -198,7 +214,7 @@ def strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change
         # Evaluate new point
         f_new, g_new = obj_func(x, t, d)
         ls_func_evals += 1
-        gtd_new = g_new.dot(d)
+        gtd_new = float(g_new.dot(d))
         ls_iter += 1
 
         # pyrefly: ignore [unbound-name]
@@ -208,7 +224,7 @@ def strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change
             bracket[high_pos] = t
             # pyrefly: ignore [unbound-name]
             bracket_f[high_pos] = f_new
-            bracket_g[high_pos] = g_new.clone(memory_format=torch.contiguous_format)  # type: ignore[possibly-undefined]
+            bracket_g[high_pos] = g_new  # type: ignore[possibly-undefined]
             # pyrefly: ignore [unbound-name]
             bracket_gtd[high_pos] = gtd_new
             # pyrefly: ignore [unbound-name]
@@ -233,7 +249,7 @@ def strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change
             bracket[low_pos] = t
             # pyrefly: ignore [unbound-name]
             bracket_f[low_pos] = f_new
-            bracket_g[low_pos] = g_new.clone(memory_format=torch.contiguous_format)  # type: ignore[possibly-undefined]
+            bracket_g[low_pos] = g_new  # type: ignore[possibly-undefined]
             # pyrefly: ignore [unbound-name]
             bracket_gtd[low_pos] = gtd_new
 
