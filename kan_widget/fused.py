@@ -310,12 +310,18 @@ class SplineLayer(torch.autograd.Function):
                     # gradient already has zero mean over the batch)
                     # cast first: a mixed-dtype add_ is 20x slower (measured)
                     fcc = ctx.fc[n] if ctx.fc is not None else _centred(feats, c, ctx.mean)
-                    g = torch.bmm(M, fcc).to(w.dtype)
+                    if one:
+                        g = torch.bmm(M, fcc).to(w.dtype)
+                    else:  # several chunks: into reused buffers (fresh pages cost more)
+                        g64 = _scratch(fcc, fcc.numel(), 2).get(0, fcc.shape)
+                        g = _scratch(gy if gy is not None else xt, fcc.numel(), 2).get(0, fcc.shape)
+                        g = g.copy_(torch.bmm(M, fcc, out=g64))
                     gf = g if gf is None else gf.add_(g)
                 assert gf is not None  # gy or M is set (the condition above)
                 gc = _base_grad(ctx.base_fun, gf[:, 0], ctx.x0 if one else xt[:, 0, c])
                 if prev is not None:
-                    d = basis_deriv_grad(prev[n], kn, gf[:, 1:])
+                    sc = None if one else _scratch(xt, prev[n].numel())
+                    d = basis_deriv_grad(prev[n], kn, gf[:, 1:], sc)
                     gc = d if gc is None else gc + d
                 if gx is None:
                     gx = gc

@@ -166,12 +166,20 @@ class Scratch:
         return self.bufs[i][:n].view(shape)
 
 
-def basis_deriv_grad(prev: torch.Tensor, kn: Knots, grad_out: torch.Tensor) -> torch.Tensor:
+def basis_deriv_grad(
+    prev: torch.Tensor, kn: Knots, grad_out: torch.Tensor, scratch: Scratch | None = None
+) -> torch.Tensor:
     """``sum_m grad_out[m] * dB_m/dx`` ``[n_in, batch]`` from the order-(k-1) basis ``prev``:
-    ``dB_{m,k}/dx = k*(B_{m,k-1}/(t_{m+k}-t_m) - B_{m+1,k-1}/(t_{m+k+1}-t_{m+1}))``."""
+    ``dB_{m,k}/dx = k*(B_{m,k-1}/(t_{m+k}-t_m) - B_{m+1,k-1}/(t_{m+k+1}-t_{m+1}))``; the
+    temporaries in ``scratch``'s first two buffers when given (the same values)."""
     assert kn.dinv is not None  # prev exists only where the input's gradient is wanted
-    q = prev * kn.dinv
-    return ((q[:, :-1] - q[:, 1:]) * grad_out).sum(1)
+    if scratch is None:
+        q = prev * kn.dinv
+        return ((q[:, :-1] - q[:, 1:]) * grad_out).sum(1)
+    q = torch.mul(prev, kn.dinv, out=scratch.get(0, prev.shape))
+    n_in, n_b, cols = prev.shape
+    d = torch.sub(q[:, :-1], q[:, 1:], out=scratch.get(1, (n_in, n_b - 1, cols)))
+    return d.mul_(grad_out).sum(1)
 
 
 class _Basis(torch.autograd.Function):
