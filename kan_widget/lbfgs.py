@@ -192,11 +192,11 @@ class LBFGS:
                 alpha = [0.0] * len(dirs)
                 for i in range(len(dirs) - 1, -1, -1):
                     alpha[i] = float(stps[i].dot(q)) * ro[i]
-                    q.sub_(dirs[i], alpha=alpha[i])  # one op (a product and a subtraction: two)
+                    q.sub_(alpha[i] * dirs[i])
                 d = torch.mul(q, h_diag, out=self._dir) if buffered else q * h_diag
                 for i in range(len(dirs)):
                     beta = float(dirs[i].dot(d)) * ro[i]
-                    d.add_(stps[i], alpha=alpha[i] - beta)
+                    d.add_(stps[i] * (alpha[i] - beta))
             prev_g, prev_loss = g.clone(), loss
             t = min(1.0, 1.0 / float(g.abs().sum())) * lr if state["n_iter"] == 1 else lr
             gtd = float(g.dot(d))

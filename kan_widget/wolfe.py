@@ -3,10 +3,8 @@ torch name (``torch.optim.lbfgs._strong_wolfe`` may change or vanish in any rele
 
 Copied (names made public, comments and formatting kept) from ``torch/optim/lbfgs.py`` of
 PyTorch 2.13.0, under PyTorch's BSD-style licence, reproduced below as it requires. Changed since:
-the directional derivatives and the direction's norm are Python floats (torch keeps 0-dim
-tensors, and every comparison and interpolation on them dispatched tensor operations), so the
-interpolation runs in float64 for float32 models too; and the fresh gradient ``obj_func``
-returns is kept without a copy (a new vector each call, never written to).
+the fresh gradient ``obj_func`` returns is kept without a copy (a new vector each call, never
+written to; the same values, fewer operations).
 """
 
 # From PyTorch:
@@ -52,21 +50,9 @@ returns is kept without a copy (a new vector each call, never written to).
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 __all__ = ["cubic_interpolate", "strong_wolfe"]
-
-
-def _ratio(a: float, b: float) -> float:
-    """``a / b`` as a 0-dim tensor divides: a zero ``b`` gives an infinity or NaN, not an
-    exception (the derivatives were tensors in torch's code)."""
-    if b != 0:
-        return a / b
-    if a != 0 and a == a:
-        return math.copysign(math.inf, a) * math.copysign(1.0, b)
-    return math.nan
 
 
 def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
@@ -85,13 +71,13 @@ def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
     #   min_pos = x2 - (x2 - x1)*((g2 + d2 - d1)/(g2 - g1 + 2*d2));
     #   t_new = min(max(min_pos,xmin_bound),xmax_bound);
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
-    d2_square = d1 * d1 - g1 * g2  # (a float's ** 2 raises on overflow; a tensor's gave inf)
+    d2_square = d1**2 - g1 * g2
     if d2_square >= 0:
-        d2 = math.sqrt(d2_square)
+        d2 = d2_square.sqrt()
         if x1 <= x2:
-            min_pos = x2 - (x2 - x1) * _ratio(g2 + d2 - d1, g2 - g1 + 2 * d2)
+            min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
         else:
-            min_pos = x1 - (x1 - x2) * _ratio(g1 + d2 - d1, g1 - g2 + 2 * d2)
+            min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
         return min(max(min_pos, xmin_bound), xmax_bound)
     else:
         return (xmin_bound + xmax_bound) / 2.0
@@ -99,12 +85,12 @@ def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
 
 def strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25):
     # ported from https://github.com/torch/optim/blob/master/lswolfe.lua
-    d_norm = float(d.abs().max())
+    d_norm = d.abs().max()
     g = g.clone(memory_format=torch.contiguous_format)
     # evaluate objective and gradient using initial step
     f_new, g_new = obj_func(x, t, d)
     ls_func_evals = 1
-    gtd_new = float(g_new.dot(d))
+    gtd_new = g_new.dot(d)
 
     # bracket an interval containing a point satisfying the Wolfe criteria
     t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
@@ -148,7 +134,7 @@ def strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change
         gtd_prev = gtd_new
         f_new, g_new = obj_func(x, t, d)
         ls_func_evals += 1
-        gtd_new = float(g_new.dot(d))
+        gtd_new = g_new.dot(d)
         ls_iter += 1
 
     # reached max number of iterations?
@@ -214,7 +200,7 @@ def strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change
         # Evaluate new point
         f_new, g_new = obj_func(x, t, d)
         ls_func_evals += 1
-        gtd_new = float(g_new.dot(d))
+        gtd_new = g_new.dot(d)
         ls_iter += 1
 
         # pyrefly: ignore [unbound-name]
