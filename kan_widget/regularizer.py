@@ -81,14 +81,8 @@ def spline_penalty(
     """The penalty of the ``edge_forward_spline_*`` metrics over all layers and its gradient in
     each layer's magnitudes, computed together (the trainer's gradient pass uses both)."""
     total: torch.Tensor | None = None
-    small = 0.0  # the small layers' part, summed in Python floats
     grads = []
     for a in values:
-        if _in_python(a):
-            part, g_list = _small_penalty(a.tolist(), lamb_l1, lamb_entropy)
-            small += part
-            grads.append(torch.tensor(g_list, dtype=a.dtype, device=a.device))
-            continue
         l1 = a.sum()
         if lamb_l1 != 1.0:  # pykan's default is 1: a product by 1.0 is exact (an op saved)
             l1 = lamb_l1 * l1
@@ -101,67 +95,8 @@ def spline_penalty(
             total = total + lamb_entropy * ent
             g = g.add_(g_ent, alpha=lamb_entropy)
         grads.append(g)
-    if total is None:
-        if not values:
-            raise ValueError("spline_penalty needs at least one layer's magnitudes")
-        a = values[0]
-        return torch.tensor(small, dtype=a.dtype, device=a.device), grads
-    return (total + small if small else total), grads
-
-
-# layers with at most this many edges take the penalty in Python floats: ~30 tensor ops a layer
-# cost ~60 us at ~2 us an op, Python's arithmetic on a few dozen numbers a fraction of that
-_PYTHON_EDGES = 64
-
-
-def _in_python(a: torch.Tensor) -> bool:
-    """Whether ``a``'s penalty is computed in Python floats: a small CPU tensor whose graph is
-    not wanted (a penalty differentiated by autograd needs the tensor operations)."""
-    return (
-        a.numel() <= _PYTHON_EDGES
-        and a.device.type == "cpu"
-        and not (a.requires_grad and torch.is_grad_enabled())
-    )
-
-
-def _small_penalty(
-    a: list[list[float]], lamb_l1: float, lamb_entropy: float
-) -> tuple[float, list[list[float]]]:
-    """:func:`spline_penalty`'s terms for one layer's magnitudes ``a [in][out]`` in Python floats
-    (float64: a rounding of the float32 tensor arithmetic's value, within ~1e-7 of it): the
-    penalty and its gradient in ``a``, the formulas of :func:`_spline_entropies`."""
-    n_in, n_out = len(a), len(a[0])
-    l1 = math.fsum(v for row in a for v in row)
-    total = lamb_l1 * l1
-    if not lamb_entropy:
-        return total, [[float(lamb_l1)] * n_out for _ in range(n_in)]
-    s_row = [sum(a[i][j] for i in range(n_in)) + 1.0 for j in range(n_out)]
-    s_col = [sum(row) + 1.0 for row in a]
-
-    def terms(p: float) -> tuple[float, float, float]:
-        """(p log2(p + 1e-4), h = d(p log2(p + 1e-4))/dp, h p)"""
-        lp = math.log2(p + 1e-4)
-        h = lp + p / ((p + 1e-4) * _LN2)
-        return p * lp, h, h * p
-
-    row = [[terms(a[i][j] / s_row[j]) for j in range(n_out)] for i in range(n_in)]
-    col = [[terms(a[i][j] / s_col[i]) for j in range(n_out)] for i in range(n_in)]
-    ent = -sum(t[0] for r in row for t in r) / n_out - sum(t[0] for r in col for t in r) / n_in
-    hp_row = [sum(row[i][j][2] for i in range(n_in)) for j in range(n_out)]
-    hp_col = [sum(t[2] for t in r) for r in col]
-    grad = [
-        [
-            lamb_l1
-            + lamb_entropy
-            * (
-                (hp_row[j] - row[i][j][1]) / (s_row[j] * n_out)
-                + (hp_col[i] - col[i][j][1]) / (s_col[i] * n_in)
-            )
-            for j in range(n_out)
-        ]
-        for i in range(n_in)
-    ]
-    return total + lamb_entropy * ent, grad
+    assert total is not None, "spline_penalty needs at least one layer's magnitudes"
+    return total, grads
 
 
 class _SplinePenalty(torch.autograd.Function):
