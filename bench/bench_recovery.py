@@ -15,14 +15,17 @@ side by side with pykan 0.2.8 (same data, same seeds, float32).
     seeds ours is lower on, and the geometric mean of the ratios. ``--toys xy,J0`` runs only
     those; ``--pykan-cache f.json`` reuses (and adds to) pykan's figures. Measured under load
     (seeds 0-4, 1 thread): median ratios J0(20x) 1.11 (seeds 0-9: 1.06), [2,1,1] canonical
-    1.01, xy 1.13 (seeds 0-9: 1.09, geometric mean 0.99), 4-variable 1.08 (seeds 0-2), the
+    1.01, xy 1.13 (seeds 0-9: 1.09, geometric mean 1.02), 4-variable 0.99, the
     100-variable function 1.00. Every median here sits on seed noise: J0 at grid 5 is not
     representable (both 0.24-0.285 against the labels' std 0.29; float64 training reaches
     0.240) and the rest is how far L-BFGS creeps along a direction whose loss decrease is
     near float32's last bit (pykan's own seed-0 figure was 0.280 in one run, 0.251 in
     another); [2,1,1] canonical stalls at 0.58 in 4 of 5 seeds for both (the hidden node starts
     0.1 wide); the 100-variable function lands in one of two basins (4e-4 or 0.1-0.95) for
-    both, ours 3 of 10 seeds in the good one, pykan 2 of 5 (its failures are worse: 0.95).
+    both, ours 3 of 10 seeds in the good one, pykan 2 of 6 (its failures are worse: 0.95).
+    The hidden layers' grid updates decide those basins (not changed, measured seeds 0-4):
+    fit without them (first layer's only) gives 4-variable 4.2e-3 (median, against 0.28) and
+    100-variable 4 of 5 good, but xy 7.6e-4 (against 4.4e-4) and [2,1,1] loses its good seed.
 (c) **formula recovery** on functions with known truth (paper toys and Feynman equations of 2-4
     variables): fit (lamb=0.01) -> prune -> fit -> ``auto_symbolic()`` (whole library) -> fit
     -> ``symbolic_formula()``, ours with ``auto_symbolic(dataset=ds)`` (choices checked on the
