@@ -52,6 +52,7 @@ from .messages import (
     COMMANDS,
     DEFAULT_LR,
     HPARAMS,
+    POLISH_STEPS,
     SYM_PRESETS,
     TABLE_DEFAULTS,
     check_hparam,
@@ -155,6 +156,7 @@ class KANWidget(anywidget.AnyWidget):
         val_seed: int = 0,
         early_stop: bool = False,
         keep_best: bool = True,
+        polish: int = POLISH_STEPS,
         **kwargs: Any,
     ):
         if not isinstance(model, KAN):
@@ -189,6 +191,8 @@ class KANWidget(anywidget.AnyWidget):
         if not isinstance(keep_best, bool):
             raise ValueError(f"keep_best must be True or False; got {keep_best!r}")
         self._keep_best = keep_best
+        if not is_int(polish) or polish < 0:
+            raise ValueError(f"polish must be an int >= 0 (0: no polish); got {polish!r}")
         self._run_hp: dict = {}  # the penalty weights the current run started with
         self._stopped_early: int | None = None  # the best step, once a run stopped for it
         self._watch = mx.OverfitWatch()
@@ -241,6 +245,7 @@ class KANWidget(anywidget.AnyWidget):
             on_step=self._on_step,
             push=self._push_tick,
             on_end=self._on_train_end,
+            polish=int(polish),
         )
         self._plots = Plots(view, self._in_vars, self._out_vars, problem=self._problem)
         self._pub = Publisher(
