@@ -22,8 +22,9 @@
    ``--seeds N`` runs each table with seeds 0..N-1.
 
 The widget's defaults at work: for a table (a dataset from ``create_dataset_from_data``)
-``lamb`` 0.02 and Symbolify's ``weight_simple`` 0.5 (``TABLE_DEFAULTS`` in
-kan_widget/widget/messages.py; 0.01 and 0.8 otherwise), ``theta``
+``lamb`` 0.02, Symbolify's ``weight_simple`` 0.5 and no polish at the end of Train
+(``TABLE_DEFAULTS`` in kan_widget/widget/messages.py; 0.01, 0.8 and ``polish=10``
+otherwise: ``--widget polish=10`` compares it), ``theta``
 0.01, ``keep_best=True`` (a run ending above its best validation loss installs the best step),
 ``early_stop=False``, Symbolify's r2 threshold 0.99 with the extrapolation guard
 (kan_widget/symbolic/extrapolate.py), and prediction holding each scaled input within its
@@ -339,7 +340,10 @@ def main() -> None:
     args = ap.parse_args()
     for kv in args.widget:
         key, _, value = kv.partition("=")
-        WIDGET_KW[key] = bool(int(value)) if key in ("keep_best", "early_stop") else float(value)
+        if key in ("keep_best", "early_stop"):
+            WIDGET_KW[key] = bool(int(value))
+        else:
+            WIDGET_KW[key] = int(value) if key == "polish" else float(value)
     torch.set_num_threads(1)
     np.set_printoptions(precision=3)
     if args.only in (None, "diabetes"):

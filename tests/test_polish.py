@@ -115,3 +115,26 @@ def test_widget_train_polishes_and_prune_keeps_structure(sqrt_data):
 def test_widget_polish_bad_value(sqrt_data):
     with pytest.raises(ValueError, match="polish must be an int >= 0"):
         KANWidget(KAN(width=[2, 5, 1], seed=0), sqrt_data, polish=-1)
+
+
+def test_table_trains_without_polish_unless_asked():
+    # a noisy table keeps its penalty to the end (TABLE_DEFAULTS: the polish overfit diabetes)
+    from kan_widget.tables import create_dataset_from_data
+    from kan_widget.widget.messages import POLISH_STEPS, TABLE_DEFAULTS
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(80, 2, generator=g) * 2 - 1
+    table = create_dataset_from_data(x.numpy(), (x[:, :1] * x[:, 1:]).numpy())
+    assert TABLE_DEFAULTS["polish"] == 0 and POLISH_STEPS > 0
+    for kw, want in (({}, 0), ({"polish": 5}, 5)):
+        w = KANWidget(KAN([2, 3, 1], seed=0), table, **kw)
+        try:
+            assert w._runner._polish == want
+            assert not hasattr(w, "polish") or w.polish == want
+        finally:
+            w.close()
+    w = KANWidget(KAN([2, 3, 1], seed=0), {"train_input": x, "train_label": x[:, :1]})
+    try:
+        assert w._runner._polish == POLISH_STEPS
+    finally:
+        w.close()
