@@ -142,7 +142,8 @@ class Runner:
                 hp = self._hparams()
                 with self.model_lock:
                     trainer = self._trainer_for(model, hp)
-                    if done >= polish_from and hp["lamb"] > 0:
+                    # a classification keeps its penalty: it bounds the logits (training.py)
+                    if done >= polish_from and hp["lamb"] > 0 and trainer.problem == "regression":
                         if trainer.frozen is None:  # the edges below theta stay as they are
                             trainer.frozen = polish_frozen(model, float(hp["theta"]))
                         trainer.lamb = 0.0

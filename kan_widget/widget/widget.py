@@ -105,7 +105,8 @@ class KANWidget(anywidget.AnyWidget):
     recomputed on the current model after every command.
 
     ``polish`` (default 10, 0 for a table: ``messages.POLISH_STEPS``, ``TABLE_DEFAULTS``): the
-    last ``min(polish, steps // 5)`` steps of every Train run leave the penalty out and train
+    last ``min(polish, steps // 5)`` steps of every Train run of a regression (a
+    classification keeps the penalty, which bounds its logits) leave the penalty out and train
     only the edges scoring at least ``theta`` (:func:`kan_widget.training.polish_frozen`), so the
     penalty's bias is gone from the model shown and Prune sees the structure it found
     (``sqrt(1+x^2+y^2)``: 2.4% -> 0.04% of the label spread, still [2,1,1]).
