@@ -423,6 +423,31 @@ def test_keep_best_leaves_a_run_whose_penalty_moved_alone(monkeypatch):
         w.close()
 
 
+def test_keep_best_counts_a_move_as_soon_as_the_run_shows_running():
+    """The steer browser test moves lambda once the status line says "running": that move must
+    count as steering even when it lands before the first step (the objective keep_best
+    compares with is taken before "running" is shown), so the status line's losses stay the
+    last step's, the loss curve's last point."""
+    ds = overfit_table()
+    w = KANWidget(KAN([1, 8, 1], grid=20, seed=0), ds, lamb=0.0, steps=60, keep_best=True)
+
+    def steer(change):
+        if change["new"].get("running") and w.lamb == 0.0:
+            w.lamb = 1e-4  # as the user does on seeing "running"
+
+    w.observe(steer, names=["status"])
+    try:
+        before = w.model
+        w.train(block=True)
+        assert w.wait(30)
+        assert w.lamb == 1e-4 and w._step_count == 60
+        assert w.status["message"] == "stopped at step 60", w.status["message"]
+        assert w.model is before
+        assert w.status["test_loss"] == pytest.approx(w.history["test_loss"][-1], rel=1e-4)
+    finally:
+        w.close()
+
+
 def test_your_own_table_gets_the_table_defaults(dataset):
     from kan_widget.tables import create_dataset_from_data
     from kan_widget.widget.messages import TABLE_DEFAULTS

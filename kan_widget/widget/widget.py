@@ -601,9 +601,13 @@ class KANWidget(anywidget.AnyWidget):
             if self._runner.running:
                 self._set_status(message="already training: pause first")
                 return False
-            self._set_status(running=True, error=None, message=f"training {int(n)} steps")
+            # keep_best compares runs of one objective: taken before the status says
+            # "running", so a slider moved once the user sees the run going always counts as
+            # steering (taken after, a move racing this line made a steered run look unsteered
+            # and keep_best swapped it for its best step behind the user's back)
+            self._run_hp = self._objective_hp()
             self._stopped_early = None
-            self._run_hp = self._objective_hp()  # keep_best compares runs of one objective
+            self._set_status(running=True, error=None, message=f"training {int(n)} steps")
             started = self._runner.start(int(n))
         if block and started:
             self._block()
