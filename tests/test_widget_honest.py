@@ -313,6 +313,34 @@ def test_symbolify_fixes_only_good_edges_and_reports(w):
     assert any(n.startswith("formula fits worse") for n in w.status["notes"]) == worse
 
 
+def test_symbolify_report_stays_with_its_model_through_keep_best():
+    """keep_best installs a copy of the Symbolified model's best step: Symbolify's before/after
+    stays (with the step it was measured at), Undo/Redo bring it back with the model it belongs
+    to, and any other change drops it."""
+    ds = overfit_table()
+    w = KANWidget(KAN([1, 8, 1], grid=20, seed=0), ds, lamb=0.0, steps=60, keep_best=True)
+    try:
+        w.train(5, block=True)
+        assert w.wait(30)
+        pre = w.model
+        w.auto_symbolic(r2_threshold=0.95)
+        info = w.status["symbolify"]
+        assert info is not None and info["fixed"] > 0 and info["step"] == 5
+        symbolified = w.model
+        w.train(block=True)  # the noisy rows overfit: keep_best goes back to the best step
+        assert w.wait(30)
+        assert w.status["message"].startswith("kept the best validation step"), w.status
+        assert w.model is not symbolified and w.status["step"] == 65
+        assert w.status["symbolify"] == info  # the numbers of step 5, and it says so
+        assert w.undo() and w.model is symbolified and w.status["symbolify"] == info
+        assert w.undo() and w.model is pre and w.status["symbolify"] is None
+        assert w.redo() and w.status["symbolify"] == info
+        w.fix_symbolic(0, 0, 0, "x")  # another change: a model Symbolify did not report on
+        assert w.status["symbolify"] is None
+    finally:
+        w.close()
+
+
 def test_symbolify_uses_the_library_preset(w):
     w.sym_lib = "polynomial"
     w.r2_threshold = 0.0

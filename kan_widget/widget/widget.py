@@ -26,6 +26,7 @@ import contextlib
 import math
 import threading
 import time
+import weakref
 from typing import Any
 
 import anywidget
@@ -194,7 +195,11 @@ class KANWidget(anywidget.AnyWidget):
         self._watch = mx.OverfitWatch()
         self._watch_model: KAN | None = None  # the model object the watch has followed
         self._spline_test: float | None = None  # the splines' test RMSE before Symbolify
-        self._symbolify_info: dict | None = None
+        # Symbolify's before/after, per model: the model Symbolify made and those trained on from
+        # it (training in place; keep_best, early stop and Back to best install a copy of the
+        # same session) carry it, so the status describes the current model's lineage and
+        # Undo/Redo bring it back with the model; any other change starts a model without it
+        self._symbolify_of: weakref.WeakKeyDictionary[KAN, dict] = weakref.WeakKeyDictionary()
         # fixed edges that leave their range just past their data (of the model checked last)
         self._wild: tuple[KAN | None, list[tuple[int, int, int, str]]] = (None, [])
         # a table's column names (create_dataset_from_data) unless the caller names them
@@ -455,7 +460,7 @@ class KANWidget(anywidget.AnyWidget):
         out.pop("test_std", None)
         out["best_step"] = self._watch.best_step if watching else None
         out["can_back_to_best"] = watching and self._watch.best_state is not None
-        out["symbolify"] = self._symbolify_info
+        out["symbolify"] = self._symbolify_of.get(self.model)
         return {**out, **self._split_sizes()}
 
     def _fresh_metrics(self) -> dict:
@@ -580,6 +585,7 @@ class KANWidget(anywidget.AnyWidget):
                 message
                 or f"stopped early at step {last}: validation loss rising since step {step}; "
                 f"back to step {step} (validation RMSE {val:.3g}; Undo returns to step {last})",
+                same_session=True,
             )
         finally:
             self._op_lock.release()
@@ -667,13 +673,19 @@ class KANWidget(anywidget.AnyWidget):
             if resume and was:
                 self.train()
 
-    def _replace(self, new: KAN, message: str) -> None:
-        self._history.record(self.model)
-        self._install(new, message)
+    def _replace(self, new: KAN, message: str, same_session: bool = False) -> None:
+        """Make ``new`` current, undoably; ``same_session``: ``new`` is a step of the current
+        model's training (keep_best, early stop, Back to best), so it keeps Symbolify's
+        before/after."""
+        old = self.model
+        self._history.record(old)
+        info = self._symbolify_of.get(old) if same_session else None
+        self._install(new, message, symbolify=info)
 
     def _install(self, model: KAN, message: str, symbolify: dict | None = None) -> None:
         self._model = model
-        self._symbolify_info = symbolify  # Symbolify's before/after, until the next change
+        if symbolify is not None:
+            self._symbolify_of[model] = symbolify
         self._runner.forget_trainer()
         with self._pub.lock:
             self._pub.status["error"] = None  # sent with the rest below, in one message
@@ -824,6 +836,7 @@ class KANWidget(anywidget.AnyWidget):
                 "fixed": len(result),
                 "kept": kept,
                 "r2_threshold": float(th),
+                "step": self._step_count,  # the numbers are of then: training may follow
             }
             self._history.record(self.model)
             self._install(
@@ -961,7 +974,9 @@ class KANWidget(anywidget.AnyWidget):
             new.restore(st)
             new.score_edges(self._train_x)
             step, val = self._watch.best_step, self._watch.best_val
-            self._replace(new, f"back to best: step {step} (validation RMSE {val:.3g})")
+            self._replace(
+                new, f"back to best: step {step} (validation RMSE {val:.3g})", same_session=True
+            )
             if resume and was:
                 self.train()
             return True
