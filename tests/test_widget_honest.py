@@ -249,6 +249,25 @@ def test_back_to_best_without_training_says_why(w):
     assert "no best step" in w.status["message"] and w.status["error"] is None
 
 
+def test_cut_outputs_are_computed_only_when_a_mask_changes(w):
+    """Every live tick's status asks which outputs no input reaches: training changes no mask,
+    so the answer is kept until a mask is replaced (a new model) or written in place."""
+    cache = w._cut_outputs
+    n0 = cache.computed
+    assert n0 >= 1
+    w.train(8, block=True)  # ticks and the final push: the same masks
+    assert w.wait(30)
+    assert cache.computed == n0
+    with torch.no_grad():  # in place: the tensor's version counter moves
+        w.model.layers[1].mask[:, 0] = 0.0
+    w.refresh()
+    assert cache.computed == n0 + 1
+    assert any(n.startswith("no input reaches y_1") for n in w.status["notes"])
+    send(w, {"type": "reset"})  # a new model: new mask tensors
+    assert cache.computed == n0 + 2
+    assert not any(n.startswith("no input reaches") for n in w.status["notes"])
+
+
 # ---------------------------------------------------------------------- notes
 def test_notes_say_when_no_better_than_the_mean():
     m = {"test_loss": 2.0, "test_std": 1.5, "test_r2": -0.8}

@@ -39,7 +39,6 @@ from ..compiler import kanpiler
 from ..data import check_dataset
 from ..discover import DiscoverResult, DiscoverStep
 from ..model import KAN
-from ..pruning import unreached_outputs
 from ..training import Diverged
 from ..validation import is_int, require_int
 from . import classify as cv
@@ -193,6 +192,7 @@ class KANWidget(anywidget.AnyWidget):
         self._run_hp: dict = {}  # the penalty weights the current run started with
         self._stopped_early: int | None = None  # the best step, once a run stopped for it
         self._watch = mx.OverfitWatch()
+        self._cut_outputs = mx.CutOutputs()
         self._watch_model: KAN | None = None  # the model object the watch has followed
         self._spline_test: float | None = None  # the splines' test RMSE before Symbolify
         # Symbolify's before/after, per model: the model Symbolify made and those trained on from
@@ -449,7 +449,7 @@ class KANWidget(anywidget.AnyWidget):
                 out[f"{split}_acc"] = None
         std = None if classify else self._stds.get("test")
         wild = self._wild[1] if self._wild[0] is self.model else []
-        cut = unreached_outputs([layer.mask for layer in self.model.layers], self.model.nodes)
+        cut = self._cut_outputs(self.model)  # recomputed only when a mask changed
         out["notes"] = mx.notes(
             {**out, "test_std": std},
             overfit_since=since,
