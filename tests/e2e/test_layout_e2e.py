@@ -42,7 +42,11 @@ def layout_page(browser):
     files = {
         "/": (PAGE, "text/html"),
         "/widget.js": (BUNDLE.read_text(encoding="utf-8"), "text/javascript"),
-        "/bench_draw.mjs": (HARNESS.read_text(encoding="utf-8"), "text/javascript"),
+        # the harness and the shared helpers it imports (js/bench_harness.mjs)
+        **{
+            f"/{p.name}": (p.read_text(encoding="utf-8"), "text/javascript")
+            for p in (HARNESS, HARNESS.with_name("bench_harness.mjs"))
+        },
     }
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     page = ctx.new_page()
