@@ -87,7 +87,9 @@ class KAN(PykanSurface, Expand, Classifier, nn.Module):
     scaled units; ``model(x)``, ``fit``'s losses and ``symbolic_formula()`` speak the data's own
     units (and a table's column names, see :func:`~kan_widget.tables.create_dataset_from_data`).
     ``model.activations(x)`` lists the layers' inputs in the network's units, then the output in
-    yours.
+    yours. A prediction (``model(x)``, ``predict``, ``fit``'s test loss) holds each scaled input
+    column within its training range (``Scaling.clip``): a spline is not extrapolated past the
+    data it was fitted on; ``model.scaling.outside(x)`` says which rows lie past it.
     """
 
     # an nn.ModuleList at run time; torch's stubs type its items as Module, not KANLayer
@@ -374,7 +376,7 @@ class KAN(PykanSurface, Expand, Classifier, nn.Module):
         xu = self._check_input(x)
         if self.config.save_act and not transforms_active():
             self.cache_data = xu.detach()  # in the data's units, as train_input
-        x = xu if self.scaling is None else self.scaling.inputs_to_model(xu)
+        x = self._predict_input(xu)
         if not singularity_avoiding:
             return self._output(self.run(x))
         with self.singularity_avoiding(y_th):
@@ -431,7 +433,16 @@ class KAN(PykanSurface, Expand, Classifier, nn.Module):
         """The model's outputs for ``x``, both in the data's units, without remembering ``x``
         (``model(x)`` keeps it as :attr:`cache_data`, pykan's cache for symbolic fitting and
         plots): for evaluation, e.g. the widget's losses and fit view."""
-        return self._output(self.run(self._input(x)))
+        return self._output(self.run(self._predict_input(self._check_input(x))))
+
+    def _predict_input(self, xu: torch.Tensor) -> torch.Tensor:
+        """Checked user-unit inputs -> the network's units for a prediction: scaled inputs are
+        held within their training range first (:meth:`Scaling.clip_inputs`; ours, pykan has no
+        scaling; ``model.scaling = dataclasses.replace(model.scaling, clip=None)`` turns it
+        off). Training, grid updates and refine use :meth:`_input`, which does not clip."""
+        if self.scaling is None:
+            return xu
+        return self.scaling.inputs_to_model(self.scaling.clip_inputs(xu))
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` without the input checks and the scaling: ``x`` is already a

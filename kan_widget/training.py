@@ -139,6 +139,9 @@ class Trainer:
         self._z = {}
         for split in ("train", "test"):
             x, y = self.data[f"{split}_input"], self.data[f"{split}_label"]
+            # the test rows as a prediction sees them (held within the training range where
+            # the scaling says so: model(x)'s test loss); the training rows as they are
+            x = scaling.clip_inputs(x) if split == "test" else x
             self._z[f"{split}_input"] = scaling.inputs_to_model(x)
             self._z[f"{split}_label"] = y if classify else scaling.labels_to_model(y)
         if not first and not update_grid:
