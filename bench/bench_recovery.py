@@ -50,6 +50,7 @@ import torch
 from kan_widget import KAN, create_dataset
 
 STEPS = 50
+POLISH = 0  # --polish K: (a)'s fits end with K polish steps (fit(polish=K), ours only)
 
 
 @contextlib.contextmanager
@@ -101,7 +102,7 @@ def prune_run(impl: str, ds, grid: int, seed: int) -> tuple[bool, list[int], flo
     # pruned model is not retrained: a removed node's constant output is simply dropped)
     if impl == "ours":
         model = KAN([2, 5, 1], grid=grid, k=3, seed=seed)
-        hist = model.fit(ds, opt="LBFGS", steps=STEPS, lamb=0.01)
+        hist = model.fit(ds, opt="LBFGS", steps=STEPS, lamb=0.01, polish=POLISH)
         width = list(model.prune().width)
     else:
         with quiet_tmpdir():
@@ -116,7 +117,7 @@ def minimal_run(ds, grid: int, seed: int) -> tuple[bool, list[int], float]:
     # ours: prune_minimal (prune, then remove nodes while a 20-step retraining fits as well);
     # counts when it leaves [2,1,1] with test RMSE < 0.05 (of the retrained model it returns)
     model = KAN([2, 5, 1], grid=grid, k=3, seed=seed)
-    model.fit(ds, opt="LBFGS", steps=STEPS, lamb=0.01)
+    model.fit(ds, opt="LBFGS", steps=STEPS, lamb=0.01, polish=POLISH)
     small = model.prune_minimal(ds)
     err = rmse(small, ds["test_input"], ds["test_label"])
     return small.width == [2, 1, 1] and err < 0.05, small.width, err
@@ -382,7 +383,10 @@ def main() -> None:
     ap.add_argument("--problems", default=None, help="(c) which problems (0-based), e.g. 8,9")
     ap.add_argument("--noises", default=None, help="(c) label noise levels, e.g. 0,0.01")
     ap.add_argument("--plain", action="store_true", help="(c) also ours without dataset=")
+    ap.add_argument("--polish", type=int, default=0, help="(a): fit(polish=K), ours")
     args = ap.parse_args()
+    global POLISH
+    POLISH = args.polish
     torch.set_num_threads(1)
     impls = ["ours"] if args.no_pykan else ["pykan"] if args.only_pykan else ["ours", "pykan"]
     if args.quick:
