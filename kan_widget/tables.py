@@ -170,9 +170,10 @@ class Scaling:
 
     def outside(self, x: torch.Tensor, margin: float = 0.0) -> dict[str, Any]:
         """How far rows ``x [B, n_in]`` (user units) reach past the training range of each
-        input, counting only excursions beyond ``margin`` (a fraction of the column's range): ``{"rows": rows with any column past it, "columns": {name: (rows past, largest
-        distance past as a fraction of the column's range)}, "clipped": whether prediction holds
-        them}``; empty ``columns`` without ranges or when every row is inside. For a status line
+        input, counting only excursions beyond ``margin`` (a fraction of the column's range):
+        ``{"rows": rows with any column past it, "columns": {name: (rows past, largest distance
+        past as a fraction of the column's range)}, "clipped": whether prediction holds them}``;
+        empty ``columns`` without ranges or when every row is inside. For a status line
         ("3 test rows lie past the training range of hue (up to 54%); predictions hold them at
         the range's edge")."""
         out: dict[str, Any] = {"rows": 0, "columns": {}, "clipped": False}
