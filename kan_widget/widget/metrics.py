@@ -232,7 +232,7 @@ training range past it: a random split puts a few rows just outside, which is no
 
 
 def _past_range_note(past: dict[str, Any]) -> str:
-    """"2 test rows lie past the training range (hue up to 54%, ...); predictions hold ..."."""
+    """ "2 test rows lie past the training range (hue up to 54%, ...); predictions hold ..."."""
     cols = sorted(past["columns"].items(), key=lambda kv: -kv[1][1])
     shown = ", ".join(f"{name} up to {100 * far:.0f}%" for name, (_, far) in cols[:3])
     more = f" and {len(cols) - 3} more columns" if len(cols) > 3 else ""
