@@ -168,11 +168,12 @@ class Scaling:
             return x
         return torch.clamp(x, self._t(bounds[0], x), self._t(bounds[1], x))
 
-    def outside(self, x: torch.Tensor) -> dict[str, Any]:
+    def outside(self, x: torch.Tensor, margin: float = 0.0) -> dict[str, Any]:
         """How far rows ``x [B, n_in]`` (user units) reach past the training range of each
-        input: ``{"rows": rows with any column past it, "columns": {name: (rows past, largest
-        distance past as a fraction of the column's range)}, "clipped": whether prediction holds
-        them}``; empty ``columns`` without ranges or when every row is inside. For a status line
+        input, counting only excursions beyond ``margin`` (a fraction of the column's range):
+        ``{"rows": rows with any column past it, "columns": {name: (rows past, largest distance
+        past as a fraction of the column's range)}, "clipped": whether prediction holds them}``;
+        empty ``columns`` without ranges or when every row is inside. For a status line
         ("3 test rows lie past the training range of hue (up to 54%); predictions hold them at
         the range's edge")."""
         out: dict[str, Any] = {"rows": 0, "columns": {}, "clipped": False}
@@ -183,7 +184,7 @@ class Scaling:
         mx = torch.tensor(self.in_max, dtype=torch.float64)
         span = torch.where(mx > mn, mx - mn, torch.ones_like(mx))
         past = torch.maximum(xd - mx, mn - xd).clamp(min=0) / span  # [B, n_in]
-        hit = past > 0
+        hit = past > margin
         out["rows"] = int(hit.any(1).sum())
         names = self.in_vars or tuple(f"x_{c + 1}" for c in range(len(self.in_min)))
         for c in hit.any(0).nonzero().flatten().tolist():

@@ -120,6 +120,9 @@ def test_outside_reports_rows_and_columns():
     assert rep["columns"]["dose"] == (2, pytest.approx(0.5))
     assert rep["columns"]["age"] == (1, pytest.approx(0.1))
     assert s.outside(torch.tensor([[5.0, 150.0]]))["columns"] == {}
+    # a margin skips excursions within it (the widget's note: a split puts rows just outside)
+    far = s.outside(torch.tensor([[5.0, 150.0], [15.0, 150.0], [12.0, 90.0]]), margin=0.2)
+    assert far["rows"] == 1 and list(far["columns"]) == ["dose"]
 
 
 def test_saved_model_keeps_its_clip(tmp_path):

@@ -516,3 +516,43 @@ def test_your_own_table_gets_the_table_defaults(dataset):
         assert w.lamb == 0.005
     finally:
         w.close()
+
+
+def test_past_range_note_names_rows_and_columns():
+    past = {"rows": 3, "columns": {"hue": (2, 0.54), "alcohol": (1, 0.031)}, "clipped": True}
+    (note,) = mx.notes({}, past_range=past)
+    assert note.startswith("3 test rows lie past the training range (hue up to 54%, alcohol up")
+    assert "held" not in note and "hold those inputs at the range's edge" in note
+    one = {"rows": 1, "columns": {"x_1": (1, 0.2)}, "clipped": False}
+    (note,) = mx.notes({}, past_range=one)
+    assert note.startswith("1 test row lies past") and "extrapolate" in note
+    assert mx.notes({}, past_range={"rows": 0, "columns": {}, "clipped": True}) == []
+
+
+def test_status_says_when_test_rows_lie_past_the_training_range():
+    """Wine's test rows reached 54% past a column's training range, where a spline's
+    extrapolation decided the test score: the status says so, for the current model."""
+    import pandas as pd
+
+    from kan_widget import create_dataset_from_data
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(200, 2, generator=g, dtype=torch.float64) * 10
+    df = pd.DataFrame({"dose": x[:, 0].numpy(), "age": 50 + x[:, 1].numpy()})
+    df["y"] = df["dose"] * 0.3 + torch.randn(200, generator=g, dtype=torch.float64).numpy() * 0.1
+    d = create_dataset_from_data(df, "y", seed=0)
+    widget = KANWidget(KAN([2, 3, 1], seed=0), d, opt="Adam")
+    try:
+        widget.train(2, block=True)
+        assert not any("past the training range" in n for n in widget.status["notes"])
+        xt = d["test_input"].clone()
+        hi, lo = float(d["train_input"][:, 0].max()), float(d["train_input"][:, 0].min())
+        xt[0, 0] = hi + 0.5 * (hi - lo)
+        widget.close()
+        widget = KANWidget(KAN([2, 3, 1], seed=0), {**d, "test_input": xt}, opt="Adam")
+        widget.train(2, block=True)
+        notes = [n for n in widget.status["notes"] if "past the training range" in n]
+        assert len(notes) == 1 and notes[0].startswith("1 test row lies past"), widget.status
+        assert "dose up to 50%" in notes[0] and "range's edge" in notes[0]
+    finally:
+        widget.close()

@@ -181,13 +181,16 @@ def notes(
     margin: float = FORMULA_MARGIN,
     wild_edges: list[tuple[int, int, int, str]] | None = None,
     cut_outputs: list[str] | None = None,
+    past_range: dict[str, Any] | None = None,
 ) -> list[str]:
     """The warnings the status line shows for metrics ``m`` (of :func:`evaluate`): overfitting,
     a model no better than predicting the mean, and a formula worse than the splines it replaced
     (``spline_test``: the splines' test RMSE just before Symbolify), and fixed edges that now
     blow up just past their data (``wild_edges``, of
     :func:`kan_widget.symbolic.extrapolate.wild_fixed`: training moved them), and outputs no
-    input reaches any more (``cut_outputs``: a prune removed every path to them)."""
+    input reaches any more (``cut_outputs``: a prune removed every path to them), and test
+    rows past the training range of an input (``past_range``, of
+    :meth:`kan_widget.tables.Scaling.outside` on the test inputs)."""
     out = []
     if cut_outputs:
         out.append(
@@ -218,7 +221,31 @@ def notes(
             "the data (training moved a pole or steep part next to it): predictions a little "
             "outside the training range are unsafe; Symbolify again or unfix the edge"
         )
+    if past_range and past_range.get("rows"):
+        out.append(_past_range_note(past_range))
     return out
+
+
+PAST_RANGE_NOTE = 0.05
+"""Test rows are named in the status only when they lie more than this fraction of a column's
+training range past it: a random split puts a few rows just outside, which is no news."""
+
+
+def _past_range_note(past: dict[str, Any]) -> str:
+    """ "2 test rows lie past the training range (hue up to 54%, ...); predictions hold ..."."""
+    cols = sorted(past["columns"].items(), key=lambda kv: -kv[1][1])
+    shown = ", ".join(f"{name} up to {100 * far:.0f}%" for name, (_, far) in cols[:3])
+    more = f" and {len(cols) - 3} more columns" if len(cols) > 3 else ""
+    rows = past["rows"]
+    how = (
+        "predictions hold those inputs at the range's edge"
+        if past.get("clipped")
+        else "the splines extrapolate there: treat those predictions with care"
+    )
+    return (
+        f"{rows} test row{'s' if rows != 1 else ''} lie{'' if rows != 1 else 's'} past the "
+        f"training range ({shown}{more} of the column's range); {how}"
+    )
 
 
 def _g(v: float | None) -> str:

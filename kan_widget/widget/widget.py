@@ -217,6 +217,7 @@ class KANWidget(anywidget.AnyWidget):
         self._symbolify_of: weakref.WeakKeyDictionary[KAN, dict] = weakref.WeakKeyDictionary()
         # fixed edges that leave their range just past their data (of the model checked last)
         self._wild: tuple[KAN | None, list[tuple[int, int, int, str]]] = (None, [])
+        self._past_range: tuple[object, dict[str, Any]] | None = None  # (scaling, outside())
         # a table's column names (create_dataset_from_data) unless the caller names them
         in_vars = data.get("in_vars") if in_vars is None else in_vars
         out_vars = data.get("out_vars") if out_vars is None else out_vars
@@ -472,12 +473,28 @@ class KANWidget(anywidget.AnyWidget):
             spline_test=spline,
             wild_edges=wild,
             cut_outputs=[self._out_vars[i] for i in cut],
+            past_range=self._test_past_range(),
         )
         out.pop("test_std", None)
         out["best_step"] = self._watch.best_step if watching else None
         out["can_back_to_best"] = watching and self._watch.best_state is not None
         out["symbolify"] = self._symbolify_of.get(self.model)
         return {**out, **self._split_sizes()}
+
+    def _test_past_range(self) -> dict[str, Any] | None:
+        """Which test rows lie past the training range of a scaled input (the model's
+        ``Scaling``), computed once per scaling: the note tells the user why those rows'
+        predictions are held at the range's edge."""
+        scaling = getattr(self.model, "scaling", None)
+        x = self._data.get("test_input")
+        if scaling is None or x is None or not len(x):
+            return None
+        cached = self._past_range
+        if cached is not None and cached[0] is scaling:
+            return cached[1]
+        past = scaling.outside(x, margin=mx.PAST_RANGE_NOTE)
+        self._past_range = (scaling, past)
+        return past
 
     def _fresh_metrics(self) -> dict:
         """The status fields of the current model, evaluated now on every split."""
