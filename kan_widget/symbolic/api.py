@@ -315,7 +315,16 @@ def auto_symbolic(
         from .verify import auto_symbolic_verified
 
         picked = auto_symbolic_verified(
-            model, dataset, entries, weight_simple, zero_tol, n_samples, noise, steps, verbose
+            model,
+            dataset,
+            entries,
+            weight_simple,
+            zero_tol,
+            n_samples,
+            noise,
+            steps,
+            verbose,
+            r2_threshold,
         )
         out = sorted(SymbolicChoice(*c) for c in picked)
         if verbose:

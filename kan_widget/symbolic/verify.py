@@ -55,6 +55,7 @@ __all__ = [
     "R2_MIN",
     "RTOL",
     "SETTLE",
+    "SURE",
     "TRIAL_STEPS",
     "auto_symbolic_verified",
 ]
@@ -70,6 +71,10 @@ RTOL = 0.25
 """A trial ties with the best when its training RMSE is at most ``1 + RTOL`` times the best's..."""
 ATOL = 1e-4
 """...plus this fraction of the labels' standard deviation (an exact fit of noiseless data)."""
+SURE = 1e-6
+"""An edge whose ranking winner fits with ``1 - r2 <= SURE`` and has no plausible rival as
+simple as it (``x`` on a straight edge: every other candidate is more complex) is fixed without
+trials: a trial could only pick something more complex, and only by beating an exact fit."""
 SETTLE = 4.0
 """Simpler trials within this factor of the best one's RMSE get a longer refit before the
 comparison (:func:`_settle`)."""
@@ -97,6 +102,24 @@ def _trials(entries: list[SymbolicFunction], order: torch.Tensor, r2: torch.Tens
     if ranked[0] not in picked and entries[ranked[0]].kind != "zero":
         picked.append(ranked[0])
     return sorted(set(picked), key=lambda k: (entries[k].complexity, _kind(entries[k]), pos[k]))
+
+
+def _sure(entries: list[SymbolicFunction], order: torch.Tensor, r2: torch.Tensor) -> bool:
+    """Whether an edge's ranking winner is certain without trials (see :data:`SURE`): it fits to
+    ``1 - r2 <= SURE`` and no other plausible candidate is as simple."""
+    top = int(order[0])
+    win = entries[top]
+    if win.kind == "zero" or not 1.0 - float(r2[top]) <= SURE:
+        return False
+    c = win.complexity
+    return not any(
+        k != top
+        and e.kind != "zero"
+        and e.alias_of is None
+        and e.complexity <= c
+        and float(r2[k]) >= R2_MIN
+        for k, e in enumerate(entries)
+    )
 
 
 def _settle(tried: list, model, refit, atol: float) -> list:
@@ -149,15 +172,27 @@ def auto_symbolic_verified(
     noise: float | None,
     steps: int = TRIAL_STEPS,
     verbose: bool = False,
+    r2_threshold: float = 0.0,
 ) -> list[tuple[int, int, int, str, float]]:
     """Fix every numeric edge, layer by layer, to the simplest candidate whose model, after
     ``steps`` steps of adaptation, fits the training data within ``RTOL`` of the best trial's
-    (see the module docstring). Returns ``(l, i, j, name, r2)`` per fixed edge. On an error
-    (or an interrupt) the model is returned to its state before the call."""
+    (see the module docstring). An edge whose ranking winner fits with ``r2 < r2_threshold``
+    stays a spline (as in ``auto_symbolic``); a negligible one becomes ``'0'`` when the library
+    has it. Returns ``(l, i, j, name, r2)`` per fixed edge. On an error (or an interrupt) the
+    model is returned to its state before the call."""
     origin = model.checkpoint()
     try:
         return _verified(
-            model, dataset, entries, weight_simple, zero_tol, n_samples, noise, steps, verbose
+            model,
+            dataset,
+            entries,
+            weight_simple,
+            zero_tol,
+            n_samples,
+            noise,
+            steps,
+            verbose,
+            r2_threshold,
         )
     except BaseException:
         model.restore(origin)
@@ -174,6 +209,7 @@ def _verified(
     noise: float | None,
     steps: int,
     verbose: bool,
+    r2_threshold: float,
 ) -> list[tuple[int, int, int, str, float]]:
     from .api import _demoted, _inputs, _layer_samples, _negligible, _noise_floor
 
@@ -206,15 +242,26 @@ def _verified(
         floor = _noise_floor(model, ye, noise)
         order, _ = rank(res.r2, entries, weight_simple, neg, _demoted(xe, ye, entries, res), floor)
         spread = ye.double().std(1)
+        # first the edges decided without trials ('0', below r2_threshold, sure): their
+        # parameters were fitted on the curves as they are now, before any trial trains the model
+        tryout: list[int] = []
         for e in spread.argsort(descending=True).tolist():
             i, j = int(ii[e]), int(jj[e])
             top = int(order[e, 0])
-            if entries[top].kind == "zero" and has_zero:
+            if (entries[top].kind == "zero" and has_zero) or _sure(entries, order[e], res.r2[e]):
                 model.layers[l].set_symbolic(
                     [i], [j], [entries[top].name], res.params[e, top][None]
                 )
                 chosen.append((l, i, j, entries[top].name, float(res.r2[e, top])))
-                continue
+                if verbose:
+                    print(f"  sure ({l},{i},{j}) {entries[top].name}: r2 {chosen[-1][4]:.8f}")
+            elif float(res.r2[e, top]) < r2_threshold:
+                if verbose:
+                    print(f"  kept ({l},{i},{j}) as a spline: best r2 {float(res.r2[e, top]):.4f}")
+            else:
+                tryout.append(e)
+        for e in tryout:
+            i, j = int(ii[e]), int(jj[e])
             trials = _trials(entries, order[e], res.r2[e])
             start = model.checkpoint()
             tried: list[tuple[float, int, dict]] = []
@@ -223,7 +270,8 @@ def _verified(
                 model.layers[l].set_symbolic([i], [j], [entries[k].name], res.params[e, k][None])
                 loss = refit()
                 if verbose:
-                    print(f"  trial ({l},{i},{j}) {entries[k].name}: rmse {loss:.3e}")
+                    r2k = float(res.r2[e, k])
+                    print(f"  trial ({l},{i},{j}) {entries[k].name}: rmse {loss:.3e} r2 {r2k:.8f}")
                 tried.append((loss, k, model.checkpoint()))
                 model.restore(start)
             tried = _settle(tried, model, refit, atol)
