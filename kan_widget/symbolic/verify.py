@@ -12,9 +12,13 @@ The procedure, layer by layer from the inputs (pykan's order: a layer's edges ar
 activations the already fixed layers below produce):
 
 1. fit every still-numeric edge of the layer against the library and rank the candidates
-   exactly as :func:`~kan_widget.symbolic.api.auto_symbolic` does (negligible edges become
-   ``'0'`` at once);
-2. per edge, strongest first, try the ranking's ``MAX_TRIALS`` best plausible candidates
+   exactly as :func:`~kan_widget.symbolic.api.auto_symbolic` does; decided at once, with the
+   parameters fitted on the curves as they are before any trial trains the model: negligible
+   edges (``'0'``), edges whose winner has ``r^2 < r2_threshold`` (stay splines), and **sure**
+   edges, whose winner fits to ``1 - r^2 <= SURE`` (1e-6) with no plausible rival as simple
+   (a straight edge: ``x``; a trial could only pick something more complex, by beating an
+   exact fit);
+2. per remaining edge, strongest first, try the ranking's ``MAX_TRIALS`` best plausible candidates
    (``r^2 >= R2_MIN``) plus ``x`` and ``x^2`` when plausible: fix the edge, train the whole
    model ``steps`` L-BFGS steps (no grid update, no penalty), note the training RMSE, undo
    exactly (:meth:`~kan_widget.model.KAN.checkpoint`);
@@ -28,11 +32,15 @@ So among functions that explain the data to the splines' level, the simplest is 
 physicist's choice), and "fits to the noise level" is measured on the model's output, where the
 noise is known, not on one edge, where it is not.
 
-Cost: one short training per trial (a [2,2,1] model: 4-6 trials per edge). Measured
-(``bench/bench_recovery.py --parts c --no-pykan --seeds 2``, 14 functions, under heavy load):
-noise 0 18/28, noise 1% 25/28 recovered; seed 0 noise 0 9/14 against 7/14 without ``dataset``
-(with ``MAX_TRIALS = 4``; at 8, ``log`` for q/C and ``arctanh`` for (u+v)/(1+uv) enter the
-trials: 3 of 5 re-run noise-0 failures recover).
+Cost: one short training per trial (a [2,2,1] model: 4-9 trials per edge, plus the settling
+refits). Profiled on ``x1*sin(x2)`` ([2,2,1], 6 edges, 1000 rows): 72 refits, 980 L-BFGS steps
+(each up to 20 iterations), 33 s of CPU; the settling refits are half of it. Sure edges cost
+nothing (products through ``x`` edges). Measured recovery: see ``bench/bench_recovery.py``
+part (c) and docs/PYKAN_DIFFERENCES.md.
+
+Who calls it: :func:`~kan_widget.discover.discover` (its symbolify stage) and the widget's
+Symbolify on a regression pass their training rows; plain ``auto_symbolic()`` stays pykan's
+(fixes edges, trains nothing, needs no labels: the model keeps its training inputs only).
 """
 
 from __future__ import annotations
@@ -248,16 +256,17 @@ def _verified(
         for e in spread.argsort(descending=True).tolist():
             i, j = int(ii[e]), int(jj[e])
             top = int(order[e, 0])
-            if (entries[top].kind == "zero" and has_zero) or _sure(entries, order[e], res.r2[e]):
+            zero = entries[top].kind == "zero" and has_zero
+            if not zero and float(res.r2[e, top]) < r2_threshold:
+                if verbose:
+                    print(f"  kept ({l},{i},{j}) as a spline: best r2 {float(res.r2[e, top]):.4f}")
+            elif zero or _sure(entries, order[e], res.r2[e]):
                 model.layers[l].set_symbolic(
                     [i], [j], [entries[top].name], res.params[e, top][None]
                 )
                 chosen.append((l, i, j, entries[top].name, float(res.r2[e, top])))
                 if verbose:
                     print(f"  sure ({l},{i},{j}) {entries[top].name}: r2 {chosen[-1][4]:.8f}")
-            elif float(res.r2[e, top]) < r2_threshold:
-                if verbose:
-                    print(f"  kept ({l},{i},{j}) as a spline: best r2 {float(res.r2[e, top]):.4f}")
             else:
                 tryout.append(e)
         for e in tryout:
