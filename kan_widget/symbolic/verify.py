@@ -229,6 +229,7 @@ def _verified(
     atol = ATOL * float(y.double().std())
     has_zero = any(e.kind == "zero" for e in entries)
     chosen: list[tuple[int, int, int, str, float]] = []
+    simpler: dict[int, list[int]] = {}  # index in chosen -> the simpler trials it beat
 
     def refit(times: int = 1) -> float:
         with warnings.catch_warnings():
@@ -287,7 +288,52 @@ def _verified(
             lowest = min(t[0] for t in tried)
             bar = (1 + RTOL) * lowest + atol
             # trials are in simplicity order: the first within the bar of the best is chosen
-            loss, k, state = next(t for t in tried if t[0] <= bar)
+            pick = next(p for p, t in enumerate(tried) if t[0] <= bar)
+            loss, k, state = tried[pick]
             model.restore(state)
             chosen.append((l, i, j, entries[k].name, float(res.r2[e, k])))
+            if pick > 0:  # simpler trials lost while the rest were splines: revisit them
+                simpler[len(chosen) - 1] = [t[1] for t in tried[:pick]]
+    if simpler:
+        _revisit(model, chosen, simpler, entries, x, y, refit, n_samples, atol, verbose)
     return chosen
+
+
+def _revisit(
+    model,
+    chosen: list[tuple[int, int, int, str, float]],
+    simpler: dict[int, list[int]],
+    entries: list[SymbolicFunction],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    refit,
+    n_samples: int,
+    atol: float,
+    verbose: bool,
+) -> None:
+    """Once every edge is fixed, give each edge that kept a more complex function another try
+    with the simpler candidates it rejected, simplest first: a simple trial is judged while the
+    other edges are still splines, whose learned shapes may need the complex one (a product
+    learned through curved first-layer edges rejects ``x`` on its first edge; once the others
+    are ``x`` and ``x^2``, ``x`` is exact). A candidate is kept when, after ``2*steps`` steps,
+    the model fits within ``RTOL`` of its RMSE before the swap (plus ``atol``); else the swap is
+    undone exactly. Edits ``chosen`` in place."""
+    from .api import _inputs, _layer_samples
+
+    for c, ks in simpler.items():
+        l, i, j, name, _ = chosen[c]
+        before = model.checkpoint()
+        base = _rmse(model, x, y)
+        xq, phi = _layer_samples(model, _inputs(model, x), l, n_samples)
+        xe, ye = xq[:, i][None], phi[:, i, j][None]
+        res = fit_functions(xe, ye, [entries[k] for k in ks])
+        for n, k in enumerate(ks):
+            model.layers[l].set_symbolic([i], [j], [entries[k].name], res.params[0, n][None])
+            loss = refit(2)
+            if verbose:
+                swap = f"{name} -> {entries[k].name}"
+                print(f"  revisit ({l},{i},{j}) {swap}: rmse {base:.3e} -> {loss:.3e}")
+            if loss <= (1 + RTOL) * base + atol:
+                chosen[c] = (l, i, j, entries[k].name, float(res.r2[0, n]))
+                break
+            model.restore(before)
