@@ -435,6 +435,7 @@ def main() -> None:
     ap.add_argument("--problems", default=None, help="(c) which problems (0-based), e.g. 8,9")
     ap.add_argument("--noises", default=None, help="(c) label noise levels, e.g. 0,0.01")
     ap.add_argument("--plain", action="store_true", help="(c) also ours without dataset=")
+    ap.add_argument("--only-plain", action="store_true", help="(c) only ours without dataset=")
     ap.add_argument("--seed-list", default=None, help="(c) these seeds, e.g. 3,4")
     ap.add_argument("--jsonl", default=None, help="(c) append one JSON line per run here")
     ap.add_argument("--table", default=None, help="print the (c) table from these jsonl files")
@@ -469,6 +470,8 @@ def main() -> None:
         part_b(impls, args.quick, list(range(args.toy_seeds)), only)
     if "c" in args.parts:
         impls_c = [*impls, "plain"] if args.plain and "ours" in impls else impls
+        if args.only_plain:
+            impls_c = ["plain"]
         only = None if args.problems is None else {int(v) for v in args.problems.split(",")}
         if args.seed_list:
             seeds_c = [int(v) for v in args.seed_list.split(",")]

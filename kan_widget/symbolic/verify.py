@@ -26,7 +26,12 @@ activations the already fixed layers below produce):
    ``2*steps`` more (a short refit favours whatever perturbs the model least);
 4. the **simplest** trial (complexity, then searched parameters, then the ranking) whose RMSE
    is within ``RTOL`` of the best's (plus ``ATOL*std(y)``) is kept. The best trial always
-   qualifies, so a formula is always produced, as ``auto_symbolic`` does.
+   qualifies, so a formula is always produced, as ``auto_symbolic`` does;
+5. once every edge is fixed, each edge that kept a more complex function than some of its
+   trials tries those simpler ones again, simplest first (:func:`_revisit`): they were judged
+   while the other edges were splines, whose learned shapes may need the look-alike (a
+   product learned through curved first-layer edges rejects ``x``; once the other edges are
+   ``x`` and ``x^2``, ``x`` is exact).
 
 So among functions that explain the data to the splines' level, the simplest is chosen (the
 physicist's choice), and "fits to the noise level" is measured on the model's output, where the
