@@ -333,14 +333,7 @@ def prune_input(model: KAN, threshold=1e-2, active_inputs=None) -> KAN:
     scaling = model.scaling
     if scaling is not None:
         names = scaling.in_vars or tuple(f"x_{c + 1}" for c in orig_cols)
-        scaling = type(scaling)(
-            tuple(scaling.in_scale[c] for c in keep),
-            tuple(scaling.in_shift[c] for c in keep),
-            scaling.out_scale,
-            scaling.out_shift,
-            tuple(names[c] for c in keep),
-            scaling.out_vars,
-        )
+        scaling = scaling.select_inputs(keep, tuple(names[c] for c in keep))
     x = model.train_input
     # the input layer loses columns; every other layer of nodes (and its affine maps) stays
     nodes = [NodeLayout(len(keep)), *model.nodes[1:]]

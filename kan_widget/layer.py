@@ -544,7 +544,7 @@ class KANLayer(nn.Module):
         """
         num = self.num if num is None else int(num)
         eps = self.grid_eps if grid_eps is None else grid_eps
-        with torch.no_grad():
+        with torch.no_grad(), OneThread():  # a refit is many small ops (threads.py)
             x_sorted = sort_rows(x.detach().t().contiguous())  # [in, B]
             new_grid = grid_on_samples(x_sorted, num, self.k, eps, min_span)
             # assign .data so optimisers holding this Parameter keep training it

@@ -108,10 +108,12 @@ def recursion(
     kn: Knots,
     out: torch.Tensor | None = None,
     prev_out: torch.Tensor | None = None,
+    scratch: Scratch | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Bases of order k and k-1 in ``[n_in, n_basis, batch]`` layout for ``xt [n_in, 1, batch]``
     (batch innermost: contiguous elementwise work on the longest axis), written into ``out`` and
-    ``prev_out`` when given.
+    ``prev_out`` when given; the temporaries into ``scratch`` when given (then the results
+    not written to ``out``/``prev_out`` live in it until its next use).
 
     With ``w_m = (x - t_m)/(t_{m+p} - t_m)``, ``B_{m,p} = w_m B_{m,p-1} + (1 - w_{m+1})
     B_{m+1,p-1}``: a multiply-add for ``w``, one multiply and two adds per level. The order-0
@@ -120,22 +122,48 @@ def recursion(
     n_in, n_knots, B = xt.shape[0], kn.knots.shape[1], xt.shape[2]
     # lt into a float buffer: a bool result and its conversion cost 6x more (measured), and the
     # broadcast addcmul 3x more than a broadcast mul plus an in-place add
-    step = torch.lt(xt, kn.knots, out=xt.new_empty(n_in, n_knots, B))
+    shape = (n_in, n_knots, B)
+    step = torch.lt(
+        xt, kn.knots, out=xt.new_empty(shape) if scratch is None else scratch.get(0, shape)
+    )
     k = len(kn.inv)
     # order q's result goes straight into its destination: out (q = k), prev_out (q = k - 1) if
     # contiguous (one chunk); the next level reading a strided chunk costs more than a copy
     direct = prev_out is not None and prev_out.is_contiguous()
     dest = {k: out, k - 1: prev_out if direct else None}
+    if scratch is not None:
+        # level q's value alternates between buffers 1 and 0 (the step's, free after level 0):
+        # each level reads the previous value while it writes its own; u is buffer 2
+        for q in range(k + 1):
+            if dest.get(q) is None:
+                dest[q] = scratch.get(1 - q % 2, (n_in, n_knots - 1 - q, B))
     value = torch.sub(step[:, 1:], step[:, :-1], out=dest.get(0))
     prev = value
     for p, (shift, inv) in enumerate(zip(kn.shift, kn.inv)):
         prev = value
-        u = torch.mul(xt, inv).add_(shift).mul_(value)
+        u_out = None if scratch is None else scratch.get(2, value.shape)
+        u = torch.mul(xt, inv, out=u_out).add_(shift).mul_(value)
         value = torch.add(value[:, 1:], u[:, :-1], out=dest.get(p + 1))
         value.sub_(u[:, 1:])
     if prev_out is not None and not direct:
         prev_out.copy_(prev)
     return value, prev
+
+
+class Scratch:
+    """Three reusable buffers for :func:`recursion`'s temporaries over many calls (a grid
+    refit's chunks): a fresh ~1 MB temporary per op came from new pages, and the page faults
+    were half of a small model's ``update_grid`` (measured). Views of the first elements of
+    each, so any shape up to the first call's fits; the values are those of fresh tensors."""
+
+    def __init__(self, like: torch.Tensor, numel: int):
+        self.bufs = [like.new_empty(numel) for _ in range(3)]
+
+    def get(self, i: int, shape: tuple[int, ...]) -> torch.Tensor:
+        n = 1
+        for d in shape:
+            n *= d
+        return self.bufs[i][:n].view(shape)
 
 
 def basis_deriv_grad(prev: torch.Tensor, kn: Knots, grad_out: torch.Tensor) -> torch.Tensor:
@@ -240,9 +268,18 @@ def refit_coef(
     K, K_old = n_knots - k - 1, grid_old.shape[1] - k - 1
     ata = xt.new_zeros(n_in, K, K)
     ab = xt.new_zeros(n_in, K, K_old)
-    for c in chunks(n_in, max(n_knots, grid_old.shape[1]), xt.shape[2]):
-        a, _ = recursion(xt[..., c], kn_new)
-        b, _ = recursion(xt[..., c], kn_old)
+    cols = chunks(n_in, max(n_knots, grid_old.shape[1]), xt.shape[2])
+    width = cols[0].stop - cols[0].start
+    scratch = Scratch(xt, n_in * max(n_knots, grid_old.shape[1]) * width)
+    a_buf = xt.new_empty(n_in * K * width)  # a stays while b's recursion reuses the scratch
+    for c in cols:
+        a, _ = recursion(
+            xt[..., c],
+            kn_new,
+            a_buf[: n_in * K * (c.stop - c.start)].view(n_in, K, -1),
+            scratch=scratch,
+        )
+        b, _ = recursion(xt[..., c], kn_old, scratch=scratch)
         ata.baddbmm_(a, a.transpose(1, 2))
         ab.baddbmm_(a, b.transpose(1, 2))
     atb = ab @ coef_old.double().transpose(1, 2)  # [n_in, K, n_out]

@@ -26,7 +26,14 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["NORMALIZE_MODES", "Scaling", "create_dataset_from_data", "fit_scaling", "symbol_names"]
+__all__ = [
+    "CLIP_MARGIN",
+    "NORMALIZE_MODES",
+    "Scaling",
+    "create_dataset_from_data",
+    "fit_scaling",
+    "symbol_names",
+]
 
 NORMALIZE_MODES = ("auto", True, False)
 
@@ -42,6 +49,13 @@ LABEL_MEAN_MAX = 2.0
 # ... and an input column when its training values lie in the grid range and span at least this
 # fraction of it
 INPUT_MIN_SPAN = 0.5
+# Prediction holds each scaled input within its training range widened by this fraction of the
+# range on either side (constant extrapolation past it). Why: the first layer's grid is refitted
+# to the training inputs, and the B-spline coefficients of the basis functions that reach past
+# its ends are barely constrained by the data, so a spline can swing far just outside: diabetes
+# (seed 1, theta 0.03) predicted 1923 on a test row whose bmi lies 3.9% of its range past the
+# training maximum (target 25-346). 0: even a few percent past the end is not safe.
+CLIP_MARGIN = 0.0
 
 
 # ---------------------------------------------------------------------- the model's scaling
@@ -53,6 +67,14 @@ class Scaling:
     ``y = t*out_scale + out_shift`` (per output; ``t`` the network's output). ``in_vars`` /
     ``out_vars``: the data's column names, when it had some (used by ``symbolic_formula``).
     Plain floats, so a model's scaling is exact in JSON, shared by copies and on every device.
+
+    ``in_min`` / ``in_max`` (ours): each input column's training range in the data's units, and
+    ``clip``: at prediction (:meth:`clip_inputs`, which ``model(x)`` and ``model.predict`` apply)
+    every *scaled* input column is held within that range widened by ``clip`` times its span, so
+    a test row past the training data gets the model's value at the edge of the data instead of
+    a spline's extrapolation. ``clip=None``, a column the scaling leaves as it is (pykan's
+    units) and a scaling without ranges (older files, ``Scaling.identity``) clip nothing.
+    Training, grid updates and ``refine`` see the inputs as they are.
     """
 
     in_scale: tuple[float, ...]
@@ -61,13 +83,32 @@ class Scaling:
     out_shift: tuple[float, ...]
     in_vars: tuple[str, ...] | None = None
     out_vars: tuple[str, ...] | None = None
+    in_min: tuple[float, ...] | None = None
+    in_max: tuple[float, ...] | None = None
+    clip: float | None = CLIP_MARGIN
 
     def __post_init__(self) -> None:
-        for name in ("in_scale", "in_shift", "out_scale", "out_shift"):
-            v = tuple(float(a) for a in getattr(self, name))
+        for name in ("in_scale", "in_shift", "out_scale", "out_shift", "in_min", "in_max"):
+            raw = getattr(self, name)
+            if raw is None:
+                continue
+            v = tuple(float(a) for a in raw)
             if not all(math.isfinite(a) for a in v):
                 raise ValueError(f"Scaling.{name} must be finite numbers; got {v}")
             object.__setattr__(self, name, v)
+        if (self.in_min is None) != (self.in_max is None):
+            raise ValueError("Scaling: give both in_min and in_max, or neither")
+        if self.in_min is not None and self.in_max is not None:
+            if len(self.in_min) != len(self.in_scale) or len(self.in_max) != len(self.in_scale):
+                raise ValueError("Scaling: in_min and in_max need one entry per input column")
+            if any(a > b for a, b in zip(self.in_min, self.in_max)):
+                raise ValueError("Scaling: in_min must not exceed in_max")
+        if self.clip is not None:
+            if isinstance(self.clip, bool) or not isinstance(self.clip, (int, float)):
+                raise ValueError(f"Scaling.clip must be a number >= 0 or None; got {self.clip!r}")
+            if not (math.isfinite(self.clip) and self.clip >= 0):
+                raise ValueError(f"Scaling.clip must be a number >= 0 or None; got {self.clip!r}")
+            object.__setattr__(self, "clip", float(self.clip))
         if len(self.in_scale) != len(self.in_shift) or len(self.out_scale) != len(self.out_shift):
             raise ValueError("Scaling: scale and shift must have one entry per column")
         if any(s == 0 for s in self.in_scale + self.out_scale):
@@ -101,6 +142,55 @@ class Scaling:
             return x
         return x * self._t(self.in_scale, x) + self._t(self.in_shift, x)
 
+    def clip_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        """Per input column ``(low, high)`` in the data's units that prediction holds the inputs
+        within (``-inf`` / ``inf`` for a column left as it is), or None when nothing is held."""
+        if self.clip is None or self.in_min is None or self.in_max is None:
+            return None
+        lo, hi = [], []
+        any_bound = False
+        for a, b, mn, mx in zip(self.in_scale, self.in_shift, self.in_min, self.in_max):
+            if a == 1.0 and b == 0.0:  # a column in pykan's units: as pykan, no bound
+                lo.append(-math.inf)
+                hi.append(math.inf)
+                continue
+            pad = self.clip * (mx - mn)
+            lo.append(mn - pad)
+            hi.append(mx + pad)
+            any_bound = True
+        return (tuple(lo), tuple(hi)) if any_bound else None
+
+    def clip_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """User-unit inputs ``[B, n_in]`` held within :meth:`clip_bounds` (the same tensor when
+        nothing is held). Differentiable (zero gradient past a bound, as a clamp)."""
+        bounds = self.clip_bounds()
+        if bounds is None:
+            return x
+        return torch.clamp(x, self._t(bounds[0], x), self._t(bounds[1], x))
+
+    def outside(self, x: torch.Tensor) -> dict[str, Any]:
+        """How far rows ``x [B, n_in]`` (user units) reach past the training range of each
+        input: ``{"rows": rows with any column past it, "columns": {name: (rows past, largest
+        distance past as a fraction of the column's range)}, "clipped": whether prediction holds
+        them}``; empty ``columns`` without ranges or when every row is inside. For a status line
+        ("3 test rows lie past the training range of hue (up to 54%); predictions hold them at
+        the range's edge")."""
+        out: dict[str, Any] = {"rows": 0, "columns": {}, "clipped": False}
+        if self.in_min is None or self.in_max is None:
+            return out
+        xd = x.detach().to(torch.float64).cpu()
+        mn = torch.tensor(self.in_min, dtype=torch.float64)
+        mx = torch.tensor(self.in_max, dtype=torch.float64)
+        span = torch.where(mx > mn, mx - mn, torch.ones_like(mx))
+        past = torch.maximum(xd - mx, mn - xd).clamp(min=0) / span  # [B, n_in]
+        hit = past > 0
+        out["rows"] = int(hit.any(1).sum())
+        names = self.in_vars or tuple(f"x_{c + 1}" for c in range(len(self.in_min)))
+        for c in hit.any(0).nonzero().flatten().tolist():
+            out["columns"][names[c]] = (int(hit[:, c].sum()), float(past[:, c].max()))
+        out["clipped"] = self.clip_bounds() is not None
+        return out
+
     def labels_to_model(self, y: torch.Tensor) -> torch.Tensor:
         """User-unit labels ``[B, n_out]`` -> the network's (the same tensor if identity)."""
         if self.out_identity:
@@ -113,6 +203,23 @@ class Scaling:
             return t
         return t * self._t(self.out_scale, t) + self._t(self.out_shift, t)
 
+    def select_inputs(self, keep: Sequence[int], in_vars=None) -> Scaling:
+        """The scaling of the input columns ``keep`` (in that order; ``prune_input``), their
+        training ranges and the clip with them; ``in_vars`` names the kept columns."""
+        cols = [int(c) for c in keep]
+
+        def pick(v: tuple[float, ...] | None) -> tuple[float, ...] | None:
+            return None if v is None else tuple(v[c] for c in cols)
+
+        return dataclasses.replace(
+            self,
+            in_scale=tuple(self.in_scale[c] for c in cols),
+            in_shift=tuple(self.in_shift[c] for c in cols),
+            in_vars=in_vars,
+            in_min=pick(self.in_min),
+            in_max=pick(self.in_max),
+        )
+
     def with_names(self, in_vars=None, out_vars=None) -> Scaling:
         return dataclasses.replace(self, in_vars=in_vars, out_vars=out_vars)
 
@@ -120,13 +227,16 @@ class Scaling:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            out[f.name] = None if v is None else list(v)
+            out[f.name] = None if v is None else v if f.name == "clip" else list(v)
         return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Scaling:
         if not isinstance(d, dict):
             raise ValueError(f"a model's scaling must be a dict; got {type(d).__name__}")
+        d = dict(d)
+        if "in_min" not in d:  # written before the clip existed: predictions as they were
+            d.setdefault("clip", None)
         return cls(**d)
 
 
@@ -184,8 +294,18 @@ def fit_scaling(
             s, m = (std if std > 0 else 1.0), mean
         out_scale.append(s)
         out_shift.append(m)
+    # the ranges only where a column is scaled (all that prediction holds; mode False and
+    # O(1) data stay equal to the identity)
+    scaled = any(a != 1.0 or b != 0.0 for a, b in zip(in_scale, in_shift))
     return Scaling(
-        tuple(in_scale), tuple(in_shift), tuple(out_scale), tuple(out_shift), in_vars, out_vars
+        tuple(in_scale),
+        tuple(in_shift),
+        tuple(out_scale),
+        tuple(out_shift),
+        in_vars,
+        out_vars,
+        in_min=tuple(float(v) for v in xd.amin(0)) if scaled else None,
+        in_max=tuple(float(v) for v in xd.amax(0)) if scaled else None,
     )
 
 

@@ -24,7 +24,7 @@ from .data import check_dataset
 from .lbfgs import LBFGS
 from .objective import loss_and_grad, tape_ok
 from .regularizer import REG_METRICS, coef_penalty, edge_penalty
-from .threads import OneThread
+from .threads import OneThread, ThreadChoice, choice_for, thread_local_counts
 
 __all__ = ["Diverged", "Trainer", "fit"]
 
@@ -139,6 +139,9 @@ class Trainer:
         self._z = {}
         for split in ("train", "test"):
             x, y = self.data[f"{split}_input"], self.data[f"{split}_label"]
+            # the test rows as a prediction sees them (held within the training range where
+            # the scaling says so: model(x)'s test loss); the training rows as they are
+            x = scaling.clip_inputs(x) if split == "test" else x
             self._z[f"{split}_input"] = scaling.inputs_to_model(x)
             self._z[f"{split}_label"] = y if classify else scaling.labels_to_model(y)
         if not first and not update_grid:
@@ -160,6 +163,7 @@ class Trainer:
         self.max_iter = max_iter
         self.steps_done = 0
         self._last_loss: float | None = None  # the previous step's training loss
+        self._refitted = False  # whether the current step refitted the grids
         self._gen = torch.Generator().manual_seed(seed)
         self._optimizer: LBFGS | torch.optim.Adam  # set by _build_optimizer below
         # (objective key, L-BFGS's final (loss, gradient), the tensors the key names)
@@ -204,9 +208,32 @@ class Trainer:
         """One optimiser step, run on one thread but for large products (:mod:`.threads`): on
         a machine whose cores are busy (a browser drawing the widget) the pool's wake-ups cost
         more than a second thread gains; the caller's thread count is back when it returns or
-        raises. See :meth:`_step`."""
-        with OneThread():
-            return self._step()
+        raises. Whether its large products use the caller's threads is measured
+        (:class:`~kan_widget.threads.ThreadChoice`, per model shape, batch and optimiser). See
+        :meth:`_step`."""
+        choice = self._thread_choice()
+        par = True if choice is None else choice.pick()
+        block = OneThread(par)
+        self._refitted = False
+        t0 = time.perf_counter()
+        with block:
+            out = self._step()
+        if choice is not None and not self._refitted:  # a refit step is not like the others
+            choice.record(par, time.perf_counter() - t0, block.large)
+        return out
+
+    def _thread_choice(self) -> ThreadChoice | None:
+        """The shared timing of steps like this one's, ``None`` where there is nothing to
+        choose (one thread asked for, counts not per thread, or not on the CPU)."""
+        x = self._z["train_input"]
+        if x.device.type != "cpu" or torch.get_num_threads() < 2 or not thread_local_counts():
+            return None
+        m = self.model
+        rows = x.shape[0] if self.batch == -1 else min(self.batch, x.shape[0])
+        shapes = tuple(tuple(p.shape) for p in self._params)
+        return choice_for(
+            ("step", self.opt_name, rows, shapes, x.dtype, x.device.type, id(type(m)))
+        )
 
     def _step(self) -> dict[str, float]:
         """One optimiser step (for LBFGS up to ``max_iter`` inner iterations, as pykan).
@@ -273,6 +300,7 @@ class Trainer:
                 and self._has_spline_edges()
             ):
                 # the hidden-grid floor is for nodes the penalty switches off (KAN's doc)
+                self._refitted = True
                 model._refit_grids(x, min_span=None if lamb > 0 else 0.0)
             if isinstance(self._optimizer, LBFGS):
                 key = self._objective_key(lamb, need_stats, x, y)

@@ -165,3 +165,182 @@ def _fit_params(threads: int, width, n: int, opt: str) -> list[torch.Tensor]:
 def test_thread_count_changes_no_number(width, n, opt):
     one, two = _fit_params(1, width, n, opt), _fit_params(2, width, n, opt)
     assert all(torch.equal(a, b) for a, b in zip(one, two))
+
+
+@pytest.mark.parametrize("how", ["update_grid", "refine", "layer"])
+def test_grid_refits_run_on_one_thread(two_threads, monkeypatch, how):
+    """A refit's solves and Gram products ran on the pool outside any step, and on a busy
+    machine took 15x their quiet time (issue 17)."""
+    import kan_widget.layer as layer_mod
+
+    seen: list[int] = []
+    real = layer_mod.refit_coef
+
+    def spy(*args, **kw):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kw)
+
+    monkeypatch.setattr(layer_mod, "refit_coef", spy)
+    model = KAN([2, 3, 1], grid=3, seed=0)
+    x = _data()["train_input"]
+    if how == "update_grid":
+        model.update_grid(x)
+    elif how == "refine":
+        model.refine(5, x)
+    else:
+        model.layers[0].refit_grid(x)
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == 2
+
+
+def _feed(choice, cost, blocks):
+    """Run ``blocks`` blocks through ``choice``, each way costing ``cost[way]`` per product;
+    returns the ways picked."""
+    picked = []
+    for _ in range(blocks):
+        par = choice.pick()
+        picked.append(par)
+        choice.record(par, 3 * cost[par], 3)
+    return picked
+
+
+def test_thread_choice_keeps_the_faster_way_and_follows_the_load():
+    c = threads_mod.ThreadChoice()
+    # start: both ways twice, alternating, the caller's threads first
+    assert _feed(c, {True: 1.0, False: 2.0}, 4) == [True, False, True, False]
+    picked = _feed(c, {True: 1.0, False: 2.0}, 200)
+    # the slower way is only re-tried, ever more rarely (the gap doubles up to MAX_GAP)
+    assert 3 <= picked.count(False) <= 200 // threads_mod.ThreadChoice.MIN_GAP
+    assert picked[-threads_mod.ThreadChoice.MAX_GAP :].count(False) <= 1
+    # the load changes (another process on a core): one thread becomes the faster way
+    picked = _feed(c, {True: 5.0, False: 2.0}, 3 * threads_mod.ThreadChoice.MAX_GAP + 10)
+    assert picked[-20:].count(True) <= 4
+    assert c.best() is False
+    # and back
+    picked = _feed(c, {True: 1.0, False: 2.0}, 3 * threads_mod.ThreadChoice.MAX_GAP + 10)
+    assert c.best() is True and picked[-20:].count(False) <= 4
+
+
+def test_thread_choice_ignores_blocks_without_large_products():
+    c = threads_mod.ThreadChoice()
+    for _ in range(5):
+        assert c.pick() is True
+        c.record(True, 1.0, 0)
+    assert c.times == ([], [])
+
+
+def test_choice_for_is_shared_and_bounded():
+    a = threads_mod.choice_for(("test", 1))
+    assert threads_mod.choice_for(("test", 1)) is a
+    for i in range(threads_mod._MAX_CHOICES + 5):
+        threads_mod.choice_for(("test-fill", i))
+    assert len(threads_mod._choices) <= threads_mod._MAX_CHOICES
+    assert threads_mod.choice_for(("test", 1)) is not a  # the oldest went first
+
+
+def test_steps_time_both_ways_and_use_the_choice(two_threads, count_log):
+    """A model whose products pass PAR_FLOPS: its steps try the caller's threads and one
+    thread, and record per-product times for each; the numbers do not depend on the way."""
+    model = KAN([8, 32, 1], grid=3, seed=0)
+    trainer = Trainer(model, _data(8, 8000), opt="Adam", lamb=0.01, update_grid=False)
+    choice = trainer._thread_choice()
+    assert choice is not None
+    choice.times[0].clear()
+    choice.times[1].clear()
+    count_log.clear()
+    for _ in range(4):
+        trainer.step()
+    assert len(choice.times[0]) == 2 and len(choice.times[1]) == 2
+    assert all(t > 0 for arm in choice.times for t in arm)
+    # steps at one thread for their products never raise the count inside the step
+    assert count_log.count(2) >= 2  # the caller's-threads steps' products (and restores)
+    assert torch.get_num_threads() == 2
+
+
+def test_no_choice_at_one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        trainer = Trainer(KAN([2, 3, 1], grid=3, seed=0), _data(), opt="Adam")
+        assert trainer._thread_choice() is None
+    finally:
+        torch.set_num_threads(old)
+
+
+@pytest.fixture
+def fresh_loop(monkeypatch):
+    monkeypatch.setattr(threads_mod, "_loop", threads_mod._Loop())
+    return threads_mod._loop
+
+
+def test_a_callers_loop_is_timed_between_anchor_forwards(two_threads, fresh_loop, count_log):
+    """Outside a step, each return to the first key seen ends one timed iteration of the
+    caller's loop; other keys and backward blocks (no key) run as the iteration's way."""
+    a, b = torch.randn(512, 256), torch.randn(256, 128)  # 2^25 flops >= PAR_FLOPS
+    anchor, other = ("test-loop", "a"), ("test-loop", "b")
+    threads_mod._choices.pop(("loop", anchor), None)
+    ways = []
+    for _ in range(6):
+        with threads_mod.free_block(anchor) as th:
+            ways.append(th.par)
+            th.mm(a, b)
+        with threads_mod.free_block(other) as th2:
+            th2.mm(a, b)
+        with threads_mod.free_block() as th3:
+            th3.mm(a, b)
+        assert th2.par == th3.par == ways[-1]
+    assert fresh_loop.anchor == anchor
+    choice = threads_mod.choice_for(("loop", anchor))
+    # five whole iterations timed (the sixth is open), alternating from the caller's threads
+    assert ways[:4] == [True, False, True, False]
+    assert sum(map(len, choice.times)) == 5
+    assert all(t > 0 for arm in choice.times for t in arm)
+    assert torch.get_num_threads() == 2
+
+
+def test_a_pause_restarts_the_loop(two_threads, fresh_loop, monkeypatch):
+    monkeypatch.setattr(threads_mod, "LOOP_STALE_S", 0.0)
+    first, second = ("test-pause", 1), ("test-pause", 2)
+    threads_mod._choices.pop(("loop", first), None)
+    with threads_mod.free_block(first):
+        pass
+    with threads_mod.free_block(second):  # after a pause: anchors the loop anew
+        pass
+    assert fresh_loop.anchor == second
+    with threads_mod.free_block(second):  # a pause again: not an iteration, not timed
+        pass
+    assert threads_mod.choice_for(("loop", first)).times == ([], [])
+    assert threads_mod.choice_for(("loop", second)).times == ([], [])
+
+
+def test_no_loop_inside_a_step_or_at_one_thread(fresh_loop):
+    with threads_mod.OneThread(par=False) as outer:
+        with threads_mod.free_block(("test-inside", 1)) as th:
+            assert not th.outermost
+        assert outer.n == torch.get_num_threads() or outer.n >= 1
+    assert fresh_loop.anchor is None
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threads_mod.free_block(("test-inside", 2)):
+            pass
+        assert fresh_loop.anchor is None
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_a_callers_own_loop_gets_the_same_gradients(two_threads, fresh_loop):
+    """A forward and backward outside any step (the wide benchmark's loop): iterations run
+    either way, and the gradients do not depend on it."""
+    model = KAN([8, 64, 1], grid=3, seed=0)
+    x = torch.rand(8000, 8) * 2 - 1
+    grads = []
+    for _ in range(5):
+        model.zero_grad(set_to_none=True)
+        pred, stats = model.forward_stats(x, "edge_forward_spline_n")
+        (pred.square().mean() + sum(s.value.sum() for s in stats)).backward()
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert all(torch.equal(g, h) for gs in grads[1:] for g, h in zip(gs, grads[0], strict=True))
+    assert fresh_loop.anchor is not None
+    choice = threads_mod.choice_for(("loop", fresh_loop.anchor))
+    assert len(choice.times[0]) >= 1 and len(choice.times[1]) >= 1
