@@ -730,24 +730,6 @@ def test_commands_during_training_are_safe(w, command):
     assert w.status["error"] is None, w.status["error"]
 
 
-@needs_symbolic
-def test_symbolify_checks_choices_on_the_training_rows(w, monkeypatch):
-    # a regression's Symbolify uses the data-checked choice (auto_symbolic(dataset=...))
-    seen = []
-    real = KAN.auto_symbolic
-
-    def spy(self, *args, **kwargs):
-        seen.append(kwargs.get("dataset"))
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(KAN, "auto_symbolic", spy)
-    w.prune(theta=0.08)
-    send(w, {"type": "symbolify"})
-    assert w.status["error"] is None, w.status["error"]
-    assert len(seen) == 1 and set(seen[0]) == {"train_input", "train_label"}
-    assert seen[0]["train_label"].shape[0] == seen[0]["train_input"].shape[0]
-
-
 # ------------------------------------------------------------ long commands off the handler
 @pytest.fixture
 def slow_symbolify(monkeypatch):

@@ -295,7 +295,7 @@ def auto_symbolic(
     """Fit every active, not yet symbolic edge against every function of ``lib`` (all of them by
     default) in one batched pass, and fix each edge to its best candidate.
 
-    ``dataset`` (ours; ``discover`` and the widget's Symbolify pass their training rows):
+    ``dataset`` (ours; ``discover`` passes its training rows):
     choose with the data instead (:mod:`kan_widget.symbolic.verify`): layer by layer, each edge
     takes the simplest plausible candidate whose model, after ``steps`` L-BFGS steps of
     adaptation, fits the training rows within 25% of the best trial's RMSE; this trains the

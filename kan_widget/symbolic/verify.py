@@ -43,9 +43,9 @@ refits). Profiled on ``x1*sin(x2)`` ([2,2,1], 6 edges, 1000 rows): 72 refits, 98
 nothing (products through ``x`` edges). Measured recovery: see ``bench/bench_recovery.py``
 part (c) and docs/PYKAN_DIFFERENCES.md.
 
-Who calls it: :func:`~kan_widget.discover.discover` (its symbolify stage) and the widget's
-Symbolify on a regression pass their training rows; plain ``auto_symbolic()`` stays pykan's
-(fixes edges, trains nothing, needs no labels: the model keeps its training inputs only).
+Who calls it: :func:`~kan_widget.discover.discover` (its symbolify stage) passes its training
+rows; plain ``auto_symbolic()`` and the widget's Symbolify stay pykan's (fix edges, train
+nothing, need no labels: the model keeps its training inputs only; 25x cheaper).
 """
 
 from __future__ import annotations

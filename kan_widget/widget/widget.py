@@ -66,7 +66,6 @@ __all__ = ["KANWidget"]
 
 VIEW_ROWS = 2048  # training rows the curves' ranges and the fit view are computed on
 CLOSE_WAIT_S = 30.0
-TRAIN_SPLIT = ("train_input", "train_label")  # what Symbolify checks its choices on
 
 _TRAIT_TYPES = {"float": t.Float, "int": t.Int, "choice": t.Unicode}
 
@@ -786,9 +785,7 @@ class KANWidget(anywidget.AnyWidget):
     ):
         """Fix every edge whose best library function fits with r^2 >= ``r2_threshold`` to that
         function; the other edges stay splines (drawn as such, and named ``phi_l_i_j`` in the
-        formula). Then update the formula and show the losses before and after. On a regression
-        the training rows check each choice (``auto_symbolic(dataset=...)``, which also trains
-        the model; pass ``dataset=None`` for pykan's fix-only call).
+        formula). Then update the formula and show the losses before and after.
 
         ``lib``, ``r2_threshold`` and ``weight_simple`` default to the widget's controls
         (``self.sym_lib`` preset, ``self.r2_threshold``, ``self.weight_simple``), not to pykan's
@@ -812,8 +809,6 @@ class KANWidget(anywidget.AnyWidget):
             )
             before = self._fresh_metrics()
             new = self.model.copy()
-            if self._problem == "regression":  # each choice checked on the data (verify.py)
-                kwargs.setdefault("dataset", {k: self._pdata[k] for k in TRAIN_SPLIT})
             result = new.auto_symbolic(lib=lib, r2_threshold=th, weight_simple=ws, **kwargs)
             after = self._evaluate(new)
             if not fmt.has_symbolic(self.model):
