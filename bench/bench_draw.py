@@ -30,7 +30,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "kan_widget" / "static" / "widget.js"
-HARNESS = ROOT / "js" / "bench_draw.mjs"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -43,6 +42,16 @@ CHROMIUM_ARGS = [
 ORIGIN = "http://kan-bench.invalid"
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>kan draw bench</title></head>
 <body style="margin:0;font-family:sans-serif"></body></html>"""
+
+
+def bench_modules() -> dict[str, tuple[str, str]]:
+    """The in-browser benchmark modules (js/bench_*.mjs: each benchmark and the harness they
+    import, js/bench_harness.mjs) as a page's routes serve them: ``{"/name": (text, type)}``."""
+    return {
+        f"/{p.name}": (p.read_text(encoding="utf-8"), "text/javascript")
+        for p in sorted((ROOT / "js").glob("bench_*.mjs"))
+    }
+
 
 WIDTHS = [[2, 5, 1], [4, 16, 16, 1], [8, 32, 32, 1], [64, 64, 64, 10]]
 TARGETS_MS = {(4, 16, 16, 1): 30.0, (64, 64, 64, 10): 150.0}
@@ -69,7 +78,7 @@ def run_bench(
     files = {
         "/": (PAGE, "text/html"),
         "/widget.js": (BUNDLE.read_text(encoding="utf-8"), "text/javascript"),
-        "/bench_draw.mjs": (HARNESS.read_text(encoding="utf-8"), "text/javascript"),
+        **bench_modules(),
     }
 
     def serve(route):

@@ -34,9 +34,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_draw import CHROMIUM, CHROMIUM_ARGS, ORIGIN, PAGE, ensure_bundle  # noqa: E402
+from bench_draw import CHROMIUM, CHROMIUM_ARGS, ORIGIN, PAGE, bench_modules, ensure_bundle  # noqa: E402
 
-HARNESS = ROOT / "js" / "bench_redraw.mjs"
 BUNDLE = ROOT / "kan_widget" / "static" / "widget.js"
 WIDTH = [2, 5, 5, 2]
 TARGET_MS = 30.0
@@ -124,7 +123,7 @@ def browser_side(states, reps: int, seconds: float, screenshot: Path | None) -> 
     files = {
         "/": (PAGE, "text/html"),
         "/widget.js": (BUNDLE.read_text(encoding="utf-8"), "text/javascript"),
-        "/bench_redraw.mjs": (HARNESS.read_text(encoding="utf-8"), "text/javascript"),
+        **bench_modules(),
     }
 
     def serve(route):

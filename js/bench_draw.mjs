@@ -9,6 +9,8 @@
 // update for that frame (style, layout, paint, commit). "frame" is from the trait change to the
 // next animation frame after the draw (includes waiting for the frame clock).
 
+import { mount, nextFrame, stats } from "./bench_harness.mjs";
+
 /** Small deterministic PRNG. */
 function rng(seed) {
 	let s = seed >>> 0 || 1;
@@ -71,54 +73,21 @@ export function synthTraits(width, n = 100, seed = 1, version = 1) {
 	};
 }
 
-function fakeModel(state) {
-	const handlers = new Map();
-	return {
-		get: (k) => state[k],
-		set: (k, v) => {
-			state[k] = v;
-		},
-		on: (ev, cb) => {
-			if (!handlers.has(ev)) handlers.set(ev, new Set());
-			handlers.get(ev).add(cb);
-		},
-		off: (ev, cb) => handlers.get(ev)?.delete(cb),
-		save_changes: () => {},
-		send: () => {},
-		push(values) {
-			Object.assign(state, values);
-			for (const k of Object.keys(values)) for (const h of [...(handlers.get(`change:${k}`) ?? [])]) h();
-		},
-	};
-}
-
-const nextFrame = () => new Promise((r) => requestAnimationFrame(() => r(performance.now())));
-
-function stats(xs) {
-	const s = [...xs].sort((a, b) => a - b);
-	const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-	return { median: q(0.5), p90: q(0.9), max: s[s.length - 1], min: s[0], n: s.length };
-}
-
 /**
  * Time drawing a `width` network with the widget module `widget` ({render}). `spec` is the widget's
  * `spec` trait (a KANWidget's `spec`); without it the view has no hyperparameter inputs.
  * Returns {width, edges, renderer, mode, rebuild: {draw, total, paint, frame}, tick: {...}} in ms.
  */
 export async function benchWidth(widget, width, { n = 100, reps = 15, containerWidth = 960, spec = {} } = {}) {
-	const el = document.createElement("div");
-	el.style.width = `${containerWidth}px`;
-	document.body.replaceChildren(el);
-	const model = fakeModel({
+	// a few precomputed ticks so generating data is not timed
+	const ticks = [2, 3, 4].map((s) => synthTraits(width, n, s, 1));
+	const state = {
 		lamb: 0.01, lamb_l1: 1, lamb_entropy: 2, theta: 0.01, beta: 3, steps: 50, opt: "LBFGS", lr: 1, spec,
 		...synthTraits(width, n, 1, 1),
 		status: { running: true, step: 1, n_edge: 0, n_params: 0, message: "", error: null },
 		formula: {}, inspector: {}, inspector_points: null,
-	});
-	// a few precomputed ticks so generating data is not timed
-	const ticks = [2, 3, 4].map((s) => synthTraits(width, n, s, 1));
-	const dispose = widget.render({ model, el });
-	const wrap = el.querySelector(".kan-diagram-wrap");
+	};
+	const { model, wrap, dispose, first } = await mount(widget, state, { width: containerWidth });
 
 	// The draw runs inside a requestAnimationFrame callback. A message posted from there arrives
 	// once the browser has finished that frame's rendering update (style, layout, paint, commit).
@@ -135,8 +104,6 @@ export async function benchWidth(widget, width, { n = 100, reps = 15, containerW
 		}, { once: true });
 	});
 
-	const first = await once();
-	await nextFrame();
 	const out = { width, edges: first.edges, renderer: first.renderer, mode: wrap.querySelector(".kan-diagram").getAttribute("data-mode") };
 	for (const kind of (globalThis.__order ?? ["rebuild", "tick"])) {
 		const draw = [];
@@ -165,6 +132,7 @@ export async function benchWidth(widget, width, { n = 100, reps = 15, containerW
 		out[kind] = { draw: stats(draw), total: stats(total), paint: stats(paint), frame: stats(frame) };
 	}
 	dispose();
+	globalThis.__kanDispose = null;
 	return out;
 }
 
@@ -180,12 +148,7 @@ export async function run(widget, widths, opts = {}) {
  * (e.g. a formula or an inspector); `spec` as for benchWidth. Resolves after the first draw.
  */
 export async function show(widget, width, { n = 100, containerWidth = 960, spec = {}, extra = {} } = {}) {
-	globalThis.__kanDispose?.();
-	const el = document.createElement("div");
-	el.style.width = `${containerWidth + 400}px`;
-	el.style.padding = "8px";
-	document.body.replaceChildren(el);
-	const model = fakeModel({
+	const state = {
 		lamb: 0.01, lamb_l1: 1, lamb_entropy: 2, theta: 0.01, beta: 3, steps: 50, opt: "LBFGS", lr: 1, spec,
 		...synthTraits(width, n, 1, 1),
 		status: {
@@ -194,11 +157,6 @@ export async function show(widget, width, { n = 100, containerWidth = 960, spec 
 		},
 		formula: {}, inspector: {}, inspector_points: null,
 		...extra,
-	});
-	const dispose = widget.render({ model, el });
-	globalThis.__kanDispose = dispose;
-	globalThis.__kanModel = model;
-	const wrap = el.querySelector(".kan-diagram-wrap");
-	await new Promise((resolve) => wrap.addEventListener("kan-draw", resolve, { once: true }));
-	await nextFrame();
+	};
+	await mount(widget, state, { width: containerWidth + 400, padding: "8px" });
 }

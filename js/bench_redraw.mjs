@@ -10,6 +10,8 @@
 //   10 Hz:      ticks every 100 ms (the kernel's push interval) for `seconds`: redraws done per
 //               second, the longest gap between animation frames, long tasks (>= 50 ms)
 
+import { mount as mountWidget, nextFrame, stats } from "./bench_harness.mjs";
+
 function b64ToView(s) {
 	const bin = atob(s);
 	const a = new Uint8Array(bin.length);
@@ -24,50 +26,13 @@ function decode(traits) {
 	return out;
 }
 
-function fakeModel(state) {
-	const handlers = new Map();
-	return {
-		get: (k) => state[k],
-		set: (k, v) => {
-			state[k] = v;
-		},
-		on: (ev, cb) => {
-			if (!handlers.has(ev)) handlers.set(ev, new Set());
-			handlers.get(ev).add(cb);
-		},
-		off: (ev, cb) => handlers.get(ev)?.delete(cb),
-		save_changes: () => {},
-		send: () => {},
-		push(values) {
-			Object.assign(state, values);
-			for (const k of Object.keys(values)) for (const h of [...(handlers.get(`change:${k}`) ?? [])]) h();
-		},
-	};
-}
-
-const nextFrame = () => new Promise((r) => requestAnimationFrame(() => r(performance.now())));
 const TICK = ["curves", "scores", "masks", "status", "class_grid", "class_nodes"];
-
-function stats(xs) {
-	const s = [...xs].sort((a, b) => a - b);
-	const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-	return { median: q(0.5), p90: q(0.9), max: s[s.length - 1], min: s[0], n: s.length };
-}
 
 /** Mount the widget on `states[0]`; resolves with {model, el, wrap, dispose} after the first frame. */
 export async function mount(widget, states, containerWidth = 1100) {
-	globalThis.__kanDispose?.();
-	const el = document.createElement("div");
-	el.style.width = `${containerWidth}px`;
-	document.body.replaceChildren(el);
-	const model = fakeModel(decode(states[0]));
-	const dispose = widget.render({ model, el });
-	globalThis.__kanDispose = dispose;
-	const wrap = el.querySelector(".kan-diagram-wrap");
-	await new Promise((resolve) => wrap.addEventListener("kan-draw", resolve, { once: true }));
-	await nextFrame();
-	await nextFrame();
-	return { model, el, wrap, dispose };
+	const m = await mountWidget(widget, decode(states[0]), { width: containerWidth });
+	await nextFrame(); // node pictures paint a frame after the diagram
+	return m;
 }
 
 export async function run(widget, states, { reps = 30, seconds = 3, containerWidth = 1100 } = {}) {

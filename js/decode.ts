@@ -133,6 +133,8 @@ export interface SymbolifyInfo {
 	fixed: number;
 	kept: number;
 	r2_threshold: number;
+	/** the step count when Symbolify ran: its numbers are of then (null: not sent) */
+	step: number | null;
 }
 
 export interface Formula {
@@ -451,6 +453,7 @@ function parseSymbolify(raw: unknown): SymbolifyInfo | null {
 		fixed: isInt(r.fixed) ? r.fixed : 0,
 		kept: isInt(r.kept) ? r.kept : 0,
 		r2_threshold: num(r.r2_threshold) ?? NaN,
+		step: isInt(r.step) && r.step >= 0 ? r.step : null,
 	};
 }
 

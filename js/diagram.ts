@@ -14,6 +14,7 @@
 import { barFractions } from "./attribution";
 import { edgeCard, HoverCard, nodeCard } from "./cards";
 import { CanvasRenderer } from "./draw_canvas";
+import { EdgeZoom } from "./edge_zoom";
 import { SvgRenderer } from "./draw_svg";
 import { computeLayout, edgeAt, type Layout } from "./layout";
 import { columnOffsets, NODE_PIC_PX, type NodePicData, NodePictures, picsFit } from "./node_pics";
@@ -64,6 +65,8 @@ export class Diagram {
 	private picsDirty = false;
 	private picView: NodePictures;
 	private card: HoverCard;
+	/** the hovered edge enlarged, where no SVG box grows by CSS (canvas, inline mode) */
+	private zoom: EdgeZoom;
 	/** the pointer's last move over the diagram (null once it left): its card is kept current */
 	private lastMove: MouseEvent | null = null;
 	draws = 0;
@@ -76,6 +79,7 @@ export class Diagram {
 		wrap.addEventListener("mouseleave", this.onLeave);
 		this.picView = new NodePictures(wrap.ownerDocument);
 		this.card = new HoverCard(wrap.ownerDocument);
+		this.zoom = new EdgeZoom(wrap.ownerDocument);
 		const view = wrap.ownerDocument.defaultView as (Window & typeof globalThis) | null;
 		if (view && typeof view.ResizeObserver === "function") {
 			const ro = new view.ResizeObserver(() => {
@@ -406,6 +410,7 @@ export class Diagram {
 			card = edgeCard(state, ...hit.edge);
 			key = `edge:${hit.edge.join(",")}`;
 		}
+		this.zoomFor(card && hit && "edge" in hit ? hit.edge : null);
 		if (!card) {
 			this.card.hide();
 			return;
@@ -416,9 +421,24 @@ export class Diagram {
 		this.card.show(card, `${key}:${this.draws}:${this.picView.paints}`, ev.clientX - wr.left, ev.clientY - wr.top, this.wrap.clientWidth, this.wrap.clientHeight);
 	}
 
+	/** Enlarge `edge` (null: none) where the drawing has no box that CSS enlarges. */
+	private zoomFor(edge: [number, number, number] | null): void {
+		const lay = this.layout;
+		const scene = this.scene;
+		const needed = this.renderer?.kind === "canvas" || lay?.mode === "inline";
+		if (!edge || !lay || !scene || !needed) {
+			this.zoom.hide();
+			return;
+		}
+		if (this.zoom.element.parentNode !== this.wrap) this.wrap.append(this.zoom.element);
+		// redrawn when the edge or the drawing changes (a tick while the pointer rests)
+		this.zoom.show(scene, lay, edge, `${edge.join(",")}:${this.draws}`);
+	}
+
 	private onLeave = () => {
 		this.lastMove = null;
 		this.card.hide();
+		this.zoom.hide();
 	};
 
 	/** Standalone SVG of the current scene (built off-screen when the canvas is in use). */
@@ -444,6 +464,7 @@ export class Diagram {
 		this.wrap.removeEventListener("mouseleave", this.onLeave);
 		this.picView.clear();
 		this.card.element.remove();
+		this.zoom.dispose();
 		this.renderer?.dispose();
 		this.renderer = null;
 		this.bars?.remove();

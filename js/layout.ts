@@ -299,6 +299,10 @@ export function edgeCurve(
 	const nOut = lay.outDims[l];
 	const k = i * nOut + j;
 	const off = k * n;
+	if (lay.mode === "boxes" && lay.boxes) {
+		const b = lay.boxes[l];
+		return plotInBox(ys, off, n, b[4 * k], b[4 * k + 1], b[4 * k + 2], b[4 * k + 3], maxPts, out);
+	}
 	let lo = Infinity;
 	let hi = -Infinity;
 	if (ys) {
@@ -313,22 +317,6 @@ export function edgeCurve(
 	const m = Math.max(2, Math.min(n, maxPts));
 	const step = n > 1 ? (n - 1) / (m - 1) : 0;
 	let w = 0;
-	if (lay.mode === "boxes" && lay.boxes) {
-		const b = lay.boxes[l];
-		const bx = b[4 * k];
-		const by = b[4 * k + 1];
-		const bw = b[4 * k + 2];
-		const bh = b[4 * k + 3];
-		const pad = Math.min(4, bw * 0.1);
-		const cy = by + bh / 2;
-		const half = bh / 2 - pad;
-		for (let q = 0; q < m; q++) {
-			const yn = flat ? 0 : (ys![off + Math.round(q * step)] - lo) * scale - 1;
-			out[w++] = bx + pad + ((bw - 2 * pad) * q) / (m - 1);
-			out[w++] = cy - half * yn;
-		}
-		return m;
-	}
 	const ax = lay.colX[l];
 	const ay = lay.nodeY[l][i];
 	const bx = lay.subX[l + 1][j];
@@ -351,6 +339,41 @@ export function edgeCurve(
 	out[w++] = bx;
 	out[w++] = by;
 	return m + 2;
+}
+
+/**
+ * The plot of the `n` values of `ys` from `off` (one edge's phi), scaled to fill box (`bx`, `by`,
+ * `bw`, `bh`) less a small margin, as x, y pairs in `out`; returns the number of points (at most
+ * `maxPts`, evenly picked). `ys` null, flat or not finite: a level line through the middle.
+ * Boxes mode's plots and the enlarged hover box (edge_zoom.ts) both draw with it.
+ */
+export function plotInBox(
+	ys: Float32Array | null, off: number, n: number, bx: number, by: number, bw: number, bh: number,
+	maxPts: number, out: Float32Array,
+): number {
+	let lo = Infinity;
+	let hi = -Infinity;
+	if (ys) {
+		for (let p = 0; p < n; p++) {
+			const v = ys[off + p];
+			if (v < lo) lo = v;
+			if (v > hi) hi = v;
+		}
+	}
+	const flat = !ys || !(hi - lo > 1e-12) || !Number.isFinite(hi - lo);
+	const scale = flat ? 0 : 2 / (hi - lo);
+	const m = Math.max(2, Math.min(n, maxPts));
+	const step = n > 1 ? (n - 1) / (m - 1) : 0;
+	const pad = Math.min(4, bw * 0.1);
+	const cy = by + bh / 2;
+	const half = bh / 2 - pad;
+	let w = 0;
+	for (let q = 0; q < m; q++) {
+		const yn = flat ? 0 : (ys![off + Math.round(q * step)] - lo) * scale - 1;
+		out[w++] = bx + pad + ((bw - 2 * pad) * q) / (m - 1);
+		out[w++] = cy - half * yn;
+	}
+	return m;
 }
 
 /** Boxes mode: the two connector segments of edge (l, i, j): node -> box, box -> node. */

@@ -29,6 +29,13 @@ describe("status line", () => {
 			"Symbolify: test loss 1.1 → 1.6, train loss 1 → 1.5; 7 fixed (r² ≥ 0.99), 1 edge kept as a spline",
 		);
 		expect(symbolifyText(parseStatus({}))).toBeNull();
+		// trained on since (keep_best may have gone back to a step of that run): says when
+		const later = parseStatus({ step: 65, symbolify: { ...(s.symbolify as object), step: 5 } });
+		expect(symbolifyText(later)).toBe(
+			"Symbolify at step 5 (its numbers; the line above shows the model now): test loss 1.1 → 1.6, train loss 1 → 1.5; 7 fixed (r² ≥ 0.99), 1 edge kept as a spline",
+		);
+		expect(symbolifyText(parseStatus({ step: 5, symbolify: { ...(s.symbolify as object), step: 5 } }))).toMatch(/^Symbolify: test/);
+		expect(parseStatus({ symbolify: { step: -1 } }).symbolify?.step).toBeNull();
 	});
 
 	it("shows the notes as warnings, and hides them when there are none", () => {

@@ -44,13 +44,18 @@ export function statusText(s: Status): string {
 	return parts.join(" · ");
 }
 
-/** Symbolify's before/after line, or null when the last change was not a Symbolify. */
+/**
+ * Symbolify's before/after line, or null when the current model is not Symbolify's result (or
+ * trained on from it). Once training has moved on, it names the step its numbers are of: the
+ * status line above holds the current model's.
+ */
 export function symbolifyText(s: Status): string | null {
 	const y = s.symbolify;
 	if (!y) return null;
 	const kept = y.kept === 1 ? "1 edge kept as a spline" : `${y.kept} edges kept as splines`;
+	const when = y.step === null || y.step === s.step ? "Symbolify" : `Symbolify at step ${y.step} (its numbers; the line above shows the model now)`;
 	return (
-		`Symbolify: test loss ${fmt(y.before.test_loss)} → ${fmt(y.after.test_loss)}, ` +
+		`${when}: test loss ${fmt(y.before.test_loss)} → ${fmt(y.after.test_loss)}, ` +
 		`train loss ${fmt(y.before.train_loss)} → ${fmt(y.after.train_loss)}; ` +
 		`${y.fixed} fixed (r² ≥ ${fmt(y.r2_threshold)}), ${kept}`
 	);

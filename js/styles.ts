@@ -77,6 +77,10 @@ export const CSS = `
 	vector-effect: non-scaling-stroke;
 }
 .kan-widget svg.kan-diagram[data-mode="boxes"] g.kan-edge:hover .kan-box { stroke-width: 1.2; }
+/* canvas and inline drawings: the hovered edge, enlarged on an overlay (edge_zoom.ts) */
+.kan-widget .kan-edge-zoom {
+	position: absolute; left: 0; top: 0; z-index: 5; pointer-events: none; max-width: 100%; height: auto;
+}
 .kan-widget .kan-legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 11px; color: var(--kan-fg2); }
 .kan-widget .kan-legend i { display: inline-block; width: 18px; height: 0; margin-right: 4px; vertical-align: middle; border-top: 2px solid; }
 .kan-widget .kan-preview, .kan-widget .kan-input-preview { font-size: 12px; color: #b35c00; }

@@ -199,7 +199,13 @@ class LBFGS:
                     d.add_(stps[i] * (alpha[i] - beta))
             prev_g, prev_loss = g.clone(), loss
             t = min(1.0, 1.0 / float(g.abs().sum())) * lr if state["n_iter"] == 1 else lr
-            gtd = float(g.dot(d))
+            # a tensor in the parameters' dtype, as torch and pykan pass it: the line search's
+            # sufficient-decrease test then runs at the loss's own resolution, so in float32 a
+            # step whose predicted decrease is below the loss's last bit is accepted when the
+            # loss does not rise (pykan's fit goes on along flat directions); in float64
+            # arithmetic that test rejects every step there and the search returns t = 0
+            gtd_t = g.dot(d)
+            gtd = float(gtd_t)
             if gtd > -tol_change:
                 break
             if group["line_search_fn"] is None:
@@ -228,13 +234,15 @@ class LBFGS:
             at = [0.0]  # the parameters hold x0 + at[0] * d (0: x0 itself)
 
             def obj(x, step, direction, at=at):
+                step = float(step)  # the search's trial steps are tensors (gtd_t's dtype)
                 if at[0] != 0.0:
                     self._set(x)
                 self._add(step, direction)
                 at[0] = step
                 return float(closure()), self._flat_grad()
 
-            loss, g, t, ls_evals = strong_wolfe(obj, x0, t, d, loss, g, gtd)
+            loss, g, t, ls_evals = strong_wolfe(obj, x0, t, d, loss, g, gtd_t)
+            t = float(t)
             if at[0] != t:  # the accepted step is usually the last one evaluated
                 self._set(x0)
                 self._add(t, d)

@@ -117,6 +117,31 @@ def test_same_iterates_as_torch_lbfgs_when_pairs_are_kept():
     assert not torch.equal(ours[0], ours[-1])
 
 
+def test_float32_steps_below_the_losss_last_bit_are_taken_as_pykan_takes_them():
+    """In float32 the line search's sufficient-decrease test runs at the loss's resolution, as in
+    torch's and pykan's L-BFGS (they pass g.d as a tensor): here every loss rounds to 1.0, and the
+    third step's quasi-Newton direction (to x = 1) predicts a decrease below 1.0's last bit. Tested
+    in float64 arithmetic that step was rejected (t = 0) and every later step repeated it: a
+    [1,1] KAN on J0(20x) kept its step-1 loss for 100 steps while pykan's went on."""
+
+    def f(x):
+        return 1.0 + 1e-8 * ((x - 1) ** 2).sum()
+
+    x0 = torch.zeros(4, dtype=torch.float32)
+    x, loss = _minimise(lambda p: _ours(p, max_iter=20), x0, f, 3)
+    assert x.dtype == torch.float32 and loss <= 1.0
+    assert float(x.min()) > 0.1  # it moved towards 1 (the old search stayed at 4e-8)
+    try:
+        from kan.LBFGS import LBFGS as PykanLBFGS
+    except ImportError:
+        return
+    settings = dict(line_search_fn="strong_wolfe", tolerance_grad=1e-32, tolerance_change=1e-32)
+    ref, _ = _minimise(
+        lambda p: PykanLBFGS(p, history_size=10, tolerance_ys=1e-32, **settings), x0, f, 3
+    )
+    torch.testing.assert_close(x, ref, rtol=1e-4, atol=1e-6)
+
+
 def test_pykans_constructor_arguments_and_the_fixed_step_mode():
     """pykan's ``LBFGS(params, lr, max_iter, max_eval, tolerance_grad, tolerance_change,
     tolerance_ys, history_size, line_search_fn)`` with its defaults: without a line search the

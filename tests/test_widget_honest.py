@@ -249,6 +249,25 @@ def test_back_to_best_without_training_says_why(w):
     assert "no best step" in w.status["message"] and w.status["error"] is None
 
 
+def test_cut_outputs_are_computed_only_when_a_mask_changes(w):
+    """Every live tick's status asks which outputs no input reaches: training changes no mask,
+    so the answer is kept until a mask is replaced (a new model) or written in place."""
+    cache = w._cut_outputs
+    n0 = cache.computed
+    assert n0 >= 1
+    w.train(8, block=True)  # ticks and the final push: the same masks
+    assert w.wait(30)
+    assert cache.computed == n0
+    with torch.no_grad():  # in place: the tensor's version counter moves
+        w.model.layers[1].mask[:, 0] = 0.0
+    w.refresh()
+    assert cache.computed == n0 + 1
+    assert any(n.startswith("no input reaches y_1") for n in w.status["notes"])
+    send(w, {"type": "reset"})  # a new model: new mask tensors
+    assert cache.computed == n0 + 2
+    assert not any(n.startswith("no input reaches") for n in w.status["notes"])
+
+
 # ---------------------------------------------------------------------- notes
 def test_notes_say_when_no_better_than_the_mean():
     m = {"test_loss": 2.0, "test_std": 1.5, "test_r2": -0.8}
@@ -311,6 +330,34 @@ def test_symbolify_fixes_only_good_edges_and_reports(w):
     assert info["after"]["test_loss"] == pytest.approx(w.status["test_loss"], rel=1e-9)
     worse = info["after"]["test_loss"] > info["before"]["test_loss"] * 1.1
     assert any(n.startswith("formula fits worse") for n in w.status["notes"]) == worse
+
+
+def test_symbolify_report_stays_with_its_model_through_keep_best():
+    """keep_best installs a copy of the Symbolified model's best step: Symbolify's before/after
+    stays (with the step it was measured at), Undo/Redo bring it back with the model it belongs
+    to, and any other change drops it."""
+    ds = overfit_table()
+    w = KANWidget(KAN([1, 8, 1], grid=20, seed=0), ds, lamb=0.0, steps=60, keep_best=True)
+    try:
+        w.train(5, block=True)
+        assert w.wait(30)
+        pre = w.model
+        w.auto_symbolic(r2_threshold=0.95)
+        info = w.status["symbolify"]
+        assert info is not None and info["fixed"] > 0 and info["step"] == 5
+        symbolified = w.model
+        w.train(block=True)  # the noisy rows overfit: keep_best goes back to the best step
+        assert w.wait(30)
+        assert w.status["message"].startswith("kept the best validation step"), w.status
+        assert w.model is not symbolified and w.status["step"] == 65
+        assert w.status["symbolify"] == info  # the numbers of step 5, and it says so
+        assert w.undo() and w.model is symbolified and w.status["symbolify"] == info
+        assert w.undo() and w.model is pre and w.status["symbolify"] is None
+        assert w.redo() and w.status["symbolify"] == info
+        w.fix_symbolic(0, 0, 0, "x")  # another change: a model Symbolify did not report on
+        assert w.status["symbolify"] is None
+    finally:
+        w.close()
 
 
 def test_symbolify_uses_the_library_preset(w):
@@ -419,6 +466,31 @@ def test_keep_best_leaves_a_run_whose_penalty_moved_alone(monkeypatch):
         assert w.lamb == 1e-4 and w._step_count == 60
         assert not w.status["message"].startswith("kept the best"), w.status["message"]
         assert w.model is before  # trained in place, not swapped for an earlier step
+    finally:
+        w.close()
+
+
+def test_keep_best_counts_a_move_as_soon_as_the_run_shows_running():
+    """The steer browser test moves lambda once the status line says "running": that move must
+    count as steering even when it lands before the first step (the objective keep_best
+    compares with is taken before "running" is shown), so the status line's losses stay the
+    last step's, the loss curve's last point."""
+    ds = overfit_table()
+    w = KANWidget(KAN([1, 8, 1], grid=20, seed=0), ds, lamb=0.0, steps=60, keep_best=True)
+
+    def steer(change):
+        if change["new"].get("running") and w.lamb == 0.0:
+            w.lamb = 1e-4  # as the user does on seeing "running"
+
+    w.observe(steer, names=["status"])
+    try:
+        before = w.model
+        w.train(block=True)
+        assert w.wait(30)
+        assert w.lamb == 1e-4 and w._step_count == 60
+        assert w.status["message"] == "stopped at step 60", w.status["message"]
+        assert w.model is before
+        assert w.status["test_loss"] == pytest.approx(w.history["test_loss"][-1], rel=1e-4)
     finally:
         w.close()
 

@@ -13,10 +13,13 @@ from typing import Any
 
 import torch
 
+from ..pruning import unreached_outputs
+
 __all__ = [
     "FORMULA_MARGIN",
     "OVERFIT_TOL",
     "OVERFIT_WINDOW",
+    "CutOutputs",
     "OverfitWatch",
     "evaluate",
     "notes",
@@ -139,6 +142,35 @@ class OverfitWatch:
     @property
     def overfitting(self) -> bool:
         return self.since is not None
+
+
+class CutOutputs:
+    """The outputs no input reaches any more (:func:`kan_widget.pruning.unreached_outputs`),
+    recomputed only when the model's masks change: another mask tensor (a new model) or one
+    written in place (its version counter). The status of every live tick asks; training never
+    changes a mask, so a tick costs a comparison instead of a pass over every layer's mask."""
+
+    def __init__(self) -> None:
+        # (nodes, [(mask, its version)], cut) in one tuple: ticks (training thread) and commands
+        # (command thread) both ask, and one assignment never pairs a key with another's answer
+        self._entry: tuple[tuple, list[tuple[torch.Tensor, int]], list[int]] | None = None
+        self.computed = 0  # how often it was recomputed (tests and the benchmark read it)
+
+    def __call__(self, model) -> list[int]:
+        masks = [layer.mask for layer in model.layers]
+        nodes = tuple(model.nodes)
+        e = self._entry
+        if (
+            e is None
+            or e[0] != nodes
+            or len(e[1]) != len(masks)
+            # a held reference, compared by identity: an id cannot be reused while it is held
+            or any(a is not m or v != m._version for (a, v), m in zip(e[1], masks))
+        ):
+            versions = [(m, m._version) for m in masks]  # before computing: a later write shows
+            e = self._entry = (nodes, versions, unreached_outputs(masks, list(nodes)))
+            self.computed += 1
+        return list(e[2])
 
 
 def notes(

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..training import Diverged, Trainer
+from ..training import Diverged, Trainer, polish_frozen
 
 __all__ = ["COMMAND_THREAD_NAME", "THREAD_NAME", "CommandQueue", "Runner", "describe_error"]
 
@@ -49,7 +49,9 @@ class Runner:
         push: Callable[[], float | None],
         on_end: Callable[[BaseException | None], None],
         push_interval: float = PUSH_INTERVAL_S,
+        polish: int = 0,
     ):
+        self._polish = int(polish)
         self._get_model = get_model
         self._data = data
         self._hparams = hparams
@@ -131,12 +133,20 @@ class Runner:
         last_push = t0
         gap = self.push_interval
         done = 0
+        # the run's last steps polish (training.polish_frozen): at most a fifth of the run
+        polish_from = n_steps - min(self._polish, n_steps // 5)
+        trainer: Trainer | None = None
         try:
             model = self._get_model()
             while done < n_steps and not self._stop.is_set():
                 hp = self._hparams()
                 with self.model_lock:
                     trainer = self._trainer_for(model, hp)
+                    # a classification keeps its penalty: it bounds the logits (training.py)
+                    if done >= polish_from and hp["lamb"] > 0 and trainer.problem == "regression":
+                        if trainer.frozen is None:  # the edges below theta stay as they are
+                            trainer.frozen = polish_frozen(model, float(hp["theta"]))
+                        trainer.lamb = 0.0
                     metrics = trainer.step()
                 done += 1
                 now = time.perf_counter()
@@ -148,6 +158,9 @@ class Runner:
                     gap = max(self.push_interval, self._push() or 0.0)
         except BaseException as e:  # Diverged included: the trainer already rolled back
             error = e
+        if trainer is not None and trainer.frozen is not None:
+            with self.model_lock:  # the next run trains every edge again
+                trainer.frozen = None
         self.last_error = error
         try:
             self._on_end(error)

@@ -26,6 +26,7 @@ import contextlib
 import math
 import threading
 import time
+import weakref
 from typing import Any
 
 import anywidget
@@ -38,7 +39,6 @@ from ..compiler import kanpiler
 from ..data import check_dataset
 from ..discover import DiscoverResult, DiscoverStep
 from ..model import KAN
-from ..pruning import unreached_outputs
 from ..training import Diverged
 from ..validation import is_int, require_int
 from . import classify as cv
@@ -52,6 +52,7 @@ from .messages import (
     COMMANDS,
     DEFAULT_LR,
     HPARAMS,
+    POLISH_STEPS,
     SYM_PRESETS,
     TABLE_DEFAULTS,
     check_hparam,
@@ -102,6 +103,13 @@ class KANWidget(anywidget.AnyWidget):
     prunes to the same [2,1,1] and the same test RMSE. The status line
     says "trained on N rows, validated on M, tested on K" and shows each split's RMSE and R²,
     recomputed on the current model after every command.
+
+    ``polish`` (default 10, 0 for a table: ``messages.POLISH_STEPS``, ``TABLE_DEFAULTS``): the
+    last ``min(polish, steps // 5)`` steps of every Train run of a regression (a
+    classification keeps the penalty, which bounds its logits) leave the penalty out and train
+    only the edges scoring at least ``theta`` (:func:`kan_widget.training.polish_frozen`), so the
+    penalty's bias is gone from the model shown and Prune sees the structure it found
+    (``sqrt(1+x^2+y^2)``: 2.4% -> 0.04% of the label spread, still [2,1,1]).
     """
 
     _esm = ESM  # the bundle carries its CSS: no _css
@@ -155,6 +163,7 @@ class KANWidget(anywidget.AnyWidget):
         val_seed: int = 0,
         early_stop: bool = False,
         keep_best: bool = True,
+        polish: int | None = None,
         **kwargs: Any,
     ):
         if not isinstance(model, KAN):
@@ -174,9 +183,13 @@ class KANWidget(anywidget.AnyWidget):
         )
         data = {k: v for k, v in self._data.items() if not k.startswith("val_")}
         self._n_out, self._dtype = width[-1], model.dtype
+        if polish is not None:
+            kwargs["polish"] = polish
         if data.get("in_vars") is not None:  # your own table: its defaults, unless given
             for name, value in TABLE_DEFAULTS.items():
                 kwargs.setdefault(name, value)
+        # Train's last steps without the penalty on the kept edges (Runner; messages.py)
+        polish = kwargs.pop("polish", POLISH_STEPS)
         # the problem type: from the labels, unless the caller names one (switchable later)
         self._problem = kwargs.setdefault("problem", cv.detect(data["train_label"], width[-1]))
         err = check_hparam("problem", self._problem) or self._problem_error(self._problem)
@@ -189,12 +202,19 @@ class KANWidget(anywidget.AnyWidget):
         if not isinstance(keep_best, bool):
             raise ValueError(f"keep_best must be True or False; got {keep_best!r}")
         self._keep_best = keep_best
+        if not is_int(polish) or polish < 0:
+            raise ValueError(f"polish must be an int >= 0 (0: no polish); got {polish!r}")
         self._run_hp: dict = {}  # the penalty weights the current run started with
         self._stopped_early: int | None = None  # the best step, once a run stopped for it
         self._watch = mx.OverfitWatch()
+        self._cut_outputs = mx.CutOutputs()
         self._watch_model: KAN | None = None  # the model object the watch has followed
         self._spline_test: float | None = None  # the splines' test RMSE before Symbolify
-        self._symbolify_info: dict | None = None
+        # Symbolify's before/after, per model: the model Symbolify made and those trained on from
+        # it (training in place; keep_best, early stop and Back to best install a copy of the
+        # same session) carry it, so the status describes the current model's lineage and
+        # Undo/Redo bring it back with the model; any other change starts a model without it
+        self._symbolify_of: weakref.WeakKeyDictionary[KAN, dict] = weakref.WeakKeyDictionary()
         # fixed edges that leave their range just past their data (of the model checked last)
         self._wild: tuple[KAN | None, list[tuple[int, int, int, str]]] = (None, [])
         # a table's column names (create_dataset_from_data) unless the caller names them
@@ -241,6 +261,7 @@ class KANWidget(anywidget.AnyWidget):
             on_step=self._on_step,
             push=self._push_tick,
             on_end=self._on_train_end,
+            polish=int(polish),
         )
         self._plots = Plots(view, self._in_vars, self._out_vars, problem=self._problem)
         self._pub = Publisher(
@@ -444,7 +465,7 @@ class KANWidget(anywidget.AnyWidget):
                 out[f"{split}_acc"] = None
         std = None if classify else self._stds.get("test")
         wild = self._wild[1] if self._wild[0] is self.model else []
-        cut = unreached_outputs([layer.mask for layer in self.model.layers], self.model.nodes)
+        cut = self._cut_outputs(self.model)  # recomputed only when a mask changed
         out["notes"] = mx.notes(
             {**out, "test_std": std},
             overfit_since=since,
@@ -455,7 +476,7 @@ class KANWidget(anywidget.AnyWidget):
         out.pop("test_std", None)
         out["best_step"] = self._watch.best_step if watching else None
         out["can_back_to_best"] = watching and self._watch.best_state is not None
-        out["symbolify"] = self._symbolify_info
+        out["symbolify"] = self._symbolify_of.get(self.model)
         return {**out, **self._split_sizes()}
 
     def _fresh_metrics(self) -> dict:
@@ -580,6 +601,7 @@ class KANWidget(anywidget.AnyWidget):
                 message
                 or f"stopped early at step {last}: validation loss rising since step {step}; "
                 f"back to step {step} (validation RMSE {val:.3g}; Undo returns to step {last})",
+                same_session=True,
             )
         finally:
             self._op_lock.release()
@@ -601,9 +623,13 @@ class KANWidget(anywidget.AnyWidget):
             if self._runner.running:
                 self._set_status(message="already training: pause first")
                 return False
-            self._set_status(running=True, error=None, message=f"training {int(n)} steps")
+            # keep_best compares runs of one objective: taken before the status says
+            # "running", so a slider moved once the user sees the run going always counts as
+            # steering (taken after, a move racing this line made a steered run look unsteered
+            # and keep_best swapped it for its best step behind the user's back)
+            self._run_hp = self._objective_hp()
             self._stopped_early = None
-            self._run_hp = self._objective_hp()  # keep_best compares runs of one objective
+            self._set_status(running=True, error=None, message=f"training {int(n)} steps")
             started = self._runner.start(int(n))
         if block and started:
             self._block()
@@ -663,13 +689,19 @@ class KANWidget(anywidget.AnyWidget):
             if resume and was:
                 self.train()
 
-    def _replace(self, new: KAN, message: str) -> None:
-        self._history.record(self.model)
-        self._install(new, message)
+    def _replace(self, new: KAN, message: str, same_session: bool = False) -> None:
+        """Make ``new`` current, undoably; ``same_session``: ``new`` is a step of the current
+        model's training (keep_best, early stop, Back to best), so it keeps Symbolify's
+        before/after."""
+        old = self.model
+        self._history.record(old)
+        info = self._symbolify_of.get(old) if same_session else None
+        self._install(new, message, symbolify=info)
 
     def _install(self, model: KAN, message: str, symbolify: dict | None = None) -> None:
         self._model = model
-        self._symbolify_info = symbolify  # Symbolify's before/after, until the next change
+        if symbolify is not None:
+            self._symbolify_of[model] = symbolify
         self._runner.forget_trainer()
         with self._pub.lock:
             self._pub.status["error"] = None  # sent with the rest below, in one message
@@ -820,6 +852,7 @@ class KANWidget(anywidget.AnyWidget):
                 "fixed": len(result),
                 "kept": kept,
                 "r2_threshold": float(th),
+                "step": self._step_count,  # the numbers are of then: training may follow
             }
             self._history.record(self.model)
             self._install(
@@ -957,7 +990,9 @@ class KANWidget(anywidget.AnyWidget):
             new.restore(st)
             new.score_edges(self._train_x)
             step, val = self._watch.best_step, self._watch.best_val
-            self._replace(new, f"back to best: step {step} (validation RMSE {val:.3g})")
+            self._replace(
+                new, f"back to best: step {step} (validation RMSE {val:.3g})", same_session=True
+            )
             if resume and was:
                 self.train()
             return True

@@ -353,10 +353,13 @@ def test_train_steer_prune_fix_symbolify_undo(page, jupyter_server, kernel, arti
     # the status is recomputed on the model as training left it (issue 18), the curve's last
     # point by the trainer: the same model, float32 sums in another order
     assert len(hist) == TRAIN_STEPS and hist[-1] < hist[0], hist
-    # 1e-5 held until 2026-12-06; with the widget in a browser the notebook run has since shown
-    # 0.12474 vs 0.12521 (0.4%), not reproduced in the kernel alone (see the closing note of
-    # issue 18). The margin keeps the check that the status is this run's, not a stale one.
-    assert math.isclose(st["test_loss"], hist[-1], rel_tol=2e-2), (st["test_loss"], hist[-1])
+    # lambda moved mid-run: keep_best must leave the steered run's last step in place. The
+    # notebook run once showed 0.12474 vs 0.12521: keep_best (then unconditional) had installed
+    # the best validation step 20 of a run whose lambda moved at step 1 (reproduced in the
+    # kernel: steps 20 and 40 of that run score 0.124739 and 0.125207). Same model, float32
+    # sums in another order: equal to ~1e-7 here; 1e-4 leaves room for other CPUs.
+    assert st["message"] == f"stopped at step {TRAIN_STEPS}", st["message"]
+    assert math.isclose(st["test_loss"], hist[-1], rel_tol=1e-4), (st["test_loss"], hist[-1])
     shown = parse_status(status_text(page))["test_loss"]
     assert math.isclose(shown, st["test_loss"], rel_tol=5e-3), (shown, st["test_loss"])
     expect(button(page, "Train")).to_be_visible()

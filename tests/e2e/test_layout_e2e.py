@@ -4,7 +4,8 @@ The built widget draws synthetic states of [2,5,1], [10,5,1], [30,10,1] and [64,
 (js/bench_draw.mjs's ``show``, the page served from memory, no network), 860 px wide as in a
 notebook. Each is saved to test-artifacts/layout_<width>.png, and the DOM is checked: up to
 [30,10,1] every edge has its own plot box, no two boxes overlap, no two names or symbolic labels
-overlap, and hovering a box enlarges its plot; [64,64,64,10] is drawn inline on a canvas.
+overlap, and hovering a box enlarges its plot; [64,64,64,10] is drawn inline on a canvas, where
+hovering an edge enlarges its curve on an overlay (saved as layout_64x64x64x10_hover.png).
 """
 
 from __future__ import annotations
@@ -42,7 +43,11 @@ def layout_page(browser):
     files = {
         "/": (PAGE, "text/html"),
         "/widget.js": (BUNDLE.read_text(encoding="utf-8"), "text/javascript"),
-        "/bench_draw.mjs": (HARNESS.read_text(encoding="utf-8"), "text/javascript"),
+        # the harness and the shared helpers it imports (js/bench_harness.mjs)
+        **{
+            f"/{p.name}": (p.read_text(encoding="utf-8"), "text/javascript")
+            for p in (HARNESS, HARNESS.with_name("bench_harness.mjs"))
+        },
     }
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     page = ctx.new_page()
@@ -87,6 +92,35 @@ def test_layout_boxes_and_labels_do_not_overlap(layout_page, artifacts, width, n
     if width[0] > 50:  # thousands of edges: lines on a canvas
         assert diagram.evaluate("e => e.tagName") == "CANVAS"
         assert diagram.get_attribute("data-mode") == "inline"
+        # hovering an edge enlarges its curve: an overlay box (edge_zoom.ts), painted
+        bb = diagram.bounding_box()
+        page.mouse.move(bb["x"] + bb["width"] * 0.5, bb["y"] + bb["height"] * 0.45)
+        zoom = page.locator(".kan-diagram-wrap canvas.kan-edge-zoom")
+        zoom.wait_for(state="visible", timeout=5_000)
+        assert zoom.get_attribute("data-zoom-edge"), "no edge under the pointer"
+        x, y, w, h = map(int, zoom.get_attribute("data-zoom-rect").split(","))
+        assert w >= 100 and h >= 60 and x >= 0 and y >= 0
+        assert x + w <= bb["width"] + 1 and y + h <= bb["height"] + 1
+        # the box is drawn: opaque background and a curve in it (not a blank overlay)
+        inked = zoom.evaluate(
+            """(c, [x, y, w, h]) => {
+                const k = c.width / c.clientWidth;
+                const d = c.getContext('2d').getImageData(x * k, y * k, w * k, h * k).data;
+                let opaque = 0, ink = 0;
+                for (let p = 0; p < d.length; p += 4) {
+                    if (d[p + 3] > 200) opaque++;
+                    if (d[p + 3] > 200 && d[p] < 200) ink++;
+                }
+                return [opaque / (d.length / 4), ink];
+            }""",
+            [x, y, w, h],
+        )
+        assert inked[0] > 0.95 and inked[1] > 50, inked
+        page.locator(".kan-diagram-wrap").first.screenshot(
+            path=str(artifacts / f"layout_{name}_hover.png")
+        )
+        page.mouse.move(1, 1)
+        zoom.wait_for(state="hidden", timeout=5_000)
         return
     assert diagram.get_attribute("data-mode") == "boxes"
     n_edges = sum(a * b for a, b in itertools.pairwise(width))
