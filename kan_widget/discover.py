@@ -2,7 +2,8 @@
 model that fits about as well as the best (``discover(model, dataset)``, ``model.discover``).
 
 Each restart runs sparsify (fit with the penalty) -> :func:`~kan_widget.structure.prune_minimal`
--> refine (grid up) and fit -> auto_symbolic (edges with ``r^2 >= r2_threshold`` only) and fit.
+-> refine (grid up) and fit -> auto_symbolic (edges with ``r^2 >= r2_threshold`` only; each
+choice checked on the training rows, ``auto_symbolic(dataset=...)``) and fit.
 Restart 0 starts from the model as it is; restart ``r > 0`` from a fresh initialisation of the
 same width and options with seed ``model.config.seed + r`` (the seed decides how the penalty
 splits the work between nodes, so restarts find different structures).
@@ -134,6 +135,15 @@ def _formula(model: KAN) -> str:
         return "; ".join(str(f) for f in model.formula(digits=3))
     except Exception as e:  # a formula is a convenience: never lose a candidate over it
         return f"(no formula: {type(e).__name__})"
+
+
+def _train_split(dataset: dict) -> dict | None:
+    """The training rows for ``auto_symbolic(dataset=...)``: regression labels (a float
+    ``[rows, outputs]`` tensor) only; None otherwise (class labels: ranking by r^2 alone)."""
+    y = dataset["train_label"]
+    if not (torch.is_tensor(y) and y.dtype.is_floating_point and y.dim() == 2):
+        return None
+    return {"train_input": dataset["train_input"], "train_label": y}
 
 
 def _check(dataset: Any, restarts: Any, steps: Any, kw: dict[str, Any]) -> None:
@@ -278,7 +288,11 @@ def discover(
             record(r, "refine", m)
             at("symbolify")
             s = m.copy()
-            s.auto_symbolic(lib=lib, r2_threshold=r2_threshold, verbose=0)
+            # the data checks each choice (symbolic/verify.py): the simplest function that keeps
+            # the fit, not the one closest to the spline (look-alikes), on regression labels
+            s.auto_symbolic(
+                lib=lib, r2_threshold=r2_threshold, verbose=0, dataset=_train_split(dataset)
+            )
             fit(s, fit_steps)
             record(r, "symbolify", s)
     except _Stopped:

@@ -267,3 +267,19 @@ def test_prune_minimal_stops_and_keeps_the_last_kept_model(data):
     assert small.prune_log[-1]["stopped"] is True and small.prune_log[0]["kept"] is True
     with pytest.raises(TypeError, match="callback must be callable"):
         model.prune_minimal(data, callback=3)
+
+
+def test_symbolify_stage_checks_choices_on_the_training_rows(data, monkeypatch):
+    # the data-checked choice (auto_symbolic(dataset=...), symbolic/verify.py) is what Discover
+    # uses; on a regression it gets the training rows (and only those)
+    seen = []
+    real = KAN.auto_symbolic
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("dataset"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(KAN, "auto_symbolic", spy)
+    discover(KAN([2, 3, 1], grid=3, k=3, seed=0), data, 1, **TINY)
+    assert len(seen) == 1 and set(seen[0]) == {"train_input", "train_label"}
+    assert seen[0]["train_input"] is data["train_input"]

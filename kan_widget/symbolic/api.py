@@ -295,11 +295,13 @@ def auto_symbolic(
     """Fit every active, not yet symbolic edge against every function of ``lib`` (all of them by
     default) in one batched pass, and fix each edge to its best candidate.
 
-    ``dataset`` (ours, opt-in): choose with the data instead (:mod:`kan_widget.symbolic.verify`):
-    layer by layer, each edge takes the simplest plausible candidate that keeps the model's
-    training RMSE within 25% of the splines' after ``steps`` L-BFGS steps of adaptation; this
-    trains the model (pykan's ``auto_symbolic`` only fixes edges). ``r2_threshold`` and
-    ``held_out`` do not apply there.
+    ``dataset`` (ours; ``discover`` passes its training rows):
+    choose with the data instead (:mod:`kan_widget.symbolic.verify`): layer by layer, each edge
+    takes the simplest plausible candidate whose model, after ``steps`` L-BFGS steps of
+    adaptation, fits the training rows within 25% of the best trial's RMSE; this trains the
+    model and costs one short training per trial (seconds to a minute), so without ``dataset``
+    the call stays pykan's (fix only, no training, no labels needed). ``r2_threshold`` applies
+    as below; ``held_out`` does not.
 
     Returns what was fixed, as ``(l, i, j, name, r2)`` tuples (and prints it with ``verbose``).
     An edge whose best r^2 is below ``r2_threshold`` is left as a spline; a negligible edge (see
@@ -315,7 +317,16 @@ def auto_symbolic(
         from .verify import auto_symbolic_verified
 
         picked = auto_symbolic_verified(
-            model, dataset, entries, weight_simple, zero_tol, n_samples, noise, steps, verbose
+            model,
+            dataset,
+            entries,
+            weight_simple,
+            zero_tol,
+            n_samples,
+            noise,
+            steps,
+            verbose,
+            r2_threshold,
         )
         out = sorted(SymbolicChoice(*c) for c in picked)
         if verbose:

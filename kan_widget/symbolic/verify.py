@@ -12,9 +12,13 @@ The procedure, layer by layer from the inputs (pykan's order: a layer's edges ar
 activations the already fixed layers below produce):
 
 1. fit every still-numeric edge of the layer against the library and rank the candidates
-   exactly as :func:`~kan_widget.symbolic.api.auto_symbolic` does (negligible edges become
-   ``'0'`` at once);
-2. per edge, strongest first, try the ranking's ``MAX_TRIALS`` best plausible candidates
+   exactly as :func:`~kan_widget.symbolic.api.auto_symbolic` does; decided at once, with the
+   parameters fitted on the curves as they are before any trial trains the model: negligible
+   edges (``'0'``), edges whose winner has ``r^2 < r2_threshold`` (stay splines), and **sure**
+   edges, whose winner fits to ``1 - r^2 <= SURE`` (1e-6) with no plausible rival as simple
+   (a straight edge: ``x``; a trial could only pick something more complex, by beating an
+   exact fit);
+2. per remaining edge, strongest first, try the ranking's ``MAX_TRIALS`` best plausible candidates
    (``r^2 >= R2_MIN``) plus ``x`` and ``x^2`` when plausible: fix the edge, train the whole
    model ``steps`` L-BFGS steps (no grid update, no penalty), note the training RMSE, undo
    exactly (:meth:`~kan_widget.model.KAN.checkpoint`);
@@ -22,17 +26,27 @@ activations the already fixed layers below produce):
    ``2*steps`` more (a short refit favours whatever perturbs the model least);
 4. the **simplest** trial (complexity, then searched parameters, then the ranking) whose RMSE
    is within ``RTOL`` of the best's (plus ``ATOL*std(y)``) is kept. The best trial always
-   qualifies, so a formula is always produced, as ``auto_symbolic`` does.
+   qualifies, so a formula is always produced, as ``auto_symbolic`` does;
+5. once every edge is fixed, each edge that kept a more complex function than some of its
+   trials tries those simpler ones again, simplest first (:func:`_revisit`): they were judged
+   while the other edges were splines, whose learned shapes may need the look-alike (a
+   product learned through curved first-layer edges rejects ``x``; once the other edges are
+   ``x`` and ``x^2``, ``x`` is exact).
 
 So among functions that explain the data to the splines' level, the simplest is chosen (the
 physicist's choice), and "fits to the noise level" is measured on the model's output, where the
 noise is known, not on one edge, where it is not.
 
-Cost: one short training per trial (a [2,2,1] model: 4-6 trials per edge). Measured
-(``bench/bench_recovery.py --parts c --no-pykan --seeds 2``, 14 functions, under heavy load):
-noise 0 18/28, noise 1% 25/28 recovered; seed 0 noise 0 9/14 against 7/14 without ``dataset``
-(with ``MAX_TRIALS = 4``; at 8, ``log`` for q/C and ``arctanh`` for (u+v)/(1+uv) enter the
-trials: 3 of 5 re-run noise-0 failures recover).
+Cost: one short training per trial (a [2,2,1] model: 4-9 trials per edge, plus the settling
+refits). Profiled on ``x1*sin(x2)`` ([2,2,1], 6 edges, 1000 rows): 72 refits, 980 L-BFGS steps
+(each up to 20 iterations), 33 s of CPU; the settling refits are half of it. Sure edges cost
+nothing (products through ``x`` edges). Measured (``bench/bench_recovery.py`` part (c), 14
+functions, seeds 0-2, noise 0 and 1%): 63/84 recovered (61 without the revisit step; plain
+``auto_symbolic()`` 37/84); see docs/PYKAN_DIFFERENCES.md.
+
+Who calls it: :func:`~kan_widget.discover.discover` (its symbolify stage) passes its training
+rows; plain ``auto_symbolic()`` and the widget's Symbolify stay pykan's (fix edges, train
+nothing, need no labels: the model keeps its training inputs only; 25x cheaper).
 """
 
 from __future__ import annotations
@@ -55,6 +69,7 @@ __all__ = [
     "R2_MIN",
     "RTOL",
     "SETTLE",
+    "SURE",
     "TRIAL_STEPS",
     "auto_symbolic_verified",
 ]
@@ -70,6 +85,10 @@ RTOL = 0.25
 """A trial ties with the best when its training RMSE is at most ``1 + RTOL`` times the best's..."""
 ATOL = 1e-4
 """...plus this fraction of the labels' standard deviation (an exact fit of noiseless data)."""
+SURE = 1e-6
+"""An edge whose ranking winner fits with ``1 - r2 <= SURE`` and has no plausible rival as
+simple as it (``x`` on a straight edge: every other candidate is more complex) is fixed without
+trials: a trial could only pick something more complex, and only by beating an exact fit."""
 SETTLE = 4.0
 """Simpler trials within this factor of the best one's RMSE get a longer refit before the
 comparison (:func:`_settle`)."""
@@ -97,6 +116,24 @@ def _trials(entries: list[SymbolicFunction], order: torch.Tensor, r2: torch.Tens
     if ranked[0] not in picked and entries[ranked[0]].kind != "zero":
         picked.append(ranked[0])
     return sorted(set(picked), key=lambda k: (entries[k].complexity, _kind(entries[k]), pos[k]))
+
+
+def _sure(entries: list[SymbolicFunction], order: torch.Tensor, r2: torch.Tensor) -> bool:
+    """Whether an edge's ranking winner is certain without trials (see :data:`SURE`): it fits to
+    ``1 - r2 <= SURE`` and no other plausible candidate is as simple."""
+    top = int(order[0])
+    win = entries[top]
+    if win.kind == "zero" or not 1.0 - float(r2[top]) <= SURE:
+        return False
+    c = win.complexity
+    return not any(
+        k != top
+        and e.kind != "zero"
+        and e.alias_of is None
+        and e.complexity <= c
+        and float(r2[k]) >= R2_MIN
+        for k, e in enumerate(entries)
+    )
 
 
 def _settle(tried: list, model, refit, atol: float) -> list:
@@ -149,15 +186,27 @@ def auto_symbolic_verified(
     noise: float | None,
     steps: int = TRIAL_STEPS,
     verbose: bool = False,
+    r2_threshold: float = 0.0,
 ) -> list[tuple[int, int, int, str, float]]:
     """Fix every numeric edge, layer by layer, to the simplest candidate whose model, after
     ``steps`` steps of adaptation, fits the training data within ``RTOL`` of the best trial's
-    (see the module docstring). Returns ``(l, i, j, name, r2)`` per fixed edge. On an error
-    (or an interrupt) the model is returned to its state before the call."""
+    (see the module docstring). An edge whose ranking winner fits with ``r2 < r2_threshold``
+    stays a spline (as in ``auto_symbolic``); a negligible one becomes ``'0'`` when the library
+    has it. Returns ``(l, i, j, name, r2)`` per fixed edge. On an error (or an interrupt) the
+    model is returned to its state before the call."""
     origin = model.checkpoint()
     try:
         return _verified(
-            model, dataset, entries, weight_simple, zero_tol, n_samples, noise, steps, verbose
+            model,
+            dataset,
+            entries,
+            weight_simple,
+            zero_tol,
+            n_samples,
+            noise,
+            steps,
+            verbose,
+            r2_threshold,
         )
     except BaseException:
         model.restore(origin)
@@ -174,6 +223,7 @@ def _verified(
     noise: float | None,
     steps: int,
     verbose: bool,
+    r2_threshold: float,
 ) -> list[tuple[int, int, int, str, float]]:
     from .api import _demoted, _inputs, _layer_samples, _negligible, _noise_floor
 
@@ -185,6 +235,7 @@ def _verified(
     atol = ATOL * float(y.double().std())
     has_zero = any(e.kind == "zero" for e in entries)
     chosen: list[tuple[int, int, int, str, float]] = []
+    simpler: dict[int, list[int]] = {}  # index in chosen -> the simpler trials it beat
 
     def refit(times: int = 1) -> float:
         with warnings.catch_warnings():
@@ -206,15 +257,27 @@ def _verified(
         floor = _noise_floor(model, ye, noise)
         order, _ = rank(res.r2, entries, weight_simple, neg, _demoted(xe, ye, entries, res), floor)
         spread = ye.double().std(1)
+        # first the edges decided without trials ('0', below r2_threshold, sure): their
+        # parameters were fitted on the curves as they are now, before any trial trains the model
+        tryout: list[int] = []
         for e in spread.argsort(descending=True).tolist():
             i, j = int(ii[e]), int(jj[e])
             top = int(order[e, 0])
-            if entries[top].kind == "zero" and has_zero:
+            zero = entries[top].kind == "zero" and has_zero
+            if not zero and float(res.r2[e, top]) < r2_threshold:
+                if verbose:
+                    print(f"  kept ({l},{i},{j}) as a spline: best r2 {float(res.r2[e, top]):.4f}")
+            elif zero or _sure(entries, order[e], res.r2[e]):
                 model.layers[l].set_symbolic(
                     [i], [j], [entries[top].name], res.params[e, top][None]
                 )
                 chosen.append((l, i, j, entries[top].name, float(res.r2[e, top])))
-                continue
+                if verbose:
+                    print(f"  sure ({l},{i},{j}) {entries[top].name}: r2 {chosen[-1][4]:.8f}")
+            else:
+                tryout.append(e)
+        for e in tryout:
+            i, j = int(ii[e]), int(jj[e])
             trials = _trials(entries, order[e], res.r2[e])
             start = model.checkpoint()
             tried: list[tuple[float, int, dict]] = []
@@ -223,14 +286,60 @@ def _verified(
                 model.layers[l].set_symbolic([i], [j], [entries[k].name], res.params[e, k][None])
                 loss = refit()
                 if verbose:
-                    print(f"  trial ({l},{i},{j}) {entries[k].name}: rmse {loss:.3e}")
+                    r2k = float(res.r2[e, k])
+                    print(f"  trial ({l},{i},{j}) {entries[k].name}: rmse {loss:.3e} r2 {r2k:.8f}")
                 tried.append((loss, k, model.checkpoint()))
                 model.restore(start)
             tried = _settle(tried, model, refit, atol)
             lowest = min(t[0] for t in tried)
             bar = (1 + RTOL) * lowest + atol
             # trials are in simplicity order: the first within the bar of the best is chosen
-            loss, k, state = next(t for t in tried if t[0] <= bar)
+            pick = next(p for p, t in enumerate(tried) if t[0] <= bar)
+            loss, k, state = tried[pick]
             model.restore(state)
             chosen.append((l, i, j, entries[k].name, float(res.r2[e, k])))
+            if pick > 0:  # simpler trials lost while the rest were splines: revisit them
+                simpler[len(chosen) - 1] = [t[1] for t in tried[:pick]]
+    if simpler:
+        _revisit(model, chosen, simpler, entries, x, y, refit, n_samples, atol, verbose)
     return chosen
+
+
+def _revisit(
+    model,
+    chosen: list[tuple[int, int, int, str, float]],
+    simpler: dict[int, list[int]],
+    entries: list[SymbolicFunction],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    refit,
+    n_samples: int,
+    atol: float,
+    verbose: bool,
+) -> None:
+    """Once every edge is fixed, give each edge that kept a more complex function another try
+    with the simpler candidates it rejected, simplest first: a simple trial is judged while the
+    other edges are still splines, whose learned shapes may need the complex one (a product
+    learned through curved first-layer edges rejects ``x`` on its first edge; once the others
+    are ``x`` and ``x^2``, ``x`` is exact). A candidate is kept when, after ``2*steps`` steps,
+    the model fits within ``RTOL`` of its RMSE before the swap (plus ``atol``); else the swap is
+    undone exactly. Edits ``chosen`` in place."""
+    from .api import _inputs, _layer_samples
+
+    for c, ks in simpler.items():
+        l, i, j, name, _ = chosen[c]
+        before = model.checkpoint()
+        base = _rmse(model, x, y)
+        xq, phi = _layer_samples(model, _inputs(model, x), l, n_samples)
+        xe, ye = xq[:, i][None], phi[:, i, j][None]
+        res = fit_functions(xe, ye, [entries[k] for k in ks])
+        for n, k in enumerate(ks):
+            model.layers[l].set_symbolic([i], [j], [entries[k].name], res.params[0, n][None])
+            loss = refit(2)
+            if verbose:
+                swap = f"{name} -> {entries[k].name}"
+                print(f"  revisit ({l},{i},{j}) {swap}: rmse {base:.3e} -> {loss:.3e}")
+            if loss <= (1 + RTOL) * base + atol:
+                chosen[c] = (l, i, j, entries[k].name, float(res.r2[0, n]))
+                break
+            model.restore(before)
