@@ -303,17 +303,7 @@ export function edgeCurve(
 		const b = lay.boxes[l];
 		return plotInBox(ys, off, n, b[4 * k], b[4 * k + 1], b[4 * k + 2], b[4 * k + 3], maxPts, out);
 	}
-	let lo = Infinity;
-	let hi = -Infinity;
-	if (ys) {
-		for (let p = 0; p < n; p++) {
-			const v = ys[off + p];
-			if (v < lo) lo = v;
-			if (v > hi) hi = v;
-		}
-	}
-	const flat = !ys || !(hi - lo > 1e-12) || !Number.isFinite(hi - lo);
-	const scale = flat ? 0 : 2 / (hi - lo);
+	const { lo, scale, flat } = valueRange(ys, off, n);
 	const m = Math.max(2, Math.min(n, maxPts));
 	const step = n > 1 ? (n - 1) / (m - 1) : 0;
 	let w = 0;
@@ -342,15 +332,12 @@ export function edgeCurve(
 }
 
 /**
- * The plot of the `n` values of `ys` from `off` (one edge's phi), scaled to fill box (`bx`, `by`,
- * `bw`, `bh`) less a small margin, as x, y pairs in `out`; returns the number of points (at most
- * `maxPts`, evenly picked). `ys` null, flat or not finite: a level line through the middle.
- * Boxes mode's plots and the enlarged hover box (edge_zoom.ts) both draw with it.
+ * The range of the `n` values of `ys` from `off` as `lo` and the `scale` that maps it onto
+ * [0, 2]; `flat` (scale 0) when `ys` is null, constant or not finite.
  */
-export function plotInBox(
-	ys: Float32Array | null, off: number, n: number, bx: number, by: number, bw: number, bh: number,
-	maxPts: number, out: Float32Array,
-): number {
+function valueRange(
+	ys: Float32Array | null, off: number, n: number,
+): { lo: number; scale: number; flat: boolean } {
 	let lo = Infinity;
 	let hi = -Infinity;
 	if (ys) {
@@ -361,7 +348,20 @@ export function plotInBox(
 		}
 	}
 	const flat = !ys || !(hi - lo > 1e-12) || !Number.isFinite(hi - lo);
-	const scale = flat ? 0 : 2 / (hi - lo);
+	return { lo, scale: flat ? 0 : 2 / (hi - lo), flat };
+}
+
+/**
+ * The plot of the `n` values of `ys` from `off` (one edge's phi), scaled to fill box (`bx`, `by`,
+ * `bw`, `bh`) less a small margin, as x, y pairs in `out`; returns the number of points (at most
+ * `maxPts`, evenly picked). `ys` null, flat or not finite: a level line through the middle.
+ * Boxes mode's plots and the enlarged hover box (edge_zoom.ts) both draw with it.
+ */
+export function plotInBox(
+	ys: Float32Array | null, off: number, n: number, bx: number, by: number, bw: number, bh: number,
+	maxPts: number, out: Float32Array,
+): number {
+	const { lo, scale, flat } = valueRange(ys, off, n);
 	const m = Math.max(2, Math.min(n, maxPts));
 	const step = n > 1 ? (n - 1) / (m - 1) : 0;
 	const pad = Math.min(4, bw * 0.1);
