@@ -697,4 +697,29 @@ def fit(
     # scores for prune/plot/symbolic come from the training data, not the test set (pykan)
     with OneThread():
         model.score_edges(trainer.data["train_input"])
+    if lamb > 0 and loss_fn is None and trainer.problem != "classification":
+        _warn_if_silenced(history["train_loss"], dataset["train_label"], lamb)
     return history
+
+
+SILENCED = 0.98
+"""A penalised regression whose training RMSE ends at or above this fraction of the labels' std
+predicts (about) their mean: the penalty won against the data, and ``fit`` says so."""
+
+
+def _warn_if_silenced(train_rmse: list, labels: torch.Tensor, lamb: float) -> None:
+    """Warn when a penalised fit ended predicting the labels' mean (pykan says nothing; the
+    4-variable toy on [4,5,5,1] at lamb=0.01 ends there, and prune then removes every edge)."""
+    if len(train_rmse) < 10 or (labels.dim() == 1 and not labels.is_floating_point()):
+        return
+    y = labels.detach().double().reshape(labels.shape[0], -1)
+    std = float(((y - y.mean(dim=0, keepdim=True)) ** 2).mean().sqrt())
+    last = float(train_rmse[-1])
+    if std > 0 and math.isfinite(last) and last >= SILENCED * std:
+        warnings.warn(
+            f"fit: the penalty silenced the model: training RMSE {last:.3g} is "
+            f"{100 * last / std:.0f}% of the labels' std {std:.3g} (it predicts their mean); "
+            f"train with a smaller lamb (e.g. lamb={lamb / 3:.2g}) or first without it",
+            RuntimeWarning,
+            stacklevel=4,
+        )
