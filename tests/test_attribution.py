@@ -218,13 +218,9 @@ def test_attribution_matches_pykan_with_multiplication_nodes(in_tmp, width, mult
         for name in ("subnode_scale", "subnode_bias", "node_scale", "node_bias"):
             for p in getattr(ours, name):
                 p.add_(0.3 * torch.randn(p.shape, generator=g))
-        for l, layer in enumerate(ours.layers):
-            src = pk.act_fun[l]
-            layer.grid = src.grid.detach().clone()
-            layer.coef.data = src.coef.detach().clone()
-            layer.scale_base.copy_(src.scale_base)
-            layer.scale_sp.copy_(src.scale_sp)
-            layer.mask.copy_(src.mask)
+    copy_into_ours(pk, ours)
+    with torch.no_grad():
+        for l in range(len(ours.layers)):
             for name in ("subnode_scale", "subnode_bias", "node_scale", "node_bias"):
                 getattr(pk, name)[l].data = getattr(ours, name)[l].detach().clone()
     pk.get_act(x)

@@ -214,13 +214,7 @@ def test_reg_matches_pykan_and_has_gradients(in_tmp, lambs):
     kan = pytest.importorskip("kan")
     pk = kan.KAN(width=[2, 3, 1], grid=5, k=3, seed=0, auto_save=False).double()
     ours = KAN([2, 3, 1], grid=5, k=3, seed=0, dtype=torch.float64, auto_save=False)
-    with torch.no_grad():
-        for l, layer in enumerate(ours.layers):
-            src = pk.act_fun[l]
-            layer.grid = src.grid.detach().clone()
-            layer.coef.data = src.coef.detach().clone()
-            layer.scale_base.copy_(src.scale_base)
-            layer.scale_sp.copy_(src.scale_sp)
+    copy_into_ours(pk, ours)
     x = _x(2, B=100, seed=4)
     pk.symbolic_enabled = False
     pk(x)
