@@ -704,7 +704,8 @@ def fit(
 
 SILENCED = 0.98
 """A penalised regression whose training RMSE ends at or above this fraction of the labels' std
-predicts (about) their mean: the penalty won against the data, and ``fit`` says so."""
+fits no better than a constant (their mean, or a constant off it when the output is cut off):
+most often the penalty won against the data, and ``fit`` says so."""
 
 
 def _warn_if_silenced(train_rmse: list, labels: torch.Tensor, lamb: float) -> None:
@@ -717,9 +718,9 @@ def _warn_if_silenced(train_rmse: list, labels: torch.Tensor, lamb: float) -> No
     last = float(train_rmse[-1])
     if std > 0 and math.isfinite(last) and last >= SILENCED * std:
         warnings.warn(
-            f"fit: the penalty silenced the model: training RMSE {last:.3g} is "
-            f"{100 * last / std:.0f}% of the labels' std {std:.3g} (it predicts their mean); "
-            f"train with a smaller lamb (e.g. lamb={lamb / 3:.2g}) or first without it",
+            f"fit: the model fits no better than a constant: training RMSE {last:.3g} is "
+            f"{100 * last / std:.0f}% of the labels' std {std:.3g}; if the penalty silenced the "
+            f"model, train with a smaller lamb (e.g. lamb={lamb / 3:.2g}) or first without it",
             RuntimeWarning,
             stacklevel=4,
         )
