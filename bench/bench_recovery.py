@@ -226,11 +226,34 @@ def _toy_errors(impl: str, width, ds, seed: int) -> float:
     return rmse(model, ds["test_input"], ds["test_label"])
 
 
-def _load_cache(path: str | None) -> dict[str, float]:
+def _read_json(path: str | None) -> dict:
     if not path or not os.path.exists(path):
         return {}
     with open(path) as f:
-        return {str(k): float(v) for k, v in json.load(f).items()}
+        return json.load(f)
+
+
+def _load_cache(path: str | None) -> dict[str, float]:
+    return {str(k): float(v) for k, v in _read_json(path).items()}
+
+
+def _cache_update(path: str, entries: dict) -> dict:
+    """Merge ``entries`` into the JSON file at ``path`` and return the whole cache. The file is
+    re-read under an exclusive lock first: pykan's runs are split over processes, and a write of
+    one process's stale copy would drop the figures another has added since."""
+    import fcntl
+
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        text = fh.read()
+        cache = json.loads(text) if text.strip() else {}
+        cache.update(entries)
+        fh.seek(0)
+        fh.truncate()
+        json.dump(cache, fh, indent=1, sort_keys=True)
+        fh.write("\n")
+    return cache
 
 
 def part_b(impls, quick, seeds, only=None, pykan_cache: str | None = None):
@@ -258,9 +281,7 @@ def part_b(impls, quick, seeds, only=None, pykan_cache: str | None = None):
                     continue
                 errs[impl].append(_toy_errors(impl, width, ds, seed))
                 if impl == "pykan" and pykan_cache:
-                    cache[key] = errs[impl][-1]
-                    with open(pykan_cache, "w") as fh:
-                        json.dump(cache, fh, indent=1, sort_keys=True)
+                    _cache_update(pykan_cache, {key: errs[impl][-1]})
             secs[impl] = time.perf_counter() - t0
         print(f"  {name} {width}  ({', '.join(f'{k} {v:.0f}s' for k, v in secs.items())})")
         both = "ours" in errs and "pykan" in errs
@@ -372,6 +393,45 @@ def _where(err: BaseException) -> str:
     return f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}"
 
 
+class PykanCrash(Exception):
+    """An exception inside pykan's pipeline, with the stage (which of the user's calls) and the
+    chain of pykan's frames down to where it was raised."""
+
+
+def _pykan_frames(err: BaseException) -> str:
+    """The traceback from the first frame inside pykan's package to the innermost, as
+    ``file:line in function`` joined by ``>`` (which pykan call reached the crash)."""
+    frames = traceback.extract_tb(err.__traceback__)
+    inside = [i for i, f in enumerate(frames) if f"{os.sep}kan{os.sep}" in f.filename]
+    chain = frames[inside[0] :] if inside else frames[-1:]
+    return " > ".join(f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in chain)
+
+
+def _pykan_recover(p: Problem, ds, seed: int):
+    """pykan 0.2.8's run of the recovery pipeline, the calls a user of pykan makes (its
+    defaults: fit updates the grid during its first 50 steps, ``auto_symbolic()`` searches the
+    whole library); returns ``symbolic_formula()``'s expression or raises ``PykanCrash``."""
+    stage = "KAN()"
+    try:
+        with quiet_tmpdir():
+            model = pykan_model(p.width, 5, seed)
+            stage = "fit(lamb=0.01)"
+            model.fit(ds, opt="LBFGS", steps=STEPS, lamb=0.01)
+            stage = "prune()"
+            model = model.prune()
+            stage = "fit() after prune"
+            model.fit(ds, opt="LBFGS", steps=STEPS)
+            stage = "auto_symbolic()"
+            model.auto_symbolic()
+            stage = "fit() after auto_symbolic"
+            model.fit(ds, opt="LBFGS", steps=STEPS)
+            stage = "symbolic_formula()"
+            return model.symbolic_formula()[0][0]
+    except Exception as err:
+        msg = f"{type(err).__name__}: {err} in pykan's {stage} at {_pykan_frames(err)}"
+        raise PykanCrash(msg) from err
+
+
 def recover(impl: str, p: Problem, seed: int, noise: float) -> tuple[float, str]:
     # "ours" chooses with the data (auto_symbolic(dataset=ds), symbolic/verify.py); "plain" is
     # our auto_symbolic() without it (pykan's call), for the difference the data makes
@@ -391,21 +451,50 @@ def recover(impl: str, p: Problem, seed: int, noise: float) -> tuple[float, str]
                 out = model.symbolic_formula()
                 expr = out[0][0] if isinstance(out, tuple) else out[0]
         else:
-            with quiet_tmpdir():
-                model = pykan_model(p.width, 5, seed)
-                model.fit(ds, opt="LBFGS", steps=STEPS, lamb=0.01)
-                model = model.prune()
-                model.fit(ds, opt="LBFGS", steps=STEPS)
-                model.auto_symbolic()
-                model.fit(ds, opt="LBFGS", steps=STEPS)
-                expr = model.symbolic_formula()[0][0]
-    except Exception as err:  # pykan's lstsq can fail in float32; a crash is a failed run
+            expr = _pykan_recover(p, ds, seed)
+    except PykanCrash as err:  # a crash inside pykan is pykan's failed run, as a user sees it
+        return math.inf, f"error {err}"
+    except Exception as err:
         return math.inf, f"error {type(err).__name__}: {err} at {_where(err)}"
     expr = expr.xreplace({s: sympy.Symbol(s.name) for s in expr.free_symbols})
     return formula_error(p, expr, symbols), str(expr)[:90]
 
 
-def part_c(impls, seeds, noises, verbose, only=None, jsonl=None):
+PYKAN_REC_HOW = (
+    "bench_recovery.py --only-pykan --parts c --seed-list S --noises N --jsonl F, one process "
+    "per noise level, nice 5, 1 thread, on a shared 2-core machine under load (seconds are wall); "
+    "a run that raised inside pykan is a failure (err null, formula 'error ...' names the pykan "
+    "call and frames)"
+)
+
+
+def _rec_key(problem: str, noise: float, seed: int) -> str:
+    return f"{problem.strip()}|{noise:g}|{seed}"
+
+
+def _pykan_cached(path: str | None, p: Problem, noise: float, seed: int) -> dict | None:
+    """pykan's recorded run of this problem, noise and seed from the cache, or None."""
+    got = _read_json(path).get(_rec_key(p.name, noise, seed))
+    if got is None:
+        return None
+    return dict(impl="pykan", problem=p.name.strip(), noise=noise, seed=seed, cached=True, **got)
+
+
+def _pykan_cache_add(path: str, recs: list[dict]) -> dict:
+    """Add pykan's run records (``--jsonl`` fields) to the recovery cache, with pykan's version
+    and how the runs were measured under ``_about``; returns the whole cache."""
+    from importlib.metadata import version
+
+    fields = ("err", "ok", "formula", "seconds")
+    entries: dict = {"_about": {"pykan": version("pykan"), "how": PYKAN_REC_HOW}}
+    for r in recs:
+        entries[_rec_key(r["problem"], r["noise"], r["seed"])] = {k: r[k] for k in fields}
+    return _cache_update(path, entries)
+
+
+def part_c(impls, seeds, noises, verbose, only=None, jsonl=None, pykan_cache=None):
+    """``pykan_cache``: pykan's runs are read from this JSON file (``bench/pykan_recovery.json``)
+    instead of rerun, and the runs it lacks are added to it (about 4 min of CPU each)."""
     print("(c) recovery: fit->prune->fit->auto_symbolic->fit->formula; rel. RMSE vs truth")
     print(
         f"  runs recovered per noise level ({', '.join(f'{n:g}' for n in noises)}), seeds {seeds}"
@@ -422,17 +511,25 @@ def part_c(impls, seeds, noises, verbose, only=None, jsonl=None):
                 tol = 1e-3 if noise == 0 else 2e-2
                 ok = 0
                 for s in seeds:
-                    t1 = time.perf_counter()
-                    err, text = recover(impl, p, s, noise)
-                    ok += err < tol
-                    if jsonl:
+                    rec = _pykan_cached(pykan_cache, p, noise, s) if impl == "pykan" else None
+                    if rec is None:
+                        t1 = time.perf_counter()
+                        err, text = recover(impl, p, s, noise)
                         rec = dict(impl=impl, problem=p.name.strip(), noise=noise, seed=s)
                         rec.update(err=err if math.isfinite(err) else None, ok=bool(err < tol))
                         rec.update(formula=text, seconds=round(time.perf_counter() - t1, 1))
-                        with open(jsonl, "a") as fh:
-                            fh.write(json.dumps(rec) + "\n")
+                        if jsonl:
+                            with open(jsonl, "a") as fh:
+                                fh.write(json.dumps(rec) + "\n")
+                        if impl == "pykan" and pykan_cache:
+                            _pykan_cache_add(pykan_cache, [rec])
+                    ok += rec["ok"]
                     if verbose:
-                        print(f"    {impl} noise {noise} seed {s}: {err:.2e}  {text}", flush=True)
+                        err = math.inf if rec["err"] is None else rec["err"]
+                        seen = " (cached)" if rec.get("cached") else ""
+                        print(
+                            f"    {impl} noise {noise} seed {s}: {err:.2e}{seen}  {rec['formula']}"
+                        )
                 totals[(impl, noise)][0] += ok
                 totals[(impl, noise)][1] += len(seeds)
                 cells.append(f"{ok}/{len(seeds)}")
@@ -447,18 +544,47 @@ def part_c(impls, seeds, noises, verbose, only=None, jsonl=None):
         print(f"  total {impl}: {ok}/{runs} = {ok / max(runs, 1):.0%} ({per})")
 
 
-def print_table(paths: list[str]) -> None:
+def _seeds_text(seeds: set[int]) -> str:
+    return ",".join(str(v) for v in sorted(seeds)) or "-"
+
+
+def print_table(paths: list[str], pykan_cache: str | None = None) -> None:
     """The recovery table from ``--jsonl`` records (runs split over processes): per function and
-    noise level, runs recovered of runs done, ours against pykan (a crash counts as a failure)."""
-    recs = []
+    noise level, runs recovered of runs done, ours against pykan (a crash counts as a failure).
+    ``pykan_cache``: pykan's runs in the jsonl files are added to it, and its runs fill pykan's
+    column. Ours is compared with pykan on the runs both have (same function, noise, seed):
+    the target is ours' rate at least twice pykan's there."""
+    by_key: dict[tuple, dict] = {}
     for path in paths:
         with open(path) as fh:
-            recs += [json.loads(line) for line in fh if line.strip()]
+            for line in fh:
+                if line.strip():
+                    r = json.loads(line)
+                    by_key[(r["impl"], r["problem"], r["noise"], r["seed"])] = r  # last run wins
+    if pykan_cache:
+        mine = [r for r in by_key.values() if r["impl"] == "pykan"]
+        cache = _pykan_cache_add(pykan_cache, mine) if mine else _read_json(pykan_cache)
+        for key, got in cache.items():
+            if key.startswith("_"):
+                continue
+            name, noise, seed = key.rsplit("|", 2)
+            r = dict(impl="pykan", problem=name, noise=float(noise), seed=int(seed), **got)
+            by_key.setdefault(("pykan", name, r["noise"], r["seed"]), r)
+    recs = list(by_key.values())
     impls = [i for i in ("ours", "plain", "pykan") if any(r["impl"] == i for r in recs)]
     noises = sorted({r["noise"] for r in recs})
     cols = [(i, n) for i in impls for n in noises]
     names = [p.name.strip() for p in problems()]
+    # the runs pykan and ours both made: the fair comparison when pykan ran fewer seeds
+    pk = {(r["problem"], r["noise"], r["seed"]): r["ok"] for r in recs if r["impl"] == "pykan"}
+    same = {
+        (r["problem"], r["noise"], r["seed"]): (r["ok"], pk[(r["problem"], r["noise"], r["seed"])])
+        for r in recs
+        if r["impl"] == "ours" and (r["problem"], r["noise"], r["seed"]) in pk
+    }
+    both = bool(same)
     head = "".join(f"  {f'{i} {n:g}':>11s}" for i, n in cols)
+    head += "  same runs: ours|pykan" if both else ""
     print(f"(c) recovery table: runs recovered / runs done\n  {'function':34s}{head}")
     tot = {c: [0, 0] for c in cols}
     for name in names:
@@ -469,17 +595,34 @@ def print_table(paths: list[str]) -> None:
             tot[c][0] += ok
             tot[c][1] += len(rs)
             cells += f"  {f'{ok}/{len(rs)}' if rs else '-':>11s}"
+        if both:
+            pairs = [v for k, v in same.items() if k[0] == name]
+            o, q = sum(v[0] for v in pairs), sum(v[1] for v in pairs)
+            cells += f"  {f'{o}|{q} of {len(pairs)}' if pairs else '-':>22s}"
         print(f"  {name[:34]:34s}{cells}")
     print(f"  {'total':34s}" + "".join(f"  {f'{v[0]}/{v[1]}':>11s}" for v in tot.values()))
     for i in impls:
         ok = sum(tot[(i, n)][0] for n in noises)
         runs = sum(tot[(i, n)][1] for n in noises)
-        crashes = sum(1 for r in recs if r["impl"] == i and r["formula"].startswith("error"))
-        secs = [r["seconds"] for r in recs if r["impl"] == i]
+        mine = [r for r in recs if r["impl"] == i]
+        crashes = sum(1 for r in mine if r["formula"].startswith("error"))
+        secs = [r["seconds"] for r in mine]
         print(
             f"  {i}: {ok}/{runs} = {ok / max(runs, 1):.0%} recovered, {crashes} crashed, "
-            f"median {np.median(secs) if secs else float('nan'):.0f} s per run"
+            f"median {np.median(secs) if secs else float('nan'):.0f} s per run, "
+            f"seeds {_seeds_text({r['seed'] for r in mine})}"
         )
+    if both:
+        o, q, n = sum(v[0] for v in same.values()), sum(v[1] for v in same.values()), len(same)
+        ratio = f"{o / q:.1f}x pykan's rate" if q else "pykan recovered none: no finite ratio"
+        print(
+            f"  on the {n} runs both made: ours {o}/{n} = {o / n:.0%}, pykan {q}/{n} = {q / n:.0%}"
+            f" ({ratio}; target >= 2x)"
+        )
+    crashed = [r for r in recs if r["formula"].startswith("error")]
+    for r in sorted(crashed, key=lambda r: (r["impl"], r["problem"], r["noise"], r["seed"])):
+        print(f"  crashed: {r['impl']} {r['problem']} noise {r['noise']:g} seed {r['seed']}:")
+        print(f"    {r['formula'][6:]}")
 
 
 def main() -> None:
@@ -491,7 +634,11 @@ def main() -> None:
     ap.add_argument("--minimal-only", action="store_true", help="(a) only prune_minimal")
     ap.add_argument("--toy-seeds", type=int, default=3, help="(b) seeds per toy (median)")
     ap.add_argument("--toys", default=None, help="(b) only these toys, e.g. xy,J0")
-    ap.add_argument("--pykan-cache", default=None, help="(b) JSON of pykan's figures (read+write)")
+    ap.add_argument(
+        "--pykan-cache",
+        default=None,
+        help="(b), (c), --table: JSON of pykan's figures (read+write)",
+    )
     ap.add_argument("--grids", default=None, help="(a) grids, e.g. 3,5,10")
     ap.add_argument("--draws", default=None, help="(a) data draws, e.g. 100,101")
     ap.add_argument("--seeds", type=int, default=None)
@@ -509,8 +656,14 @@ def main() -> None:
     global POLISH
     POLISH = args.polish
     torch.set_num_threads(1)
+    if args.pykan_cache and "b" in args.parts and "c" in args.parts and not args.table:
+        ap.error(
+            "--pykan-cache: parts (b) and (c) keep pykan's figures in different files "
+            "(bench/pykan_toys.json, bench/pykan_recovery.json); run --parts b and --parts c "
+            "separately"
+        )
     if args.table:
-        print_table(args.table.split(","))
+        print_table(args.table.split(","), args.pykan_cache)
         return
     impls = ["ours"] if args.no_pykan else ["pykan"] if args.only_pykan else ["ours", "pykan"]
     if args.quick:
@@ -543,7 +696,7 @@ def main() -> None:
         only = None if args.problems is None else {int(v) for v in args.problems.split(",")}
         if args.seed_list:
             seeds_c = [int(v) for v in args.seed_list.split(",")]
-        part_c(impls_c, seeds_c, noises, args.verbose, only, args.jsonl)
+        part_c(impls_c, seeds_c, noises, args.verbose, only, args.jsonl, args.pykan_cache)
     print(f"total {time.perf_counter() - t0:.0f} s")
 
 
