@@ -466,6 +466,20 @@ PYKAN_REC_HOW = (
     "a run that raised inside pykan is a failure (err null, formula 'error ...' names the pykan "
     "call and frames)"
 )
+# the two crashes seen in pykan 0.2.8's column, located by rerunning the runs stage by stage
+# (seed 0, noise 0); the pipeline is pykan's tutorial's (hellokan: fit, prune, fit,
+# auto_symbolic, fit with fit's defaults), so a user sees the same crash: pykan's failures
+PYKAN_REC_CRASHES = (
+    "UnboundLocalError 'coef' at spline.py:131 in curve2coef (exp(sin(pi x1)+x2^2)): in the fit "
+    "after auto_symbolic, L-BFGS steps the parameters to NaN (the hidden layer's outputs are all "
+    "NaN); the next grid update (MultKAN.fit > update_grid > KANLayer.update_grid_from_samples) "
+    "hands NaN samples to curve2coef, whose lstsq raises (MKL: 'Parameter 6 was incorrect on "
+    "entry to SGELSY'); curve2coef catches that, prints 'lstsq failed' and returns its unset "
+    "coef. RuntimeError 'stack expects a non-empty TensorList' at Symbolic_KANLayer.py:118 "
+    "(II.3.24 P/(4pi r^2)): fit(lamb=0.01) silenced the model (constant output, labels of mean "
+    "0.06 and std 0.03); prune() removes every hidden node and its forward() on the empty "
+    "layer crashes."
+)
 
 
 def _rec_key(problem: str, noise: float, seed: int) -> str:
@@ -486,7 +500,8 @@ def _pykan_cache_add(path: str, recs: list[dict]) -> dict:
     from importlib.metadata import version
 
     fields = ("err", "ok", "formula", "seconds")
-    entries: dict = {"_about": {"pykan": version("pykan"), "how": PYKAN_REC_HOW}}
+    about = {"pykan": version("pykan"), "how": PYKAN_REC_HOW, "crashes": PYKAN_REC_CRASHES}
+    entries: dict = {"_about": about}
     for r in recs:
         entries[_rec_key(r["problem"], r["noise"], r["seed"])] = {k: r[k] for k in fields}
     return _cache_update(path, entries)
