@@ -478,7 +478,9 @@ PYKAN_REC_CRASHES = (
     "coef. RuntimeError 'stack expects a non-empty TensorList' at Symbolic_KANLayer.py:118 "
     "(II.3.24 P/(4pi r^2)): fit(lamb=0.01) silenced the model (constant output, labels of mean "
     "0.06 and std 0.03); prune() removes every hidden node and its forward() on the empty "
-    "layer crashes."
+    "layer crashes. II.3.24 at noise 0.01 recorded the UnboundLocalError after 53 s (its stage "
+    "was not recorded); rerun alone it is silenced by fit(lamb=0.01) and crashes in prune() "
+    "as at noise 0."
 )
 
 
