@@ -37,7 +37,15 @@ side by side with pykan 0.2.8 (same data, same seeds, float32).
     and noise: ``--no-pykan --parts c --seed-list S --noises N --jsonl F``, then ``--table
     F1,F2,...``; under load): ours 63/84 (noise 0 28/42, 1% 35/42; the 4-variable function 0/6:
     its lamb=0.01 fit is a constant), plain ``auto_symbolic()`` (``--only-plain``) 37/84;
-    pykan: no run finished at nice 19 (about 4 min of CPU per run).
+    pykan 0.2.8, seed 0 (``--only-pykan --parts c --seed-list 0 --noises N --jsonl F``, one
+    process per noise level, under load; median 292 s wall per run): 13/28 = 46% (noise 0 6/14,
+    1% 7/14), 8 runs crashed inside pykan (``PYKAN_REC_CRASHES``: parameters turned NaN in a
+    fit, then a grid update crashes, or lamb=0.01 silenced the model and prune() left no node;
+    counted as failures); ours on the same 28 runs 20/28 = 71%, 1.5x pykan's rate (target 2x).
+    pykan's runs are kept in ``bench/pykan_recovery.json``: ``--parts c --pykan-cache
+    bench/pykan_recovery.json`` reads them instead of rerunning, ``--table F1,... --pykan-cache
+    bench/pykan_recovery.json`` prints pykan's column beside ours (and adds pykan's runs found in
+    the jsonl files to the cache).
 
 pykan runs from a temporary directory (its checkpoint files go there) with its output silenced.
 
@@ -466,21 +474,23 @@ PYKAN_REC_HOW = (
     "a run that raised inside pykan is a failure (err null, formula 'error ...' names the pykan "
     "call and frames)"
 )
-# the two crashes seen in pykan 0.2.8's column, located by rerunning the runs stage by stage
-# (seed 0, noise 0); the pipeline is pykan's tutorial's (hellokan: fit, prune, fit,
-# auto_symbolic, fit with fit's defaults), so a user sees the same crash: pykan's failures
+# the crashes in pykan 0.2.8's column (8 of 28 runs, seed 0), located by rerunning runs stage
+# by stage in a fresh process; the pipeline is pykan's tutorial's (hellokan: fit, prune, fit,
+# auto_symbolic, fit, with fit's defaults), so a user sees the same crash: pykan's failures
 PYKAN_REC_CRASHES = (
-    "UnboundLocalError 'coef' at spline.py:131 in curve2coef (exp(sin(pi x1)+x2^2)): in the fit "
-    "after auto_symbolic, L-BFGS steps the parameters to NaN (the hidden layer's outputs are all "
-    "NaN); the next grid update (MultKAN.fit > update_grid > KANLayer.update_grid_from_samples) "
-    "hands NaN samples to curve2coef, whose lstsq raises (MKL: 'Parameter 6 was incorrect on "
-    "entry to SGELSY'); curve2coef catches that, prints 'lstsq failed' and returns its unset "
-    "coef. RuntimeError 'stack expects a non-empty TensorList' at Symbolic_KANLayer.py:118 "
-    "(II.3.24 P/(4pi r^2)): fit(lamb=0.01) silenced the model (constant output, labels of mean "
-    "0.06 and std 0.03); prune() removes every hidden node and its forward() on the empty "
-    "layer crashes. II.3.24 at noise 0.01 recorded the UnboundLocalError after 53 s (its stage "
-    "was not recorded); rerun alone it is silenced by fit(lamb=0.01) and crashes in prune() "
-    "as at noise 0."
+    "(A) UnboundLocalError 'coef' at spline.py:131 in curve2coef: during a fit the parameters "
+    "become NaN (finite before it, NaN at a later grid update; pykan's fit does not stop on a "
+    "non-finite loss); the next grid update (MultKAN.fit > update_grid > "
+    "KANLayer.update_grid_from_samples) hands NaN values to curve2coef, whose lstsq raises (MKL: "
+    "'Parameter 6 was incorrect on entry to SGELSY'); curve2coef catches that, prints 'lstsq "
+    "failed' and returns its unset coef. Located: exp(sin(pi x1)+x2^2) noise 0 in the fit after "
+    "auto_symbolic; the 4-variable function noise 0 in the fit after prune ([4,5,3,1]); I.27.6 "
+    "noise 0.01 in the fit after prune of a silenced model. (B) RuntimeError 'stack expects a "
+    "non-empty TensorList' at Symbolic_KANLayer.py:118: fit(lamb=0.01) silences the model "
+    "(constant output; II.3.24's labels have mean 0.061, std 0.028), prune() removes every "
+    "hidden node and its own forward() on the empty layer crashes. Located: II.3.24 noise 0 and "
+    "0.01 (the bench's 0.01 run, in a process that had run 6 functions before, took path A). "
+    "Not rerun: exp(sin(pi x1)+x2^2) and the 4-variable function at 0.01, I.27.6 at 0 (B, 33 s)."
 )
 
 
