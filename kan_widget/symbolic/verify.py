@@ -19,19 +19,26 @@ activations the already fixed layers below produce):
    (a straight edge: ``x``; a trial could only pick something more complex, by beating an
    exact fit);
 2. per remaining edge, strongest first, try the ranking's ``MAX_TRIALS`` best plausible candidates
-   (``r^2 >= R2_MIN``) plus ``x`` and ``x^2`` when plausible: fix the edge, train the whole
+   (``r^2 >= R2_MIN``), the ``ACCURATE_TRIALS`` most accurate ones whatever their rank, plus
+   ``x`` and ``x^2`` when plausible: fix the edge, train the whole
    model ``steps`` L-BFGS steps (no grid update, no penalty), note the training RMSE, undo
    exactly (:meth:`~kan_widget.model.KAN.checkpoint`);
 3. the best trial and the simpler ones near it (within ``SETTLE`` times its RMSE) train
    ``2*steps`` more (a short refit favours whatever perturbs the model least);
-4. the **simplest** trial (complexity, then searched parameters, then the ranking) whose RMSE
-   is within ``RTOL`` of the best's (plus ``ATOL*std(y)``) is kept. The best trial always
-   qualifies, so a formula is always produced, as ``auto_symbolic`` does;
+4. the **simplest** trial (complexity, then searched parameters; among equals the lower RMSE)
+   whose RMSE is within ``RTOL`` of the best's (plus ``ATOL*std(y)``) is kept. The best trial
+   always qualifies, so a formula is always produced, as ``auto_symbolic`` does;
 5. once every edge is fixed, each edge that kept a more complex function than some of its
    trials tries those simpler ones again, simplest first (:func:`_revisit`): they were judged
    while the other edges were splines, whose learned shapes may need the look-alike (a
    product learned through curved first-layer edges rejects ``x``; once the other edges are
-   ``x`` and ``x^2``, ``x`` is exact).
+   ``x`` and ``x^2``, ``x`` is exact);
+6. the final check (:func:`_rivals`): if the whole formula does not fit the data exactly
+   (RMSE above ``ATOL*std(y)``), each edge tries its ``RIVALS`` best other trials and keeps one
+   that cuts the formula's RMSE to ``GAIN`` (half) or less. A trial judged while later edges
+   were splines only fits to their precision, so a look-alike ties with the truth there
+   (``tan(1.15*x)`` and ``arctanh(x)``); the fixed formula tells them apart by orders of
+   magnitude on exact data, and not at all at the noise level (noisy data keep step 4's choice).
 
 So among functions that explain the data to the splines' level, the simplest is chosen (the
 physicist's choice), and "fits to the noise level" is measured on the model's output, where the
