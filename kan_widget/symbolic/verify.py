@@ -34,10 +34,10 @@ activations the already fixed layers below produce):
    product learned through curved first-layer edges rejects ``x``; once the other edges are
    ``x`` and ``x^2``, ``x`` is exact);
 6. the final check (:func:`_rivals`): if the whole formula does not fit the data exactly
-   (RMSE above ``ATOL*std(y)``), each edge tries its ``RIVALS`` best other trials and keeps one
-   that cuts the formula's RMSE to ``GAIN`` (half) or less. A trial judged while later edges
-   were splines only fits to their precision, so a look-alike ties with the truth there
-   (``tan(1.15*x)`` and ``arctanh(x)``); the fixed formula tells them apart by orders of
+   (RMSE above ``ATOL*std(y)``), each edge tries ``'0'`` and its ``RIVALS`` best other trials
+   and keeps one that cuts the formula's RMSE to ``GAIN`` (half) or less. A trial judged while
+   later edges were splines only fits to their precision, so a look-alike ties with the truth
+   there (``tan(1.15*x)`` and ``arctanh(x)``); the fixed formula tells them apart by orders of
    magnitude on exact data, and not at all at the noise level (noisy data keep step 4's choice).
 
 So among functions that explain the data to the splines' level, the simplest is chosen (the
@@ -274,6 +274,7 @@ def _verified(
         raise ValueError("the model's output is not finite on dataset['train_input']: fit it first")
     atol = ATOL * float(y.double().std())
     has_zero = any(e.kind == "zero" for e in entries)
+    zero_k = [k for k, e in enumerate(entries) if e.kind == "zero"][:1]
     chosen: list[tuple[int, int, int, str, float]] = []
     simpler: dict[int, list[int]] = {}  # index in chosen -> the simpler trials it beat
     rivals: dict[int, list[int]] = {}  # index in chosen -> other trials near the best, best first
@@ -346,8 +347,10 @@ def _verified(
                 simpler[len(chosen) - 1] = lost
             near = [t for t in tried if t[1] != k and t[0] <= SETTLE * lowest + atol]
             near.sort(key=lambda t: t[0])
-            if near:
-                rivals[len(chosen) - 1] = [t[1] for t in near[:RIVALS]]
+            # '0' first: an edge the formula does not need (a spare node's linear term that
+            # its neighbours' shifts compensate) is the simplest rival of all
+            if zero_k or near:
+                rivals[len(chosen) - 1] = zero_k + [t[1] for t in near[:RIVALS]]
     if simpler:
         _revisit(model, chosen, simpler, entries, x, y, refit, n_samples, atol, verbose)
     if rivals:
@@ -415,7 +418,9 @@ def _rivals(
     to round-off, a look-alike leaves its own misfit. So when the formula is not exact (RMSE
     above ``atol``), each edge tries its ``RIVALS`` best other trials (those within ``SETTLE``
     of its best trial's RMSE), best first, each after ``2*steps`` steps, against the current
-    formula after the same training; a rival is kept only if it cuts the RMSE to at most
+    formula after the same training (``'0'`` first: an edge the formula does not need, e.g. a
+    spare node's small linear term that shifts elsewhere compensate, is the simplest rival);
+    a rival is kept only if it cuts the RMSE to at most
     ``GAIN`` of it. At the noise level no rival can (the noise is the error), so noisy data
     keep the simplest choice; only a misfit the data can see is undone. Edits ``chosen``."""
     from .api import _inputs, _layer_samples
