@@ -25,7 +25,7 @@ import inspect
 import math
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any, cast
 
 import torch
@@ -542,21 +542,30 @@ class KAN(PykanSurface, Expand, Classifier, nn.Module):
         self._refit_grids(self._input(x), min_span=0.0)  # the floor is fit(lamb > 0)'s
 
     def _refit_grids(
-        self, x: torch.Tensor, num: int | None = None, min_span: float | None = None
-    ) -> None:
+        self,
+        x: torch.Tensor,
+        num: int | None = None,
+        min_span: float | None = None,
+        no_floor: Collection[int] = (),
+    ) -> list[int]:
         """Refit every layer's grid (to ``num`` intervals) on its inputs, layer by layer from
         ``x``; hidden layers' grids are kept ``min_span`` wide (default ``grid_min_span``; see
-        the class doc)."""
+        the class doc), but for the layers in ``no_floor``. Returns the layers whose every input
+        the floor widened (see :meth:`~kan_widget.training.Trainer.step`)."""
         min_span = self.config.grid_min_span if min_span is None else min_span
+        whole: list[int] = []
         # one thread (threads.py): the refit's sort, Gram products and small solves each woke
         # the pool (and MKL's LAPACK threads); with another process on a core a refit at 2
         # threads took 160 ms-1.3 s instead of 11-43 ms ([4,16,16,1] B=1000, measured)
         with torch.no_grad(), OneThread():
             last = len(self.layers) - 1
             for l, layer in enumerate(self.layers):
-                layer.refit_grid(x, num=num, min_span=0.0 if l == 0 else min_span)
+                span = 0.0 if l == 0 or l in no_floor else min_span
+                if layer.refit_grid(x, num=num, min_span=span):
+                    whole.append(l)
                 if l < last:  # the last layer's outputs feed no grid
                     x = self.node_step(l, layer(x))
+        return whole
 
     update_grid_from_samples = update_grid
 
