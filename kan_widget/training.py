@@ -656,7 +656,9 @@ def fit(
     Returns ``{"train_loss": [...], "test_loss": [...], "reg": [...]}`` (per step the square
     root of the loss, as pykan: the RMSE for a regression), for a classification
     ``"train_acc"`` and ``"test_acc"`` (fractions of rows classified right), plus one
-    list per ``metrics`` callable, and ``"stopped"``: why training ended early (or ``None``). A
+    list per ``metrics`` callable, ``"stopped"``: why training ended early (or ``None``), and
+    ``"floor_lifted"``: a tuple of ``(step, hidden layers)`` where the hidden-grid floor was
+    lifted (see :class:`~kan_widget.model.KAN`'s ``grid_min_span``; usually empty). A
     diverging run stops, keeps its last finite parameters and warns.
     """
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
