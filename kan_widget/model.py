@@ -539,7 +539,8 @@ class KAN(PykanSurface, Expand, Classifier, nn.Module):
         x = self.train_input if x is None else x
         if x is None:
             raise RuntimeError("update_grid needs samples: pass x or call fit first")
-        self._refit_grids(self._input(x), min_span=0.0)  # the floor is fit(lamb > 0)'s
+        with OneThread(par=False):  # the input check too (threads.py: refits)
+            self._refit_grids(self._input(x), min_span=0.0)  # the floor is fit(lamb > 0)'s
 
     def _refit_grids(
         self, x: torch.Tensor, num: int | None = None, min_span: float | None = None
@@ -551,7 +552,7 @@ class KAN(PykanSurface, Expand, Classifier, nn.Module):
         # one thread (threads.py): the refit's sort, Gram products and small solves each woke
         # the pool (and MKL's LAPACK threads); with another process on a core a refit at 2
         # threads took 160 ms-1.3 s instead of 11-43 ms ([4,16,16,1] B=1000, measured)
-        with torch.no_grad(), OneThread():
+        with torch.no_grad(), OneThread(par=False):
             last = len(self.layers) - 1
             for l, layer in enumerate(self.layers):
                 layer.refit_grid(x, num=num, min_span=0.0 if l == 0 else min_span)

@@ -23,7 +23,13 @@ is per step, and a user's callback between steps sees their own count.
 Grid refits (``update_grid``, ``refine``, ``KANLayer.refit_grid``) are one block too: their sort,
 float64 basis recursions, Gram products and small LAPACK solves each woke the pool and MKL's
 threads, and with another process on one core ``update_grid`` on [4,16,16,1] B=1000 took 161 ms
-against 11 ms quiet (in one run under load 1.7: 1267 ms at 2 threads, 43 ms in the block).
+against 11 ms quiet (in one run under load 1.7: 1267 ms at 2 threads, 43 ms in the block). A
+refit outside a training step has no :class:`ThreadChoice`, so its large products (the forward
+between layers) run on one thread as well (``par=False``; inside a step the step's choice
+holds), and ``update_grid``'s input check runs in its block: on [10,32,32,1] B=10000 both had
+run at 2 threads, the other thread spent 52 ms of CPU per call (mostly spinning) and the call
+190 ms of process CPU; in one block 0 and 105 ms, the same knots and coefficients to the bit
+(measured under load ~6, where no timing is quiet).
 
 Nested blocks are one block: an inner :class:`OneThread` (the fused layer inside a step) keeps
 the outermost block's caller count for :meth:`OneThread.mm`, and only the outermost block
