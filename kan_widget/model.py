@@ -552,7 +552,7 @@ class KAN(PykanSurface, Expand, Classifier, nn.Module):
         # one thread (threads.py): the refit's sort, Gram products and small solves each woke
         # the pool (and MKL's LAPACK threads); with another process on a core a refit at 2
         # threads took 160 ms-1.3 s instead of 11-43 ms ([4,16,16,1] B=1000, measured)
-        with torch.no_grad(), OneThread(par=False):
+        with torch.no_grad(), OneThread():
             last = len(self.layers) - 1
             for l, layer in enumerate(self.layers):
                 layer.refit_grid(x, num=num, min_span=0.0 if l == 0 else min_span)
