@@ -12,16 +12,20 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from . import ckernel
+
 __all__ = [
     "basis",
     "basis_reference",
     "basis_t",
     "chunks",
     "curve2coef",
+    "deriv_grad_torch",
     "extend_grid",
     "grid_on_samples",
     "knots_of",
     "recursion",
+    "recursion_torch",
     "refit_coef",
     "sort_rows",
     "uniform_grid",
@@ -82,13 +86,15 @@ class Knots(NamedTuple):
 
     ``knots [n_in, n_knots, 1]``; for level ``p = 1..k``, ``inv[p-1] = 1/(t[m+p]-t[m])`` (0 on
     zero-width spans) and ``shift[p-1] = -t[m]*inv``, both ``[n_in, n_knots-p, 1]``; ``dinv`` is
-    ``k*inv[k-1]``, the derivative's coefficients.
+    ``k*inv[k-1]``, the derivative's coefficients; ``packed`` all of them in the compiled
+    kernel's layout (:func:`ckernel.pack`; None where the kernel cannot run).
     """
 
     knots: torch.Tensor
     inv: list[torch.Tensor]
     shift: list[torch.Tensor]
     dinv: torch.Tensor | None
+    packed: torch.Tensor | None = None
 
 
 def knots_of(grid: torch.Tensor, k: int) -> Knots:
@@ -100,7 +106,8 @@ def knots_of(grid: torch.Tensor, k: int) -> Knots:
         r = torch.where(span != 0, 1.0 / torch.where(span != 0, span, 1.0), 0.0)
         inv.append(r)
         shift.append(-g[:, : r.shape[1]] * r)
-    return Knots(g, inv, shift, k * inv[-1] if k > 0 else None)
+    dinv = k * inv[-1] if k > 0 else None
+    return Knots(g, inv, shift, dinv, ckernel.pack(g, inv, shift, dinv))
 
 
 def recursion(
@@ -109,11 +116,29 @@ def recursion(
     out: torch.Tensor | None = None,
     prev_out: torch.Tensor | None = None,
     scratch: Scratch | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    need_prev: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Bases of order k and k-1 in ``[n_in, n_basis, batch]`` layout for ``xt [n_in, 1, batch]``
     (batch innermost: contiguous elementwise work on the longest axis), written into ``out`` and
     ``prev_out`` when given; the temporaries into ``scratch`` when given (then the results
-    not written to ``out``/``prev_out`` live in it until its next use).
+    not written to ``out``/``prev_out`` live in it until its next use). ``need_prev=False``:
+    the order-(k-1) basis may be None (unless ``prev_out`` is given).
+
+    By the compiled kernel where it runs (:mod:`ckernel`: the same bits), else
+    :func:`recursion_torch`.
+    """
+    res = ckernel.basis(xt, kn, out, prev_out, scratch, need_prev)
+    return recursion_torch(xt, kn, out, prev_out, scratch) if res is None else res
+
+
+def recursion_torch(
+    xt: torch.Tensor,
+    kn: Knots,
+    out: torch.Tensor | None = None,
+    prev_out: torch.Tensor | None = None,
+    scratch: Scratch | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`recursion` in torch operations (the definition the compiled kernel reproduces).
 
     With ``w_m = (x - t_m)/(t_{m+p} - t_m)``, ``B_{m,p} = w_m B_{m,p-1} + (1 - w_{m+1})
     B_{m+1,p-1}``: a multiply-add for ``w``, one multiply and two adds per level. The order-0
@@ -171,7 +196,17 @@ def basis_deriv_grad(
 ) -> torch.Tensor:
     """``sum_m grad_out[m] * dB_m/dx`` ``[n_in, batch]`` from the order-(k-1) basis ``prev``:
     ``dB_{m,k}/dx = k*(B_{m,k-1}/(t_{m+k}-t_m) - B_{m+1,k-1}/(t_{m+k+1}-t_{m+1}))``; the
-    temporaries in ``scratch``'s first two buffers when given (the same values)."""
+    temporaries in ``scratch``'s first two buffers when given (the same values). By the
+    compiled kernel where it runs (:mod:`ckernel`: the same bits), else
+    :func:`deriv_grad_torch`."""
+    res = ckernel.deriv_grad(prev, kn, grad_out)
+    return deriv_grad_torch(prev, kn, grad_out, scratch) if res is None else res
+
+
+def deriv_grad_torch(
+    prev: torch.Tensor, kn: Knots, grad_out: torch.Tensor, scratch: Scratch | None = None
+) -> torch.Tensor:
+    """:func:`basis_deriv_grad` in torch operations (the definition the kernel reproduces)."""
     assert kn.dinv is not None  # prev exists only where the input's gradient is wanted
     if scratch is None:
         q = prev * kn.dinv
@@ -286,8 +321,9 @@ def refit_coef(
             kn_new,
             a_buf[: n_in * K * (c.stop - c.start)].view(n_in, K, -1),
             scratch=scratch,
+            need_prev=False,
         )
-        b, _ = recursion(xt[..., c], kn_old, scratch=scratch)
+        b, _ = recursion(xt[..., c], kn_old, scratch=scratch, need_prev=False)
         ata.baddbmm_(a, a.transpose(1, 2))
         ab.baddbmm_(a, b.transpose(1, 2))
     atb = ab @ coef_old.double().transpose(1, 2)  # [n_in, K, n_out]
