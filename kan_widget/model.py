@@ -545,7 +545,8 @@ class KAN(PykanSurface, Expand, Classifier, nn.Module):
         x = self.train_input if x is None else x
         if x is None:
             raise RuntimeError("update_grid needs samples: pass x or call fit first")
-        self._refit_grids(self._input(x), min_span=0.0)  # the floor is fit(lamb > 0)'s
+        with OneThread(par=False):  # the input check too (threads.py: refits)
+            self._refit_grids(self._input(x), min_span=0.0)  # the floor is fit(lamb > 0)'s
 
     def _refit_grids(
         self,
