@@ -3,7 +3,9 @@
 The KAN paper's 4-variable function exp(0.5 (sin(pi (x1^2+x2^2)) + sin(pi (x3^2+x4^2)))) on
 [4,5,5,1], ``create_dataset(seed=0)`` 1000/1000 rows, ``fit(steps=50, lamb=0.01)``: the final
 train RMSE per seed, with the default ``grid_min_span`` and with pykan's rule (0). A figure
-equal to the label std (0.581) means the penalty switched the whole model off.
+equal to the label std (0.581) means the penalty switched the whole model off; "floor lifted"
+counts the fits where the step after a refit went constant and was redone without the floor
+on the layer it had widened whole (``fit``'s ``history["floor_lifted"]``).
 
 Run: ``PYTHONPATH=. .venv/bin/python bench/bench_floor.py [--seeds 3] [--grids 3,5]``.
 """
@@ -36,13 +38,17 @@ def main() -> None:
     print(f"label std {std:.4f} (a constant model's train RMSE)")
     for grid in (int(g) for g in args.grids.split(",")):
         for name, kw in (("default floor", {}), ("grid_min_span=0", {"grid_min_span": 0.0})):
-            rmse = []
+            rmse, lifted = [], 0
             for seed in range(args.seeds):
                 res = KAN([4, 5, 5, 1], grid=grid, seed=seed, **kw).fit(data, steps=50, lamb=0.01)
                 rmse.append(float(res["train_loss"][-1]))
+                lifted += bool(res["floor_lifted"])
             silent = sum(r > 0.95 * std for r in rmse)
             figs = " ".join(f"{r:.4f}" for r in rmse)
-            print(f"grid {grid}  {name:16s} train RMSE {figs}  silenced {silent}/{len(rmse)}")
+            print(
+                f"grid {grid}  {name:16s} train RMSE {figs}  silenced {silent}/{len(rmse)}"
+                f"  floor lifted {lifted}/{len(rmse)}"
+            )
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import torch
 
 from kan_widget import KAN, create_dataset
 from kan_widget.symbolic import auto_symbolic, clean
+from kan_widget.symbolic import formula as formula_mod
 from kan_widget.symbolic.formula import formula as clean_formula
 
 LIB = ["x", "x^2", "exp", "sin"]
@@ -48,6 +49,9 @@ def is_target(expr: sympy.Expr) -> bool:
 
 
 def ours(seed: int) -> dict:
+    # each seed's formula simplified afresh: formula() remembers what it simplified, and every
+    # seed's rounded formula is often the same one (a pipeline run alone would not have it)
+    formula_mod._SIMPLIFIED.clear()
     ds = create_dataset(target_fn, n_var=2, seed=seed)
     start = time.perf_counter()
     model = KAN([2, 5, 1], grid=5, k=3, seed=seed)

@@ -48,7 +48,8 @@ class KANConfig:
     - ``scale_base_mu``, ``scale_base_sigma``: initial ``scale_base`` is
       ``mu/sqrt(in) + sigma*U(-1, 1)/sqrt(in)``.
     - ``grid_min_span``: hidden-layer grids never span less than this while ``fit`` trains
-      with a penalty (0 = pykan's grid update, which ``update_grid`` and ``refine`` use; see
+      with a penalty (0 = pykan's grid update, which ``update_grid`` and ``refine`` use; a
+      layer the floor widened whole and whose next step went constant is lifted off it; see
       :class:`~kan_widget.model.KAN`).
     - ``normalize``: ``"auto"`` (default), ``True`` or ``False``: whether the first ``fit``
       fits the model's :class:`~kan_widget.tables.Scaling` (inputs onto the grid range, labels

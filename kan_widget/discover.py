@@ -8,6 +8,13 @@ Restart 0 starts from the model as it is; restart ``r > 0`` from a fresh initial
 same width and options with seed ``model.config.seed + r`` (the seed decides how the penalty
 splits the work between nodes, so restarts find different structures).
 
+A sparsify fit that ends no better than a constant (the penalty silenced the model: fit's test,
+:func:`~kan_widget.training.silenced`) would hand on a model whose formula is ``0``; the stage is
+run again from the same start with the penalty divided by :data:`RETRY_DIVISOR`, at most
+:data:`RETRIES` times, and the restart goes on from the last try. The steps report the try
+(:class:`DiscoverStep`'s ``retry`` and ``lamb``), the candidates the penalty they were sparsified
+with (``Candidate.lamb``), and ``DiscoverResult.notes`` says why each retry ran.
+
 Each restart leaves two candidates: the refined spline model and the symbolified one (a symbolic
 fit can cost accuracy; the spline model is then the honest fallback). The chosen candidate is
 the sparsest (fewest edges, then fewest edges still splines, then lowest loss) whose loss is
@@ -30,15 +37,29 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .training import silenced
 from .validation import is_int, is_number
 
 if TYPE_CHECKING:
     from .model import KAN
 
-__all__ = ["STAGES", "Candidate", "DiscoverResult", "DiscoverStep", "discover"]
+__all__ = [
+    "RETRIES",
+    "RETRY_DIVISOR",
+    "STAGES",
+    "Candidate",
+    "DiscoverResult",
+    "DiscoverStep",
+    "discover",
+]
 
 # the stages of one restart, in order (progress reports these names)
 STAGES = ("sparsify", "prune", "refine", "symbolify")
+
+RETRIES = 2
+"""How many times a silenced sparsify fit is run again, each with a smaller penalty."""
+RETRY_DIVISOR = 3.0
+"""A retry's penalty is the previous try's divided by this (fit's silenced warning's advice)."""
 
 
 @dataclass
@@ -55,12 +76,15 @@ class Candidate:
     n_spline: int  # edges still splines (0: the formula is complete)
     width: list[Any]
     formula: str
+    lamb: float = math.nan  # the penalty its sparsify fit ran with (smaller after a retry)
+    retry: int = 0  # the sparsify try it came from (0: the first; see RETRIES)
 
     def summary(self) -> str:
         test = "n/a" if self.test_loss is None else f"{self.test_loss:.3g}"
+        retry = f", sparsified at lamb={self.lamb:.2g} (retry {self.retry})" if self.retry else ""
         return (
             f"restart {self.restart} {self.stage}: {self.width}, {self.n_edge} edges "
-            f"({self.n_spline} splines), loss {self.loss:.3g}, test {test}"
+            f"({self.n_spline} splines), loss {self.loss:.3g}, test {test}{retry}"
         )
 
 
@@ -71,7 +95,9 @@ class DiscoverStep:
     (from 1); in the prune stage each trial is a fit of its own, counted by ``trial`` (0 is the
     retraining after the first prune; 0 in the other stages). ``metrics`` as fit's callback
     gets them (``train_loss``, ``test_loss`` (RMSE), ``reg``); ``model`` the model being
-    trained (not a copy: read it, do not change it)."""
+    trained (not a copy: read it, do not change it). ``retry``: which try of the sparsify
+    stage this restart is on (0 the first; a silenced fit is retried, see the module doc),
+    ``lamb`` its penalty."""
 
     restart: int
     stage: str
@@ -80,10 +106,15 @@ class DiscoverStep:
     trial: int
     metrics: dict[str, Any]
     model: KAN
+    retry: int = 0
+    lamb: float = math.nan
 
     def describe(self, restarts: int) -> str:
-        """The status line's text: ``restart 1/3, prune (trial 2) step 5/20, loss 0.0123``."""
+        """The status line's text: ``restart 1/3, prune (trial 2) step 5/20, loss 0.0123``;
+        a retried sparsify says so: ``sparsify (retry 1, lamb=0.0033)``."""
         trial = f" (trial {self.trial})" if self.stage == "prune" else ""
+        if self.stage == "sparsify" and self.retry:
+            trial = f" (retry {self.retry}, lamb={self.lamb:.2g})"
         loss = self.metrics.get("train_loss")
         text = "n/a" if loss is None else f"{loss:.3g}"
         return (
@@ -95,12 +126,14 @@ class DiscoverStep:
 @dataclass
 class DiscoverResult:
     """``model``: the chosen candidate's model (``None`` if stopped before any); ``candidates``
-    in the order they were made; ``chosen`` their index; ``stopped``: stop() ended it early."""
+    in the order they were made; ``chosen`` their index; ``stopped``: stop() ended it early;
+    ``notes``: what the run did beyond the schedule (a silenced sparsify fit retried)."""
 
     candidates: list[Candidate] = field(default_factory=list)
     chosen: int | None = None
     stopped: bool = False
     select: str = "train"  # the split whose RMSE chose
+    notes: list[str] = field(default_factory=list)
 
     @property
     def model(self) -> KAN | None:
@@ -122,6 +155,8 @@ class _Where:
     restart: int = 0
     stage: str = STAGES[0]
     trial: int = -1
+    retry: int = 0  # the sparsify try the restart is on
+    lamb: float = math.nan  # its penalty
 
 
 def _rmse(model: KAN, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -228,15 +263,53 @@ def discover(
             where.trial += 1
         if on_step is not None:
             trial = where.trial if where.stage == "prune" else 0
-            on_step(DiscoverStep(where.restart, where.stage, step + 1, n, trial, metrics, m))
+            on_step(
+                DiscoverStep(
+                    where.restart,
+                    where.stage,
+                    step + 1,
+                    n,
+                    trial,
+                    metrics,
+                    m,
+                    where.retry,
+                    where.lamb,
+                )
+            )
         return not (stop is not None and stop())
 
-    def fit(m: KAN, n: int, lam: float = 0.0) -> None:
+    def fit(m: KAN, n: int, lam: float = 0.0) -> dict:
         hist = m.fit(
             dataset, opt="LBFGS", steps=n, lamb=lam, callback=lambda i, d: stepped(m, i, d, n)
         )
         if hist.get("stopped") == "callback":
             raise _Stopped
+        return hist
+
+    def sparsify(start: KAN, r: int) -> KAN:
+        """The sparsify stage from ``start`` (unchanged): a fit the penalty silenced is run
+        again from ``start`` with a smaller penalty (module doc), up to RETRIES times."""
+        lam = lamb
+        for retry in range(RETRIES + 1):
+            where.retry, where.lamb = retry, lam
+            m = start.copy()
+            hist = fit(m, steps, lam)
+            if lam == 0 or not silenced(hist["train_loss"], dataset["train_label"]):
+                return m
+            last = float(hist["train_loss"][-1])
+            if retry == RETRIES:
+                result.notes.append(
+                    f"restart {r}: sparsify at lamb={lam:.2g} still ended no better than a "
+                    f"constant (training RMSE {last:.3g}) after {RETRIES} retries; kept it"
+                )
+                return m
+            result.notes.append(
+                f"restart {r}: sparsify at lamb={lam:.2g} ended no better than a constant "
+                f"(training RMSE {last:.3g}): retried at lamb={lam / RETRY_DIVISOR:.2g}"
+            )
+            lam /= RETRY_DIVISOR
+            halt()
+        raise AssertionError("unreachable")  # the loop returns on its last try
 
     def record(r: int, stage: str, m: KAN) -> None:
         xs, ys = dataset[f"{select}_input"], dataset[f"{select}_label"]
@@ -249,7 +322,20 @@ def discover(
             test = _rmse(m, dataset["test_input"], dataset["test_label"])
         n_spline = sum(int(layer.numeric_mask().sum()) for layer in m.layers)
         result.candidates.append(
-            Candidate(r, stage, m, loss, train, test, m.n_edge, n_spline, m.width, _formula(m))
+            Candidate(
+                r,
+                stage,
+                m,
+                loss,
+                train,
+                test,
+                m.n_edge,
+                n_spline,
+                m.width,
+                _formula(m),
+                where.lamb,
+                where.retry,
+            )
         )
 
     try:
@@ -258,11 +344,13 @@ def discover(
             def at(stage: str, r: int = r) -> None:
                 halt()
                 where.restart, where.stage, where.trial = r, stage, -1
+                if stage == "sparsify":
+                    where.retry, where.lamb = 0, lamb
                 if progress is not None:
                     progress(stage, r, (r * len(STAGES) + STAGES.index(stage)) / total)
 
             if r == 0:
-                m = model.copy()
+                m = model  # sparsify copies it
             else:
                 m = type(model).from_config(
                     model.config.replace(seed=int(model.config.seed) + r),
@@ -272,7 +360,7 @@ def discover(
                 )
                 m.reg_metric = model.reg_metric
             at("sparsify")
-            fit(m, steps, lamb)
+            m = sparsify(m, r)
             at("prune")
             m = m.prune_minimal(
                 dataset,

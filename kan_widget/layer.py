@@ -531,7 +531,7 @@ class KANLayer(nn.Module):
         num: int | None = None,
         grid_eps: float | None = None,
         min_span: float = 0.0,
-    ):
+    ) -> bool:
         """Move the knots to the samples ``x [B, in]`` (optionally to ``num`` intervals) and refit
         ``coef`` by least squares so each edge's spline is unchanged on the samples.
 
@@ -541,18 +541,23 @@ class KANLayer(nn.Module):
         (``KAN(grid_min_span=...)`` says why; 0 is pykan's rule). The scales are not
         touched: the refit is of the spline part alone, so re-applying ``scale_sp`` is not needed
         (doing so is the known trap that changes phi by over 100%).
+
+        Returns whether ``min_span`` widened every input's grid (all inputs narrower than it:
+        the training loop then knows the floor acted on the whole layer).
         """
         num = self.num if num is None else int(num)
         eps = self.grid_eps if grid_eps is None else grid_eps
         with torch.no_grad(), OneThread():  # a refit is many small ops (threads.py)
             x_sorted = sort_rows(x.detach().t().contiguous())  # [in, B]
             new_grid = grid_on_samples(x_sorted, num, self.k, eps, min_span)
+            whole = min_span > 0 and bool((x_sorted[:, -1] - x_sorted[:, 0] < min_span).all())
             # assign .data so optimisers holding this Parameter keep training it
             self.coef.data = refit_coef(x_sorted.t(), self.grid, self.coef, new_grid, self.k)
             self.num = num
             self.grid = new_grid
             self._input_cache.clear()  # features on the old knots
             self._knots()
+        return whole
 
     # ------------------------------------------------------------------ symbolic edges
     def _groups(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:

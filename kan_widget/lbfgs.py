@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
-from .wolfe import strong_wolfe
+from .wolfe import scalar, strong_wolfe
 
 __all__ = ["LBFGS"]
 
@@ -159,7 +160,7 @@ class LBFGS:
             orig_loss, g = start
         loss = float(orig_loss)
         evals = 1
-        if g.abs().max() <= tol_grad:
+        if _max_abs(g) <= tol_grad:
             self.final = (orig_loss, g)
             return orig_loss
         d, t = state.get("d"), state.get("t")
@@ -197,17 +198,21 @@ class LBFGS:
                 for i in range(len(dirs)):
                     beta = float(dirs[i].dot(d)) * ro[i]
                     d.add_(stps[i] * (alpha[i] - beta))
-            prev_g, prev_loss = g.clone(), loss
+            # g is never written to (every evaluation's gradient is a new vector): no copy
+            prev_g, prev_loss = g, loss
             t = min(1.0, 1.0 / float(g.abs().sum())) * lr if state["n_iter"] == 1 else lr
             # a tensor in the parameters' dtype, as torch and pykan pass it: the line search's
             # sufficient-decrease test then runs at the loss's own resolution, so in float32 a
             # step whose predicted decrease is below the loss's last bit is accepted when the
             # loss does not rise (pykan's fit goes on along flat directions); in float64
             # arithmetic that test rejects every step there and the search returns t = 0
-            gtd_t = g.dot(d)
+            gtd_t = scalar(g.dot(d))
             gtd = float(gtd_t)
             if gtd > -tol_change:
                 break
+            # max |d * t| (a stopping test) is max |d| * |t| rounded once: rounding is monotone
+            # and symmetric, so the largest rounded product is the rounded largest product
+            d_max = _max_abs(d)
             if group["line_search_fn"] is None:
                 # fixed steps of lr (torch's and pykan's LBFGS without a line search)
                 self._add(t, d)
@@ -220,8 +225,8 @@ class LBFGS:
                 evals += 1
                 if (
                     evals >= max_eval
-                    or g.abs().max() <= tol_grad
-                    or (d * t).abs().max() <= tol_change
+                    or _max_abs(g) <= tol_grad
+                    or d_max * abs(t) <= tol_change
                     or abs(loss - prev_loss) < tol_change
                 ):
                     break
@@ -241,7 +246,8 @@ class LBFGS:
                 at[0] = step
                 return float(closure()), self._flat_grad()
 
-            loss, g, t, ls_evals = strong_wolfe(obj, x0, t, d, loss, g, gtd_t)
+            with np.errstate(all="ignore"):  # as torch's 0-d tensors: inf and nan, no warning
+                loss, g, t, ls_evals = strong_wolfe(obj, x0, t, d, loss, g, gtd_t, d_norm=d_max)
             t = float(t)
             if at[0] != t:  # the accepted step is usually the last one evaluated
                 self._set(x0)
@@ -250,8 +256,8 @@ class LBFGS:
             if (
                 n_iter == max_iter
                 or evals >= max_eval
-                or g.abs().max() <= tol_grad
-                or (d * t).abs().max() <= tol_change
+                or _max_abs(g) <= tol_grad
+                or d_max * abs(t) <= tol_change
                 or abs(loss - prev_loss) < tol_change
             ):
                 break
@@ -259,3 +265,10 @@ class LBFGS:
         # the line search's values are where the parameters now are (float of a tensor: exact)
         self.final = (torch.tensor(loss, dtype=g.dtype, device=g.device), g)
         return orig_loss
+
+
+def _max_abs(v: torch.Tensor):
+    """``v.abs().max()`` (nan if any entry is) as a scalar of ``v``'s dtype (wolfe.scalar): one
+    reduction instead of two operations, and comparisons with a Python tolerance that need no
+    tensor operation (the tolerance rounded to ``v``'s dtype, as torch compares)."""
+    return scalar(torch.linalg.vector_norm(v, float("inf")))

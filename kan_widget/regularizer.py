@@ -75,6 +75,22 @@ def _divisors(n_in: int, n_out: int, like: torch.Tensor) -> torch.Tensor:
     return d
 
 
+_FILLED: dict[tuple, torch.Tensor] = {}
+
+
+def _filled(like: torch.Tensor, value: float) -> torch.Tensor:
+    """A contiguous tensor of ``like``'s shape, dtype and device filled with ``value``, made
+    once per key and only ever read (an operand of an out-of-place add)."""
+    key = (tuple(like.shape), like.dtype, like.device, value)
+    t = _FILLED.get(key)
+    if t is None:
+        if len(_FILLED) > 64:  # shapes come and go (pruning, refine): keep it small
+            _FILLED.clear()
+        with torch.inference_mode(False), torch.no_grad():
+            t = _FILLED[key] = torch.full(like.shape, value, dtype=like.dtype, device=like.device)
+    return t
+
+
 def spline_penalty(
     values: list[torch.Tensor], lamb_l1: float, lamb_entropy: float
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -88,12 +104,19 @@ def spline_penalty(
             l1 = lamb_l1 * l1
         # magnitudes are >= 0, so starting from the first term equals starting from 0 + it
         total = l1 if total is None else total + l1
-        g = torch.full_like(a, lamb_l1)
         if lamb_entropy:
             # pykan's [out, in] layout has rows = output nodes (our columns); both are summed
             ent, g_ent = _spline_entropies(a)
             total = total + lamb_entropy * ent
-            g = g.add_(g_ent, alpha=lamb_entropy)
+            if a.is_contiguous():
+                # lamb_l1 + lamb_entropy * g_ent as the in-place add on a filled tensor computes
+                # it (the same kernel on the same layout), from a filled tensor made once per
+                # shape: an op saved per layer
+                g = torch.add(_filled(a, lamb_l1), g_ent, alpha=lamb_entropy)
+            else:
+                g = torch.full_like(a, lamb_l1).add_(g_ent, alpha=lamb_entropy)
+        else:
+            g = torch.full_like(a, lamb_l1)  # the caller's own tensor (it may write to it)
         grads.append(g)
     assert total is not None, "spline_penalty needs at least one layer's magnitudes"
     return total, grads

@@ -24,6 +24,13 @@ Grid refits (``update_grid``, ``refine``, ``KANLayer.refit_grid``) are one block
 float64 basis recursions, Gram products and small LAPACK solves each woke the pool and MKL's
 threads, and with another process on one core ``update_grid`` on [4,16,16,1] B=1000 took 161 ms
 against 11 ms quiet (in one run under load 1.7: 1267 ms at 2 threads, 43 ms in the block).
+``update_grid`` outside a training step has no :class:`ThreadChoice`, so it is one block with
+``par=False``: its input check and its large products (the forward between layers) on one
+thread too (inside a step the step's choice holds). On [10,32,32,1] B=10000 both had run at 2
+threads: the other thread spent ~50 ms of CPU per call (mostly spinning) and the call 170-180
+ms of process CPU; in the block 0 and 88-106 ms, the same knots and coefficients to the bit
+(measured under load ~5, where no timing is quiet). ``refine`` still checks its input and runs
+its products at the caller's count.
 
 Nested blocks are one block: an inner :class:`OneThread` (the fused layer inside a step) keeps
 the outermost block's caller count for :meth:`OneThread.mm`, and only the outermost block

@@ -167,6 +167,10 @@ class Trainer:
         self._frozen: list[torch.Tensor] | None = None
         self._last_loss: float | None = None  # the previous step's training loss
         self._refitted = False  # whether the current step refitted the grids
+        # hidden layers refitted without the grid floor for the rest of this trainer's steps,
+        # and (step, layers) each time the floor was lifted (see _step)
+        self._no_floor: set[int] = set()
+        self.floor_lifted: list[tuple[int, tuple[int, ...]]] = []
         self._gen = torch.Generator().manual_seed(seed)
         self._optimizer: LBFGS | torch.optim.Adam  # set by _build_optimizer below
         # (objective key, L-BFGS's final (loss, gradient), the tensors the key names)
@@ -282,6 +286,8 @@ class Trainer:
         params = self._params
         frozen = self._frozen
         use_tape = tape_ok(model, metric, custom_loss, coef_terms)
+        whole: list[int] = []  # layers whose every node this step's refit floored
+        spread = 0.0
 
         def closure():
             # as after autograd, a parameter the objective does not use keeps no gradient
@@ -326,7 +332,11 @@ class Trainer:
             ):
                 # the hidden-grid floor is for nodes the penalty switches off (KAN's doc)
                 self._refitted = True
-                model._refit_grids(x, min_span=None if lamb > 0 else 0.0)
+                whole = model._refit_grids(
+                    x, min_span=None if lamb > 0 else 0.0, no_floor=self._no_floor
+                )
+                if whole:  # the predictions' spread before the step (see below)
+                    spread = self._spread(x)
             if isinstance(self._optimizer, LBFGS):
                 key = self._objective_key(lamb, need_stats, x, y)
                 carry, self._carry = self._carry, None
@@ -365,6 +375,17 @@ class Trainer:
                 f"the model was restored to its last finite state. Lower the learning rate "
                 f"(lr={self.lr:g} now)."
             )
+        if whole and self._went_constant(float(last["l_pred"]), x, y, spread):
+            # The floor is for a node narrow next to its siblings (one the penalty switches
+            # off). Here it widened every node of a layer, so the whole layer is small-scale
+            # (the 4-variable toy's [4,5,5,1] starts with its second hidden layer 0.09-0.44
+            # wide), the next layer's splines were left nearly linear over it, and the step
+            # let the penalty silence the model. Undo the step; those layers follow pykan's
+            # rule for the rest of the fit.
+            self._rollback(snapshot, grids)
+            self._no_floor.update(whole)
+            self.floor_lifted.append((step, tuple(whole)))
+            return self._step()
         if last.get("stats") is not None:
             model.set_scores(last["stats"])
         self.steps_done += 1
@@ -449,6 +470,23 @@ class Trainer:
         # a grid update only moves splines; once every active edge is symbolic it changes nothing
         # the model computes, so skip its least-squares refits
         return any(layer.has_numeric_edges() for layer in self.model.layers)
+
+    def _spread(self, x: torch.Tensor) -> float:
+        """The model's predictions' RMS deviation from their mean on ``x``."""
+        with torch.no_grad():
+            return _label_std(self.model.run(x))
+
+    def _went_constant(self, mse: float, x: torch.Tensor, y: torch.Tensor, before: float) -> bool:
+        """Whether a regression step that ended at training MSE ``mse`` (inputs ``x``, labels
+        ``y``, in the network's units) left the model no better than a constant (fit's
+        silenced test) and cut its predictions' spread ``before`` the step tenfold or more:
+        the step made the model constant (the 4-variable toy: 0.004-0.026 -> under 1e-4 of a
+        label std 0.58), not one that has not learned yet (an Adam step barely moves it)."""
+        if self.loss_fn is not _mse or self.problem == "classification":
+            return False
+        if not _no_better_than_constant(math.sqrt(max(mse, 0.0)), _label_std(y)):
+            return False
+        return self._spread(x) < 0.1 * before
 
     def _rollback(self, snapshot, grids) -> None:
         self._carry = None
@@ -618,7 +656,9 @@ def fit(
     Returns ``{"train_loss": [...], "test_loss": [...], "reg": [...]}`` (per step the square
     root of the loss, as pykan: the RMSE for a regression), for a classification
     ``"train_acc"`` and ``"test_acc"`` (fractions of rows classified right), plus one
-    list per ``metrics`` callable, and ``"stopped"``: why training ended early (or ``None``). A
+    list per ``metrics`` callable, ``"stopped"``: why training ended early (or ``None``), and
+    ``"floor_lifted"``: a tuple of ``(step, hidden layers)`` where the hidden-grid floor was
+    lifted (see :class:`~kan_widget.model.KAN`'s ``grid_min_span``; usually empty). A
     diverging run stops, keeps its last finite parameters and warns.
     """
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
@@ -694,6 +734,9 @@ def fit(
         if callback is not None and callback(int(m["step"]), m) is False:
             history["stopped"] = "callback"
             break
+    # (step, hidden layers) where the grid floor was lifted (Trainer._step); a tuple, as
+    # the per-step series are the lists
+    history["floor_lifted"] = tuple(trainer.floor_lifted)
     # scores for prune/plot/symbolic come from the training data, not the test set (pykan)
     with OneThread():
         model.score_edges(trainer.data["train_input"])
@@ -708,15 +751,30 @@ fits no better than a constant (their mean, or a constant off it when the output
 most often the penalty won against the data, and ``fit`` says so."""
 
 
-def _warn_if_silenced(train_rmse: list, labels: torch.Tensor, lamb: float) -> None:
-    """Warn when a penalised fit ended predicting the labels' mean (pykan says nothing; the
-    4-variable toy on [4,5,5,1] at lamb=0.01 ends there, and prune then removes every edge)."""
-    if len(train_rmse) < 10 or (labels.dim() == 1 and not labels.is_floating_point()):
-        return
+def _label_std(labels: torch.Tensor) -> float:
+    """The labels' RMS deviation from their per-column mean: a constant model's RMSE."""
     y = labels.detach().double().reshape(labels.shape[0], -1)
-    std = float(((y - y.mean(dim=0, keepdim=True)) ** 2).mean().sqrt())
-    last = float(train_rmse[-1])
-    if std > 0 and math.isfinite(last) and last >= SILENCED * std:
+    return float(((y - y.mean(dim=0, keepdim=True)) ** 2).mean().sqrt())
+
+
+def _no_better_than_constant(rmse: float, std: float) -> bool:
+    return std > 0 and math.isfinite(rmse) and rmse >= SILENCED * std
+
+
+def silenced(train_rmse: Sequence[float], labels: torch.Tensor) -> bool:
+    """Whether a penalised regression fit whose per-step training RMSE was ``train_rmse`` (fit's
+    ``history["train_loss"]``, in the units of ``labels``) ended no better than a constant
+    (:data:`SILENCED`). Runs under 10 steps and class labels are not judged (False)."""
+    if len(train_rmse) < 10 or (labels.dim() == 1 and not labels.is_floating_point()):
+        return False
+    return _no_better_than_constant(float(train_rmse[-1]), _label_std(labels))
+
+
+def _warn_if_silenced(train_rmse: list, labels: torch.Tensor, lamb: float) -> None:
+    """Warn when a penalised fit ended predicting the labels' mean (pykan says nothing; a
+    penalty too strong for the data ends there, and prune then removes every edge)."""
+    if silenced(train_rmse, labels):
+        last, std = float(train_rmse[-1]), _label_std(labels)
         warnings.warn(
             f"fit: the model fits no better than a constant: training RMSE {last:.3g} is "
             f"{100 * last / std:.0f}% of the labels' std {std:.3g}; if the penalty silenced the "

@@ -2,9 +2,13 @@
 torch name (``torch.optim.lbfgs._strong_wolfe`` may change or vanish in any release).
 
 Copied (names made public, comments and formatting kept) from ``torch/optim/lbfgs.py`` of
-PyTorch 2.13.0, under PyTorch's BSD-style licence, reproduced below as it requires. Changed since:
-the fresh gradient ``obj_func`` returns is kept without a copy (a new vector each call, never
-written to; the same values, fewer operations).
+PyTorch 2.13.0, under PyTorch's BSD-style licence, reproduced below as it requires. Changed since
+(the same values, fewer operations): the gradients are kept without a copy (the caller's and the
+fresh ones ``obj_func`` returns: new vectors, never written to); ``d_norm`` (``max |d|``) may be
+passed in (the caller has it); and the search's scalars are NumPy scalars of the gradient's dtype
+(:func:`scalar`) where torch has 0-d tensors: every line below then runs the same arithmetic (see
+``scalar``) without an aten operation (an L-BFGS step of a [2,5,1] KAN dispatched ~20 for its
+tests and interpolations per evaluation, a tenth of the whole evaluation).
 """
 
 # From PyTorch:
@@ -50,9 +54,52 @@ written to; the same values, fewer operations).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-__all__ = ["cubic_interpolate", "strong_wolfe"]
+__all__ = ["cubic_interpolate", "scalar", "strong_wolfe"]
+
+# NumPy 2's promotion (NEP 50) is torch's for a 0-d tensor: with a Python number the number is
+# converted to the scalar's dtype and the operation runs in that dtype (float32: each result
+# rounded to float32, as torch's CPU kernels round a float32 0-d tensor's). NumPy 1 promotes
+# np.float32 with a Python float to float64, so there the tensors stay.
+_WEAK_PYTHON_SCALARS = int(np.__version__.split(".")[0]) >= 2
+_NUMPY_DTYPES = (
+    {torch.float32: np.float32, torch.float64: np.float64} if _WEAK_PYTHON_SCALARS else {}
+)
+
+
+def scalar(t: torch.Tensor):
+    """The 0-d CPU tensor ``t`` as a NumPy scalar of its dtype (float32 and float64), on which
+    the line search's arithmetic and comparisons give the bits torch gives on ``t`` (IEEE
+    operations in that dtype, Python numbers converted to it first; a Python number over it is
+    :func:`_rdiv`, its square :func:`_square`, its root :func:`_sqrt`); ``t`` itself for other
+    dtypes and devices or under NumPy 1 (see ``_WEAK_PYTHON_SCALARS``)."""
+    kind = _NUMPY_DTYPES.get(t.dtype)
+    if kind is None or not t.is_cpu:  # (_sqrt is the CPU's)
+        return t
+    return kind(t.item())
+
+
+def _sqrt(x):
+    if isinstance(x, np.floating):
+        # torch's sqrt, not NumPy's: torch's float32 sqrt on the CPU is not always the correctly
+        # rounded one (an ulp off for ~17% of inputs, measured), and the bits must be torch's
+        return scalar(torch.sqrt(torch.tensor(x)))
+    return x.sqrt()
+
+
+def _rdiv(a, b):
+    # a Python number over a 0-d tensor is torch's b.reciprocal() * a (Tensor.__rtruediv__):
+    # two roundings, which NumPy's a / b does not make
+    if isinstance(b, np.floating) and not isinstance(a, np.floating):
+        return (1 / b) * a
+    return a / b
+
+
+def _square(x):
+    # torch's x**2 is x*x; NumPy's float32 ** 2 calls powf, off in the last bit now and then
+    return x * x if isinstance(x, np.floating) else x**2
 
 
 def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
@@ -70,10 +117,10 @@ def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
     #   d2 = sqrt(d1^2 - g1*g2);
     #   min_pos = x2 - (x2 - x1)*((g2 + d2 - d1)/(g2 - g1 + 2*d2));
     #   t_new = min(max(min_pos,xmin_bound),xmax_bound);
-    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
-    d2_square = d1**2 - g1 * g2
+    d1 = g1 + g2 - _rdiv(3 * (f1 - f2), x1 - x2)
+    d2_square = _square(d1) - g1 * g2
     if d2_square >= 0:
-        d2 = d2_square.sqrt()
+        d2 = _sqrt(d2_square)
         if x1 <= x2:
             min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
         else:
@@ -83,14 +130,18 @@ def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
         return (xmin_bound + xmax_bound) / 2.0
 
 
-def strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25):
+def strong_wolfe(
+    obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25, d_norm=None
+):
     # ported from https://github.com/torch/optim/blob/master/lswolfe.lua
-    d_norm = d.abs().max()
-    g = g.clone(memory_format=torch.contiguous_format)
+    if d_norm is None:
+        d_norm = scalar(d.abs().max())
+    if isinstance(gtd, torch.Tensor):
+        gtd = scalar(gtd)
     # evaluate objective and gradient using initial step
     f_new, g_new = obj_func(x, t, d)
     ls_func_evals = 1
-    gtd_new = g_new.dot(d)
+    gtd_new = scalar(g_new.dot(d))
 
     # bracket an interval containing a point satisfying the Wolfe criteria
     t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
@@ -134,7 +185,7 @@ def strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change
         gtd_prev = gtd_new
         f_new, g_new = obj_func(x, t, d)
         ls_func_evals += 1
-        gtd_new = g_new.dot(d)
+        gtd_new = scalar(g_new.dot(d))
         ls_iter += 1
 
     # reached max number of iterations?
@@ -200,7 +251,7 @@ def strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change
         # Evaluate new point
         f_new, g_new = obj_func(x, t, d)
         ls_func_evals += 1
-        gtd_new = g_new.dot(d)
+        gtd_new = scalar(g_new.dot(d))
         ls_iter += 1
 
         # pyrefly: ignore [unbound-name]

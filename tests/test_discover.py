@@ -283,3 +283,45 @@ def test_symbolify_stage_checks_choices_on_the_training_rows(data, monkeypatch):
     discover(KAN([2, 3, 1], grid=3, k=3, seed=0), data, 1, **TINY)
     assert len(seen) == 1 and set(seen[0]) == {"train_input", "train_label"}
     assert seen[0]["train_input"] is data["train_input"]
+
+
+def test_a_silenced_sparsify_is_retried_with_a_smaller_lamb(data):
+    """A sparsify fit the penalty silences (fit's test: training RMSE >= 98% of the labels'
+    std) would hand prune a constant and the formula 0: it is rerun from the same start at
+    lamb / 3, at most twice; the steps, the notes and the candidates say so. On x^2 + y ([2,3,1],
+    10 steps) lamb=0.3 and 0.1 end at RMSE 0.61 (std 0.61), 0.033 at 0.07."""
+    from kan_widget.discover import RETRIES, RETRY_DIVISOR
+
+    steps: list[DiscoverStep] = []
+    res = discover(
+        KAN([2, 3, 1], grid=3, k=3, seed=0),
+        data,
+        1,
+        **{**TINY, "steps": 10},
+        lamb=0.3,
+        on_step=steps.append,
+    )
+    sp = [s for s in steps if s.stage == "sparsify"]
+    lambs = [0.3, 0.3 / RETRY_DIVISOR, 0.3 / RETRY_DIVISOR**2]
+    assert [(s.retry, s.step) for s in sp] == [(r, i) for r in range(3) for i in range(1, 11)]
+    assert [s.lamb for s in sp[::10]] == pytest.approx(lambs)
+    assert "sparsify (retry 2, lamb=0.033) step 10/10" in sp[-1].describe(1)
+    assert len(res.notes) == 2 and all("no better than a constant" in n for n in res.notes)
+    assert "retried at lamb=0.033" in res.notes[1]
+    assert [(c.retry, c.lamb) for c in res.candidates] == [(RETRIES, pytest.approx(lambs[2]))] * 2
+    best = res.best
+    assert best is not None and "retry 2" in best.summary()
+    assert best.test_loss is not None and best.test_loss < 0.3  # a fit, not the mean (std 0.61)
+    assert best.formula.strip() not in ("0", "")
+
+
+def test_a_sparsify_silenced_at_every_lamb_is_kept_and_said(data):
+    res = discover(KAN([2, 3, 1], grid=3, k=3, seed=0), data, 1, **{**TINY, "steps": 10}, lamb=30)
+    assert len(res.notes) == 3 and "still ended no better than a constant" in res.notes[-1]
+    assert all(c.retry == 2 for c in res.candidates)
+
+
+def test_a_sparsify_that_fits_is_not_retried(result):
+    *_, res, _, steps = result
+    assert res.notes == [] and all(s.retry == 0 for s in steps)
+    assert all(c.retry == 0 and c.lamb == 0.01 for c in res.candidates)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 
 from kan_widget.lbfgs import LBFGS
@@ -299,3 +301,103 @@ def test_reused_buffers_give_the_plain_paths_iterates_bit_for_bit(monkeypatch):
         assert all(torch.equal(u, v) for u, v in zip(a, b)), search
     mixed = run("strong_wolfe", True, (torch.float32, torch.float64))
     assert all(torch.isfinite(p).all() for p in mixed)
+
+
+def _f(dtype):
+    """Random numbers exactly representable in ``dtype`` (Python floats), wide exponents."""
+    gen = torch.Generator().manual_seed(11)
+
+    def draw(n):
+        mant = torch.rand(n, generator=gen, dtype=torch.float64) * 2 - 1
+        expo = torch.randint(-9, 5, (n,), generator=gen).to(torch.float64)
+        return [float(v) for v in (mant * 10.0**expo).to(dtype)]
+
+    return draw
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_line_searchs_numpy_scalars_give_torchs_bits(dtype):
+    """The strong-Wolfe search keeps its scalars as NumPy scalars of the gradient's dtype
+    where torch has 0-d tensors: the interpolation gives the same number to the bit, with
+    trial steps that are Python floats or scalars, with and without bounds (torch's a/t is
+    t.reciprocal()*a, its sqrt not always NumPy's)."""
+    from kan_widget import wolfe
+
+    if not wolfe._WEAK_PYTHON_SCALARS:
+        pytest.skip("NumPy 1: the search keeps torch's tensors")
+    draw = _f(dtype)
+    n = 3000
+    xs, fs, gs = draw(2 * n), draw(2 * n), draw(2 * n)
+    lo = [abs(v) for v in draw(n)]
+    kind = {torch.float32: np.float32, torch.float64: np.float64}[dtype]
+    differ = 0
+    for k in range(n):
+        x1, x2 = abs(xs[2 * k]), abs(xs[2 * k + 1])
+        x1 = 0 if k % 7 == 0 else x1  # the search's first bracket starts at the int 0
+        bounds = (lo[k], 10 * lo[k]) if k % 2 else None
+
+        def run(conv, k=k, x1=x1, x2=x2, bounds=bounds):
+            a1 = conv(x1) if k % 3 == 0 else x1  # trial steps: tensors / scalars or floats
+            a2 = conv(x2) if k % 5 < 3 else x2
+            try:
+                with np.errstate(all="ignore"):
+                    g1, g2 = conv(gs[2 * k]), conv(gs[2 * k + 1])
+                    got = wolfe.cubic_interpolate(a1, fs[2 * k], g1, a2, fs[2 * k + 1], g2, bounds)
+            except ZeroDivisionError:  # both steps Python floats and equal: torch's too
+                return "ZeroDivisionError"
+            return float(got)
+
+        ref = run(lambda v: torch.tensor(v, dtype=dtype))
+        got = run(kind)
+        if ref != got and not (ref != ref and got != got):  # nan == nan here
+            differ += 1
+    assert differ == 0, f"{differ} of {n} interpolations differ from torch's"
+
+
+def test_numpy_scalars_or_tensors_give_the_same_iterates(monkeypatch):
+    """A float32 Trainer's L-BFGS steps (strong Wolfe, zooms and interpolations) with the line
+    search on NumPy scalars and on torch's 0-d tensors: the same parameters to the bit."""
+    from kan_widget import KAN, create_dataset, wolfe
+    from kan_widget.training import Trainer
+
+    def run():
+        ds = create_dataset(
+            lambda x: torch.exp(torch.sin(torch.pi * x[:, :1]) + x[:, 1:] ** 2),
+            n_var=2,
+            train_num=300,
+            test_num=30,
+            seed=2,
+        )
+        model = KAN([2, 3, 1], grid=4, seed=2)
+        trainer = Trainer(model, ds, lamb=0.01, grid_update_num=2, stop_grid_update_step=4)
+        losses = [trainer.step()["train_loss"] for _ in range(6)]
+        return losses, [p.detach().clone() for p in model.parameters()]
+
+    scalars = run()
+    monkeypatch.setattr(wolfe, "_NUMPY_DTYPES", {})  # the search on 0-d tensors, as torch
+    tensors = run()
+    assert scalars[0] == tensors[0]
+    assert all(torch.equal(a, b) for a, b in zip(scalars[1], tensors[1], strict=True))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_stopping_tests_read_max_abs_as_torch_does(dtype):
+    """``max |d * t|`` is ``max |d| * |t|`` rounded once (rounding is monotone and symmetric),
+    and ``_max_abs`` is ``abs().max()``, nan and inf included."""
+    from kan_widget.lbfgs import _max_abs
+
+    gen = torch.Generator().manual_seed(5)
+    for k in range(400):
+        d = (torch.randn(50, generator=gen, dtype=torch.float64) * 10.0 ** (k % 17 - 8)).to(dtype)
+        if k % 50 == 1:
+            d[3] = float("inf")
+        if k % 50 == 2:
+            d[7] = float("nan")
+        t = [0.0, 1.0, 0.37, 1e-30, 3.3e5, float(torch.rand(1, generator=gen))][k % 6]
+        ref = (d * t).abs().max()
+        got = _max_abs(d) * abs(t)
+        assert float(ref) == float(got) or (ref.isnan() and got != got), (k, t)
+        m = _max_abs(d)
+        assert float(d.abs().max()) == float(m) or (d.isnan().any() and m != m)
+        for tol in (1e-32, 1e-7, float(m)):
+            assert bool(d.abs().max() <= tol) == bool(m <= tol)

@@ -344,3 +344,25 @@ def test_a_callers_own_loop_gets_the_same_gradients(two_threads, fresh_loop):
     assert fresh_loop.anchor is not None
     choice = threads_mod.choice_for(("loop", fresh_loop.anchor))
     assert len(choice.times[0]) >= 1 and len(choice.times[1]) >= 1
+
+
+def test_update_grid_runs_whole_on_one_thread(two_threads, count_log, monkeypatch):
+    """``update_grid`` outside a step: its input check and its large products (the forward
+    between layers, over PAR_FLOPS here) ran at the caller's 2 threads; on a busy machine the
+    other thread spun for 52 ms of a 190 ms call ([10,32,32,1] B=10000, issue 17)."""
+    model = KAN([8, 64, 1], grid=3, seed=0)
+    x = _data(8, 8000)["train_input"]
+    seen: list[int] = []
+    real = model._check_input
+
+    def check(v):
+        seen.append(torch.get_num_threads())
+        return real(v)
+
+    monkeypatch.setattr(model, "_check_input", check)
+    before = [p.detach().clone() for p in model.parameters()]
+    model.update_grid(x)
+    assert seen == [1]
+    assert count_log == [1, 2]  # one block: lowered once, restored once, no product at 2
+    assert torch.get_num_threads() == 2
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))

@@ -13,13 +13,17 @@ simplifies. ``sympy.latex(expr)`` turns any of them into LaTeX. :func:`formula` 
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import pickle
 import select
 import signal
+import sys
+import threading
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import sympy
@@ -363,19 +367,57 @@ def _simplify_real(expr: sympy.Expr) -> sympy.Expr:
 
 def _simplify_bounded(expr: sympy.Expr) -> sympy.Expr | None:
     """:func:`_simplify_real_now` within the bounds (see ``SIMPLIFY_SECONDS``), or ``None`` and
-    a :class:`FormulaNotSimplified` warning."""
+    a :class:`FormulaNotSimplified` warning. A formula simplified before in this process gives
+    the result it gave then (:data:`_SIMPLIFIED`)."""
     ops = sympy.count_ops(expr)
     forks = hasattr(os, "fork") and SIMPLIFY_SECONDS > 0
     limit = SIMPLIFY_MAX_OPS if forks else SIMPLIFY_MAX_OPS_INLINE
     if ops > limit:
         _not_simplified(f"{ops} operations (over {limit})")
         return None
+    key = sympy.srepr(expr)
+    with _SIMPLIFIED_LOCK:
+        out = _SIMPLIFIED.get(key)
+        if out is not None:
+            _SIMPLIFIED.move_to_end(key)
+            return out
     if not forks:
-        return _simplify_real_now(expr)
-    out = _in_child(_simplify_real_now, expr, SIMPLIFY_SECONDS)
-    if out is None:
-        _not_simplified(f"sympy.simplify took over {SIMPLIFY_SECONDS:g} s")
+        out = _simplify_real_now(expr)
+    else:
+        _import_for_children()
+        out = _in_child(_simplify_real_now, expr, SIMPLIFY_SECONDS)
+        if out is None:  # not remembered: another try may have the time
+            _not_simplified(f"sympy.simplify took over {SIMPLIFY_SECONDS:g} s")
+            return None
+    with _SIMPLIFIED_LOCK:
+        _SIMPLIFIED[key] = out
+        while len(_SIMPLIFIED) > SIMPLIFIED_KEPT:
+            _SIMPLIFIED.popitem(last=False)
     return out
+
+
+# sympy.simplify's results by the formula's srepr (exact numbers and symbols' assumptions), the
+# most recently used SIMPLIFIED_KEPT of them. The result is a function of the formula alone, and
+# it is asked for again and again: clean()'s second round is usually the first round's formula
+# (rounding changed nothing), and a widget redraws the formula of an unchanged model; each ask
+# was a forked child and a sympy.simplify, 0.1-0.4 s for exp(x_2**2 + sin(pi*x_1)) (measured).
+SIMPLIFIED_KEPT = 256
+_SIMPLIFIED: OrderedDict[str, sympy.Expr] = OrderedDict()
+_SIMPLIFIED_LOCK = threading.Lock()
+
+# modules sympy.simplify imports on its first call in a process (sympy.physics.units, for its
+# Quantity check: 0.25-0.3 s, measured). A child's imports die with it, so each child imported
+# them again; imported once here, every child finds them.
+_CHILD_IMPORTS = ("sympy.physics.units", "sympy.physics.units.util")
+
+
+def _import_for_children() -> None:
+    for name in _CHILD_IMPORTS:
+        if name not in sys.modules:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # another sympy: its children import what they need
+                pass
 
 
 def _simplify_real_now(expr: sympy.Expr) -> sympy.Expr:
