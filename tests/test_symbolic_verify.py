@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import sympy
 import torch
@@ -16,9 +18,11 @@ from kan_widget.symbolic.verify import (
     MAX_TRIALS,
     R2_MIN,
     SURE,
+    _beats,
     _revisit,
     _rivals,
     _rmse,
+    _significant,
     _simplest,
     _sure,
     _trials,
@@ -241,13 +245,36 @@ def test_rivals_check_swaps_a_look_alike_when_the_formula_is_not_exact():
 
 
 def test_rivals_check_leaves_a_choice_at_the_noise_level_alone():
-    # 1% label noise: x^2 fits no better than the noise lets tanh fit, so tanh stays and the
-    # model is the tanh model after the same training (the rejected swap is undone exactly)
+    # 1% label noise (1.2e-2) on 1000 rows: tanh's own misfit (4e-3) adds ~10% to the MSE,
+    # which chance over 1000 rows explains (the bar is 4*sqrt(2/1000) = 18%; measured 1.293e-2
+    # -> 1.214e-2, a 12% drop), so tanh stays and the model is the tanh model after the same
+    # training (the rejected swap is undone exactly)
     model, x, y, entries, refit, chosen, rivals = _rival_setup(0.01)
     _rivals(model, chosen, rivals, entries, x, y, refit, 100, 1e-4 * float(y.std()), False)
     assert chosen[0][3] == "tanh"
     assert model.layers[0].sym_mask.all()
     assert 0.5 * float(y.std()) * 0.01 < _rmse(model, x, y) < 2 * float(y.std()) * 0.01
+
+
+def test_rivals_check_swaps_a_look_alike_the_rows_can_see_under_noise():
+    # 0.4% label noise (4.7e-3): tanh's misfit (4e-3) is as large as the noise; x^2 cuts the
+    # RMSE 6.3e-3 -> 4.9e-3 (measured): not half ("halves" alone kept tanh), but the MSE drops
+    # by 42%, far past the 18% chance allows over 1000 rows; swapping back to tanh fails the bar
+    model, x, y, entries, refit, chosen, rivals = _rival_setup(0.004)
+    _rivals(model, chosen, rivals, entries, x, y, refit, 100, 1e-4 * float(y.std()), False)
+    assert chosen[0][3] == "x^2" and chosen[1] == (0, 1, 0, "x", 1.0)
+    assert _rmse(model, x, y) < 1.5 * 0.004 * float(y.std())
+
+
+def test_the_rivals_bar_is_chance_over_the_rows_or_half_the_rmse():
+    # the standard error of a relative MSE difference over n rows is sqrt(2/n); the bar is 4 of
+    # them; halving the RMSE passes whatever n (with 20 rows the bar is above 100%)
+    assert _significant(1000) == pytest.approx(4 * math.sqrt(2 / 1000))
+    bar = _significant(1000)  # 0.179
+    assert _beats(0.90, 1.0, bar)  # MSE 0.81: a 19% drop
+    assert not _beats(0.91, 1.0, bar)  # MSE 0.828: 17%, within chance
+    assert _beats(0.5, 1.0, _significant(20)) and not _beats(0.6, 1.0, _significant(20))
+    assert not _beats(float("nan"), 1.0, bar) and not _beats(float("inf"), 1.0, bar)
 
 
 def test_rivals_check_drops_an_edge_the_formula_does_not_need():
