@@ -62,9 +62,11 @@ nothing, need no labels: the model keeps its training inputs only; 25x cheaper).
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import torch
 
@@ -73,6 +75,9 @@ from ..threads import OneThread
 from .fit import fit_functions
 from .library import SymbolicFunction
 from .score import _KIND_ORDER, rank
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 __all__ = [
     "ACCURATE_TRIALS",
@@ -241,6 +246,25 @@ def _labels(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
+def _restores_on_error(
+    fn: Callable[Concatenate[Any, P], R],
+) -> Callable[Concatenate[Any, P], R]:
+    """``fn(model, ...)``, with the model returned to its state before the call on an error
+    (or an interrupt): the trials fix and train edges as they go."""
+
+    @functools.wraps(fn)
+    def wrapper(model: Any, *args: P.args, **kwargs: P.kwargs) -> R:
+        origin = model.checkpoint()
+        try:
+            return fn(model, *args, **kwargs)
+        except BaseException:
+            model.restore(origin)
+            raise
+
+    return wrapper
+
+
+@_restores_on_error
 def auto_symbolic_verified(
     model,
     dataset: dict,
@@ -259,37 +283,6 @@ def auto_symbolic_verified(
     stays a spline (as in ``auto_symbolic``); a negligible one becomes ``'0'`` when the library
     has it. Returns ``(l, i, j, name, r2)`` per fixed edge. On an error (or an interrupt) the
     model is returned to its state before the call."""
-    origin = model.checkpoint()
-    try:
-        return _verified(
-            model,
-            dataset,
-            entries,
-            weight_simple,
-            zero_tol,
-            n_samples,
-            noise,
-            steps,
-            verbose,
-            r2_threshold,
-        )
-    except BaseException:
-        model.restore(origin)
-        raise
-
-
-def _verified(
-    model,
-    dataset: dict,
-    entries: list[SymbolicFunction],
-    weight_simple: float,
-    zero_tol: float,
-    n_samples: int,
-    noise: float | None,
-    steps: int,
-    verbose: bool,
-    r2_threshold: float,
-) -> list[tuple[int, int, int, str, float]]:
     from .api import _demoted, _inputs, _layer_samples, _negligible, _noise_floor
 
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
@@ -383,6 +376,17 @@ def _verified(
     return chosen
 
 
+def _edge_fits(model, x: torch.Tensor, edge: tuple[int, int, int], cands, n_samples: int):
+    """``fit_functions`` of the candidates ``cands`` to edge ``(l, i, j)`` as the model now
+    computes it on ``x`` (the other edges as they are fixed so far): the revisit and the final
+    check fit their swaps to the current activations, not those of the first trials."""
+    from .api import _inputs, _layer_samples
+
+    l, i, j = edge
+    xq, phi = _layer_samples(model, _inputs(model, x), l, n_samples)
+    return fit_functions(xq[:, i][None], phi[:, i, j][None], cands)
+
+
 def _revisit(
     model,
     chosen: list[tuple[int, int, int, str, float]],
@@ -402,15 +406,11 @@ def _revisit(
     are ``x`` and ``x^2``, ``x`` is exact). A candidate is kept when, after ``2*steps`` steps,
     the model fits within ``RTOL`` of its RMSE before the swap (plus ``atol``); else the swap is
     undone exactly. Edits ``chosen`` in place."""
-    from .api import _inputs, _layer_samples
-
     for c, ks in simpler.items():
         l, i, j, name, _ = chosen[c]
         before = model.checkpoint()
         base = _rmse(model, x, y)
-        xq, phi = _layer_samples(model, _inputs(model, x), l, n_samples)
-        xe, ye = xq[:, i][None], phi[:, i, j][None]
-        res = fit_functions(xe, ye, [entries[k] for k in ks])
+        res = _edge_fits(model, x, (l, i, j), [entries[k] for k in ks], n_samples)
         for n, k in enumerate(ks):
             model.layers[l].set_symbolic([i], [j], [entries[k].name], res.params[0, n][None])
             loss = refit(2)
@@ -450,8 +450,6 @@ def _rivals(
     among those equal to the best within that bar is kept. Passes repeat until one swaps
     nothing (:data:`MAX_PASSES`). A choice within the noise stays (noisy data keep the simplest
     choice); a look-alike whose misfit the rows can see is undone. Edits ``chosen``."""
-    from .api import _inputs, _layer_samples
-
     bar = _significant(int(x.shape[0]))
     base = refit(2)
     for _ in range(MAX_PASSES):
@@ -461,8 +459,7 @@ def _rivals(
                 return
             l, i, j, name, _ = chosen[c]
             before = model.checkpoint()
-            xq, phi = _layer_samples(model, _inputs(model, x), l, n_samples)
-            res = fit_functions(xq[:, i][None], phi[:, i, j][None], [entries[k] for k in ks])
+            res = _edge_fits(model, x, (l, i, j), [entries[k] for k in ks], n_samples)
             passed: list[tuple[float, int, dict]] = []  # (rmse, n, state) of rivals that pass
             for n, k in enumerate(ks):
                 if entries[k].name == name:  # the edge's own choice after an earlier swap
