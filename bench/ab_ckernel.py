@@ -30,9 +30,8 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from bench.bench_engine import LAMB, METRIC, WIDE, make_data, ours_model  # noqa: E402
+from bench.bench_engine import LAMB, WIDE, make_data, ours_model, wide_loss  # noqa: E402
 from kan_widget import ckernel  # noqa: E402
-from kan_widget.regularizer import edge_penalty  # noqa: E402
 from kan_widget.training import Trainer  # noqa: E402
 
 
@@ -44,9 +43,7 @@ def wide_case() -> tuple[Callable[[], object], int]:
 
     def step():
         model.zero_grad(set_to_none=True)
-        pred, stats = model.forward_stats(x, METRIC)
-        reg = edge_penalty([s.value for s in stats], METRIC, 1.0, 2.0)
-        loss = ((pred - y) ** 2).mean() + LAMB * reg
+        loss = wide_loss(model, x, y)
         loss.backward()
         return loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
 

@@ -379,9 +379,17 @@ def bench_update_grid(cfg, use_pykan: bool) -> list[dict]:
     return rows
 
 
-def bench_wide(cfg, use_pykan: bool) -> dict:
+def wide_loss(model, x, y):
+    """The wide row's objective (MSE + LAMB x the penalty) by the fused forward with edge
+    statistics: the one step every wide-case benchmark times."""
     from kan_widget.regularizer import edge_penalty
 
+    pred, stats = model.forward_stats(x, METRIC)
+    reg = edge_penalty([s.value for s in stats], METRIC, 1.0, 2.0)
+    return ((pred - y) ** 2).mean() + LAMB * reg
+
+
+def bench_wide(cfg, use_pykan: bool) -> dict:
     width, batch = WIDE
     reps = 5 if cfg.quick else 15
     data = make_data(width, batch, cfg.device)
@@ -390,9 +398,7 @@ def bench_wide(cfg, use_pykan: bool) -> dict:
 
     def step_ours():
         ours.zero_grad(set_to_none=True)
-        pred, stats = ours.forward_stats(x, METRIC)
-        reg = edge_penalty([s.value for s in stats], METRIC, 1.0, 2.0)
-        (((pred - y) ** 2).mean() + LAMB * reg).backward()
+        wide_loss(ours, x, y).backward()
         sync(cfg.device)
 
     pk = None

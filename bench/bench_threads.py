@@ -27,11 +27,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_engine import LAMB, METRIC, WIDE, BusyCore, make_data, ours_model
+from bench_engine import LAMB, WIDE, BusyCore, make_data, ours_model, wide_loss
 
 import kan_widget.fused as fused
 import kan_widget.threads as threads
-from kan_widget.regularizer import edge_penalty
 from kan_widget.training import Trainer
 
 FIT_CASES = [([4, 16, 16, 1], 1000), ([10, 32, 32, 1], 10000), ([64, 64, 64, 10], 1024)]
@@ -84,9 +83,7 @@ def loop_case(rounds: int, run: int, busy: bool) -> dict[str, float]:
 
     def step():
         model.zero_grad(set_to_none=True)
-        pred, stats = model.forward_stats(x, METRIC)
-        reg = edge_penalty([s.value for s in stats], METRIC, 1.0, 2.0)
-        (((pred - y) ** 2).mean() + LAMB * reg).backward()
+        wide_loss(model, x, y).backward()
 
     step()
     t: dict[str, list[float]] = {w: [] for w in WAYS}
