@@ -36,13 +36,15 @@ activations the already fixed layers below produce):
 6. the final check (:func:`_rivals`): if the whole formula does not fit the data exactly
    (RMSE above ``ATOL*std(y)``), each edge tries ``'0'`` and its ``RIVALS`` best other trials
    and keeps one whose training MSE is lower by more than chance over the rows explains
-   (``SIGMAS*sqrt(2/n)`` relative) or that halves the RMSE (``GAIN``), the simplest of those
-   equal within that bar, repeating until a pass swaps nothing. A trial judged while later
-   edges were splines only fits to their precision, so a look-alike ties with the truth there
-   (``tan(1.15*x)`` and ``arctanh(x)``); the fixed formula tells them apart by orders of
-   magnitude on exact data, and under noise when the look-alike's misfit is one the rows can
-   see (I.12.1 at 1% noise: ``x^2`` for ``log``, 28% more MSE); within the noise step 4's
-   choice stays.
+   (``SIGMAS*sqrt(2/n)`` relative, or row by row: the per-row drop ``PAIRED_SIGMAS`` standard
+   errors above zero and at least ``MIN_DROP`` of the MSE, :func:`_better`) or that halves the
+   RMSE (``GAIN``), the simplest of those equal within that bar, repeating until a pass swaps
+   nothing. A trial judged while later edges were splines only fits to their precision, so a
+   look-alike ties with the truth there (``tan(1.15*x)`` and ``arctanh(x)``); the fixed
+   formula tells them apart by orders of magnitude on exact data, and under noise when the
+   look-alike's misfit is one the rows can see (I.12.1 at 1% noise: ``x^2`` for ``log``, 28%
+   more MSE; I.14.4: 17% more, which only the paired comparison sees); within the noise step
+   4's choice stays.
 
 So among functions that explain the data to the splines' level, the simplest is chosen (the
 physicist's choice), and "fits to the noise level" is measured on the model's output, where the
@@ -84,6 +86,8 @@ __all__ = [
     "ATOL",
     "GAIN",
     "MAX_TRIALS",
+    "MIN_DROP",
+    "PAIRED_SIGMAS",
     "R2_MIN",
     "RIVALS",
     "RTOL",
@@ -127,6 +131,13 @@ SIGMAS = 4.0
 relative MSE difference over ``n`` rows, ``sqrt(2/n)`` (4 * 4.5% = 18% with 1000 rows): a
 look-alike at 1% label noise leaves a misfit the rows can see (I.12.1: ``x^2`` 9.2e-3 against
 ``log`` 7.8e-3, MSE 28% lower, noise 5.6e-3), chance does not."""
+PAIRED_SIGMAS = 4.0
+"""A rival passes the paired comparison (:func:`_better`) when its per-row MSE drop is this
+many standard errors above zero..."""
+MIN_DROP = 0.1
+"""...and at least this fraction of the current MSE: a drop the rows are sure of but that
+explains under a tenth of what is left is not worth a more complex function (nor a swap
+between look-alikes that are equal within the noise)."""
 MAX_PASSES = 3
 """The final check repeats over all edges until a pass swaps nothing, at most this many times
 (a swap changes what the other edges' rivals compete against)."""
@@ -142,6 +153,34 @@ def _beats(loss: float, base: float, bar: float) -> bool:
     if not math.isfinite(loss):
         return False
     return loss <= GAIN * base or loss * loss < (1.0 - bar) * base * base
+
+
+def _sq(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``[n]``: each training row's squared residual (mean over outputs), float64; +inf when
+    the model is not finite there (so a rival that blows up never passes)."""
+    with torch.no_grad(), OneThread():
+        d = (model(x).double() - y.double()).pow(2).mean(1)
+    return torch.where(torch.isfinite(d), d, torch.full_like(d, math.inf))
+
+
+def _better(new: torch.Tensor, base: torch.Tensor, bar: float) -> bool:
+    """Whether squared residuals ``new`` fit the rows better than ``base`` (the same rows) by
+    more than chance: :func:`_beats` on their RMSEs, or a **paired** comparison: the per-row
+    drop ``base - new`` averages more than :data:`PAIRED_SIGMAS` standard errors of its own
+    mean and at least :data:`MIN_DROP` of the base MSE. Why paired: both models see the same
+    label noise, which cancels row by row; the unpaired bar (:func:`_significant`) charges the
+    comparison with the noise twice (I.14.4 at 1% noise: ``x^2`` for ``log`` on an input edge,
+    MSE 17% higher, under the 18% unpaired bar; paired, it passes: formula error 4.8e-3 ->
+    7.9e-4)."""
+    mse_new, mse_base = float(new.mean()), float(base.mean())
+    if not math.isfinite(mse_new):
+        return False
+    if _beats(math.sqrt(mse_new), math.sqrt(mse_base), bar):
+        return True
+    d = base - new
+    drop = float(d.mean())
+    se = float(d.std()) / math.sqrt(max(int(d.numel()), 1))
+    return drop > PAIRED_SIGMAS * se and drop > MIN_DROP * mse_base
 
 
 def _kind(entry: SymbolicFunction) -> int:
@@ -446,12 +485,14 @@ def _rivals(
     formula after the same training (``'0'`` first: an edge the formula does not need, e.g. a
     spare node's small linear term that shifts elsewhere compensate, is the simplest rival);
     a rival passes if it cuts the training MSE by more than chance over the rows explains
-    (:data:`SIGMAS`) or halves the RMSE (:data:`GAIN`); of the passing rivals, the simplest
-    among those equal to the best within that bar is kept. Passes repeat until one swaps
+    (:data:`SIGMAS`; or paired row by row, :func:`_better`) or halves the RMSE
+    (:data:`GAIN`); of the passing rivals, the simplest among those equal to the best within
+    that bar is kept. Passes repeat until one swaps
     nothing (:data:`MAX_PASSES`). A choice within the noise stays (noisy data keep the simplest
     choice); a look-alike whose misfit the rows can see is undone. Edits ``chosen``."""
     bar = _significant(int(x.shape[0]))
     base = refit(2)
+    base_sq = _sq(model, x, y)
     for _ in range(MAX_PASSES):
         swapped = False
         for c, ks in rivals.items():
@@ -460,25 +501,27 @@ def _rivals(
             l, i, j, name, _ = chosen[c]
             before = model.checkpoint()
             res = _edge_fits(model, x, (l, i, j), [entries[k] for k in ks], n_samples)
-            passed: list[tuple[float, int, dict]] = []  # (rmse, n, state) of rivals that pass
+            # (rmse, n, state, squared residuals) of the rivals that pass
+            passed: list[tuple[float, int, dict, torch.Tensor]] = []
             for n, k in enumerate(ks):
                 if entries[k].name == name:  # the edge's own choice after an earlier swap
                     continue
                 model.layers[l].set_symbolic([i], [j], [entries[k].name], res.params[0, n][None])
                 loss = refit(2)
-                ok = _beats(loss, base, bar)
+                sq = _sq(model, x, y)
+                ok = _better(sq, base_sq, bar)
                 if verbose:
                     swap = f"{name} -> {entries[k].name}"
                     print(f"  rival ({l},{i},{j}) {swap}: rmse {base:.3e} -> {loss:.3e} {ok}")
                 if ok:
-                    passed.append((loss, n, model.checkpoint()))
+                    passed.append((loss, n, model.checkpoint(), sq))
                 model.restore(before)
             if not passed:
                 continue
             # the best passing rival and those the data cannot tell from it: the simplest wins
-            best = min(t[0] for t in passed)
-            equal = [t for t in passed if not _beats(best, t[0], bar)]
-            loss, n, state = min(
+            best = min(passed, key=lambda t: t[0])[3]
+            equal = [t for t in passed if not _better(best, t[3], bar)]
+            loss, n, state, sq = min(
                 equal, key=lambda t: (entries[ks[t[1]]].complexity, _kind(entries[ks[t[1]]]), t[0])
             )
             model.restore(state)
@@ -489,7 +532,7 @@ def _rivals(
                 k_old = next((k for k, e in enumerate(entries) if e.name == name), None)
                 if k_old is not None:
                     rivals[c] = [*ks, k_old]
-            base = loss
+            base, base_sq = loss, sq
             swapped = True
         if not swapped:
             return
