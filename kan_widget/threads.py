@@ -66,6 +66,7 @@ from collections.abc import Hashable
 import torch
 
 __all__ = [
+    "ATEN_GRAIN",
     "PAR_FLOPS",
     "OneThread",
     "ThreadChoice",
@@ -76,6 +77,7 @@ __all__ = [
 ]
 
 PAR_FLOPS = 1 << 24
+ATEN_GRAIN = 1 << 15  # at::internal::GRAIN_SIZE: smaller elementwise ops run on the calling thread
 _openmp: bool | None = None  # ATen's parallel backend is OpenMP (decided on first use)
 
 
