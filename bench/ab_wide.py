@@ -2,15 +2,18 @@
 ``backward()`` on [4,100,100,100,1], B=1000, G=3) under this tree's code against the ways it
 replaced, A/B in one process.
 
-Ways: ``before`` (the penalty and the layers' weights at the caller's thread count, as before
-``LayerWeights`` and the penalty's one-thread block), ``now`` (this tree). Each way runs
-``--run`` consecutive iterations per turn, turns alternating, with its own thread choices
-(threads.py's loop timing sees only its own iterations). Quiet (as found) and with one core
-kept busy by a second process (bench_engine's ``BusyCore``). Prints median / best wall ms and
-CPU ms per iteration, and the load average (the machine may be shared).
+Ways: ``before`` (the penalty and the layers' weights at the caller's thread count, and a
+thread choice that does not watch the chosen way's own times: the code before issue 17's
+wide-loop work), ``one-thread ops`` (``LayerWeights`` and the penalty's one-thread block, the
+old choice), ``now`` (this tree). Each turn runs a quiet phase (as found) and a phase with one
+core kept busy by a second process (bench_engine's ``BusyCore``); in each phase every way runs
+``--run`` consecutive iterations with its own thread choices (threads.py's loop timing sees
+only its own iterations), so each way meets the load changes as a user's loop would. Prints
+median / best wall ms and median CPU ms per iteration (each run's first iteration, right
+after the load changed, included), busy / quiet per way, and the load average (the machine
+may be shared).
 
-Run: ``PYTHONPATH=. .venv/bin/python bench/ab_wide.py [--turns 8] [--run 5] [--threads 2]
-[--no-busy]``.
+Run: ``PYTHONPATH=. .venv/bin/python bench/ab_wide.py [--turns 6] [--run 5] [--threads 2]``.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ import kan_widget.regularizer as regularizer
 import kan_widget.threads as threads
 from kan_widget.layer import KANLayer
 
-WAYS = ("before", "now")
+WAYS = ("before", "one-thread ops", "now")
 _weights = KANLayer._weights
+_watch = threads.ThreadChoice._watch
 
 
 class Way:
@@ -52,14 +56,17 @@ class Way:
         if self.way == "before":
             regularizer.OneThread = lambda par=True: contextlib.nullcontext()  # type: ignore
             KANLayer._weights = lambda self, one_thread=False: _weights(self)  # type: ignore
+        if self.way != "now":
+            threads.ThreadChoice._watch = lambda self, par, arm, est: None  # type: ignore
         return self
 
     def __exit__(self, *exc):
         regularizer.OneThread = threads.OneThread  # type: ignore[misc]
         KANLayer._weights = _weights  # type: ignore[method-assign]
+        threads.ThreadChoice._watch = _watch  # type: ignore[method-assign]
 
 
-def case(turns: int, run: int, busy: bool) -> dict[str, tuple[float, float, float]]:
+def case(turns: int, run: int) -> dict[tuple[str, bool], tuple[float, float, float]]:
     width, batch = WIDE
     data = make_data(width, batch, "cpu")
     x, y = data["train_input"], data["train_label"]
@@ -69,55 +76,51 @@ def case(turns: int, run: int, busy: bool) -> dict[str, tuple[float, float, floa
         model.zero_grad(set_to_none=True)
         wide_loss(model, x, y).backward()
 
-    wall: dict[str, list[float]] = {w: [] for w in WAYS}
-    cpu: dict[str, list[float]] = {w: [] for w in WAYS}
-    with BusyCore(busy):
-        for turn in range(turns + 1):
-            for w in WAYS if turn % 2 else WAYS[::-1]:
-                with Way(w):
-                    for i in range(run):
-                        t0, c0 = time.perf_counter(), time.process_time()
-                        step()
-                        if turn and i:  # the first turn and each turn's first: warm-up
-                            wall[w].append(time.perf_counter() - t0)
-                            cpu[w].append(time.process_time() - c0)
+    keys = [(w, b) for b in (False, True) for w in WAYS]
+    wall: dict[tuple[str, bool], list[float]] = {k: [] for k in keys}
+    cpu: dict[tuple[str, bool], list[float]] = {k: [] for k in keys}
+    for turn in range(turns + 1):  # turn 0: warm-up
+        for busy in (False, True):
+            with BusyCore(busy):
+                for w in WAYS if turn % 2 else WAYS[::-1]:
+                    with Way(w):
+                        for _ in range(run):
+                            t0, c0 = time.perf_counter(), time.process_time()
+                            step()
+                            if turn:
+                                wall[w, busy].append(time.perf_counter() - t0)
+                                cpu[w, busy].append(time.process_time() - c0)
+        print(f"turn {turn} done, load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
     return {
-        w: (
-            1e3 * statistics.median(wall[w]),
-            1e3 * min(wall[w]),
-            1e3 * statistics.median(cpu[w]),
-        )
-        for w in WAYS
+        k: (1e3 * statistics.median(wall[k]), 1e3 * min(wall[k]), 1e3 * statistics.median(cpu[k]))
+        for k in keys
     }
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--turns", type=int, default=8)
-    ap.add_argument("--run", type=int, default=5, help="iterations per way per turn")
+    ap.add_argument("--turns", type=int, default=6)
+    ap.add_argument("--run", type=int, default=5, help="iterations per way per phase")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-busy", action="store_true")
     cfg = ap.parse_args(argv)
     torch.set_num_threads(cfg.threads)
     load0 = os.getloadavg()[0]
-    rows = []
-    for busy in (False,) if cfg.no_busy else (False, True):
-        rows.append((busy, case(cfg.turns, cfg.run, busy)))
-        print(rows[-1], file=sys.stderr, flush=True)
+    r = case(cfg.turns, cfg.run)
     print(
         f"\nwide fwd+bwd {WIDE[0]} B={WIDE[1]}, {cfg.threads} threads, load average "
         f"{load0:.1f} -> {os.getloadavg()[0]:.1f} ({os.cpu_count()} cpus); ms per iteration\n"
     )
-    print("| load | way | wall median | wall best | CPU median |")
-    print("| --- | --- | --- | --- | --- |")
-    for busy, r in rows:
-        for w in WAYS:
-            med, best, c = r[w]
-            load = "one core busy" if busy else "as found"
-            print(f"| {load} | {w} | {med:.1f} | {best:.1f} | {c:.1f} |")
-    for busy, r in rows:
-        ratio = r["now"][0] / r["before"][0]
-        print(f"now / before ({'busy' if busy else 'as found'}): {ratio:.2f}x")
+    print(
+        "| way | quiet median | quiet best | quiet CPU | busy median | busy best | busy CPU "
+        "| busy / quiet |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for w in WAYS:
+        q, b = r[w, False], r[w, True]
+        print(
+            f"| {w} | {q[0]:.1f} | {q[1]:.1f} | {q[2]:.1f} | {b[0]:.1f} | {b[1]:.1f} | "
+            f"{b[2]:.1f} | {b[0] / q[0]:.2f}x |"
+        )
     return 0
 
 

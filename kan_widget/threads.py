@@ -177,17 +177,27 @@ class ThreadChoice:
     the other is tried again after ``gap`` blocks: the gap doubles (up to ``MAX_GAP``) while
     the other way stays slower, and a try that beats the estimate is followed at once by
     another, so a change of load switches the choice within a few blocks. Blocks without a
-    large product are not recorded (the choice changes nothing there)."""
+    large product are not recorded (the choice changes nothing there).
+
+    A load that changes under the chosen way shows in that way's own times: ``JUMPS``
+    consecutive blocks of it more than ``JUMP`` times slower or faster than its estimate (one
+    block may be a hiccup) make both estimates stale, and both ways are timed afresh (the
+    start's alternation, the other way first). Without it a choice made quiet ran on into a
+    busy phase until its next try of the other way, up to ``MAX_GAP`` blocks: the products at
+    two threads while one core was busy (bench_engine's wide row)."""
 
     WINDOW = 3
     MIN_GAP, MAX_GAP = 4, 32
+    JUMP, JUMPS = 1.5, 2
 
-    __slots__ = ("gap", "probe_in", "times")
+    __slots__ = ("gap", "jumps", "probe_in", "ref", "times")
 
     def __init__(self) -> None:
         self.times: tuple[list[float], list[float]] = ([], [])  # one thread, caller's threads
         self.gap = self.MIN_GAP
         self.probe_in = self.MIN_GAP
+        self.jumps = 0  # consecutive chosen-way blocks off its estimate: +slower, -faster
+        self.ref = 0.0  # that estimate, from before the first of them
 
     def best(self) -> bool:
         """The way that is faster so far (``True``: the caller's threads; also before any
@@ -210,12 +220,14 @@ class ThreadChoice:
         started = len(one) >= 2 and len(both) >= 2
         before = self.best()
         arm = self.times[par]
+        est = _median(arm) if started else 0.0  # the estimate before this block
         arm.append(seconds / large)
         del arm[: -self.WINDOW]
         if not started:
             return
         if par == before:  # the chosen way
             self.probe_in -= 1
+            self._watch(par, arm, est)
             return
         # a try of the other way
         if self.best() != before:
@@ -226,6 +238,26 @@ class ThreadChoice:
         else:
             self.gap = min(2 * self.gap, self.MAX_GAP)
             self.probe_in = self.gap
+
+    def _watch(self, par: bool, arm: list[float], est: float) -> None:
+        """After a block of the chosen way (its time last in ``arm``, ``est`` the estimate
+        before it): count it when it is more than ``JUMP`` times off the estimate from before
+        the count began, on the same side as the ones counted; re-time both ways after
+        ``JUMPS`` such blocks."""
+        t = arm[-1]
+        if self.jumps == 0:
+            self.ref = est
+        side = 1 if t > self.ref * self.JUMP else -1 if t * self.JUMP < self.ref else 0
+        if side == 0 or self.jumps * side < 0:  # back in band, or the other side: anew
+            self.jumps = side
+            self.ref = est
+            return
+        self.jumps += side
+        if abs(self.jumps) >= self.JUMPS:
+            recent = arm[-abs(self.jumps) :]  # the new load's times of this way
+            self.times = ([], recent) if par else (recent, [])
+            self.gap = self.probe_in = self.MIN_GAP
+            self.jumps = 0
 
 
 _choices: dict[Hashable, ThreadChoice] = {}
