@@ -55,6 +55,14 @@ at 2 threads was 3x slower than on one (wide case under load: 411-468 ms a step 
 block, 509-567 at 2 threads, 141-179 on one, measured): the cost is the spinning workers'
 theft of the main thread's core after the products and the pool's wake-ups in the ops around
 them, which only a whole step's time sees.
+
+Outside a step the engine's other ops in such a loop are one-thread blocks too: the layers'
+weights and their gradient past ATen's grain (``fused.LayerWeights``: ``[100, 7, 100]`` and
+up) and the spline penalty forward and backward (MKL's ``log2`` runs an OpenMP region
+whatever its size). At 2 threads they woke the pool several times an iteration, and under
+load each wake-up waited for a descheduled worker: wide case, load ~7.5 on 2 cores, median
+346 -> 133 ms an iteration as found and 554 -> 213 ms with one core busy, process CPU 172 ->
+64 ms (``bench/ab_wide.py``, measured). The caller's own ops (their loss) keep their count.
 """
 
 from __future__ import annotations
