@@ -2,16 +2,14 @@
 ``backward()`` on [4,100,100,100,1], B=1000, G=3) under this tree's code against the ways it
 replaced, A/B in one process.
 
-Ways: ``before`` (the penalty and the layers' weights at the caller's thread count, and a
-thread choice that does not watch the chosen way's own times: the code before issue 17's
-wide-loop work), ``one-thread ops`` (``LayerWeights`` and the penalty's one-thread block, the
-old choice), ``now`` (this tree). Each turn runs a quiet phase (as found) and a phase with one
-core kept busy by a second process (bench_engine's ``BusyCore``); in each phase every way runs
-``--run`` consecutive iterations with its own thread choices (threads.py's loop timing sees
-only its own iterations), so each way meets the load changes as a user's loop would. Prints
-median / best wall ms and median CPU ms per iteration (each run's first iteration, right
-after the load changed, included), busy / quiet per way, and the load average (the machine
-may be shared).
+Ways: ``before`` (the penalty and the layers' weights at the caller's thread count: the code
+before ``LayerWeights`` and the penalty's one-thread block), ``now`` (this tree). Each turn
+runs a quiet phase (as found) and a phase with one core kept busy by a second process
+(bench_engine's ``BusyCore``); in each phase every way runs ``--run`` consecutive iterations
+with its own thread choices (threads.py's loop timing sees only its own iterations), so each
+way meets the load changes as a user's loop would. Prints median / best wall ms and median CPU
+ms per iteration (each run's first iteration, right after the load changed, included), busy /
+quiet per way, and the load average (the machine may be shared).
 
 Run: ``PYTHONPATH=. .venv/bin/python bench/ab_wide.py [--turns 6] [--run 5] [--threads 2]``.
 """
@@ -37,9 +35,8 @@ import kan_widget.regularizer as regularizer
 import kan_widget.threads as threads
 from kan_widget.layer import KANLayer
 
-WAYS = ("before", "one-thread ops", "now")
+WAYS = ("before", "now")
 _weights = KANLayer._weights
-_watch = threads.ThreadChoice._watch
 
 
 class Way:
@@ -56,14 +53,11 @@ class Way:
         if self.way == "before":
             regularizer.OneThread = lambda par=True: contextlib.nullcontext()  # type: ignore
             KANLayer._weights = lambda self, one_thread=False: _weights(self)  # type: ignore
-        if self.way != "now":
-            threads.ThreadChoice._watch = lambda self, par, arm, est: None  # type: ignore
         return self
 
     def __exit__(self, *exc):
         regularizer.OneThread = threads.OneThread  # type: ignore[misc]
         KANLayer._weights = _weights  # type: ignore[method-assign]
-        threads.ThreadChoice._watch = _watch  # type: ignore[method-assign]
 
 
 def case(turns: int, run: int) -> dict[tuple[str, bool], tuple[float, float, float]]:

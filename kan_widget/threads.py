@@ -58,11 +58,13 @@ them, which only a whole step's time sees.
 
 Outside a step the engine's other ops in such a loop are one-thread blocks too: the layers'
 weights and their gradient past ATen's grain (``fused.LayerWeights``: ``[100, 7, 100]`` and
-up) and the spline penalty forward and backward (MKL's ``log2`` runs an OpenMP region
-whatever its size). At 2 threads they woke the pool several times an iteration, and under
-load each wake-up waited for a descheduled worker: wide case, load ~7.5 on 2 cores, median
-346 -> 133 ms an iteration as found and 554 -> 213 ms with one core busy, process CPU 172 ->
-64 ms (``bench/ab_wide.py``, measured). The caller's own ops (their loss) keep their count.
+up; ``coef``'s gradient made in its own layout, which autograd otherwise copied into at the
+caller's count) and the spline penalty forward and backward (MKL's ``log2`` runs an OpenMP
+region whatever its size). At 2 threads each woke the pool, the idle worker then spun ~8 ms
+(18 ms of CPU an iteration), and under load each wake-up waited for a descheduled worker:
+wide case, load ~9-10 on 2 cores, median 746 -> 237 ms an iteration as found and 958 -> 336
+ms with one core busy, process CPU 178 -> 45 ms (1 thread: ~40; ``bench/ab_wide.py``,
+measured). The caller's own ops (their loss) keep their count.
 """
 
 from __future__ import annotations
@@ -185,27 +187,17 @@ class ThreadChoice:
     the other is tried again after ``gap`` blocks: the gap doubles (up to ``MAX_GAP``) while
     the other way stays slower, and a try that beats the estimate is followed at once by
     another, so a change of load switches the choice within a few blocks. Blocks without a
-    large product are not recorded (the choice changes nothing there).
-
-    A load that changes under the chosen way shows in that way's own times: ``JUMPS``
-    consecutive blocks of it more than ``JUMP`` times slower or faster than its estimate (one
-    block may be a hiccup) make both estimates stale, and both ways are timed afresh (the
-    start's alternation, the other way first). Without it a choice made quiet ran on into a
-    busy phase until its next try of the other way, up to ``MAX_GAP`` blocks: the products at
-    two threads while one core was busy (bench_engine's wide row)."""
+    large product are not recorded (the choice changes nothing there)."""
 
     WINDOW = 3
     MIN_GAP, MAX_GAP = 4, 32
-    JUMP, JUMPS = 1.5, 2
 
-    __slots__ = ("gap", "jumps", "probe_in", "ref", "times")
+    __slots__ = ("gap", "probe_in", "times")
 
     def __init__(self) -> None:
         self.times: tuple[list[float], list[float]] = ([], [])  # one thread, caller's threads
         self.gap = self.MIN_GAP
         self.probe_in = self.MIN_GAP
-        self.jumps = 0  # consecutive chosen-way blocks off its estimate: +slower, -faster
-        self.ref = 0.0  # that estimate, from before the first of them
 
     def best(self) -> bool:
         """The way that is faster so far (``True``: the caller's threads; also before any
@@ -228,14 +220,12 @@ class ThreadChoice:
         started = len(one) >= 2 and len(both) >= 2
         before = self.best()
         arm = self.times[par]
-        est = _median(arm) if started else 0.0  # the estimate before this block
         arm.append(seconds / large)
         del arm[: -self.WINDOW]
         if not started:
             return
         if par == before:  # the chosen way
             self.probe_in -= 1
-            self._watch(par, arm, est)
             return
         # a try of the other way
         if self.best() != before:
@@ -246,26 +236,6 @@ class ThreadChoice:
         else:
             self.gap = min(2 * self.gap, self.MAX_GAP)
             self.probe_in = self.gap
-
-    def _watch(self, par: bool, arm: list[float], est: float) -> None:
-        """After a block of the chosen way (its time last in ``arm``, ``est`` the estimate
-        before it): count it when it is more than ``JUMP`` times off the estimate from before
-        the count began, on the same side as the ones counted; re-time both ways after
-        ``JUMPS`` such blocks."""
-        t = arm[-1]
-        if self.jumps == 0:
-            self.ref = est
-        side = 1 if t > self.ref * self.JUMP else -1 if t * self.JUMP < self.ref else 0
-        if side == 0 or self.jumps * side < 0:  # back in band, or the other side: anew
-            self.jumps = side
-            self.ref = est
-            return
-        self.jumps += side
-        if abs(self.jumps) >= self.JUMPS:
-            recent = arm[-abs(self.jumps) :]  # the new load's times of this way
-            self.times = ([], recent) if par else (recent, [])
-            self.gap = self.probe_in = self.MIN_GAP
-            self.jumps = 0
 
 
 _choices: dict[Hashable, ThreadChoice] = {}
