@@ -415,9 +415,13 @@ def bench_wide(cfg, use_pykan: bool) -> dict:
 
     t_ours: dict[bool, list[float]] = {False: [], True: []}
     t_pk: dict[bool, list[float]] = {False: [], True: []}
-    for busy in phases(cfg):  # a phase each: pykan's steps are long
+    # a phase each with pykan (its steps are long); ours alone: the phases alternate in three
+    # rounds, so a drifting load hits both columns alike (and the thread choice meets the
+    # change of load three times, as a user's loop would)
+    rounds = 1 if pk is not None else 3
+    for busy in phases(cfg) * rounds:
         with BusyCore(busy):
-            for i in range(reps + 1):
+            for i in range(max(reps // rounds, 3) + 1):
                 t0 = time.perf_counter()
                 step_ours()
                 if i:

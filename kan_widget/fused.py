@@ -381,3 +381,44 @@ def _base_grad(base_fun: str, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor 
     if base_fun == "silu":
         return torch.ops.aten.silu_backward(g, x)
     return g if base_fun == "identity" else None
+
+
+class LayerWeights(torch.autograd.Function):
+    """A layer's feature weights ``w [in, K+1, out]`` (``KANLayer._weights``: base, then the
+    spline's coefficients, masks folded in) from ``scale_base``, ``scale_sp``, ``coef`` and the
+    splines' mask, forward and backward on one thread.
+
+    Outside a training step autograd ran these ops at the caller's count: ``w`` and its
+    gradient pass ATen's 32K-element grain from ``[100, 7, 100]`` on, so each op woke the
+    thread pool, and with another process on a core each waited for a descheduled worker.
+    The operations are autograd's own (those of ``_numeric_weights`` and ``cat``; the backward
+    is ``backward_tape``'s), so values and gradients are bit-identical; with ``create_graph``
+    the backward's plain operations on the saved inputs are recorded as any."""
+
+    @staticmethod
+    def forward(ctx, sb, sp, coef, m):
+        with OneThread(par=False):
+            spm1 = (sp * m).unsqueeze(1)
+            coef_t = coef.transpose(1, 2)
+            w = torch.cat([(sb * m).unsqueeze(1), spm1 * coef_t], dim=1)
+        # the inputs, not spm1 / coef_t: made in here they have no graph, and a backward
+        # with create_graph must differentiate through them (recomputed: the same bits)
+        ctx.save_for_backward(sp, coef, m)
+        return w
+
+    @staticmethod
+    def backward(ctx, gw):
+        sp, coef, m = ctx.saved_tensors
+        with OneThread(par=False):
+            spm1 = (sp * m).unsqueeze(1)
+            coef_t = coef.transpose(1, 2)
+            gs = gw[:, 1:]  # the gradient of (scale_sp * m)[:, None] * coef^T
+            g_sb = gw[:, 0] * m if ctx.needs_input_grad[0] else None
+            g_sp = (gs * coef_t).sum(1) * m if ctx.needs_input_grad[1] else None
+            g_coef = None
+            if ctx.needs_input_grad[2]:
+                # in coef's own layout, here: autograd copied the transposed view into it
+                # (its layout contract) at the caller's count, a parallel region after which
+                # the idle worker spun ~8 ms (wide case: 18 ms of CPU a step, measured)
+                g_coef = (gs * spm1).transpose(1, 2).contiguous()
+        return g_sb, g_sp, g_coef, None

@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from . import symtape
 from .config import KANConfig
-from .fused import STATISTIC, InputCache, SplineLayer, Tape
+from .fused import STATISTIC, InputCache, LayerWeights, SplineLayer, Tape
 from .higher import layer_reference, transforms_active
 from .singular import singular_fn
 from .splines import (
@@ -40,7 +40,7 @@ from .splines import (
     sort_rows,
     uniform_grid,
 )
-from .threads import OneThread
+from .threads import ATEN_GRAIN, OneThread
 
 __all__ = ["BASE_FUNCTIONS", "EdgeStats", "KANLayer"]
 
@@ -298,8 +298,14 @@ class KANLayer(nn.Module):
         ws = (self.scale_sp * m).unsqueeze(1) * self.coef.transpose(1, 2)
         return wb, ws
 
-    def _weights(self) -> torch.Tensor:
-        """Per-input feature weights ``[in, K+1, out]``: base, then the spline's coefficients."""
+    def _weights(self, one_thread: bool = False) -> torch.Tensor:
+        """Per-input feature weights ``[in, K+1, out]``: base, then the spline's coefficients.
+        ``one_thread``: from ATen's 32K-element grain on, by :class:`LayerWeights` (the same
+        values and gradients, computed on one thread: fused.py); not under torch.func."""
+        if one_thread and self.coef.numel() + self.scale_sp.numel() >= ATEN_GRAIN:
+            return LayerWeights.apply(
+                self.scale_base, self.scale_sp, self.coef, self._mask_state()[0]
+            )
         wb, ws = self._numeric_weights()
         return torch.cat([wb.unsqueeze(1), ws], dim=1)
 
@@ -344,7 +350,7 @@ class KANLayer(nn.Module):
             grad = torch.is_grad_enabled()
             y, value = SplineLayer.apply(
                 x,
-                self._weights(),
+                self._weights(one_thread=True),
                 self._knots(),
                 self.base_fun_name,
                 fused,

@@ -18,6 +18,8 @@ import math
 
 import torch
 
+from .threads import OneThread
+
 __all__ = ["REG_METRICS", "coef_penalty", "edge_penalty", "spline_penalty"]
 
 REG_METRICS = ("edge_forward_spline_n", "edge_forward_spline_u", "edge_mean_abs")
@@ -129,7 +131,11 @@ class _SplinePenalty(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, lamb_l1: float, lamb_entropy: float, *values: torch.Tensor):
-        total, grads = spline_penalty(list(values), lamb_l1, lamb_entropy)
+        # one thread (a no-op inside a training step's block): MKL's log2 runs an OpenMP
+        # region whatever its size, and outside a step (a caller's own loop) each waited for
+        # the pool's workers; on a busy machine for a descheduled one (threads.py)
+        with OneThread(par=False):
+            total, grads = spline_penalty(list(values), lamb_l1, lamb_entropy)
         ctx.save_for_backward(*grads, *values)
         ctx.lambs = (lamb_l1, lamb_entropy)
         return total
@@ -150,7 +156,8 @@ class _SplinePenalty(torch.autograd.Function):
                 [g],
             )
             return None, None, *grads
-        return None, None, *(g * d for d in saved[:n])
+        with OneThread(par=False):
+            return None, None, *[g * d for d in saved[:n]]
 
 
 def coef_penalty(coefs: list[torch.Tensor], lamb_coef: float, lamb_coefdiff: float):

@@ -55,6 +55,16 @@ at 2 threads was 3x slower than on one (wide case under load: 411-468 ms a step 
 block, 509-567 at 2 threads, 141-179 on one, measured): the cost is the spinning workers'
 theft of the main thread's core after the products and the pool's wake-ups in the ops around
 them, which only a whole step's time sees.
+
+Outside a step the engine's other ops in such a loop are one-thread blocks too: the layers'
+weights and their gradient past ATen's grain (``fused.LayerWeights``: ``[100, 7, 100]`` and
+up; ``coef``'s gradient made in its own layout, which autograd otherwise copied into at the
+caller's count) and the spline penalty forward and backward (MKL's ``log2`` runs an OpenMP
+region whatever its size). At 2 threads each woke the pool, the idle worker then spun ~8 ms
+(18 ms of CPU an iteration), and under load each wake-up waited for a descheduled worker:
+wide case, load ~9-10 on 2 cores, median 746 -> 237 ms an iteration as found and 958 -> 336
+ms with one core busy, process CPU 178 -> 45 ms (1 thread: ~40; ``bench/ab_wide.py``,
+measured). The caller's own ops (their loss) keep their count.
 """
 
 from __future__ import annotations
@@ -66,6 +76,7 @@ from collections.abc import Hashable
 import torch
 
 __all__ = [
+    "ATEN_GRAIN",
     "PAR_FLOPS",
     "OneThread",
     "ThreadChoice",
@@ -76,6 +87,7 @@ __all__ = [
 ]
 
 PAR_FLOPS = 1 << 24
+ATEN_GRAIN = 1 << 15  # at::internal::GRAIN_SIZE: smaller elementwise ops run on the calling thread
 _openmp: bool | None = None  # ATen's parallel backend is OpenMP (decided on first use)
 
 

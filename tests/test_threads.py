@@ -366,3 +366,96 @@ def test_update_grid_runs_whole_on_one_thread(two_threads, count_log, monkeypatc
     assert count_log == [1, 2]  # one block: lowered once, restored once, no product at 2
     assert torch.get_num_threads() == 2
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def _plain_weights(layer):
+    """``KANLayer._weights`` by autograd's own operations (the path before LayerWeights)."""
+    wb, ws = layer._numeric_weights()
+    return torch.cat([wb.unsqueeze(1), ws], dim=1)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_layer_weights_equal_autograd_to_the_bit(two_threads, masked):
+    """The wide layers' weights (past ATen's grain) and their gradients on one thread, the same
+    bits as autograd's own operations (a masked edge included)."""
+    from kan_widget.fused import LayerWeights
+
+    big = KAN([64, 80, 1], grid=3, seed=1).layers[0]
+    assert big.coef.numel() + big.scale_sp.numel() >= threads_mod.ATEN_GRAIN
+    if masked:
+        with torch.no_grad():
+            big.mask[3, 5] = 0.0
+            big.mask[10] = 0.0
+    g = torch.randn(64, 7, 80)
+    outs = []
+    for make in (
+        _plain_weights,
+        lambda lay: LayerWeights.apply(
+            lay.scale_base, lay.scale_sp, lay.coef, lay._mask_state()[0]
+        ),
+    ):
+        big.zero_grad(set_to_none=True)
+        w = make(big)
+        w.backward(g)
+        outs.append([w.detach(), big.scale_base.grad, big.scale_sp.grad, big.coef.grad])
+    for a, b in zip(*outs, strict=True):
+        assert torch.equal(a, b)
+    assert torch.get_num_threads() == 2
+
+
+def test_wide_loop_ops_outside_the_layer_run_on_one_thread(two_threads, fresh_loop, monkeypatch):
+    """A caller's own loop on a wide model: the weights' ops, the penalty (MKL's log2 woke the
+    pool whatever its size) and their backward run on one thread; the caller's own ops (the
+    loss) at their count, which is theirs again after each call."""
+    from kan_widget import fused, regularizer
+
+    seen: dict[str, list[int]] = {"weights": [], "penalty": [], "penalty_bwd": []}
+    real_pen = regularizer.spline_penalty
+    real_cat = fused.torch.cat
+
+    def pen(*a, **k):
+        seen["penalty"].append(torch.get_num_threads())
+        return real_pen(*a, **k)
+
+    class SpyTorch:  # fused.torch.cat is called by LayerWeights.forward only in this loop
+        def __getattr__(self, name):
+            return getattr(torch, name)
+
+        @staticmethod
+        def cat(*a, **k):
+            seen["weights"].append(torch.get_num_threads())
+            return real_cat(*a, **k)
+
+    monkeypatch.setattr(regularizer, "spline_penalty", pen)
+    monkeypatch.setattr(fused, "torch", SpyTorch())
+    model = KAN([8, 80, 80, 1], grid=3, seed=0)
+    x = torch.rand(500, 8) * 2 - 1
+    pred, stats = model.forward_stats(x, "edge_forward_spline_n")
+    assert torch.get_num_threads() == 2
+    reg = regularizer.edge_penalty([s.value for s in stats], "edge_forward_spline_n", 1.0, 2.0)
+    assert torch.get_num_threads() == 2
+    (pred.square().mean() + 0.01 * reg).backward()
+    assert torch.get_num_threads() == 2
+    assert seen["weights"] == [1]  # the [80, 80] layer only: the others pass no grain
+    assert seen["penalty"] == [1]
+    # in coef's layout already: autograd's copy into it was a parallel region at 2 threads
+    assert model.layers[1].coef.grad.is_contiguous()
+
+
+def test_layer_weights_second_derivative(two_threads):
+    """create_graph through LayerWeights: the backward's operations are recorded, so a
+    gradient of a gradient equals the plain path's."""
+    from kan_widget.fused import LayerWeights
+
+    lay = KAN([64, 80, 1], grid=3, seed=1).layers[0]
+    g = torch.randn(64, 7, 80)
+    res = []
+    for make in (
+        _plain_weights,
+        lambda l_: LayerWeights.apply(l_.scale_base, l_.scale_sp, l_.coef, l_._mask_state()[0]),
+    ):
+        w = make(lay)
+        (gc,) = torch.autograd.grad((w * w * g).sum(), lay.coef, create_graph=True)
+        (gg,) = torch.autograd.grad(gc.square().sum(), lay.scale_sp)
+        res.append(gg)
+    torch.testing.assert_close(res[0], res[1], rtol=1e-5, atol=1e-6)
