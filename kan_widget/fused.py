@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import torch
 
+from . import ckernel
 from .higher import differentiable_backward, layer_reference
 from .splines import Knots, Scratch, basis_deriv_grad, chunks, recursion
 from .threads import OneThread, free_block
@@ -242,11 +243,20 @@ class SplineLayer(torch.autograd.Function):
         ctx.kn, ctx.base_fun, ctx.stats, ctx.chunks = kn, base_fun, stats, cols
         ctx.f2d, ctx.x0, ctx.w2d, ctx.m = feats.f2d, feats.x0, w2d, None
         ctx.prev = feats.prev  # a list (per chunk), kept beside the saved tensors
+        ctx.cstats = False  # whether the compiled magnitudes ran (then no wd is saved)
         if stats is None:
             ctx.save_for_backward(x, xt, w, f)
             return y, None
         ctx.m = m = feats.moments(stats)
         ctx.fc, ctx.mean = m.fc, m.mean
+        if x.is_cpu:
+            # the magnitudes in one compiled call (ckernel.stats_forward: ~10 ops a layer)
+            res = ckernel.stats_forward(m.cov, w, B, m.x_den)
+            if res is not None:
+                cw, std, value = res
+                ctx.cstats = True
+                ctx.save_for_backward(x, xt, w, f, None, cw, std, m.xc, m.x_std)
+                return y, value
         wd = w.double()
         cw = torch.bmm(m.cov, wd).div_(max(B - 1, 1))
         std = (wd * cw).sum(1).clamp_min_(1e-30).sqrt_()  # [in, out]; var 0: no gradient
@@ -280,7 +290,19 @@ class SplineLayer(torch.autograd.Function):
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         one = len(ctx.chunks) == 1  # one chunk: no column slices
         gw = gx = M = g_xstd = None
-        if gval is not None:
+        if gval is not None and ctx.cstats:
+            wd, cw, std, xc, x_std = extra
+            res = ckernel.stats_backward(
+                gval, std, cw, w, B, ctx.m.x_rden if ctx.stats == "n" else None, need_x
+            )
+            if res is None:  # not a tensor the kernel takes: the torch path's operations
+                wd = w.double()
+                extra = [wd, *extra[1:]]
+            else:
+                gw, M, g_xstd = res
+                gw = gw if need_w else None
+                zero = _zero(cw)
+        if gval is not None and (not ctx.cstats or extra[0] is not None):
             wd, cw, std, xc, x_std = extra
             gstd = gval.double()
             zero = _zero(gstd)
