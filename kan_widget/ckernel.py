@@ -46,6 +46,8 @@ __all__ = [
     "available",
     "basis",
     "deriv_grad",
+    "gram_backward",
+    "moments",
     "pack",
     "penalty",
     "stats_backward",
@@ -87,7 +89,7 @@ class _Kernels:
                 fn.argtypes, fn.restype = [ctypes.c_void_p], ctypes.c_int
                 table[dtype] = fn
         self.stats_fn: dict[str, dict[torch.dtype, Callable[[int], int]]] = {}
-        for name in ("penalty", "stats_fwd", "stats_bwd"):
+        for name in ("penalty", "stats_fwd", "stats_bwd", "moments", "gram_bwd"):
             self.stats_fn[name] = {}
             for dtype, sfx in ((torch.float32, "f32"), (torch.float64, "f64")):
                 fn = getattr(lib, f"kw_{name}_a_{sfx}")
@@ -587,3 +589,55 @@ def stats_backward(
         ],
     )
     return gw, M, g_xstd
+
+
+def moments(f: torch.Tensor, x0: torch.Tensor | None) -> tuple[torch.Tensor, ...] | None:
+    """The fused layer's float64 moments of features ``f [in, nf, B]`` (one chunk) in one
+    call: ``(fc, mean [in, nf, 1], cov)``, and with the inputs ``x0 [in, B]`` (the ``"n"``
+    metric) also ``(xc, x_std, x_std64, x_den, x_rden)`` as ``fused.Moments`` holds them;
+    None where the kernel cannot run."""
+    ks = _stats_kernels()
+    if ks is None or f.dtype not in _FLOATS or not f.is_cpu or not f.is_contiguous():
+        return None
+    n_in, nf, B = f.shape
+    if x0 is not None and (
+        x0.dtype is not f.dtype or not x0.is_cpu or x0.shape != (n_in, B) or x0.stride(1) != 1
+    ):
+        return None
+    d = torch.float64
+    fc = torch.empty(n_in, nf, B, dtype=d)
+    mean = torch.empty(n_in, nf, 1, dtype=d)
+    cov = torch.empty(n_in, nf, nf, dtype=d)
+    args = [f.data_ptr(), n_in, nf, B, fc.data_ptr(), mean.data_ptr(), cov.data_ptr()]
+    if x0 is None:
+        _call_stats(ks.stats_fn["moments"][f.dtype], [*args, 0, 0, 0, 0, 0, 0, 0])
+        return fc, mean, cov
+    xc = f.new_empty(n_in, B)
+    x_std = f.new_empty(n_in, 1)
+    x_std64, x_den, x_rden = (torch.empty(n_in, 1, dtype=d) for _ in range(3))
+    args += [x0.data_ptr(), x0.stride(0), xc.data_ptr(), x_std.data_ptr()]
+    args += [x_std64.data_ptr(), x_den.data_ptr(), x_rden.data_ptr()]
+    _call_stats(ks.stats_fn["moments"][f.dtype], args)
+    return fc, mean, cov, xc, x_std, x_std64, x_den, x_rden
+
+
+def gram_backward(M: torch.Tensor, fc: torch.Tensor, gf: torch.Tensor) -> torch.Tensor | None:
+    """``gf += (M @ fc).to(gf.dtype)`` for the Gram matrix's part of the features' gradient,
+    in one call: ``gf`` itself, or None where the kernel cannot run (nothing written then)."""
+    ks = _stats_kernels()
+    if ks is None or M.dtype is not torch.float64 or fc.dtype is not torch.float64:
+        return None
+    n_in, nf, B = fc.shape
+    if (
+        gf.dtype not in _FLOATS
+        or gf.shape != (n_in, nf, B)
+        or not (gf.is_contiguous() and fc.is_contiguous() and M.is_contiguous())
+        or not (gf.is_cpu and fc.is_cpu and M.is_cpu)
+        or M.shape != (n_in, nf, nf)
+    ):
+        return None
+    _call_stats(
+        ks.stats_fn["gram_bwd"][gf.dtype],
+        [M.data_ptr(), fc.data_ptr(), gf.data_ptr(), n_in, nf, B],
+    )
+    return gf

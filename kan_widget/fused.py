@@ -112,6 +112,14 @@ class Features:
         # backward's Gram derivative; several are recomputed there from f (bit-identical):
         # keeping them doubled the memory freed and faulted back in every step (wide case:
         # ~2800 page faults/step, ~8 ms of system time)
+        if len(cols) == 1 and f.is_cpu:
+            # in one compiled call (ckernel.moments: ~11 ops of a small hidden layer)
+            res = ckernel.moments(f, self.x0 if with_x_std else None)
+            if res is not None:
+                fc, mean, cov, *xs = res
+                if not with_x_std:
+                    return Moments([fc], mean, cov, None, None)
+                return Moments([fc], mean, cov, *xs)
         if len(cols) == 1:
             # one cast: equal to the bit to mean(dtype=float64), which casts a copy of its own
             fc = f.to(torch.float64, copy=True)
@@ -332,13 +340,21 @@ class SplineLayer(torch.autograd.Function):
                     # gradient already has zero mean over the batch)
                     # cast first: a mixed-dtype add_ is 20x slower (measured)
                     fcc = ctx.fc[n] if ctx.fc is not None else _centred(feats, c, ctx.mean)
-                    if one:
-                        g = torch.bmm(M, fcc).to(w.dtype)
-                    else:  # several chunks: into reused buffers (fresh pages cost more)
-                        g64 = _scratch(fcc, fcc.numel(), 2).get(0, fcc.shape)
-                        g = _scratch(xt, fcc.numel(), 2).get(0, fcc.shape)
-                        g.copy_(torch.bmm(M, fcc, out=g64))
-                    gf = g if gf is None else gf.add_(g)
+                    if (
+                        one
+                        and gf is not None
+                        and ctx.cstats
+                        and ckernel.gram_backward(M, fcc, gf) is not None
+                    ):
+                        pass  # gf += (M fc).to(dtype) in one compiled call
+                    else:
+                        if one:
+                            g = torch.bmm(M, fcc).to(w.dtype)
+                        else:  # several chunks: into reused buffers (fresh pages cost more)
+                            g64 = _scratch(fcc, fcc.numel(), 2).get(0, fcc.shape)
+                            g = _scratch(xt, fcc.numel(), 2).get(0, fcc.shape)
+                            g.copy_(torch.bmm(M, fcc, out=g64))
+                        gf = g if gf is None else gf.add_(g)
                 assert gf is not None  # gy or M is set (the condition above)
                 gc = _base_grad(ctx.base_fun, gf[:, 0], ctx.x0 if one else xt[:, 0, c])
                 if prev is not None:

@@ -13,6 +13,40 @@ torch (no fmax/fmin, whose NaN rules differ from clamp_min).
 Included once per dtype by basis.c (KW_T float / double); every argument comes in one int64
 array (ctypes converts each argument separately, ~0.3 us each). */
 
+
+#ifndef KW_STATS_ONCE
+#define KW_STATS_ONCE
+/* Sums in 8 independent lanes, then the lanes in order: without fast-math a single running
+   sum is one long dependency chain (~4 cycles an element); lanes let the compiler vectorise
+   (the order is fixed by this code, not by the compiler: results do not depend on flags). */
+static double kw_dot8(const double *restrict p, const double *restrict q, int64_t n)
+{
+    double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t b = 0;
+    for (; b + 8 <= n; b += 8)
+        for (int j = 0; j < 8; ++j)
+            l[j] += p[b + j] * q[b + j];
+    double s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    for (; b < n; ++b)
+        s += p[b] * q[b];
+    return s;
+}
+#endif
+
+/* sum of n values of T in float64, in kw_dot8's lane order */
+static double KW(sum8)(const KW_T *restrict p, int64_t n)
+{
+    double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t b = 0;
+    for (; b + 8 <= n; b += 8)
+        for (int j = 0; j < 8; ++j)
+            l[j] += (double)p[b + j];
+    double s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    for (; b < n; ++b)
+        s += (double)p[b];
+    return s;
+}
+
 /* The magnitudes: cw[i,:,j] = cov[i] w[i,:,j] / (B-1), std[i,j] = sqrt(max(w^T cw, 1e-30)),
    value = std (/ x_den[i] for the "n" metric). cov: float64 [in][nf][nf] contiguous; w: T with
    strides (w_si, w_sk, w_sj); cw float64 [in][nf][out], std float64 [in][out], value T
@@ -195,5 +229,103 @@ int KW(kw_stats_bwd_a)(const int64_t *a)
                   (KW_T *)(intptr_t)a[14], (double *)(intptr_t)a[15],
                   (double *)(intptr_t)a[16], gv);
     free(gv);
+    return 0;
+}
+
+/* The features' float64 moments in one pass (one batch chunk): fc = f - mean (float64
+   [in][nf][B]), mean (float64 [in][nf]), cov = fc fc^T (float64 [in][nf][nf]); and when x is
+   not NULL (the "n" metric, x: the inputs [in][B] with row stride x_si) the centred inputs xc
+   (T [in][B]), their std over B-1 (T and float64 [in]), x_den = std + 0.1 and 1/x_den.
+   a: [f, n_in, nf, B, fc, mean, cov, x, x_si, xc, x_std, x_std64, x_den, x_rden] */
+int KW(kw_moments_a)(const int64_t *a)
+{
+    const KW_T *restrict f = (const KW_T *)(intptr_t)a[0];
+    const int64_t n_in = a[1], nf = a[2], B = a[3];
+    double *restrict fc = (double *)(intptr_t)a[4];
+    double *restrict mean = (double *)(intptr_t)a[5];
+    double *restrict cov = (double *)(intptr_t)a[6];
+    const KW_T *restrict x = (const KW_T *)(intptr_t)a[7];
+    for (int64_t r = 0; r < n_in * nf; ++r) {
+        const KW_T *fr = f + r * B;
+        double *cr = fc + r * B;
+        const double m = KW(sum8)(fr, B) / (double)B;
+        mean[r] = m;
+        for (int64_t b = 0; b < B; ++b)
+            cr[b] = (double)fr[b] - m;
+    }
+    for (int64_t i = 0; i < n_in; ++i) {
+        const double *fi = fc + i * nf * B;
+        double *ci = cov + i * nf * nf;
+        for (int64_t k = 0; k < nf; ++k)
+            for (int64_t m = 0; m <= k; ++m) {
+                const double s = kw_dot8(fi + k * B, fi + m * B, B);
+                ci[k * nf + m] = s;
+                ci[m * nf + k] = s;
+            }
+    }
+    if (x == NULL)
+        return 0;
+    const int64_t x_si = a[8];
+    KW_T *restrict xc = (KW_T *)(intptr_t)a[9];
+    KW_T *restrict x_std = (KW_T *)(intptr_t)a[10];
+    double *restrict x_std64 = (double *)(intptr_t)a[11];
+    double *restrict x_den = (double *)(intptr_t)a[12];
+    double *restrict x_rden = (double *)(intptr_t)a[13];
+    const double bm1 = (double)(B > 1 ? B - 1 : 1);
+    for (int64_t i = 0; i < n_in; ++i) {
+        const KW_T *xi = x + i * x_si;
+        const double m = KW(sum8)(xi, B) / (double)B;
+        double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t b = 0;
+        for (; b + 8 <= B; b += 8)
+            for (int j = 0; j < 8; ++j) {
+                const double d = (double)xi[b + j] - m;
+                xc[i * B + b + j] = (KW_T)d;
+                l[j] += d * d;
+            }
+        double ss = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        for (; b < B; ++b) {
+            const double d = (double)xi[b] - m;
+            xc[i * B + b] = (KW_T)d;
+            ss += d * d;
+        }
+        /* the std as the torch path rounds it: in T, then widened */
+        const KW_T sd = (KW_T)sqrt(ss / bm1);
+        x_std[i] = sd;
+        x_std64[i] = (double)sd;
+        x_den[i] = (double)sd + 0.1;
+        x_rden[i] = 1.0 / x_den[i];
+    }
+    return 0;
+}
+
+/* The Gram matrix's part of the features' gradient, added into gf (T [in][nf][B], contiguous):
+   gf[i] += (T)(M[i] fc[i]), M float64 [in][nf][nf], fc float64 [in][nf][B].
+   a: [M, fc, gf, n_in, nf, B]. Returns 0, or -1 when work cannot be allocated. */
+int KW(kw_gram_bwd_a)(const int64_t *a)
+{
+    const double *restrict M = (const double *)(intptr_t)a[0];
+    const double *restrict fc = (const double *)(intptr_t)a[1];
+    KW_T *restrict gf = (KW_T *)(intptr_t)a[2];
+    const int64_t n_in = a[3], nf = a[4], B = a[5];
+    double *acc = (double *)malloc(sizeof(double) * (size_t)(B > 0 ? B : 1));
+    if (acc == NULL)
+        return -1;
+    for (int64_t i = 0; i < n_in; ++i)
+        for (int64_t k = 0; k < nf; ++k) {
+            const double *Mk = M + (i * nf + k) * nf;
+            for (int64_t b = 0; b < B; ++b)
+                acc[b] = 0.0;
+            for (int64_t m = 0; m < nf; ++m) {
+                const double c = Mk[m];
+                const double *q = fc + (i * nf + m) * B;
+                for (int64_t b = 0; b < B; ++b)
+                    acc[b] += c * q[b];
+            }
+            KW_T *g = gf + (i * nf + k) * B;
+            for (int64_t b = 0; b < B; ++b)
+                g[b] += (KW_T)acc[b];
+        }
+    free(acc);
     return 0;
 }
