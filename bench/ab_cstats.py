@@ -2,7 +2,8 @@
 torch path, in one process: two L-BFGS trainers on the same [2,5,1] problem (with the penalty),
 stepped alternately (ABBA), one with the kernel on and one off, so a shared machine's load hits
 both alike. Prints the medians of CPU time (``time.process_time``) per closure for both, their
-ratio, and the aten ops per steady-state closure.
+ratio, L-BFGS steps a second (CPU time per whole step, grid updates included) and the aten
+ops per steady-state closure.
 
     PYTHONPATH=. .venv/bin/python bench/ab_cstats.py [--steps 20] [--width 2,5,1]
 """
@@ -43,6 +44,7 @@ def main() -> None:
     y = torch.exp(torch.sin(torch.pi * x[:, :1]) + (x[:, 1:] ** 2).sum(1, keepdim=True))
     data = {"train_input": x, "train_label": y, "test_input": x, "test_label": y}
     times: dict[bool, list[float]] = {True: [], False: []}
+    steps: dict[bool, list[float]] = {True: [], False: []}
     ops: dict[bool, int] = {}
     trainers = {}
     for on in (True, False):
@@ -71,12 +73,16 @@ def main() -> None:
         for on in order if n % 2 == 0 else order[::-1]:
             before = ckernel.use_stats(on)
             try:
+                t0 = time.process_time()
                 trainers[on].step()
+                steps[on].append(time.process_time() - t0)
             finally:
                 ckernel.use_stats(before)
     a, b = (statistics.median(times[on][10:]) * 1e3 for on in (True, False))
     print(f"load {os.getloadavg()[0]:.1f}; closures {len(times[True])} / {len(times[False])}")
     print(f"closure {width} CPU ms: compiled {a:.3f}, torch path {b:.3f}, ratio {a / b:.2f}")
+    sa, sb = (statistics.median(steps[on][2:]) for on in (True, False))
+    print(f"L-BFGS steps a second (CPU): compiled {1 / sa:.0f}, torch path {1 / sb:.0f}")
     print(f"aten ops per closure: compiled {ops.get(True)}, torch path {ops.get(False)}")
 
 

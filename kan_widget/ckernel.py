@@ -1,4 +1,5 @@
-"""A compiled kernel for the B-spline basis recursion and its input derivative (csrc/basis.c).
+"""A compiled kernel for the B-spline basis recursion and its input derivative (csrc/basis.c),
+and for the fused layer's moments, magnitudes and the spline penalty (csrc/stats.c, at the end).
 
 Pure torch cannot fuse the recursion: each level is several full-size elementwise ops over
 ``[in, K, B]`` with their memory traffic, and on small models each op costs microseconds of
