@@ -7,6 +7,10 @@ included, per evaluation) and the aten
 ops per steady-state closure.
 
     PYTHONPATH=. .venv/bin/python bench/ab_cstats.py [--steps 20] [--width 2,5,1]
+
+Measured 2026-12-06 (shared 2-core machine, load 7-10, one thread): closure CPU 0.88-0.96 ms
+compiled against 1.50-1.53 ms on the torch path (ratio 0.58-0.62); 82 against 184 aten ops;
+25-evaluation steps a second 27 against 19.
 """
 
 from __future__ import annotations
