@@ -1,4 +1,5 @@
-"""A compiled kernel for the B-spline basis recursion and its input derivative (csrc/basis.c).
+"""A compiled kernel for the B-spline basis recursion and its input derivative (csrc/basis.c),
+and for the fused layer's moments, magnitudes and the spline penalty (csrc/stats.c, at the end).
 
 Pure torch cannot fuse the recursion: each level is several full-size elementwise ops over
 ``[in, K, B]`` with their memory traffic, and on small models each op costs microseconds of
@@ -40,16 +41,35 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["ENV_OFF", "available", "basis", "deriv_grad", "pack", "use"]
+__all__ = [
+    "ENV_OFF",
+    "ENV_STATS_OFF",
+    "available",
+    "basis",
+    "deriv_grad",
+    "gram_backward",
+    "moments",
+    "pack",
+    "penalty",
+    "stats_backward",
+    "stats_forward",
+    "use",
+    "use_stats",
+]
 
 _log = logging.getLogger(__name__)
 
 ENV_OFF = "KAN_WIDGET_NO_CKERNEL"
+# the magnitudes and the penalty only (csrc/stats.c, not bit-identical to torch): off, the
+# basis kernel still runs and every result is the torch path's to the bit
+ENV_STATS_OFF = "KAN_WIDGET_NO_CSTATS"
 SOURCE = Path(__file__).with_name("csrc") / "basis.c"
+# basis.c includes these: part of the library's cache key
+INCLUDED = (Path(__file__).with_name("csrc") / "stats.c",)
 # no FMA contraction, no fast-math: each product and sum rounded as torch rounds it; -O3 for the
 # loops' vectorisation (-O2 left them scalar: slower than torch, measured)
 FLAGS = ("-O3", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared", "-std=c99")
-ABI = 2
+ABI = 3
 # ATen parallelises a reduction of at least this many elements (at::internal::GRAIN_SIZE)
 _GRAIN = 32768
 
@@ -69,6 +89,13 @@ class _Kernels:
                 fn = getattr(lib, f"kw_{name}_a_{sfx}")
                 fn.argtypes, fn.restype = [ctypes.c_void_p], ctypes.c_int
                 table[dtype] = fn
+        self.stats_fn: dict[str, dict[torch.dtype, Callable[[int], int]]] = {}
+        for name in ("penalty", "stats_fwd", "stats_bwd", "moments", "gram_bwd"):
+            self.stats_fn[name] = {}
+            for dtype, sfx in ((torch.float32, "f32"), (torch.float64, "f64")):
+                fn = getattr(lib, f"kw_{name}_a_{sfx}")
+                fn.argtypes, fn.restype = [ctypes.c_void_p], ctypes.c_int
+                self.stats_fn[name][dtype] = fn
         self.probed: set[torch.dtype] = set()
         self.ok_basis: dict[torch.dtype, bool] = {}
         self.vec: dict[torch.dtype, int | None] = {}
@@ -77,6 +104,7 @@ class _Kernels:
 _state: _Kernels | None = None
 _tried = False
 _enabled = True
+_stats_enabled = os.environ.get(ENV_STATS_OFF, "") in ("", "0")
 _lock = threading.Lock()
 
 
@@ -85,6 +113,15 @@ def use(flag: bool) -> bool:
     returns the previous setting. Off, every call takes the torch path."""
     global _enabled
     before, _enabled = _enabled, bool(flag)
+    return before
+
+
+def use_stats(flag: bool) -> bool:
+    """Turn the compiled magnitudes and penalty (:func:`stats_forward`, :func:`stats_backward`,
+    :func:`penalty`) on or off for this process; returns the previous setting. Off (or
+    ``KAN_WIDGET_NO_CSTATS=1``), they take the torch path: results bit-identical to torch."""
+    global _stats_enabled
+    before, _stats_enabled = _stats_enabled, bool(flag)
     return before
 
 
@@ -147,6 +184,8 @@ def _lib_path(cc: str, flags: tuple[str, ...]) -> Path:
     real = os.path.realpath(cc)
     st = os.stat(real)
     h = hashlib.sha256(SOURCE.read_bytes())
+    for inc in INCLUDED:
+        h.update(inc.read_bytes())
     for part in (real, str(st.st_size), str(st.st_mtime_ns), " ".join(flags)):
         h.update(part.encode() + b"\0")
     h.update(f"{sys.platform} {platform.machine()}".encode())
@@ -176,7 +215,7 @@ def _build() -> Path | None:
     os.close(fd)
     try:
         r = subprocess.run(
-            [cc, *flags, "-o", tmp, str(SOURCE)], capture_output=True, text=True, timeout=120
+            [cc, *flags, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True, timeout=120
         )
         if r.returncode != 0:
             _log.debug("kan_widget C kernel: build failed (%s): torch path", r.stderr.strip())
@@ -412,3 +451,194 @@ def _run_deriv(ks, prev, kn, grad_out, vec) -> torch.Tensor | None:
         ),
     )
     return out
+
+
+# --- the magnitudes and the penalty (csrc/stats.c) ------------------------------------------
+#
+# Small models are bound by per-op dispatch: these replace ~110 torch operations of a [2,5,1]
+# L-BFGS closure (the penalty alone: 65 ops, ~230 us) by three calls. Not bit-identical to the
+# torch path (sums in float64 in loop order); tests/test_cstats.py checks values and gradients
+# against the torch path and autograd.
+
+_FLOATS = (torch.float32, torch.float64)
+
+
+def _stats_kernels() -> _Kernels | None:
+    if not (_enabled and _stats_enabled):
+        return None
+    return _state if _tried else _kernels()
+
+
+def _call_stats(fn: Callable[[int], int], args: list[int]) -> None:
+    buf = array.array("q", args)
+    if fn(buf.buffer_info()[0]) != 0:
+        raise MemoryError("the penalty kernel could not allocate its work buffer")
+
+
+def penalty(
+    values: list[torch.Tensor], lamb_l1: float, lamb_entropy: float
+) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
+    """``regularizer.spline_penalty`` in one call: the penalty over all layers (a 0-d tensor of
+    the magnitudes' dtype) and its gradient in each layer's magnitudes (new contiguous
+    tensors); None where the kernel cannot run (then the caller takes the torch path)."""
+    ks = _stats_kernels()
+    if ks is None or not values:
+        return None
+    dtype = values[0].dtype
+    rec = torch.is_grad_enabled()
+    for a in values:
+        if a.dtype is not dtype or dtype not in _FLOATS or not a.is_cpu or a.dim() != 2:
+            return None
+        if rec and a.requires_grad:
+            return None  # autograd records the torch path's graph (create_graph)
+    lambs = array.array("d", (float(lamb_l1), float(lamb_entropy)))
+    total = values[0].new_empty(())
+    grads = [torch.empty(a.shape, dtype=dtype) for a in values]
+    args = [lambs.buffer_info()[0], total.data_ptr(), len(values)]
+    for a, g in zip(values, grads, strict=True):
+        args += [a.data_ptr(), a.shape[0], a.shape[1], a.stride(0), a.stride(1), g.data_ptr()]
+    _call_stats(ks.stats_fn["penalty"][dtype], args)
+    return total, grads
+
+
+def stats_forward(
+    cov: torch.Tensor, w: torch.Tensor, B: int, x_den: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """The fused layer's magnitudes from the features' float64 Gram matrix ``cov [in, nf, nf]``
+    and the weights ``w [in, nf, out]``: ``(cw, std, value)`` with ``cw = cov w / (B-1)``
+    (float64), ``std = sqrt(max(w^T cw, 1e-30))`` (float64) and ``value = std`` (``/ x_den``
+    for the ``"n"`` metric) in ``w``'s dtype; None where the kernel cannot run."""
+    ks = _stats_kernels()
+    if ks is None or w.dtype not in _FLOATS or not w.is_cpu or w.dim() != 3:
+        return None
+    if cov.dtype is not torch.float64 or not cov.is_cpu or not cov.is_contiguous():
+        return None
+    n_in, nf, n_out = w.shape
+    if cov.shape != (n_in, nf, nf):
+        return None
+    if x_den is not None:
+        if x_den.dtype is not torch.float64 or not x_den.is_contiguous() or x_den.numel() != n_in:
+            return None
+    cw = cov.new_empty(n_in, nf, n_out)
+    std = cov.new_empty(n_in, n_out)
+    value = w.new_empty(n_in, n_out)
+    sw = w.stride()
+    _call_stats(
+        ks.stats_fn["stats_fwd"][w.dtype],
+        [
+            cov.data_ptr(),
+            w.data_ptr(),
+            sw[0],
+            sw[1],
+            sw[2],
+            n_in,
+            nf,
+            n_out,
+            B,
+            0 if x_den is None else x_den.data_ptr(),
+            cw.data_ptr(),
+            std.data_ptr(),
+            value.data_ptr(),
+        ],
+    )
+    return cw, std, value
+
+
+def stats_backward(
+    gval: torch.Tensor,
+    std: torch.Tensor,
+    cw: torch.Tensor,
+    w: torch.Tensor,
+    B: int,
+    x_rden: torch.Tensor | None,
+    need_x: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None] | None:
+    """The magnitudes' backward for :func:`stats_forward`'s outputs: ``(gw, M, g_xstd)``, the
+    weights' gradient (``w``'s dtype), and when ``need_x`` the float64 ``M [in, nf, nf]`` whose
+    product with the centred features is the features' gradient, and (``"n"`` metric) the
+    gradient in the inputs' std ``[in, 1]``; None where the kernel cannot run."""
+    ks = _stats_kernels()
+    if ks is None or gval.dtype is not w.dtype or not gval.is_cpu:
+        return None
+    n_in, nf, n_out = w.shape
+    if gval.shape != (n_in, n_out) or not (cw.is_contiguous() and std.is_contiguous()):
+        return None
+    gw = w.new_empty(n_in, nf, n_out)
+    M = cw.new_empty(n_in, nf, nf) if need_x else None
+    g_xstd = cw.new_empty(n_in, 1) if need_x and x_rden is not None else None
+    sg, sw = gval.stride(), w.stride()
+    _call_stats(
+        ks.stats_fn["stats_bwd"][w.dtype],
+        [
+            gval.data_ptr(),
+            sg[0],
+            sg[1],
+            std.data_ptr(),
+            cw.data_ptr(),
+            w.data_ptr(),
+            sw[0],
+            sw[1],
+            sw[2],
+            n_in,
+            nf,
+            n_out,
+            B,
+            0 if x_rden is None else x_rden.data_ptr(),
+            gw.data_ptr(),
+            0 if M is None else M.data_ptr(),
+            0 if g_xstd is None else g_xstd.data_ptr(),
+        ],
+    )
+    return gw, M, g_xstd
+
+
+def moments(f: torch.Tensor, x0: torch.Tensor | None) -> tuple[torch.Tensor, ...] | None:
+    """The fused layer's float64 moments of features ``f [in, nf, B]`` (one chunk) in one
+    call: ``(fc, mean [in, nf, 1], cov)``, and with the inputs ``x0 [in, B]`` (the ``"n"``
+    metric) also ``(xc, x_std, x_std64, x_den, x_rden)`` as ``fused.Moments`` holds them;
+    None where the kernel cannot run."""
+    ks = _stats_kernels()
+    if ks is None or f.dtype not in _FLOATS or not f.is_cpu or not f.is_contiguous():
+        return None
+    n_in, nf, B = f.shape
+    if x0 is not None and (
+        x0.dtype is not f.dtype or not x0.is_cpu or x0.shape != (n_in, B) or x0.stride(1) != 1
+    ):
+        return None
+    d = torch.float64
+    fc = torch.empty(n_in, nf, B, dtype=d)
+    mean = torch.empty(n_in, nf, 1, dtype=d)
+    cov = torch.empty(n_in, nf, nf, dtype=d)
+    args = [f.data_ptr(), n_in, nf, B, fc.data_ptr(), mean.data_ptr(), cov.data_ptr()]
+    if x0 is None:
+        _call_stats(ks.stats_fn["moments"][f.dtype], [*args, 0, 0, 0, 0, 0, 0, 0])
+        return fc, mean, cov
+    xc = f.new_empty(n_in, B)
+    x_std = f.new_empty(n_in, 1)
+    x_std64, x_den, x_rden = (torch.empty(n_in, 1, dtype=d) for _ in range(3))
+    args += [x0.data_ptr(), x0.stride(0), xc.data_ptr(), x_std.data_ptr()]
+    args += [x_std64.data_ptr(), x_den.data_ptr(), x_rden.data_ptr()]
+    _call_stats(ks.stats_fn["moments"][f.dtype], args)
+    return fc, mean, cov, xc, x_std, x_std64, x_den, x_rden
+
+
+def gram_backward(M: torch.Tensor, fc: torch.Tensor, gf: torch.Tensor) -> torch.Tensor | None:
+    """``gf += (M @ fc).to(gf.dtype)`` for the Gram matrix's part of the features' gradient,
+    in one call: ``gf`` itself, or None where the kernel cannot run (nothing written then)."""
+    ks = _stats_kernels()
+    if ks is None or M.dtype is not torch.float64 or fc.dtype is not torch.float64:
+        return None
+    n_in, nf, B = fc.shape
+    if (
+        gf.dtype not in _FLOATS
+        or gf.shape != (n_in, nf, B)
+        or not (gf.is_contiguous() and fc.is_contiguous() and M.is_contiguous())
+        or not (gf.is_cpu and fc.is_cpu and M.is_cpu)
+        or M.shape != (n_in, nf, nf)
+    ):
+        return None
+    _call_stats(
+        ks.stats_fn["gram_bwd"][gf.dtype],
+        [M.data_ptr(), fc.data_ptr(), gf.data_ptr(), n_in, nf, B],
+    )
+    return gf

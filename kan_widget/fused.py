@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import torch
 
+from . import ckernel
 from .higher import differentiable_backward, layer_reference
 from .splines import Knots, Scratch, basis_deriv_grad, chunks, recursion
 from .threads import OneThread, free_block
@@ -111,6 +112,14 @@ class Features:
         # backward's Gram derivative; several are recomputed there from f (bit-identical):
         # keeping them doubled the memory freed and faulted back in every step (wide case:
         # ~2800 page faults/step, ~8 ms of system time)
+        if len(cols) == 1 and f.is_cpu:
+            # in one compiled call (ckernel.moments: ~11 ops of a small hidden layer)
+            res = ckernel.moments(f, self.x0 if with_x_std else None)
+            if res is not None:
+                fc, mean, cov, *xs = res
+                if not with_x_std:
+                    return Moments([fc], mean, cov, None, None)
+                return Moments([fc], mean, cov, *xs)
         if len(cols) == 1:
             # one cast: equal to the bit to mean(dtype=float64), which casts a copy of its own
             fc = f.to(torch.float64, copy=True)
@@ -242,11 +251,20 @@ class SplineLayer(torch.autograd.Function):
         ctx.kn, ctx.base_fun, ctx.stats, ctx.chunks = kn, base_fun, stats, cols
         ctx.f2d, ctx.x0, ctx.w2d, ctx.m = feats.f2d, feats.x0, w2d, None
         ctx.prev = feats.prev  # a list (per chunk), kept beside the saved tensors
+        ctx.cstats = False  # whether the compiled magnitudes ran (then no wd is saved)
         if stats is None:
             ctx.save_for_backward(x, xt, w, f)
             return y, None
         ctx.m = m = feats.moments(stats)
         ctx.fc, ctx.mean = m.fc, m.mean
+        if x.is_cpu:
+            # the magnitudes in one compiled call (ckernel.stats_forward: ~10 ops a layer)
+            res = ckernel.stats_forward(m.cov, w, B, m.x_den)
+            if res is not None:
+                cw, std, value = res
+                ctx.cstats = True
+                ctx.save_for_backward(x, xt, w, f, None, cw, std, m.xc, m.x_std)
+                return y, value
         wd = w.double()
         cw = torch.bmm(m.cov, wd).div_(max(B - 1, 1))
         std = (wd * cw).sum(1).clamp_min_(1e-30).sqrt_()  # [in, out]; var 0: no gradient
@@ -280,7 +298,19 @@ class SplineLayer(torch.autograd.Function):
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         one = len(ctx.chunks) == 1  # one chunk: no column slices
         gw = gx = M = g_xstd = None
-        if gval is not None:
+        if gval is not None and ctx.cstats:
+            wd, cw, std, xc, x_std = extra
+            res = ckernel.stats_backward(
+                gval, std, cw, w, B, ctx.m.x_rden if ctx.stats == "n" else None, need_x
+            )
+            if res is None:  # not a tensor the kernel takes: the torch path's operations
+                wd = w.double()
+                extra = [wd, *extra[1:]]
+            else:
+                gw, M, g_xstd = res
+                gw = gw if need_w else None
+                zero = _zero(cw)
+        if gval is not None and (not ctx.cstats or extra[0] is not None):
             wd, cw, std, xc, x_std = extra
             gstd = gval.double()
             zero = _zero(gstd)
@@ -310,13 +340,21 @@ class SplineLayer(torch.autograd.Function):
                     # gradient already has zero mean over the batch)
                     # cast first: a mixed-dtype add_ is 20x slower (measured)
                     fcc = ctx.fc[n] if ctx.fc is not None else _centred(feats, c, ctx.mean)
-                    if one:
-                        g = torch.bmm(M, fcc).to(w.dtype)
-                    else:  # several chunks: into reused buffers (fresh pages cost more)
-                        g64 = _scratch(fcc, fcc.numel(), 2).get(0, fcc.shape)
-                        g = _scratch(xt, fcc.numel(), 2).get(0, fcc.shape)
-                        g.copy_(torch.bmm(M, fcc, out=g64))
-                    gf = g if gf is None else gf.add_(g)
+                    if (
+                        one
+                        and gf is not None
+                        and ctx.cstats
+                        and ckernel.gram_backward(M, fcc, gf) is not None
+                    ):
+                        pass  # gf += (M fc).to(dtype) in one compiled call
+                    else:
+                        if one:
+                            g = torch.bmm(M, fcc).to(w.dtype)
+                        else:  # several chunks: into reused buffers (fresh pages cost more)
+                            g64 = _scratch(fcc, fcc.numel(), 2).get(0, fcc.shape)
+                            g = _scratch(xt, fcc.numel(), 2).get(0, fcc.shape)
+                            g.copy_(torch.bmm(M, fcc, out=g64))
+                        gf = g if gf is None else gf.add_(g)
                 assert gf is not None  # gy or M is set (the condition above)
                 gc = _base_grad(ctx.base_fun, gf[:, 0], ctx.x0 if one else xt[:, 0, c])
                 if prev is not None:

@@ -191,14 +191,20 @@ def fit_state(dtype, width, B, opt, seed=0) -> dict[str, torch.Tensor]:
     ],
 )
 def test_training_identical(dtype, width, B, opt):
-    """A fit (penalty, grid updates) gives the same parameters to the bit either way."""
+    """A fit (penalty, grid updates) gives the same parameters to the bit either way (the
+    basis kernel's claim: the compiled magnitudes and penalty, which round differently, are
+    held off here; tests/test_cstats.py checks them)."""
     need_kernel()
-    with_kernel = fit_state(dtype, width, B, opt)
-    before = ckernel.use(False)
+    stats_before = ckernel.use_stats(False)
     try:
-        torch_path = fit_state(dtype, width, B, opt)
+        with_kernel = fit_state(dtype, width, B, opt)
+        before = ckernel.use(False)
+        try:
+            torch_path = fit_state(dtype, width, B, opt)
+        finally:
+            ckernel.use(before)
     finally:
-        ckernel.use(before)
+        ckernel.use_stats(stats_before)
     assert with_kernel.keys() == torch_path.keys()
     for name, v in with_kernel.items():
         assert (

@@ -11,6 +11,7 @@ headers, no Python C-API. The type-generic part below is compiled once for float
 double by including this file into itself. */
 #ifndef KW_T
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ double by including this file into itself. */
 #undef KW_T
 #undef KW
 
-int kw_abi_version(void) { return 2; }
+int kw_abi_version(void) { return 3; }
 
 #else /* the type-generic part */
 
@@ -259,5 +260,7 @@ int KW(kw_deriv_a)(const int64_t *a)
                         (KW_T *)(intptr_t)a[9], a[10], a[11], a[12], a[13]);
 }
 
-#endif
+/* the magnitudes and the penalty (not bit-identical to torch: see there) */
+#include "stats.c" /* from this file's directory */
 
+#endif
