@@ -7,6 +7,15 @@ equal to the label std (0.581) means the penalty switched the whole model off; "
 counts the fits where the step after a refit went constant and was redone without the floor
 on the layer it had widened whole (``fit``'s ``history["floor_lifted"]``).
 
+Why the 4-variable recovery still fails after this fit (traced, issue 14, main at 5132915, grid 5,
+``bench_recovery`` data): not the fit but ``prune()``'s edge pass. Its ``edge_th=3e-2`` is an
+absolute threshold on forward edge magnitudes, and this model's first layer is small-scale
+(edges 0.02-0.05 wide), so the pruned model loses the function: seed 0 train RMSE 0.216 after
+the fit, 0.577 after ``prune()`` (the label std is 0.581), 0.398 after the 50-step retrain;
+with ``prune(edge_th=None)`` (same nodes, [4,4,2,1]) 0.216 and 0.114. Seed 2: 0.249, 0.548,
+0.304 against 0.249 and 0.220. pykan's ``prune`` scores edges by backward attribution, which is
+relative to the node an edge feeds (docs/PYKAN_DIFFERENCES.md, "scores for pruning").
+
 Run: ``PYTHONPATH=. .venv/bin/python bench/bench_floor.py [--seeds 3] [--grids 3,5]``.
 """
 

@@ -46,6 +46,13 @@ side by side with pykan 0.2.8 (same data, same seeds, float32).
     seed 2, none worse; noise 0 seed 0 identical; about 2.5x the wall time per noisy run
     (under load). Before this session's rules (seeds 0-2): 63/84; plain ``auto_symbolic()``
     (``--only-plain``) 37/84.
+    x1*x2 seed 0 (traced, issue 14): fit's first grid refit floors the young hidden nodes
+    (``grid_min_span``; spans 0.33-1.04 after initialisation), the widest takes over within
+    the first step (train RMSE 0.152) and prune() leaves [2,1,1]; without the floor at that
+    refit it prunes to [2,2,1] and the formula is recovered (1.1e-4), but the same change
+    loses sqrt(1+x^2+y^2)'s sparsity (tests/test_polish: 0.1% -> 5%, [2,2,1] in 3 of 5 seeds),
+    as does a floor relative to the widest node: the step-0 floor is a winner-take-all bias
+    that helps one-node truths and hurts two-node ones (branches structure-skip0, -rel).
     pykan 0.2.8, seed 0 (``--only-pykan --parts c --seed-list 0 --noises N --jsonl F``, one
     process per noise level, under load; median 292 s wall per run): 13/28 = 46% (noise 0 6/14,
     1% 7/14), 8 runs crashed inside pykan (``PYKAN_REC_CRASHES``: parameters turned NaN in a
