@@ -29,6 +29,7 @@ import array
 import ctypes
 import hashlib
 import logging
+import math
 import os
 import platform
 import shutil
@@ -501,6 +502,14 @@ def penalty(
     return total, grads
 
 
+def _f64_cpu(t: torch.Tensor, shape: tuple[int, ...], flat: bool = False) -> bool:
+    """Whether ``t`` is a dense float64 CPU tensor of ``shape`` (``flat``: of that many
+    elements, any shape), as the stats kernels read it."""
+    if t.dtype is not torch.float64 or not t.is_cpu or not t.is_contiguous():
+        return False
+    return t.numel() == math.prod(shape) if flat else tuple(t.shape) == shape
+
+
 def stats_forward(
     cov: torch.Tensor, w: torch.Tensor, B: int, x_den: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
@@ -517,7 +526,7 @@ def stats_forward(
     if cov.shape != (n_in, nf, nf):
         return None
     if x_den is not None:
-        if x_den.dtype is not torch.float64 or not x_den.is_contiguous() or x_den.numel() != n_in:
+        if not _f64_cpu(x_den, (n_in,), flat=True):
             return None
     cw = cov.new_empty(n_in, nf, n_out)
     std = cov.new_empty(n_in, n_out)
@@ -558,10 +567,18 @@ def stats_backward(
     product with the centred features is the features' gradient, and (``"n"`` metric) the
     gradient in the inputs' std ``[in, 1]``; None where the kernel cannot run."""
     ks = _stats_kernels()
-    if ks is None or gval.dtype is not w.dtype or not gval.is_cpu:
+    if ks is None or w.dtype not in _FLOATS or not w.is_cpu or w.dim() != 3:
+        return None
+    if gval.dtype is not w.dtype or not gval.is_cpu:
         return None
     n_in, nf, n_out = w.shape
-    if gval.shape != (n_in, n_out) or not (cw.is_contiguous() and std.is_contiguous()):
+    # the C code reads these as dense float64 of exactly these shapes: anything else (a
+    # direct caller's mistake; fused.py always passes stats_forward's own outputs) declines
+    if gval.shape != (n_in, n_out) or not _f64_cpu(std, (n_in, n_out)):
+        return None
+    if not _f64_cpu(cw, (n_in, nf, n_out)):
+        return None
+    if x_rden is not None and not _f64_cpu(x_rden, (n_in,), flat=True):
         return None
     gw = w.new_empty(n_in, nf, n_out)
     M = cw.new_empty(n_in, nf, nf) if need_x else None

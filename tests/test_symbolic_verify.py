@@ -334,3 +334,13 @@ def test_rivals_check_drops_an_edge_the_formula_does_not_need():
     assert chosen[1][3] == "0" and chosen[0] == (0, 0, 0, "x^2", 1.0)
     after = _rmse(model, x, y)
     assert after < 0.1 * before  # measured 0.059 -> 0.0013 (the spare term's mean on the data)
+
+
+def test_two_exact_fits_are_equals_and_few_rows_use_the_unpaired_bar():
+    zeros = torch.zeros(100, dtype=torch.float64)
+    # an exact fit is not "better" than another exact fit (the rivals' equal set stays whole)
+    assert not _better(zeros, zeros, 0.5) and not _better(zeros + 1e-3, zeros, 0.5)
+    # 3 rows: a 30% drop is below the unpaired bar and too few rows for the paired one
+    base = torch.tensor([1.0, 1.1, 0.9], dtype=torch.float64)
+    assert not _better(0.7 * base, base, 0.5)
+    assert _better(0.2 * base, base, 0.5)  # halving the RMSE still passes

@@ -138,6 +138,10 @@ MIN_DROP = 0.1
 """...and at least this fraction of the current MSE: a drop the rows are sure of but that
 explains under a tenth of what is left is not worth a more complex function (nor a swap
 between look-alikes that are equal within the noise)."""
+PAIRED_MIN_ROWS = 10
+"""Fewer rows than this: only the unpaired bar (a standard error from 2-9 rows is itself a
+guess)."""
+
 MAX_PASSES = 3
 """The final check repeats over all edges until a pass swaps nothing, at most this many times
 (a swap changes what the other edges' rivals compete against)."""
@@ -173,10 +177,13 @@ def _better(new: torch.Tensor, base: torch.Tensor, bar: float) -> bool:
     MSE 17% higher, under the 18% unpaired bar; paired, it passes: formula error 4.8e-3 ->
     7.9e-4)."""
     mse_new, mse_base = float(new.mean()), float(base.mean())
-    if not math.isfinite(mse_new):
+    # no better is never better (two exact fits, both MSE 0, must stay equals)
+    if not math.isfinite(mse_new) or mse_new >= mse_base:
         return False
     if _beats(math.sqrt(mse_new), math.sqrt(mse_base), bar):
         return True
+    if new.numel() < PAIRED_MIN_ROWS:  # a standard error of a handful of rows means little
+        return False
     d = base - new
     drop = float(d.mean())
     se = float(d.std()) / math.sqrt(max(int(d.numel()), 1))
