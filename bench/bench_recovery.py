@@ -33,7 +33,15 @@ side by side with pykan 0.2.8 (same data, same seeds, float32).
     -> ``symbolic_formula()``, ours with ``auto_symbolic(dataset=ds)`` (choices checked on the
     data, ``kan_widget/symbolic/verify.py``; ``--plain``: also without it); a run counts when
     the formula's relative RMSE against the truth on 2000 fresh points is < 1e-3 (2e-2 with 1%
-    label noise). Noise 0 and 1%, ``--seeds`` seeds. Measured on main of 2026-12-06 afternoon
+    label noise). Noise 0 and 1%, ``--seeds`` seeds. Latest (main of 2026-12-06 evening, engine
+    fingerprint 06a77178d09e6abf, the paired rivals bar; seeds 0-4, quiet machine, median 14 s
+    per run): ours 128/140 = 91% (noise 0 63/70, 1% 65/70; missed: x1*x2 seed 0 at both
+    noises, x1*sin(x2) seed 3 at noise 0, sqrt(x1^2+x2^2) seed 1 at noise 0, the 4-variable
+    function 8 of 10); pykan 0.2.8 on seeds 0 and 1 (56 runs in the cache): 29/56 = 52%, 12
+    crashed; on those 56 runs ours 51/56 = 91%, 1.75x pykan's rate (2x would need 58 of 56:
+    unreachable while pykan recovers over half). pykan is not reproducible run to run here:
+    I.27.6 seed 1 at 1% crashed in one process (UnboundLocalError) and recovered in another
+    (the cache keeps the recovery). Earlier, on main of 2026-12-06 afternoon
     (seeds 0-4, one process per noise level: ``--no-pykan --parts c --seed-list 0,1,2,3,4
     --noises N --jsonl F``, then ``--table F1,F2 --pykan-cache bench/pykan_recovery.json``;
     quiet machine, median 11 s per run): ours 127/140 = 91% (noise 0 62/70, 1% 65/70; missed:
