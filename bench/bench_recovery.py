@@ -6,9 +6,12 @@ side by side with pykan 0.2.8 (same data, same seeds, float32).
     leaves [2,1,1] (as ``bench_canonical.py``). Row ``minimal`` (ours): ``prune_minimal(ds)``
     leaves [2,1,1] and its retrained model's test RMSE is < 0.05. Grids 3, 5 and
     10, on fresh data draws (uniform [-1,1]^2, 1000 train / 1000 test, seeds 100, 101).
-    Measured (10 seeds, draws 100/101): minimal 10/10, 10/10, 9/10 on draw 100 and 10/10,
-    10/10, 10/10 on draw 101 at grids 3/5/10; prune() 8, 7, 5 and 10, 6, 4; pykan (draw
-    101, seeds 0-1) 2/2 at grid 3, 0/2 at grid 5, 0/2 at grid 10.
+    Measured (10 seeds, draws 100/101, main of 2026-12-06 evening, fingerprint
+    06a77178d09e6abf; ``--no-pykan --parts a --seeds 10 --grids 3,5,10 --draws 100,101``):
+    minimal 10/10 at every grid on both draws; prune() 9, 8, 4 (draw 100) and 8, 7, 5 (draw
+    101) at grids 3/5/10 (before the compiled stats kernel: minimal 10, 10, 9 and 10, 10, 10;
+    prune() 8, 7, 5 and 10, 6, 4: prune()'s misses sit at RMSE 0.054-0.066 or keep [2,2,1]);
+    pykan (draw 101, seeds 0-1) 2/2 at grid 3, 0/2 at grid 5, 0/2 at grid 10.
 (b) **fit quality** on the KAN paper's toy functions (Fig. 3.1), grid 5, 100 LBFGS steps, the
     same data and seeds for both: per seed the test RMSE of ours and pykan's and their ratio,
     then the median over ``--toy-seeds`` seeds (3; target: ours <= 1.1 x pykan's median), the
