@@ -10,7 +10,7 @@ the training thread) and moves the lambda slider several times; the kernel's tra
   the front end writes the value at once;
 - mid-drag: input events only, the pointer held still: the front end writes the value after its
   200 ms debounce (js/controls.ts DEBOUNCE_MS), so this one cannot be under 200 ms by design;
-- blocking cell: a release while a cell runs ``w.train(200, block=True)``; waits at most 6 s.
+- blocking cell: a release while a cell runs ``w.train(5000, block=True)``; waits at most 6 s.
 
 ``--classify`` measures the same on a classification widget (issue 15's redraw target): the
 notebook's model and data are swapped, before the widget cell runs, for a [2,5,5,2] KAN on the

@@ -23,6 +23,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 NB = "kan_e2e.ipynb"
 # cells of kan_e2e.ipynb
 SETUP, WIDGET, RECORDER, BLOCKING, TABLE, MULT, ATTRIBUTION = 0, 1, 2, 3, 4, 5, 6
+# the blocking cell's w.train(n, block=True) (kan_e2e.ipynb): long enough that it still runs when
+# Pause is pressed some 3-8 s after the lambda move, however fast the engine gets (200 steps ran
+# out first once the [2,5,1] closure went from 1.1 to 0.6 ms)
+BLOCKING_STEPS = 5000
 TRAIN_STEPS = 40  # steps per Train press, typed into the steps box (LBFGS, ~0.08 s/step here)
 
 STATUS_RE = re.compile(
@@ -488,8 +492,9 @@ def test_discover_shows_progress_and_pause_stops_it(page, jupyter_server, kernel
 
 
 def test_steerable_while_cell_blocks(page, jupyter_server, kernel, artifacts):
-    """While a cell runs ``w.train(200, block=True)``, a lambda move reaches the kernel at once
-    (its trait observer runs while training runs) and Pause ends the blocking cell early.
+    """While a cell runs ``w.train(BLOCKING_STEPS, block=True)``, a lambda move reaches the
+    kernel at once (its trait observer runs while training runs) and Pause ends the blocking
+    cell early.
 
     This needs comm messages to bypass the busy main shell: JupyterLab 4.4+ / Notebook 7.4+ send
     them to a kernel subshell (setting ``commsOverSubshells``, default ``perCommTarget``) when the
@@ -536,7 +541,7 @@ def test_steerable_while_cell_blocks(page, jupyter_server, kernel, artifacts):
         late = kernel.eval("seen", timeout=180)  # main shell: after the cell ended
         screenshot(page, artifacts, f"{fe}_blocking_cell_steered")
         detail = (
-            f"still no update at step {step_now} of 200 (running={running_now}); "
+            f"still no update at step {step_now} of {BLOCKING_STEPS} (running={running_now}); "
             f"after interrupting the cell the kernel got {late}"
         )
         # KANWidget overrides the comm's reply routing (widget.py `_route_to_sender`); if this
@@ -547,12 +552,12 @@ def test_steerable_while_cell_blocks(page, jupyter_server, kernel, artifacts):
         )
     v, running, at_step, t_seen = seen[0]
     assert v == pytest.approx(lamb, rel=1e-9)
-    assert running and at_step < 200, seen
+    assert running and at_step < BLOCKING_STEPS, seen
     page.timings[f"{fe}: lambda move in a blocking cell -> kernel observer"] = t_seen - t_move
     button(page, "Pause").click()
     wait_status(page, "/paused · step/.test(t)", timeout=60_000)
     step = kernel.eval("w.status['step']", timeout=120)  # main shell: the cell has ended
-    assert step < 200, f"Pause did not end the blocking cell early (step {step})"
+    assert step < BLOCKING_STEPS, f"Pause did not end the blocking cell early (step {step})"
     assert kernel.eval("w.lamb") == pytest.approx(lamb, rel=1e-9)
     screenshot(page, artifacts, f"{fe}_blocking_cell_steered")
     check_console(page)
