@@ -510,6 +510,12 @@ def _f64_cpu(t: torch.Tensor, shape: tuple[int, ...], flat: bool = False) -> boo
     return t.numel() == math.prod(shape) if flat else tuple(t.shape) == shape
 
 
+def _weights_ok(w: torch.Tensor) -> bool:
+    """Whether the stats kernels take ``w [in, nf, out]`` (float32/64 on the CPU, any strides:
+    they are passed along)."""
+    return w.dtype in _FLOATS and w.is_cpu and w.dim() == 3
+
+
 def stats_forward(
     cov: torch.Tensor, w: torch.Tensor, B: int, x_den: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
@@ -518,12 +524,10 @@ def stats_forward(
     (float64), ``std = sqrt(max(w^T cw, 1e-30))`` (float64) and ``value = std`` (``/ x_den``
     for the ``"n"`` metric) in ``w``'s dtype; None where the kernel cannot run."""
     ks = _stats_kernels()
-    if ks is None or w.dtype not in _FLOATS or not w.is_cpu or w.dim() != 3:
-        return None
-    if cov.dtype is not torch.float64 or not cov.is_cpu or not cov.is_contiguous():
+    if ks is None or not _weights_ok(w):
         return None
     n_in, nf, n_out = w.shape
-    if cov.shape != (n_in, nf, nf):
+    if not _f64_cpu(cov, (n_in, nf, nf)):
         return None
     if x_den is not None:
         if not _f64_cpu(x_den, (n_in,), flat=True):
@@ -567,7 +571,7 @@ def stats_backward(
     product with the centred features is the features' gradient, and (``"n"`` metric) the
     gradient in the inputs' std ``[in, 1]``; None where the kernel cannot run."""
     ks = _stats_kernels()
-    if ks is None or w.dtype not in _FLOATS or not w.is_cpu or w.dim() != 3:
+    if ks is None or not _weights_ok(w):
         return None
     if gval.dtype is not w.dtype or not gval.is_cpu:
         return None
@@ -643,16 +647,14 @@ def gram_backward(M: torch.Tensor, fc: torch.Tensor, gf: torch.Tensor) -> torch.
     """``gf += (M @ fc).to(gf.dtype)`` for the Gram matrix's part of the features' gradient,
     in one call: ``gf`` itself, or None where the kernel cannot run (nothing written then)."""
     ks = _stats_kernels()
-    if ks is None or M.dtype is not torch.float64 or fc.dtype is not torch.float64:
+    if ks is None:
         return None
     n_in, nf, B = fc.shape
-    if (
-        gf.dtype not in _FLOATS
-        or gf.shape != (n_in, nf, B)
-        or not (gf.is_contiguous() and fc.is_contiguous() and M.is_contiguous())
-        or not (gf.is_cpu and fc.is_cpu and M.is_cpu)
-        or M.shape != (n_in, nf, nf)
-    ):
+    if not (_f64_cpu(fc, (n_in, nf, B)) and _f64_cpu(M, (n_in, nf, nf))):
+        return None
+    if gf.dtype not in _FLOATS or gf.shape != (n_in, nf, B):
+        return None
+    if not (gf.is_contiguous() and gf.is_cpu):
         return None
     _call_stats(
         ks.stats_fn["gram_bwd"][gf.dtype],
