@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_engine import WIDE, BusyCore, make_data, ours_model, wide_loss
+from bench_engine import WIDE, BusyCore, wide_setup
 
 import kan_widget.regularizer as regularizer
 import kan_widget.threads as threads
@@ -61,15 +61,7 @@ class Way:
 
 
 def case(turns: int, run: int) -> dict[tuple[str, bool], tuple[float, float, float]]:
-    width, batch = WIDE
-    data = make_data(width, batch, "cpu")
-    x, y = data["train_input"], data["train_label"]
-    model = ours_model(width, "cpu")
-
-    def step():
-        model.zero_grad(set_to_none=True)
-        wide_loss(model, x, y).backward()
-
+    step = wide_setup()[3]
     keys = [(w, b) for b in (False, True) for w in WAYS]
     wall: dict[tuple[str, bool], list[float]] = {k: [] for k in keys}
     cpu: dict[tuple[str, bool], list[float]] = {k: [] for k in keys}

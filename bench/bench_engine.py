@@ -389,16 +389,30 @@ def wide_loss(model, x, y):
     return ((pred - y) ** 2).mean() + LAMB * reg
 
 
+def wide_setup(device: str = "cpu"):
+    """The wide case as every wide-case benchmark times it: ``(model, x, y, step)``, ``step()``
+    clearing the gradients, then :func:`wide_loss` and its backward; returns the loss."""
+    width, batch = WIDE
+    data = make_data(width, batch, device)
+    x, y = data["train_input"], data["train_label"]
+    model = ours_model(width, device)
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        loss = wide_loss(model, x, y)
+        loss.backward()
+        return loss
+
+    return model, x, y, step
+
+
 def bench_wide(cfg, use_pykan: bool) -> dict:
     width, batch = WIDE
     reps = 5 if cfg.quick else 15
-    data = make_data(width, batch, cfg.device)
-    x, y = data["train_input"], data["train_label"]
-    ours = ours_model(width, cfg.device)
+    _, x, y, step = wide_setup(cfg.device)
 
     def step_ours():
-        ours.zero_grad(set_to_none=True)
-        wide_loss(ours, x, y).backward()
+        step()
         sync(cfg.device)
 
     pk = None

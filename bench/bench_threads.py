@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_engine import LAMB, WIDE, BusyCore, make_data, ours_model, wide_loss
+from bench_engine import LAMB, WIDE, BusyCore, make_data, ours_model, wide_setup
 
 import kan_widget.fused as fused
 import kan_widget.threads as threads
@@ -76,15 +76,7 @@ def fit_case(width, batch, rounds: int, busy: bool) -> dict[str, float]:
 
 
 def loop_case(rounds: int, run: int, busy: bool) -> dict[str, float]:
-    width, batch = WIDE
-    data = make_data(width, batch, "cpu")
-    x, y = data["train_input"], data["train_label"]
-    model = ours_model(width, "cpu")
-
-    def step():
-        model.zero_grad(set_to_none=True)
-        wide_loss(model, x, y).backward()
-
+    step = wide_setup()[3]
     step()
     t: dict[str, list[float]] = {w: [] for w in WAYS}
     with BusyCore(busy):
