@@ -3,7 +3,8 @@ process: the kernel is switched on and off step by step (ABBA order), so a share
 machine's load hits both alike. Figures: median CPU time (``time.process_time``) and wall time
 per unit of work with the kernel off / on, and their ratios (with several threads the CPU time
 includes OpenMP's spin-waiting). The two paths give the same bits (checked first,
-on the wide case's loss and gradients).
+on the wide case's loss and gradients). The compiled statistics and penalty (``use_stats``),
+which round differently from torch, stay off in both ways: their own A/B is ab_cstats.py.
 
 Rows: the wide case (forward + backward of MSE + 0.01 * penalty, [4,100,100,100,1] B=1000
 G=3, bench_engine's), the L-BFGS closure [2,5,1] B=1000 lamb=0.01 (timed inside Trainer's
@@ -30,21 +31,16 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from bench.bench_engine import LAMB, WIDE, make_data, ours_model, wide_loss  # noqa: E402
+from bench.bench_engine import LAMB, make_data, ours_model, wide_setup  # noqa: E402
 from kan_widget import ckernel  # noqa: E402
 from kan_widget.training import Trainer  # noqa: E402
 
 
 def wide_case() -> tuple[Callable[[], object], int]:
-    width, batch = WIDE
-    data = make_data(width, batch, "cpu")
-    x, y = data["train_input"], data["train_label"]
-    model = ours_model(width, "cpu")
+    model, _, _, wide_step = wide_setup()
 
     def step():
-        model.zero_grad(set_to_none=True)
-        loss = wide_loss(model, x, y)
-        loss.backward()
+        loss = wide_step()
         return loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
 
     return step, 1
@@ -116,6 +112,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if not ckernel.available():
         sys.exit("the C kernel is not available here (no cc, or KAN_WIDGET_NO_CKERNEL set)")
+    ckernel.use_stats(False)  # the basis kernel alone (the stats kernel: ab_cstats.py)
     print(f"load average {os.getloadavg()[0]:.2f}, {args.threads} thread(s), reps {args.reps}")
     wide_step, _ = wide_case()
     got = {}
