@@ -340,14 +340,14 @@ class SplineLayer(torch.autograd.Function):
                     # gradient already has zero mean over the batch)
                     # cast first: a mixed-dtype add_ is 20x slower (measured)
                     fcc = ctx.fc[n] if ctx.fc is not None else _centred(feats, c, ctx.mean)
-                    if (
+                    # gf += (M fc).to(dtype) in one compiled call where it runs (it adds
+                    # into gf in place: None when it declines, nothing written)
+                    if not (
                         one
                         and gf is not None
                         and ctx.cstats
                         and ckernel.gram_backward(M, fcc, gf) is not None
                     ):
-                        pass  # gf += (M fc).to(dtype) in one compiled call
-                    else:
                         if one:
                             g = torch.bmm(M, fcc).to(w.dtype)
                         else:  # several chunks: into reused buffers (fresh pages cost more)
